@@ -1,0 +1,412 @@
+#include "api/diffusion_model.hpp"
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/cuda.h>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+
+#include "condition/categorical_condition.hpp"
+#include "data/split.hpp"
+#include "decode/negative_binomial.hpp"
+#include "io/json.hpp"
+#include "models/registry.hpp"
+#include "sample/samplers.hpp"
+#include "train/trainer.hpp"
+
+namespace exprflow {
+
+namespace {
+
+constexpr const char* kFormat = "exprflow-model";
+constexpr int kFormatVersion = 1;
+
+at::Device parse_device(const std::string& name) {
+  if (name == "cpu") return at::Device(at::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw std::invalid_argument(
+          "device = \"cuda\" needs a LibTorch built with CUDA and a visible GPU; this LibTorch "
+          "sees none (see exprflow_info())");
+    }
+    return at::Device(at::kCUDA, 0);
+  }
+  throw std::invalid_argument("unknown device '" + name + "'; valid: 'cpu', 'cuda'");
+}
+
+Options full_spec(const Options& spec) {
+  Options base = architecture_defaults(spec.text("architecture", "latent_tokens"));
+  base.set("seed", 1.0).set("device", "cpu");
+  return base.merged(spec, /*known_only=*/true);
+}
+
+Denoiser as_denoiser(DenoisingNetworkImpl& network) {
+  return [&network](const Tensor& x_t, const Tensor& t, const Tensor& c) {
+    return network.forward(x_t, t, c);
+  };
+}
+
+Tensor float_tensor(const std::vector<float>& v, const at::Device& device) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kFloat)).to(device);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ construction ---
+DiffusionModel::DiffusionModel(Options spec, std::vector<std::string> genes,
+                               std::vector<std::string> levels)
+    : spec_(full_spec(spec)),
+      genes_(std::move(genes)),
+      levels_(std::move(levels)),
+      device_(parse_device(spec_.text("device"))),
+      objective_(NoiseSchedule(spec_.text("schedule"), spec_.integer("timesteps")),
+                 spec_.flag("learn_sigma", true), spec_.number("vlb_weight")) {
+  if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
+  if (spec_.text("objective") != "ddpm") {
+    throw std::invalid_argument("objective '" + spec_.text("objective") +
+                                "' is not available for this architecture; valid: 'ddpm'");
+  }
+  if (spec_.text("prediction") != "eps") {
+    throw std::invalid_argument("prediction '" + spec_.text("prediction") + "' is not available; valid: 'eps'");
+  }
+  // Initialisation draws from LibTorch's global generator: seed it so that a
+  // seed fixes the initial weights too.
+  at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
+  const int64_t G = static_cast<int64_t>(genes_.size()), L = static_cast<int64_t>(levels_.size());
+  network_ = build_network(spec_, G, L);
+  ema_ = build_network(spec_, G, L);
+  network_->to(device_);
+  ema_->to(device_);
+  ema_->eval();
+  for (Tensor& p : ema_->parameters()) p.set_requires_grad(false);
+  // Until trained: identity scaling, no clipping box.
+  GeneScaling identity;
+  identity.mean.assign(G, 0.0f);
+  identity.sd.assign(G, 1.0f);
+  identity.min.assign(G, -INFINITY);
+  identity.max.assign(G, INFINITY);
+  set_scaling(identity);
+  theta_.assign(G, kPoissonTheta);
+  library_sizes_.assign(L + 1, std::vector<double>{});
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::create(const Options& spec,
+                                                         std::vector<std::string> genes,
+                                                         std::vector<std::string> levels) {
+  return std::make_unique<DiffusionModel>(spec, std::move(genes), std::move(levels));
+}
+
+std::vector<std::string> GenerativeModel::architectures() { return registered_architectures(); }
+Options GenerativeModel::default_spec(const std::string& architecture) {
+  return full_spec(Options().set("architecture", architecture));
+}
+
+Options GenerativeModel::default_train_options() {
+  Options o;
+  o.set("epochs", 100.0).set("batch_size", 128.0).set("learning_rate", 1e-4)
+      .set("weight_decay", 0.01).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1)
+      .set("grad_clip", 1.0).set("ema_decay", 0.999).set("patience", 10.0)
+      .set("validation_fraction", 0.1).set("seed", 1.0);
+  return o;
+}
+
+Options GenerativeModel::default_sample_options() {
+  Options o;
+  o.set("method", "ddim").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
+      .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0);
+  return o;
+}
+
+long DiffusionModel::parameter_count() const {
+  long n = 0;
+  for (const Tensor& p : network_->parameters()) n += p.numel();
+  return n;
+}
+
+void DiffusionModel::set_scaling(const GeneScaling& s) {
+  mean_ = float_tensor(s.mean, device_);
+  sd_ = float_tensor(s.sd, device_);
+  // Clipping box in standardised units: the range of the training data.
+  low_ = (float_tensor(s.min, device_) - mean_) / sd_;
+  high_ = (float_tensor(s.max, device_) - mean_) / sd_;
+}
+
+// ----------------------------------------------------------------- helpers ---
+void DiffusionModel::check_genes(const ExpressionSource& data) const {
+  if (data.genes() == genes_) return;
+  if (data.n_genes() != static_cast<int>(genes_.size())) {
+    throw std::invalid_argument("the data has " + std::to_string(data.n_genes()) +
+                                " genes but the model was built for " +
+                                std::to_string(genes_.size()));
+  }
+  for (size_t g = 0; g < genes_.size(); ++g) {
+    if (data.genes()[g] != genes_[g]) {
+      throw std::invalid_argument("gene " + std::to_string(g + 1) + " of the data is '" +
+                                  data.genes()[g] + "' but the model expects '" + genes_[g] + "'");
+    }
+  }
+}
+
+Tensor DiffusionModel::scaled_batch(const ExpressionSource& data, const std::vector<int>& cells) const {
+  const int64_t B = static_cast<int64_t>(cells.size()), G = data.n_genes();
+  Tensor x = at::empty({B, G}, at::TensorOptions().dtype(at::kFloat));  // (B, G) on CPU
+  data.fill_log_normalised(cells, x.data_ptr<float>());
+  return (x.to(device_) - mean_) / sd_;  // (B, G)
+}
+
+Tensor DiffusionModel::condition_tensor(const std::vector<int>& levels) const {
+  const int64_t null_index = static_cast<int64_t>(levels_.size());
+  std::vector<int64_t> v(levels.size());
+  for (size_t i = 0; i < levels.size(); ++i) {
+    if (levels[i] < -1 || levels[i] >= static_cast<int>(levels_.size())) {
+      throw std::invalid_argument("condition index " + std::to_string(levels[i]) +
+                                  " outside the model's " + std::to_string(levels_.size()) + " levels");
+    }
+    v[i] = levels[i] < 0 ? null_index : levels[i];
+  }
+  return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device_);  // (B,)
+}
+
+// ------------------------------------------------------------------- train ---
+TrainReport DiffusionModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
+                                  const Options& train_options, const TrainCallbacks& callbacks) {
+  check_genes(data);
+  const Options options = default_train_options().merged(train_options, /*known_only=*/true);
+  const TrainerSettings settings = TrainerSettings::from(options);
+  const int n = data.n_cells();
+  std::vector<int> levels = conditions;
+  if (levels_.empty()) levels.assign(n, -1);
+  if (static_cast<int>(levels.size()) != n) {
+    throw std::invalid_argument("one condition per cell is needed (" + std::to_string(n) +
+                                " cells, " + std::to_string(levels.size()) + " conditions)");
+  }
+  for (int level : levels) {
+    if (level < -1 || level >= static_cast<int>(levels_.size())) {
+      throw std::invalid_argument("condition index " + std::to_string(level) + " is not a level of the model");
+    }
+  }
+
+  const CellSplit split = split_cells(n, levels, options.number("validation_fraction"), settings.seed);
+  if (!trained_) {
+    // The data's scale, dispersions and library sizes are fixed by the first
+    // training run; fine-tuning keeps them so the network's inputs keep meaning.
+    set_scaling(GeneScaling::fit(data, split.train));
+    theta_ = estimate_nb_theta(data, split.train);
+    for (auto& sizes : library_sizes_) sizes.clear();
+    for (int c : split.train) {
+      if (levels[c] >= 0) library_sizes_[levels[c]].push_back(data.library_sizes()[c]);
+      library_sizes_.back().push_back(data.library_sizes()[c]);
+    }
+  }
+
+  const double cfg_dropout = levels_.empty() ? 0.0 : spec_.number("cfg_dropout");
+  const int64_t null_index = network_->null_condition();
+  Denoiser network = as_denoiser(*network_);
+  TrainingTask task;
+  task.module = network_.get();
+  task.ema = ema_.get();
+  task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
+    std::vector<int> batch_levels(cells.size());
+    for (size_t i = 0; i < cells.size(); ++i) batch_levels[i] = levels[cells[i]];
+    Tensor condition = drop_conditions(condition_tensor(batch_levels).cpu(), cfg_dropout, null_index,
+                                       generator).to(device_);  // (B,)
+    return objective_.loss(network, scaled_batch(data, cells), condition, generator).total;
+  };
+  task.validation_loss = [&](const std::vector<int>& cells) {
+    torch::NoGradGuard no_grad;
+    // The same timesteps and noise every epoch, so epochs are comparable.
+    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
+    double total = 0;
+    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
+      std::vector<int> part(cells.begin() + lo,
+                            cells.begin() + std::min(cells.size(), lo + settings.batch_size));
+      std::vector<int> part_levels(part.size());
+      for (size_t i = 0; i < part.size(); ++i) part_levels[i] = levels[part[i]];
+      Tensor x0 = scaled_batch(data, part);
+      total += objective_.loss(network, x0, condition_tensor(part_levels), generator).total.item<double>() *
+               part.size();
+    }
+    return total / cells.size();
+  };
+
+  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
+  const int epoch_offset = history_.empty() ? 0 : history_.back().epoch;
+  for (EpochRecord record : report.history) {
+    record.epoch += epoch_offset;
+    history_.push_back(record);
+  }
+  trained_ = trained_ || report.steps > 0;
+  return report;
+}
+
+// ---------------------------------------------------------------- generate ---
+GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
+  SamplerSettings settings;
+  settings.method = o.text("method");
+  settings.steps = o.integer("steps");
+  settings.eta = o.number("eta");
+  settings.learned_variance = objective_.learn_sigma();
+  if (o.flag("clip", true)) {
+    settings.clip_low = low_;
+    settings.clip_high = high_;
+  }
+  if (settings.steps < 1 || settings.steps > objective_.schedule().timesteps()) {
+    throw std::invalid_argument("steps must be between 1 and the training timesteps (" +
+                                std::to_string(objective_.schedule().timesteps()) + ")");
+  }
+  const long batch_size = o.integer("batch_size");
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
+  const double guidance = levels_.empty() ? 1.0 : o.number("guidance_scale");
+  Denoiser network = with_guidance(as_denoiser(*ema_), ema_->null_condition(), guidance);
+
+  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
+  GeneratedCells out;
+  out.n_genes = G;
+  out.n_cells = n;
+  out.logcounts.resize(static_cast<size_t>(G) * n);
+  out.counts.resize(static_cast<size_t>(G) * n);
+  out.library_size.resize(n);
+
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    std::vector<int> part(conditions.begin() + lo, conditions.begin() + hi);
+    Tensor x0 = sample(network, objective_.schedule(), condition_tensor(part), G, settings, generator);
+    Tensor y = at::clamp_min(x0 * sd_ + mean_, 0.0).to(at::kCPU).contiguous();  // (B, G)
+    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(),
+                sizeof(float) * y.numel());
+  }
+  // Counts: library size from training cells of the same condition, then NB.
+  for (int i = 0; i < n; ++i) {
+    const std::vector<double>& pool = conditions[i] >= 0 && !library_sizes_[conditions[i]].empty()
+                                          ? library_sizes_[conditions[i]]
+                                          : library_sizes_.back();
+    std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+    out.library_size[i] = pool[pick(rng)];
+    sample_nb_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], theta_,
+                     rng, out.counts.data() + static_cast<size_t>(i) * G);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------- embed ---
+std::vector<float> DiffusionModel::embed(const ExpressionSource& data, int* dims) {
+  check_genes(data);
+  torch::NoGradGuard no_grad;
+  std::vector<float> result;
+  const int n = data.n_cells(), batch = 256;
+  for (int lo = 0; lo < n; lo += batch) {
+    std::vector<int> cells;
+    for (int c = lo; c < std::min(n, lo + batch); ++c) cells.push_back(c);
+    Tensor e = ema_->embed(scaled_batch(data, cells)).to(at::kCPU).contiguous();  // (B, D)
+    *dims = static_cast<int>(e.size(1));
+    result.insert(result.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+  }
+  return result;
+}
+
+// --------------------------------------------------------------- save/load ---
+void DiffusionModel::save(const std::string& path) const {
+  json::Value meta = json::Value::object();
+  meta.set("format", kFormat).set("version", kFormatVersion);
+  meta.set("spec", json::parse(spec_.to_json()));
+  meta.set("genes", json::Value::strings(genes_));
+  meta.set("condition_levels", json::Value::strings(levels_));
+  meta.set("trained", trained_);
+  json::Value history = json::Value::array();
+  for (const EpochRecord& r : history_) {
+    json::Value row = json::Value::object();
+    row.set("epoch", r.epoch).set("train_loss", r.train_loss).set("validation_loss", r.validation_loss)
+        .set("learning_rate", r.learning_rate).set("seconds", r.seconds);
+    history.push(row);
+  }
+  meta.set("history", history);
+
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(json::dump(meta)));
+  torch::serialize::OutputArchive network, ema;
+  network_->save(network);
+  ema_->save(ema);
+  archive.write("network", network);
+  archive.write("ema", ema);
+  archive.write("gene_mean", mean_.cpu());
+  archive.write("gene_sd", sd_.cpu());
+  archive.write("clip_low", low_.cpu());
+  archive.write("clip_high", high_.cpu());
+  archive.write("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
+  for (size_t l = 0; l < library_sizes_.size(); ++l) {
+    archive.write("library_sizes_" + std::to_string(l),
+                  at::tensor(library_sizes_[l], at::TensorOptions().dtype(at::kDouble)));
+  }
+  try {
+    archive.save_to(path);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("cannot write model file '" + path + "': " + e.what_without_backtrace());
+  }
+}
+
+std::unique_ptr<DiffusionModel> DiffusionModel::load_file(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  c10::IValue meta_value;
+  try {
+    archive.load_from(path);
+    archive.read("meta", meta_value);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("cannot read model file '" + path + "': not an exprflow model file or unreadable");
+  }
+  const json::Value meta = json::parse(meta_value.toStringRef());
+  if (!meta.contains("format") || meta.at("format").as_string() != kFormat) {
+    throw std::runtime_error("'" + path + "' is not an exprflow model file");
+  }
+  if (meta.at("version").as_number() > kFormatVersion) {
+    throw std::runtime_error("'" + path + "' was written by a newer exprflow (format version " +
+                             json::format_number(meta.at("version").as_number()) + ")");
+  }
+  Options spec = Options::from_json(json::dump(meta.at("spec")));
+  spec.set("device", "cpu");  // a loaded model starts on the CPU
+  auto model = std::make_unique<DiffusionModel>(spec, meta.at("genes").string_array(),
+                                                meta.at("condition_levels").string_array());
+  torch::serialize::InputArchive network, ema;
+  archive.read("network", network);
+  archive.read("ema", ema);
+  model->network_->load(network);
+  model->ema_->load(ema);
+  archive.read("gene_mean", model->mean_);
+  archive.read("gene_sd", model->sd_);
+  archive.read("clip_low", model->low_);
+  archive.read("clip_high", model->high_);
+  Tensor theta;
+  archive.read("theta", theta);
+  model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
+  for (size_t l = 0; l < model->library_sizes_.size(); ++l) {
+    Tensor sizes;
+    archive.read("library_sizes_" + std::to_string(l), sizes);
+    model->library_sizes_[l].assign(sizes.data_ptr<double>(), sizes.data_ptr<double>() + sizes.numel());
+  }
+  model->trained_ = meta.at("trained").as_bool();
+  for (const json::Value& row : meta.at("history").as_array()) {
+    EpochRecord r;
+    r.epoch = static_cast<int>(row.at("epoch").as_number());
+    r.train_loss = row.at("train_loss").as_number();
+    r.validation_loss = row.at("validation_loss").is_null() ? NAN : row.at("validation_loss").as_number();
+    r.learning_rate = row.at("learning_rate").as_number();
+    r.seconds = row.at("seconds").as_number();
+    model->history_.push_back(r);
+  }
+  return model;
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
+  return DiffusionModel::load_file(path);
+}
+
+}  // namespace exprflow

@@ -1,0 +1,59 @@
+#include "backbone/dit_block.hpp"
+
+namespace exprflow {
+
+namespace {
+
+torch::nn::LayerNorm affine_free_norm(int64_t dim) {
+  // adaLN supplies the affine part, so the norm itself has none.
+  return torch::nn::LayerNorm(
+      torch::nn::LayerNormOptions({dim}).elementwise_affine(false).eps(1e-6));
+}
+
+torch::nn::Linear zero_linear(int64_t in, int64_t out) {
+  torch::nn::Linear layer(in, out);
+  torch::NoGradGuard no_grad;
+  layer->weight.zero_();
+  layer->bias.zero_();
+  return layer;
+}
+
+}  // namespace
+
+Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
+  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);  // (B, T, D)
+}
+
+DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio) {
+  const int64_t hidden = static_cast<int64_t>(dim * mlp_ratio);
+  norm1_ = register_module("norm1", affine_free_norm(dim));
+  attention_ = register_module("attention", SelfAttention(dim, heads));
+  norm2_ = register_module("norm2", affine_free_norm(dim));
+  mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
+  mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));
+  modulation_ = register_module("modulation", zero_linear(dim, 6 * dim));
+}
+
+Tensor DiTBlockImpl::forward(const Tensor& x, const Tensor& c) {
+  std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(6, 1);  // 6 x (B, D)
+  const Tensor &shift_attn = m[0], &scale_attn = m[1], &gate_attn = m[2];
+  const Tensor &shift_mlp = m[3], &scale_mlp = m[4], &gate_mlp = m[5];
+
+  Tensor h = attention_->forward(modulate(norm1_->forward(x), shift_attn, scale_attn));  // (B, T, D)
+  Tensor out = x + gate_attn.unsqueeze(1) * h;
+  h = modulate(norm2_->forward(out), shift_mlp, scale_mlp);
+  h = mlp_out_->forward(at::gelu(mlp_in_->forward(h), "tanh"));  // (B, T, D)
+  return out + gate_mlp.unsqueeze(1) * h;
+}
+
+FinalModulationImpl::FinalModulationImpl(int64_t dim) {
+  norm_ = register_module("norm", affine_free_norm(dim));
+  modulation_ = register_module("modulation", zero_linear(dim, 2 * dim));
+}
+
+Tensor FinalModulationImpl::forward(const Tensor& x, const Tensor& c) {
+  std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(2, 1);  // 2 x (B, D)
+  return modulate(norm_->forward(x), m[0], m[1]);                        // (B, T, D)
+}
+
+}  // namespace exprflow

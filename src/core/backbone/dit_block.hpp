@@ -1,0 +1,43 @@
+// DiT transformer block with adaLN-Zero conditioning (Peebles & Xie 2023).
+//
+// The conditioning vector c (timestep + condition) regresses a shift, a scale
+// and a gate for both the attention and the MLP branch. The regression layer
+// starts at zero, so every gate is zero and a fresh block is the identity:
+// a deep stack trains as stably as a shallow one.
+#pragma once
+
+#include "backbone/attention.hpp"
+#include "exprflow/torch_prelude.hpp"
+
+namespace exprflow {
+
+// x * (1 + scale) + shift with (B, D) modulation broadcast over tokens.
+Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale);
+
+class DiTBlockImpl : public torch::nn::Module {
+ public:
+  DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0);
+  Tensor forward(const Tensor& x, const Tensor& c);  // (B, T, D), (B, D) -> (B, T, D)
+
+ private:
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  SelfAttention attention_{nullptr};
+  torch::nn::Linear mlp_in_{nullptr}, mlp_out_{nullptr};
+  torch::nn::Linear modulation_{nullptr};  // D -> 6D, zero-initialised
+};
+TORCH_MODULE(DiTBlock);
+
+// Final adaLN (shift/scale, zero-initialised) + LayerNorm applied to the
+// tokens before the decoder, as in DiT's final layer.
+class FinalModulationImpl : public torch::nn::Module {
+ public:
+  explicit FinalModulationImpl(int64_t dim);
+  Tensor forward(const Tensor& x, const Tensor& c);  // (B, T, D), (B, D) -> (B, T, D)
+
+ private:
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Linear modulation_{nullptr};  // D -> 2D, zero-initialised
+};
+TORCH_MODULE(FinalModulation);
+
+}  // namespace exprflow

@@ -1,0 +1,84 @@
+// Expression data in, dense log-normalised minibatches out.
+//
+// A source holds raw counts for genes x cells in the layout they arrived in
+// (CSC sparse or column-major dense) and densifies only the cells a minibatch
+// asks for. Library-size normalisation and log1p happen here, so every input
+// type yields bit-identical minibatches. Torch-free: the R glue includes it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace exprflow {
+
+// Target sum of library-size normalisation (counts per 10k, as Seurat/scanpy).
+constexpr double kNormalisationTarget = 1e4;
+
+class ExpressionSource {
+ public:
+  virtual ~ExpressionSource() = default;
+
+  int n_genes() const { return static_cast<int>(genes_.size()); }
+  virtual int n_cells() const = 0;
+  const std::vector<std::string>& genes() const { return genes_; }
+
+  // Total count of each cell (computed once at construction).
+  const std::vector<double>& library_sizes() const { return library_size_; }
+
+  // Raw counts of the given cells, densified: out is cells.size() x n_genes,
+  // row-major (one row per cell), zero-filled first.
+  virtual void fill_counts(const std::vector<int>& cells, float* out) const = 0;
+
+  // log1p(count / library_size * 1e4) of the given cells, row-major
+  // cells.size() x n_genes. Cells with zero counts give zero rows.
+  void fill_log_normalised(const std::vector<int>& cells, float* out) const;
+
+  // Validation run by both constructors: throws std::invalid_argument with a
+  // message naming what is wrong (negative / non-finite counts, empty input,
+  // missing or duplicated gene names).
+ protected:
+  explicit ExpressionSource(std::vector<std::string> genes);
+  void finish_construction();  // validates genes, computes library sizes
+  virtual double column_sum(int cell) const = 0;
+
+ private:
+  std::vector<std::string> genes_;
+  std::vector<double> library_size_;
+};
+
+// Compressed sparse column counts (genes are rows), e.g. a dgCMatrix.
+// Copies the arrays: the caller's memory may be freed after construction.
+class CscExpressionSource final : public ExpressionSource {
+ public:
+  CscExpressionSource(std::vector<std::string> genes, int n_cells, const int* col_ptr,
+                      const int* row_idx, const double* values);
+  int n_cells() const override { return n_cells_; }
+  void fill_counts(const std::vector<int>& cells, float* out) const override;
+
+ private:
+  double column_sum(int cell) const override;
+  int n_cells_;
+  std::vector<int64_t> col_ptr_;
+  std::vector<int32_t> row_idx_;
+  std::vector<float> values_;
+};
+
+// Dense genes x cells counts, column-major (R's matrix layout).
+class DenseExpressionSource final : public ExpressionSource {
+ public:
+  DenseExpressionSource(std::vector<std::string> genes, int n_cells, const double* values);
+  int n_cells() const override { return n_cells_; }
+  void fill_counts(const std::vector<int>& cells, float* out) const override;
+
+ private:
+  double column_sum(int cell) const override;
+  int n_cells_;
+  std::vector<float> values_;
+};
+
+// Applies log1p(x / library_size * target) in place to one row of n values.
+void log_normalise_row(float* row, int n, double library_size, double target = kNormalisationTarget);
+
+}  // namespace exprflow

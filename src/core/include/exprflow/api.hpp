@@ -1,0 +1,116 @@
+// The torch-free face of the exprflow core.
+//
+// Everything a front end (the R glue, a command-line tool, a benchmark) needs
+// to train, sample, embed, save and load a model, without including any
+// LibTorch header: the glue compiles in a second, and a change inside a model
+// never recompiles it. The implementation lives in src/core/api/.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exprflow/options.hpp"
+
+namespace exprflow {
+
+class ExpressionSource;  // data/expression_source.hpp
+
+// ---------------------------------------------------------------- runtime ---
+struct RuntimeInfo {
+  std::string torch_version;     // e.g. "1.13.0"
+  bool cuda_compiled = false;    // this core was built with CUDA kernels
+  bool cuda_available = false;   // LibTorch sees a usable CUDA device
+  int cuda_device_count = 0;
+  int torch_threads = 1;         // intra-op (OpenMP) threads LibTorch uses
+  std::string blas;              // "OpenBLAS", "reference BLAS", "MKL", ...
+  std::string blas_library;      // the shared object it was found in
+  bool blas_is_reference = false;
+  std::string parallel_info;     // LibTorch's own description of its pools
+};
+RuntimeInfo runtime_info();
+void set_torch_threads(int n);
+
+// ------------------------------------------------------------------ train ---
+// One validation-loss reading per epoch; the glue turns it into a data.frame.
+struct EpochRecord {
+  int epoch = 0;
+  double train_loss = 0.0;
+  double validation_loss = 0.0;  // NaN when there is no validation split
+  double learning_rate = 0.0;
+  double seconds = 0.0;
+};
+
+struct TrainCallbacks {
+  // Called after every optimiser step on the calling thread (never from a
+  // worker); return false to stop training cleanly (user interrupt).
+  std::function<bool(long step, long total_steps, double loss)> on_step;
+  // Called after every epoch with its record.
+  std::function<void(const EpochRecord&)> on_epoch;
+};
+
+struct TrainReport {
+  std::vector<EpochRecord> history;
+  bool interrupted = false;
+  bool stopped_early = false;
+  int best_epoch = 0;
+  long steps = 0;
+};
+
+// ----------------------------------------------------------------- sample ---
+struct GeneratedCells {
+  int n_genes = 0;
+  int n_cells = 0;
+  std::vector<float> logcounts;      // genes x cells, column-major
+  std::vector<int32_t> counts;       // genes x cells, column-major
+  std::vector<double> library_size;  // per generated cell
+};
+
+// ------------------------------------------------------------------ model ---
+// A trained (or untrained) generative model with everything needed to use it
+// on new data: composition, gene names, condition levels, per-gene
+// dispersions, library sizes of the training cells and the EMA weights.
+class GenerativeModel {
+ public:
+  virtual ~GenerativeModel() = default;
+
+  // Names the registry knows, e.g. "latent_tokens".
+  static std::vector<std::string> architectures();
+  // Defaults of one architecture (model settings only).
+  static Options default_spec(const std::string& architecture);
+  static Options default_train_options();
+  static Options default_sample_options();
+
+  // `spec` holds "architecture" plus overrides of its defaults. Condition
+  // levels may be empty (unconditional model).
+  static std::unique_ptr<GenerativeModel> create(const Options& spec,
+                                                 std::vector<std::string> genes,
+                                                 std::vector<std::string> condition_levels);
+  static std::unique_ptr<GenerativeModel> load(const std::string& path);
+
+  // `conditions` holds one 0-based level index per cell of `data` (ignored
+  // for an unconditional model). Training options: see default_train_options().
+  virtual TrainReport train(const ExpressionSource& data, const std::vector<int>& conditions,
+                            const Options& train_options, const TrainCallbacks& callbacks) = 0;
+
+  // One 0-based level index per cell to generate (-1: unconditional).
+  virtual GeneratedCells generate(const std::vector<int>& conditions,
+                                  const Options& sample_options) = 0;
+
+  // Pooled encoder tokens of clean input: cells x dims, row-major.
+  virtual std::vector<float> embed(const ExpressionSource& data, int* dims) = 0;
+
+  virtual void save(const std::string& path) const = 0;
+
+  virtual const Options& spec() const = 0;
+  virtual const std::vector<std::string>& genes() const = 0;
+  virtual const std::vector<std::string>& condition_levels() const = 0;
+  virtual const std::vector<EpochRecord>& history() const = 0;
+  virtual long parameter_count() const = 0;
+  virtual bool trained() const = 0;
+  virtual std::string device() const = 0;
+};
+
+}  // namespace exprflow

@@ -1,0 +1,30 @@
+#include "models/latent_token_dit.hpp"
+
+namespace exprflow {
+
+LatentTokenDiTImpl::LatentTokenDiTImpl(const Options& spec, int64_t n_genes, int64_t n_levels) {
+  const int64_t m = spec.integer("n_tokens"), d = spec.integer("token_dim");
+  const int64_t hidden = spec.integer("hidden");
+  encoder_ = register_module("encoder", LatentTokenEncoder(n_genes, hidden, m, d));
+  time_ = register_module("time", TimestepEmbedding(d));
+  condition_ = register_module("condition", CategoricalCondition(n_levels, d));
+  blocks_ = register_module("blocks", torch::nn::ModuleList());
+  for (long l = 0; l < spec.integer("n_layers"); ++l) {
+    blocks_->push_back(DiTBlock(d, spec.integer("n_heads"), spec.number("mlp_ratio")));
+  }
+  final_ = register_module("final", FinalModulation(d));
+  decoder_ = register_module("decoder", MlpDecoder(m * d, hidden, n_genes));
+}
+
+GeneOutput LatentTokenDiTImpl::forward(const Tensor& x_t, const Tensor& t, const Tensor& condition) {
+  Tensor tokens = encoder_->forward(x_t);                       // (B, m, d)
+  Tensor c = time_->forward(t) + condition_->forward(condition);  // (B, d)
+  for (const auto& block : *blocks_) tokens = block->as<DiTBlock>()->forward(tokens, c);
+  return decoder_->forward(final_->forward(tokens, c));  // 2 x (B, G)
+}
+
+Tensor LatentTokenDiTImpl::embed(const Tensor& x) {
+  return encoder_->content(x).mean(1);  // (B, d)
+}
+
+}  // namespace exprflow

@@ -1,0 +1,79 @@
+#include "models/registry.hpp"
+
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+#include "models/latent_token_dit.hpp"
+
+namespace exprflow {
+
+namespace {
+
+struct Entry {
+  std::function<Options()> defaults;
+  std::function<std::shared_ptr<DenoisingNetworkImpl>(const Options&, int64_t, int64_t)> build;
+};
+
+// Settings every diffusion composition shares.
+Options diffusion_defaults(const std::string& architecture) {
+  Options o;
+  o.set("architecture", architecture)
+      .set("objective", "ddpm")
+      .set("prediction", "eps")
+      .set("schedule", "cosine")   // or "linear"
+      .set("timesteps", 1000.0)
+      .set("learn_sigma", 1.0)     // use the decoder's scale head for the reverse variance
+      .set("vlb_weight", 0.001)    // weight of the variational term that trains it
+      .set("cfg_dropout", 0.1);    // fraction of conditions replaced by "null" in training
+  return o;
+}
+
+const std::map<std::string, Entry>& registry() {
+  static const std::map<std::string, Entry> entries = {
+      {"latent_tokens",
+       {[] {
+          return diffusion_defaults("latent_tokens")
+              .set("n_tokens", 64.0)
+              .set("token_dim", 256.0)
+              .set("n_layers", 8.0)
+              .set("n_heads", 8.0)
+              .set("hidden", 2048.0)
+              .set("mlp_ratio", 4.0);
+        },
+        [](const Options& spec, int64_t genes, int64_t levels) {
+          return std::static_pointer_cast<DenoisingNetworkImpl>(
+              std::make_shared<LatentTokenDiTImpl>(spec, genes, levels));
+        }}},
+  };
+  return entries;
+}
+
+const Entry& lookup(const std::string& architecture) {
+  auto it = registry().find(architecture);
+  if (it == registry().end()) {
+    std::string valid;
+    for (const auto& kv : registry()) valid += (valid.empty() ? "" : ", ") + ("'" + kv.first + "'");
+    throw std::invalid_argument("unknown architecture '" + architecture + "'; valid: " + valid);
+  }
+  return it->second;
+}
+
+}  // namespace
+
+std::vector<std::string> registered_architectures() {
+  std::vector<std::string> names;
+  for (const auto& kv : registry()) names.push_back(kv.first);
+  return names;
+}
+
+Options architecture_defaults(const std::string& architecture) {
+  return lookup(architecture).defaults();
+}
+
+std::shared_ptr<DenoisingNetworkImpl> build_network(const Options& spec, int64_t n_genes,
+                                                    int64_t n_levels) {
+  return lookup(spec.text("architecture")).build(spec, n_genes, n_levels);
+}
+
+}  // namespace exprflow

@@ -1,0 +1,44 @@
+// DDPM objective in gene space with eps-prediction (Ho et al. 2020), plus the
+// variational term that trains the decoder's scale head as the reverse-process
+// variance (learned sigma, Nichol & Dhariwal 2021).
+#pragma once
+
+#include "models/denoising_network.hpp"
+#include "objective/noise_schedule.hpp"
+
+namespace exprflow {
+
+// x_0 implied by x_t and a predicted noise: (x_t - sqrt(1-ab) eps) / sqrt(ab).
+Tensor predict_x0_from_eps(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& eps);
+// Mean of q(x_{t-1} | x_t, x_0).
+Tensor posterior_mean(const NoiseSchedule::Coefficients& c, const Tensor& x0, const Tensor& x_t);
+// log variance of p(x_{t-1} | x_t): interpolation between log beta_t and the
+// clipped log posterior variance, with the raw scale output in [-1, 1] -> [0, 1].
+Tensor learned_log_variance(const NoiseSchedule::Coefficients& c, const Tensor& scale);
+
+class DdpmObjective {
+ public:
+  DdpmObjective(NoiseSchedule schedule, bool learn_sigma, double vlb_weight);
+
+  struct Loss {
+    Tensor total;  // scalar, what the optimiser minimises
+    Tensor mse;    // scalar, the eps-prediction error alone
+  };
+
+  // Draws t uniformly and the noise from `generator`.
+  Loss loss(const Denoiser& network, const Tensor& x0, const Tensor& condition,
+            at::Generator& generator) const;
+  // With explicit timesteps (B,) and noise (B, G): a reproducible validation loss.
+  Loss loss_at(const Denoiser& network, const Tensor& x0, const Tensor& condition,
+               const Tensor& t, const Tensor& noise) const;
+
+  const NoiseSchedule& schedule() const { return schedule_; }
+  bool learn_sigma() const { return learn_sigma_; }
+
+ private:
+  NoiseSchedule schedule_;
+  bool learn_sigma_;
+  double vlb_weight_;
+};
+
+}  // namespace exprflow

@@ -1,0 +1,33 @@
+// Latent tokens: an MLP maps the whole expression vector to m learned tokens
+// of width d (seed design "Option 1"). No gene is tied to a token; the model
+// learns which genes each token summarises (issue 3 reads that back out).
+//
+//   Linear(G, hidden) -> LayerNorm -> GELU -> Linear(hidden, m*d) -> (m, d)
+//   + learned positional embedding (so tokens are distinguishable to attention)
+#pragma once
+
+#include "exprflow/torch_prelude.hpp"
+
+namespace exprflow {
+
+class LatentTokenEncoderImpl : public torch::nn::Module {
+ public:
+  LatentTokenEncoderImpl(int64_t n_genes, int64_t hidden, int64_t n_tokens, int64_t token_dim);
+
+  // Tokens without the positional embedding: what embeddings are pooled from.
+  Tensor content(const Tensor& x);  // (B, G) -> (B, m, d)
+  // Tokens as the backbone sees them.
+  Tensor forward(const Tensor& x);  // (B, G) -> (B, m, d)
+
+  int64_t n_tokens() const { return n_tokens_; }
+  int64_t token_dim() const { return token_dim_; }
+
+ private:
+  int64_t n_tokens_, token_dim_;
+  torch::nn::Linear in_{nullptr}, out_{nullptr};
+  torch::nn::LayerNorm norm_{nullptr};
+  Tensor position_;  // (1, m, d)
+};
+TORCH_MODULE(LatentTokenEncoder);
+
+}  // namespace exprflow

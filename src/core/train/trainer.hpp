@@ -1,0 +1,44 @@
+// The training loop shared by every model: minibatches over a cell split,
+// AdamW, warm-up + cosine learning rate, gradient-norm clipping, EMA weights,
+// a validation loss per epoch, early stopping with the best epoch restored,
+// and a per-step callback through which the front end reports progress and
+// stops the run (user interrupt), leaving a usable model.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "exprflow/api.hpp"
+#include "exprflow/torch_prelude.hpp"
+
+namespace exprflow {
+
+struct TrainerSettings {
+  long epochs = 100;
+  long batch_size = 128;
+  double learning_rate = 1e-4;
+  double weight_decay = 0.01;
+  double warmup_fraction = 0.05;  // of all steps
+  double min_lr_ratio = 0.1;
+  double grad_clip = 1.0;         // max global L2 norm; <= 0 disables
+  double ema_decay = 0.999;
+  long patience = 10;             // epochs without improvement; <= 0 disables
+  uint64_t seed = 1;
+
+  static TrainerSettings from(const Options& options);
+};
+
+// What the loop optimises. The loss functions receive 0-based cell indices.
+struct TrainingTask {
+  torch::nn::Module* module = nullptr;  // parameters optimised
+  torch::nn::Module* ema = nullptr;     // same layout; the averaged copy
+  std::function<Tensor(const std::vector<int>& cells, at::Generator& generator)> batch_loss;
+  // Mean loss over the given cells with fixed randomness (comparable across epochs).
+  std::function<double(const std::vector<int>& cells)> validation_loss;
+};
+
+TrainReport run_training(const TrainingTask& task, const std::vector<int>& train_cells,
+                         const std::vector<int>& validation_cells, const TrainerSettings& settings,
+                         const TrainCallbacks& callbacks);
+
+}  // namespace exprflow
