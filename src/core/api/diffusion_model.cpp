@@ -133,6 +133,7 @@ void DiffusionModel::set_scaling(const GeneScaling& s) {
   // Clipping box in standardised units: the range of the training data.
   low_ = (float_tensor(s.min, device_) - mean_) / sd_;
   high_ = (float_tensor(s.max, device_) - mean_) / sd_;
+  if (std::isfinite(s.min.empty() ? 0.0f : s.min[0])) objective_.set_x0_bounds(low_, high_);
 }
 
 // ----------------------------------------------------------------- helpers ---
@@ -322,6 +323,7 @@ void DiffusionModel::save(const std::string& path) const {
   meta.set("genes", json::Value::strings(genes_));
   meta.set("condition_levels", json::Value::strings(levels_));
   meta.set("trained", trained_);
+  meta.set("annotations", json::parse(annotations_.to_json()));
   json::Value history = json::Value::array();
   for (const EpochRecord& r : history_) {
     json::Value row = json::Value::object();
@@ -393,6 +395,7 @@ std::unique_ptr<DiffusionModel> DiffusionModel::load_file(const std::string& pat
     model->library_sizes_[l].assign(sizes.data_ptr<double>(), sizes.data_ptr<double>() + sizes.numel());
   }
   model->trained_ = meta.at("trained").as_bool();
+  if (meta.contains("annotations")) model->annotations_ = Options::from_json(json::dump(meta.at("annotations")));
   for (const json::Value& row : meta.at("history").as_array()) {
     EpochRecord r;
     r.epoch = static_cast<int>(row.at("epoch").as_number());

@@ -24,6 +24,7 @@ class DiffusionModel final : public GenerativeModel {
   void save(const std::string& path) const override;
   static std::unique_ptr<DiffusionModel> load_file(const std::string& path);
 
+  Options& annotations() override { return annotations_; }
   const Options& spec() const override { return spec_; }
   const std::vector<std::string>& genes() const override { return genes_; }
   const std::vector<std::string>& condition_levels() const override { return levels_; }
@@ -42,7 +43,7 @@ class DiffusionModel final : public GenerativeModel {
   Tensor condition_tensor(const std::vector<int>& levels) const;                          // (B,)
   void set_scaling(const GeneScaling& scaling);
 
-  Options spec_;
+  Options spec_, annotations_;
   std::vector<std::string> genes_, levels_;
   at::Device device_;
   std::shared_ptr<DenoisingNetworkImpl> network_, ema_;

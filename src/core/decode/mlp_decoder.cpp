@@ -4,9 +4,9 @@ namespace exprflow {
 
 MlpDecoderImpl::MlpDecoderImpl(int64_t in_features, int64_t hidden, int64_t n_genes)
     : n_genes_(n_genes) {
-  in_ = register_module("in", torch::nn::Linear(in_features, hidden));
+  in_ = register_module("linear_in", torch::nn::Linear(in_features, hidden));
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
-  out_ = register_module("out", torch::nn::Linear(hidden, 2 * n_genes));
+  out_ = register_module("linear_out", torch::nn::Linear(hidden, 2 * n_genes));
   // Zero output layer (DiT's final layer): the untrained model predicts zero
   // noise and mid-way variance, a neutral start for both heads.
   torch::NoGradGuard no_grad;

@@ -1,7 +1,5 @@
 #include "objective/ddpm.hpp"
 
-#include <cmath>
-
 namespace exprflow {
 
 Tensor predict_x0_from_eps(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& eps) {
@@ -13,7 +11,9 @@ Tensor posterior_mean(const NoiseSchedule::Coefficients& c, const Tensor& x0, co
 }
 
 Tensor learned_log_variance(const NoiseSchedule::Coefficients& c, const Tensor& scale) {
-  Tensor fraction = (scale + 1) / 2;                                                // (B, G)
+  // tanh keeps the variance between the posterior variance and beta_t (the
+  // two bounds of the true reverse variance); a raw output overshoots them.
+  Tensor fraction = (at::tanh(scale) + 1) / 2;                                      // (B, G)
   return fraction * c.log_beta + (1 - fraction) * c.posterior_log_variance;        // (B, G)
 }
 
@@ -41,18 +41,18 @@ DdpmObjective::Loss DdpmObjective::loss_at(const Denoiser& network, const Tensor
 
   // Variational bound term, with the mean's gradient stopped so that it only
   // trains the variance (the mean is trained by the MSE).
-  Tensor x0_hat = predict_x0_from_eps(c, x_t, out.value.detach());
+  Tensor x0_hat = predict_x0_from_eps(c, x_t, out.value.detach());  // (B, G)
+  if (x0_low_.defined()) x0_hat = at::max(at::min(x0_hat, x0_high_.unsqueeze(0)), x0_low_.unsqueeze(0));
   Tensor model_mean = posterior_mean(c, x0_hat, x_t);
   Tensor true_mean = posterior_mean(c, x0, x_t);
   Tensor model_log_var = learned_log_variance(c, out.scale);
   Tensor true_log_var = c.posterior_log_variance;
-  // KL(q || p) between Gaussians, per gene, for t > 0 ...
+  // KL(q || p) between Gaussians, per gene. The t = 0 term (a decoder
+  // likelihood for images) is left out: on continuous expression its tiny
+  // variance turns into loss spikes, and sampling adds no noise at t = 0.
   Tensor kl = 0.5 * (-1.0 + model_log_var - true_log_var + at::exp(true_log_var - model_log_var) +
                      (true_mean - model_mean).pow(2) * at::exp(-model_log_var));  // (B, G)
-  // ... and the Gaussian negative log-likelihood of x_0 at t = 0.
-  Tensor nll = 0.5 * (std::log(2 * M_PI) + model_log_var +
-                      (x0 - model_mean).pow(2) * at::exp(-model_log_var));  // (B, G)
-  Tensor vlb = at::where((t == 0).unsqueeze(1), nll, kl).mean();
+  Tensor vlb = (kl * (t > 0).unsqueeze(1).to(kl.dtype())).mean();
   // The bound sums T terms; the uniform draw of t estimates it as T * term.
   Tensor total = mse + vlb_weight_ * schedule_.timesteps() * vlb;
   return {total, mse.detach()};

@@ -13,7 +13,7 @@ Tensor predict_x0_from_eps(const NoiseSchedule::Coefficients& c, const Tensor& x
 // Mean of q(x_{t-1} | x_t, x_0).
 Tensor posterior_mean(const NoiseSchedule::Coefficients& c, const Tensor& x0, const Tensor& x_t);
 // log variance of p(x_{t-1} | x_t): interpolation between log beta_t and the
-// clipped log posterior variance, with the raw scale output in [-1, 1] -> [0, 1].
+// clipped log posterior variance, weighted by (tanh(scale) + 1) / 2 in (0, 1).
 Tensor learned_log_variance(const NoiseSchedule::Coefficients& c, const Tensor& scale);
 
 class DdpmObjective {
@@ -32,6 +32,14 @@ class DdpmObjective {
   Loss loss_at(const Denoiser& network, const Tensor& x0, const Tensor& condition,
                const Tensor& t, const Tensor& noise) const;
 
+  // Per-gene box (G,) for x_0 predictions, as the samplers clip them. The
+  // variance is then trained for the mean the sampler really uses; unclipped,
+  // x_0 = (x_t - ...) / sqrt(alpha_bar) explodes near t = T-1 and so does the KL.
+  void set_x0_bounds(Tensor low, Tensor high) {
+    x0_low_ = std::move(low);
+    x0_high_ = std::move(high);
+  }
+
   const NoiseSchedule& schedule() const { return schedule_; }
   bool learn_sigma() const { return learn_sigma_; }
 
@@ -39,6 +47,7 @@ class DdpmObjective {
   NoiseSchedule schedule_;
   bool learn_sigma_;
   double vlb_weight_;
+  Tensor x0_low_, x0_high_;
 };
 
 }  // namespace exprflow

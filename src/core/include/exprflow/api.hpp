@@ -104,6 +104,10 @@ class GenerativeModel {
 
   virtual void save(const std::string& path) const = 0;
 
+  // Free-form settings a front end keeps with the model and its file (the R
+  // package stores the condition column name and level frequencies here).
+  virtual Options& annotations() = 0;
+
   virtual const Options& spec() const = 0;
   virtual const std::vector<std::string>& genes() const = 0;
   virtual const std::vector<std::string>& condition_levels() const = 0;

@@ -1,0 +1,45 @@
+#' Embed cells with a trained model
+#'
+#' Encodes the clean (log-normalised, standardised) expression of each cell
+#' with the model's encoder (EMA weights) and pools its tokens to one vector
+#' per cell (the mean over the latent tokens for `"latent_tokens"`). Genes are
+#' matched to the model's genes by name; genes the model does not know are
+#' ignored, and a missing model gene is an error.
+#'
+#' @param model An `exprflow_model`.
+#' @param x A SingleCellExperiment, a Seurat object, a dgCMatrix or a dense
+#'   matrix of raw counts (genes x cells).
+#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param name Name of the reduced dimension stored in `x`.
+#' @return For a SingleCellExperiment: `x` with `reducedDim(x, name)` set; for
+#'   a Seurat object: `x` with a DimReduc `name` (lower case); otherwise a
+#'   cells x dims matrix.
+#' @examples
+#' \donttest{
+#' sce <- example_pbmc()
+#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 2,
+#'                               n_tokens = 8, token_dim = 32, n_layers = 2,
+#'                               n_heads = 2, hidden = 128)
+#' sce <- embed_cells(model, sce)
+#' dim(SingleCellExperiment::reducedDim(sce, "EXPRFLOW"))
+#' }
+#' @export
+embed_cells <- function(model, x, assay = "counts", name = "EXPRFLOW") {
+  pointer <- .model_pointer(model)
+  .check_string(name, "name")
+  input <- .expression_input(x, assay, genes = model$genes)
+  embedding <- .cpp_model_embed(pointer, input$source)
+  dimnames(embedding) <- list(input$cells, paste0(name, "_", seq_len(ncol(embedding))))
+  if (methods::is(x, "SingleCellExperiment")) {
+    SingleCellExperiment::reducedDim(x, name) <- embedding
+    return(x)
+  }
+  if (methods::is(x, "Seurat")) {
+    key <- paste0(gsub("[^A-Za-z0-9]", "", name), "_")
+    colnames(embedding) <- paste0(key, seq_len(ncol(embedding)))
+    x[[tolower(name)]] <- SeuratObject::CreateDimReducObject(
+      embeddings = embedding, key = key, assay = SeuratObject::DefaultAssay(x))
+    return(x)
+  }
+  embedding
+}

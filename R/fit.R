@@ -1,0 +1,130 @@
+#' Fit a generative model of gene expression
+#'
+#' Trains a diffusion model on raw counts in the C++ core. Cells are
+#' library-size normalised and log1p transformed in C++, minibatch by
+#' minibatch (sparse input is never densified as a whole), standardised per
+#' gene, and a denoising network is trained with the DDPM objective
+#' (eps-prediction, learned reverse variance). A seeded, condition-stratified
+#' fraction of the cells is held out to measure a validation loss after every
+#' epoch; training stops early when it has not improved for `patience`
+#' epochs, and the model keeps the weights of its best epoch. Sampling uses an
+#' exponential moving average (EMA) of the weights.
+#'
+#' Architectures (see [expression_architectures()]):
+#' * `"latent_tokens"`: an MLP encoder maps each cell's expression to
+#'   `n_tokens` learned tokens of width `token_dim`; `n_layers` DiT blocks
+#'   with adaLN-Zero, modulated by the diffusion timestep and the condition,
+#'   process them; an MLP decoder maps the tokens back to genes. Defaults:
+#'   64 tokens x 256, 8 layers, 8 heads, hidden width 2048.
+#'
+#' Pressing Ctrl-C / Esc stops training cleanly: the model trained so far is
+#' returned with a warning.
+#'
+#' @param x A SingleCellExperiment (assay `assay`), a Seurat object (RNA
+#'   counts), a dgCMatrix or a dense matrix of raw counts, genes x cells,
+#'   with gene names as rownames.
+#' @param architecture A registered architecture, see
+#'   [expression_architectures()].
+#' @param condition `NULL` for an unconditional model, the name of a
+#'   column of `colData(x)` / Seurat `meta.data` (e.g. `"cell_type"`), or one
+#'   value per cell.
+#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param epochs Maximum number of passes over the training cells.
+#' @param batch_size Cells per optimiser step.
+#' @param learning_rate Peak AdamW learning rate (after a linear warm-up over
+#'   the first 5% of steps, then cosine decay to 10% of the peak).
+#' @param validation_fraction Fraction of cells held out (stratified by
+#'   condition) for the validation loss; 0 for none.
+#' @param patience Epochs without validation improvement before stopping;
+#'   0 disables early stopping.
+#' @param seed Seed of everything random (initial weights, split, batches,
+#'   noise): the same seed gives the same model.
+#' @param device `"cpu"`, or `"cuda"` when LibTorch has CUDA (see
+#'   [exprflow_info()]).
+#' @param verbose Show a progress bar.
+#' @param ... Architecture settings overriding [architecture_defaults()],
+#'   e.g. `n_tokens = 16, token_dim = 64, n_layers = 2`.
+#' @param training Further training settings: `weight_decay` (0.01),
+#'   `warmup_fraction` (0.05), `min_lr_ratio` (0.1), `grad_clip` (1),
+#'   `ema_decay` (0.999).
+#' @return An `exprflow_model`: use it with [generate_cells()],
+#'   [embed_cells()], [save_model()], [plot_training_history()].
+#' @examples
+#' \donttest{
+#' sce <- example_pbmc()
+#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 2,
+#'                               n_tokens = 8, token_dim = 32, n_layers = 2,
+#'                               n_heads = 2, hidden = 128)
+#' model
+#' }
+#' @export
+fit_expression_model <- function(x, architecture = "latent_tokens", condition = NULL, assay = "counts",
+                                 epochs = 100, batch_size = 128, learning_rate = 1e-4,
+                                 validation_fraction = 0.1, patience = 10, seed = 1,
+                                 device = c("cpu", "cuda"), verbose = TRUE, ..., training = list()) {
+  .check_string(architecture, "architecture")
+  if (!architecture %in% expression_architectures()) {
+    stop(sprintf("unknown architecture '%s'; valid: %s", architecture,
+                 .first_few(expression_architectures(), 20L)), call. = FALSE)
+  }
+  .check_count(epochs, "epochs")
+  .check_count(batch_size, "batch_size")
+  .check_number(learning_rate, "learning_rate", lower = 0)
+  .check_number(validation_fraction, "validation_fraction", 0, 0.9)
+  .check_count(patience, "patience", min = 0)
+  .check_count(seed, "seed", min = 0)
+  device <- match.arg(device)
+  if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
+  spec_overrides <- list(...)
+  if (length(spec_overrides) && (is.null(names(spec_overrides)) || any(!nzchar(names(spec_overrides))))) {
+    stop("architecture settings in `...` must be named (e.g. n_tokens = 16)", call. = FALSE)
+  }
+  .warn_reference_blas()
+
+  input <- .expression_input(x, assay, condition)
+  levels <- if (is.null(input$condition)) character() else levels(input$condition)
+  codes <- if (is.null(input$condition)) rep(-1L, input$n_cells) else as.integer(input$condition) - 1L
+
+  spec <- c(list(architecture = architecture, seed = seed, device = device), spec_overrides)
+  pointer <- .cpp_model_create(spec, input$genes, levels)
+  condition_name <- if (is.character(condition) && length(condition) == 1L) condition else "condition"
+  level_counts <- if (length(levels)) as.list(stats::setNames(as.numeric(table(input$condition)),
+                                                               paste0("level_count:", levels)))
+  .cpp_model_annotate(pointer, c(list(condition_column = condition_name), level_counts))
+
+  options <- utils::modifyList(list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate,
+                                    validation_fraction = validation_fraction, patience = patience,
+                                    seed = seed), training)
+  report <- .train_with_progress(pointer, input, codes, options, verbose)
+  if (report$interrupted) {
+    warning(sprintf("training was interrupted after %d steps; returning the model trained so far",
+                    as.integer(report$steps)), call. = FALSE)
+  }
+  .new_model(pointer)
+}
+
+.train_with_progress <- function(pointer, input, codes, options, verbose) {
+  progress <- function(step, total, loss) NULL
+  if (isTRUE(verbose)) {
+    loss_text <- ""
+    bar <- cli::cli_progress_bar(
+      "Training", total = NA, clear = FALSE,
+      format = "{cli::pb_spin} Training {cli::pb_current}/{cli::pb_total} steps | loss {loss_text} | {cli::pb_elapsed}")
+    progress <- function(step, total, loss) {
+      loss_text <<- formatC(loss, digits = 4, format = "g")
+      cli::cli_progress_update(id = bar, set = step, total = total)
+    }
+    on.exit(cli::cli_progress_done(id = bar), add = TRUE)
+  }
+  .cpp_model_train(pointer, input$source, codes, options, progress)
+}
+
+.blas_warned <- new.env(parent = emptyenv())
+.warn_reference_blas <- function() {
+  if (isTRUE(.blas_warned$done)) return(invisible())
+  info <- .cpp_runtime_info()
+  if (isTRUE(info$blas_is_reference)) {
+    .blas_warned$done <- TRUE
+    warning(.reference_blas_message(info), call. = FALSE)
+  }
+}

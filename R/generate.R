@@ -1,0 +1,118 @@
+#' Generate cells from a trained model
+#'
+#' Samples new cells with the model's EMA weights: DDIM (deterministic,
+#' `steps` steps) or DDPM ancestral sampling, optionally with classifier-free
+#' guidance. The model's output is log-normalised expression (`logcounts`);
+#' counts are drawn from a negative binomial around it, with a library size
+#' drawn from the training cells of the same condition and per-gene
+#' dispersions estimated on the training data.
+#'
+#' @param model An `exprflow_model`.
+#' @param n Number of cells. With `condition = NULL` on a conditional model,
+#'   conditions are allotted in proportion to the training cells.
+#' @param condition `NULL`; one level (all `n` cells); one level per cell
+#'   (`n` may then be omitted); or a named vector of counts per level, e.g.
+#'   `c(B = 100, NK = 50)`.
+#' @param method `"ddim"` or `"ddpm"`.
+#' @param steps Sampling steps (at most the training timesteps, 1000 by default).
+#' @param guidance_scale Classifier-free guidance scale; 1 is the plain
+#'   conditional model, larger values push cells towards their condition.
+#' @param eta DDIM noise (0 = deterministic).
+#' @param seed Seed: the same seed gives the same cells.
+#' @param batch_size Cells sampled at once.
+#' @return A SingleCellExperiment with assays `counts` (sparse) and
+#'   `logcounts`, the model's genes as rownames, and colData holding the
+#'   condition used (column named after the training condition) and
+#'   `library_size`.
+#' @examples
+#' \donttest{
+#' sce <- example_pbmc()
+#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 2,
+#'                               n_tokens = 8, token_dim = 32, n_layers = 2,
+#'                               n_heads = 2, hidden = 128)
+#' generate_cells(model, condition = c(B = 10, NK = 5))
+#' }
+#' @export
+generate_cells <- function(model, n = NULL, condition = NULL, method = c("ddim", "ddpm"), steps = 50,
+                           guidance_scale = 1, eta = 0, seed = 1, batch_size = 256) {
+  pointer <- .model_pointer(model)
+  method <- match.arg(method)
+  .check_count(steps, "steps")
+  .check_number(guidance_scale, "guidance_scale", lower = 0)
+  .check_number(eta, "eta", 0, 1)
+  .check_count(seed, "seed", min = 0)
+  .check_count(batch_size, "batch_size")
+  if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
+  levels <- .generation_levels(model, n, condition)
+  codes <- if (length(model$levels)) match(levels, model$levels) - 1L else rep(-1L, length(levels))
+  options <- list(method = method, steps = steps, guidance_scale = guidance_scale, eta = eta,
+                  seed = seed, batch_size = batch_size)
+  out <- .cpp_model_generate(pointer, codes, options)
+
+  cells <- paste0("generated_", seq_along(codes))
+  dimnames(out$logcounts) <- list(model$genes, cells)
+  dimnames(out$counts) <- list(model$genes, cells)
+  col_data <- S4Vectors::DataFrame(row.names = cells)
+  if (length(model$levels)) col_data[[model$condition]] <- factor(levels, levels = model$levels)
+  col_data$library_size <- out$library_size
+  sce <- SingleCellExperiment::SingleCellExperiment(
+    assays = list(counts = methods::as(out$counts, "CsparseMatrix"), logcounts = out$logcounts),
+    colData = col_data)
+  S4Vectors::metadata(sce)$exprflow <- list(architecture = model$architecture, method = method, steps = steps,
+                                            guidance_scale = guidance_scale, eta = eta, seed = seed)
+  sce
+}
+
+# One condition level per generated cell (NA for an unconditional model).
+.generation_levels <- function(model, n, condition) {
+  levels <- model$levels
+  if (!length(levels)) {
+    if (!is.null(condition)) stop("the model is unconditional: leave `condition` NULL", call. = FALSE)
+    if (is.null(n)) stop("`n` (the number of cells) is required", call. = FALSE)
+    .check_count(n, "n")
+    return(rep(NA_character_, n))
+  }
+  check_known <- function(values) {
+    unknown <- setdiff(values, levels)
+    if (length(unknown)) {
+      stop(sprintf("unknown condition level(s) %s; the model knows: %s", .first_few(unknown),
+                   .first_few(levels, 50L)), call. = FALSE)
+    }
+  }
+  if (is.null(condition)) {
+    if (is.null(n)) stop("give `n` and/or `condition`", call. = FALSE)
+    .check_count(n, "n")
+    weights <- model$level_counts
+    if (anyNA(weights)) weights[] <- 1
+    share <- n * weights / sum(weights)
+    per_level <- floor(share)
+    remainder <- n - sum(per_level)
+    if (remainder > 0) {
+      top <- order(share - per_level, decreasing = TRUE)[seq_len(remainder)]
+      per_level[top] <- per_level[top] + 1
+    }
+    return(rep(levels, times = per_level))
+  }
+  if (is.numeric(condition) && !is.null(names(condition))) {
+    check_known(names(condition))
+    if (anyNA(condition) || any(condition < 0) || any(condition != round(condition))) {
+      stop("counts per level in `condition` must be whole numbers >= 0", call. = FALSE)
+    }
+    if (!is.null(n) && n != sum(condition)) stop("`n` differs from sum(condition)", call. = FALSE)
+    if (sum(condition) < 1) stop("`condition` asks for zero cells", call. = FALSE)
+    return(rep(names(condition), times = condition))
+  }
+  condition <- as.character(condition)
+  if (anyNA(condition) || !length(condition)) stop("`condition` must not be empty or NA", call. = FALSE)
+  check_known(condition)
+  if (length(condition) == 1L) {
+    if (is.null(n)) n <- 1L
+    .check_count(n, "n")
+    return(rep(condition, n))
+  }
+  if (!is.null(n) && n != length(condition)) {
+    stop(sprintf("`n` (%d) differs from the number of conditions given (%d)", n, length(condition)),
+         call. = FALSE)
+  }
+  condition
+}

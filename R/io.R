@@ -1,0 +1,39 @@
+#' Save and load models
+#'
+#' `save_model()` writes the model to one file: its weights (training and
+#' EMA), the JSON description of its composition, gene names, condition
+#' levels, per-gene scaling and dispersions, training library sizes and
+#' history. `load_model()` restores it bit for bit: the same seed then
+#' generates the same cells. A model object restored with `readRDS()` has no
+#' C++ state; if it was saved with `save_model()` it reloads from that file
+#' on first use.
+#'
+#' @param model An `exprflow_model`.
+#' @param path File path.
+#' @return `save_model()`: the model, invisibly (now remembering `path`).
+#'   `load_model()`: an `exprflow_model`.
+#' @examples
+#' \donttest{
+#' sce <- example_pbmc()
+#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
+#'                               n_layers = 1, n_heads = 2, hidden = 64)
+#' path <- tempfile(fileext = ".exprflow")
+#' save_model(model, path)
+#' restored <- load_model(path)
+#' }
+#' @export
+save_model <- function(model, path) {
+  pointer <- .model_pointer(model)
+  .check_string(path, "path")
+  .cpp_model_save(pointer, path.expand(path))
+  model$state$path <- normalizePath(path.expand(path))
+  invisible(model)
+}
+
+#' @rdname save_model
+#' @export
+load_model <- function(path) {
+  .check_string(path, "path")
+  if (!file.exists(path)) stop(sprintf("model file '%s' does not exist", path), call. = FALSE)
+  .new_model(.cpp_model_load(path.expand(path)), path = normalizePath(path.expand(path)))
+}

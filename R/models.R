@@ -1,0 +1,102 @@
+# The exprflow_model object: an R handle on a C++ model. The C++ state lives
+# behind an external pointer inside an environment, so that save_model() can
+# record the file the model lives in, and a handle restored by readRDS() (its
+# pointer is then dead) reloads from that file instead of crashing R.
+
+.new_model <- function(pointer, path = NULL) {
+  state <- new.env(parent = emptyenv())
+  state$pointer <- pointer
+  state$path <- path
+  model <- structure(list(state = state), class = "exprflow_model")
+  .refresh_model(model)
+}
+
+# Copies the C++ model's description into the R object (cheap fields only).
+.refresh_model <- function(model) {
+  info <- .cpp_model_info(model$state$pointer)
+  notes <- .cpp_model_annotations(model$state$pointer)
+  levels <- info$condition_levels
+  counts <- vapply(levels, function(l) {
+    v <- notes[[paste0("level_count:", l)]]
+    if (is.null(v)) NA_real_ else as.numeric(v)
+  }, numeric(1))
+  model$architecture <- info$spec$architecture
+  model$spec <- info$spec
+  model$genes <- info$genes
+  model$condition <- if (length(levels)) (notes$condition_column %||% "condition") else NULL
+  model$levels <- levels
+  model$level_counts <- stats::setNames(counts, levels)
+  model$history <- info$history
+  model$parameters <- info$parameters
+  model$trained <- info$trained
+  model$device <- info$device
+  model
+}
+
+`%||%` <- function(a, b) if (is.null(a)) b else a
+
+# The live pointer of a model, reloading from its file when the pointer died.
+.model_pointer <- function(model) {
+  if (!inherits(model, "exprflow_model")) {
+    stop("`model` must be an exprflow_model (from fit_expression_model() or load_model())", call. = FALSE)
+  }
+  state <- model$state
+  if (.cpp_pointer_alive(state$pointer)) return(state$pointer)
+  if (!is.null(state$path) && file.exists(state$path)) {
+    state$pointer <- .cpp_model_load(state$path)
+    return(state$pointer)
+  }
+  stop(paste0("this model's C++ state is gone (it was restored with readRDS() or similar) and it was ",
+              "never saved with save_model(), so there is nothing to reload; save models with ",
+              "save_model() and read them with load_model()"), call. = FALSE)
+}
+
+#' @export
+print.exprflow_model <- function(x, ...) {
+  cat("<exprflow_model> ", x$architecture, if (!isTRUE(x$trained)) " (untrained)", "\n", sep = "")
+  cat("  genes      : ", length(x$genes), "\n", sep = "")
+  if (length(x$levels)) {
+    cat("  condition  : ", x$condition, " (", length(x$levels), " levels: ",
+        paste(utils::head(x$levels, 6), collapse = ", "), if (length(x$levels) > 6) ", ...", ")\n", sep = "")
+  } else {
+    cat("  condition  : none (unconditional)\n")
+  }
+  cat("  parameters : ", format(x$parameters, big.mark = ","), "\n", sep = "")
+  h <- x$history
+  if (NROW(h)) {
+    last <- h[nrow(h), ]
+    cat(sprintf("  trained    : %d epochs, train loss %.4g, validation loss %s\n", last$epoch,
+                last$train_loss, if (is.na(last$validation_loss)) "n/a" else sprintf("%.4g", last$validation_loss)))
+  }
+  cat("  device     : ", x$device, "\n", sep = "")
+  if (!is.null(x$state$path)) cat("  file       : ", x$state$path, "\n", sep = "")
+  invisible(x)
+}
+
+#' @export
+summary.exprflow_model <- function(object, ...) {
+  h <- object$history
+  structure(list(
+    architecture = object$architecture, spec = object$spec, n_genes = length(object$genes),
+    levels = object$level_counts, parameters = object$parameters,
+    epochs = NROW(h),
+    best_validation_loss = if (NROW(h) && any(!is.na(h$validation_loss))) min(h$validation_loss, na.rm = TRUE) else NA,
+    training_seconds = sum(h$seconds)
+  ), class = "summary.exprflow_model")
+}
+
+#' @export
+print.summary.exprflow_model <- function(x, ...) {
+  cat("exprflow model summary: ", x$architecture, "\n", sep = "")
+  cat(sprintf("  %d genes, %s parameters, %d epochs in %.1f s, best validation loss %s\n",
+              x$n_genes, format(x$parameters, big.mark = ","), x$epochs, x$training_seconds,
+              if (is.na(x$best_validation_loss)) "n/a" else sprintf("%.4g", x$best_validation_loss)))
+  if (length(x$levels)) {
+    cat("  training cells per condition:\n")
+    print(x$levels)
+  }
+  cat("  settings:\n")
+  spec <- x$spec[setdiff(names(x$spec), c("architecture"))]
+  cat(paste0("    ", names(spec), " = ", vapply(spec, format, ""), collapse = "\n"), "\n")
+  invisible(x)
+}

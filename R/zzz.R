@@ -1,0 +1,102 @@
+#' @useDynLib exprflow, .registration = TRUE
+#' @importFrom Rcpp evalCpp
+NULL
+
+# Thread policy, chosen once at load (see ?exprflow_set_threads): LibTorch's
+# own (OpenMP) pool gets one thread and the BLAS keeps the cores. On a 2-core
+# machine two pools of 2 threads oversubscribe the cores; inst/bench/threads.R
+# measures the alternatives.
+.onLoad <- function(libname, pkgname) {
+  threads <- getOption("exprflow.threads", Sys.getenv("EXPRFLOW_THREADS", "1"))
+  threads <- suppressWarnings(as.integer(threads))
+  if (is.na(threads) || threads < 1L) threads <- 1L
+  .cpp_set_threads(threads)
+}
+
+.onAttach <- function(libname, pkgname) {
+  info <- .cpp_runtime_info()
+  if (isTRUE(info$blas_is_reference)) {
+    packageStartupMessage(.reference_blas_message(info))
+  }
+}
+
+.reference_blas_message <- function(info) {
+  paste0(
+    "exprflow: LibTorch uses the reference BLAS (", info$blas_library, "); training will be ",
+    "~15x slower than with OpenBLAS. Install it with 'apt-get install libopenblas0-pthread' ",
+    "(Debian/Ubuntu) and restart R."
+  )
+}
+
+#' Runtime facts of the exprflow installation
+#'
+#' Reports the LibTorch version the package was built against, whether CUDA
+#' is compiled in and usable, how many threads LibTorch uses and which BLAS
+#' does its matrix work. With Debian's reference BLAS, training is about 15
+#' times slower than with OpenBLAS; `exprflow_info()` warns about it.
+#'
+#' @return A list of class `exprflow_info` with elements `torch_version`,
+#'   `cuda_compiled`, `cuda_available`, `cuda_device_count`, `torch_threads`,
+#'   `blas`, `blas_library`, `blas_is_reference`, `parallel_info`.
+#' @examples
+#' exprflow_info()
+#' @export
+exprflow_info <- function() {
+  info <- .cpp_runtime_info()
+  if (isTRUE(info$blas_is_reference)) warning(.reference_blas_message(info), call. = FALSE)
+  structure(info, class = "exprflow_info")
+}
+
+#' @export
+print.exprflow_info <- function(x, ...) {
+  cat("exprflow ", as.character(utils::packageVersion("exprflow")), "\n", sep = "")
+  cat("  LibTorch : ", x$torch_version, "\n", sep = "")
+  cat("  CUDA     : ", if (x$cuda_available) paste(x$cuda_device_count, "device(s)") else "not available",
+      if (x$cuda_compiled) " (kernels compiled)" else "", "\n", sep = "")
+  cat("  threads  : ", x$torch_threads, " LibTorch (intra-op)\n", sep = "")
+  cat("  BLAS     : ", x$blas, if (nzchar(x$blas_library)) paste0(" (", x$blas_library, ")"), "\n", sep = "")
+  invisible(x)
+}
+
+#' Set the number of LibTorch threads
+#'
+#' exprflow gives LibTorch's intra-op (OpenMP) pool one thread by default and
+#' leaves the cores to the BLAS, which runs the matrix products in its own
+#' thread pool: two pools each as wide as the machine oversubscribe the cores
+#' (on 2 cores a training step measured several times slower). Set
+#' `options(exprflow.threads = n)` or the environment variable
+#' `EXPRFLOW_THREADS` before loading the package to change the default.
+#'
+#' @param n Number of threads (a positive integer).
+#' @return The previous number of threads, invisibly.
+#' @export
+exprflow_set_threads <- function(n) {
+  if (!is.numeric(n) || length(n) != 1L || is.na(n) || n < 1 || n != round(n)) {
+    stop("`n` must be a single positive integer", call. = FALSE)
+  }
+  old <- .cpp_runtime_info()$torch_threads
+  .cpp_set_threads(as.integer(n))
+  invisible(old)
+}
+
+#' Architectures exprflow can train
+#'
+#' @return A character vector of registered architecture names, for the
+#'   `architecture` argument of [fit_expression_model()].
+#' @examples
+#' expression_architectures()
+#' @export
+expression_architectures <- function() .cpp_architectures()
+
+#' Default settings of an architecture
+#'
+#' @param architecture One of [expression_architectures()].
+#' @return A named list of the architecture's settings (any of them can be
+#'   passed to [fit_expression_model()] through `...`).
+#' @examples
+#' str(architecture_defaults("latent_tokens"))
+#' @export
+architecture_defaults <- function(architecture = "latent_tokens") {
+  .check_string(architecture, "architecture")
+  .cpp_default_spec(architecture)
+}

@@ -1,0 +1,86 @@
+// Condition stage: timestep features / embedding, categorical conditions and
+// classifier-free-guidance dropout.
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "condition/categorical_condition.hpp"
+#include "condition/timestep_embedding.hpp"
+
+using namespace exprflow;
+
+TEST(SinusoidalFeatures, ShapeAndValues) {
+  const int64_t dim = 8;
+  Tensor t = at::tensor(std::vector<int64_t>{0, 5, 999});
+  Tensor f = sinusoidal_features(t, dim);
+  ASSERT_EQ(f.dim(), 2);
+  EXPECT_EQ(f.size(0), 3);
+  EXPECT_EQ(f.size(1), dim);
+  EXPECT_EQ(f.scalar_type(), at::kFloat);
+  auto a = f.accessor<float, 2>();
+  for (int64_t j = 0; j < dim / 2; ++j) {
+    EXPECT_FLOAT_EQ(a[0][j], 1.0f) << "cos half at t = 0, feature " << j;
+    EXPECT_FLOAT_EQ(a[0][dim / 2 + j], 0.0f) << "sin half at t = 0, feature " << j;
+  }
+  // Frequencies 1 down to 1/max_period: exp(-log(1e4) * j / half).
+  for (int64_t row = 1; row < 3; ++row) {
+    const double tv = row == 1 ? 5.0 : 999.0;
+    for (int64_t j = 0; j < dim / 2; ++j) {
+      const double freq = std::exp(-std::log(10000.0) * j / (dim / 2));
+      EXPECT_NEAR(a[row][j], std::cos(tv * freq), 2e-4) << "t " << tv << " j " << j;
+      EXPECT_NEAR(a[row][dim / 2 + j], std::sin(tv * freq), 2e-4) << "t " << tv << " j " << j;
+    }
+  }
+  // Odd widths are padded with a zero column.
+  Tensor odd = sinusoidal_features(t, 7);
+  EXPECT_EQ(odd.size(1), 7);
+  EXPECT_TRUE(at::all(odd.select(1, 6) == 0).item<bool>());
+  // Fractional timesteps are fine.
+  Tensor frac = sinusoidal_features(at::tensor(std::vector<float>{0.5f}), 4);
+  EXPECT_NEAR(frac[0][0].item<float>(), std::cos(0.5), 1e-6);
+}
+
+TEST(TimestepEmbedding, Shape) {
+  TimestepEmbedding emb(16, 32);
+  Tensor out = emb->forward(at::tensor(std::vector<int64_t>{0, 10, 99}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 16}));
+  EXPECT_FALSE(at::allclose(out[0], out[2])) << "different timesteps, same embedding";
+}
+
+TEST(CategoricalCondition, NullIndexAndShape) {
+  CategoricalCondition cond(3, 8);
+  EXPECT_EQ(cond->null_index(), 3);
+  EXPECT_EQ(cond->n_levels(), 3);
+  Tensor out = cond->forward(at::tensor(std::vector<int64_t>{0, 1, 2, 3, 1}));
+  EXPECT_EQ(out.sizes(), (std::vector<int64_t>{5, 8}));
+  EXPECT_TRUE(at::equal(out[1], out[4])) << "same level, different vector";
+  EXPECT_FALSE(at::equal(out[0], out[3])) << "level 0 equals the null row";
+  // Small initialisation (std 0.02).
+  EXPECT_LT(out.abs().max().item<float>(), 0.2f);
+  // The null index is the last valid row; beyond it is an error.
+  EXPECT_ANY_THROW(cond->forward(at::tensor(std::vector<int64_t>{4})));
+
+  CategoricalCondition unconditional(0, 4);
+  EXPECT_EQ(unconditional->null_index(), 0);
+  EXPECT_EQ(unconditional->forward(at::tensor(std::vector<int64_t>{0, 0})).sizes(),
+            (std::vector<int64_t>{2, 4}));
+}
+
+TEST(DropConditions, ProbabilityZeroOneAndHalf) {
+  at::Generator gen = at::detail::createCPUGenerator(123);
+  Tensor levels = at::randint(0, 3, {10000}, at::TensorOptions().dtype(at::kLong));
+  Tensor kept = drop_conditions(levels, 0.0, 3, gen);
+  EXPECT_TRUE(at::equal(kept, levels)) << "p = 0 changed conditions";
+  Tensor dropped = drop_conditions(levels, 1.0, 3, gen);
+  EXPECT_EQ(dropped.scalar_type(), at::kLong);
+  EXPECT_TRUE(at::all(dropped == 3).item<bool>()) << "p = 1 left non-null conditions";
+  Tensor half = drop_conditions(levels, 0.5, 3, gen);
+  const double fraction = (half == 3).to(at::kDouble).mean().item<double>();
+  // Binomial(10000, 0.5): sd 0.005; 0.45..0.55 is 10 sd.
+  EXPECT_NEAR(fraction, 0.5, 0.05);
+  // Cells not dropped keep their level.
+  Tensor not_dropped = half != 3;
+  EXPECT_TRUE(at::equal(half.masked_select(not_dropped), levels.masked_select(not_dropped)));
+}

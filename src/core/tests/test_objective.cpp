@@ -1,0 +1,249 @@
+// Objective stage: noise schedules and the DDPM loss.
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "objective/ddpm.hpp"
+#include "objective/noise_schedule.hpp"
+
+using namespace exprflow;
+
+namespace {
+
+void expect_valid_schedule(const NoiseSchedule& s) {
+  const int64_t T = s.timesteps();
+  for (int64_t t = 0; t < T; ++t) {
+    ASSERT_GT(s.beta(t), 0.0) << s.kind() << " beta at t = " << t;
+    ASSERT_LT(s.beta(t), 1.0) << s.kind() << " beta at t = " << t;
+    ASSERT_NEAR(s.alpha_bar(t), s.alpha_bar_prev(t) * (1 - s.beta(t)), 1e-15);
+    if (t > 0) ASSERT_LT(s.alpha_bar(t), s.alpha_bar(t - 1)) << s.kind() << " alpha_bar not decreasing at " << t;
+    // Posterior variance of q(x_{t-1} | x_t, x_0) is below beta_t.
+    ASSERT_LE(s.posterior_variance(t), s.beta(t) * (1 + 1e-12));
+  }
+  EXPECT_EQ(s.alpha_bar_prev(0), 1.0);
+  EXPECT_EQ(s.posterior_variance(0), 0.0);
+}
+
+}  // namespace
+
+TEST(NoiseSchedule, Linear) {
+  NoiseSchedule s("linear", 1000);
+  EXPECT_EQ(s.kind(), "linear");
+  EXPECT_EQ(s.timesteps(), 1000);
+  expect_valid_schedule(s);
+  EXPECT_NEAR(s.beta(0), 1e-4, 1e-15);
+  EXPECT_NEAR(s.beta(999), 0.02, 1e-15);
+  EXPECT_NEAR(s.beta(500) - s.beta(499), (0.02 - 1e-4) / 999, 1e-15) << "not linear";
+  // Ho et al.: alpha_bar_T about 4e-5 at T = 1000.
+  EXPECT_GT(s.alpha_bar(999), 1e-5);
+  EXPECT_LT(s.alpha_bar(999), 1e-4);
+
+  // Fewer steps: betas rescaled by 1000 / T.
+  NoiseSchedule short_s("linear", 100);
+  expect_valid_schedule(short_s);
+  EXPECT_NEAR(short_s.beta(0), 1e-3, 1e-15);
+  EXPECT_NEAR(short_s.beta(99), 0.2, 1e-15);
+}
+
+TEST(NoiseSchedule, Cosine) {
+  for (int64_t T : {100, 1000}) {
+    NoiseSchedule s("cosine", T);
+    EXPECT_EQ(s.timesteps(), T);
+    expect_valid_schedule(s);
+    EXPECT_LT(s.alpha_bar(T - 1), 1e-4) << "cosine alpha_bar(T-1) should be close to 0, T = " << T;
+    EXPECT_GT(s.alpha_bar(0), 0.999) << "cosine alpha_bar(0) should be close to 1, T = " << T;
+    EXPECT_LE(s.beta(T - 1), 0.999);
+    // alpha_bar(t) = f(t+1) / f(0) away from the clip.
+    const double sh = 0.008;
+    auto f = [&](double t) {
+      const double v = std::cos((t / T + sh) / (1 + sh) * M_PI / 2);
+      return v * v;
+    };
+    for (int64_t t : {int64_t(0), T / 4, T / 2, 3 * T / 4}) {
+      EXPECT_NEAR(s.alpha_bar(t), f(t + 1) / f(0), 1e-12) << "t = " << t;
+    }
+  }
+}
+
+TEST(NoiseSchedule, Errors) {
+  try {
+    NoiseSchedule s("quadratic", 100);
+    FAIL() << "unknown schedule accepted";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("quadratic"), std::string::npos) << m;
+    EXPECT_NE(m.find("'cosine'"), std::string::npos) << m;
+    EXPECT_NE(m.find("'linear'"), std::string::npos) << m;
+  }
+  EXPECT_THROW(NoiseSchedule("linear", 1), std::invalid_argument);
+  NoiseSchedule s("linear", 10);
+  EXPECT_THROW(s.respaced({0, 10}), std::out_of_range);
+  EXPECT_THROW(timestep_subsequence(10, 0), std::invalid_argument);
+}
+
+TEST(NoiseSchedule, CoefficientsTable) {
+  NoiseSchedule s("cosine", 200);
+  Tensor t = at::tensor(std::vector<int64_t>{0, 1, 57, 199});
+  NoiseSchedule::Coefficients c = s.at(t);
+  ASSERT_EQ(c.sqrt_alpha_bar.sizes(), (std::vector<int64_t>{4, 1}));
+  EXPECT_EQ(c.sqrt_alpha_bar.scalar_type(), at::kFloat);
+  for (int64_t i = 0; i < 4; ++i) {
+    const int64_t tt = t[i].item<int64_t>();
+    const double ab = s.alpha_bar(tt), ab_prev = s.alpha_bar_prev(tt);
+    EXPECT_NEAR(c.sqrt_alpha_bar[i][0].item<float>(), std::sqrt(ab), 1e-6);
+    EXPECT_NEAR(c.sqrt_one_minus_alpha_bar[i][0].item<float>(), std::sqrt(1 - ab), 1e-6);
+    EXPECT_NEAR(c.log_beta[i][0].item<float>(), std::log(s.beta(tt)), 1e-4);
+    // Noise-free x_t = sqrt(ab) x0 has posterior mean sqrt(ab_prev) x0.
+    const double mean = c.posterior_mean_x0[i][0].item<float>() +
+                        c.posterior_mean_xt[i][0].item<float>() * std::sqrt(ab);
+    EXPECT_NEAR(mean, std::sqrt(ab_prev), 1e-5) << "posterior mean coefficients at t = " << tt;
+    const double expected_log_var = std::log(tt == 0 ? s.posterior_variance(1) : s.posterior_variance(tt));
+    EXPECT_NEAR(c.posterior_log_variance[i][0].item<float>(), expected_log_var, 1e-4) << "t = " << tt;
+  }
+}
+
+TEST(NoiseSchedule, RespacedKeepsAlphaBar) {
+  for (const char* kind : {"linear", "cosine"}) {
+    NoiseSchedule s(kind, 1000);
+    const std::vector<int64_t> kept = timestep_subsequence(1000, 50);
+    NoiseSchedule r = s.respaced(kept);
+    ASSERT_EQ(r.timesteps(), 50);
+    expect_valid_schedule(r);
+    // Relative 1e-10, or 1e-15 absolute: going through betas loses relative
+    // precision only where alpha_bar itself is ~1e-9 (the cosine's last step).
+    auto tol = [](double ab) { return 1e-10 * ab + 1e-15; };
+    for (int64_t i = 0; i < 50; ++i) {
+      EXPECT_NEAR(r.alpha_bar(i), s.alpha_bar(kept[i]), tol(s.alpha_bar(kept[i]))) << kind << " respaced step " << i;
+    }
+    // Irregular subsequence, too.
+    const std::vector<int64_t> odd = {3, 4, 100, 640, 999};
+    NoiseSchedule r2 = s.respaced(odd);
+    for (size_t i = 0; i < odd.size(); ++i) {
+      EXPECT_NEAR(r2.alpha_bar(i), s.alpha_bar(odd[i]), tol(s.alpha_bar(odd[i]))) << kind << " step " << i;
+    }
+    // Respacing onto every step is the original schedule.
+    std::vector<int64_t> all(1000);
+    for (int64_t t = 0; t < 1000; ++t) all[t] = t;
+    NoiseSchedule same = s.respaced(all);
+    for (int64_t t = 0; t < 1000; t += 37) EXPECT_NEAR(same.beta(t), s.beta(t), 1e-12);
+  }
+}
+
+TEST(NoiseSchedule, TimestepSubsequence) {
+  for (int64_t n : {2, 3, 7, 50, 200, 999, 1000}) {
+    const std::vector<int64_t> seq = timestep_subsequence(1000, n);
+    ASSERT_EQ(static_cast<int64_t>(seq.size()), n) << "n = " << n;
+    EXPECT_EQ(seq.front(), 0) << "n = " << n;
+    EXPECT_EQ(seq.back(), 999) << "n = " << n;
+    for (size_t i = 1; i < seq.size(); ++i) ASSERT_LT(seq[i - 1], seq[i]) << "n = " << n;
+  }
+  EXPECT_EQ(timestep_subsequence(10, 100).size(), 10u) << "more steps than timesteps: all of them";
+  const std::vector<int64_t> one = timestep_subsequence(10, 1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], 9);
+}
+
+TEST(Ddpm, PredictX0InvertsQSample) {
+  for (const char* kind : {"linear", "cosine"}) {
+    NoiseSchedule s(kind, 1000);
+    at::manual_seed(7);
+    const int64_t B = 1000, G = 8;
+    Tensor t = at::arange(0, 1000, at::TensorOptions().dtype(at::kLong));
+    Tensor x0 = at::randn({B, G}), eps = at::randn({B, G});
+    NoiseSchedule::Coefficients c = s.at(t);
+    Tensor x_t = c.sqrt_alpha_bar * x0 + c.sqrt_one_minus_alpha_bar * eps;
+    Tensor back = predict_x0_from_eps(c, x_t, eps);
+    // Float rounding of x_t is amplified by 1 / sqrt(alpha_bar) at large t.
+    Tensor tol = 1e-5 + 4e-7 * (x_t.abs() + 1) / c.sqrt_alpha_bar;
+    EXPECT_TRUE(at::all((back - x0).abs() <= tol).item<bool>())
+        << kind << ": max error " << (back - x0).abs().max().item<float>();
+  }
+}
+
+TEST(Ddpm, LearnedLogVarianceEndpoints) {
+  // fraction = (tanh(scale) + 1) / 2: +-20 saturate to beta_t / the posterior
+  // variance, 0 is half-way (in log space).
+  NoiseSchedule s("linear", 100);
+  NoiseSchedule::Coefficients c = s.at(at::tensor(std::vector<int64_t>{5, 50}));
+  Tensor one = at::full({2, 3}, 20.0), minus = at::full({2, 3}, -20.0);
+  EXPECT_TRUE(at::allclose(learned_log_variance(c, one), c.log_beta.expand({2, 3})));
+  EXPECT_TRUE(at::allclose(learned_log_variance(c, minus), c.posterior_log_variance.expand({2, 3})));
+  Tensor mid = learned_log_variance(c, at::zeros({2, 3}));
+  EXPECT_TRUE(at::allclose(mid, (0.5 * (c.log_beta + c.posterior_log_variance)).expand({2, 3})));
+}
+
+TEST(Ddpm, OracleNetworkHasZeroLoss) {
+  NoiseSchedule s("cosine", 100);
+  at::manual_seed(8);
+  const int64_t B = 64, G = 12;
+  Tensor x0 = at::randn({B, G}) * 2;
+  Tensor noise = at::randn({B, G});
+  Tensor t = at::randint(1, 100, {B}, at::TensorOptions().dtype(at::kLong));  // t > 0: KL terms
+  Tensor cond = at::zeros({B}, at::TensorOptions().dtype(at::kLong));
+
+  auto oracle = [&](double scale) -> Denoiser {
+    return [&noise, scale](const Tensor& x_t, const Tensor&, const Tensor&) {
+      return GeneOutput{noise.clone(), at::full_like(x_t, scale)};
+    };
+  };
+  Denoiser zero = [](const Tensor& x_t, const Tensor&, const Tensor&) {
+    return GeneOutput{at::zeros_like(x_t), at::zeros_like(x_t)};
+  };
+
+  DdpmObjective plain(s, /*learn_sigma=*/false, 0.001);
+  DdpmObjective::Loss l = plain.loss_at(oracle(0.0), x0, cond, t, noise);
+  EXPECT_EQ(l.mse.item<double>(), 0.0);
+  EXPECT_EQ(l.total.item<double>(), 0.0);
+  DdpmObjective::Loss lz = plain.loss_at(zero, x0, cond, t, noise);
+  EXPECT_NEAR(lz.mse.item<double>(), noise.pow(2).mean().item<double>(), 1e-6);
+  EXPECT_NEAR(lz.total.item<double>(), lz.mse.item<double>(), 1e-9);
+
+  // Learned sigma: the oracle whose scale head saturates at the posterior
+  // variance (scale -20) has a zero KL for t > 0; at beta_t (+20) it does not.
+  DdpmObjective learned(s, /*learn_sigma=*/true, 0.001);
+  DdpmObjective::Loss exact = learned.loss_at(oracle(-20.0), x0, cond, t, noise);
+  EXPECT_EQ(exact.mse.item<double>(), 0.0);
+  EXPECT_NEAR(exact.total.item<double>(), 0.0, 1e-3) << "KL with the true mean and variance";
+  DdpmObjective::Loss wrong_var = learned.loss_at(oracle(20.0), x0, cond, t, noise);
+  EXPECT_EQ(wrong_var.mse.item<double>(), 0.0);
+  // With the true mean, KL(N(m, v) || N(m, beta)) = (log(beta / v) + v / beta - 1) / 2,
+  // averaged over cells and genes, weighted by vlb_weight * T.
+  double kl = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t ti = t[i].item<int64_t>();
+    const double v = s.posterior_variance(ti), b = s.beta(ti);
+    kl += 0.5 * (std::log(b / v) + v / b - 1);
+  }
+  const double expected = 0.001 * 100 * kl / B;
+  ASSERT_GT(expected, 1e-4);
+  EXPECT_NEAR(wrong_var.total.item<double>(), expected, 0.01 * expected) << "KL of the variance head";
+
+  // The random-t version is reproducible from the generator.
+  at::Generator g1 = at::detail::createCPUGenerator(5), g2 = at::detail::createCPUGenerator(5);
+  const double a = learned.loss(zero, x0, cond, g1).total.item<double>();
+  const double b = learned.loss(zero, x0, cond, g2).total.item<double>();
+  EXPECT_EQ(a, b);
+  EXPECT_GT(a, 0.5) << "zero network's eps-loss should be about 1";
+}
+
+TEST(Ddpm, VariationalTermTrainsOnlyTheScaleHead) {
+  NoiseSchedule s("linear", 100);
+  at::manual_seed(9);
+  const int64_t B = 16, G = 4;
+  Tensor x0 = at::randn({B, G}), noise = at::randn({B, G});
+  Tensor t = at::randint(0, 100, {B}, at::TensorOptions().dtype(at::kLong));
+  Tensor cond = at::zeros({B}, at::TensorOptions().dtype(at::kLong));
+  Tensor value = at::zeros({B, G}).set_requires_grad(true);
+  Tensor scale = at::zeros({B, G}).set_requires_grad(true);
+  Denoiser net = [&](const Tensor&, const Tensor&, const Tensor&) { return GeneOutput{value * 1, scale * 1}; };
+  DdpmObjective learned(s, true, 0.001);
+  DdpmObjective::Loss l = learned.loss_at(net, x0, cond, t, noise);
+  l.total.backward();
+  // d total / d value comes from the MSE alone: 2 (value - noise) / (B G).
+  EXPECT_TRUE(at::allclose(value.grad(), 2 * (value.detach() - noise) / (B * G), 1e-5, 1e-7));
+  EXPECT_GT(scale.grad().abs().sum().item<float>(), 0.0f);
+}

@@ -1,0 +1,47 @@
+// Shared helpers of the Rcpp glue. The glue stays thin and torch-free: it
+// converts R objects to the core's torch-free API (exprflow/api.hpp) and back,
+// and turns every C++ exception into an R error with a readable message.
+#pragma once
+
+#include <Rcpp.h>
+
+#include <string>
+
+#include "exprflow/api.hpp"
+#include "exprflow/options.hpp"
+
+namespace exprflow_r {
+
+// LibTorch's exceptions carry a C++ backtrace after the message; users need
+// the message only.
+inline std::string clean_message(const std::string& what) {
+  const char* markers[] = {"\nException raised from", "Exception raised from"};
+  for (const char* marker : markers) {
+    const size_t at = what.find(marker);
+    if (at != std::string::npos && at > 0) return what.substr(0, at);
+  }
+  return what;
+}
+
+// Wraps a glue body: every std::exception becomes an R error (Rcpp::stop).
+template <typename F>
+auto guarded(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (Rcpp::internal::InterruptedException&) {
+    throw;
+  } catch (Rcpp::exception&) {
+    throw;
+  } catch (const std::exception& e) {
+    Rcpp::stop(clean_message(e.what()));
+  }
+}
+
+// A named R list of scalars (numbers, logicals, strings) -> Options.
+exprflow::Options options_from_list(const Rcpp::List& list);
+Rcpp::List options_to_list(const exprflow::Options& options);
+
+// True if the user pressed Ctrl-C / Esc; safe to call from the main thread only.
+bool interrupt_pending();
+
+}  // namespace exprflow_r

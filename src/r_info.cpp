@@ -1,0 +1,24 @@
+// Glue of the runtime report: LibTorch version, CUDA, threads, BLAS.
+#include "r_glue.hpp"
+
+// [[Rcpp::export(.cpp_runtime_info)]]
+Rcpp::List cpp_runtime_info() {
+  return exprflow_r::guarded([&]() {
+    const exprflow::RuntimeInfo info = exprflow::runtime_info();
+    return Rcpp::List::create(
+        Rcpp::Named("torch_version") = info.torch_version,
+        Rcpp::Named("cuda_compiled") = info.cuda_compiled,
+        Rcpp::Named("cuda_available") = info.cuda_available,
+        Rcpp::Named("cuda_device_count") = info.cuda_device_count,
+        Rcpp::Named("torch_threads") = info.torch_threads,
+        Rcpp::Named("blas") = info.blas,
+        Rcpp::Named("blas_library") = info.blas_library,
+        Rcpp::Named("blas_is_reference") = info.blas_is_reference,
+        Rcpp::Named("parallel_info") = info.parallel_info);
+  });
+}
+
+// [[Rcpp::export(.cpp_set_threads)]]
+void cpp_set_threads(int n) {
+  exprflow_r::guarded([&]() { exprflow::set_torch_threads(n); });
+}

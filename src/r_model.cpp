@@ -1,0 +1,174 @@
+// Glue of the model API: create / train / generate / embed / save / load.
+// Models cross into R as external pointers owned by R's garbage collector.
+#include "r_glue.hpp"
+
+#include <cmath>
+
+#include "data/expression_source.hpp"
+
+using exprflow::GenerativeModel;
+using ModelPtr = Rcpp::XPtr<GenerativeModel>;
+
+namespace {
+
+GenerativeModel& model_of(SEXP ptr) {
+  ModelPtr model(ptr);
+  if (model.get() == nullptr) {
+    Rcpp::stop("the model's C++ state no longer exists (e.g. after saveRDS/readRDS); "
+               "reload it with load_model()");
+  }
+  return *model;
+}
+
+const exprflow::ExpressionSource& source_of(SEXP ptr) {
+  Rcpp::XPtr<exprflow::ExpressionSource> source(ptr);
+  if (source.get() == nullptr) Rcpp::stop("the data source no longer exists");
+  return *source;
+}
+
+Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history) {
+  const size_t n = history.size();
+  Rcpp::IntegerVector epoch(n);
+  Rcpp::NumericVector train(n), validation(n), lr(n), seconds(n);
+  for (size_t k = 0; k < n; ++k) {
+    epoch[k] = history[k].epoch;
+    train[k] = history[k].train_loss;
+    validation[k] = std::isnan(history[k].validation_loss) ? NA_REAL : history[k].validation_loss;
+    lr[k] = history[k].learning_rate;
+    seconds[k] = history[k].seconds;
+  }
+  return Rcpp::DataFrame::create(Rcpp::Named("epoch") = epoch, Rcpp::Named("train_loss") = train,
+                                 Rcpp::Named("validation_loss") = validation,
+                                 Rcpp::Named("learning_rate") = lr, Rcpp::Named("seconds") = seconds);
+}
+
+}  // namespace
+
+// [[Rcpp::export(.cpp_architectures)]]
+Rcpp::CharacterVector cpp_architectures() {
+  return exprflow_r::guarded([&]() { return Rcpp::wrap(GenerativeModel::architectures()); });
+}
+
+// [[Rcpp::export(.cpp_default_spec)]]
+Rcpp::List cpp_default_spec(std::string architecture) {
+  return exprflow_r::guarded(
+      [&]() { return exprflow_r::options_to_list(GenerativeModel::default_spec(architecture)); });
+}
+
+// [[Rcpp::export(.cpp_default_train_options)]]
+Rcpp::List cpp_default_train_options() {
+  return exprflow_r::guarded(
+      [&]() { return exprflow_r::options_to_list(GenerativeModel::default_train_options()); });
+}
+
+// [[Rcpp::export(.cpp_model_create)]]
+SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels) {
+  return exprflow_r::guarded([&]() -> SEXP {
+    auto model = GenerativeModel::create(exprflow_r::options_from_list(spec),
+                                         Rcpp::as<std::vector<std::string>>(genes),
+                                         Rcpp::as<std::vector<std::string>>(levels));
+    return ModelPtr(model.release(), true);
+  });
+}
+
+// Trains in place. `conditions`: 0-based level per cell. `progress(step,
+// total, loss)` is called after every step on this (R's main) thread.
+// [[Rcpp::export(.cpp_model_train)]]
+Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions,
+                           Rcpp::List options, Rcpp::Function progress) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const exprflow::ExpressionSource& source = source_of(source_ptr);
+    exprflow::TrainCallbacks callbacks;
+    callbacks.on_step = [&](long step, long total, double loss) {
+      if (exprflow_r::interrupt_pending()) return false;
+      try {
+        progress(static_cast<double>(step), static_cast<double>(total), loss);
+      } catch (Rcpp::internal::InterruptedException&) {
+        return false;
+      }
+      return true;
+    };
+    const exprflow::TrainReport report =
+        model.train(source, Rcpp::as<std::vector<int>>(conditions), exprflow_r::options_from_list(options),
+                    callbacks);
+    return Rcpp::List::create(Rcpp::Named("interrupted") = report.interrupted,
+                              Rcpp::Named("stopped_early") = report.stopped_early,
+                              Rcpp::Named("best_epoch") = report.best_epoch,
+                              Rcpp::Named("steps") = static_cast<double>(report.steps));
+  });
+}
+
+// [[Rcpp::export(.cpp_model_generate)]]
+Rcpp::List cpp_model_generate(SEXP model_ptr, Rcpp::IntegerVector conditions, Rcpp::List options) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const exprflow::GeneratedCells cells =
+        model.generate(Rcpp::as<std::vector<int>>(conditions), exprflow_r::options_from_list(options));
+    Rcpp::NumericMatrix logcounts(cells.n_genes, cells.n_cells);
+    std::copy(cells.logcounts.begin(), cells.logcounts.end(), logcounts.begin());
+    Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
+    std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
+    return Rcpp::List::create(Rcpp::Named("logcounts") = logcounts, Rcpp::Named("counts") = counts,
+                              Rcpp::Named("library_size") = Rcpp::wrap(cells.library_size));
+  });
+}
+
+// Cells x dims embedding matrix.
+// [[Rcpp::export(.cpp_model_embed)]]
+Rcpp::NumericMatrix cpp_model_embed(SEXP model_ptr, SEXP source_ptr) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const exprflow::ExpressionSource& source = source_of(source_ptr);
+    int dims = 0;
+    const std::vector<float> e = model.embed(source, &dims);
+    const int n = source.n_cells();
+    Rcpp::NumericMatrix out(n, dims);
+    for (int c = 0; c < n; ++c) {
+      for (int d = 0; d < dims; ++d) out(c, d) = e[static_cast<size_t>(c) * dims + d];
+    }
+    return out;
+  });
+}
+
+// [[Rcpp::export(.cpp_model_save)]]
+void cpp_model_save(SEXP model_ptr, std::string path) {
+  exprflow_r::guarded([&]() { model_of(model_ptr).save(path); });
+}
+
+// [[Rcpp::export(.cpp_model_load)]]
+SEXP cpp_model_load(std::string path) {
+  return exprflow_r::guarded([&]() -> SEXP { return ModelPtr(GenerativeModel::load(path).release(), true); });
+}
+
+// [[Rcpp::export(.cpp_model_info)]]
+Rcpp::List cpp_model_info(SEXP model_ptr) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    return Rcpp::List::create(Rcpp::Named("spec") = exprflow_r::options_to_list(model.spec()),
+                              Rcpp::Named("genes") = Rcpp::wrap(model.genes()),
+                              Rcpp::Named("condition_levels") = Rcpp::wrap(model.condition_levels()),
+                              Rcpp::Named("history") = history_frame(model.history()),
+                              Rcpp::Named("parameters") = static_cast<double>(model.parameter_count()),
+                              Rcpp::Named("trained") = model.trained(),
+                              Rcpp::Named("device") = model.device());
+  });
+}
+
+// [[Rcpp::export(.cpp_pointer_alive)]]
+bool cpp_pointer_alive(SEXP ptr) {
+  return TYPEOF(ptr) == EXTPTRSXP && R_ExternalPtrAddr(ptr) != nullptr;
+}
+
+// [[Rcpp::export(.cpp_model_annotations)]]
+Rcpp::List cpp_model_annotations(SEXP model_ptr) {
+  return exprflow_r::guarded([&]() { return exprflow_r::options_to_list(model_of(model_ptr).annotations()); });
+}
+
+// [[Rcpp::export(.cpp_model_annotate)]]
+void cpp_model_annotate(SEXP model_ptr, Rcpp::List values) {
+  exprflow_r::guarded([&]() {
+    exprflow::Options& annotations = model_of(model_ptr).annotations();
+    annotations = annotations.merged(exprflow_r::options_from_list(values), /*known_only=*/false);
+  });
+}

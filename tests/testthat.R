@@ -1,0 +1,4 @@
+library(testthat)
+library(exprflow)
+
+test_check("exprflow")
