@@ -72,6 +72,9 @@ example_pbmc <- function(as = c("SingleCellExperiment", "matrix")) {
          "`Rscript data-raw/make_example_data.R` and reinstall the package",
          call. = FALSE)
   }
+  # Load Matrix so that the returned dgCMatrix has its methods (`[`, ...) even
+  # when nothing else has loaded the Matrix namespace yet.
+  loadNamespace("Matrix")
   dat <- readRDS(path)
   counts <- dat$counts
   cell_data <- dat$cell_data

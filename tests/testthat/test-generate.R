@@ -1,0 +1,157 @@
+# R/generate.R: generate_cells().
+
+counts_of <- function(sce) SummarizedExperiment::assay(sce, "counts")
+logcounts_of <- function(sce) SummarizedExperiment::assay(sce, "logcounts")
+
+# The checks every generated SingleCellExperiment must pass.
+expect_generated_cells <- function(sce, model, n) {
+  expect_s4_class(sce, "SingleCellExperiment")
+  expect_identical(dim(sce), c(length(model$genes), as.integer(n)))
+  expect_identical(rownames(sce), model$genes)
+  expect_false(anyNA(colnames(sce)))
+  expect_false(anyDuplicated(colnames(sce)) > 0)
+  expect_true(all(c("counts", "logcounts") %in% SummarizedExperiment::assayNames(sce)))
+  counts <- counts_of(sce)
+  expect_true(all_whole(counts))
+  expect_true(all(as.matrix(counts) >= 0))
+  logcounts <- as.matrix(logcounts_of(sce))
+  expect_true(all(is.finite(logcounts)))
+  expect_true(all(logcounts >= 0))
+  expect_identical(dimnames(counts), dimnames(logcounts_of(sce)))
+  library_size <- SummarizedExperiment::colData(sce)$library_size
+  expect_length(library_size, n)
+  expect_true(all(is.finite(library_size) & library_size > 0))
+}
+
+test_that("one level generates n cells of that level", {
+  model <- tiny_model()
+  sce <- generate_cells(model, n = 10, condition = "B", steps = 10)
+  expect_generated_cells(sce, model, 10)
+  cell_type <- SummarizedExperiment::colData(sce)$cell_type
+  expect_s3_class(cell_type, "factor")
+  expect_identical(levels(cell_type), model$levels)
+  expect_true(all(cell_type == "B"))
+  expect_identical(S4Vectors::metadata(sce)$exprflow$steps, 10)
+})
+
+test_that("one level without n generates one cell", {
+  sce <- generate_cells(tiny_model(), condition = "NK", steps = 5)
+  expect_identical(ncol(sce), 1L)
+  expect_identical(as.character(sce$cell_type), "NK")
+})
+
+test_that("named counts per level generate those numbers of cells", {
+  model <- tiny_model()
+  sce <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 10)
+  expect_generated_cells(sce, model, 5)
+  expect_identical(as.character(sce$cell_type), c("B", "B", "B", "NK", "NK"))
+  expect_equal(as.vector(table(sce$cell_type)[c("B", "NK")]), c(3, 2))
+  expect_identical(ncol(generate_cells(model, n = 5, condition = c(B = 3, NK = 2), steps = 5)), 5L)
+  expect_identical(ncol(generate_cells(model, condition = c(B = 0, NK = 2), steps = 5)), 2L)
+})
+
+test_that("a vector of levels gives one cell per level, in order", {
+  model <- tiny_model()
+  wanted <- c("NK", "B", "DC", "NK", "Platelet", "CD8 T")
+  sce <- generate_cells(model, condition = wanted, steps = 10)
+  expect_generated_cells(sce, model, length(wanted))
+  expect_identical(as.character(sce$cell_type), wanted)
+  from_factor <- generate_cells(model, condition = factor(wanted), steps = 10)
+  expect_identical(as.character(from_factor$cell_type), wanted)
+  expect_identical(ncol(generate_cells(model, n = 6, condition = wanted, steps = 5)), 6L)
+})
+
+test_that("condition = NULL allots cells in proportion to the training cells", {
+  model <- tiny_model()
+  n <- 50
+  sce <- generate_cells(model, n = n, steps = 10)
+  expect_generated_cells(sce, model, n)
+  got <- as.vector(table(factor(sce$cell_type, levels = model$levels)))
+  expect_equal(sum(got), n)
+  share <- n * model$level_counts / sum(model$level_counts)
+  expect_true(all(abs(got - share) < 1))
+  expect_identical(levels(sce$cell_type), model$levels)
+})
+
+test_that("the condition column is named after the training condition", {
+  sce <- generate_cells(tiny_model(), n = 3, steps = 5)
+  expect_true("cell_type" %in% names(SummarizedExperiment::colData(sce)))
+  expect_false("condition" %in% names(SummarizedExperiment::colData(sce)))
+})
+
+test_that("an unconditional model generates cells without a condition column", {
+  model <- tiny_unconditional_model()
+  sce <- generate_cells(model, n = 7, steps = 10)
+  expect_generated_cells(sce, model, 7)
+  expect_identical(names(SummarizedExperiment::colData(sce)), "library_size")
+})
+
+test_that("the same seed gives identical cells; a different seed gives different cells", {
+  model <- tiny_model()
+  generate <- function(seed) generate_cells(model, n = 12, steps = 10, seed = seed)
+  a <- generate(11)
+  b <- generate(11)
+  c <- generate(12)
+  expect_identical(counts_of(a), counts_of(b))
+  expect_identical(logcounts_of(a), logcounts_of(b))
+  expect_identical(a$library_size, b$library_size)
+  expect_false(identical(logcounts_of(a), logcounts_of(c)))
+  expect_false(identical(counts_of(a), counts_of(c)))
+})
+
+test_that("cells do not depend on the sampling batch size", {
+  model <- tiny_model()
+  whole <- generate_cells(model, n = 12, steps = 10, seed = 4)
+  batched <- generate_cells(model, n = 12, steps = 10, seed = 4, batch_size = 5)
+  expect_equal(as.matrix(logcounts_of(batched)), as.matrix(logcounts_of(whole)), tolerance = 1e-5)
+})
+
+test_that("DDPM sampling, DDIM eta and guidance produce valid cells", {
+  model <- tiny_model()
+  expect_generated_cells(generate_cells(model, n = 5, method = "ddpm", steps = 10), model, 5)
+  expect_generated_cells(generate_cells(model, n = 5, eta = 1, steps = 10), model, 5)
+  guided <- generate_cells(model, condition = c(NK = 4), guidance_scale = 2, steps = 10)
+  expect_generated_cells(guided, model, 4)
+  expect_identical(S4Vectors::metadata(guided)$exprflow$guidance_scale, 2)
+})
+
+# --- bad arguments ------------------------------------------------------------
+
+test_that("an unseen condition level is rejected, listing the known ones", {
+  model <- tiny_model()
+  expect_error(generate_cells(model, n = 3, condition = "Neuron", steps = 5),
+               "unknown condition level\\(s\\) 'Neuron'; the model knows: 'B'")
+  expect_error(generate_cells(model, condition = c(B = 2, Neuron = 1), steps = 5), "'Neuron'")
+  expect_error(generate_cells(model, condition = c("B", "Neuron"), steps = 5), "'Neuron'")
+})
+
+test_that("an unconditional model given a condition is an error", {
+  model <- tiny_unconditional_model()
+  expect_error(generate_cells(model, n = 3, condition = "B", steps = 5),
+               "the model is unconditional: leave `condition` NULL")
+  expect_error(generate_cells(model, steps = 5), "`n` \\(the number of cells\\) is required")
+})
+
+test_that("inconsistent n and condition are rejected", {
+  model <- tiny_model()
+  expect_error(generate_cells(model, steps = 5), "give `n` and/or `condition`")
+  expect_error(generate_cells(model, n = 4, condition = c(B = 3, NK = 2)), "differs from sum")
+  expect_error(generate_cells(model, n = 4, condition = c("B", "NK", "DC")), "differs from the number")
+  expect_error(generate_cells(model, condition = c(B = -1, NK = 2)), "whole numbers >= 0")
+  expect_error(generate_cells(model, condition = c(B = 1.5)), "whole numbers >= 0")
+  expect_error(generate_cells(model, condition = c(B = 0)), "zero cells")
+  expect_error(generate_cells(model, condition = c("B", NA)), "must not be empty or NA")
+  expect_error(generate_cells(model, condition = character()), "must not be empty or NA")
+  expect_error(generate_cells(model, n = 0, condition = "B"), "`n` must be a single whole number >= 1")
+})
+
+test_that("sampling arguments are checked", {
+  model <- tiny_model()
+  expect_error(generate_cells(model, n = 2, steps = 0), "`steps`")
+  expect_error(generate_cells(model, n = 2, eta = 2), "`eta`")
+  expect_error(generate_cells(model, n = 2, guidance_scale = -1), "`guidance_scale`")
+  expect_error(generate_cells(model, n = 2, seed = -1), "`seed`")
+  expect_error(generate_cells(model, n = 2, batch_size = 0), "`batch_size`")
+  expect_error(generate_cells(model, n = 2, method = "euler"), "should be one of")
+  expect_error(generate_cells(list(), n = 2), "must be an exprflow_model")
+})

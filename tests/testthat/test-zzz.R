@@ -1,0 +1,72 @@
+# R/zzz.R: runtime information, threads, architectures.
+
+test_that("exprflow_info() returns its fields with sensible types", {
+  info <- exprflow_info()
+  expect_s3_class(info, "exprflow_info")
+  expect_true(all(c("torch_version", "cuda_compiled", "cuda_available", "cuda_device_count",
+                    "torch_threads", "blas", "blas_library", "blas_is_reference", "parallel_info")
+                  %in% names(info)))
+  expect_type(info$torch_version, "character")
+  expect_match(info$torch_version, "^[12]\\.")
+  expect_type(info$cuda_compiled, "logical")
+  expect_type(info$cuda_available, "logical")
+  expect_true(is.numeric(info$cuda_device_count) && info$cuda_device_count >= 0)
+  if (!info$cuda_available) expect_equal(info$cuda_device_count, 0)
+  if (info$cuda_available) expect_true(info$cuda_compiled)
+  expect_true(is.numeric(info$torch_threads) && info$torch_threads >= 1)
+  expect_true(is.character(info$blas) && length(info$blas) == 1L && nzchar(info$blas))
+  expect_type(info$blas_library, "character")
+  expect_type(info$blas_is_reference, "logical")
+  expect_type(info$parallel_info, "character")
+})
+
+test_that("exprflow_info() prints a readable report", {
+  info <- exprflow_info()
+  expect_output(print(info), "LibTorch : [12]\\.")
+  expect_output(print(info), "BLAS")
+  expect_output(print(info), "threads")
+})
+
+test_that("exprflow_set_threads() returns the previous value invisibly and sets the new one", {
+  original <- exprflow_info()$torch_threads
+  on.exit(exprflow_set_threads(original), add = TRUE)
+  expect_invisible(exprflow_set_threads(2))
+  expect_equal(exprflow_info()$torch_threads, 2)
+  expect_invisible(previous <- exprflow_set_threads(1))
+  expect_equal(previous, 2)
+  expect_equal(exprflow_info()$torch_threads, 1)
+  expect_equal(exprflow_set_threads(1), 1)
+})
+
+test_that("exprflow_set_threads() rejects invalid values", {
+  expect_error(exprflow_set_threads(0), "single positive integer")
+  expect_error(exprflow_set_threads("a"), "single positive integer")
+  expect_error(exprflow_set_threads(1.5), "single positive integer")
+  expect_error(exprflow_set_threads(NA), "single positive integer")
+  expect_error(exprflow_set_threads(c(1, 2)), "single positive integer")
+})
+
+test_that("expression_architectures() lists latent_tokens", {
+  architectures <- expression_architectures()
+  expect_type(architectures, "character")
+  expect_true("latent_tokens" %in% architectures)
+  expect_false(anyDuplicated(architectures) > 0)
+})
+
+test_that("architecture_defaults() gives the documented defaults", {
+  defaults <- architecture_defaults()
+  expect_type(defaults, "list")
+  expect_identical(defaults, architecture_defaults("latent_tokens"))
+  expect_equal(defaults$n_tokens, 64)
+  expect_equal(defaults$token_dim, 256)
+  expect_equal(defaults$n_layers, 8)
+  expect_equal(defaults$n_heads, 8)
+  expect_equal(defaults$hidden, 2048)
+  expect_identical(defaults$architecture, "latent_tokens")
+})
+
+test_that("architecture_defaults() rejects unknown architectures", {
+  expect_error(architecture_defaults("transformer"), "latent_tokens")
+  expect_error(architecture_defaults(NA_character_), "`architecture` must be a single")
+  expect_error(architecture_defaults(1), "`architecture` must be a single")
+})
