@@ -141,7 +141,7 @@
 #' @export
 expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = "counts") {
   input <- .expression_input(x, assay)
-  if (!is.numeric(cells) || anyNA(cells) || any(cells < 1) || any(cells > input$n_cells)) {
+  if (!is.numeric(cells) || anyNA(cells) || any(cells != round(cells)) || any(cells < 1) || any(cells > input$n_cells)) {
     stop(sprintf("`cells` must be indices between 1 and %d", input$n_cells), call. = FALSE)
   }
   out <- .cpp_source_minibatch(input$source, as.integer(cells), isTRUE(log_normalised))

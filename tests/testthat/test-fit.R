@@ -132,8 +132,6 @@ test_that("architecture settings of the wrong type are rejected clearly", {
 })
 
 test_that("non-positive architecture sizes are rejected clearly", {
-  skip(paste("C++ bug: n_heads = 0 kills R with SIGFPE (src/core/backbone/attention.cpp, dim % heads);",
-             "n_tokens/hidden/token_dim <= 0 give raw LibTorch errors, cfg_dropout = 2 is accepted"))
   sce <- pbmc_sce()[1:50, 1:20]
   expect_error(fit_tiny(sce, n_heads = 0), "n_heads")
   expect_error(fit_tiny(sce, n_tokens = 0), "n_tokens")
@@ -163,4 +161,20 @@ test_that("training arguments are checked", {
 
 test_that("a single cell is rejected with a message", {
   expect_error(fit_tiny(pbmc_sce()[, 1]), "two cells")
+})
+
+test_that("fitting leaves the user's R random number stream alone", {
+  set.seed(42)
+  expected <- stats::runif(3)
+  set.seed(42)
+  fit_tiny(pbmc_sce()[, 1:100])
+  expect_identical(stats::runif(3), expected)
+})
+
+test_that("a condition level with a single cell can be fitted and generated", {
+  values <- c(rep("a", 29), "b")
+  model <- fit_tiny(small_counts(200, 30), condition = values)
+  expect_equal(unname(model$level_counts), c(29, 1))
+  expect_identical(as.character(generate_cells(model, condition = "b", n = 2, steps = 3)$condition),
+                   c("b", "b"))
 })

@@ -155,3 +155,24 @@ test_that("sampling arguments are checked", {
   expect_error(generate_cells(model, n = 2, method = "euler"), "should be one of")
   expect_error(generate_cells(list(), n = 2), "must be an exprflow_model")
 })
+
+test_that("steps beyond the training timesteps are rejected", {
+  expect_error(generate_cells(tiny_model(), n = 2, steps = 5000), "between 1 and the training timesteps")
+})
+
+test_that("generation leaves the user's R random number stream alone", {
+  set.seed(99)
+  expected <- stats::runif(3)
+  set.seed(99)
+  generate_cells(tiny_model(), n = 3, steps = 3)
+  expect_identical(stats::runif(3), expected)
+})
+
+test_that("a model conditioned on an integer column takes its values as levels", {
+  model <- fit_tiny(pbmc_sce()[, 1:300], condition = "seurat_cluster", validation_fraction = 0)
+  expect_identical(model$levels, as.character(0:8))
+  sce <- generate_cells(model, condition = c(`0` = 2, `3` = 1), steps = 3)
+  expect_identical(as.character(sce$seurat_cluster), c("0", "0", "3"))
+  expect_identical(as.character(generate_cells(model, n = 2, condition = 0, steps = 3)$seurat_cluster),
+                   c("0", "0"))
+})

@@ -63,15 +63,16 @@ DiffusionModel::DiffusionModel(Options spec, std::vector<std::string> genes,
       genes_(std::move(genes)),
       levels_(std::move(levels)),
       device_(parse_device(spec_.text("device"))),
-      objective_(NoiseSchedule(spec_.text("schedule"), spec_.integer("timesteps")),
+      objective_(NoiseSchedule(spec_.text("schedule"), spec_.integer("timesteps")), spec_.text("prediction"),
                  spec_.flag("learn_sigma", true), spec_.number("vlb_weight")) {
   if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
   if (spec_.text("objective") != "ddpm") {
     throw std::invalid_argument("objective '" + spec_.text("objective") +
                                 "' is not available for this architecture; valid: 'ddpm'");
   }
-  if (spec_.text("prediction") != "eps") {
-    throw std::invalid_argument("prediction '" + spec_.text("prediction") + "' is not available; valid: 'eps'");
+  const double cfg_dropout = spec_.number("cfg_dropout");
+  if (cfg_dropout < 0 || cfg_dropout >= 1) {
+    throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
   }
   // Initialisation draws from LibTorch's global generator: seed it so that a
   // seed fixes the initial weights too.
@@ -252,6 +253,7 @@ GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, cons
   settings.method = o.text("method");
   settings.steps = o.integer("steps");
   settings.eta = o.number("eta");
+  settings.prediction = objective_.prediction();
   settings.learned_variance = objective_.learn_sigma();
   if (o.flag("clip", true)) {
     settings.clip_low = low_;
@@ -357,22 +359,34 @@ void DiffusionModel::save(const std::string& path) const {
 }
 
 std::unique_ptr<DiffusionModel> DiffusionModel::load_file(const std::string& path) {
+  const std::string unreadable = "cannot read model file '" + path + "': ";
   torch::serialize::InputArchive archive;
-  c10::IValue meta_value;
+  json::Value meta;
   try {
+    c10::IValue meta_value;
     archive.load_from(path);
     archive.read("meta", meta_value);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error("cannot read model file '" + path + "': not an exprflow model file or unreadable");
+    meta = json::parse(meta_value.toStringRef());
+  } catch (const std::exception&) {
+    throw std::runtime_error(unreadable + "not an exprflow model file or unreadable");
   }
-  const json::Value meta = json::parse(meta_value.toStringRef());
-  if (!meta.contains("format") || meta.at("format").as_string() != kFormat) {
-    throw std::runtime_error("'" + path + "' is not an exprflow model file");
+  if (!meta.is_object() || !meta.contains("format") || !meta.at("format").is_string() ||
+      meta.at("format").as_string() != kFormat) {
+    throw std::runtime_error(unreadable + "not an exprflow model file");
   }
   if (meta.at("version").as_number() > kFormatVersion) {
     throw std::runtime_error("'" + path + "' was written by a newer exprflow (format version " +
                              json::format_number(meta.at("version").as_number()) + ")");
   }
+  try {
+    return read_model(archive, meta);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(unreadable + "the file is incomplete or corrupt (" + e.what() + ")");
+  }
+}
+
+std::unique_ptr<DiffusionModel> DiffusionModel::read_model(torch::serialize::InputArchive& archive,
+                                                           const json::Value& meta) {
   Options spec = Options::from_json(json::dump(meta.at("spec")));
   spec.set("device", "cpu");  // a loaded model starts on the CPU
   auto model = std::make_unique<DiffusionModel>(spec, meta.at("genes").string_array(),
@@ -386,6 +400,7 @@ std::unique_ptr<DiffusionModel> DiffusionModel::load_file(const std::string& pat
   archive.read("gene_sd", model->sd_);
   archive.read("clip_low", model->low_);
   archive.read("clip_high", model->high_);
+  if (meta.at("trained").as_bool()) model->objective_.set_x0_bounds(model->low_, model->high_);
   Tensor theta;
   archive.read("theta", theta);
   model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());

@@ -6,7 +6,10 @@
 
 #include <memory>
 
+#include <torch/serialize/input-archive.h>
+
 #include "data/gene_scaling.hpp"
+#include "io/json.hpp"
 #include "exprflow/api.hpp"
 #include "models/denoising_network.hpp"
 #include "objective/ddpm.hpp"
@@ -38,6 +41,8 @@ class DiffusionModel final : public GenerativeModel {
   DenoisingNetworkImpl& ema_network() { return *ema_; }
 
  private:
+  static std::unique_ptr<DiffusionModel> read_model(torch::serialize::InputArchive& archive,
+                                                    const json::Value& meta);
   void check_genes(const ExpressionSource& data) const;
   Tensor scaled_batch(const ExpressionSource& data, const std::vector<int>& cells) const;  // (B, G)
   Tensor condition_tensor(const std::vector<int>& levels) const;                          // (B,)

@@ -20,7 +20,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v) {
 }
 
 SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads) : heads_(heads) {
-  if (dim % heads != 0) {
+  if (heads <= 0 || dim % heads != 0) {
     throw std::invalid_argument("token width " + std::to_string(dim) +
                                 " is not divisible by the number of heads " +
                                 std::to_string(heads));

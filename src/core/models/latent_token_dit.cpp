@@ -1,8 +1,25 @@
 #include "models/latent_token_dit.hpp"
 
+#include <stdexcept>
+#include <string>
+
 namespace exprflow {
 
+namespace {
+
+void require_positive(const Options& spec, const char* key, bool allow_zero = false) {
+  const double v = std::string(key) == "mlp_ratio" ? spec.number(key) : double(spec.integer(key));
+  if (allow_zero ? v < 0 : v <= 0) {
+    throw std::invalid_argument(std::string("setting '") + key + "' must be " +
+                                (allow_zero ? "at least 0" : "positive") + ", got " + std::to_string(v));
+  }
+}
+
+}  // namespace
+
 LatentTokenDiTImpl::LatentTokenDiTImpl(const Options& spec, int64_t n_genes, int64_t n_levels) {
+  for (const char* key : {"n_tokens", "token_dim", "n_heads", "hidden", "mlp_ratio"}) require_positive(spec, key);
+  require_positive(spec, "n_layers", /*allow_zero=*/true);
   const int64_t m = spec.integer("n_tokens"), d = spec.integer("token_dim");
   const int64_t hidden = spec.integer("hidden");
   encoder_ = register_module("encoder", LatentTokenEncoder(n_genes, hidden, m, d));

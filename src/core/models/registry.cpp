@@ -20,7 +20,7 @@ Options diffusion_defaults(const std::string& architecture) {
   Options o;
   o.set("architecture", architecture)
       .set("objective", "ddpm")
-      .set("prediction", "eps")
+      .set("prediction", "v")       // or "eps"; v: see objective/ddpm.hpp
       .set("schedule", "cosine")   // or "linear"
       .set("timesteps", 1000.0)
       .set("learn_sigma", 1.0)     // use the decoder's scale head for the reverse variance

@@ -1,5 +1,7 @@
 #include "objective/ddpm.hpp"
 
+#include <stdexcept>
+
 namespace exprflow {
 
 Tensor predict_x0_from_eps(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& eps) {
@@ -17,8 +19,22 @@ Tensor learned_log_variance(const NoiseSchedule::Coefficients& c, const Tensor& 
   return fraction * c.log_beta + (1 - fraction) * c.posterior_log_variance;        // (B, G)
 }
 
-DdpmObjective::DdpmObjective(NoiseSchedule schedule, bool learn_sigma, double vlb_weight)
-    : schedule_(std::move(schedule)), learn_sigma_(learn_sigma), vlb_weight_(vlb_weight) {}
+Tensor eps_from_output(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& output,
+                       const std::string& prediction) {
+  if (prediction == "eps") return output;
+  return c.sqrt_alpha_bar * output + c.sqrt_one_minus_alpha_bar * x_t;  // (B, G)
+}
+
+DdpmObjective::DdpmObjective(NoiseSchedule schedule, std::string prediction, bool learn_sigma,
+                             double vlb_weight)
+    : schedule_(std::move(schedule)),
+      prediction_(std::move(prediction)),
+      learn_sigma_(learn_sigma),
+      vlb_weight_(vlb_weight) {
+  if (prediction_ != "eps" && prediction_ != "v") {
+    throw std::invalid_argument("unknown prediction '" + prediction_ + "'; valid: 'eps', 'v'");
+  }
+}
 
 DdpmObjective::Loss DdpmObjective::loss(const Denoiser& network, const Tensor& x0,
                                         const Tensor& condition, at::Generator& generator) const {
@@ -36,12 +52,15 @@ DdpmObjective::Loss DdpmObjective::loss_at(const Denoiser& network, const Tensor
   NoiseSchedule::Coefficients c = schedule_.at(t);
   Tensor x_t = c.sqrt_alpha_bar * x0 + c.sqrt_one_minus_alpha_bar * noise;  // (B, G)
   GeneOutput out = network(x_t, t, condition);
-  Tensor mse = (out.value - noise).pow(2).mean();
+  Tensor target = prediction_ == "eps" ? noise
+                                        : c.sqrt_alpha_bar * noise - c.sqrt_one_minus_alpha_bar * x0;
+  Tensor mse = (out.value - target).pow(2).mean();
   if (!learn_sigma_) return {mse, mse.detach()};
 
   // Variational bound term, with the mean's gradient stopped so that it only
   // trains the variance (the mean is trained by the MSE).
-  Tensor x0_hat = predict_x0_from_eps(c, x_t, out.value.detach());  // (B, G)
+  Tensor eps_hat = eps_from_output(c, x_t, out.value.detach(), prediction_);
+  Tensor x0_hat = predict_x0_from_eps(c, x_t, eps_hat);  // (B, G)
   if (x0_low_.defined()) x0_hat = at::max(at::min(x0_hat, x0_high_.unsqueeze(0)), x0_low_.unsqueeze(0));
   Tensor model_mean = posterior_mean(c, x0_hat, x_t);
   Tensor true_mean = posterior_mean(c, x0, x_t);

@@ -3,6 +3,8 @@
 // variance (learned sigma, Nichol & Dhariwal 2021).
 #pragma once
 
+#include <string>
+
 #include "models/denoising_network.hpp"
 #include "objective/noise_schedule.hpp"
 
@@ -10,6 +12,11 @@ namespace exprflow {
 
 // x_0 implied by x_t and a predicted noise: (x_t - sqrt(1-ab) eps) / sqrt(ab).
 Tensor predict_x0_from_eps(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& eps);
+// The noise implied by a network output: the output itself for
+// eps-prediction; for v-prediction (v = sqrt(ab) eps - sqrt(1-ab) x_0, Salimans
+// & Ho 2022) eps = sqrt(ab) v + sqrt(1-ab) x_t.
+Tensor eps_from_output(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& output,
+                       const std::string& prediction);
 // Mean of q(x_{t-1} | x_t, x_0).
 Tensor posterior_mean(const NoiseSchedule::Coefficients& c, const Tensor& x0, const Tensor& x_t);
 // log variance of p(x_{t-1} | x_t): interpolation between log beta_t and the
@@ -18,7 +25,9 @@ Tensor learned_log_variance(const NoiseSchedule::Coefficients& c, const Tensor& 
 
 class DdpmObjective {
  public:
-  DdpmObjective(NoiseSchedule schedule, bool learn_sigma, double vlb_weight);
+  // prediction: "eps" or "v". With eps the loss weighs the clean data by
+  // ~sqrt(alpha_bar) at high noise, where a cell's type is decided; v keeps it.
+  DdpmObjective(NoiseSchedule schedule, std::string prediction, bool learn_sigma, double vlb_weight);
 
   struct Loss {
     Tensor total;  // scalar, what the optimiser minimises
@@ -42,9 +51,11 @@ class DdpmObjective {
 
   const NoiseSchedule& schedule() const { return schedule_; }
   bool learn_sigma() const { return learn_sigma_; }
+  const std::string& prediction() const { return prediction_; }
 
  private:
   NoiseSchedule schedule_;
+  std::string prediction_;
   bool learn_sigma_;
   double vlb_weight_;
   Tensor x0_low_, x0_high_;

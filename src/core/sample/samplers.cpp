@@ -38,7 +38,7 @@ Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tens
     Tensor t_step = at::full({B}, i, long_opts);         // index into the respaced schedule
     NoiseSchedule::Coefficients c = steps.at(t_step);
     GeneOutput out = network(x, t_model, condition);
-    Tensor x0 = clip(predict_x0_from_eps(c, x, out.value), s);  // (B, G)
+    Tensor x0 = clip(predict_x0_from_eps(c, x, eps_from_output(c, x, out.value, s.prediction)), s);  // (B, G)
 
     if (s.method == "ddpm") {
       Tensor mean = posterior_mean(c, x0, x);

@@ -17,6 +17,7 @@ struct SamplerSettings {
   std::string method = "ddim";  // "ddim" or "ddpm" (ancestral)
   int64_t steps = 50;           // <= training timesteps
   double eta = 0.0;             // DDIM stochasticity (0 = deterministic ODE)
+  std::string prediction = "eps";  // what the network outputs: "eps" or "v"
   bool learned_variance = true; // DDPM: use the network's scale head
   Tensor clip_low, clip_high;   // (G,) or undefined for no clipping
 };

@@ -194,7 +194,7 @@ TEST(Ddpm, OracleNetworkHasZeroLoss) {
     return GeneOutput{at::zeros_like(x_t), at::zeros_like(x_t)};
   };
 
-  DdpmObjective plain(s, /*learn_sigma=*/false, 0.001);
+  DdpmObjective plain(s, "eps", /*learn_sigma=*/false, 0.001);
   DdpmObjective::Loss l = plain.loss_at(oracle(0.0), x0, cond, t, noise);
   EXPECT_EQ(l.mse.item<double>(), 0.0);
   EXPECT_EQ(l.total.item<double>(), 0.0);
@@ -204,7 +204,7 @@ TEST(Ddpm, OracleNetworkHasZeroLoss) {
 
   // Learned sigma: the oracle whose scale head saturates at the posterior
   // variance (scale -20) has a zero KL for t > 0; at beta_t (+20) it does not.
-  DdpmObjective learned(s, /*learn_sigma=*/true, 0.001);
+  DdpmObjective learned(s, "eps", /*learn_sigma=*/true, 0.001);
   DdpmObjective::Loss exact = learned.loss_at(oracle(-20.0), x0, cond, t, noise);
   EXPECT_EQ(exact.mse.item<double>(), 0.0);
   EXPECT_NEAR(exact.total.item<double>(), 0.0, 1e-3) << "KL with the true mean and variance";
@@ -240,7 +240,7 @@ TEST(Ddpm, VariationalTermTrainsOnlyTheScaleHead) {
   Tensor value = at::zeros({B, G}).set_requires_grad(true);
   Tensor scale = at::zeros({B, G}).set_requires_grad(true);
   Denoiser net = [&](const Tensor&, const Tensor&, const Tensor&) { return GeneOutput{value * 1, scale * 1}; };
-  DdpmObjective learned(s, true, 0.001);
+  DdpmObjective learned(s, "eps", true, 0.001);
   DdpmObjective::Loss l = learned.loss_at(net, x0, cond, t, noise);
   l.total.backward();
   // d total / d value comes from the MSE alone: 2 (value - noise) / (B G).
