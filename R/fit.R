@@ -4,7 +4,7 @@
 #' library-size normalised and log1p transformed in C++, minibatch by
 #' minibatch (sparse input is never densified as a whole), standardised per
 #' gene, and a denoising network is trained with the DDPM objective
-#' (eps-prediction, learned reverse variance). A seeded, condition-stratified
+#' (v-prediction by default, eps available; learned reverse variance). A seeded, condition-stratified
 #' fraction of the cells is held out to measure a validation loss after every
 #' epoch; training stops early when it has not improved for `patience`
 #' epochs, and the model keeps the weights of its best epoch. Sampling uses an

@@ -22,7 +22,7 @@ plot_training_history <- function(model, log_scale = FALSE) {
   p <- ggplot2::ggplot(long, ggplot2::aes(x = .data$epoch, y = .data$loss, colour = .data$split)) +
     ggplot2::geom_line() +
     ggplot2::geom_point(size = 1) +
-    ggplot2::labs(x = "epoch", y = "loss (DDPM: eps MSE + weighted VLB)", colour = NULL,
+    ggplot2::labs(x = "epoch", y = "loss (DDPM: prediction MSE + weighted VLB)", colour = NULL,
                   title = paste("exprflow", model$architecture)) +
     ggplot2::theme_minimal()
   if (log_scale) p <- p + ggplot2::scale_y_log10()
