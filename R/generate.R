@@ -18,7 +18,8 @@
 #' @param guidance_scale Classifier-free guidance scale; 1 is the plain
 #'   conditional model, larger values push cells towards their condition.
 #' @param eta DDIM noise (0 = deterministic).
-#' @param seed Seed: the same seed gives the same cells.
+#' @param seed Seed: the same seed (and `batch_size`, as noise is drawn per
+#'   batch) gives the same cells.
 #' @param batch_size Cells sampled at once.
 #' @return A SingleCellExperiment with assays `counts` (sparse) and
 #'   `logcounts`, the model's genes as rownames, and colData holding the
@@ -54,7 +55,9 @@ generate_cells <- function(model, n = NULL, condition = NULL, method = c("ddim",
   dimnames(out$counts) <- list(model$genes, cells)
   col_data <- S4Vectors::DataFrame(row.names = cells)
   if (length(model$levels)) col_data[[model$condition]] <- factor(levels, levels = model$levels)
-  col_data$library_size <- out$library_size
+  # A training condition called "library_size" keeps its name; the sizes move aside.
+  size_column <- if (identical(model$condition, "library_size")) "exprflow_library_size" else "library_size"
+  col_data[[size_column]] <- out$library_size
   sce <- SingleCellExperiment::SingleCellExperiment(
     assays = list(counts = methods::as(out$counts, "CsparseMatrix"), logcounts = out$logcounts),
     colData = col_data)

@@ -176,3 +176,12 @@ test_that("a model conditioned on an integer column takes its values as levels",
   expect_identical(as.character(generate_cells(model, n = 2, condition = 0, steps = 3)$seurat_cluster),
                    c("0", "0"))
 })
+
+test_that("a condition column named library_size keeps its levels in generated cells", {
+  sce <- pbmc_sce()[1:60, 1:80]
+  sce$library_size <- sce$cell_type
+  model <- fit_tiny(sce, condition = "library_size")
+  cells <- generate_cells(model, condition = c(B = 2, NK = 1), steps = 5)
+  expect_equal(as.character(cells$library_size), c("B", "B", "NK"))
+  expect_true(all(cells$exprflow_library_size > 0))
+})

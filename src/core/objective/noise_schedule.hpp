@@ -50,7 +50,7 @@ class NoiseSchedule {
   Tensor table_;  // (T, 6) double, columns in Coefficients order
 };
 
-// n timesteps of 0..T-1, evenly spaced, always including 0 and T-1.
+// n timesteps of 0..T-1, evenly spaced, including 0 and T-1 (n = 1 gives {T-1}).
 std::vector<int64_t> timestep_subsequence(int64_t timesteps, int64_t n);
 
 }  // namespace exprflow

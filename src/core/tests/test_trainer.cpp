@@ -22,16 +22,16 @@ TEST(WarmupCosine, Values) {
   for (long s = 1; s < 10; ++s) EXPECT_GT(lr.at(s), lr.at(s - 1)) << "warm-up not increasing at " << s;
   // Peak right after the warm-up, then a cosine down to peak * min_ratio.
   EXPECT_DOUBLE_EQ(lr.at(10), 1e-3);
-  EXPECT_NEAR(lr.at(60), 1e-3 * (0.1 + 0.9 * 0.5), 1e-15) << "half-way through the decay";
-  for (long s = 11; s <= 110; ++s) EXPECT_LT(lr.at(s), lr.at(s - 1)) << "decay not decreasing at " << s;
-  EXPECT_NEAR(lr.at(110), 1e-4, 1e-15) << "end of the schedule should be peak * min_ratio";
-  // The last step of training (step total - 1) is within a hair of the floor.
-  EXPECT_NEAR(lr.at(109), 1e-4, 1e-3 * 0.9 * (1 - std::cos(M_PI / 100)) / 2 + 1e-15);
+  // Decay over steps 10..109 (99 intervals): half-way is step 10 + 49.5.
+  EXPECT_NEAR(0.5 * (lr.at(59) + lr.at(60)), 1e-3 * (0.1 + 0.9 * 0.5), 1e-6) << "half-way through the decay";
+  for (long s = 11; s <= 109; ++s) EXPECT_LT(lr.at(s), lr.at(s - 1)) << "decay not decreasing at " << s;
+  // The last step of training (total - 1) is exactly the floor.
+  EXPECT_NEAR(lr.at(109), 1e-4, 1e-15) << "last step should be peak * min_ratio";
   EXPECT_NEAR(lr.at(1000), 1e-4, 1e-15) << "beyond the end: stays at the floor";
 
   WarmupCosine no_warmup{2e-3, 0, 50, 0.0};
   EXPECT_DOUBLE_EQ(no_warmup.at(0), 2e-3);
-  EXPECT_NEAR(no_warmup.at(50), 0.0, 1e-18);
+  EXPECT_NEAR(no_warmup.at(49), 0.0, 1e-18);
 }
 
 TEST(ParameterEma, WarmUpFormula) {
