@@ -153,6 +153,9 @@ expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = "count
 # (Negative and non-finite values are reported by the C++ source, with their position.)
 .check_whole_numbers <- function(values, arg) {
   finite <- values[is.finite(values)]
+  if (any(finite < 0)) {
+    stop(sprintf("`%s` holds negative values: counts must be non-negative", arg), call. = FALSE)
+  }
   if (any(finite != round(finite))) {
     stop(sprintf(paste0("`%s` holds non-integer values: exprflow needs raw counts (it normalises ",
                         "them itself); pass the raw counts (e.g. `assay = \"counts\"`)"), arg),

@@ -6,11 +6,16 @@
 #' matched to the model's genes by name; genes the model does not know are
 #' ignored, and a missing model gene is an error.
 #'
-#' @param model An `exprflow_model`.
+#' `embed_cells()` is generic: for a `"pca_gaussian"` baseline of
+#' [fit_baseline()] it returns the PCA scores of log-normalised expression (the
+#' embedding baseline).
+#'
+#' @param model An `exprflow_model`, or an `exprflow_baseline` of type `"pca_gaussian"`.
 #' @param x A SingleCellExperiment, a Seurat object, a dgCMatrix or a dense
 #'   matrix of raw counts (genes x cells).
 #' @param assay For a SingleCellExperiment: the assay of raw counts.
 #' @param name Name of the reduced dimension stored in `x`.
+#' @param ... Further arguments of the methods.
 #' @return For a SingleCellExperiment: `x` with `reducedDim(x, name)` set; for
 #'   a Seurat object: `x` with a DimReduc `name` (lower case); otherwise a
 #'   cells x dims matrix.
@@ -24,12 +29,22 @@
 #' dim(SingleCellExperiment::reducedDim(sce, "EXPRFLOW"))
 #' }
 #' @export
-embed_cells <- function(model, x, assay = "counts", name = "EXPRFLOW") {
+embed_cells <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) UseMethod("embed_cells")
+
+#' @rdname embed_cells
+#' @export
+embed_cells.exprflow_model <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) {
   pointer <- .model_pointer(model)
   .check_string(name, "name")
   input <- .expression_input(x, assay, genes = model$genes)
   embedding <- .cpp_model_embed(pointer, input$source)
   dimnames(embedding) <- list(input$cells, paste0(name, "_", seq_len(ncol(embedding))))
+  .store_embedding(x, embedding, name)
+}
+
+# An embedding (cells x dims) returned the way the input asks: a reducedDim of
+# a SingleCellExperiment, a DimReduc of a Seurat object, or the matrix itself.
+.store_embedding <- function(x, embedding, name) {
   if (methods::is(x, "SingleCellExperiment")) {
     SingleCellExperiment::reducedDim(x, name) <- embedding
     return(x)

@@ -7,7 +7,10 @@
 #' drawn from the training cells of the same condition and per-gene
 #' dispersions estimated on the training data.
 #'
-#' @param model An `exprflow_model`.
+#' `generate_cells()` is generic: it also samples from the baselines of
+#' [fit_baseline()] (which ignore the sampler settings).
+#'
+#' @param model An `exprflow_model`, or an `exprflow_baseline`.
 #' @param n Number of cells. With `condition = NULL` on a conditional model,
 #'   conditions are allotted in proportion to the training cells.
 #' @param condition `NULL`; one level (all `n` cells); one level per cell
@@ -21,6 +24,7 @@
 #' @param seed Seed: the same seed (and `batch_size`, as noise is drawn per
 #'   batch) gives the same cells.
 #' @param batch_size Cells sampled at once.
+#' @param ... Further arguments of the methods.
 #' @return A SingleCellExperiment with assays `counts` (sparse) and
 #'   `logcounts`, the model's genes as rownames, and colData holding the
 #'   condition used (column named after the training condition) and
@@ -34,8 +38,13 @@
 #' generate_cells(model, condition = c(B = 10, NK = 5))
 #' }
 #' @export
-generate_cells <- function(model, n = NULL, condition = NULL, method = c("ddim", "ddpm"), steps = 50,
-                           guidance_scale = 1, eta = 0, seed = 1, batch_size = 256) {
+generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("generate_cells")
+
+#' @rdname generate_cells
+#' @export
+generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = c("ddim", "ddpm"),
+                                          steps = 50, guidance_scale = 1, eta = 0, seed = 1,
+                                          batch_size = 256, ...) {
   pointer <- .model_pointer(model)
   method <- match.arg(method)
   .check_count(steps, "steps")
@@ -50,19 +59,27 @@ generate_cells <- function(model, n = NULL, condition = NULL, method = c("ddim",
                   seed = seed, batch_size = batch_size)
   out <- .cpp_model_generate(pointer, codes, options)
 
-  cells <- paste0("generated_", seq_along(codes))
-  dimnames(out$logcounts) <- list(model$genes, cells)
-  dimnames(out$counts) <- list(model$genes, cells)
+  .generated_sce(out$counts, out$logcounts, levels, out$library_size, model,
+                 list(architecture = model$architecture, method = method, steps = steps,
+                      guidance_scale = guidance_scale, eta = eta, seed = seed))
+}
+
+# Generated cells as a SingleCellExperiment: counts (genes x cells, made
+# sparse), logcounts, colData with the condition (named after the training
+# condition) and library sizes, and the generation settings as metadata.
+.generated_sce <- function(counts, logcounts, levels, library_size, model, settings) {
+  cells <- paste0("generated_", seq_along(library_size))
+  dimnames(logcounts) <- list(model$genes, cells)
+  dimnames(counts) <- list(model$genes, cells)
   col_data <- S4Vectors::DataFrame(row.names = cells)
   if (length(model$levels)) col_data[[model$condition]] <- factor(levels, levels = model$levels)
   # A training condition called "library_size" keeps its name; the sizes move aside.
   size_column <- if (identical(model$condition, "library_size")) "exprflow_library_size" else "library_size"
-  col_data[[size_column]] <- out$library_size
+  col_data[[size_column]] <- library_size
   sce <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(counts = methods::as(out$counts, "CsparseMatrix"), logcounts = out$logcounts),
+    assays = list(counts = methods::as(counts, "CsparseMatrix"), logcounts = logcounts),
     colData = col_data)
-  S4Vectors::metadata(sce)$exprflow <- list(architecture = model$architecture, method = method, steps = steps,
-                                            guidance_scale = guidance_scale, eta = eta, seed = seed)
+  S4Vectors::metadata(sce)$exprflow <- settings
   sce
 }
 

@@ -131,6 +131,58 @@ Rcpp::NumericMatrix cpp_model_embed(SEXP model_ptr, SEXP source_ptr) {
   });
 }
 
+// Reconstruction of observed cells: logcounts and expected counts (genes x
+// cells) and the per-cell NB log-likelihood of the observed counts.
+// [[Rcpp::export(.cpp_model_reconstruct)]]
+Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions,
+                                 Rcpp::List options) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const exprflow::ReconstructedCells cells =
+        model.reconstruct(source_of(source_ptr), Rcpp::as<std::vector<int>>(conditions),
+                          exprflow_r::options_from_list(options));
+    Rcpp::NumericMatrix logcounts(cells.n_genes, cells.n_cells), expected(cells.n_genes, cells.n_cells);
+    std::copy(cells.logcounts.begin(), cells.logcounts.end(), logcounts.begin());
+    std::copy(cells.expected_counts.begin(), cells.expected_counts.end(), expected.begin());
+    return Rcpp::List::create(Rcpp::Named("logcounts") = logcounts, Rcpp::Named("expected_counts") = expected,
+                              Rcpp::Named("log_likelihood") = Rcpp::wrap(cells.log_likelihood));
+  });
+}
+
+namespace {
+// A row-major (rows x cols) float buffer as an R matrix.
+Rcpp::NumericMatrix row_major_matrix(const std::vector<float>& v, int rows, int cols) {
+  Rcpp::NumericMatrix out(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) out(r, c) = v[static_cast<size_t>(r) * cols + c];
+  }
+  return out;
+}
+}  // namespace
+
+// Cells x tokens: the norm of each encoder token.
+// [[Rcpp::export(.cpp_model_token_activations)]]
+Rcpp::NumericMatrix cpp_model_token_activations(SEXP model_ptr, SEXP source_ptr) {
+  return exprflow_r::guarded([&]() {
+    const exprflow::ExpressionSource& source = source_of(source_ptr);
+    int n_tokens = 0;
+    const std::vector<float> a = model_of(model_ptr).token_activations(source, &n_tokens);
+    return row_major_matrix(a, source.n_cells(), n_tokens);
+  });
+}
+
+// Tokens x genes loadings; source_ptr may be NULL for method "weights".
+// [[Rcpp::export(.cpp_model_token_loadings)]]
+Rcpp::NumericMatrix cpp_model_token_loadings(SEXP model_ptr, std::string method, SEXP source_ptr) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const exprflow::ExpressionSource* source = Rf_isNull(source_ptr) ? nullptr : &source_of(source_ptr);
+    int n_tokens = 0;
+    const std::vector<float> l = model.token_gene_loadings(method, source, &n_tokens);
+    return row_major_matrix(l, n_tokens, static_cast<int>(model.genes().size()));
+  });
+}
+
 // [[Rcpp::export(.cpp_model_save)]]
 void cpp_model_save(SEXP model_ptr, std::string path) {
   exprflow_r::guarded([&]() { model_of(model_ptr).save(path); });

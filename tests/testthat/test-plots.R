@@ -36,3 +36,19 @@ test_that("plot() draws the history", {
   on.exit(grDevices::dev.off(), add = TRUE)
   expect_no_error(plot(tiny_model()))
 })
+
+test_that("plot_cells draws real and generated cells by source or condition", {
+  sce <- pbmc_sce()[, 1:300]
+  nb <- fit_baseline(sce, "independent_nb", condition = "cell_type")
+  fake <- generate_cells(nb, n = 100)
+  p <- plot_cells(sce, fake, condition = "cell_type", n_genes = 300, n_pcs = 10)
+  expect_s3_class(p, "ggplot")
+  expect_setequal(levels(p$data$source), c("real", "generated"))
+  expect_identical(nrow(p$data), 400L)
+  skip_if_not_installed("uwot")
+  p <- plot_cells(sce, list(nb = fake), condition = "cell_type", method = "umap", color_by = "condition",
+                  n_genes = 300, n_pcs = 10)
+  expect_s3_class(p, "ggplot")
+  expect_error(plot_cells(sce, fake, color_by = "condition"), "needs `condition`")
+  expect_error(plot_cells(sce, list(fake)), "named list")
+})

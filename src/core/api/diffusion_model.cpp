@@ -5,6 +5,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 #include <random>
@@ -246,9 +247,7 @@ TrainReport DiffusionModel::train(const ExpressionSource& data, const std::vecto
 }
 
 // ---------------------------------------------------------------- generate ---
-GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
-  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
-  const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
+SamplerSettings DiffusionModel::sampler_settings(const Options& o) const {
   SamplerSettings settings;
   settings.method = o.text("method");
   settings.steps = o.integer("steps");
@@ -263,8 +262,15 @@ GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, cons
     throw std::invalid_argument("steps must be between 1 and the training timesteps (" +
                                 std::to_string(objective_.schedule().timesteps()) + ")");
   }
+  if (o.integer("batch_size") < 1) throw std::invalid_argument("batch_size must be at least 1");
+  return settings;
+}
+
+GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
+  const SamplerSettings settings = sampler_settings(o);
   const long batch_size = o.integer("batch_size");
-  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
   const double guidance = levels_.empty() ? 1.0 : o.number("guidance_scale");
   Denoiser network = with_guidance(as_denoiser(*ema_), ema_->null_condition(), guidance);
@@ -299,6 +305,107 @@ GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, cons
                      rng, out.counts.data() + static_cast<size_t>(i) * G);
   }
   return out;
+}
+
+// ------------------------------------------------------------- reconstruct ---
+ReconstructedCells DiffusionModel::reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+                                               const Options& options) {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  check_genes(data);
+  Options defaults = default_sample_options();
+  defaults.set("noise_level", 0.5);
+  const Options o = defaults.merged(options, /*known_only=*/true);
+  const SamplerSettings settings = sampler_settings(o);
+  const double noise_level = o.number("noise_level");
+  const int n = data.n_cells(), G = static_cast<int>(genes_.size());
+  std::vector<int> levels = conditions;
+  if (levels_.empty() || levels.empty()) levels.assign(n, -1);
+  if (static_cast<int>(levels.size()) != n) {
+    throw std::invalid_argument("one condition per cell is needed (" + std::to_string(n) + " cells, " +
+                                std::to_string(levels.size()) + " conditions)");
+  }
+  const double guidance = levels_.empty() ? 1.0 : o.number("guidance_scale");
+  Denoiser network = with_guidance(as_denoiser(*ema_), ema_->null_condition(), guidance);
+  const long batch_size = o.integer("batch_size");
+
+  ReconstructedCells out;
+  out.n_genes = G;
+  out.n_cells = n;
+  out.logcounts.resize(static_cast<size_t>(G) * n);
+  out.expected_counts.resize(static_cast<size_t>(G) * n);
+  out.log_likelihood.resize(n);
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
+  std::vector<float> observed(static_cast<size_t>(batch_size) * G);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    std::vector<int> cells, part(levels.begin() + lo, levels.begin() + hi);
+    for (int c = lo; c < hi; ++c) cells.push_back(c);
+    Tensor x0 = renoise_and_denoise(network, objective_.schedule(), scaled_batch(data, cells),
+                                    condition_tensor(part), noise_level, settings, generator);  // (B, G)
+    Tensor y = at::clamp_min(x0 * sd_ + mean_, 0.0).to(at::kCPU).contiguous();                 // (B, G)
+    float* logcounts = out.logcounts.data() + static_cast<size_t>(lo) * G;
+    std::memcpy(logcounts, y.data_ptr<float>(), sizeof(float) * y.numel());
+    data.fill_counts(cells, observed.data());
+    for (size_t b = 0; b < cells.size(); ++b) {
+      double* mu = out.expected_counts.data() + static_cast<size_t>(cells[b]) * G;
+      expected_counts(logcounts + b * G, G, data.library_sizes()[cells[b]], mu);
+      out.log_likelihood[cells[b]] = nb_log_likelihood(observed.data() + b * G, mu, G, theta_);
+    }
+  }
+  return out;
+}
+
+// -------------------------------------------------------------- interpret ---
+std::vector<float> DiffusionModel::token_activations(const ExpressionSource& data, int* n_tokens) {
+  check_genes(data);
+  torch::NoGradGuard no_grad;
+  std::vector<float> result;
+  const int n = data.n_cells(), batch = 256;
+  for (int lo = 0; lo < n; lo += batch) {
+    std::vector<int> cells;
+    for (int c = lo; c < std::min(n, lo + batch); ++c) cells.push_back(c);
+    Tensor a = ema_->tokens(scaled_batch(data, cells)).norm(2, {2}).to(at::kCPU).contiguous();  // (B, m)
+    *n_tokens = static_cast<int>(a.size(1));
+    result.insert(result.end(), a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+  }
+  return result;
+}
+
+std::vector<float> DiffusionModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
+                                                       int* n_tokens) {
+  Tensor loadings;  // (m, G)
+  if (method == "weights") {
+    loadings = ema_->token_weight_loadings();
+  } else if (method == "gradient") {
+    if (data == nullptr || data->n_cells() == 0) {
+      throw std::invalid_argument("gradient loadings need cells to average over");
+    }
+    check_genes(*data);
+    const int n = data->n_cells(), batch = 256;
+    Tensor total;  // (m, G)
+    for (int lo = 0; lo < n; lo += batch) {
+      std::vector<int> cells;
+      for (int c = lo; c < std::min(n, lo + batch); ++c) cells.push_back(c);
+      Tensor x = scaled_batch(*data, cells).detach().requires_grad_(true);  // (B, G)
+      Tensor norms = ema_->tokens(x).norm(2, {2});                          // (B, m)
+      std::vector<Tensor> rows;
+      for (int64_t k = 0; k < norms.size(1); ++k) {
+        // Cells are independent, so the gradient of the sum is each cell's own.
+        Tensor grad = torch::autograd::grad({norms.select(1, k).sum()}, {x},
+                                            /*grad_outputs=*/{}, /*retain_graph=*/true)[0];  // (B, G)
+        rows.push_back(grad.sum(0));                                                          // (G,)
+      }
+      Tensor part = at::stack(rows);  // (m, G)
+      total = total.defined() ? total + part : part;
+    }
+    loadings = total / static_cast<double>(n);
+  } else {
+    throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
+  }
+  loadings = loadings.detach().to(at::kFloat).to(at::kCPU).contiguous();
+  *n_tokens = static_cast<int>(loadings.size(0));
+  return std::vector<float>(loadings.data_ptr<float>(), loadings.data_ptr<float>() + loadings.numel());
 }
 
 // ------------------------------------------------------------------- embed ---

@@ -13,6 +13,7 @@
 #include "exprflow/api.hpp"
 #include "models/denoising_network.hpp"
 #include "objective/ddpm.hpp"
+#include "sample/samplers.hpp"
 
 namespace exprflow {
 
@@ -24,6 +25,11 @@ class DiffusionModel final : public GenerativeModel {
                     const Options& train_options, const TrainCallbacks& callbacks) override;
   GeneratedCells generate(const std::vector<int>& conditions, const Options& sample_options) override;
   std::vector<float> embed(const ExpressionSource& data, int* dims) override;
+  ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+                                 const Options& options) override;
+  std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
+  std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
+                                         int* n_tokens) override;
   void save(const std::string& path) const override;
   static std::unique_ptr<DiffusionModel> load_file(const std::string& path);
 
@@ -47,6 +53,7 @@ class DiffusionModel final : public GenerativeModel {
   Tensor scaled_batch(const ExpressionSource& data, const std::vector<int>& cells) const;  // (B, G)
   Tensor condition_tensor(const std::vector<int>& levels) const;                          // (B,)
   void set_scaling(const GeneScaling& scaling);
+  SamplerSettings sampler_settings(const Options& sample_options) const;
 
   Options spec_, annotations_;
   std::vector<std::string> genes_, levels_;

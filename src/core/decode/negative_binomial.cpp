@@ -68,4 +68,26 @@ void sample_nb_counts(const float* logcounts, int n_genes, double library_size,
   }
 }
 
+void expected_counts(const float* logcounts, int n_genes, double library_size, double* mu) {
+  double total = 0;
+  for (int g = 0; g < n_genes; ++g) total += (mu[g] = std::expm1(std::max(logcounts[g], 0.0f)));
+  for (int g = 0; g < n_genes; ++g) mu[g] = total > 0 ? mu[g] / total * library_size : 0.0;
+}
+
+double nb_log_likelihood(const float* counts, const double* mu, int n_genes,
+                         const std::vector<double>& theta) {
+  double total = 0;
+  for (int g = 0; g < n_genes; ++g) {
+    const double y = counts[g], m = std::max(mu[g], kMinExpectedCount);
+    if (theta[g] >= kPoissonTheta) {
+      total += y * std::log(m) - m - std::lgamma(y + 1);
+      continue;
+    }
+    const double th = theta[g];
+    total += std::lgamma(y + th) - std::lgamma(th) - std::lgamma(y + 1) + th * std::log(th / (th + m)) +
+             y * std::log(m / (th + m));
+  }
+  return total;
+}
+
 }  // namespace exprflow

@@ -23,6 +23,17 @@ constexpr double kPoissonTheta = 1e8;
 // Var = mu * E[1/s] + mu^2 / theta. Genes without overdispersion get kPoissonTheta.
 std::vector<double> estimate_nb_theta(const ExpressionSource& data, const std::vector<int>& cells);
 
+// Expected counts of one cell: mu_g = p_g * library_size with p the
+// normalised expm1 of the expression (the mean sample_nb_counts draws around).
+void expected_counts(const float* logcounts, int n_genes, double library_size, double* mu);
+
+// Log-likelihood (nats) of observed counts of one cell under NB(mu_g, theta_g),
+// theta >= kPoissonTheta meaning Poisson. mu is floored at kMinExpectedCount so
+// a count where the model expects exactly zero costs a large, finite penalty.
+constexpr double kMinExpectedCount = 1e-6;
+double nb_log_likelihood(const float* counts, const double* mu, int n_genes,
+                         const std::vector<double>& theta);
+
 // Draws counts for one cell. logcounts: (G,) log1p-normalised expression.
 void sample_nb_counts(const float* logcounts, int n_genes, double library_size,
                       const std::vector<double>& theta, std::mt19937_64& rng, int32_t* counts);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <stdexcept>
 
 #include "decode/mlp_decoder.hpp"
 #include "exprflow/torch_prelude.hpp"
@@ -23,6 +24,16 @@ class DenoisingNetworkImpl : public torch::nn::Module {
   virtual Tensor embed(const Tensor& x) = 0;
 
   virtual int64_t null_condition() const = 0;
+
+  // Token models expose their encoder for interpretation; others throw.
+  // Content tokens of clean (scaled) expression: (B, G) -> (B, m, d).
+  virtual Tensor tokens(const Tensor& x) {
+    throw std::invalid_argument("this architecture has no tokens to interpret");
+  }
+  // The encoder's linear path per token: (m, G), unsigned.
+  virtual Tensor token_weight_loadings() {
+    throw std::invalid_argument("this architecture has no tokens to interpret");
+  }
 };
 
 using Denoiser = std::function<GeneOutput(const Tensor& x_t, const Tensor& t, const Tensor& condition)>;

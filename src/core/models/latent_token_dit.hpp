@@ -20,6 +20,8 @@ class LatentTokenDiTImpl : public DenoisingNetworkImpl {
   GeneOutput forward(const Tensor& x_t, const Tensor& t, const Tensor& condition) override;
   Tensor embed(const Tensor& x) override;  // mean of the encoder's content tokens
   int64_t null_condition() const override { return condition_->null_index(); }
+  Tensor tokens(const Tensor& x) override { return encoder_->content(x); }  // (B, m, d)
+  Tensor token_weight_loadings() override { return encoder_->weight_loadings(); }  // (m, G)
 
   // Read access for tests and interpretation.
   const torch::nn::ModuleList& blocks() const { return blocks_; }

@@ -21,19 +21,23 @@ Tensor gaussian(at::IntArrayRef shape, at::Generator& generator, const at::Devic
 
 }  // namespace
 
-Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& condition,
-              int64_t n_genes, const SamplerSettings& s, at::Generator& generator) {
+namespace {
+
+void check_method(const SamplerSettings& s) {
   if (s.method != "ddim" && s.method != "ddpm") {
     throw std::invalid_argument("unknown sampler '" + s.method + "'; valid: 'ddim', 'ddpm'");
   }
-  const int64_t B = condition.size(0);
-  const at::Device device = condition.device();
-  const std::vector<int64_t> kept = timestep_subsequence(schedule.timesteps(), s.steps);
-  const NoiseSchedule steps = schedule.respaced(kept);
-  auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
+}
 
-  Tensor x = gaussian({B, n_genes}, generator, device);  // (B, G) x_T
-  for (int64_t i = steps.timesteps() - 1; i >= 0; --i) {
+// The reverse process from x at respaced index `top` down to 0. `kept` maps
+// respaced indices to the network's original timesteps.
+Tensor reverse_process(const Denoiser& network, const NoiseSchedule& steps, const std::vector<int64_t>& kept,
+                       Tensor x, int64_t top, const Tensor& condition, const SamplerSettings& s,
+                       at::Generator& generator) {
+  const int64_t B = x.size(0), n_genes = x.size(1);
+  const at::Device device = x.device();
+  auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
+  for (int64_t i = top; i >= 0; --i) {
     Tensor t_model = at::full({B}, kept[i], long_opts);  // original timestep for the network
     Tensor t_step = at::full({B}, i, long_opts);         // index into the respaced schedule
     NoiseSchedule::Coefficients c = steps.at(t_step);
@@ -60,6 +64,38 @@ Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tens
     }
   }
   return x;
+}
+
+}  // namespace
+
+Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& condition,
+              int64_t n_genes, const SamplerSettings& s, at::Generator& generator) {
+  check_method(s);
+  const std::vector<int64_t> kept = timestep_subsequence(schedule.timesteps(), s.steps);
+  const NoiseSchedule steps = schedule.respaced(kept);
+  Tensor x = gaussian({condition.size(0), n_genes}, generator, condition.device());  // (B, G) x_T
+  return reverse_process(network, steps, kept, x, steps.timesteps() - 1, condition, s, generator);
+}
+
+Tensor renoise_and_denoise(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& x0,
+                           const Tensor& condition, double noise_level, const SamplerSettings& s,
+                           at::Generator& generator) {
+  check_method(s);
+  if (!(noise_level >= 0 && noise_level <= 1)) {
+    throw std::invalid_argument("noise_level must be in [0, 1]");
+  }
+  const std::vector<int64_t> kept = timestep_subsequence(schedule.timesteps(), s.steps);
+  const NoiseSchedule steps = schedule.respaced(kept);
+  const double t_max = noise_level * static_cast<double>(schedule.timesteps() - 1);
+  int64_t top = -1;
+  for (int64_t i = 0; i < static_cast<int64_t>(kept.size()); ++i) {
+    if (static_cast<double>(kept[i]) <= t_max + 1e-9) top = i;
+  }
+  if (noise_level == 0 || top < 0) return x0;
+  const double ab = steps.alpha_bar(top);
+  Tensor noise = gaussian({x0.size(0), x0.size(1)}, generator, x0.device());  // (B, G)
+  Tensor x = std::sqrt(ab) * x0 + std::sqrt(1 - ab) * noise;                    // (B, G) x_t
+  return reverse_process(network, steps, kept, x, top, condition, s, generator);
 }
 
 Denoiser with_guidance(Denoiser network, int64_t null_condition, double scale) {

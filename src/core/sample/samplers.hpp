@@ -26,6 +26,14 @@ struct SamplerSettings {
 Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& condition,
               int64_t n_genes, const SamplerSettings& settings, at::Generator& generator);
 
+// Partial noising and denoising (SDEdit-style reconstruction): clean x_0
+// (B, G) is noised with q(x_t | x_0) to the last sampler timestep at or below
+// noise_level * (T - 1), then run back to t = 0 with the same sampler.
+// noise_level 0 returns x_0 unchanged; 1 is a full sample (x_0 forgotten).
+Tensor renoise_and_denoise(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& x0,
+                           const Tensor& condition, double noise_level, const SamplerSettings& settings,
+                           at::Generator& generator);
+
 // Classifier-free guidance: eps = eps_null + scale * (eps_cond - eps_null).
 // scale 1 is the plain conditional model; the variance head is the conditional one.
 Denoiser with_guidance(Denoiser network, int64_t null_condition, double scale);

@@ -16,6 +16,12 @@ Tensor LatentTokenEncoderImpl::content(const Tensor& x) {
   return out_->forward(h).view({x.size(0), n_tokens_, token_dim_});  // (B, m, d)
 }
 
+Tensor LatentTokenEncoderImpl::weight_loadings() const {
+  torch::NoGradGuard no_grad;
+  Tensor path = at::matmul(out_->weight, in_->weight);                 // (m*d, G)
+  return path.view({n_tokens_, token_dim_, path.size(1)}).norm(2, {1});  // (m, G)
+}
+
 Tensor LatentTokenEncoderImpl::forward(const Tensor& x) {
   return content(x) + position_;  // (B, m, d)
 }

@@ -16,6 +16,9 @@ class LatentTokenEncoderImpl : public torch::nn::Module {
 
   // Tokens without the positional embedding: what embeddings are pooled from.
   Tensor content(const Tensor& x);  // (B, G) -> (B, m, d)
+  // The linear path gene -> token, ignoring LayerNorm and GELU: per token the
+  // norm over its d dimensions of (W_out W_in)[token, :, gene]. (m, G)
+  Tensor weight_loadings() const;
   // Tokens as the backbone sees them.
   Tensor forward(const Tensor& x);  // (B, G) -> (B, m, d)
 

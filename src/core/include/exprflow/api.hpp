@@ -68,6 +68,16 @@ struct GeneratedCells {
   std::vector<double> library_size;  // per generated cell
 };
 
+// ------------------------------------------------------------ reconstruct ---
+// Observed cells noised to a fraction of the diffusion and denoised back.
+struct ReconstructedCells {
+  int n_genes = 0;
+  int n_cells = 0;
+  std::vector<float> logcounts;        // genes x cells, column-major, log1p-normalised
+  std::vector<double> expected_counts; // genes x cells: the NB means given each cell's library size
+  std::vector<double> log_likelihood;  // per cell: NB log-likelihood (nats) of its observed counts
+};
+
 // ------------------------------------------------------------------ model ---
 // A trained (or untrained) generative model with everything needed to use it
 // on new data: composition, gene names, condition levels, per-gene
@@ -101,6 +111,23 @@ class GenerativeModel {
 
   // Pooled encoder tokens of clean input: cells x dims, row-major.
   virtual std::vector<float> embed(const ExpressionSource& data, int* dims) = 0;
+
+  // Noises each cell to `noise_level` (a fraction of the diffusion, 0-1) and
+  // denoises it back with the sampler; conditions as for train(). Options:
+  // noise_level, steps, seed, batch_size, guidance_scale.
+  virtual ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+                                         const Options& options) = 0;
+
+  // Token models: per cell, the L2 norm of each encoder token (content, no
+  // position): cells x tokens, row-major. Throws for models without tokens.
+  virtual std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) = 0;
+
+  // Token models: tokens x genes, row-major. method "weights": the norm, over
+  // a token's dimensions, of the encoder's linear path (W_out W_in), unsigned;
+  // "gradient": the mean over the cells of `data` of d(token norm)/d(gene),
+  // signed, in standardised gene units (needs data).
+  virtual std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
+                                                 int* n_tokens) = 0;
 
   virtual void save(const std::string& path) const = 0;
 

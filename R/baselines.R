@@ -1,0 +1,285 @@
+# Baselines every generative model has to beat, fitted on the same training
+# cells: independent negative binomials per gene and condition, and a
+# Gaussian in PCA space per condition. Both generate counts through the same
+# route as the models (library size drawn from the condition's training
+# cells), so the comparison measures the model of expression, not plumbing.
+
+#' Fit a baseline generative model
+#'
+#' * `"independent_nb"`: every gene is an independent negative binomial per
+#'   condition level. A cell with library size \eqn{L} has mean
+#'   \eqn{\mu_g = p_{cg} L}, with \eqn{p_{cg}} the level's pooled share of
+#'   gene \eqn{g}, and a per-gene, per-level dispersion estimated by the method
+#'   of moments on size-factor-normalised counts. It knows each gene's mean and
+#'   variance per level but no gene-gene structure. It has a held-out
+#'   likelihood ([baseline_log_likelihood()]).
+#' * `"pca_gaussian"`: log-normalised expression (`log1p(count / L * 1e4)`)
+#'   is centred and projected on its first `n_pcs` principal components; each
+#'   level gets a multivariate Gaussian over the scores. Samples are mapped
+#'   back to genes, clipped at 0, and turned into counts for a library size
+#'   drawn from the level's training cells by stochastic rounding of the
+#'   expected counts (the Gaussian already models the spread of observed,
+#'   log-normalised counts, so drawing counts again around them would add
+#'   that noise twice). Its PCA is also the embedding baseline
+#'   ([embed_cells()]).
+#'
+#' @param x Training cells: a SingleCellExperiment, Seurat object or count
+#'   matrix (genes x cells).
+#' @param type `"independent_nb"` or `"pca_gaussian"`.
+#' @param condition `NULL` (one level), a colData column name, or one label
+#'   per cell.
+#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param n_pcs Principal components of `"pca_gaussian"`.
+#' @return An object of class `exprflow_baseline`, usable with
+#'   [generate_cells()], [embed_cells()] (`"pca_gaussian"`) and
+#'   [baseline_log_likelihood()] (`"independent_nb"`).
+#' @examples
+#' sce <- example_pbmc()
+#' nb <- fit_baseline(sce, "independent_nb", condition = "cell_type")
+#' generate_cells(nb, condition = c(B = 5, NK = 5))
+#' @export
+fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), condition = NULL,
+                         assay = "counts", n_pcs = 30) {
+  type <- match.arg(type)
+  parts <- .counts_and_covariates(x, assay)
+  counts <- parts$counts
+  .check_gene_names(rownames(counts), "x")
+  if (ncol(counts) < 2L) stop("`x` needs at least two cells", call. = FALSE)
+  counts <- .as_counts_matrix(counts, "x")
+  labels <- .resolve_condition(condition, parts$covariates, ncol(counts))
+  column <- if (is.character(condition) && length(condition) == 1L) condition else "condition"
+  if (is.null(labels)) {
+    labels <- factor(rep("all", ncol(counts)))
+    column <- NULL
+  }
+  library_size <- Matrix::colSums(counts)
+  if (any(library_size <= 0)) {
+    stop(sprintf("`x` has %d cell(s) without counts; remove them first", sum(library_size <= 0)),
+         call. = FALSE)
+  }
+  level_names <- levels(labels)
+  model <- list(type = type, genes = rownames(counts), condition = column,
+                levels = if (is.null(column)) character(0) else level_names,
+                level_counts = stats::setNames(as.numeric(table(labels)), level_names),
+                library_sizes = split(unname(library_size), labels), trained = TRUE)
+  if (type == "independent_nb") {
+    model$share <- vapply(level_names, function(l) {
+      in_level <- labels == l
+      Matrix::rowSums(counts[, in_level, drop = FALSE]) / sum(library_size[in_level])
+    }, numeric(nrow(counts)))                                                  # genes x levels
+    model$theta <- vapply(level_names, function(l) {
+      .nb_theta_moments(counts[, labels == l, drop = FALSE])
+    }, numeric(nrow(counts)))                                                  # genes x levels
+  } else {
+    .check_count(n_pcs, "n_pcs")
+    logged <- .dense_log_normalise(counts)                                           # genes x cells
+    pca <- .fit_pca(logged, n_pcs)
+    scores <- t(pca$rotation) %*% (logged - pca$centre)                        # pcs x cells
+    model$pca <- pca
+    model$gaussians <- lapply(stats::setNames(level_names, level_names), function(l) {
+      s <- scores[, labels == l, drop = FALSE]
+      covariance <- if (ncol(s) > 1L) stats::cov(t(s)) else diag(0, nrow(s))
+      list(mean = rowMeans(s), covariance = covariance)
+    })
+  }
+  class(model) <- "exprflow_baseline"
+  model
+}
+
+#' @rdname generate_cells
+#' @export
+generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, seed = 1, ...) {
+  .check_count(seed, "seed", min = 0)
+  levels <- .generation_levels(model, n, condition)
+  group <- if (length(model$levels)) levels else rep("all", length(levels))
+  .with_seed(seed, .draw_baseline_cells(model, levels, group))
+}
+
+# Counts and library sizes of new cells, one per entry of `group` (a level).
+.draw_baseline_cells <- function(model, levels, group) {
+  library_size <- vapply(group, function(l) {
+    pool <- model$library_sizes[[l]]
+    pool[sample.int(length(pool), 1L)]
+  }, numeric(1), USE.NAMES = FALSE)
+  G <- length(model$genes)
+  counts <- matrix(0L, G, length(group))
+  for (l in unique(group)) {
+    cells <- which(group == l)
+    if (model$type == "independent_nb") {
+      mu <- outer(model$share[, l], library_size[cells])                       # genes x cells
+      theta <- model$theta[, l]
+    } else {
+      gaussian <- model$gaussians[[l]]
+      scores <- .draw_gaussian(length(cells), gaussian$mean, gaussian$covariance)  # pcs x cells
+      logged <- pmax(model$pca$rotation %*% scores + model$pca$centre, 0)          # genes x cells
+      # The Gaussian already models the spread of log-normalised observed
+      # counts, so counts are only rounded (stochastically, keeping the mean),
+      # not drawn again around it.
+      expected <- .expected_from_log(logged, library_size[cells])
+      counts[, cells] <- floor(expected) + (stats::runif(length(expected)) < expected - floor(expected))
+      next
+    }
+    counts[, cells] <- .draw_nb(mu, theta)
+  }
+  .generated_sce(counts, .dense_log_normalise(counts), levels, library_size, model,
+                 list(architecture = paste0("baseline:", model$type)))
+}
+
+#' @rdname embed_cells
+#' @export
+embed_cells.exprflow_baseline <- function(model, x, assay = "counts", name = "PCA", ...) {
+  if (model$type != "pca_gaussian") {
+    stop(sprintf("a '%s' baseline has no embedding; use type = \"pca_gaussian\"", model$type),
+         call. = FALSE)
+  }
+  .check_string(name, "name")
+  counts <- .align_genes(.counts_and_covariates(x, assay)$counts, model$genes, "x")
+  counts <- .as_counts_matrix(counts, "x")
+  scores <- t(crossprod(model$pca$rotation, .dense_log_normalise(counts) - model$pca$centre))  # cells x pcs
+  dimnames(scores) <- list(colnames(counts), paste0(name, "_", seq_len(ncol(scores))))
+  .store_embedding(x, scores, name)
+}
+
+#' Held-out log-likelihood under the independent negative binomial baseline
+#'
+#' @param model An `exprflow_baseline` of type `"independent_nb"`.
+#' @param x Cells (SingleCellExperiment, Seurat object or count matrix) holding
+#'   the baseline's genes.
+#' @param condition As in [fit_baseline()]; for a baseline fitted with a
+#'   condition, each cell's level must be one it knows.
+#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @return One log-likelihood (nats) per cell, given its condition and its
+#'   observed library size.
+#' @examples
+#' sce <- example_pbmc()
+#' nb <- fit_baseline(sce[, 1:600], "independent_nb", condition = "cell_type")
+#' summary(baseline_log_likelihood(nb, sce[, 601:1200], condition = "cell_type"))
+#' @export
+baseline_log_likelihood <- function(model, x, condition = NULL, assay = "counts") {
+  if (!inherits(model, "exprflow_baseline") || model$type != "independent_nb") {
+    stop("`model` must be an \"independent_nb\" baseline from fit_baseline()", call. = FALSE)
+  }
+  parts <- .counts_and_covariates(x, assay)
+  counts <- .as_counts_matrix(.align_genes(parts$counts, model$genes, "x"), "x")
+  labels <- .resolve_condition(condition, parts$covariates, ncol(counts))
+  group <- if (length(model$levels)) {
+    if (is.null(labels)) stop("the baseline is conditional: give `condition`", call. = FALSE)
+    unknown <- setdiff(as.character(labels), model$levels)
+    if (length(unknown)) {
+      stop(sprintf("unknown condition level(s) %s", .first_few(unknown)), call. = FALSE)
+    }
+    as.character(labels)
+  } else {
+    rep("all", ncol(counts))
+  }
+  library_size <- Matrix::colSums(counts)
+  out <- numeric(ncol(counts))
+  for (l in unique(group)) {
+    cells <- which(group == l)
+    mu <- pmax(outer(model$share[, l], library_size[cells]), 1e-6)
+    y <- as.matrix(counts[, cells, drop = FALSE])
+    out[cells] <- colSums(.nb_log_density(y, mu, model$theta[, l]))
+  }
+  stats::setNames(out, colnames(counts))
+}
+
+#' @export
+print.exprflow_baseline <- function(x, ...) {
+  cat("<exprflow_baseline> ", x$type, "\n", sep = "")
+  cat("  genes      : ", length(x$genes), "\n", sep = "")
+  if (length(x$levels)) {
+    cat("  condition  : ", x$condition, " (", length(x$levels), " levels)\n", sep = "")
+  } else {
+    cat("  condition  : none\n")
+  }
+  if (x$type == "pca_gaussian") cat("  components : ", ncol(x$pca$rotation), "\n", sep = "")
+  invisible(x)
+}
+
+# ------------------------------------------------------------------ helpers ---
+
+# A plain numeric (dense or dgCMatrix) counts matrix with whole, non-negative values.
+.as_counts_matrix <- function(counts, arg) {
+  if (methods::is(counts, "sparseMatrix")) {
+    counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
+    .check_whole_numbers(counts@x, arg)
+    return(counts)
+  }
+  if (methods::is(counts, "Matrix") || methods::is(counts, "DelayedArray")) counts <- as.matrix(counts)
+  if (!is.matrix(counts) || !is.numeric(counts)) {
+    stop(sprintf("the counts of `%s` must be numeric", arg), call. = FALSE)
+  }
+  .check_whole_numbers(counts, arg)
+  counts
+}
+
+# Expected counts for log-normalised expression and library sizes: the same
+# mapping as the core's (normalised expm1, times the library size).
+.expected_from_log <- function(logged, library_size) {
+  share <- expm1(logged)
+  total <- colSums(share)
+  total[total == 0] <- 1
+  sweep(share, 2, library_size / total, `*`)
+}
+
+# Method-of-moments NB inverse dispersion per gene on size-factor-normalised
+# counts, Var = mu E[1/s] + mu^2 / theta; 1e8 (Poisson) without overdispersion.
+.nb_theta_moments <- function(counts) {
+  size <- Matrix::colSums(counts)
+  size <- size / mean(size)
+  size[size == 0] <- 1
+  scaled <- counts %*% Matrix::Diagonal(x = 1 / size)
+  n <- ncol(counts)
+  mean_g <- Matrix::rowMeans(scaled)
+  if (n < 2L) return(rep(1e8, nrow(counts)))
+  var_g <- (Matrix::rowSums(scaled^2) - n * mean_g^2) / (n - 1)
+  excess <- var_g - mean_g * mean(1 / size)
+  theta <- rep(1e8, nrow(counts))
+  over <- mean_g > 0 & excess > 0
+  theta[over] <- pmin(pmax(mean_g[over]^2 / excess[over], 1e-3), 1e8)
+  theta
+}
+
+.nb_log_density <- function(y, mu, theta) {
+  theta <- matrix(theta, nrow(mu), ncol(mu))
+  poisson <- theta >= 1e8
+  out <- stats::dnbinom(y, size = theta, mu = mu, log = TRUE)
+  out[poisson] <- stats::dpois(y[poisson], mu[poisson], log = TRUE)
+  out
+}
+
+.draw_nb <- function(mu, theta) {
+  theta <- matrix(theta, nrow(mu), ncol(mu))
+  out <- matrix(0L, nrow(mu), ncol(mu))
+  positive <- mu > 0
+  poisson <- positive & theta >= 1e8
+  nb <- positive & !poisson
+  out[poisson] <- stats::rpois(sum(poisson), mu[poisson])
+  out[nb] <- stats::rnbinom(sum(nb), size = theta[nb], mu = mu[nb])
+  out
+}
+
+.draw_gaussian <- function(n, mean, covariance) {
+  # Eigen-decomposition tolerates the singular covariance of a small level.
+  e <- eigen(covariance, symmetric = TRUE)
+  root <- e$vectors %*% diag(sqrt(pmax(e$values, 0)), length(e$values))
+  root %*% matrix(stats::rnorm(length(mean) * n), length(mean), n) + mean
+}
+
+# Centred PCA of a genes x cells matrix: the first n_pcs gene loadings.
+.fit_pca <- function(logged, n_pcs) {
+  centre <- rowMeans(logged)
+  n_pcs <- min(n_pcs, nrow(logged) - 1L, ncol(logged) - 1L)
+  if (n_pcs < 1L) stop("PCA needs at least two genes and two cells", call. = FALSE)
+  centred <- t(logged - centre)                                                # cells x genes
+  rotation <- if (n_pcs < min(dim(centred)) / 2) {
+    irlba::prcomp_irlba(centred, n = n_pcs, center = FALSE, scale. = FALSE)$rotation
+  } else {
+    svd(centred, nu = 0, nv = n_pcs)$v
+  }
+  dimnames(rotation) <- list(rownames(logged), paste0("PC", seq_len(n_pcs)))
+  list(centre = centre, rotation = rotation)
+}
+
+# log1p(count / library size * 1e4) as a dense genes x cells matrix.
+.dense_log_normalise <- function(counts) as.matrix(.log_normalise(counts, 1e4))

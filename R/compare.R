@@ -1,0 +1,240 @@
+# The comparison harness: one call that splits a dataset, fits every model
+# and baseline on the same training cells, generates as many cells per
+# condition as the held-out set has, and measures everything with the same
+# functions, into one tidy table.
+
+#' Compare generative models and baselines on held-out cells
+#'
+#' Splits `x` into training and held-out (test) cells, stratified by
+#' condition, fits each entry of `models` that is a specification (models
+#' already fitted are used as given, so they should have been fitted on the
+#' same training cells: see `split` in the result), fits the baselines, and
+#' for every one of them measures:
+#' * **generation**: as many cells per condition as the test set has,
+#'   compared with the test cells by [generation_metrics()];
+#' * **embedding** (with a condition): [embedding_metrics()] of the model's
+#'   embedding of the test cells against their labels; the `pca_gaussian`
+#'   baseline contributes the PCA embedding;
+#' * **reconstruction**: for models, [reconstruct_cells()] of the test cells at
+#'   `noise_level` scored by [reconstruction_metrics()] plus the mean
+#'   reconstruction log-likelihood per cell; for the `independent_nb`
+#'   baseline, its held-out log-likelihood per cell (the likelihood of a test
+#'   cell knowing only its condition and library size -- a different quantity,
+#'   reported under its own name);
+#' * **cost**: seconds to fit and to generate.
+#'
+#' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
+#'   cells).
+#' @param models A named list. Each element is a fitted `exprflow_model`, or a
+#'   list of arguments to [fit_expression_model()] (e.g.
+#'   `list(architecture = "latent_tokens", epochs = 50, n_layers = 2)`); `x`
+#'   and `condition` are supplied by the harness.
+#' @param condition `NULL`, a colData column name, or one label per cell.
+#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param test_fraction Fraction of cells held out (per condition level).
+#' @param seed Seed of the split and of every random step downstream.
+#' @param baselines Any of `"independent_nb"`, `"pca_gaussian"`.
+#' @param generate_args Extra arguments of [generate_cells()] for the models
+#'   (e.g. `list(steps = 50, guidance_scale = 2)`).
+#' @param reconstruct Measure reconstruction.
+#' @param noise_level Noise level of [reconstruct_cells()].
+#' @param metric_args Extra arguments of [generation_metrics()] (e.g.
+#'   `list(n_genes = 1000, n_pcs = 20)`).
+#' @param verbose Print progress.
+#' @return A data.frame of class `exprflow_comparison` with columns `model`,
+#'   `kind` (`"model"` or `"baseline"`), `task`, `metric`, `value`,
+#'   `lower_is_better`; attributes `split` (the test cells' names),
+#'   `real` (the test cells, a SingleCellExperiment) and `generated` (a named
+#'   list of generated SingleCellExperiments) for [plot_cells()]. `plot()`
+#'   draws the metrics side by side.
+#' @examples
+#' \donttest{
+#' sce <- example_pbmc()
+#' comparison <- compare_models(
+#'   sce, models = list(tiny = list(epochs = 3, n_tokens = 8, token_dim = 32, n_layers = 2,
+#'                                  n_heads = 2, hidden = 128)),
+#'   condition = "cell_type", generate_args = list(steps = 20),
+#'   metric_args = list(n_genes = 500, n_pcs = 10))
+#' subset(comparison, task == "generation" & metric %in% c("mmd_rbf", "knn_auc"))
+#' plot(comparison)
+#' }
+#' @export
+compare_models <- function(x, models = list(), condition = NULL, assay = "counts", test_fraction = 0.25,
+                           seed = 1, baselines = c("independent_nb", "pca_gaussian"),
+                           generate_args = list(), reconstruct = TRUE, noise_level = 0.5,
+                           metric_args = list(), verbose = interactive()) {
+  .check_number(test_fraction, "test_fraction", 0, 1)
+  if (test_fraction <= 0 || test_fraction >= 1) stop("`test_fraction` must be in (0, 1)", call. = FALSE)
+  .check_count(seed, "seed", min = 0)
+  if (!is.list(models) || (length(models) && (is.null(names(models)) || any(!nzchar(names(models))) ||
+                                              anyDuplicated(names(models))))) {
+    stop("`models` must be a list with unique, non-empty names", call. = FALSE)
+  }
+  if (length(baselines)) baselines <- match.arg(baselines, c("independent_nb", "pca_gaussian"), several.ok = TRUE)
+  if (!length(models) && !length(baselines)) stop("nothing to compare: give `models` and/or `baselines`",
+                                                  call. = FALSE)
+  if (!is.list(generate_args) || !is.list(metric_args)) {
+    stop("`generate_args` and `metric_args` must be lists", call. = FALSE)
+  }
+  data <- .comparison_data(x, assay, condition)
+  column <- data$column
+  split <- .stratified_split(data$labels, ncol(data$sce), test_fraction, seed)
+  train <- data$sce[, split$train]
+  test <- data$sce[, split$test]
+  test_levels <- if (is.null(column)) NULL else table(droplevels(test[[column]]))
+  say <- function(...) if (isTRUE(verbose)) message(...)
+
+  fitted <- list()
+  for (name in names(models)) {
+    spec <- models[[name]]
+    if (inherits(spec, "exprflow_model")) {
+      fitted[[name]] <- list(object = spec, kind = "model", seconds = NA_real_)
+      next
+    }
+    if (!is.list(spec)) {
+      stop(sprintf("`models$%s` must be an exprflow_model or a list of fit_expression_model() arguments",
+                   name), call. = FALSE)
+    }
+    say("fitting ", name)
+    start <- proc.time()[["elapsed"]]
+    object <- do.call(fit_expression_model, c(list(x = train, condition = column), spec,
+                                              if (is.null(spec$seed)) list(seed = seed),
+                                              if (is.null(spec$verbose)) list(verbose = FALSE)))
+    fitted[[name]] <- list(object = object, kind = "model", seconds = proc.time()[["elapsed"]] - start)
+  }
+  for (type in baselines) {
+    start <- proc.time()[["elapsed"]]
+    object <- fit_baseline(train, type, condition = column)
+    fitted[[type]] <- list(object = object, kind = "baseline", seconds = proc.time()[["elapsed"]] - start)
+  }
+
+  rows <- list()
+  generated <- list()
+  add <- function(name, kind, task, frame) {
+    rows[[length(rows) + 1L]] <<- data.frame(model = name, kind = kind, task = task, metric = frame$metric,
+                                             value = frame$value, lower_is_better = frame$lower_is_better,
+                                             stringsAsFactors = FALSE)
+  }
+  for (name in names(fitted)) {
+    entry <- fitted[[name]]
+    object <- entry$object
+    say("measuring ", name)
+    start <- proc.time()[["elapsed"]]
+    args <- if (entry$kind == "model") generate_args else list()
+    cells <- if (is.null(column)) {
+      do.call(generate_cells, c(list(object, n = ncol(test), seed = seed), args))
+    } else {
+      do.call(generate_cells, c(list(object, condition = test_levels[test_levels > 0], seed = seed), args))
+    }
+    generate_seconds <- proc.time()[["elapsed"]] - start
+    generated[[name]] <- cells
+    add(name, entry$kind, "generation",
+        do.call(generation_metrics, c(list(test, cells, condition = column, seed = seed), metric_args)))
+
+    if (!is.null(column)) {
+      embedding <- if (entry$kind == "model") {
+        embed_cells(object, SingleCellExperiment::counts(test))
+      } else if (object$type == "pca_gaussian") {
+        embed_cells(object, SingleCellExperiment::counts(test))
+      }
+      if (!is.null(embedding)) {
+        add(if (entry$kind == "model") name else "pca", entry$kind, "embedding",
+            embedding_metrics(embedding, test[[column]], seed = seed))
+      }
+    }
+    if (isTRUE(reconstruct) && entry$kind == "model") {
+      rec <- reconstruct_cells(object, test, condition = column, noise_level = noise_level, seed = seed,
+                               steps = generate_args$steps %||% 50)
+      frame <- reconstruction_metrics(SingleCellExperiment::counts(test),
+                                      SummarizedExperiment::assay(rec, "reconstructed"))
+      frame <- rbind(frame, data.frame(metric = "reconstruction_log_likelihood",
+                                       value = mean(rec$log_likelihood), lower_is_better = FALSE))
+      add(name, entry$kind, "reconstruction", frame)
+    }
+    if (isTRUE(reconstruct) && entry$kind == "baseline" && object$type == "independent_nb") {
+      ll <- baseline_log_likelihood(object, test, condition = column)
+      add(name, entry$kind, "reconstruction",
+          data.frame(metric = "heldout_log_likelihood", value = mean(ll), lower_is_better = FALSE))
+    }
+    add(name, entry$kind, "cost",
+        data.frame(metric = c("fit_seconds", "generate_seconds"), value = c(entry$seconds, generate_seconds),
+                   lower_is_better = TRUE))
+  }
+  result <- do.call(rbind, rows)
+  rownames(result) <- NULL
+  attr(result, "split") <- colnames(test)
+  attr(result, "real") <- test
+  attr(result, "generated") <- generated
+  attr(result, "condition") <- column
+  class(result) <- c("exprflow_comparison", "data.frame")
+  result
+}
+
+# The input as a SingleCellExperiment of counts whose colData holds the
+# condition (under its column name, or "condition" for labels given per cell).
+.comparison_data <- function(x, assay, condition) {
+  parts <- .counts_and_covariates(x, assay)
+  counts <- parts$counts
+  .check_gene_names(rownames(counts), "x")
+  if (is.null(colnames(counts))) colnames(counts) <- paste0("cell_", seq_len(ncol(counts)))
+  labels <- .resolve_condition(condition, parts$covariates, ncol(counts))
+  column <- NULL
+  col_data <- S4Vectors::DataFrame(row.names = colnames(counts))
+  if (!is.null(labels)) {
+    column <- if (is.character(condition) && length(condition) == 1L) condition else "condition"
+    col_data[[column]] <- labels
+  }
+  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts), colData = col_data)
+  list(sce = sce, labels = labels, column = column)
+}
+
+# Seeded split holding out `fraction` of each level (at least one cell of
+# every level with two or more cells stays on each side).
+.stratified_split <- function(labels, n, fraction, seed) {
+  groups <- if (is.null(labels)) list(seq_len(n)) else split(seq_len(n), labels)
+  test <- .with_seed(seed, unlist(lapply(groups, function(cells) {
+    if (length(cells) < 2L) return(integer(0))
+    k <- min(max(1L, round(fraction * length(cells))), length(cells) - 1L)
+    cells[sample.int(length(cells), k)]
+  }), use.names = FALSE))
+  test <- sort(test)
+  list(train = setdiff(seq_len(n), test), test = test)
+}
+
+#' @export
+print.exprflow_comparison <- function(x, ...) {
+  frame <- as.data.frame(unclass(x), stringsAsFactors = FALSE)
+  attr(frame, "real") <- attr(frame, "generated") <- attr(frame, "split") <- attr(frame, "condition") <- NULL
+  cat("<exprflow_comparison> ", length(unique(frame$model)), " models, ", length(attr(x, "split")),
+      " held-out cells\n", sep = "")
+  wide <- stats::reshape(frame[, c("model", "task", "metric", "value")], idvar = c("task", "metric"),
+                         timevar = "model", direction = "wide")
+  names(wide) <- sub("^value\\.", "", names(wide))
+  rownames(wide) <- NULL
+  print(wide, digits = 3, row.names = FALSE)
+  invisible(x)
+}
+
+#' @rdname compare_models
+#' @param tasks Which tasks to plot.
+#' @param metrics Which metrics to plot (default: all of the chosen tasks).
+#' @param ... Unused.
+#' @export
+plot.exprflow_comparison <- function(x, tasks = c("generation", "embedding", "reconstruction"),
+                                     metrics = NULL, ...) {
+  frame <- as.data.frame(unclass(x), stringsAsFactors = FALSE)[, c("model", "kind", "task", "metric", "value",
+                                                                    "lower_is_better")]
+  frame <- frame[frame$task %in% tasks & is.finite(frame$value) & !grepl("_dropped$", frame$metric), ]
+  if (!is.null(metrics)) frame <- frame[frame$metric %in% metrics, ]
+  if (!nrow(frame)) stop("no metric left to plot; check `tasks` and `metrics`", call. = FALSE)
+  frame$label <- paste0(frame$metric, ifelse(is.na(frame$lower_is_better), "",
+                                             ifelse(frame$lower_is_better, " (lower better)",
+                                                    " (higher better)")))
+  frame$model <- factor(frame$model, levels = unique(frame$model))
+  ggplot2::ggplot(frame, ggplot2::aes(x = .data$model, y = .data$value, fill = .data$kind)) +
+    ggplot2::geom_col() +
+    ggplot2::facet_wrap(~label, scales = "free_y") +
+    ggplot2::labs(x = NULL, y = NULL, fill = NULL, title = "Models and baselines on held-out cells") +
+    ggplot2::theme_bw(base_size = 9) +
+    ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 45, hjust = 1))
+}

@@ -1,0 +1,49 @@
+test_that("compare_models measures models and baselines on the same held-out cells", {
+  sce <- pbmc_sce()[, seq(1, 1200, by = 2)]
+  cmp <- compare_models(sce, models = list(tiny = c(tiny_settings(), list(epochs = 1))),
+                        condition = "cell_type", test_fraction = 0.3, seed = 4,
+                        generate_args = list(steps = 5), noise_level = 0.3,
+                        metric_args = list(n_genes = 300, n_pcs = 8, n_projections = 20))
+  expect_s3_class(cmp, "exprflow_comparison")
+  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "pca_gaussian", "pca"))
+  expect_setequal(unique(cmp$task), c("generation", "embedding", "reconstruction", "cost"))
+  test_cells <- attr(cmp, "split")
+  real <- attr(cmp, "real")
+  expect_identical(colnames(real), test_cells)
+  # Stratified: every type is held out in proportion.
+  share <- table(real$cell_type) / table(sce$cell_type)
+  expect_true(all(abs(share - 0.3) < 0.1))
+  # As many generated cells per type as held-out cells.
+  for (name in c("tiny", "independent_nb", "pca_gaussian")) {
+    fake <- attr(cmp, "generated")[[name]]
+    expect_identical(as.vector(table(fake$cell_type)), as.vector(table(real$cell_type)))
+  }
+  auc <- cmp$value[cmp$metric == "knn_auc"]
+  expect_true(all(auc >= 0 & auc <= 1))
+  expect_true("heldout_log_likelihood" %in% cmp$metric[cmp$model == "independent_nb"])
+  expect_true("reconstruction_log_likelihood" %in% cmp$metric[cmp$model == "tiny"])
+  expect_s3_class(plot(cmp), "ggplot")
+  expect_output(print(cmp), "exprflow_comparison")
+})
+
+test_that("the NB baseline beats a broken generator it is compared with", {
+  sce <- pbmc_sce()
+  cmp <- compare_models(sce, condition = "cell_type", baselines = "independent_nb", reconstruct = FALSE,
+                        metric_args = list(n_genes = 500, n_pcs = 10, n_projections = 20))
+  value <- function(metric) cmp$value[cmp$metric == metric]
+  expect_gt(value("mean_pearson"), 0.95)
+  expect_gt(value("condition_accuracy"), 0.6)
+  # A baseline ignoring cell types (unconditional) must recover them worse.
+  pooled <- compare_models(sce, baselines = "independent_nb", reconstruct = FALSE,
+                           metric_args = list(n_genes = 500, n_pcs = 10, n_projections = 20))
+  expect_lt(value("knn_auc"), pooled$value[pooled$metric == "knn_auc"])
+})
+
+test_that("compare_models rejects bad arguments", {
+  sce <- pbmc_sce()
+  expect_error(compare_models(sce, models = list(1)), "unique, non-empty names")
+  expect_error(compare_models(sce, baselines = character(0)), "nothing to compare")
+  expect_error(compare_models(sce, test_fraction = 1), "test_fraction")
+  expect_error(compare_models(sce, models = list(a = 3), baselines = character(0)), "models\\$a")
+  expect_error(compare_models(sce, condition = "nope"), "does not exist")
+})
