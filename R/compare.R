@@ -210,6 +210,8 @@ print.exprflow_comparison <- function(x, ...) {
   wide <- stats::reshape(frame[, c("model", "task", "metric", "value")], idvar = c("task", "metric"),
                          timevar = "model", direction = "wide")
   names(wide) <- sub("^value\\.", "", names(wide))
+  tasks <- c("generation", "embedding", "reconstruction", "cost")
+  wide <- wide[order(match(wide$task, tasks)), , drop = FALSE]
   rownames(wide) <- NULL
   print(wide, digits = 3, row.names = FALSE)
   invisible(x)

@@ -58,3 +58,9 @@ embed_cells.exprflow_model <- function(model, x, assay = "counts", name = "EXPRF
   }
   embedding
 }
+
+#' @export
+embed_cells.default <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) {
+  stop("`model` must be an exprflow_model (from fit_expression_model() or load_model()) or a ",
+       "\"pca_gaussian\" exprflow_baseline (from fit_baseline())", call. = FALSE)
+}

@@ -2,10 +2,14 @@
 #'
 #' Samples new cells with the model's EMA weights: DDIM (deterministic,
 #' `steps` steps) or DDPM ancestral sampling, optionally with classifier-free
-#' guidance. The model's output is log-normalised expression (`logcounts`);
-#' counts are drawn from a negative binomial around it, with a library size
-#' drawn from the training cells of the same condition and per-gene
-#' dispersions estimated on the training data.
+#' guidance. The model's output is log-normalised expression (`logcounts`,
+#' `log1p(count / L * 1e4)`). Counts invert that transform for a library size
+#' `L` drawn from the training cells of the same condition, with stochastic
+#' rounding (which keeps the expected counts). They are not drawn again from a
+#' count distribution around the expression: the model was trained on
+#' observed cells, so its samples already carry their sampling noise, and a
+#' second draw would add it twice (on held-out PBMCs that raised the kNN
+#' real-vs-generated AUC from 0.87 to 0.99).
 #'
 #' `generate_cells()` is generic: it also samples from the baselines of
 #' [fit_baseline()] (which ignore the sampler settings).
@@ -135,4 +139,10 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
          call. = FALSE)
   }
   condition
+}
+
+#' @export
+generate_cells.default <- function(model, n = NULL, condition = NULL, ...) {
+  stop("`model` must be an exprflow_model (from fit_expression_model() or load_model()) or an ",
+       "exprflow_baseline (from fit_baseline())", call. = FALSE)
 }

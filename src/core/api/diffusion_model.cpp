@@ -13,6 +13,7 @@
 
 #include "condition/categorical_condition.hpp"
 #include "data/split.hpp"
+#include "decode/count_decoding.hpp"
 #include "decode/negative_binomial.hpp"
 #include "io/json.hpp"
 #include "models/registry.hpp"
@@ -294,15 +295,16 @@ GeneratedCells DiffusionModel::generate(const std::vector<int>& conditions, cons
     std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(),
                 sizeof(float) * y.numel());
   }
-  // Counts: library size from training cells of the same condition, then NB.
+  // Counts: library size from training cells of the same condition, then the
+  // inverse of the normalisation (see decode/count_decoding.hpp).
   for (int i = 0; i < n; ++i) {
     const std::vector<double>& pool = conditions[i] >= 0 && !library_sizes_[conditions[i]].empty()
                                           ? library_sizes_[conditions[i]]
                                           : library_sizes_.back();
     std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
     out.library_size[i] = pool[pick(rng)];
-    sample_nb_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], theta_,
-                     rng, out.counts.data() + static_cast<size_t>(i) * G);
+    round_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], rng,
+                 out.counts.data() + static_cast<size_t>(i) * G);
   }
   return out;
 }

@@ -47,33 +47,6 @@ std::vector<double> estimate_nb_theta(const ExpressionSource& data, const std::v
   return theta;
 }
 
-void sample_nb_counts(const float* logcounts, int n_genes, double library_size,
-                      const std::vector<double>& theta, std::mt19937_64& rng, int32_t* counts) {
-  double total = 0;
-  std::vector<double> p(n_genes);
-  for (int g = 0; g < n_genes; ++g) total += (p[g] = std::expm1(std::max(logcounts[g], 0.0f)));
-  for (int g = 0; g < n_genes; ++g) {
-    const double mu = total > 0 ? p[g] / total * library_size : 0.0;
-    if (mu <= 0) {
-      counts[g] = 0;
-      continue;
-    }
-    double rate = mu;
-    if (theta[g] < kPoissonTheta) {
-      std::gamma_distribution<double> gamma(theta[g], mu / theta[g]);
-      rate = gamma(rng);
-    }
-    std::poisson_distribution<int32_t> poisson(rate);
-    counts[g] = rate > 0 ? poisson(rng) : 0;
-  }
-}
-
-void expected_counts(const float* logcounts, int n_genes, double library_size, double* mu) {
-  double total = 0;
-  for (int g = 0; g < n_genes; ++g) total += (mu[g] = std::expm1(std::max(logcounts[g], 0.0f)));
-  for (int g = 0; g < n_genes; ++g) mu[g] = total > 0 ? mu[g] / total * library_size : 0.0;
-}
-
 double nb_log_likelihood(const float* counts, const double* mu, int n_genes,
                          const std::vector<double>& theta) {
   double total = 0;

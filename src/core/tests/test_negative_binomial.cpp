@@ -1,4 +1,4 @@
-// Decode stage: negative binomial counts and dispersion estimation.
+// Decode stage: counts from generated expression, and NB dispersion estimation.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/expression_source.hpp"
+#include "decode/count_decoding.hpp"
 #include "decode/negative_binomial.hpp"
 
 using namespace exprflow;
@@ -21,89 +22,7 @@ std::vector<float> logcounts_for(const std::vector<double>& p) {
   return x;
 }
 
-struct Moments {
-  std::vector<double> mean, var;
-};
-
-Moments draw_moments(const std::vector<float>& x, double lib, const std::vector<double>& theta, int n,
-                     uint64_t seed) {
-  const int G = static_cast<int>(x.size());
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> counts(G);
-  std::vector<double> sum(G, 0.0), sum_sq(G, 0.0);
-  for (int i = 0; i < n; ++i) {
-    sample_nb_counts(x.data(), G, lib, theta, rng, counts.data());
-    for (int g = 0; g < G; ++g) {
-      EXPECT_GE(counts[g], 0);
-      sum[g] += counts[g];
-      sum_sq[g] += double(counts[g]) * counts[g];
-    }
-  }
-  Moments m;
-  for (int g = 0; g < G; ++g) {
-    const double mean = sum[g] / n;
-    m.mean.push_back(mean);
-    m.var.push_back((sum_sq[g] - n * mean * mean) / (n - 1));
-  }
-  return m;
-}
-
 }  // namespace
-
-TEST(SampleNbCounts, MeanAndPoissonVariance) {
-  // Proportions 0.4, 0.3, 0.2, 0.1, 0 (zero expression).
-  const std::vector<double> p = {0.4, 0.3, 0.2, 0.1, 0.0};
-  const std::vector<float> x = logcounts_for(p);
-  const double lib = 50.0;
-  const int n = 20000;
-  const std::vector<double> poisson(p.size(), kPoissonTheta);
-  const Moments m = draw_moments(x, lib, poisson, n, 1);
-  for (size_t g = 0; g < p.size(); ++g) {
-    const double mu = p[g] * lib;
-    if (mu == 0) {
-      EXPECT_EQ(m.mean[g], 0.0) << "zero expression must give zero counts";
-      continue;
-    }
-    // SE of the mean: sqrt(mu / n) <= sqrt(20 / 20000) = 0.032; allow 5 SE.
-    EXPECT_NEAR(m.mean[g], mu, 5 * std::sqrt(mu / n)) << "gene " << g;
-    // SE of a Poisson sample variance ~ mu * sqrt(2 / n) (1.0%); allow 5%.
-    EXPECT_NEAR(m.var[g] / m.mean[g], 1.0, 0.05) << "Poisson gene " << g << " not equidispersed";
-  }
-}
-
-TEST(SampleNbCounts, OverdispersedVariance) {
-  const std::vector<double> p = {0.5, 0.25, 0.25};
-  const std::vector<float> x = logcounts_for(p);
-  const double lib = 40.0;
-  const int n = 40000;
-  const std::vector<double> theta = {0.5, 2.0, 10.0};
-  const Moments m = draw_moments(x, lib, theta, n, 2);
-  for (size_t g = 0; g < p.size(); ++g) {
-    const double mu = p[g] * lib;
-    const double var = mu + mu * mu / theta[g];
-    // SE of the mean sqrt(var / n) (<= 0.1 for gene 0); allow 5 SE.
-    EXPECT_NEAR(m.mean[g], mu, 5 * std::sqrt(var / n)) << "gene " << g;
-    // The sample variance of a gamma-Poisson with theta >= 0.5 has a relative
-    // SE of at most sqrt((kurtosis + 2) / n) ~ sqrt(14 / 40000) = 1.9%; allow 10%.
-    EXPECT_NEAR(m.var[g] / var, 1.0, 0.10) << "gene " << g << " (theta " << theta[g] << ") variance "
-                                           << m.var[g] << ", want " << var;
-    EXPECT_GT(m.var[g], 1.5 * m.mean[g]) << "not overdispersed";
-  }
-}
-
-TEST(SampleNbCounts, ZeroExpressionAndNegativeInput) {
-  const int G = 4;
-  std::vector<float> x = {0.0f, -1.0f, 0.0f, 0.0f};  // negative log-expression counts as zero
-  std::vector<double> theta(G, 1.0);
-  std::vector<int32_t> counts(G, -7);
-  std::mt19937_64 rng(3);
-  sample_nb_counts(x.data(), G, 1000.0, theta, rng, counts.data());
-  for (int g = 0; g < G; ++g) EXPECT_EQ(counts[g], 0) << "gene " << g;
-  // Library size zero: zero counts.
-  std::vector<float> y = logcounts_for({0.5, 0.5, 0.0, 0.0});
-  sample_nb_counts(y.data(), G, 0.0, theta, rng, counts.data());
-  for (int g = 0; g < G; ++g) EXPECT_EQ(counts[g], 0) << "gene " << g;
-}
 
 namespace {
 
@@ -213,4 +132,36 @@ TEST(EstimateNbTheta, AllZeroGeneIsPoisson) {
     EXPECT_GE(t, 1e-3);
     EXPECT_LE(t, kPoissonTheta);
   }
+}
+
+TEST(RoundCounts, KeepTheExpectedCountsOnAverage) {
+  const std::vector<double> p = {0.5, 0.3, 0.15, 0.05, 0.0};
+  const std::vector<float> x = logcounts_for(p);
+  const int G = static_cast<int>(p.size()), n = 20000;
+  const double lib = 13.0;  // expected counts 6.5, 3.9, 1.95, 0.65, 0
+  std::mt19937_64 rng(11);
+  std::vector<int32_t> counts(G);
+  std::vector<double> sum(G, 0.0);
+  for (int i = 0; i < n; ++i) {
+    round_counts(x.data(), G, lib, rng, counts.data());
+    for (int g = 0; g < G; ++g) {
+      const double mu = p[g] * lib;
+      // Every draw is the floor or the ceiling of the expected count.
+      EXPECT_TRUE(counts[g] == std::floor(mu) || counts[g] == std::ceil(mu)) << "gene " << g;
+      sum[g] += counts[g];
+    }
+  }
+  for (int g = 0; g < G; ++g) EXPECT_NEAR(sum[g] / n, p[g] * lib, 0.01) << "gene " << g;
+}
+
+TEST(RoundCounts, ZeroExpressionAndNegativeInput) {
+  const int G = 4;
+  std::vector<float> x = {0.0f, -1.0f, 0.0f, 0.0f};  // negative log-expression counts as zero
+  std::vector<int32_t> counts(G, -7);
+  std::mt19937_64 rng(3);
+  round_counts(x.data(), G, 1000.0, rng, counts.data());
+  for (int g = 0; g < G; ++g) EXPECT_EQ(counts[g], 0) << "gene " << g;
+  std::vector<float> y = logcounts_for({0.5, 0.5, 0.0, 0.0});
+  round_counts(y.data(), G, 0.0, rng, counts.data());  // library size zero: zero counts
+  for (int g = 0; g < G; ++g) EXPECT_EQ(counts[g], 0) << "gene " << g;
 }

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "decode/count_decoding.hpp"
 #include "decode/negative_binomial.hpp"
 #include "objective/noise_schedule.hpp"
 #include "sample/samplers.hpp"
