@@ -11,6 +11,135 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpp_connectivity_architectures
+Rcpp::CharacterVector cpp_connectivity_architectures();
+RcppExport SEXP _exprflow_cpp_connectivity_architectures() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_architectures());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_default_spec
+Rcpp::List cpp_connectivity_default_spec(std::string architecture);
+RcppExport SEXP _exprflow_cpp_connectivity_default_spec(SEXP architectureSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type architecture(architectureSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_default_spec(architecture));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_default_train_options
+Rcpp::List cpp_connectivity_default_train_options();
+RcppExport SEXP _exprflow_cpp_connectivity_default_train_options() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_default_train_options());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_create
+SEXP cpp_connectivity_create(Rcpp::List spec, Rcpp::NumericMatrix gene_embedding);
+RcppExport SEXP _exprflow_cpp_connectivity_create(SEXP specSEXP, SEXP gene_embeddingSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type spec(specSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type gene_embedding(gene_embeddingSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_create(spec, gene_embedding));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_train
+Rcpp::List cpp_connectivity_train(SEXP ptr, Rcpp::NumericMatrix expression, Rcpp::NumericMatrix coords, Rcpp::IntegerVector train_i, Rcpp::IntegerVector train_j, Rcpp::NumericVector train_y, Rcpp::IntegerVector val_i, Rcpp::IntegerVector val_j, Rcpp::NumericVector val_y, Rcpp::List options, Rcpp::Function progress);
+RcppExport SEXP _exprflow_cpp_connectivity_train(SEXP ptrSEXP, SEXP expressionSEXP, SEXP coordsSEXP, SEXP train_iSEXP, SEXP train_jSEXP, SEXP train_ySEXP, SEXP val_iSEXP, SEXP val_jSEXP, SEXP val_ySEXP, SEXP optionsSEXP, SEXP progressSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type expression(expressionSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type coords(coordsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type train_i(train_iSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type train_j(train_jSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type train_y(train_ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type val_i(val_iSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type val_j(val_jSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type val_y(val_ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Function >::type progress(progressSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_train(ptr, expression, coords, train_i, train_j, train_y, val_i, val_j, val_y, options, progress));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_predict
+Rcpp::NumericVector cpp_connectivity_predict(SEXP ptr, Rcpp::NumericMatrix expression, Rcpp::NumericMatrix coords, Rcpp::IntegerVector i, Rcpp::IntegerVector j, int batch_size);
+RcppExport SEXP _exprflow_cpp_connectivity_predict(SEXP ptrSEXP, SEXP expressionSEXP, SEXP coordsSEXP, SEXP iSEXP, SEXP jSEXP, SEXP batch_sizeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type expression(expressionSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type coords(coordsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type i(iSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type j(jSEXP);
+    Rcpp::traits::input_parameter< int >::type batch_size(batch_sizeSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_predict(ptr, expression, coords, i, j, batch_size));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_attention
+Rcpp::NumericMatrix cpp_connectivity_attention(SEXP ptr, Rcpp::NumericMatrix expression, Rcpp::NumericMatrix coords, int i, int j, int layer);
+RcppExport SEXP _exprflow_cpp_connectivity_attention(SEXP ptrSEXP, SEXP expressionSEXP, SEXP coordsSEXP, SEXP iSEXP, SEXP jSEXP, SEXP layerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type expression(expressionSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type coords(coordsSEXP);
+    Rcpp::traits::input_parameter< int >::type i(iSEXP);
+    Rcpp::traits::input_parameter< int >::type j(jSEXP);
+    Rcpp::traits::input_parameter< int >::type layer(layerSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_attention(ptr, expression, coords, i, j, layer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_save
+void cpp_connectivity_save(SEXP ptr, std::string path);
+RcppExport SEXP _exprflow_cpp_connectivity_save(SEXP ptrSEXP, SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    cpp_connectivity_save(ptr, path);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_connectivity_load
+SEXP cpp_connectivity_load(std::string path);
+RcppExport SEXP _exprflow_cpp_connectivity_load(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_load(path));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_info
+Rcpp::List cpp_connectivity_info(SEXP ptr);
+RcppExport SEXP _exprflow_cpp_connectivity_info(SEXP ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_info(ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_source_from_csc
 SEXP cpp_source_from_csc(Rcpp::CharacterVector genes, int n_cells, Rcpp::IntegerVector p, Rcpp::IntegerVector i, Rcpp::NumericVector x);
 RcppExport SEXP _exprflow_cpp_source_from_csc(SEXP genesSEXP, SEXP n_cellsSEXP, SEXP pSEXP, SEXP iSEXP, SEXP xSEXP) {
@@ -166,6 +295,45 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_model_reconstruct
+Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions, Rcpp::List options);
+RcppExport SEXP _exprflow_cpp_model_reconstruct(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP conditionsSEXP, SEXP optionsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type conditions(conditionsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_reconstruct(model_ptr, source_ptr, conditions, options));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_model_token_activations
+Rcpp::NumericMatrix cpp_model_token_activations(SEXP model_ptr, SEXP source_ptr);
+RcppExport SEXP _exprflow_cpp_model_token_activations(SEXP model_ptrSEXP, SEXP source_ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_token_activations(model_ptr, source_ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_model_token_loadings
+Rcpp::NumericMatrix cpp_model_token_loadings(SEXP model_ptr, std::string method, SEXP source_ptr);
+RcppExport SEXP _exprflow_cpp_model_token_loadings(SEXP model_ptrSEXP, SEXP methodSEXP, SEXP source_ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< std::string >::type method(methodSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_token_loadings(model_ptr, method, source_ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_model_save
 void cpp_model_save(SEXP model_ptr, std::string path);
 RcppExport SEXP _exprflow_cpp_model_save(SEXP model_ptrSEXP, SEXP pathSEXP) {
@@ -234,6 +402,16 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_exprflow_cpp_connectivity_architectures", (DL_FUNC) &_exprflow_cpp_connectivity_architectures, 0},
+    {"_exprflow_cpp_connectivity_default_spec", (DL_FUNC) &_exprflow_cpp_connectivity_default_spec, 1},
+    {"_exprflow_cpp_connectivity_default_train_options", (DL_FUNC) &_exprflow_cpp_connectivity_default_train_options, 0},
+    {"_exprflow_cpp_connectivity_create", (DL_FUNC) &_exprflow_cpp_connectivity_create, 2},
+    {"_exprflow_cpp_connectivity_train", (DL_FUNC) &_exprflow_cpp_connectivity_train, 11},
+    {"_exprflow_cpp_connectivity_predict", (DL_FUNC) &_exprflow_cpp_connectivity_predict, 6},
+    {"_exprflow_cpp_connectivity_attention", (DL_FUNC) &_exprflow_cpp_connectivity_attention, 6},
+    {"_exprflow_cpp_connectivity_save", (DL_FUNC) &_exprflow_cpp_connectivity_save, 2},
+    {"_exprflow_cpp_connectivity_load", (DL_FUNC) &_exprflow_cpp_connectivity_load, 1},
+    {"_exprflow_cpp_connectivity_info", (DL_FUNC) &_exprflow_cpp_connectivity_info, 1},
     {"_exprflow_cpp_source_from_csc", (DL_FUNC) &_exprflow_cpp_source_from_csc, 5},
     {"_exprflow_cpp_source_from_dense", (DL_FUNC) &_exprflow_cpp_source_from_dense, 2},
     {"_exprflow_cpp_source_minibatch", (DL_FUNC) &_exprflow_cpp_source_minibatch, 3},
@@ -247,6 +425,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_train", (DL_FUNC) &_exprflow_cpp_model_train, 5},
     {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 3},
     {"_exprflow_cpp_model_embed", (DL_FUNC) &_exprflow_cpp_model_embed, 2},
+    {"_exprflow_cpp_model_reconstruct", (DL_FUNC) &_exprflow_cpp_model_reconstruct, 4},
+    {"_exprflow_cpp_model_token_activations", (DL_FUNC) &_exprflow_cpp_model_token_activations, 2},
+    {"_exprflow_cpp_model_token_loadings", (DL_FUNC) &_exprflow_cpp_model_token_loadings, 3},
     {"_exprflow_cpp_model_save", (DL_FUNC) &_exprflow_cpp_model_save, 2},
     {"_exprflow_cpp_model_load", (DL_FUNC) &_exprflow_cpp_model_load, 1},
     {"_exprflow_cpp_model_info", (DL_FUNC) &_exprflow_cpp_model_info, 1},

@@ -1,5 +1,8 @@
 #include "r_glue.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <R_ext/Utils.h>
 
 namespace exprflow_r {
@@ -51,6 +54,23 @@ void check_interrupt_callback(void*) { R_CheckUserInterrupt(); }
 bool interrupt_pending() {
   // R_CheckUserInterrupt longjmps on an interrupt; R_ToplevelExec contains it.
   return R_ToplevelExec(check_interrupt_callback, nullptr) == FALSE;
+}
+
+Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history, size_t from) {
+  const size_t n = history.size() - std::min(from, history.size());
+  Rcpp::IntegerVector epoch(n);
+  Rcpp::NumericVector train(n), validation(n), lr(n), seconds(n);
+  for (size_t k = 0; k < n; ++k) {
+    const exprflow::EpochRecord& r = history[from + k];
+    epoch[k] = r.epoch;
+    train[k] = r.train_loss;
+    validation[k] = std::isnan(r.validation_loss) ? NA_REAL : r.validation_loss;
+    lr[k] = r.learning_rate;
+    seconds[k] = r.seconds;
+  }
+  return Rcpp::DataFrame::create(Rcpp::Named("epoch") = epoch, Rcpp::Named("train_loss") = train,
+                                 Rcpp::Named("validation_loss") = validation,
+                                 Rcpp::Named("learning_rate") = lr, Rcpp::Named("seconds") = seconds);
 }
 
 }  // namespace exprflow_r

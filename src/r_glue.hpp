@@ -44,4 +44,8 @@ Rcpp::List options_to_list(const exprflow::Options& options);
 // True if the user pressed Ctrl-C / Esc; safe to call from the main thread only.
 bool interrupt_pending();
 
+// A training history as a data.frame (epoch, train_loss, validation_loss
+// (NA where none), learning_rate, seconds), from row `from` on.
+Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history, size_t from = 0);
+
 }  // namespace exprflow_r

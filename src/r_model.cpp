@@ -26,22 +26,6 @@ const exprflow::ExpressionSource& source_of(SEXP ptr) {
   return *source;
 }
 
-Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history) {
-  const size_t n = history.size();
-  Rcpp::IntegerVector epoch(n);
-  Rcpp::NumericVector train(n), validation(n), lr(n), seconds(n);
-  for (size_t k = 0; k < n; ++k) {
-    epoch[k] = history[k].epoch;
-    train[k] = history[k].train_loss;
-    validation[k] = std::isnan(history[k].validation_loss) ? NA_REAL : history[k].validation_loss;
-    lr[k] = history[k].learning_rate;
-    seconds[k] = history[k].seconds;
-  }
-  return Rcpp::DataFrame::create(Rcpp::Named("epoch") = epoch, Rcpp::Named("train_loss") = train,
-                                 Rcpp::Named("validation_loss") = validation,
-                                 Rcpp::Named("learning_rate") = lr, Rcpp::Named("seconds") = seconds);
-}
-
 }  // namespace
 
 // [[Rcpp::export(.cpp_architectures)]]
@@ -200,7 +184,7 @@ Rcpp::List cpp_model_info(SEXP model_ptr) {
     return Rcpp::List::create(Rcpp::Named("spec") = exprflow_r::options_to_list(model.spec()),
                               Rcpp::Named("genes") = Rcpp::wrap(model.genes()),
                               Rcpp::Named("condition_levels") = Rcpp::wrap(model.condition_levels()),
-                              Rcpp::Named("history") = history_frame(model.history()),
+                              Rcpp::Named("history") = exprflow_r::history_frame(model.history()),
                               Rcpp::Named("parameters") = static_cast<double>(model.parameter_count()),
                               Rcpp::Named("trained") = model.trained(),
                               Rcpp::Named("device") = model.device());

@@ -18,7 +18,8 @@ model_settings <- list(architecture = "latent_tokens", epochs = epochs, batch_si
                        n_layers = 4, n_heads = 4, hidden = 512)
 comparison <- compare_models(sce, models = list(latent_tokens = model_settings),
                              condition = "cell_type", test_fraction = 0.25, seed = 1,
-                             generate_args = list(steps = 50), noise_level = 0.5, verbose = TRUE)
+                             generate_args = list(steps = 50, guidance_scale = 2), noise_level = 0.5,
+                             verbose = TRUE)
 options(width = 150)
 print(comparison)
 write.csv(as.data.frame(unclass(comparison))[, 1:6], file.path(out_dir, "comparison.csv"), row.names = FALSE)

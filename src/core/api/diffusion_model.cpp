@@ -16,6 +16,8 @@
 #include "decode/count_decoding.hpp"
 #include "decode/negative_binomial.hpp"
 #include "io/json.hpp"
+#include "io/model_archive.hpp"
+#include "runtime/device.hpp"
 #include "models/registry.hpp"
 #include "sample/samplers.hpp"
 #include "train/trainer.hpp"
@@ -26,19 +28,6 @@ namespace {
 
 constexpr const char* kFormat = "exprflow-model";
 constexpr int kFormatVersion = 1;
-
-at::Device parse_device(const std::string& name) {
-  if (name == "cpu") return at::Device(at::kCPU);
-  if (name == "cuda") {
-    if (!torch::cuda::is_available()) {
-      throw std::invalid_argument(
-          "device = \"cuda\" needs a LibTorch built with CUDA and a visible GPU; this LibTorch "
-          "sees none (see exprflow_info())");
-    }
-    return at::Device(at::kCUDA, 0);
-  }
-  throw std::invalid_argument("unknown device '" + name + "'; valid: 'cpu', 'cuda'");
-}
 
 Options full_spec(const Options& spec) {
   Options base = architecture_defaults(spec.text("architecture", "latent_tokens"));
@@ -238,11 +227,7 @@ TrainReport DiffusionModel::train(const ExpressionSource& data, const std::vecto
   };
 
   TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
-  const int epoch_offset = history_.empty() ? 0 : history_.back().epoch;
-  for (EpochRecord record : report.history) {
-    record.epoch += epoch_offset;
-    history_.push_back(record);
-  }
+  append_history(history_, report);
   trained_ = trained_ || report.steps > 0;
   return report;
 }
@@ -435,14 +420,7 @@ void DiffusionModel::save(const std::string& path) const {
   meta.set("condition_levels", json::Value::strings(levels_));
   meta.set("trained", trained_);
   meta.set("annotations", json::parse(annotations_.to_json()));
-  json::Value history = json::Value::array();
-  for (const EpochRecord& r : history_) {
-    json::Value row = json::Value::object();
-    row.set("epoch", r.epoch).set("train_loss", r.train_loss).set("validation_loss", r.validation_loss)
-        .set("learning_rate", r.learning_rate).set("seconds", r.seconds);
-    history.push(row);
-  }
-  meta.set("history", history);
+  meta.set("history", history_to_json(history_));
 
   torch::serialize::OutputArchive archive;
   archive.write("meta", c10::IValue(json::dump(meta)));
@@ -460,37 +438,17 @@ void DiffusionModel::save(const std::string& path) const {
     archive.write("library_sizes_" + std::to_string(l),
                   at::tensor(library_sizes_[l], at::TensorOptions().dtype(at::kDouble)));
   }
-  try {
-    archive.save_to(path);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error("cannot write model file '" + path + "': " + e.what_without_backtrace());
-  }
+  write_model_archive(archive, path, "model");
 }
 
 std::unique_ptr<DiffusionModel> DiffusionModel::load_file(const std::string& path) {
-  const std::string unreadable = "cannot read model file '" + path + "': ";
   torch::serialize::InputArchive archive;
-  json::Value meta;
-  try {
-    c10::IValue meta_value;
-    archive.load_from(path);
-    archive.read("meta", meta_value);
-    meta = json::parse(meta_value.toStringRef());
-  } catch (const std::exception&) {
-    throw std::runtime_error(unreadable + "not an exprflow model file or unreadable");
-  }
-  if (!meta.is_object() || !meta.contains("format") || !meta.at("format").is_string() ||
-      meta.at("format").as_string() != kFormat) {
-    throw std::runtime_error(unreadable + "not an exprflow model file");
-  }
-  if (meta.at("version").as_number() > kFormatVersion) {
-    throw std::runtime_error("'" + path + "' was written by a newer exprflow (format version " +
-                             json::format_number(meta.at("version").as_number()) + ")");
-  }
+  const json::Value meta = open_model_archive(archive, path, kFormat, kFormatVersion, "model");
   try {
     return read_model(archive, meta);
   } catch (const std::exception& e) {
-    throw std::runtime_error(unreadable + "the file is incomplete or corrupt (" + e.what() + ")");
+    throw std::runtime_error("cannot read model file '" + path + "': the file is incomplete or corrupt (" +
+                             e.what() + ")");
   }
 }
 
@@ -520,15 +478,7 @@ std::unique_ptr<DiffusionModel> DiffusionModel::read_model(torch::serialize::Inp
   }
   model->trained_ = meta.at("trained").as_bool();
   if (meta.contains("annotations")) model->annotations_ = Options::from_json(json::dump(meta.at("annotations")));
-  for (const json::Value& row : meta.at("history").as_array()) {
-    EpochRecord r;
-    r.epoch = static_cast<int>(row.at("epoch").as_number());
-    r.train_loss = row.at("train_loss").as_number();
-    r.validation_loss = row.at("validation_loss").is_null() ? NAN : row.at("validation_loss").as_number();
-    r.learning_rate = row.at("learning_rate").as_number();
-    r.seconds = row.at("seconds").as_number();
-    model->history_.push_back(r);
-  }
+  model->history_ = history_from_json(meta.at("history"));
   return model;
 }
 

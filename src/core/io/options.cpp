@@ -111,6 +111,14 @@ long Options::integer(const std::string& key, long fallback) const {
   return it == values_.end() ? fallback : to_integer(key, it->second);
 }
 
+long Options::positive(const std::string& key) const {
+  const long v = integer(key);
+  if (v < 1) {
+    throw std::invalid_argument("setting '" + key + "' must be at least 1, got " + std::to_string(v));
+  }
+  return v;
+}
+
 bool Options::flag(const std::string& key, bool fallback) const {
   auto it = values_.find(key);
   return it == values_.end() ? fallback : to_flag(key, it->second);

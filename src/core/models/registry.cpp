@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "models/named_registry.hpp"
 #include "models/latent_token_dit.hpp"
 
 namespace exprflow {
@@ -50,21 +51,13 @@ const std::map<std::string, Entry>& registry() {
 }
 
 const Entry& lookup(const std::string& architecture) {
-  auto it = registry().find(architecture);
-  if (it == registry().end()) {
-    std::string valid;
-    for (const auto& kv : registry()) valid += (valid.empty() ? "" : ", ") + ("'" + kv.first + "'");
-    throw std::invalid_argument("unknown architecture '" + architecture + "'; valid: " + valid);
-  }
-  return it->second;
+  return registry_entry(registry(), architecture, "architecture");
 }
 
 }  // namespace
 
 std::vector<std::string> registered_architectures() {
-  std::vector<std::string> names;
-  for (const auto& kv : registry()) names.push_back(kv.first);
-  return names;
+  return registry_names(registry());
 }
 
 Options architecture_defaults(const std::string& architecture) {

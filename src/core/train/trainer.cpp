@@ -143,4 +143,12 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   return report;
 }
 
+void append_history(std::vector<EpochRecord>& history, const TrainReport& report) {
+  const int epoch_offset = history.empty() ? 0 : history.back().epoch;
+  for (EpochRecord record : report.history) {
+    record.epoch += epoch_offset;
+    history.push_back(record);
+  }
+}
+
 }  // namespace exprflow

@@ -36,6 +36,8 @@ class Options {
   double number(const std::string& key, double fallback) const;
   long integer(const std::string& key) const;
   long integer(const std::string& key, long fallback) const;
+  // A whole number >= 1; throws std::invalid_argument naming the key otherwise.
+  long positive(const std::string& key) const;
   bool flag(const std::string& key, bool fallback) const;
   std::string text(const std::string& key) const;
   std::string text(const std::string& key, const std::string& fallback) const;

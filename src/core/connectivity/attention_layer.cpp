@@ -1,0 +1,67 @@
+#include "connectivity/attention_layer.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "connectivity/biased_attention.hpp"
+
+namespace exprflow {
+
+AttentionLayerImpl::AttentionLayerImpl(int64_t dim, int64_t heads, double mlp_ratio, double dropout, bool cross,
+                                       bool query_self_attention)
+    : heads_(heads), dropout_(dropout), cross_(cross), query_self_(cross && query_self_attention) {
+  if (heads <= 0 || dim % heads != 0) {
+    throw std::invalid_argument("d_model " + std::to_string(dim) + " is not divisible by n_heads " +
+                                std::to_string(heads));
+  }
+  if (dropout < 0 || dropout >= 1) throw std::invalid_argument("setting 'dropout' must be in [0, 1)");
+  const int64_t hidden = static_cast<int64_t>(mlp_ratio * dim);
+  if (hidden < 1) throw std::invalid_argument("setting 'mlp_ratio' must be positive");
+  norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  if (cross) norm_memory_ = register_module("norm_memory", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  norm_mlp_ = register_module("norm_mlp", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  query_ = register_module("query", torch::nn::Linear(dim, dim));
+  key_value_ = register_module("key_value", torch::nn::Linear(dim, 2 * dim));
+  proj_ = register_module("proj", torch::nn::Linear(dim, dim));
+  mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
+  mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));
+  if (query_self_) {
+    norm_self_ = register_module("norm_self", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+    self_query_ = register_module("self_query", torch::nn::Linear(dim, dim));
+    self_key_value_ = register_module("self_key_value", torch::nn::Linear(dim, 2 * dim));
+    self_proj_ = register_module("self_proj", torch::nn::Linear(dim, dim));
+  }
+}
+
+Tensor AttentionLayerImpl::attend(const Tensor& h, const Tensor& m, torch::nn::Linear& query,
+                                  torch::nn::Linear& key_value, const Tensor& bias, Tensor* weights) {
+  const int64_t B = h.size(0), T = h.size(1), D = h.size(2), S = m.size(1), Dh = D / heads_;
+  Tensor q = query->forward(h).view({B, T, heads_, Dh}).transpose(1, 2);                    // (B, H, T, Dh)
+  Tensor kv = key_value->forward(m).view({B, S, 2, heads_, Dh}).permute({2, 0, 3, 1, 4});  // (2, B, H, S, Dh)
+  Tensor out;
+  if (weights != nullptr) {
+    Tensor p = attention_probabilities(q, kv[0], bias);  // (B, H, T, S)
+    *weights = p.mean(1);                                // (B, T, S)
+    out = at::matmul(p, kv[1]);                          // (B, H, T, Dh)
+  } else {
+    out = biased_attention(q, kv[0], kv[1], bias);       // (B, H, T, Dh)
+  }
+  return out.transpose(1, 2).reshape({B, T, D});  // (B, T, D)
+}
+
+Tensor AttentionLayerImpl::forward(const Tensor& x, const Tensor& memory, const Tensor& bias, Tensor* weights) {
+  Tensor y = x;  // (B, T, D)
+  if (query_self_) {
+    Tensor s = norm_self_->forward(y);  // (B, T, D)
+    y = y + at::dropout(self_proj_->forward(attend(s, s, self_query_, self_key_value_, Tensor(), nullptr)),
+                        dropout_, is_training());  // (B, T, D)
+  }
+  Tensor h = norm_->forward(y);                           // (B, T, D)
+  Tensor m = cross_ ? norm_memory_->forward(memory) : h;  // (B, S, D)
+  Tensor out = proj_->forward(attend(h, m, query_, key_value_, bias, weights));  // (B, T, D)
+  y = y + at::dropout(out, dropout_, is_training());                             // (B, T, D)
+  Tensor f = mlp_out_->forward(at::gelu(mlp_in_->forward(norm_mlp_->forward(y))));  // (B, T, D)
+  return y + at::dropout(f, dropout_, is_training());  // (B, T, D)
+}
+
+}  // namespace exprflow

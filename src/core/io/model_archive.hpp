@@ -1,0 +1,31 @@
+// The one-file format shared by every exprflow model: a LibTorch archive
+// whose "meta" entry is a JSON string naming the format and its version,
+// beside the weights and tensors each model adds. These helpers write and
+// open such files with errors that name the file and what went wrong.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include "exprflow/api.hpp"
+#include "io/json.hpp"
+
+namespace exprflow {
+
+// `kind` names the file in messages, e.g. "model" or "connectivity model".
+void write_model_archive(torch::serialize::OutputArchive& archive, const std::string& path,
+                         const std::string& kind);
+
+// Loads `path` into `archive` and returns its meta JSON after checking that
+// it is a `format` file no newer than `max_version`.
+json::Value open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                               const std::string& format, int max_version, const std::string& kind);
+
+// Training history as stored in the meta JSON (NaN validation loss <-> null).
+json::Value history_to_json(const std::vector<EpochRecord>& history);
+std::vector<EpochRecord> history_from_json(const json::Value& rows);
+
+}  // namespace exprflow
