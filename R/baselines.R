@@ -198,21 +198,6 @@ print.exprflow_baseline <- function(x, ...) {
 
 # ------------------------------------------------------------------ helpers ---
 
-# A plain numeric (dense or dgCMatrix) counts matrix with whole, non-negative values.
-.as_counts_matrix <- function(counts, arg) {
-  if (methods::is(counts, "sparseMatrix")) {
-    counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
-    .check_whole_numbers(counts@x, arg)
-    return(counts)
-  }
-  if (methods::is(counts, "Matrix") || methods::is(counts, "DelayedArray")) counts <- as.matrix(counts)
-  if (!is.matrix(counts) || !is.numeric(counts)) {
-    stop(sprintf("the counts of `%s` must be numeric", arg), call. = FALSE)
-  }
-  .check_whole_numbers(counts, arg)
-  counts
-}
-
 # Expected counts for log-normalised expression and library sizes: the same
 # mapping as the core's (normalised expm1, times the library size).
 .expected_from_log <- function(logged, library_size) {

@@ -132,12 +132,8 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
         do.call(generation_metrics, c(list(test, cells, condition = column, seed = seed), metric_args)))
 
     if (!is.null(column)) {
-      embedding <- if (entry$kind == "model") {
-        embed_cells(object, SingleCellExperiment::counts(test))
-      } else if (object$type == "pca_gaussian") {
-        embed_cells(object, SingleCellExperiment::counts(test))
-      }
-      if (!is.null(embedding)) {
+      if (entry$kind == "model" || object$type == "pca_gaussian") {
+        embedding <- embed_cells(object, SingleCellExperiment::counts(test))
         add(if (entry$kind == "model") name else "pca", entry$kind, "embedding",
             embedding_metrics(embedding, test[[column]], seed = seed))
       }

@@ -52,12 +52,22 @@
   genes <- rownames(counts)
   .check_gene_names(genes, arg)
   if (ncol(counts) == 0L) stop(sprintf("`%s` has zero cells", arg), call. = FALSE)
+  counts <- .as_counts_matrix(counts, arg)
+  if (methods::is(counts, "dgCMatrix")) {
+    return(.cpp_source_from_csc(genes, ncol(counts), counts@p, counts@i, counts@x))
+  }
+  .cpp_source_from_dense(genes, counts)
+}
+
+# Counts as a dgCMatrix (sparse input) or a double matrix (anything else),
+# checked to be non-negative whole numbers.
+.as_counts_matrix <- function(counts, arg) {
   if (methods::is(counts, "sparseMatrix")) {
     if (!methods::is(counts, "dgCMatrix")) {
       counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
     }
     .check_whole_numbers(counts@x, arg)
-    return(.cpp_source_from_csc(genes, ncol(counts), counts@p, counts@i, counts@x))
+    return(counts)
   }
   if (methods::is(counts, "Matrix") || methods::is(counts, "DelayedArray")) {
     counts <- as.matrix(counts)
@@ -67,7 +77,7 @@
   }
   storage.mode(counts) <- "double"
   .check_whole_numbers(counts, arg)
-  .cpp_source_from_dense(genes, counts)
+  counts
 }
 
 # Resolves `condition` (a covariate column name, or one value per cell) to a

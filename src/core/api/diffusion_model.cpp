@@ -41,6 +41,13 @@ Denoiser as_denoiser(DenoisingNetworkImpl& network) {
   };
 }
 
+// Cells lo, lo + 1, ..., hi - 1.
+std::vector<int> cell_range(int lo, int hi) {
+  std::vector<int> cells;
+  for (int c = lo; c < hi; ++c) cells.push_back(c);
+  return cells;
+}
+
 Tensor float_tensor(const std::vector<float>& v, const at::Device& device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kFloat)).to(device);
 }
@@ -326,8 +333,7 @@ ReconstructedCells DiffusionModel::reconstruct(const ExpressionSource& data, con
   std::vector<float> observed(static_cast<size_t>(batch_size) * G);
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);
-    std::vector<int> cells, part(levels.begin() + lo, levels.begin() + hi);
-    for (int c = lo; c < hi; ++c) cells.push_back(c);
+    const std::vector<int> cells = cell_range(lo, hi), part(levels.begin() + lo, levels.begin() + hi);
     Tensor x0 = renoise_and_denoise(network, objective_.schedule(), scaled_batch(data, cells),
                                     condition_tensor(part), noise_level, settings, generator);  // (B, G)
     Tensor y = at::clamp_min(x0 * sd_ + mean_, 0.0).to(at::kCPU).contiguous();                 // (B, G)
@@ -345,20 +351,10 @@ ReconstructedCells DiffusionModel::reconstruct(const ExpressionSource& data, con
 
 // -------------------------------------------------------------- interpret ---
 std::vector<float> DiffusionModel::token_activations(const ExpressionSource& data, int* n_tokens) {
-  check_genes(data);
-  torch::NoGradGuard no_grad;
-  std::vector<float> result;
-  const int n = data.n_cells(), batch = 256;
-  for (int lo = 0; lo < n; lo += batch) {
-    std::vector<int> cells;
-    for (int c = lo; c < std::min(n, lo + batch); ++c) cells.push_back(c);
-    Tensor a = ema_->tokens(scaled_batch(data, cells)).norm(2, {2}).to(at::kCPU).contiguous();  // (B, m)
-    *n_tokens = static_cast<int>(a.size(1));
-    result.insert(result.end(), a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
-  }
-  return result;
+  return per_cell_rows(data, n_tokens, [this](const Tensor& x) {
+    return ema_->tokens(x).norm(2, {2});  // (B, m)
+  });
 }
-
 std::vector<float> DiffusionModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                                        int* n_tokens) {
   Tensor loadings;  // (m, G)
@@ -372,9 +368,7 @@ std::vector<float> DiffusionModel::token_gene_loadings(const std::string& method
     const int n = data->n_cells(), batch = 256;
     Tensor total;  // (m, G)
     for (int lo = 0; lo < n; lo += batch) {
-      std::vector<int> cells;
-      for (int c = lo; c < std::min(n, lo + batch); ++c) cells.push_back(c);
-      Tensor x = scaled_batch(*data, cells).detach().requires_grad_(true);  // (B, G)
+      Tensor x = scaled_batch(*data, cell_range(lo, std::min(n, lo + batch))).detach().requires_grad_(true);  // (B, G)
       Tensor norms = ema_->tokens(x).norm(2, {2});                          // (B, m)
       std::vector<Tensor> rows;
       for (int64_t k = 0; k < norms.size(1); ++k) {
@@ -397,20 +391,22 @@ std::vector<float> DiffusionModel::token_gene_loadings(const std::string& method
 
 // ------------------------------------------------------------------- embed ---
 std::vector<float> DiffusionModel::embed(const ExpressionSource& data, int* dims) {
+  return per_cell_rows(data, dims, [this](const Tensor& x) { return ema_->embed(x); });  // (B, D)
+}
+
+std::vector<float> DiffusionModel::per_cell_rows(const ExpressionSource& data, int* width,
+                                                 const std::function<Tensor(const Tensor&)>& f) const {
   check_genes(data);
   torch::NoGradGuard no_grad;
   std::vector<float> result;
   const int n = data.n_cells(), batch = 256;
   for (int lo = 0; lo < n; lo += batch) {
-    std::vector<int> cells;
-    for (int c = lo; c < std::min(n, lo + batch); ++c) cells.push_back(c);
-    Tensor e = ema_->embed(scaled_batch(data, cells)).to(at::kCPU).contiguous();  // (B, D)
-    *dims = static_cast<int>(e.size(1));
-    result.insert(result.end(), e.data_ptr<float>(), e.data_ptr<float>() + e.numel());
+    Tensor rows = f(scaled_batch(data, cell_range(lo, std::min(n, lo + batch)))).to(at::kCPU).contiguous();  // (B, W)
+    *width = static_cast<int>(rows.size(1));
+    result.insert(result.end(), rows.data_ptr<float>(), rows.data_ptr<float>() + rows.numel());
   }
   return result;
 }
-
 // --------------------------------------------------------------- save/load ---
 void DiffusionModel::save(const std::string& path) const {
   json::Value meta = json::Value::object();

@@ -4,6 +4,7 @@
 // negative binomial with per-gene dispersions from the training data.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <torch/serialize/input-archive.h>
@@ -54,6 +55,10 @@ class DiffusionModel final : public GenerativeModel {
   Tensor condition_tensor(const std::vector<int>& levels) const;                          // (B,)
   void set_scaling(const GeneScaling& scaling);
   SamplerSettings sampler_settings(const Options& sample_options) const;
+  // f applied to the scaled cells of `data` in batches: (B, G) -> (B, W); the
+  // rows of all cells, row-major, with W in *width.
+  std::vector<float> per_cell_rows(const ExpressionSource& data, int* width,
+                                   const std::function<Tensor(const Tensor&)>& f) const;
 
   Options spec_, annotations_;
   std::vector<std::string> genes_, levels_;
