@@ -13,7 +13,7 @@ export CCACHE_NOHASHDIR := 1
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export EXPRFLOW_JOBS := $(JOBS)
 
-DEBIAN_PACKAGES := r-base-dev libtorch-dev libopenblas0-pthread cmake ccache libhdf5-dev \
+DEBIAN_PACKAGES := r-base-dev libtorch-dev nlohmann-json3-dev libopenblas0-pthread cmake ccache libhdf5-dev \
   googletest libgtest-dev r-cran-rcpp r-cran-rcppeigen r-cran-matrix r-cran-cli r-cran-ggplot2 \
   r-cran-testthat r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-bioc-singlecellexperiment \
   r-bioc-rhdf5 r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot
@@ -29,8 +29,13 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "Debian packages: all present"; fi
 
+# The glue's objects are removed first: R's make does not track header
+# dependencies, so a glue object older than a changed core header would be
+# linked against an incompatible core (the core itself is rebuilt by CMake,
+# which does track them).
 install: deps
 	@mkdir -p $(RLIB)
+	rm -f src/*.o src/*.so
 	R CMD INSTALL --no-multiarch --no-test-load -l $(RLIB) .
 
 demo: install

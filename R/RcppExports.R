@@ -9,8 +9,8 @@
     .Call(`_exprflow_cpp_connectivity_default_spec`, architecture)
 }
 
-.cpp_connectivity_default_train_options <- function() {
-    .Call(`_exprflow_cpp_connectivity_default_train_options`)
+.cpp_connectivity_default_train_options <- function(architecture) {
+    .Call(`_exprflow_cpp_connectivity_default_train_options`, architecture)
 }
 
 .cpp_connectivity_create <- function(spec, gene_embedding) {
@@ -69,8 +69,8 @@
     .Call(`_exprflow_cpp_architectures`)
 }
 
-.cpp_default_spec <- function(architecture) {
-    .Call(`_exprflow_cpp_default_spec`, architecture)
+.cpp_default_spec <- function(architecture, objective) {
+    .Call(`_exprflow_cpp_default_spec`, architecture, objective)
 }
 
 .cpp_default_train_options <- function() {

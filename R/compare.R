@@ -9,7 +9,11 @@
 #' condition, fits each entry of `models` that is a specification (models
 #' already fitted are used as given, so they should have been fitted on the
 #' same training cells: see `split` in the result), fits the baselines, and
-#' for every one of them measures:
+#' for every one of them measures what follows. The baselines are two simple
+#' distributions (independent negative binomials per gene and condition; a
+#' Gaussian in PCA space per condition) and `state_mlp`, the token-free
+#' generative model (a residual MLP on the expression vector trained by flow
+#' matching, with package defaults): a model worth its tokens beats all three.
 #' * **generation**: as many cells per condition as the test set has,
 #'   compared with the test cells by [generation_metrics()];
 #' * **embedding** (with a condition): [embedding_metrics()] of the model's
@@ -33,7 +37,10 @@
 #' @param assay For a SingleCellExperiment: the assay of raw counts.
 #' @param test_fraction Fraction of cells held out (per condition level).
 #' @param seed Seed of the split and of every random step downstream.
-#' @param baselines Any of `"independent_nb"`, `"pca_gaussian"`.
+#' @param baselines Any of `"independent_nb"`, `"pca_gaussian"`, `"state_mlp"`.
+#' @param baseline_args Arguments of [fit_expression_model()] for the
+#'   `state_mlp` baseline, e.g. `list(state_mlp = list(epochs = 20))`; its
+#'   defaults are the package's.
 #' @param generate_args Extra arguments of [generate_cells()] for the models
 #'   (e.g. `list(steps = 50, guidance_scale = 2)`).
 #' @param reconstruct Measure reconstruction.
@@ -60,8 +67,8 @@
 #' }
 #' @export
 compare_models <- function(x, models = list(), condition = NULL, assay = "counts", test_fraction = 0.25,
-                           seed = 1, baselines = c("independent_nb", "pca_gaussian"),
-                           generate_args = list(), reconstruct = TRUE, noise_level = 0.5,
+                           seed = 1, baselines = c("independent_nb", "pca_gaussian", "state_mlp"),
+                           baseline_args = list(), generate_args = list(), reconstruct = TRUE, noise_level = 0.5,
                            metric_args = list(), verbose = interactive()) {
   .check_number(test_fraction, "test_fraction", 0, 1)
   if (test_fraction <= 0 || test_fraction >= 1) stop("`test_fraction` must be in (0, 1)", call. = FALSE)
@@ -70,7 +77,17 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
                                               anyDuplicated(names(models))))) {
     stop("`models` must be a list with unique, non-empty names", call. = FALSE)
   }
-  if (length(baselines)) baselines <- match.arg(baselines, c("independent_nb", "pca_gaussian"), several.ok = TRUE)
+  if (length(baselines)) {
+    baselines <- match.arg(baselines, c("independent_nb", "pca_gaussian", "state_mlp"), several.ok = TRUE)
+  }
+  clash <- intersect(names(models), c(baselines, "pca"))
+  if (length(clash)) {
+    stop(sprintf("`models` names %s clash with baselines; rename them", .first_few(clash)), call. = FALSE)
+  }
+  if (!is.list(baseline_args) || (length(baseline_args) && !all(names(baseline_args) %in% "state_mlp"))) {
+    stop("`baseline_args` must be a list with an element `state_mlp` (fit_expression_model() arguments)",
+         call. = FALSE)
+  }
   if (!length(models) && !length(baselines)) stop("nothing to compare: give `models` and/or `baselines`",
                                                   call. = FALSE)
   if (!is.list(generate_args) || !is.list(metric_args)) {
@@ -84,6 +101,11 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
   test_levels <- if (is.null(column)) NULL else table(droplevels(test[[column]]))
   say <- function(...) if (isTRUE(verbose)) message(...)
 
+  fit_model <- function(spec) {
+    do.call(fit_expression_model, c(list(x = train, condition = column), spec,
+                                    if (is.null(spec$seed)) list(seed = seed),
+                                    if (is.null(spec$verbose)) list(verbose = FALSE)))
+  }
   fitted <- list()
   for (name in names(models)) {
     spec <- models[[name]]
@@ -97,14 +119,17 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
     }
     say("fitting ", name)
     start <- proc.time()[["elapsed"]]
-    object <- do.call(fit_expression_model, c(list(x = train, condition = column), spec,
-                                              if (is.null(spec$seed)) list(seed = seed),
-                                              if (is.null(spec$verbose)) list(verbose = FALSE)))
+    object <- fit_model(spec)
     fitted[[name]] <- list(object = object, kind = "model", seconds = proc.time()[["elapsed"]] - start)
   }
   for (type in baselines) {
+    say("fitting ", type)
     start <- proc.time()[["elapsed"]]
-    object <- fit_baseline(train, type, condition = column)
+    object <- if (type == "state_mlp") {
+      fit_model(c(list(architecture = "state_mlp"), baseline_args$state_mlp))
+    } else {
+      fit_baseline(train, type, condition = column)
+    }
     fitted[[type]] <- list(object = object, kind = "baseline", seconds = proc.time()[["elapsed"]] - start)
   }
 
@@ -120,7 +145,9 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
     object <- entry$object
     say("measuring ", name)
     start <- proc.time()[["elapsed"]]
-    args <- if (entry$kind == "model") generate_args else list()
+    is_model <- inherits(object, "exprflow_model")
+    # Sampler settings are the experiment's, shared by every generative model.
+    args <- if (is_model) generate_args else list()
     cells <- if (is.null(column)) {
       do.call(generate_cells, c(list(object, n = ncol(test), seed = seed), args))
     } else {
@@ -132,13 +159,13 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
         do.call(generation_metrics, c(list(test, cells, condition = column, seed = seed), metric_args)))
 
     if (!is.null(column)) {
-      if (entry$kind == "model" || object$type == "pca_gaussian") {
+      if (is_model || object$type == "pca_gaussian") {
         embedding <- embed_cells(object, SingleCellExperiment::counts(test))
-        add(if (entry$kind == "model") name else "pca", entry$kind, "embedding",
+        add(if (is_model) name else "pca", entry$kind, "embedding",
             embedding_metrics(embedding, test[[column]], seed = seed))
       }
     }
-    if (isTRUE(reconstruct) && entry$kind == "model") {
+    if (isTRUE(reconstruct) && is_model) {
       rec <- reconstruct_cells(object, test, condition = column, noise_level = noise_level, seed = seed,
                                steps = generate_args$steps %||% 50)
       frame <- reconstruction_metrics(SingleCellExperiment::counts(test),
@@ -147,7 +174,7 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
                                        value = mean(rec$log_likelihood), lower_is_better = FALSE))
       add(name, entry$kind, "reconstruction", frame)
     }
-    if (isTRUE(reconstruct) && entry$kind == "baseline" && object$type == "independent_nb") {
+    if (isTRUE(reconstruct) && !is_model && object$type == "independent_nb") {
       ll <- baseline_log_likelihood(object, test, condition = column)
       add(name, entry$kind, "reconstruction",
           data.frame(metric = "heldout_log_likelihood", value = mean(ll), lower_is_better = FALSE))

@@ -3,10 +3,10 @@
 # region x region matrix, look at attention maps, save / load, and
 # cross-validate over regions without leakage.
 #
-# Neural models live in C++ (src/core/connectivity, glue in
-# src/r_connectivity.cpp); the baselines are base R
+# Neural models and the bilinear baseline live in C++ (src/core/connectivity,
+# glue in src/r_connectivity.cpp); the other baselines are base R
 # (R/connectivity_baselines.R). A fit is an "exprflow_connectivity" list; for
-# neural models its C++ state sits behind an external pointer in an
+# a C++ model (.cpp_backed()) its state sits behind an external pointer in an
 # environment, as for exprflow_model (R/models.R).
 
 #' Connectivity models exprflow can fit
@@ -18,22 +18,29 @@
 #' @examples
 #' connectivity_models()
 #' @export
-connectivity_models <- function() c(.cpp_connectivity_architectures(), .baseline_models)
+connectivity_models <- function() {
+  # The C++ registry also holds the bilinear baseline: list it with the baselines.
+  c(setdiff(.cpp_connectivity_architectures(), .baseline_models), .baseline_models)
+}
 
 #' Default settings of a connectivity model
 #'
 #' @param model One of [connectivity_models()].
 #' @return A list with `spec` (the model's settings; any of them can be
-#'   passed to [fit_connectivity()] through `...`) and, for neural models,
-#'   `training` (the default training options).
+#'   passed to [fit_connectivity()] through `...`) and, for neural models and
+#'   `"bilinear"`, `training` (the default training options: `epochs`,
+#'   `batch_size`, `learning_rate` and `patience` are arguments of
+#'   [fit_connectivity()], the rest go in its `training`). The bilinear
+#'   baseline has its own (full-batch Adam steps, learning rate 0.01, no
+#'   weight decay).
 #' @examples
 #' str(connectivity_defaults("cross_attention")$spec)
 #' connectivity_defaults("bilinear")
 #' @export
 connectivity_defaults <- function(model = "cross_attention") {
   .check_model_name(model)
-  if (model %in% .baseline_models) return(list(spec = .baseline_defaults[[model]]))
-  list(spec = .cpp_connectivity_default_spec(model), training = .cpp_connectivity_default_train_options())
+  if (model %in% .r_baseline_models) return(list(spec = .baseline_defaults[[model]]))
+  list(spec = .cpp_connectivity_default_spec(model), training = .cpp_connectivity_default_train_options(model))
 }
 
 .check_model_name <- function(model, arg = "model") {
@@ -141,13 +148,21 @@ connectivity_defaults <- function(model = "cross_attention") {
 #' mean squared error, minibatches of pairs, and early stopping on validation
 #' pairs; the best epoch's weights are kept.
 #'
-#' Baselines (base R): `"cge_linear"` (linear fit on the correlation of the two
+#' Baselines: `"cge_linear"` (linear fit on the correlation of the two
 #' regions' expression profiles), `"distance_decay"` (`a + b exp(-d / lambda)`
-#' of the centroid distance; needs `coords`, ignores expression), `"bilinear"`
-#' (`c + x_i' W x_j` with a low-rank `W`; settings `rank` (8), `lambda` (ridge,
-#' 1e-3), `iterations` (1500), `learning_rate` (0.01), `symmetric` (`TRUE`:
-#' `W = U V' + V U'`; `FALSE`: `W = U V'`), fitted by full-batch Adam and
-#' early-stopped on the validation pairs).
+#' of the centroid distance; needs `coords`, ignores expression), both fitted
+#' in base R, and `"bilinear"`: `c + z_i' W z_j` on the standardised
+#' expression profiles (`z`: centred per gene and divided by one overall sd,
+#' both from the training regions; the target standardised too) with a
+#' low-rank `W`. Its settings: `rank` (8; `W` has rank `<= 2 * rank`),
+#' `lambda` (ridge penalty on the factors of `W`, 1e-3), `symmetric` (`TRUE`:
+#' `W = U V' + V U'`, so `f(i, j) = f(j, i)`; `FALSE`: `W = U V'`). It is a
+#' small C++ network trained by the same trainer as the neural models, with
+#' its own training defaults (see `connectivity_defaults("bilinear")`):
+#' full-batch Adam (one step per epoch for up to 16,384 pairs), `epochs`
+#' 1500 (`iterations` is another name for it), `learning_rate` 0.01, no
+#' weight decay, and `patience` 1500: the run is not stopped early, the
+#' epoch with the best validation loss is kept. It ignores `gene2vec`.
 #'
 #' **Which pairs train.** Training pairs have both regions in `train_regions`.
 #' A seeded `validation_fraction` of the training regions is held out:
@@ -173,12 +188,16 @@ connectivity_defaults <- function(model = "cross_attention") {
 #'   labels (rownames of `expression`) or a logical vector; default all.
 #' @param missing_genes Genes of `expression` without a vector in `gene2vec`:
 #'   `"learn"` a vector for them or `"drop"` them (a message says how many).
-#' @param epochs Maximum epochs (`NULL`: the model's default training option).
-#' @param batch_size Pairs per optimiser step.
-#' @param learning_rate Peak AdamW learning rate.
+#' @param epochs Maximum epochs (`NULL`: the model's default training option,
+#'   100 for neural models, 1500 for `"bilinear"`).
+#' @param batch_size Pairs per optimiser step (`NULL`: the model's default,
+#'   512; `"bilinear"`: 16384).
+#' @param learning_rate Peak AdamW learning rate (`NULL`: the model's
+#'   default, 1e-3; `"bilinear"`: 0.01).
 #' @param validation_fraction Fraction of training regions held out for early
 #'   stopping (0: none).
-#' @param patience Epochs without validation improvement before stopping.
+#' @param patience Epochs without validation improvement before stopping
+#'   (`NULL`: the model's default, 10; `"bilinear"`: 1500).
 #' @param seed Seed of the weights, batches, dropout and region split.
 #' @param verbose Show a progress bar.
 #' @param ... Model settings overriding the defaults of
@@ -186,6 +205,10 @@ connectivity_defaults <- function(model = "cross_attention") {
 #'   pooling = "attention", cls = "spatial"`; unknown settings are an error.
 #' @param training Further training options of the C++ trainer (see
 #'   `connectivity_defaults(model)$training`), e.g. a cosine schedule.
+#'
+#' The training arguments (`epochs`, `batch_size`, `learning_rate`,
+#' `patience`, `training`) do not apply to `"cge_linear"` and
+#' `"distance_decay"`, which have no training loop.
 #' @return An `exprflow_connectivity` object: use it with
 #'   [predict_connectivity()], [connectivity_attention()],
 #'   [save_connectivity()]. Its elements include `history` (per-epoch losses),
@@ -204,16 +227,16 @@ connectivity_defaults <- function(model = "cross_attention") {
 #' @export
 fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec = NULL,
                              model = "cross_attention", train_regions = NULL,
-                             missing_genes = c("learn", "drop"), epochs = NULL, batch_size = 512,
-                             learning_rate = 1e-3, validation_fraction = 0.1, patience = 10, seed = 1,
+                             missing_genes = c("learn", "drop"), epochs = NULL, batch_size = NULL,
+                             learning_rate = NULL, validation_fraction = 0.1, patience = NULL, seed = 1,
                              verbose = interactive(), ..., training = list()) {
   kind <- .check_model_name(model)
   missing_genes <- match.arg(missing_genes)
   if (!is.null(epochs)) .check_count(epochs, "epochs")
-  .check_count(batch_size, "batch_size")
-  .check_number(learning_rate, "learning_rate", lower = 0)
+  if (!is.null(batch_size)) .check_count(batch_size, "batch_size")
+  if (!is.null(learning_rate)) .check_number(learning_rate, "learning_rate", lower = 0)
   .check_number(validation_fraction, "validation_fraction", 0, 0.9)
-  .check_count(patience, "patience", min = 0)
+  if (!is.null(patience)) .check_count(patience, "patience", min = 0)
   .check_count(seed, "seed", min = 0)
   if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
   settings <- list(...)
@@ -241,7 +264,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
   fit_pairs <- in_train & !is_val
   if (!any(fit_pairs)) stop("no training pairs: every pair has a region outside `train_regions`", call. = FALSE)
 
-  if (model %in% c("cge_linear", "distance_decay")) {
+  if (model %in% .r_baseline_models) {
     # Nothing to stop early: these fit on every pair of training regions.
     val_rows <- integer()
     is_val <- rep(FALSE, length(in_train))
@@ -253,28 +276,34 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
               train_pairs = cbind(i = pairs$region_index[pairs$i[in_train]], j = pairs$region_index[pairs$j[in_train]]),
               n_train_pairs = sum(fit_pairs), n_validation_pairs = sum(is_val))
   started <- proc.time()[["elapsed"]]
-  if (kind == "baseline") {
+  if (model %in% .r_baseline_models) {
     fit$baseline <- .fit_baseline(model, pairs$expression, pairs$coords, pairs$i[fit_pairs], pairs$j[fit_pairs],
-                                  pairs$target[fit_pairs], settings, seed, val_i = pairs$i[is_val],
-                                  val_j = pairs$j[is_val], val_y = pairs$target[is_val])
+                                  pairs$target[fit_pairs], settings)
     fit$genes <- pairs$genes
     fit$expression <- pairs$expression
     fit$coords <- pairs$coords
     fit$history <- NULL
-    fit$parameters <- switch(model, cge_linear = 2L, distance_decay = 3L,
-                             bilinear = length(fit$baseline$U) + length(fit$baseline$V) + 1L)
+    fit$parameters <- switch(model, cge_linear = 2L, distance_decay = 3L)
   } else {
-    defaults <- .cpp_connectivity_default_spec(model)
-    default_dim <- defaults$gene_embedding_dim %||% defaults$embedding_dim %||% defaults$gene_dim %||% 200L
-    emb <- .gene_embedding_for(pairs$genes, gene2vec, missing_genes, as.integer(default_dim))
+    if (model == "bilinear") {
+      # No gene vectors: the embedding only fixes the gene count (one column, all "learned", unused).
+      mapped <- .bilinear_settings(settings, epochs)
+      settings <- mapped$spec
+      epochs <- mapped$epochs
+      emb <- list(embedding = matrix(NA_real_, length(pairs$genes), 1L, dimnames = list(pairs$genes, NULL)),
+                  genes = pairs$genes, n_dropped = 0L)
+    } else {
+      defaults <- .cpp_connectivity_default_spec(model)
+      default_dim <- defaults$gene_embedding_dim %||% defaults$embedding_dim %||% defaults$gene_dim %||% 200L
+      emb <- .gene_embedding_for(pairs$genes, gene2vec, missing_genes, as.integer(default_dim))
+    }
     expr <- pairs$expression[, emb$genes, drop = FALSE]
     spec <- c(list(architecture = model), settings)
     if (is.null(spec$seed)) spec$seed <- seed
     pointer <- .cpp_connectivity_create(spec, emb$embedding)
-    options <- utils::modifyList(.cpp_connectivity_default_train_options(),
-                                 c(list(batch_size = batch_size, learning_rate = learning_rate,
-                                        patience = patience, seed = seed),
-                                   if (!is.null(epochs)) list(epochs = epochs), training))
+    given <- list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate, patience = patience)
+    options <- utils::modifyList(.cpp_connectivity_default_train_options(model),
+                                 c(Filter(Negate(is.null), given), list(seed = seed), training))
     progress <- .progress_callback(verbose, environment())
     report <- .cpp_connectivity_train(pointer, expr, .coords_arg(pairs$coords),
                                       pairs$i[fit_pairs], pairs$j[fit_pairs], pairs$target[fit_pairs],
@@ -291,8 +320,10 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
     fit$state <- state
     fit$spec <- info$spec
     fit$genes <- emb$genes
-    fit$gene_has_vector <- stats::setNames(rowSums(is.na(emb$embedding)) == 0, emb$genes)
-    fit$n_genes_dropped <- emb$n_dropped %||% 0L
+    if (kind == "neural") {
+      fit$gene_has_vector <- stats::setNames(rowSums(is.na(emb$embedding)) == 0, emb$genes)
+      fit$n_genes_dropped <- emb$n_dropped %||% 0L
+    }
     fit$expression <- expr
     fit$coords <- pairs$coords
     fit$history <- report$history
@@ -305,8 +336,8 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
   structure(fit, class = "exprflow_connectivity")
 }
 
-# The live pointer of a neural fit; reloads from its file when the pointer
-# died (the object was restored with readRDS()).
+# The live pointer of a C++ fit (neural or bilinear); reloads from its file
+# when the pointer died (the object was restored with readRDS()).
 .connectivity_pointer <- function(fit) {
   state <- fit$state
   if (.cpp_pointer_alive(state$pointer)) return(state$pointer)
@@ -330,7 +361,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
 # fit$genes and scaled) and `coords` (those rows, or NULL).
 .predict_pairs <- function(fit, expression, coords, i, j, batch_size = 1024L) {
   if (!length(i)) return(numeric())
-  if (fit$kind == "baseline") return(.predict_baseline(fit$baseline, expression, coords, i, j))
+  if (!.cpp_backed(fit)) return(.predict_baseline(fit$baseline, expression, coords, i, j))
   as.numeric(.cpp_connectivity_predict(.connectivity_pointer(fit), expression, .coords_arg(coords),
                                        as.integer(i), as.integer(j), as.integer(batch_size)))
 }
@@ -461,6 +492,10 @@ print.exprflow_connectivity <- function(x, ...) {
                 x$baseline$lambda))
   } else if (x$model == "cge_linear") {
     cat(sprintf("  fit        : %.4g + %.4g * cor(x_i, x_j)\n", x$baseline$coef["a"], x$baseline$coef["b"]))
+  } else if (x$model == "bilinear") {
+    cat(sprintf("  fit        : c + z_i' W z_j, W = %s of rank <= %d, lambda %.3g\n",
+                if (isTRUE(as.logical(x$spec$symmetric))) "U V' + V U'" else "U V'",
+                as.integer(x$spec$rank) * if (isTRUE(as.logical(x$spec$symmetric))) 2L else 1L, x$spec$lambda))
   }
   cat(sprintf("  time       : %.1f s\n", x$train_seconds))
   if (!is.null(x$state$path)) cat("  file       : ", x$state$path, "\n", sep = "")
@@ -471,7 +506,8 @@ print.exprflow_connectivity <- function(x, ...) {
 #'
 #' `save_connectivity()` writes a fitted model to ONE file (an `.rds`): the R
 #' side of the fit (genes, region map, scaling, history, ...) and, for neural
-#' models, the bytes of the C++ model file (weights and settings).
+#' models and the bilinear baseline, the bytes of the C++ model file (weights,
+#' settings and, for the bilinear baseline, its standardisation).
 #' `load_connectivity()` restores it; predictions are identical. An object
 #' restored with plain `readRDS()` of the fit itself has no C++ state: if it
 #' was saved with `save_connectivity()` it reloads from that file on first
@@ -496,14 +532,14 @@ save_connectivity <- function(fit, path) {
   r_side <- fit
   r_side$state <- NULL
   bytes <- NULL
-  if (fit$kind == "neural") {
+  if (.cpp_backed(fit)) {
     tmp <- tempfile(fileext = ".exprflow")
     on.exit(unlink(tmp), add = TRUE)
     .cpp_connectivity_save(.connectivity_pointer(fit), tmp)
     bytes <- readBin(tmp, "raw", file.info(tmp)$size)
   }
   saveRDS(list(format = "exprflow_connectivity", version = 1L, fit = r_side, model_file = bytes), path)
-  if (fit$kind == "neural") fit$state$path <- normalizePath(path)
+  if (.cpp_backed(fit)) fit$state$path <- normalizePath(path)
   invisible(fit)
 }
 
@@ -514,7 +550,12 @@ save_connectivity <- function(fit, path) {
          call. = FALSE)
   }
   pointer <- NULL
-  if (content$fit$kind == "neural") {
+  if (.cpp_backed(content$fit)) {
+    if (is.null(content$model_file)) {
+      # Before the bilinear baseline moved to C++ it was saved as R matrices only.
+      stop(sprintf(paste0("`path`: '%s' holds a '%s' fit from an earlier exprflow whose bilinear baseline was ",
+                          "fitted in R; fit it again"), path, content$fit$model), call. = FALSE)
+    }
     tmp <- tempfile(fileext = ".exprflow")
     on.exit(unlink(tmp), add = TRUE)
     writeBin(content$model_file, tmp)
@@ -530,7 +571,7 @@ load_connectivity <- function(path) {
   if (!file.exists(path)) stop(sprintf("`path`: file '%s' does not exist", path), call. = FALSE)
   loaded <- .load_connectivity_file(path.expand(path))
   fit <- loaded$fit
-  if (fit$kind == "neural") {
+  if (.cpp_backed(fit)) {
     state <- new.env(parent = emptyenv())
     state$pointer <- loaded$pointer
     state$path <- normalizePath(path.expand(path))
@@ -540,6 +581,10 @@ load_connectivity <- function(path) {
 }
 
 # ------------------------------------------------------------ cross-validation
+
+# Arguments of fit_connectivity() that configure a neural model's training:
+# cross-validation passes them from `...` to the neural models only.
+.training_args <- c("epochs", "batch_size", "learning_rate", "patience", "training")
 
 # Folds of the kept regions (original numbers): "random" deals a seeded
 # shuffle into `folds` groups of near-equal size; "spatial" clusters the
@@ -626,7 +671,11 @@ load_connectivity <- function(path) {
 #' @param verbose Print one line per fit.
 #' @param ... Arguments of [fit_connectivity()] for every model (e.g.
 #'   `epochs`, `batch_size`, `validation_fraction`, `missing_genes`); model
-#'   settings such as `d_model` belong in `model_args`.
+#'   settings such as `d_model` belong in `model_args`. The training
+#'   arguments (`epochs`, `batch_size`, `learning_rate`, `patience`,
+#'   `training`) are for the neural models: the baselines keep their own
+#'   defaults (the bilinear baseline trains 1500 full-batch epochs); give a
+#'   baseline's in `model_args`, e.g. `list(bilinear = list(epochs = 500))`.
 #' @return A data.frame of class `exprflow_connectivity_cv`, one row per
 #'   model, scheme, null flag and fold: `model, scheme, fold, pearson,
 #'   spearman, mse, train_seconds, n_train_pairs, n_test_pairs, null,
@@ -701,9 +750,10 @@ cross_validate_connectivity <- function(expression, connectivity, coords = NULL,
       for (m in run_models) {
         for (f in seq_along(held)) {
           train_regions <- setdiff(kept, held[[f]])
+          shared <- if (m %in% .baseline_models) common[setdiff(names(common), .training_args)] else common
           args <- c(list(expression = expr, connectivity = inputs$connectivity, coords = inputs$coords,
                          gene2vec = gene2vec, model = m, train_regions = train_regions, seed = seed,
-                         verbose = FALSE), common, model_args[[m]])
+                         verbose = FALSE), shared, model_args[[m]])
           fit <- suppressMessages(do.call(fit_connectivity, args))
           held_i <- pairs$region_index[pairs$i] %in% held[[f]]
           held_j <- pairs$region_index[pairs$j] %in% held[[f]]
@@ -727,7 +777,7 @@ cross_validate_connectivity <- function(expression, connectivity, coords = NULL,
             }
           }
           pair_list[[paste(m, sch, if (is_null) "null" else "real", f, sep = ":")]] <- fit$train_pairs
-          if (fit$kind == "neural") rm(fit)
+          if (.cpp_backed(fit)) rm(fit)
         }
       }
     }

@@ -1,21 +1,64 @@
-# Baselines for connectivity prediction, in base R: what a neural model has to
-# beat. Each is fitted on the same region pairs as the neural models and
-# predicts the same pairs; fit_connectivity() dispatches to them by name.
+# Baselines for connectivity prediction: what a neural model has to beat.
+# Each is fitted on the same region pairs as the neural models and predicts
+# the same pairs; fit_connectivity() dispatches to them by name.
 #
 #   cge_linear      correlated gene expression: y ~ a + b * cor(x_i, x_j)
+#                   (base R, here)
 #   distance_decay  y ~ a + b * exp(-d_ij / lambda), d = Euclidean distance of
 #                   the region centroids (needs coordinates; no expression)
-#   bilinear        low-rank bilinear form of the two expression profiles,
-#                   y ~ c + x_i' W x_j with W of rank <= 2 * rank
+#                   (base R, here)
+#   bilinear        low-rank bilinear form of the two standardised expression
+#                   profiles, y ~ c + z_i' W z_j with W of rank <= 2 * rank:
+#                   a C++ connectivity model
+#                   (src/core/connectivity/bilinear_network.hpp) trained by
+#                   the shared trainer with early stopping on the validation
+#                   pairs; fit_connectivity() creates, trains and predicts it
+#                   through the connectivity glue like the neural models, and
+#                   this file maps its R settings (.bilinear_settings()).
 
 .baseline_models <- c("cge_linear", "distance_decay", "bilinear")
+# The baselines fitted in R; the others live in the C++ connectivity registry.
+.r_baseline_models <- c("cge_linear", "distance_decay")
 
 .baseline_defaults <- list(
   cge_linear = list(),
-  distance_decay = list(),
-  bilinear = list(rank = 8, lambda = 1e-3, iterations = 1500, learning_rate = 0.01, symmetric = TRUE,
-                  eval_every = 25)
+  distance_decay = list()
 )
+
+# Whether a fit's model is a C++ connectivity model (neural or bilinear): it
+# has an external pointer, a model file and a training history.
+.cpp_backed <- function(fit) !fit$model %in% .r_baseline_models
+
+# Splits the settings of a bilinear fit (`...` of fit_connectivity()) into
+# its C++ spec (rank, lambda, symmetric) and its number of epochs:
+# `iterations`, the name of the R implementation's full-batch steps, is kept
+# as another name for `epochs` (one full-batch step per epoch).
+.bilinear_settings <- function(settings, epochs) {
+  spec_names <- setdiff(names(.cpp_connectivity_default_spec("bilinear")), c("architecture", "device"))
+  valid <- c(spec_names, "iterations")
+  unknown <- setdiff(names(settings), valid)
+  if (length(unknown)) {
+    stop(sprintf("unknown setting(s) for model 'bilinear': %s; valid: %s (training: `epochs`, `batch_size`, ",
+                 .first_few(unknown), .first_few(valid, 10L)),
+         "`learning_rate`, `patience`, `training`)", call. = FALSE)
+  }
+  if (!is.null(settings$iterations)) {
+    .check_count(settings$iterations, "iterations")
+    if (!is.null(epochs) && epochs != settings$iterations) {
+      stop("`iterations` and `epochs` are the same thing for model 'bilinear': give one", call. = FALSE)
+    }
+    epochs <- settings$iterations
+    settings$iterations <- NULL
+  }
+  if (!is.null(settings$rank)) .check_count(settings$rank, "rank")
+  if (!is.null(settings$lambda)) .check_number(settings$lambda, "lambda", lower = 0)
+  if (!is.null(settings$symmetric)) {
+    sym <- settings$symmetric
+    if (!(is.numeric(sym) && length(sym) == 1L && sym %in% c(0, 1))) .check_flag(sym, "symmetric")
+    settings$symmetric <- as.numeric(sym)  # the C++ spec holds 0 / 1
+  }
+  list(spec = settings, epochs = epochs)
+}
 
 # Runs `expr` with the R random seed set to `seed`, leaving the caller's RNG
 # state as it was.
@@ -54,10 +97,8 @@
 
 .pair_distance <- function(coords, i, j) sqrt(rowSums((coords[i, , drop = FALSE] - coords[j, , drop = FALSE])^2))
 
-# Fits a baseline on pairs (i, j) of `expression` rows with targets y;
-# (val_i, val_j, val_y) are optional validation pairs (bilinear early stopping).
-.fit_baseline <- function(model, expression, coords, i, j, y, args = list(), seed = 1,
-                          val_i = integer(), val_j = integer(), val_y = numeric()) {
+# Fits an R baseline on pairs (i, j) of `expression` rows with targets y.
+.fit_baseline <- function(model, expression, coords, i, j, y, args = list()) {
   args <- .baseline_args(model, args)
   if (!length(y)) stop("no training pairs: every pair has a region outside the training regions", call. = FALSE)
   fit <- switch(model,
@@ -70,8 +111,7 @@
         stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
       }
       .fit_distance_decay(.pair_distance(coords, i, j), y)
-    },
-    bilinear = .connectivity_seeded(seed, .fit_bilinear(expression, i, j, y, args, val_i, val_j, val_y))
+    }
   )
   fit$model <- model
   fit$args <- args
@@ -86,8 +126,7 @@
       if (is.null(coords)) stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
       d <- .pair_distance(coords, i, j)
       unname(fit$coef["a"] + fit$coef["b"] * exp(-d / fit$lambda))
-    },
-    bilinear = .predict_bilinear(fit, expression, i, j)
+    }
   )
 }
 
@@ -110,87 +149,4 @@
   best <- if (opt$objective < values[k]) opt$minimum else grid[k]
   lambda <- exp(best)
   list(coef = .fit_line(exp(-d / lambda), y), lambda = lambda)
-}
-
-# Low-rank bilinear model on centred, standardised expression z:
-#   asymmetric: y_hat = c + (z_i' U) . (z_j' V)             (W = U V')
-#   symmetric:  y_hat = c + (z_i' U).(z_j' V) + (z_i' V).(z_j' U)  (W = U V' + V U')
-# Full-batch Adam on mean squared error + lambda/2 (|U|^2 + |V|^2), targets
-# standardised; with validation pairs the weights of the best validation MSE
-# (checked every `eval_every` iterations) are kept.
-.fit_bilinear <- function(expression, i, j, y, args, val_i, val_j, val_y) {
-  .check_count(args$rank, "rank")
-  .check_count(args$iterations, "iterations")
-  .check_number(args$lambda, "lambda", lower = 0)
-  .check_number(args$learning_rate, "learning_rate", lower = 0)
-  rows <- sort(unique(c(i, j)))
-  center <- colMeans(expression[rows, , drop = FALSE])
-  spread <- stats::sd(as.vector(sweep(expression[rows, , drop = FALSE], 2L, center)))
-  if (!is.finite(spread) || spread <= 0) spread <- 1
-  z <- sweep(expression, 2L, center) / spread
-  y_mean <- mean(y)
-  y_sd <- stats::sd(y)
-  if (!is.finite(y_sd) || y_sd <= 0) y_sd <- 1
-  ys <- (y - y_mean) / y_sd
-  n <- nrow(z)
-  g <- ncol(z)
-  r <- as.integer(args$rank)
-  params <- list(U = matrix(stats::rnorm(g * r, sd = 0.1 / sqrt(g)), g, r),
-                 V = matrix(stats::rnorm(g * r, sd = 0.1 / sqrt(g)), g, r), c = 0)
-  symmetric <- isTRUE(args$symmetric)
-  scatter <- function(values, index) {
-    out <- matrix(0, n, ncol(values))
-    s <- rowsum(values, index, reorder = TRUE)
-    out[as.integer(rownames(s)), ] <- s
-    out
-  }
-  forward <- function(p, a_i, a_j) {
-    A <- z %*% p$U
-    B <- z %*% p$V
-    out <- rowSums(A[a_i, , drop = FALSE] * B[a_j, , drop = FALSE])
-    if (symmetric) out <- out + rowSums(B[a_i, , drop = FALSE] * A[a_j, , drop = FALSE])
-    list(pred = out + p$c, A = A, B = B)
-  }
-  m <- lapply(params, function(x) x * 0)
-  v <- m
-  beta1 <- 0.9
-  beta2 <- 0.999
-  P <- length(ys)
-  has_val <- length(val_y) > 0L
-  best <- list(params = params, mse = Inf, iteration = 0L)
-  for (t in seq_len(args$iterations)) {
-    f <- forward(params, i, j)
-    e <- (f$pred - ys) / P
-    gA <- scatter(e * f$B[j, , drop = FALSE], i)
-    gB <- scatter(e * f$A[i, , drop = FALSE], j)
-    if (symmetric) {
-      gA <- gA + scatter(e * f$B[i, , drop = FALSE], j)
-      gB <- gB + scatter(e * f$A[j, , drop = FALSE], i)
-    }
-    grads <- list(U = crossprod(z, gA) + args$lambda * params$U,
-                  V = crossprod(z, gB) + args$lambda * params$V, c = sum(e))
-    for (name in names(params)) {
-      m[[name]] <- beta1 * m[[name]] + (1 - beta1) * grads[[name]]
-      v[[name]] <- beta2 * v[[name]] + (1 - beta2) * grads[[name]]^2
-      step <- (m[[name]] / (1 - beta1^t)) / (sqrt(v[[name]] / (1 - beta2^t)) + 1e-8)
-      params[[name]] <- params[[name]] - args$learning_rate * step
-    }
-    if (has_val && (t %% args$eval_every == 0L || t == args$iterations)) {
-      mse <- mean((forward(params, val_i, val_j)$pred - (val_y - y_mean) / y_sd)^2)
-      if (mse < best$mse) best <- list(params = params, mse = mse, iteration = t)
-    }
-  }
-  if (!has_val) best <- list(params = params, mse = NA_real_, iteration = args$iterations)
-  list(U = best$params$U, V = best$params$V, c = best$params$c, center = center, spread = spread,
-       y_mean = y_mean, y_sd = y_sd, symmetric = symmetric, best_iteration = best$iteration,
-       validation_mse = best$mse * y_sd^2)
-}
-
-.predict_bilinear <- function(fit, expression, i, j) {
-  z <- sweep(expression, 2L, fit$center) / fit$spread
-  A <- z %*% fit$U
-  B <- z %*% fit$V
-  out <- rowSums(A[i, , drop = FALSE] * B[j, , drop = FALSE])
-  if (fit$symmetric) out <- out + rowSums(B[i, , drop = FALSE] * A[j, , drop = FALSE])
-  (out + fit$c) * fit$y_sd + fit$y_mean
 }

@@ -1,8 +1,9 @@
 #' Generate cells from a trained model
 #'
-#' Samples new cells with the model's EMA weights: DDIM (deterministic,
-#' `steps` steps) or DDPM ancestral sampling, optionally with classifier-free
-#' guidance. The model's output is log-normalised expression (`logcounts`,
+#' Samples new cells with the model's EMA weights, integrating from Gaussian
+#' noise (t = 1) to cells (t = 0) with one of the samplers, optionally with
+#' classifier-free guidance. Every sampler works with every objective: it
+#' only needs the model's predictions of the clean cell and of the noise. The model's output is log-normalised expression (`logcounts`,
 #' `log1p(count / L * 1e4)`). Counts invert that transform for a library size
 #' `L` drawn from the training cells of the same condition, with stochastic
 #' rounding (which keeps the expected counts). They are not drawn again from a
@@ -20,11 +21,16 @@
 #' @param condition `NULL`; one level (all `n` cells); one level per cell
 #'   (`n` may then be omitted); or a named vector of counts per level, e.g.
 #'   `c(B = 100, NK = 50)`.
-#' @param method `"ddim"` or `"ddpm"`.
-#' @param steps Sampling steps (at most the training timesteps, 1000 by default).
+#' @param method `NULL` for the objective's default (`"euler"` for flow,
+#'   `"ddim"` for DDPM), or `"euler"` (first-order ODE step; equal to
+#'   deterministic DDIM), `"heun"` (second-order ODE step: two network
+#'   evaluations per step, more accurate for the same number of evaluations),
+#'   `"ddim"` (with `eta` noise) or `"ddpm"` (ancestral sampling).
+#' @param steps Sampling steps (for DDPM models at most the training
+#'   timesteps, 1000 by default).
 #' @param guidance_scale Classifier-free guidance scale; 1 is the plain
 #'   conditional model, larger values push cells towards their condition.
-#' @param eta DDIM noise (0 = deterministic).
+#' @param eta DDIM noise (0 = deterministic); only used by `method = "ddim"`.
 #' @param seed Seed: the same seed (and `batch_size`, as noise is drawn per
 #'   batch) gives the same cells.
 #' @param batch_size Cells sampled at once.
@@ -46,11 +52,11 @@ generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("ge
 
 #' @rdname generate_cells
 #' @export
-generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = c("ddim", "ddpm"),
+generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = NULL,
                                           steps = 50, guidance_scale = 1, eta = 0, seed = 1,
                                           batch_size = 256, ...) {
   pointer <- .model_pointer(model)
-  method <- match.arg(method)
+  method <- .sampler_method(method, model)
   .check_count(steps, "steps")
   .check_number(guidance_scale, "guidance_scale", lower = 0)
   .check_number(eta, "eta", 0, 1)
@@ -66,6 +72,13 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   .generated_sce(out$counts, out$logcounts, levels, out$library_size, model,
                  list(architecture = model$architecture, method = method, steps = steps,
                       guidance_scale = guidance_scale, eta = eta, seed = seed))
+}
+
+# The sampler a user asked for (NULL: the model objective's default), checked.
+.sampler_method <- function(method, model) {
+  if (is.null(method)) return(if (identical(model$spec$objective, "ddpm")) "ddim" else "euler")
+  .check_string(method, "method")
+  match.arg(method, c("euler", "heun", "ddim", "ddpm"))
 }
 
 # Generated cells as a SingleCellExperiment: counts (genes x cells, made

@@ -43,11 +43,11 @@
 #' }
 #' @export
 reconstruct_cells <- function(model, x, assay = "counts", condition = NULL, noise_level = 0.5,
-                              steps = 50, method = c("ddim", "ddpm"), guidance_scale = 1, seed = 1,
+                              steps = 50, method = NULL, guidance_scale = 1, seed = 1,
                               batch_size = 256) {
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
-  method <- match.arg(method)
+  method <- .sampler_method(method, model)
   .check_number(noise_level, "noise_level", 0, 1)
   .check_count(steps, "steps")
   .check_number(guidance_scale, "guidance_scale", lower = 0)

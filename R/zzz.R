@@ -81,8 +81,17 @@ exprflow_set_threads <- function(n) {
 
 #' Architectures exprflow can train
 #'
-#' @return A character vector of registered architecture names, for the
-#'   `architecture` argument of [fit_expression_model()].
+#' Every architecture is a composition of registered stages: a tokenizer
+#' (expression -> tokens, or one state vector), a backbone (tokens + time +
+#' condition -> tokens) and a decoder (tokens -> genes), trained with an
+#' objective (`"flow"`: rectified flow / flow matching; `"ddpm"`) that every
+#' architecture accepts through `fit_expression_model(objective = )`.
+#'
+#' @return A data.frame with one row per architecture: `name` (the
+#'   `architecture` argument of [fit_expression_model()]), `tokenizer`,
+#'   `backbone`, `decoder`, `space` (where the flow / diffusion runs:
+#'   `"gene"` = standardised log-expression), `objective` (its default
+#'   objective) and `description`.
 #' @examples
 #' expression_architectures()
 #' @export
@@ -90,13 +99,17 @@ expression_architectures <- function() .cpp_architectures()
 
 #' Default settings of an architecture
 #'
-#' @param architecture One of [expression_architectures()].
+#' @param architecture One of `expression_architectures()$name`.
+#' @param objective `NULL` for the architecture's default objective, or
+#'   `"flow"` / `"ddpm"`: the objective's own settings are part of the defaults.
 #' @return A named list of the architecture's settings (any of them can be
 #'   passed to [fit_expression_model()] through `...`).
 #' @examples
 #' str(architecture_defaults("latent_tokens"))
+#' str(architecture_defaults("state_mlp"))
 #' @export
-architecture_defaults <- function(architecture = "latent_tokens") {
+architecture_defaults <- function(architecture = "latent_tokens", objective = NULL) {
   .check_string(architecture, "architecture")
-  .cpp_default_spec(architecture)
+  if (!is.null(objective)) .check_string(objective, "objective")
+  .cpp_default_spec(architecture, objective %||% "")
 }

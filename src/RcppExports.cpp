@@ -33,12 +33,13 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_connectivity_default_train_options
-Rcpp::List cpp_connectivity_default_train_options();
-RcppExport SEXP _exprflow_cpp_connectivity_default_train_options() {
+Rcpp::List cpp_connectivity_default_train_options(std::string architecture);
+RcppExport SEXP _exprflow_cpp_connectivity_default_train_options(SEXP architectureSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_default_train_options());
+    Rcpp::traits::input_parameter< std::string >::type architecture(architectureSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_default_train_options(architecture));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -212,7 +213,7 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_architectures
-Rcpp::CharacterVector cpp_architectures();
+Rcpp::DataFrame cpp_architectures();
 RcppExport SEXP _exprflow_cpp_architectures() {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
@@ -222,13 +223,14 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_default_spec
-Rcpp::List cpp_default_spec(std::string architecture);
-RcppExport SEXP _exprflow_cpp_default_spec(SEXP architectureSEXP) {
+Rcpp::List cpp_default_spec(std::string architecture, std::string objective);
+RcppExport SEXP _exprflow_cpp_default_spec(SEXP architectureSEXP, SEXP objectiveSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type architecture(architectureSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_default_spec(architecture));
+    Rcpp::traits::input_parameter< std::string >::type objective(objectiveSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_default_spec(architecture, objective));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -404,7 +406,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_connectivity_architectures", (DL_FUNC) &_exprflow_cpp_connectivity_architectures, 0},
     {"_exprflow_cpp_connectivity_default_spec", (DL_FUNC) &_exprflow_cpp_connectivity_default_spec, 1},
-    {"_exprflow_cpp_connectivity_default_train_options", (DL_FUNC) &_exprflow_cpp_connectivity_default_train_options, 0},
+    {"_exprflow_cpp_connectivity_default_train_options", (DL_FUNC) &_exprflow_cpp_connectivity_default_train_options, 1},
     {"_exprflow_cpp_connectivity_create", (DL_FUNC) &_exprflow_cpp_connectivity_create, 2},
     {"_exprflow_cpp_connectivity_train", (DL_FUNC) &_exprflow_cpp_connectivity_train, 11},
     {"_exprflow_cpp_connectivity_predict", (DL_FUNC) &_exprflow_cpp_connectivity_predict, 6},
@@ -419,7 +421,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_runtime_info", (DL_FUNC) &_exprflow_cpp_runtime_info, 0},
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},
-    {"_exprflow_cpp_default_spec", (DL_FUNC) &_exprflow_cpp_default_spec, 1},
+    {"_exprflow_cpp_default_spec", (DL_FUNC) &_exprflow_cpp_default_spec, 2},
     {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 0},
     {"_exprflow_cpp_model_create", (DL_FUNC) &_exprflow_cpp_model_create, 3},
     {"_exprflow_cpp_model_train", (DL_FUNC) &_exprflow_cpp_model_train, 5},

@@ -79,9 +79,9 @@ Rcpp::List cpp_connectivity_default_spec(std::string architecture) {
 }
 
 // [[Rcpp::export(.cpp_connectivity_default_train_options)]]
-Rcpp::List cpp_connectivity_default_train_options() {
+Rcpp::List cpp_connectivity_default_train_options(std::string architecture) {
   return exprflow_r::guarded(
-      [&]() { return exprflow_r::options_to_list(ConnectivityModel::default_train_options()); });
+      [&]() { return exprflow_r::options_to_list(ConnectivityModel::default_train_options(architecture)); });
 }
 
 // gene_embedding: genes x dim; a row that is all NA means "no vector, learn one".
@@ -172,8 +172,9 @@ Rcpp::NumericMatrix cpp_connectivity_attention(SEXP ptr, Rcpp::NumericMatrix exp
                                                int i, int j, int layer) {
   return exprflow_r::guarded([&]() {
     ConnectivityModel& model = model_of(ptr);
-    const long n_layers = model.spec().integer("n_layers");
-    if (layer == NA_INTEGER || layer < 1 || layer > n_layers) {
+    // No n_layers: a model without attention (bilinear), which says so itself.
+    const long n_layers = model.spec().integer("n_layers", 0);
+    if (n_layers > 0 && (layer == NA_INTEGER || layer < 1 || layer > n_layers)) {
       Rcpp::stop("layer must be between 1 and %d (the model's n_layers)", static_cast<int>(n_layers));
     }
     if (i == NA_INTEGER || j == NA_INTEGER) Rcpp::stop("i and j must not be NA");

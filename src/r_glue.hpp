@@ -37,7 +37,12 @@ auto guarded(F&& body) -> decltype(body()) {
   }
 }
 
-// A named R list of scalars (numbers, logicals, strings) -> Options.
+// A named R list -> Options: numeric, integer and logical vectors of length 1
+// become numbers (TRUE/FALSE 1/0), of any other length number lists;
+// character vectors likewise strings or string lists; named lists nested
+// option sets. NA, NULL and other types are errors naming the setting by its
+// path ('backbone.n_layers'). options_to_list reverses it (lists become
+// numeric or character vectors, nested sets named lists).
 exprflow::Options options_from_list(const Rcpp::List& list);
 Rcpp::List options_to_list(const exprflow::Options& options);
 

@@ -28,15 +28,33 @@ const exprflow::ExpressionSource& source_of(SEXP ptr) {
 
 }  // namespace
 
+// The composition table: one row per architecture.
 // [[Rcpp::export(.cpp_architectures)]]
-Rcpp::CharacterVector cpp_architectures() {
-  return exprflow_r::guarded([&]() { return Rcpp::wrap(GenerativeModel::architectures()); });
+Rcpp::DataFrame cpp_architectures() {
+  return exprflow_r::guarded([&]() {
+    std::vector<std::string> name, tokenizer, backbone, decoder, space, objective, description;
+    for (const exprflow::ArchitectureInfo& row : GenerativeModel::architecture_table()) {
+      name.push_back(row.name);
+      tokenizer.push_back(row.tokenizer);
+      backbone.push_back(row.backbone);
+      decoder.push_back(row.decoder);
+      space.push_back(row.space);
+      objective.push_back(row.objective);
+      description.push_back(row.description);
+    }
+    return Rcpp::DataFrame::create(Rcpp::Named("name") = name, Rcpp::Named("tokenizer") = tokenizer,
+                                   Rcpp::Named("backbone") = backbone, Rcpp::Named("decoder") = decoder,
+                                   Rcpp::Named("space") = space, Rcpp::Named("objective") = objective,
+                                   Rcpp::Named("description") = description,
+                                   Rcpp::Named("stringsAsFactors") = false);
+  });
 }
 
+// `objective` "" means the architecture's default objective.
 // [[Rcpp::export(.cpp_default_spec)]]
-Rcpp::List cpp_default_spec(std::string architecture) {
+Rcpp::List cpp_default_spec(std::string architecture, std::string objective) {
   return exprflow_r::guarded(
-      [&]() { return exprflow_r::options_to_list(GenerativeModel::default_spec(architecture)); });
+      [&]() { return exprflow_r::options_to_list(GenerativeModel::default_spec(architecture, objective)); });
 }
 
 // [[Rcpp::export(.cpp_default_train_options)]]

@@ -43,6 +43,14 @@ tiny_model <- function() {
     verbose = FALSE, seed = 1))
 }
 
+# A tiny state-vector model trained by flow matching (the state_mlp
+# composition), conditional on cell type.
+tiny_flow_model <- function() {
+  .cached("tiny_flow_model", fit_expression_model(
+    pbmc_sce()[, seq(1, 1200, by = 3)], architecture = "state_mlp", condition = "cell_type", epochs = 2,
+    hidden = 32, n_layers = 1, batch_size = 128, learning_rate = 1e-3, verbose = FALSE, seed = 1))
+}
+
 # A tiny unconditional model on a subset of the cells.
 tiny_unconditional_model <- function() {
   .cached("tiny_unconditional_model", fit_tiny(pbmc_sce()[, seq_len(300)], epochs = 2))

@@ -2,10 +2,14 @@ test_that("compare_models measures models and baselines on the same held-out cel
   sce <- pbmc_sce()[, seq(1, 1200, by = 2)]
   cmp <- compare_models(sce, models = list(tiny = c(tiny_settings(), list(epochs = 1))),
                         condition = "cell_type", test_fraction = 0.3, seed = 4,
+                        baseline_args = list(state_mlp = list(epochs = 1, hidden = 32, n_layers = 1)),
                         generate_args = list(steps = 5), noise_level = 0.3,
                         metric_args = list(n_genes = 300, n_pcs = 8, n_projections = 20))
   expect_s3_class(cmp, "exprflow_comparison")
-  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "pca_gaussian", "pca"))
+  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "pca_gaussian", "pca", "state_mlp"))
+  # The token-free model is a baseline, measured like a model.
+  expect_true(all(cmp$kind[cmp$model == "state_mlp"] == "baseline"))
+  expect_setequal(unique(cmp$task[cmp$model == "state_mlp"]), c("generation", "embedding", "reconstruction", "cost"))
   expect_setequal(unique(cmp$task), c("generation", "embedding", "reconstruction", "cost"))
   test_cells <- attr(cmp, "split")
   real <- attr(cmp, "real")
@@ -14,7 +18,7 @@ test_that("compare_models measures models and baselines on the same held-out cel
   share <- table(real$cell_type) / table(sce$cell_type)
   expect_true(all(abs(share - 0.3) < 0.1))
   # As many generated cells per type as held-out cells.
-  for (name in c("tiny", "independent_nb", "pca_gaussian")) {
+  for (name in c("tiny", "independent_nb", "pca_gaussian", "state_mlp")) {
     fake <- attr(cmp, "generated")[[name]]
     expect_identical(as.vector(table(fake$cell_type)), as.vector(table(real$cell_type)))
   }
@@ -46,4 +50,6 @@ test_that("compare_models rejects bad arguments", {
   expect_error(compare_models(sce, test_fraction = 1), "test_fraction")
   expect_error(compare_models(sce, models = list(a = 3), baselines = character(0)), "models\\$a")
   expect_error(compare_models(sce, condition = "nope"), "does not exist")
+  expect_error(compare_models(sce, baselines = "independent_nb", baseline_args = list(nb = list())),
+               "baseline_args")
 })

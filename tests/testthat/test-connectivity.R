@@ -24,6 +24,9 @@ test_that("the registry lists neural models and baselines with the seed defaults
   models <- connectivity_models()
   expect_true(all(c("cross_attention", "self_attention_chunks", "self_attention_chunks_pooled",
                     "gene_self_attention", "cge_linear", "distance_decay", "bilinear") %in% models))
+  # The C++ registry also holds the bilinear baseline: listed once, with the baselines, last.
+  expect_false(anyDuplicated(models) > 0)
+  expect_identical(utils::tail(models, 3), c("cge_linear", "distance_decay", "bilinear"))
   d <- connectivity_defaults("cross_attention")
   expect_equal(d$spec$d_model, 128)
   expect_equal(d$spec$n_bins, 5)

@@ -39,10 +39,65 @@ test_that("bilinear recovers a planted low-rank bilinear form", {
   pred <- predict_connectivity(fit)
   off <- row(conn) != col(conn)
   expect_gt(cor(pred[off], conn[off]), 0.95)
+  expect_equal(pred, t(pred), tolerance = 1e-5)  # symmetric W: f(i, j) = f(j, i)
   expect_identical(pred, predict_connectivity(
     fit_connectivity(s$expr, conn, model = "bilinear", rank = 4, seed = 3, verbose = FALSE)))
+  expect_equal(fit$parameters, 2 * 12 * 4 + 1)
+  expect_output(print(fit), "W = U V' \\+ V U' of rank <= 8")
   expect_error(fit_connectivity(s$expr, conn, model = "bilinear", ranks = 2), "unknown setting.*'ranks'")
   expect_error(fit_connectivity(s$expr, conn, model = "cge_linear", rank = 2), "unknown setting")
+})
+
+test_that("bilinear is a C++ model of the shared trainer: defaults, epochs, save / load", {
+  s <- planted_regions(n = 16, g = 6, seed = 7)
+  conn <- 1 + 2 * cor(t(s$expr))
+  d <- connectivity_defaults("bilinear")
+  expect_equal(c(d$spec$rank, d$spec$lambda, d$spec$symmetric), c(8, 1e-3, 1))
+  expect_equal(d$training[c("epochs", "learning_rate", "weight_decay", "patience")],
+               list(epochs = 1500, learning_rate = 0.01, weight_decay = 0, patience = 1500))
+  # `iterations` (the R implementation's name) and `epochs` are one setting: full-batch steps.
+  a <- fit_connectivity(s$expr, conn, model = "bilinear", iterations = 30, verbose = FALSE)
+  b <- fit_connectivity(s$expr, conn, model = "bilinear", epochs = 30, verbose = FALSE)
+  expect_equal(nrow(a$history), 30L)
+  expect_identical(predict_connectivity(a), predict_connectivity(b))
+  expect_error(fit_connectivity(s$expr, conn, model = "bilinear", iterations = 30, epochs = 20), "give one")
+  expect_true(all(is.finite(a$history$validation_loss)))  # early stopping watches the validation pairs
+  # The learning rate and the ridge penalty reach the model.
+  expect_false(identical(predict_connectivity(a),
+                         predict_connectivity(fit_connectivity(s$expr, conn, model = "bilinear", epochs = 30,
+                                                               learning_rate = 0.001, verbose = FALSE))))
+  expect_false(identical(predict_connectivity(a),
+                         predict_connectivity(fit_connectivity(s$expr, conn, model = "bilinear", epochs = 30,
+                                                               lambda = 1, verbose = FALSE))))
+  asym <- fit_connectivity(s$expr, conn, model = "bilinear", epochs = 30, symmetric = FALSE, verbose = FALSE)
+  expect_identical(asym$spec$symmetric, 0)
+  pred <- predict_connectivity(asym)
+  expect_gt(max(abs(pred - t(pred)), na.rm = TRUE), 1e-4)
+  expect_error(fit_connectivity(s$expr, conn, model = "bilinear", symmetric = "yes"), "`symmetric`")
+  expect_error(connectivity_attention(a, 1, 2), "no attention maps")
+  path <- tempfile(fileext = ".rds")
+  save_connectivity(asym, path)
+  expect_identical(predict_connectivity(load_connectivity(path)), pred)
+  expect_output(print(asym), "W = U V' of rank <= 8")
+})
+
+test_that("bilinear beats the mean on held-out regions of a planted bilinear target", {
+  s <- planted_regions(n = 40, g = 12, seed = 2)
+  z <- sweep(s$expr, 2, colMeans(s$expr))
+  U <- matrix(rnorm(24), 12, 2)
+  V <- matrix(rnorm(24), 12, 2)
+  conn <- 1 + z %*% (U %*% t(V) + V %*% t(U)) %*% t(z)
+  cv <- cross_validate_connectivity(s$expr, conn, models = "bilinear", folds = 4, permuted_null = FALSE,
+                                    model_args = list(bilinear = list(rank = 4, epochs = 500)))
+  # The trivial predictor, the mean target, has an MSE of about the target's variance.
+  off <- row(conn) != col(conn)
+  expect_true(all(cv$pearson > 0.9))
+  expect_lt(max(cv$mse), 0.2 * var(conn[off]))
+  # The neural models' training arguments in `...` leave the baseline's own alone.
+  again <- cross_validate_connectivity(s$expr, conn, models = "bilinear", folds = 4, permuted_null = FALSE,
+                                       model_args = list(bilinear = list(rank = 4, epochs = 500)), batch_size = 8,
+                                       patience = 1)
+  expect_identical(again$pearson, cv$pearson)
 })
 
 test_that("fit_connectivity() trains only on pairs of training regions", {

@@ -117,8 +117,8 @@ test_that("an unknown architecture setting in ... is rejected and named", {
   sce <- pbmc_sce()[1:50, 1:20]
   expect_error(fit_tiny(sce, n_layer = 2), "unknown option 'n_layer'")
   expect_error(fit_tiny(sce, n_layer = 2), "n_layers")  # lists the known ones
-  # an unnamed setting (the 13th positional argument lands in ...)
-  expect_error(fit_expression_model(sce, "latent_tokens", NULL, "counts", 1, 128, 1e-3, 0.1, 10, 1, "cpu",
+  # an unnamed setting (the 14th positional argument lands in ...)
+  expect_error(fit_expression_model(sce, "latent_tokens", NULL, NULL, "counts", 1, 128, 1e-3, 0.1, 10, 1, "cpu",
                                     FALSE, 4),
                "architecture settings in `...` must be named")
 })
@@ -177,4 +177,31 @@ test_that("a condition level with a single cell can be fitted and generated", {
   expect_equal(unname(model$level_counts), c(29, 1))
   expect_identical(as.character(generate_cells(model, condition = "b", n = 2, steps = 3)$condition),
                    c("b", "b"))
+})
+
+test_that("the objective is an argument of every architecture", {
+  sce <- pbmc_sce()[1:80, 1:60]
+  flow <- fit_tiny(sce, objective = "flow")
+  expect_identical(flow$spec$objective, "flow")
+  expect_identical(flow$spec$time_distribution, "uniform")
+  expect_null(flow$spec$schedule)
+  ddpm_mlp <- fit_expression_model(sce, architecture = "state_mlp", objective = "ddpm", epochs = 1, hidden = 16,
+                                   n_layers = 1, verbose = FALSE, schedule = "linear")
+  expect_identical(ddpm_mlp$spec$objective, "ddpm")
+  expect_identical(ddpm_mlp$spec$schedule, "linear")
+  expect_identical(ddpm_mlp$architecture, "state_mlp")
+  expect_error(fit_tiny(sce, objective = "gan"), "should be one of")
+  expect_error(fit_tiny(sce, objective = c("flow", "ddpm")), "`objective` must be a single")
+  # Settings of the other objective are unknown to this one.
+  expect_error(fit_tiny(sce, objective = "flow", schedule = "linear"), "unknown option 'schedule'")
+})
+
+test_that("state_mlp fits, embeds with its own width and reports no tokens", {
+  model <- tiny_flow_model()
+  expect_identical(model$architecture, "state_mlp")
+  expect_identical(model$spec$hidden, 32)
+  expect_true(model$trained)
+  emb <- embed_cells(model, pbmc_counts()[, 1:10])
+  expect_identical(dim(emb), c(10L, 32L))
+  expect_error(token_loadings(model), "no tokens")
 })

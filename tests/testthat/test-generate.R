@@ -106,9 +106,15 @@ test_that("cells do not depend on the sampling batch size", {
   expect_equal(as.matrix(logcounts_of(batched)), as.matrix(logcounts_of(whole)), tolerance = 1e-5)
 })
 
-test_that("DDPM sampling, DDIM eta and guidance produce valid cells", {
+test_that("every sampler, DDIM eta and guidance produce valid cells", {
   model <- tiny_model()
-  expect_generated_cells(generate_cells(model, n = 5, method = "ddpm", steps = 10), model, 5)
+  for (method in c("ddpm", "ddim", "euler", "heun")) {
+    cells <- generate_cells(model, n = 5, method = method, steps = 10)
+    expect_generated_cells(cells, model, 5)
+    expect_identical(S4Vectors::metadata(cells)$exprflow$method, method)
+  }
+  # The default sampler is the objective's: DDIM for this DDPM model.
+  expect_identical(S4Vectors::metadata(generate_cells(model, n = 2, steps = 5))$exprflow$method, "ddim")
   expect_generated_cells(generate_cells(model, n = 5, eta = 1, steps = 10), model, 5)
   guided <- generate_cells(model, condition = c(NK = 4), guidance_scale = 2, steps = 10)
   expect_generated_cells(guided, model, 4)
@@ -152,7 +158,7 @@ test_that("sampling arguments are checked", {
   expect_error(generate_cells(model, n = 2, guidance_scale = -1), "`guidance_scale`")
   expect_error(generate_cells(model, n = 2, seed = -1), "`seed`")
   expect_error(generate_cells(model, n = 2, batch_size = 0), "`batch_size`")
-  expect_error(generate_cells(model, n = 2, method = "euler"), "should be one of")
+  expect_error(generate_cells(model, n = 2, method = "rk4"), "should be one of")
   expect_error(generate_cells(list(), n = 2), "must be an exprflow_model")
 })
 
@@ -184,4 +190,17 @@ test_that("a condition column named library_size keeps its levels in generated c
   cells <- generate_cells(model, condition = c(B = 2, NK = 1), steps = 5)
   expect_equal(as.character(cells$library_size), c("B", "B", "NK"))
   expect_true(all(cells$exprflow_library_size > 0))
+})
+
+test_that("a flow model samples with every method and defaults to Euler", {
+  model <- tiny_flow_model()
+  expect_identical(model$spec$objective, "flow")
+  cells <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 8)
+  expect_generated_cells(cells, model, 5)
+  expect_identical(S4Vectors::metadata(cells)$exprflow$method, "euler")
+  for (method in c("heun", "ddim", "ddpm")) {
+    expect_generated_cells(generate_cells(model, n = 4, method = method, steps = 8), model, 4)
+  }
+  # Flow time is continuous: any number of steps.
+  expect_generated_cells(generate_cells(model, n = 2, steps = 5000), model, 2)
 })

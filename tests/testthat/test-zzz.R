@@ -46,11 +46,17 @@ test_that("exprflow_set_threads() rejects invalid values", {
   expect_error(exprflow_set_threads(c(1, 2)), "single positive integer")
 })
 
-test_that("expression_architectures() lists latent_tokens", {
+test_that("expression_architectures() is the composition table", {
   architectures <- expression_architectures()
-  expect_type(architectures, "character")
-  expect_true("latent_tokens" %in% architectures)
-  expect_false(anyDuplicated(architectures) > 0)
+  expect_s3_class(architectures, "data.frame")
+  expect_named(architectures, c("name", "tokenizer", "backbone", "decoder", "space", "objective", "description"))
+  expect_true(all(c("latent_tokens", "state_mlp") %in% architectures$name))
+  expect_false(anyDuplicated(architectures$name) > 0)
+  row <- architectures[architectures$name == "latent_tokens", ]
+  expect_identical(c(row$tokenizer, row$backbone, row$objective), c("latent_tokens", "dit", "ddpm"))
+  row <- architectures[architectures$name == "state_mlp", ]
+  expect_identical(c(row$tokenizer, row$backbone, row$objective), c("state_vector", "residual_mlp", "flow"))
+  expect_true(all(nzchar(architectures$description)))
 })
 
 test_that("architecture_defaults() gives the documented defaults", {
@@ -63,6 +69,17 @@ test_that("architecture_defaults() gives the documented defaults", {
   expect_equal(defaults$n_heads, 8)
   expect_equal(defaults$hidden, 2048)
   expect_identical(defaults$architecture, "latent_tokens")
+})
+
+test_that("architecture_defaults() carries the objective's settings", {
+  expect_identical(architecture_defaults("latent_tokens")$objective, "ddpm")
+  expect_identical(architecture_defaults("latent_tokens")$prediction, "v")
+  flow <- architecture_defaults("latent_tokens", objective = "flow")
+  expect_identical(flow$objective, "flow")
+  expect_identical(flow$time_distribution, "uniform")
+  expect_null(flow$schedule)
+  expect_identical(architecture_defaults("state_mlp")$objective, "flow")
+  expect_error(architecture_defaults("state_mlp", objective = "gan"), "unknown objective 'gan'")
 })
 
 test_that("architecture_defaults() rejects unknown architectures", {

@@ -1,6 +1,7 @@
 // Throughput of the connectivity models: region pairs per second for
 // training (forward, backward, AdamW, EMA) and prediction (EMA weights, no
-// gradients), for every architecture with its default and a small setting,
+// gradients), for every architecture with its default and a small setting
+// (the bilinear baseline: its default),
 // at 120 genes (DK r0.8) and 1,645 genes (DK r0.6). Medians over steps /
 // repetitions after a warm-up, on 1 torch thread unless told otherwise.
 //
@@ -238,13 +239,16 @@ int main(int argc, char** argv) {
     for (const std::string architecture : ConnectivityModel::architectures()) {
       if (!only.empty() && architecture != only) continue;
       const bool chunks = architecture.rfind("self_attention_chunks", 0) == 0;
-      for (const std::string size : {"small", "default"}) {
+      // The bilinear baseline has no attention sizes: its default only.
+      const std::vector<std::string> sizes =
+          architecture == "bilinear" ? std::vector<std::string>{"default"} : std::vector<std::string>{"small", "default"};
+      for (const std::string& size : sizes) {
         // Siamese models encode each distinct region of a batch once, so they
         // run at the training batch size (512); the gene-token models at 1,645
         // genes get batches that fit in memory and take seconds per step.
         const bool siamese = architecture != "cross_attention";
         int batch = siamese ? 512 : 64;
-        if (many_genes && !chunks) {
+        if (many_genes && !chunks && architecture != "bilinear") {
           if (siamese) batch = size == "default" ? 8 : 16;
           else batch = size == "default" ? 2 : 8;
         }

@@ -24,7 +24,7 @@ TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t dim, int64_t frequency_dim)
 }
 
 Tensor TimestepEmbeddingImpl::forward(const Tensor& t) {
-  Tensor h = sinusoidal_features(t, frequency_dim_);  // (B, F)
+  Tensor h = sinusoidal_features(t.to(at::kFloat) * kTimeScale, frequency_dim_);  // (B, F)
   return out_->forward(at::silu(in_->forward(h)));    // (B, dim)
 }
 

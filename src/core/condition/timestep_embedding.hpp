@@ -1,5 +1,10 @@
-// Diffusion timestep -> vector: sinusoidal features followed by a small MLP
+// Diffusion / flow time -> vector: sinusoidal features followed by a small MLP
 // (the DiT recipe), so every block can be modulated by "how noisy".
+//
+// Time is continuous, t in [0, 1] (0 clean, 1 pure noise) for every
+// objective. The features are taken of 1000 t: the frequencies 1 .. 1e-4 of
+// the sinusoids then resolve the unit interval as finely as they resolved
+// 1000 discrete DDPM steps.
 #pragma once
 
 #include "exprflow/torch_prelude.hpp"
@@ -13,7 +18,9 @@ Tensor sinusoidal_features(const Tensor& t, int64_t dim, double max_period = 100
 class TimestepEmbeddingImpl : public torch::nn::Module {
  public:
   TimestepEmbeddingImpl(int64_t dim, int64_t frequency_dim = 256);
-  Tensor forward(const Tensor& t);  // (B,) -> (B, dim)
+  Tensor forward(const Tensor& t);  // (B,) float in [0, 1] -> (B, dim)
+
+  static constexpr double kTimeScale = 1000.0;
 
  private:
   int64_t frequency_dim_;

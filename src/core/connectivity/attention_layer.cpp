@@ -1,19 +1,15 @@
 #include "connectivity/attention_layer.hpp"
 
 #include <stdexcept>
-#include <string>
 
-#include "connectivity/biased_attention.hpp"
+#include "backbone/attention.hpp"
 
 namespace exprflow {
 
 AttentionLayerImpl::AttentionLayerImpl(int64_t dim, int64_t heads, double mlp_ratio, double dropout, bool cross,
                                        bool query_self_attention)
     : heads_(heads), dropout_(dropout), cross_(cross), query_self_(cross && query_self_attention) {
-  if (heads <= 0 || dim % heads != 0) {
-    throw std::invalid_argument("d_model " + std::to_string(dim) + " is not divisible by n_heads " +
-                                std::to_string(heads));
-  }
+  check_heads(dim, heads, "d_model", "n_heads");
   if (dropout < 0 || dropout >= 1) throw std::invalid_argument("setting 'dropout' must be in [0, 1)");
   const int64_t hidden = static_cast<int64_t>(mlp_ratio * dim);
   if (hidden < 1) throw std::invalid_argument("setting 'mlp_ratio' must be positive");
@@ -35,18 +31,13 @@ AttentionLayerImpl::AttentionLayerImpl(int64_t dim, int64_t heads, double mlp_ra
 
 Tensor AttentionLayerImpl::attend(const Tensor& h, const Tensor& m, torch::nn::Linear& query,
                                   torch::nn::Linear& key_value, const Tensor& bias, Tensor* weights) {
-  const int64_t B = h.size(0), T = h.size(1), D = h.size(2), S = m.size(1), Dh = D / heads_;
-  Tensor q = query->forward(h).view({B, T, heads_, Dh}).transpose(1, 2);                    // (B, H, T, Dh)
+  const int64_t B = h.size(0), S = m.size(1), D = h.size(2), Dh = D / heads_;
+  Tensor q = split_heads(query->forward(h), heads_);                                        // (B, H, T, Dh)
   Tensor kv = key_value->forward(m).view({B, S, 2, heads_, Dh}).permute({2, 0, 3, 1, 4});  // (2, B, H, S, Dh)
-  Tensor out;
-  if (weights != nullptr) {
-    Tensor p = attention_probabilities(q, kv[0], bias);  // (B, H, T, S)
-    *weights = p.mean(1);                                // (B, T, S)
-    out = at::matmul(p, kv[1]);                          // (B, H, T, Dh)
-  } else {
-    out = biased_attention(q, kv[0], kv[1], bias);       // (B, H, T, Dh)
-  }
-  return out.transpose(1, 2).reshape({B, T, D});  // (B, T, D)
+  Tensor probabilities;
+  Tensor out = attention(q, kv[0], kv[1], bias, weights != nullptr ? &probabilities : nullptr);  // (B, H, T, Dh)
+  if (weights != nullptr) *weights = probabilities.mean(1);  // (B, T, S)
+  return merge_heads(out);                                   // (B, T, D)
 }
 
 Tensor AttentionLayerImpl::forward(const Tensor& x, const Tensor& memory, const Tensor& bias, Tensor* weights) {

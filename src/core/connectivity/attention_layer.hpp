@@ -5,6 +5,9 @@
 //   [x <- x + Dropout(Proj_s(SelfAttn(LN_s(x))))]   cross layers with query_self_attention
 //   x <- x + Dropout(Proj(Attn(LN(x), LN_m(memory))))
 //   x <- x + Dropout(MLP(LN(x)))
+//
+// The attention itself is the shared backbone/attention.hpp (the DiT blocks
+// use the same); this layer owns the projections, norms and MLP.
 #pragma once
 
 #include "exprflow/torch_prelude.hpp"

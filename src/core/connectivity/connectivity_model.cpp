@@ -7,13 +7,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 
-#include "connectivity/gene_tokens.hpp"
 #include "connectivity/registry.hpp"
 #include "io/model_archive.hpp"
 #include "runtime/device.hpp"
+#include "tokenize/gene_tokens.hpp"
 #include "train/ema.hpp"
 #include "train/trainer.hpp"
 
@@ -80,17 +81,8 @@ Options ConnectivityModel::default_spec(const std::string& architecture) {
   return connectivity_defaults(architecture);
 }
 
-Options ConnectivityModel::default_train_options() {
-  Options o;
-  // EMA decay 0.99 (not the generative models' 0.999): a region-pair data set
-  // gives ~10-20 steps per epoch at batch 512, too few for a 1000-step average.
-  o.set("epochs", 100.0).set("batch_size", 512.0).set("learning_rate", 1e-3).set("weight_decay", 0.01)
-      .set("cosine", 1.0).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1).set("grad_clip", 1.0)
-      .set("ema_decay", 0.99).set("patience", 10.0).set("seed", 1.0)
-      // A batch whose attention weights would exceed this many MB runs as
-      // several passes whose gradients add up: the same optimiser step.
-      .set("memory_budget_mb", 1024.0);
-  return o;
+Options ConnectivityModel::default_train_options(const std::string& architecture) {
+  return connectivity_training_defaults(architecture);
 }
 
 long PairConnectivityModel::parameter_count() const {
@@ -104,7 +96,8 @@ long PairConnectivityModel::pairs_per_pass(double budget_mb, bool training) cons
   // keeps scores, weights and their gradient for every layer (3 per layer).
   const double copies = training ? 3.0 * network_->n_layers() : 2.0;
   const double bytes_per_pair = 4.0 * copies * network_->attention_size_per_pair();
-  return std::max(1L, static_cast<long>(budget_mb * 1048576.0 / bytes_per_pair));
+  if (!(bytes_per_pair > 0)) return std::numeric_limits<int>::max();  // no attention: no bound
+  return std::max(1L, static_cast<long>(std::min(budget_mb * 1048576.0 / bytes_per_pair, 1e9)));
 }
 
 // ------------------------------------------------------------------ inputs ---
@@ -125,7 +118,7 @@ PairConnectivityModel::RegionTensors PairConnectivityModel::region_tensors(const
     if (!(v >= 0.0f && v <= 1.0f)) {  // also catches NaN
       throw std::invalid_argument("expression must be finite and scaled to [0, 1]; region " +
                                   std::to_string(k / G + 1) + ", gene " + std::to_string(k % G + 1) + " is " +
-                                  json::format_number(v));
+                                  format_number(v));
     }
   }
   RegionTensors out;
@@ -204,6 +197,22 @@ void PairConnectivityModel::check_pairs(const RegionData& regions, const RegionP
   }
 }
 
+void PairConnectivityModel::fit_network_scaling(const RegionTensors& data, const RegionPairs& train_pairs) {
+  auto as_index = [&](const std::vector<int>& v) {
+    return at::tensor(std::vector<int64_t>(v.begin(), v.end()), at::TensorOptions().dtype(at::kLong)).to(device_);
+  };
+  PairBatch train;  // the region table and the pairs' rows in it; no (P, G) copies
+  train.expression = data.expression;
+  train.i = as_index(train_pairs.i);
+  train.j = as_index(train_pairs.j);
+  Tensor target = at::tensor(train_pairs.target, at::TensorOptions().dtype(at::kFloat)).to(device_);  // (P,)
+  network_->fit_scaling(train, target);
+  // The averaged copy predicts: it needs the same statistics (buffers are not averaged).
+  torch::NoGradGuard no_grad;
+  std::vector<Tensor> from = network_->buffers(), to = ema_->buffers();
+  for (size_t k = 0; k < from.size(); ++k) to[k].copy_(from[k]);
+}
+
 PairBatch PairConnectivityModel::make_batch(const RegionTensors& data, const std::vector<int>& i,
                                             const std::vector<int>& j, const std::vector<int>& rows) const {
   Tensor ii = index_tensor(i, rows).to(device_), jj = index_tensor(j, rows).to(device_);  // (B,)
@@ -223,7 +232,7 @@ PairBatch PairConnectivityModel::make_batch(const RegionTensors& data, const std
 TrainReport PairConnectivityModel::train(const RegionData& regions, const RegionPairs& train_pairs,
                                          const RegionPairs& validation_pairs, const Options& train_options,
                                          const TrainCallbacks& callbacks) {
-  const Options options = default_train_options().merged(train_options, /*known_only=*/true);
+  const Options options = default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
   TrainerSettings settings = TrainerSettings::from(options);
   if (!options.flag("cosine", true)) settings.min_lr_ratio = 1.0;  // constant after the warm-up
   const double budget_mb = options.number("memory_budget_mb");
@@ -237,6 +246,7 @@ TrainReport PairConnectivityModel::train(const RegionData& regions, const Region
   region_tensors(regions);  // validates before the scale is fixed
   fit_coordinate_scale(regions);
   const RegionTensors data = region_tensors(regions);
+  if (!trained_) fit_network_scaling(data, train_pairs);
 
   // One pair list: training pairs first, then the validation pairs.
   std::vector<int> pi = train_pairs.i, pj = train_pairs.j;
@@ -260,7 +270,9 @@ TrainReport PairConnectivityModel::train(const RegionData& regions, const Region
   task.batch_loss = [&](const std::vector<int>& rows, at::Generator&) -> Tensor {
     if (rows.size() <= train_pass) {
       Tensor prediction = network_->forward(make_batch(data, pi, pj, rows));  // (B,)
-      return at::mse_loss(prediction, targets_of(rows));
+      Tensor loss = at::mse_loss(prediction, targets_of(rows));
+      Tensor penalty = network_->penalty();
+      return penalty.defined() ? loss + penalty : loss;
     }
     // Too large for one pass: back-propagate the parts here (their gradients
     // add up to the whole batch's mean loss) and hand the trainer a detached
@@ -272,6 +284,11 @@ TrainReport PairConnectivityModel::train(const RegionData& regions, const Region
       Tensor loss = at::mse_loss(prediction, targets_of(part), at::Reduction::Sum) / double(rows.size());
       loss.backward();
       total += loss.item<double>();
+    }
+    Tensor penalty = network_->penalty();  // once per batch, not per pass
+    if (penalty.defined()) {
+      penalty.backward();
+      total += penalty.item<double>();
     }
     return at::tensor(total, at::TensorOptions().dtype(at::kDouble)).requires_grad_(true);
   };
@@ -325,6 +342,9 @@ std::vector<float> PairConnectivityModel::attention_map(const RegionData& region
   pair.i = {i};
   pair.j = {j};
   check_pairs(regions, pair, "attention pair", false);
+  if (ema_->n_layers() == 0) {
+    throw std::invalid_argument("architecture '" + spec_.text("architecture") + "' has no attention maps");
+  }
   if (layer < 0 || layer >= ema_->n_layers()) {
     throw std::invalid_argument("layer " + std::to_string(layer) + " does not exist: the model has layers 0.." +
                                 std::to_string(ema_->n_layers() - 1) + " (0-based)");
@@ -340,17 +360,15 @@ std::vector<float> PairConnectivityModel::attention_map(const RegionData& region
 
 // --------------------------------------------------------------- save/load ---
 void PairConnectivityModel::save(const std::string& path) const {
-  json::Value meta = json::Value::object();
-  meta.set("format", kFormat).set("version", kFormatVersion);
-  meta.set("spec", json::parse(spec_.to_json()));
-  meta.set("trained", trained_);
-  meta.set("coordinate_scale_fitted", coordinate_scale_fitted_);
-  meta.set("coord_low", json::Value::numbers({coord_low_[0], coord_low_[1], coord_low_[2]}));
-  meta.set("coord_span", json::Value::numbers({coord_span_[0], coord_span_[1], coord_span_[2]}));
-  meta.set("history", history_to_json(history_));
+  Json meta = archive_meta(kFormat, kFormatVersion, spec_);
+  meta["trained"] = trained_;
+  meta["coordinate_scale_fitted"] = coordinate_scale_fitted_;
+  meta["coord_low"] = coord_low_;  // std::array<double, 3> -> [x, y, z]
+  meta["coord_span"] = coord_span_;
+  meta["history"] = history_to_json(history_);
 
   torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(json::dump(meta)));
+  archive.write("meta", c10::IValue(meta.dump()));
   const int64_t G = genes_.n_genes, E = genes_.dim;
   archive.write("gene_vectors", at::tensor(genes_.values, at::TensorOptions().dtype(at::kFloat)).view({G, E}));
   std::vector<int64_t> has(genes_.has_vector.begin(), genes_.has_vector.end());
@@ -366,9 +384,9 @@ void PairConnectivityModel::save(const std::string& path) const {
 std::unique_ptr<PairConnectivityModel> PairConnectivityModel::load_file(const std::string& path) {
   const std::string unreadable = "cannot read connectivity model file '" + path + "': ";
   torch::serialize::InputArchive archive;
-  const json::Value meta = open_model_archive(archive, path, kFormat, kFormatVersion, "connectivity model");
+  const Json meta = open_model_archive(archive, path, kFormat, kFormatVersion, "connectivity model");
   try {
-    Options spec = Options::from_json(json::dump(meta.at("spec")));
+    Options spec = Options::from_json(meta.at("spec").dump());
     spec.set("device", "cpu");  // a loaded model starts on the CPU
     Tensor vectors, has;
     archive.read("gene_vectors", vectors);
@@ -387,9 +405,9 @@ std::unique_ptr<PairConnectivityModel> PairConnectivityModel::load_file(const st
     model->network_->load(network);
     model->ema_->load(ema);
     model->ema_->eval();
-    model->trained_ = meta.at("trained").as_bool();
-    model->coordinate_scale_fitted_ = meta.at("coordinate_scale_fitted").as_bool();
-    const std::vector<double> low = meta.at("coord_low").number_array(), span = meta.at("coord_span").number_array();
+    model->trained_ = meta.at("trained").get<bool>();
+    model->coordinate_scale_fitted_ = meta.at("coordinate_scale_fitted").get<bool>();
+    const auto low = meta.at("coord_low").get<std::vector<double>>(), span = meta.at("coord_span").get<std::vector<double>>();
     if (low.size() != 3 || span.size() != 3) throw std::invalid_argument("coordinate scale must have 3 values");
     for (int a = 0; a < 3; ++a) {
       model->coord_low_[a] = low[a];

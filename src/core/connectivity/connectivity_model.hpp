@@ -1,5 +1,6 @@
-// ConnectivityModel for every pair network of the connectivity registry:
-// MSE training through the shared trainer (AdamW, warm-up + cosine, clipping,
+// ConnectivityModel for every pair network of the connectivity registry (the
+// attention models and the bilinear baseline): MSE (+ the network's penalty)
+// training through the shared trainer (AdamW, warm-up + cosine, clipping,
 // EMA, early stopping on the validation pairs), batched prediction from the
 // EMA weights, attention maps, and a one-file format (weights, spec JSON,
 // gene embedding, coordinate scaling, history).
@@ -48,6 +49,9 @@ class PairConnectivityModel final : public ConnectivityModel {
                        const std::vector<int>& rows) const;
   void check_pairs(const RegionData& regions, const RegionPairs& pairs, const char* what, bool need_target) const;
   void fit_coordinate_scale(const RegionData& regions);
+  // Before the first training: the network's own data statistics
+  // (PairNetworkImpl::fit_scaling), copied to the EMA network too.
+  void fit_network_scaling(const RegionTensors& data, const RegionPairs& train_pairs);
   // Pairs per forward pass so that one pass holds at most `budget_mb` of
   // attention weights (training keeps every layer's for the backward pass).
   long pairs_per_pass(double budget_mb, bool training) const;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "connectivity/biased_attention.hpp"
+#include "backbone/alibi.hpp"
 
 namespace exprflow {
 

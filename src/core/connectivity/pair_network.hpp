@@ -33,7 +33,21 @@ class PairNetworkImpl : public torch::nn::Module {
   virtual int64_t n_layers() const = 0;
   // Attention weights one pair needs in one layer (sum over heads, queries
   // and keys of every attention of the layer): bounds the pairs per pass.
+  // 0 for a network without attention (no bound).
   virtual double attention_size_per_pair() const = 0;
+
+  // Called once, before a model's first training, with the region table and
+  // every training pair (`train.expression`, `train.i`, `train.j`; no x_i /
+  // x_j) and their targets (P,): a network that standardises its inputs or
+  // its output by the training data (the bilinear baseline) fixes those
+  // statistics here, in buffers, so later inputs keep their meaning. The
+  // attention networks take expression in [0, 1] as it is.
+  virtual void fit_scaling(const PairBatch& train, const Tensor& target) {}
+
+  // A term added to every training batch's mean squared error (a ridge
+  // penalty on the weights), or undefined for none. Weight decay of the
+  // optimiser is the attention networks' regulariser instead.
+  virtual Tensor penalty() { return Tensor(); }
 };
 
 // "512,256,128" -> {512, 256, 128}; an empty string means no hidden layer.

@@ -12,10 +12,10 @@
 #pragma once
 
 #include "connectivity/attention_layer.hpp"
-#include "connectivity/gene_tokens.hpp"
 #include "connectivity/pair_network.hpp"
 #include "exprflow/connectivity.hpp"
 #include "exprflow/options.hpp"
+#include "tokenize/gene_tokens.hpp"
 
 namespace exprflow {
 

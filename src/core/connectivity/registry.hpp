@@ -1,5 +1,6 @@
-// Connectivity architecture registry: a name -> a pair network and its
-// defaults. An unknown name is an error that lists the valid ones.
+// Connectivity architecture registry: a name -> a pair network, its
+// defaults and its training defaults. An unknown name is an error that lists
+// the valid ones.
 #pragma once
 
 #include <memory>
@@ -17,6 +18,11 @@ std::vector<std::string> connectivity_architectures();
 // Every setting of one architecture with its default, including
 // "architecture", "seed" and "device".
 Options connectivity_defaults(const std::string& architecture);
+
+// The training options of one architecture with their defaults (the trainer's
+// settings plus memory_budget_mb): shared by the attention models, the
+// bilinear baseline's own.
+Options connectivity_training_defaults(const std::string& architecture);
 
 // `spec` must be complete (defaults merged).
 std::shared_ptr<PairNetworkImpl> build_pair_network(const Options& spec, const GeneEmbedding& genes);

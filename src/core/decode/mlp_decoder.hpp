@@ -1,28 +1,21 @@
 // Tokens -> gene space: the mirror of the latent-token encoder.
 //
-//   flatten (m*d) -> Linear(m*d, hidden) -> LayerNorm -> GELU -> Linear(hidden, 2G)
+//   flatten (T*D) -> Linear(T*D, hidden) -> LayerNorm -> GELU -> Linear(hidden, heads * G)
 //
-// The 2G outputs are split into the prediction (G) and a per-gene scale (G):
-// for the DDPM objective the scale interpolates the reverse-process variance
-// between beta_t and the posterior variance (learned sigma, Nichol & Dhariwal).
+// heads = 2 adds the per-gene scale head (DDPM's learned variance).
 #pragma once
 
-#include "exprflow/torch_prelude.hpp"
+#include "decode/gene_decoder.hpp"
 
 namespace exprflow {
 
-struct GeneOutput {
-  Tensor value;  // (B, G)
-  Tensor scale;  // (B, G)
-};
-
-class MlpDecoderImpl : public torch::nn::Module {
+class MlpDecoderImpl : public GeneDecoderImpl {
  public:
-  MlpDecoderImpl(int64_t in_features, int64_t hidden, int64_t n_genes);
-  GeneOutput forward(const Tensor& tokens);  // (B, m, d) -> 2 x (B, G)
+  MlpDecoderImpl(int64_t in_features, int64_t hidden, int64_t n_genes, int64_t heads = 2);
+  GeneOutput forward(const Tensor& tokens) override;  // (B, T, D) -> (B, G) [x 2]
 
  private:
-  int64_t n_genes_;
+  int64_t n_genes_, heads_;
   torch::nn::Linear in_{nullptr}, out_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
 };

@@ -14,52 +14,75 @@ void write_model_archive(torch::serialize::OutputArchive& archive, const std::st
   }
 }
 
-json::Value open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
-                               const std::string& format, int max_version, const std::string& kind) {
+Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                        const std::string& format, int max_version, const std::string& kind) {
   const std::string unreadable = "cannot read " + kind + " file '" + path + "': ";
-  json::Value meta;
+  Json meta;
   try {
     c10::IValue meta_value;
     archive.load_from(path);
     archive.read("meta", meta_value);
-    meta = json::parse(meta_value.toStringRef());
+    meta = Json::parse(meta_value.toStringRef());
   } catch (const std::exception&) {
     throw std::runtime_error(unreadable + "missing, not an exprflow " + kind + " file, or unreadable");
   }
   if (!meta.is_object() || !meta.contains("format") || !meta.at("format").is_string() ||
-      meta.at("format").as_string() != format) {
+      meta.at("format").get<std::string>() != format) {
     throw std::runtime_error(unreadable + "not an exprflow " + kind + " file");
   }
   if (!meta.contains("version") || !meta.at("version").is_number()) {
     throw std::runtime_error(unreadable + "the file is corrupt (no format version)");
   }
-  if (meta.at("version").as_number() > max_version) {
+  const double version = meta.at("version").get<double>();
+  if (version > max_version) {
     throw std::runtime_error("'" + path + "' was written by a newer exprflow (format version " +
-                             json::format_number(meta.at("version").as_number()) + ")");
+                             format_number(version) + ")");
   }
   return meta;
 }
 
-json::Value history_to_json(const std::vector<EpochRecord>& history) {
-  json::Value rows = json::Value::array();
+namespace {
+
+// JSON has no NaN. A missing validation loss (no validation split) is NaN in
+// memory and null in the file; a diverged training loss is written the same
+// way, so that such a model can still be saved and read back.
+Json number_or_null(double value) { return std::isnan(value) ? Json(nullptr) : Json(value); }
+double number_from(const Json& value) { return value.is_null() ? NAN : value.get<double>(); }
+
+}  // namespace
+
+Json archive_meta(const std::string& format, int version, const Options& spec) {
+  Json meta = Json::object();
+  meta["format"] = format;
+  meta["version"] = version;
+  meta["spec"] = Json::parse(spec.to_json());
+  return meta;
+}
+
+Json history_to_json(const std::vector<EpochRecord>& history) {
+  Json rows = Json::array();
   for (const EpochRecord& r : history) {
-    json::Value row = json::Value::object();
-    row.set("epoch", r.epoch).set("train_loss", r.train_loss).set("validation_loss", r.validation_loss)
-        .set("learning_rate", r.learning_rate).set("seconds", r.seconds);
-    rows.push(row);
+    rows.push_back(Json{{"epoch", r.epoch},
+                        {"train_loss", number_or_null(r.train_loss)},
+                        {"validation_loss", number_or_null(r.validation_loss)},
+                        {"learning_rate", number_or_null(r.learning_rate)},
+                        {"seconds", number_or_null(r.seconds)}});
   }
   return rows;
 }
 
-std::vector<EpochRecord> history_from_json(const json::Value& rows) {
+std::vector<EpochRecord> history_from_json(const Json& rows) {
+  if (!rows.is_array()) {
+    throw std::invalid_argument(std::string("the training history must be a JSON array, got ") + rows.type_name());
+  }
   std::vector<EpochRecord> history;
-  for (const json::Value& row : rows.as_array()) {
+  for (const Json& row : rows) {
     EpochRecord r;
-    r.epoch = static_cast<int>(row.at("epoch").as_number());
-    r.train_loss = row.at("train_loss").as_number();
-    r.validation_loss = row.at("validation_loss").is_null() ? NAN : row.at("validation_loss").as_number();
-    r.learning_rate = row.at("learning_rate").as_number();
-    r.seconds = row.at("seconds").as_number();
+    r.epoch = row.at("epoch").get<int>();
+    r.train_loss = number_from(row.at("train_loss"));
+    r.validation_loss = number_from(row.at("validation_loss"));
+    r.learning_rate = number_from(row.at("learning_rate"));
+    r.seconds = number_from(row.at("seconds"));
     history.push_back(r);
   }
   return history;

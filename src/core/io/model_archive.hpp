@@ -21,11 +21,16 @@ void write_model_archive(torch::serialize::OutputArchive& archive, const std::st
 
 // Loads `path` into `archive` and returns its meta JSON after checking that
 // it is a `format` file no newer than `max_version`.
-json::Value open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
-                               const std::string& format, int max_version, const std::string& kind);
+Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                        const std::string& format, int max_version, const std::string& kind);
+
+// The start of every model file's meta JSON: format, version and spec (the
+// caller adds what its model needs).
+Json archive_meta(const std::string& format, int version, const Options& spec);
 
 // Training history as stored in the meta JSON (NaN validation loss <-> null).
-json::Value history_to_json(const std::vector<EpochRecord>& history);
-std::vector<EpochRecord> history_from_json(const json::Value& rows);
+// Reading throws (a std::exception) when a row lacks a field or has the wrong type.
+Json history_to_json(const std::vector<EpochRecord>& history);
+std::vector<EpochRecord> history_from_json(const Json& rows);
 
 }  // namespace exprflow

@@ -1,111 +1,154 @@
 #include "sample/samplers.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 #include <stdexcept>
 
+#include "models/named_registry.hpp"
 #include "objective/ddpm.hpp"
 
 namespace exprflow {
 
 namespace {
 
-Tensor clip(const Tensor& x0, const SamplerSettings& s) {
-  if (!s.clip_low.defined()) return x0;
-  return at::max(at::min(x0, s.clip_high.unsqueeze(0)), s.clip_low.unsqueeze(0));  // (B, G)
-}
-
 Tensor gaussian(at::IntArrayRef shape, at::Generator& generator, const at::Device& device) {
   // Drawn on the CPU so a seed gives the same cells on every device.
   return at::normal(0.0, 1.0, shape, generator, at::TensorOptions().dtype(at::kFloat)).to(device);
 }
 
-}  // namespace
+// What one step needs: the network's (clipped) predictions at any (x, t).
+struct StepContext {
+  const Denoiser& network;
+  const Objective& objective;
+  const Covariates& covariates;
+  const SamplerSettings& settings;
 
-namespace {
-
-void check_method(const SamplerSettings& s) {
-  if (s.method != "ddim" && s.method != "ddpm") {
-    throw std::invalid_argument("unknown sampler '" + s.method + "'; valid: 'ddim', 'ddpm'");
-  }
-}
-
-// The reverse process from x at respaced index `top` down to 0. `kept` maps
-// respaced indices to the network's original timesteps.
-Tensor reverse_process(const Denoiser& network, const NoiseSchedule& steps, const std::vector<int64_t>& kept,
-                       Tensor x, int64_t top, const Tensor& condition, const SamplerSettings& s,
-                       at::Generator& generator) {
-  const int64_t B = x.size(0), n_genes = x.size(1);
-  const at::Device device = x.device();
-  auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
-  for (int64_t i = top; i >= 0; --i) {
-    Tensor t_model = at::full({B}, kept[i], long_opts);  // original timestep for the network
-    Tensor t_step = at::full({B}, i, long_opts);         // index into the respaced schedule
-    NoiseSchedule::Coefficients c = steps.at(t_step);
-    GeneOutput out = network(x, t_model, condition);
-    Tensor x0 = clip(predict_x0_from_eps(c, x, eps_from_output(c, x, out.value, s.prediction)), s);  // (B, G)
-
-    if (s.method == "ddpm") {
-      Tensor mean = posterior_mean(c, x0, x);
-      if (i == 0) {
-        x = mean;
-        break;
-      }
-      Tensor log_var = s.learned_variance ? learned_log_variance(c, out.scale)
-                                          : at::log(at::full_like(mean, steps.posterior_variance(i)));
-      x = mean + at::exp(0.5 * log_var) * gaussian({B, n_genes}, generator, device);
-    } else {
-      // DDIM (Song et al. 2021), with eps re-derived from the clipped x_0.
-      const double ab = steps.alpha_bar(i), ab_prev = steps.alpha_bar_prev(i);
-      Tensor eps = (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab);
-      const double sigma =
-          s.eta * std::sqrt((1 - ab_prev) / (1 - ab)) * std::sqrt(1 - ab / ab_prev);
-      x = std::sqrt(ab_prev) * x0 + std::sqrt(std::max(1 - ab_prev - sigma * sigma, 0.0)) * eps;
-      if (sigma > 0 && i > 0) x = x + sigma * gaussian({B, n_genes}, generator, device);
+  Prediction predict(const Tensor& x, double t) const {
+    Tensor time = at::full({x.size(0)}, t, x.options());  // (B,)
+    Prediction p = objective.predict(network(x, time, covariates), x, t);
+    if (settings.clip_low.defined()) {
+      p.x0 = at::max(at::min(p.x0, settings.clip_high.unsqueeze(0)), settings.clip_low.unsqueeze(0));  // (B, G)
+      // eps re-derived from the clipped x_0, so that both stay on the path through x.
+      const double s = objective.sigma(t);
+      if (s > 0) p.eps = (x - objective.alpha(t) * p.x0) / s;
     }
+    return p;
   }
-  return x;
+};
+
+using Step = std::function<Tensor(const StepContext&, const Tensor& x, double t, double s, at::Generator&)>;
+
+Tensor euler_step(const StepContext& ctx, const Tensor& x, double t, double s, at::Generator&) {
+  const Objective& o = ctx.objective;
+  Prediction p = ctx.predict(x, t);
+  return x + (o.alpha(s) - o.alpha(t)) * p.x0 + (o.sigma(s) - o.sigma(t)) * p.eps;  // (B, G)
+}
+
+Tensor heun_step(const StepContext& ctx, const Tensor& x, double t, double s, at::Generator&) {
+  const Objective& o = ctx.objective;
+  Prediction p = ctx.predict(x, t);
+  const double da = o.alpha(s) - o.alpha(t), ds = o.sigma(s) - o.sigma(t);
+  Tensor euler = x + da * p.x0 + ds * p.eps;  // (B, G)
+  if (s <= 0) return euler;
+  Prediction q = ctx.predict(euler, s);
+  return x + da * 0.5 * (p.x0 + q.x0) + ds * 0.5 * (p.eps + q.eps);  // (B, G)
+}
+
+// The Gaussian posterior q(x_s | x_t, x_0) of the path (Kingma et al. 2021):
+// alpha_ts = alpha_t / alpha_s, var_ts = sigma_t^2 - alpha_ts^2 sigma_s^2.
+struct Posterior {
+  double coef_xt, coef_x0, variance, transition_variance;
+};
+Posterior posterior(const Objective& o, double t, double s) {
+  const double at = o.alpha(t), as = o.alpha(s), st2 = std::pow(o.sigma(t), 2), ss2 = std::pow(o.sigma(s), 2);
+  const double ats = at / as, var_ts = std::max(st2 - ats * ats * ss2, 1e-20);
+  return {ats * ss2 / st2, as * var_ts / st2, var_ts * ss2 / st2, var_ts};
+}
+
+Tensor ddim_step(const StepContext& ctx, const Tensor& x, double t, double s, at::Generator& generator) {
+  const Objective& o = ctx.objective;
+  Prediction p = ctx.predict(x, t);
+  if (s <= 0) return p.x0;
+  const double sd = ctx.settings.eta * std::sqrt(posterior(o, t, s).variance);
+  Tensor next = o.alpha(s) * p.x0 + std::sqrt(std::max(std::pow(o.sigma(s), 2) - sd * sd, 0.0)) * p.eps;
+  if (sd > 0) next = next + sd * gaussian(x.sizes(), generator, x.device());
+  return next;  // (B, G)
+}
+
+Tensor ddpm_step(const StepContext& ctx, const Tensor& x, double t, double s, at::Generator& generator) {
+  const Objective& o = ctx.objective;
+  Prediction p = ctx.predict(x, t);
+  if (s <= 0) return p.x0;
+  const Posterior q = posterior(o, t, s);
+  Tensor mean = q.coef_xt * x + q.coef_x0 * p.x0;  // (B, G)
+  Tensor log_var;
+  if (o.learned_variance() && p.scale.defined()) {
+    auto scalar = [&](double v) { return at::full({1, 1}, v, x.options()); };
+    log_var = interpolate_log_variance(p.scale, scalar(std::log(q.transition_variance)), scalar(std::log(q.variance)));
+  } else {
+    log_var = at::full_like(mean, std::log(q.variance));
+  }
+  return mean + at::exp(0.5 * log_var) * gaussian(x.sizes(), generator, x.device());
+}
+
+const std::map<std::string, Step>& sampler_table() {
+  static const std::map<std::string, Step> table = {
+      {"ddim", ddim_step}, {"ddpm", ddpm_step}, {"euler", euler_step}, {"heun", heun_step}};
+  return table;
 }
 
 }  // namespace
 
-Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& condition,
-              int64_t n_genes, const SamplerSettings& s, at::Generator& generator) {
-  check_method(s);
-  const std::vector<int64_t> kept = timestep_subsequence(schedule.timesteps(), s.steps);
-  const NoiseSchedule steps = schedule.respaced(kept);
-  Tensor x = gaussian({condition.size(0), n_genes}, generator, condition.device());  // (B, G) x_T
-  return reverse_process(network, steps, kept, x, steps.timesteps() - 1, condition, s, generator);
+std::vector<std::string> sampler_names() { return registry_names(sampler_table()); }
+void check_sampler(const std::string& method) { registry_entry(sampler_table(), method, "sampler"); }
+
+Tensor run_sampler(const Denoiser& network, const Objective& objective, Tensor x, const std::vector<double>& grid,
+                   size_t from, const Covariates& covariates, const SamplerSettings& settings,
+                   at::Generator& generator) {
+  const Step& step = registry_entry(sampler_table(), settings.method, "sampler");
+  const StepContext ctx{network, objective, covariates, settings};
+  for (size_t i = from; i + 1 < grid.size(); ++i) x = step(ctx, x, grid[i], grid[i + 1], generator);
+  return x;  // (B, G)
 }
 
-Tensor renoise_and_denoise(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& x0,
-                           const Tensor& condition, double noise_level, const SamplerSettings& s,
+Tensor sample(const Denoiser& network, const Objective& objective, const Covariates& covariates, int64_t n_cells,
+              int64_t n_genes, const at::Device& device, const SamplerSettings& settings,
+              at::Generator& generator) {
+  check_sampler(settings.method);
+  const std::vector<double> grid = objective.time_grid(settings.steps);
+  Tensor x = gaussian({n_cells, n_genes}, generator, device);  // (B, G) at t = 1
+  // A grid that starts below t = 1 (DDPM's last step) starts from x_T ~ N(0, I) all the same,
+  // as DDPM does: alpha there is ~0.
+  return run_sampler(network, objective, x, grid, 0, covariates, settings, generator);
+}
+
+Tensor renoise_and_denoise(const Denoiser& network, const Objective& objective, const Tensor& x0,
+                           const Covariates& covariates, double noise_level, const SamplerSettings& settings,
                            at::Generator& generator) {
-  check_method(s);
-  if (!(noise_level >= 0 && noise_level <= 1)) {
-    throw std::invalid_argument("noise_level must be in [0, 1]");
-  }
-  const std::vector<int64_t> kept = timestep_subsequence(schedule.timesteps(), s.steps);
-  const NoiseSchedule steps = schedule.respaced(kept);
-  const double t_max = noise_level * static_cast<double>(schedule.timesteps() - 1);
-  int64_t top = -1;
-  for (int64_t i = 0; i < static_cast<int64_t>(kept.size()); ++i) {
-    if (static_cast<double>(kept[i]) <= t_max + 1e-9) top = i;
-  }
-  if (noise_level == 0 || top < 0) return x0;
-  const double ab = steps.alpha_bar(top);
-  Tensor noise = gaussian({x0.size(0), x0.size(1)}, generator, x0.device());  // (B, G)
-  Tensor x = std::sqrt(ab) * x0 + std::sqrt(1 - ab) * noise;                    // (B, G) x_t
-  return reverse_process(network, steps, kept, x, top, condition, s, generator);
+  check_sampler(settings.method);
+  if (!(noise_level >= 0 && noise_level <= 1)) throw std::invalid_argument("noise_level must be in [0, 1]");
+  const std::vector<double> grid = objective.time_grid(settings.steps);
+  size_t from = 0;
+  while (from < grid.size() && grid[from] > noise_level + 1e-9) ++from;
+  if (noise_level == 0 || from + 1 >= grid.size()) return x0;
+  const double t = grid[from];
+  Tensor noise = gaussian(x0.sizes(), generator, x0.device());                 // (B, G)
+  Tensor x = objective.alpha(t) * x0 + objective.sigma(t) * noise;             // (B, G) x_t
+  return run_sampler(network, objective, x, grid, from, covariates, settings, generator);
 }
 
-Denoiser with_guidance(Denoiser network, int64_t null_condition, double scale) {
+Denoiser with_guidance(Denoiser network, double scale) {
   if (scale == 1.0) return network;
-  return [network, null_condition, scale](const Tensor& x_t, const Tensor& t, const Tensor& condition) {
+  return [network, scale](const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
+    if (covariates.empty()) return network(x_t, t, covariates);
     // One batched call for both branches: (2B, G).
-    Tensor null_levels = at::full_like(condition, null_condition);
-    GeneOutput both = network(at::cat({x_t, x_t}), at::cat({t, t}), at::cat({condition, null_levels}));
-    std::vector<Tensor> value = both.value.chunk(2, 0), scale_head = both.scale.chunk(2, 0);
-    return GeneOutput{value[1] + scale * (value[0] - value[1]), scale_head[0]};
+    GeneOutput both = network(at::cat({x_t, x_t}), at::cat({t, t}),
+                              concat_covariates(covariates, null_covariates(covariates)));
+    std::vector<Tensor> value = both.value.chunk(2, 0);
+    Tensor scale_head = both.scale.defined() ? both.scale.chunk(2, 0)[0] : Tensor();
+    return GeneOutput{value[1] + scale * (value[0] - value[1]), scale_head};
   };
 }
 

@@ -1,41 +1,59 @@
-// Samplers: noise -> clean data, given the trained network as a function.
+// Samplers: noise -> cells, given the trained network as a function.
 //
-// Both samplers run on a (possibly respaced) subsequence of the training
-// timesteps; the network is always called with the original timestep index.
-// x_0 predictions are clipped to per-gene bounds (the range seen in training),
-// the gene-space analogue of clipping images to [-1, 1].
+// A sampler walks down a time grid from t = 1 (noise) to t = 0 (clean) along
+// the objective's Gaussian path x_t = alpha(t) x_0 + sigma(t) eps, using only
+// the objective's predictions of x_0 and eps; so every sampler works with
+// every objective:
+//   "euler"  first-order ODE step. On these paths it equals deterministic DDIM
+//            (DDIM is Euler's method on the probability-flow ODE), and for
+//            rectified flow it is x_s = x_t + (s - t) v.
+//   "heun"   second-order ODE step (Euler predictor, trapezoidal corrector;
+//            the last step, to t = 0, is Euler).
+//   "ddim"   DDIM with stochasticity eta (eta = 0: "euler").
+//   "ddpm"   ancestral sampling from the Gaussian posterior q(x_s | x_t, x_0),
+//            with the network's learned variance where the objective has one.
+// x_0 predictions are clipped to per-gene bounds (the range seen in
+// training), the gene-space analogue of clipping images to [-1, 1].
 #pragma once
 
 #include <string>
+#include <vector>
 
-#include "models/denoising_network.hpp"
-#include "objective/noise_schedule.hpp"
+#include "objective/objective.hpp"
 
 namespace exprflow {
 
 struct SamplerSettings {
-  std::string method = "ddim";  // "ddim" or "ddpm" (ancestral)
-  int64_t steps = 50;           // <= training timesteps
-  double eta = 0.0;             // DDIM stochasticity (0 = deterministic ODE)
-  std::string prediction = "eps";  // what the network outputs: "eps" or "v"
-  bool learned_variance = true; // DDPM: use the network's scale head
-  Tensor clip_low, clip_high;   // (G,) or undefined for no clipping
+  std::string method = "euler";
+  int64_t steps = 50;
+  double eta = 0.0;            // "ddim" only
+  Tensor clip_low, clip_high;  // (G,) or undefined for no clipping
 };
 
-// Returns x_0 samples (B, G) for the given conditions (B,) int64.
-Tensor sample(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& condition,
-              int64_t n_genes, const SamplerSettings& settings, at::Generator& generator);
+std::vector<std::string> sampler_names();  // {"ddim", "ddpm", "euler", "heun"}
+void check_sampler(const std::string& method);  // throws listing the valid ones
+
+// Walks x (B, G) at time grid[from] down to grid.back() (= 0).
+Tensor run_sampler(const Denoiser& network, const Objective& objective, Tensor x, const std::vector<double>& grid,
+                   size_t from, const Covariates& covariates, const SamplerSettings& settings,
+                   at::Generator& generator);
+
+// n_cells new cells (B, G) for the given covariates (B,) from N(0, I) noise.
+Tensor sample(const Denoiser& network, const Objective& objective, const Covariates& covariates, int64_t n_cells,
+              int64_t n_genes, const at::Device& device, const SamplerSettings& settings,
+              at::Generator& generator);
 
 // Partial noising and denoising (SDEdit-style reconstruction): clean x_0
-// (B, G) is noised with q(x_t | x_0) to the last sampler timestep at or below
-// noise_level * (T - 1), then run back to t = 0 with the same sampler.
-// noise_level 0 returns x_0 unchanged; 1 is a full sample (x_0 forgotten).
-Tensor renoise_and_denoise(const Denoiser& network, const NoiseSchedule& schedule, const Tensor& x0,
-                           const Tensor& condition, double noise_level, const SamplerSettings& settings,
+// (B, G) is noised to the largest grid time at or below noise_level, then
+// walked back to t = 0. noise_level 0 returns x_0; 1 is a full sample.
+Tensor renoise_and_denoise(const Denoiser& network, const Objective& objective, const Tensor& x0,
+                           const Covariates& covariates, double noise_level, const SamplerSettings& settings,
                            at::Generator& generator);
 
-// Classifier-free guidance: eps = eps_null + scale * (eps_cond - eps_null).
-// scale 1 is the plain conditional model; the variance head is the conditional one.
-Denoiser with_guidance(Denoiser network, int64_t null_condition, double scale);
+// Classifier-free guidance on the raw output (noise, velocity and clean-data
+// predictions are all linear in it): out_null + scale * (out_cond - out_null),
+// the null branch with every covariate set to -1. The scale head is the
+// conditional one. Scale 1 is the plain conditional model.
+Denoiser with_guidance(Denoiser network, double scale);
 
 }  // namespace exprflow

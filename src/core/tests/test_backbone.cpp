@@ -1,10 +1,15 @@
-// Backbone stage: attention, DiT blocks with adaLN-Zero, final modulation.
+// Backbone stage: attention (the fast path against the plain reference, with
+// and without an additive ALiBi bias), DiT blocks with adaLN-Zero, final
+// modulation.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "backbone/alibi.hpp"
 #include "backbone/attention.hpp"
 #include "backbone/dit_block.hpp"
 
@@ -29,6 +34,94 @@ TEST(Attention, ReferenceIsSoftmaxAttention) {
   const double w = std::exp(2.0) / (std::exp(2.0) + std::exp(-1.0));  // query 0 weights key 0
   EXPECT_NEAR(out[0][0][0][0].item<float>(), 10 * w + 20 * (1 - w), 1e-4);
   EXPECT_NEAR(out[0][0][1][0].item<float>(), 15.0, 1e-4);  // query 1 is zero: uniform weights
+}
+
+TEST(Attention, MatchesReferenceWithBias) {
+  at::manual_seed(5);
+  // Cross-attention shapes: 3 CLS + 6 gene queries over 6 gene keys.
+  Tensor q = at::randn({2, 4, 9, 8}), k = at::randn({2, 4, 6, 8}), v = at::randn({2, 4, 6, 8});
+  Tensor q_pos = at::cat({at::full({3}, std::numeric_limits<float>::quiet_NaN()), at::arange(6).to(at::kFloat)});
+  Tensor alibi = alibi_bias(4, q_pos, at::arange(6).to(at::kFloat));  // (4, 9, 6), broadcast over the batch
+  Tensor full = at::randn({2, 4, 9, 6});                             // one bias per batch item
+  for (const Tensor& bias : {alibi, full}) {
+    Tensor fast = attention(q, k, v, bias);
+    Tensor ref = attention_reference(q, k, v, bias);
+    ASSERT_EQ(fast.sizes(), q.sizes());
+    EXPECT_TRUE(at::allclose(fast, ref, 1e-5, 1e-6)) << "max difference " << (fast - ref).abs().max().item<float>();
+    // The bias matters.
+    EXPECT_FALSE(at::allclose(ref, attention_reference(q, k, v), 1e-3, 1e-3));
+    // Weights: rows sum to 1, weights @ v is the reference output, and the
+    // weights path of attention() hands out the same weights.
+    Tensor p = attention_probabilities(q, k, bias);  // (2, 4, 9, 6)
+    EXPECT_TRUE(at::allclose(p.sum(-1), at::ones({2, 4, 9}), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(at::matmul(p, v), ref, 1e-5, 1e-6));
+    Tensor handed;
+    Tensor with_weights = attention(q, k, v, bias, &handed);
+    EXPECT_TRUE(at::equal(handed, p));
+    EXPECT_TRUE(at::allclose(with_weights, ref, 1e-5, 1e-6));
+  }
+  // Without a bias: plain attention, also when the weights are asked for.
+  Tensor handed;
+  EXPECT_TRUE(at::allclose(attention(q, k, v, Tensor(), &handed), attention_reference(q, k, v), 1e-5, 1e-6));
+  EXPECT_TRUE(at::equal(handed, attention_probabilities(q, k)));
+}
+
+TEST(Attention, BiasShiftsWeightsByHand) {
+  // One head, width 1, q = 0: scores are all zero, so weights = softmax(bias).
+  Tensor q = at::zeros({1, 1, 1, 1}), k = at::tensor(std::vector<float>{1, 2}).view({1, 1, 2, 1});
+  Tensor v = at::tensor(std::vector<float>{10, 20}).view({1, 1, 2, 1});
+  Tensor bias = at::tensor(std::vector<float>{0.0f, -std::log(3.0f)}).view({1, 1, 2});
+  EXPECT_NEAR(attention(q, k, v, bias).item<float>(), 10 * 0.75 + 20 * 0.25, 1e-4);
+  EXPECT_NEAR(attention_reference(q, k, v, bias).item<float>(), 12.5, 1e-4);
+}
+
+TEST(Attention, SplitAndMergeHeads) {
+  Tensor x = at::arange(2 * 3 * 8).to(at::kFloat).view({2, 3, 8});  // (B, T, D)
+  Tensor h = split_heads(x, 4);                                      // (B, H, T, Dh)
+  ASSERT_EQ(h.sizes(), (std::vector<int64_t>{2, 4, 3, 2}));
+  // Head 1 of token 2 holds features 2..3 of that token.
+  EXPECT_TRUE(at::equal(h[1][1][2], x[1][2].slice(0, 2, 4)));
+  EXPECT_TRUE(at::equal(merge_heads(h), x));
+  EXPECT_THROW(check_heads(10, 3, "d_model", "n_heads"), std::invalid_argument);
+  EXPECT_THROW(check_heads(8, 0, "d_model", "n_heads"), std::invalid_argument);
+  EXPECT_NO_THROW(check_heads(8, 4, "d_model", "n_heads"));
+}
+
+TEST(Alibi, BiasByHand) {
+  // Two heads: slopes 2^-4 and 2^-8. Query positions {NaN (CLS), 0, 2}, keys {0, 1, 2}.
+  Tensor slopes = alibi_slopes(2);
+  EXPECT_FLOAT_EQ(slopes[0].item<float>(), 0.0625f);
+  EXPECT_FLOAT_EQ(slopes[1].item<float>(), 0.00390625f);
+  Tensor q_pos = at::tensor(std::vector<float>{std::numeric_limits<float>::quiet_NaN(), 0.0f, 2.0f});
+  Tensor bias = alibi_bias(2, q_pos, at::tensor(std::vector<float>{0.0f, 1.0f, 2.0f}));
+  ASSERT_EQ(bias.sizes(), (std::vector<int64_t>{2, 3, 3}));
+  EXPECT_TRUE(at::equal(bias[0][0], at::zeros({3}))) << "the CLS query has no bias";
+  EXPECT_FLOAT_EQ(bias[0][1][2].item<float>(), -0.125f);
+  EXPECT_FLOAT_EQ(bias[0][2][0].item<float>(), -0.125f);
+  EXPECT_FLOAT_EQ(bias[0][2][2].item<float>(), 0.0f);
+  EXPECT_FLOAT_EQ(bias[1][1][1].item<float>(), -0.00390625f);
+  EXPECT_THROW(alibi_slopes(0), std::invalid_argument);
+}
+
+TEST(SelfAttention, IsPlainMultiHeadAttentionOfItsProjections) {
+  // The DiT's parameters (names and shapes) and function: fused q/k/v
+  // projection, per-head softmax attention, output projection.
+  at::manual_seed(6);
+  const int64_t B = 2, T = 5, D = 12, H = 3, Dh = D / H;
+  SelfAttention attn(D, H);
+  auto params = attn->named_parameters();
+  ASSERT_EQ(params.size(), 4u);
+  ASSERT_EQ(params["qkv.weight"].sizes(), (std::vector<int64_t>{3 * D, D}));
+  ASSERT_EQ(params["proj.weight"].sizes(), (std::vector<int64_t>{D, D}));
+  Tensor x = at::randn({B, T, D});
+  Tensor qkv = at::linear(x, params["qkv.weight"], params["qkv.bias"]);  // (B, T, 3D): q, k, v blocks of D
+  auto heads = [&](int64_t part) {
+    return qkv.slice(2, part * D, (part + 1) * D).view({B, T, H, Dh}).transpose(1, 2);  // (B, H, T, Dh)
+  };
+  Tensor out = attention_reference(heads(0), heads(1), heads(2)).transpose(1, 2).reshape({B, T, D});
+  Tensor expected = at::linear(out, params["proj.weight"], params["proj.bias"]);  // (B, T, D)
+  Tensor y = attn->forward(x);
+  EXPECT_TRUE(at::allclose(y, expected, 1e-5, 1e-6)) << "max difference " << (y - expected).abs().max().item<float>();
 }
 
 TEST(SelfAttention, ShapeAndMixing) {

@@ -44,7 +44,7 @@ TEST(SinusoidalFeatures, ShapeAndValues) {
 
 TEST(TimestepEmbedding, Shape) {
   TimestepEmbedding emb(16, 32);
-  Tensor out = emb->forward(at::tensor(std::vector<int64_t>{0, 10, 99}));
+  Tensor out = emb->forward(at::tensor(std::vector<float>{0.0f, 0.01f, 0.099f}));
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 16}));
   EXPECT_FALSE(at::allclose(out[0], out[2])) << "different timesteps, same embedding";
 }

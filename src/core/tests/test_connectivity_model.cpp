@@ -66,7 +66,7 @@ Options quick_training(int epochs) {
 
 TEST(ConnectivityModel, RegistryAndDefaults) {
   EXPECT_EQ(ConnectivityModel::architectures(),
-            (std::vector<std::string>{"cross_attention", "gene_self_attention", "self_attention_chunks",
+            (std::vector<std::string>{"bilinear", "cross_attention", "gene_self_attention", "self_attention_chunks",
                                       "self_attention_chunks_pooled"}));
   Options cross = ConnectivityModel::default_spec("cross_attention");
   EXPECT_EQ(cross.integer("n_bins"), 5);
@@ -78,7 +78,9 @@ TEST(ConnectivityModel, RegistryAndDefaults) {
   EXPECT_EQ(cross.text("pooling"), "mean");
   EXPECT_EQ(cross.text("head_hidden"), "512,256,128");
   EXPECT_EQ(ConnectivityModel::default_spec("self_attention_chunks").integer("chunk_size"), 32);
-  Options train = ConnectivityModel::default_train_options();
+  Options train = ConnectivityModel::default_train_options("cross_attention");
+  EXPECT_EQ(train.to_json(), ConnectivityModel::default_train_options("gene_self_attention").to_json())
+      << "the attention models share their training defaults";
   EXPECT_DOUBLE_EQ(train.number("learning_rate"), 1e-3);
   EXPECT_EQ(train.integer("batch_size"), 512);
   EXPECT_DOUBLE_EQ(train.number("weight_decay"), 0.01);

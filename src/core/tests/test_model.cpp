@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "api/diffusion_model.hpp"
+#include "api/expression_model.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
 
@@ -365,8 +365,8 @@ TEST(GenerativeModel, SameSeedSameModel) {
   auto b = GenerativeModel::create(tiny_spec(), gene_names(), {"A", "B"});
   a->train(*d.source, d.conditions, quick, {});
   b->train(*d.source, d.conditions, quick, {});
-  auto* da = dynamic_cast<DiffusionModel*>(a.get());
-  auto* db = dynamic_cast<DiffusionModel*>(b.get());
+  auto* da = dynamic_cast<ExpressionModel*>(a.get());
+  auto* db = dynamic_cast<ExpressionModel*>(b.get());
   ASSERT_NE(da, nullptr);
   ASSERT_NE(db, nullptr);
   std::vector<Tensor> pa = da->ema_network().parameters(), pb = db->ema_network().parameters();
@@ -386,8 +386,8 @@ TEST(GenerativeModel, SameSeedSameModel) {
   Options other_spec = tiny_spec();
   other_spec.set("seed", 6);
   auto c = GenerativeModel::create(other_spec, gene_names(), {"A", "B"});
-  auto* dc = dynamic_cast<DiffusionModel*>(c.get());
-  auto* fresh = dynamic_cast<DiffusionModel*>(GenerativeModel::create(tiny_spec(), gene_names(), {"A", "B"}).release());
+  auto* dc = dynamic_cast<ExpressionModel*>(c.get());
+  auto* fresh = dynamic_cast<ExpressionModel*>(GenerativeModel::create(tiny_spec(), gene_names(), {"A", "B"}).release());
   std::unique_ptr<GenerativeModel> owner(fresh);
   EXPECT_FALSE(at::equal(dc->network().parameters()[0], fresh->network().parameters()[0]));
 }
@@ -443,6 +443,15 @@ TEST(GenerativeModel, LoadErrors) {
   }
   m = runtime_error_message([&] { GenerativeModel::load(foreign); });
   EXPECT_NE(m.find(foreign), std::string::npos) << "message should name the file: " << m;
+  // A model saved before the composable core (format version 1) says so.
+  {
+    torch::serialize::OutputArchive archive;
+    archive.write("meta", c10::IValue(std::string("{\"format\": \"exprflow-model\", \"version\": 1}")));
+    archive.save_to(foreign);
+  }
+  m = runtime_error_message([&] { GenerativeModel::load(foreign); });
+  EXPECT_NE(m.find("earlier exprflow"), std::string::npos) << m;
+  EXPECT_NE(m.find("fit the model again"), std::string::npos) << m;
   std::remove(foreign.c_str());
 
   // Saving to an unwritable place is a runtime_error naming the path.

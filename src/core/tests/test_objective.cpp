@@ -1,14 +1,21 @@
-// Objective stage: noise schedules and the DDPM loss.
+// Objective stage: noise schedules, the DDPM loss on continuous time, flow
+// matching, minibatch OT pairing and the objective table.
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <random>
 #include <stdexcept>
+#include <algorithm>
+#include <numeric>
 #include <string>
 
 #include "objective/ddpm.hpp"
+#include "objective/flow_matching.hpp"
 #include "objective/noise_schedule.hpp"
+#include "objective/objectives.hpp"
+#include "objective/ot_pairing.hpp"
 
 using namespace exprflow;
 
@@ -183,33 +190,33 @@ TEST(Ddpm, OracleNetworkHasZeroLoss) {
   Tensor x0 = at::randn({B, G}) * 2;
   Tensor noise = at::randn({B, G});
   Tensor t = at::randint(1, 100, {B}, at::TensorOptions().dtype(at::kLong));  // t > 0: KL terms
-  Tensor cond = at::zeros({B}, at::TensorOptions().dtype(at::kLong));
+  Covariates cond;
 
   auto oracle = [&](double scale) -> Denoiser {
-    return [&noise, scale](const Tensor& x_t, const Tensor&, const Tensor&) {
+    return [&noise, scale](const Tensor& x_t, const Tensor&, const Covariates&) {
       return GeneOutput{noise.clone(), at::full_like(x_t, scale)};
     };
   };
-  Denoiser zero = [](const Tensor& x_t, const Tensor&, const Tensor&) {
+  Denoiser zero = [](const Tensor& x_t, const Tensor&, const Covariates&) {
     return GeneOutput{at::zeros_like(x_t), at::zeros_like(x_t)};
   };
 
   DdpmObjective plain(s, "eps", /*learn_sigma=*/false, 0.001);
-  DdpmObjective::Loss l = plain.loss_at(oracle(0.0), x0, cond, t, noise);
-  EXPECT_EQ(l.mse.item<double>(), 0.0);
+  LossOutput l = plain.loss_at(oracle(0.0), x0, cond, t, noise);
+  EXPECT_EQ(l.parts.at("mse").item<double>(), 0.0);
   EXPECT_EQ(l.total.item<double>(), 0.0);
-  DdpmObjective::Loss lz = plain.loss_at(zero, x0, cond, t, noise);
-  EXPECT_NEAR(lz.mse.item<double>(), noise.pow(2).mean().item<double>(), 1e-6);
-  EXPECT_NEAR(lz.total.item<double>(), lz.mse.item<double>(), 1e-9);
+  LossOutput lz = plain.loss_at(zero, x0, cond, t, noise);
+  EXPECT_NEAR(lz.parts.at("mse").item<double>(), noise.pow(2).mean().item<double>(), 1e-6);
+  EXPECT_NEAR(lz.total.item<double>(), lz.parts.at("mse").item<double>(), 1e-9);
 
   // Learned sigma: the oracle whose scale head saturates at the posterior
   // variance (scale -20) has a zero KL for t > 0; at beta_t (+20) it does not.
   DdpmObjective learned(s, "eps", /*learn_sigma=*/true, 0.001);
-  DdpmObjective::Loss exact = learned.loss_at(oracle(-20.0), x0, cond, t, noise);
-  EXPECT_EQ(exact.mse.item<double>(), 0.0);
+  LossOutput exact = learned.loss_at(oracle(-20.0), x0, cond, t, noise);
+  EXPECT_EQ(exact.parts.at("mse").item<double>(), 0.0);
   EXPECT_NEAR(exact.total.item<double>(), 0.0, 1e-3) << "KL with the true mean and variance";
-  DdpmObjective::Loss wrong_var = learned.loss_at(oracle(20.0), x0, cond, t, noise);
-  EXPECT_EQ(wrong_var.mse.item<double>(), 0.0);
+  LossOutput wrong_var = learned.loss_at(oracle(20.0), x0, cond, t, noise);
+  EXPECT_EQ(wrong_var.parts.at("mse").item<double>(), 0.0);
   // With the true mean, KL(N(m, v) || N(m, beta)) = (log(beta / v) + v / beta - 1) / 2,
   // averaged over cells and genes, weighted by vlb_weight * T.
   double kl = 0;
@@ -236,14 +243,173 @@ TEST(Ddpm, VariationalTermTrainsOnlyTheScaleHead) {
   const int64_t B = 16, G = 4;
   Tensor x0 = at::randn({B, G}), noise = at::randn({B, G});
   Tensor t = at::randint(0, 100, {B}, at::TensorOptions().dtype(at::kLong));
-  Tensor cond = at::zeros({B}, at::TensorOptions().dtype(at::kLong));
+  Covariates cond;
   Tensor value = at::zeros({B, G}).set_requires_grad(true);
   Tensor scale = at::zeros({B, G}).set_requires_grad(true);
-  Denoiser net = [&](const Tensor&, const Tensor&, const Tensor&) { return GeneOutput{value * 1, scale * 1}; };
+  Denoiser net = [&](const Tensor&, const Tensor&, const Covariates&) { return GeneOutput{value * 1, scale * 1}; };
   DdpmObjective learned(s, "eps", true, 0.001);
-  DdpmObjective::Loss l = learned.loss_at(net, x0, cond, t, noise);
+  LossOutput l = learned.loss_at(net, x0, cond, t, noise);
   l.total.backward();
   // d total / d value comes from the MSE alone: 2 (value - noise) / (B G).
   EXPECT_TRUE(at::allclose(value.grad(), 2 * (value.detach() - noise) / (B * G), 1e-5, 1e-7));
   EXPECT_GT(scale.grad().abs().sum().item<float>(), 0.0f);
+}
+
+TEST(Ddpm, ContinuousTimeMatchesTheDiscreteSchedule) {
+  NoiseSchedule s("cosine", 100);
+  DdpmObjective o(s, "v", false, 0.0);
+  EXPECT_EQ(o.alpha(0.0), 1.0);
+  EXPECT_EQ(o.sigma(0.0), 0.0);
+  for (int64_t k : {0, 1, 37, 99}) {
+    const double t = (k + 1) / 100.0;
+    EXPECT_NEAR(o.alpha(t), std::sqrt(s.alpha_bar(k)), 1e-9) << "k " << k;
+    EXPECT_NEAR(o.alpha(t) * o.alpha(t) + o.sigma(t) * o.sigma(t), 1.0, 1e-12);
+  }
+  // Monotone in between.
+  double last = 1.0;
+  for (double t = 0.001; t <= 1.0; t += 0.001) {
+    ASSERT_LE(o.alpha(t), last + 1e-15) << "t " << t;
+    last = o.alpha(t);
+  }
+  // The grid: the kept steps from the noisiest down, then t = 0.
+  const std::vector<double> grid = o.time_grid(4);
+  ASSERT_EQ(grid.size(), 5u);
+  EXPECT_DOUBLE_EQ(grid.front(), 1.0);
+  EXPECT_DOUBLE_EQ(grid[3], 0.01);
+  EXPECT_EQ(grid.back(), 0.0);
+  EXPECT_THROW(o.time_grid(101), std::invalid_argument);
+  EXPECT_THROW(o.time_grid(0), std::invalid_argument);
+  EXPECT_TRUE(at::allclose(o.time_of(at::tensor(std::vector<int64_t>{0, 99})), at::tensor(std::vector<float>{0.01f, 1.0f})));
+}
+
+TEST(Ddpm, PredictionsInvertTheNoisingForEveryParametrisation) {
+  NoiseSchedule s("linear", 1000);
+  at::manual_seed(3);
+  Tensor x0 = at::randn({16, 5}), eps = at::randn({16, 5});
+  for (const char* prediction : {"eps", "v", "x0"}) {
+    DdpmObjective o(s, prediction, false, 0.0);
+    for (double t : {0.05, 0.5, 0.9}) {
+      const double a = o.alpha(t), g = o.sigma(t);
+      Tensor x_t = a * x0 + g * eps;
+      Tensor out = std::string(prediction) == "eps" ? eps : std::string(prediction) == "v" ? a * eps - g * x0 : x0;
+      Prediction p = o.predict({out, Tensor()}, x_t, t);
+      EXPECT_TRUE(at::allclose(p.x0, x0, 1e-3, 1e-4)) << prediction << " t " << t;
+      EXPECT_TRUE(at::allclose(p.eps, eps, 1e-3, 1e-4)) << prediction << " t " << t;
+    }
+  }
+  EXPECT_THROW(DdpmObjective(s, "score", false, 0.0), std::invalid_argument);
+}
+
+TEST(FlowMatching, PathPredictionsAndOracleLoss) {
+  FlowMatchingObjective o("uniform", 0.0, 1.0, false);
+  EXPECT_EQ(o.alpha(0.25), 0.75);
+  EXPECT_EQ(o.sigma(0.25), 0.25);
+  at::manual_seed(4);
+  const int64_t B = 32, G = 6;
+  Tensor x0 = at::randn({B, G}), noise = at::randn({B, G}), t = at::rand({B});
+  // The velocity of the straight path is noise - x0, whatever t.
+  Denoiser oracle = [&](const Tensor&, const Tensor&, const Covariates&) { return GeneOutput{noise - x0, Tensor()}; };
+  Denoiser zero = [](const Tensor& x, const Tensor&, const Covariates&) { return GeneOutput{at::zeros_like(x), Tensor()}; };
+  EXPECT_NEAR(o.loss_at(oracle, x0, {}, t, noise).total.item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(o.loss_at(zero, x0, {}, t, noise).total.item<double>(), (noise - x0).pow(2).mean().item<double>(), 1e-6);
+  // The network sees x_t = (1 - t) x0 + t noise and t itself.
+  Denoiser check = [&](const Tensor& x_t, const Tensor& time, const Covariates&) {
+    EXPECT_TRUE(at::allclose(x_t, (1 - t.unsqueeze(1)) * x0 + t.unsqueeze(1) * noise, 1e-5, 1e-6));
+    EXPECT_TRUE(at::equal(time, t));
+    return GeneOutput{at::zeros_like(x_t), Tensor()};
+  };
+  o.loss_at(check, x0, {}, t, noise);
+  // predict(): x0 and eps back from the velocity.
+  const double tt = 0.3;
+  Prediction p = o.predict({noise - x0, Tensor()}, (1 - tt) * x0 + tt * noise, tt);
+  EXPECT_TRUE(at::allclose(p.x0, x0, 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(p.eps, noise, 1e-4, 1e-5));
+  const std::vector<double> grid = o.time_grid(4);
+  EXPECT_EQ(grid, (std::vector<double>{1.0, 0.75, 0.5, 0.25, 0.0}));
+  EXPECT_EQ(o.default_sampler(), "euler");
+  EXPECT_EQ(o.output_heads(), 1);
+}
+
+TEST(FlowMatching, TimeDistributions) {
+  at::Generator g = at::detail::createCPUGenerator(1);
+  FlowMatchingObjective uniform("uniform", 0.0, 1.0, false);
+  Tensor u = uniform.draw_times(20000, g);
+  EXPECT_NEAR(u.mean().item<double>(), 0.5, 0.01);
+  EXPECT_NEAR(u.var().item<double>(), 1.0 / 12, 0.003);
+  FlowMatchingObjective logit("logit_normal", 0.0, 1.0, false);
+  Tensor l = logit.draw_times(20000, g);
+  EXPECT_TRUE(at::all(l > 0).item<bool>() && at::all(l < 1).item<bool>());
+  EXPECT_NEAR(l.mean().item<double>(), 0.5, 0.01);
+  EXPECT_LT(l.var().item<double>(), 1.0 / 12) << "logit-normal concentrates on mid-way times";
+  EXPECT_NEAR(at::logit(l).std().item<double>(), 1.0, 0.03);
+  EXPECT_THROW(FlowMatchingObjective("beta", 0.0, 1.0, false), std::invalid_argument);
+  EXPECT_THROW(FlowMatchingObjective("logit_normal", 0.0, 0.0, false), std::invalid_argument);
+}
+
+TEST(OtPairing, AssignmentIsOptimalAgainstBruteForce) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(0, 10);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t n = 1 + trial % 6;
+    std::vector<double> cost(n * n);
+    for (double& c : cost) c = u(rng);
+    const std::vector<int64_t> a = min_cost_assignment(cost, n);
+    std::vector<int64_t> seen = a;
+    std::sort(seen.begin(), seen.end());
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[i], i) << "not a permutation";
+    double got = 0;
+    for (int64_t i = 0; i < n; ++i) got += cost[i * n + a[i]];
+    std::vector<int64_t> perm(n);
+    std::iota(perm.begin(), perm.end(), 0);
+    double best = INFINITY;
+    do {
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) total += cost[i * n + perm[i]];
+      best = std::min(best, total);
+    } while (std::next_permutation(perm.begin(), perm.end()));
+    EXPECT_NEAR(got, best, 1e-9) << "n " << n;
+  }
+  EXPECT_THROW(min_cost_assignment({1.0, 2.0}, 2), std::invalid_argument);
+}
+
+TEST(OtPairing, PairsWithinCovariateGroupsAndShortensPaths) {
+  at::manual_seed(11);
+  const int64_t B = 40, G = 3;
+  Tensor x0 = at::randn({B, G}) + 3, noise = at::randn({B, G});
+  Tensor codes = at::arange(B, at::TensorOptions().dtype(at::kLong)) % 2;
+  Covariates c{{"condition", codes}};
+  Tensor paired = pair_noise(x0, noise, c);
+  // A permutation of the noise rows, within each group.
+  EXPECT_TRUE(at::allclose(std::get<0>(paired.sum(1).sort()), std::get<0>(noise.sum(1).sort())));
+  for (int64_t i = 0; i < B; ++i) {
+    const Tensor match = (noise - paired[i]).abs().sum(1) < 1e-6;  // (B,)
+    const int64_t j = match.nonzero().item<int64_t>();
+    EXPECT_EQ(j % 2, i % 2) << "cell " << i << " paired with noise of another group";
+  }
+  const double before = (x0 - noise).pow(2).sum().item<double>();
+  const double after = (x0 - paired).pow(2).sum().item<double>();
+  EXPECT_LT(after, before);
+  // Pairing enabled in the objective still gives a finite loss.
+  FlowMatchingObjective o("uniform", 0.0, 1.0, true);
+  Denoiser zero = [](const Tensor& x, const Tensor&, const Covariates&) { return GeneOutput{at::zeros_like(x), Tensor()}; };
+  at::Generator g = at::detail::createCPUGenerator(2);
+  EXPECT_TRUE(std::isfinite(o.loss(zero, x0, c, g).total.item<double>()));
+}
+
+TEST(ObjectiveTable, NamesDefaultsAndFactories) {
+  EXPECT_EQ(objective_names(), (std::vector<std::string>{"ddpm", "flow"}));
+  Options ddpm = objective_defaults("ddpm");
+  EXPECT_EQ(ddpm.text("prediction"), "v");
+  ddpm.set("objective", "ddpm");
+  EXPECT_EQ(make_objective(ddpm)->name(), "ddpm");
+  EXPECT_TRUE(make_objective(ddpm)->learned_variance());
+  Options flow = objective_defaults("flow");
+  flow.set("objective", "flow");
+  EXPECT_EQ(make_objective(flow)->name(), "flow");
+  try {
+    objective_defaults("score_matching");
+    FAIL() << "unknown objective accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'ddpm', 'flow'"), std::string::npos) << e.what();
+  }
 }

@@ -15,6 +15,8 @@
 
 #include "decode/count_decoding.hpp"
 #include "decode/negative_binomial.hpp"
+#include "gaussian_oracle.hpp"
+#include "objective/ddpm.hpp"
 #include "objective/noise_schedule.hpp"
 #include "sample/samplers.hpp"
 #include "tokenize/latent_tokens.hpp"
@@ -28,16 +30,8 @@ constexpr int64_t kGenes = 6;
 Tensor gene_means() { return at::linspace(-1.0, 1.0, kGenes); }   // (G,)
 Tensor gene_sds() { return at::linspace(0.4, 1.2, kGenes); }      // (G,)
 
-Denoiser exact_denoiser(const NoiseSchedule& schedule) {
-  Tensor mu = gene_means(), s = gene_sds();
-  return [&schedule, mu, s](const Tensor& x_t, const Tensor& t, const Tensor&) {
-    Tensor ab = at::tensor(schedule.alpha_bars(), at::TensorOptions().dtype(at::kDouble))
-                    .index_select(0, t)
-                    .to(at::kFloat)
-                    .unsqueeze(1);  // (B, 1)
-    Tensor eps = at::sqrt(1 - ab) * (x_t - at::sqrt(ab) * mu) / (ab * s.pow(2) + 1 - ab);  // (B, G)
-    return GeneOutput{eps, at::zeros_like(x_t)};
-  };
+Denoiser exact_denoiser(const Objective& objective) {
+  return testing_oracle::gaussian_oracle(objective, gene_means(), gene_sds(), "eps");
 }
 
 Tensor real_cells(int64_t n, uint64_t seed) {
@@ -46,14 +40,12 @@ Tensor real_cells(int64_t n, uint64_t seed) {
 }
 
 Tensor run(double noise_level, const Tensor& x0, uint64_t seed = 5) {
-  static NoiseSchedule schedule("cosine", 1000);
+  static DdpmObjective objective(NoiseSchedule("cosine", 1000), "eps", false, 0.0);
   SamplerSettings settings;
   settings.method = "ddim";
   settings.steps = 50;
-  settings.prediction = "eps";
   at::Generator gen = at::detail::createCPUGenerator(seed);
-  Tensor condition = at::zeros({x0.size(0)}, at::TensorOptions().dtype(at::kLong));
-  return renoise_and_denoise(exact_denoiser(schedule), schedule, x0, condition, noise_level, settings, gen);
+  return renoise_and_denoise(exact_denoiser(objective), objective, x0, {}, noise_level, settings, gen);
 }
 
 double mean_gene_correlation(const Tensor& a, const Tensor& b) {

@@ -1,10 +1,11 @@
-// Sample stage: DDPM / DDIM on a problem with a known exact denoiser.
+// Sample stage: every sampler with every objective, on a problem with a known
+// exact denoiser (tests/gaussian_oracle.hpp).
 //
-// Data: x0_g ~ N(mu_g, s_g^2), genes independent. Then x_t | x0 is Gaussian
-// and x_t ~ N(sqrt(ab) mu, ab s^2 + 1 - ab), so the MMSE noise predictor is
-//   E[eps | x_t] = sqrt(1 - ab) (x_t - sqrt(ab) mu) / (ab s^2 + 1 - ab).
-// With it, a correct sampler must return N(mu, s^2) up to its discretisation
-// error, so the per-gene mean and sd of the samples are checked against mu, s.
+// Data: x0_g ~ N(mu_g, s_g^2), genes independent. With the exact denoiser a
+// correct sampler must return N(mu, s^2) up to its discretisation error, so
+// the per-gene mean and sd of the samples are checked against mu, s; for DDPM
+// and DDIM on the DDPM objective also against the closed-form moments of the
+// discretised sampler, derived on the discrete schedule.
 #include <gtest/gtest.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -15,6 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "gaussian_oracle.hpp"
+#include "objective/ddpm.hpp"
+#include "objective/flow_matching.hpp"
 #include "objective/noise_schedule.hpp"
 #include "sample/samplers.hpp"
 
@@ -35,20 +39,6 @@ GaussianData gaussian_data() {
   return {mu, s};
 }
 
-// The exact eps predictor for the schedule the network was "trained" with.
-Denoiser exact_denoiser(const NoiseSchedule& schedule, const GaussianData& d) {
-  return [&schedule, d](const Tensor& x_t, const Tensor& t, const Tensor&) {
-    Tensor ab = at::tensor(schedule.alpha_bars(), at::TensorOptions().dtype(at::kDouble))
-                    .index_select(0, t)
-                    .to(at::kFloat)
-                    .unsqueeze(1);  // (B, 1)
-    Tensor eps = at::sqrt(1 - ab) * (x_t - at::sqrt(ab) * d.mu) / (ab * d.s.pow(2) + 1 - ab);
-    return GeneOutput{eps, at::zeros_like(x_t)};
-  };
-}
-
-Tensor conditions(int64_t B) { return at::zeros({B}, at::TensorOptions().dtype(at::kLong)); }
-
 // Exact moments of the sampler's output for one gene. With the exact eps
 // predictor every update is affine in x plus independent Gaussian noise, so
 // the mean and variance can be propagated through the (respaced) steps in
@@ -60,6 +50,7 @@ struct Moments {
 };
 
 Moments predicted(const NoiseSchedule& schedule, const SamplerSettings& st, double mu, double s) {
+  // Derived on the discrete schedule, independently of the samplers' generic path code.
   const std::vector<int64_t> kept = timestep_subsequence(schedule.timesteps(), st.steps);
   double m = 0.0, v = 1.0;  // x_T ~ N(0, 1)
   for (int64_t i = static_cast<int64_t>(kept.size()) - 1; i >= 0; --i) {
@@ -121,11 +112,11 @@ std::vector<Moments> exact(const NoiseSchedule& schedule, const SamplerSettings&
   return w;
 }
 
-Tensor run(const Denoiser& net, const NoiseSchedule& schedule, const SamplerSettings& settings,
-           uint64_t seed, int64_t B = 20000) {
+Tensor run(const Denoiser& net, const Objective& objective, const SamplerSettings& settings, uint64_t seed,
+           int64_t B = 20000) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   torch::NoGradGuard no_grad;
-  return sample(net, schedule, conditions(B), kGenes, settings, gen);
+  return sample(net, objective, {}, B, kGenes, at::kCPU, settings, gen);
 }
 
 SamplerSettings settings(const char* method, int64_t steps, double eta = 0.0) {
@@ -133,172 +124,223 @@ SamplerSettings settings(const char* method, int64_t steps, double eta = 0.0) {
   s.method = method;
   s.steps = steps;
   s.eta = eta;
-  s.learned_variance = false;
   return s;
 }
 
-std::string describe(const char* kind, const SamplerSettings& st) {
-  return std::string(kind) + " " + st.method + " steps " + std::to_string(st.steps) + " eta " +
-         std::to_string(st.eta);
+std::string describe(const std::string& kind, const SamplerSettings& st) {
+  return kind + " " + st.method + " steps " + std::to_string(st.steps) + " eta " + std::to_string(st.eta);
+}
+
+DdpmObjective ddpm(const char* kind, int64_t T = 1000) { return DdpmObjective(NoiseSchedule(kind, T), "eps", false, 0.0); }
+FlowMatchingObjective flow() { return FlowMatchingObjective("uniform", 0.0, 1.0, false); }
+
+Denoiser oracle(const Objective& o, const GaussianData& d, const char* output) {
+  return testing_oracle::gaussian_oracle(o, d.mu, d.s, output);
+}
+
+// Largest per-gene error of the sample mean and of sd / s - 1.
+double worst_error(const Tensor& x, const GaussianData& d) {
+  Tensor mean = x.to(at::kDouble).mean(0), sd = x.to(at::kDouble).std(0);
+  return std::max((mean - d.mu.to(at::kDouble)).abs().max().item<double>(),
+                  (sd / d.s.to(at::kDouble) - 1).abs().max().item<double>());
 }
 
 }  // namespace
 
-// Samples follow the closed-form moments of the discretised sampler: checks
-// every coefficient of the DDPM / DDIM updates and of the respacing.
-TEST(Samplers, MatchClosedFormMoments) {
+// On the DDPM objective, DDPM and DDIM follow the closed-form moments of the
+// discretised sampler: this checks every coefficient of the generic path
+// formulas against the discrete-schedule derivation, and the respacing.
+TEST(Samplers, DdpmObjectiveMatchesClosedFormMoments) {
   const GaussianData d = gaussian_data();
   uint64_t seed = 10;
   for (const char* kind : {"linear", "cosine"}) {
     NoiseSchedule schedule(kind, 1000);
+    DdpmObjective o = ddpm(kind);
     for (const SamplerSettings& st :
          {settings("ddpm", 200), settings("ddim", 50), settings("ddim", 100, 1.0), settings("ddpm", 7)}) {
-      expect_moments(run(exact_denoiser(schedule, d), schedule, st, ++seed), exact(schedule, st, d), 0.0, 0.0,
+      expect_moments(run(oracle(o, d, "eps"), o, st, ++seed), exact(schedule, st, d), 0.0, 0.0,
                      describe(kind, st));
     }
   }
 }
 
-// The samplers recover the data distribution N(mu, s^2) (B = 4000, as a user
-// would check). The settings are those whose discretisation error (closed
-// form above; checked first) stays below 0.01 in the mean and 4.5% of the sd
-// for every gene; on top of the Monte Carlo error (4 SE) we allow 0.03 in
-// the mean and 7% in the sd (4.5% discretisation + 2.5% margin).
-TEST(Samplers, RecoverKnownGaussian) {
+// Every sampler recovers the data distribution N(mu, s^2) with both objectives
+// and every output parametrisation (B = 4000, as a user would check): 0.03 in
+// the mean and 7% in the sd on top of 4 Monte Carlo standard errors.
+TEST(Samplers, RecoverKnownGaussianWithEveryObjective) {
   const GaussianData d = gaussian_data();
   const std::vector<Moments> target = truth(d);
-  struct Case {
-    const char* kind;
-    SamplerSettings st;
-  };
-  const std::vector<Case> cases = {
-      {"cosine", settings("ddpm", 200)}, {"linear", settings("ddpm", 1000)},
-      {"cosine", settings("ddim", 50)},  {"linear", settings("ddim", 200)},
-      {"cosine", settings("ddim", 200, 1.0)},
-  };
   uint64_t seed = 100;
-  for (const Case& c : cases) {
-    NoiseSchedule schedule(c.kind, 1000);
-    const std::vector<Moments> ideal = exact(schedule, c.st, d);
-    for (int64_t g = 0; g < kGenes; ++g) {
-      ASSERT_NEAR(ideal[g].mean, target[g].mean, 0.01) << describe(c.kind, c.st) << ": bias of gene " << g;
-      ASSERT_NEAR(ideal[g].sd / target[g].sd, 1.0, 0.045) << describe(c.kind, c.st) << ": sd of gene " << g;
+  DdpmObjective cosine = ddpm("cosine");
+  FlowMatchingObjective fm = flow();
+  for (const char* output : {"eps", "v", "x0"}) {
+    DdpmObjective o(NoiseSchedule("cosine", 1000), output, false, 0.0);
+    for (const SamplerSettings& st : {settings("ddim", 50), settings("euler", 50), settings("heun", 25),
+                                      settings("ddpm", 200), settings("ddim", 200, 1.0)}) {
+      expect_moments(run(oracle(o, d, output), o, st, ++seed, 4000), target, 0.03, 0.07,
+                     describe(std::string("ddpm/") + output, st));
     }
-    expect_moments(run(exact_denoiser(schedule, d), schedule, c.st, ++seed, 4000), target, 0.03, 0.07,
-                   describe(c.kind, c.st));
+  }
+  for (const SamplerSettings& st : {settings("euler", 100), settings("heun", 25), settings("ddim", 100),
+                                    settings("ddpm", 200), settings("ddim", 200, 1.0)}) {
+    expect_moments(run(oracle(fm, d, "velocity"), fm, st, ++seed, 4000), target, 0.03, 0.07,
+                   describe("flow", st));
   }
 }
 
-TEST(Samplers, DdimIsDeterministicGivenTheNoise) {
+// On the straight path Euler and deterministic DDIM are the same update, and
+// Heun (second order) is far more accurate than Euler for the same steps.
+TEST(Samplers, EulerIsDdimAndHeunIsSecondOrder) {
   const GaussianData d = gaussian_data();
-  NoiseSchedule schedule("cosine", 100);
-  SamplerSettings s;
-  s.steps = 20;
-  Tensor a = run(exact_denoiser(schedule, d), schedule, s, 4, 64);
-  Tensor b = run(exact_denoiser(schedule, d), schedule, s, 4, 64);
-  Tensor c = run(exact_denoiser(schedule, d), schedule, s, 5, 64);
-  EXPECT_TRUE(at::equal(a, b)) << "same seed, different samples";
-  EXPECT_FALSE(at::equal(a, c)) << "different seed, same samples";
+  FlowMatchingObjective fm = flow();
+  Denoiser net = oracle(fm, d, "velocity");
+  Tensor euler = run(net, fm, settings("euler", 10), 3, 2000);
+  Tensor ddim = run(net, fm, settings("ddim", 10), 3, 2000);
+  EXPECT_TRUE(at::allclose(euler, ddim, 1e-4, 1e-5)) << "max diff " << (euler - ddim).abs().max().item<float>();
+  DdpmObjective o = ddpm("cosine");
+  Denoiser eps_net = oracle(o, d, "eps");
+  EXPECT_TRUE(at::allclose(run(eps_net, o, settings("euler", 20), 3, 500), run(eps_net, o, settings("ddim", 20), 3, 500),
+                           1e-4, 1e-4));
+  // Same noise, deterministic ODE: the error against N(mu, s^2) is mostly
+  // discretisation. Heun with 10 steps (19 evaluations) beats Euler with 20,
+  // and with 25 steps is within Monte Carlo error.
+  const double e_euler = worst_error(run(net, fm, settings("euler", 20), 4, 20000), d);
+  const double e_heun = worst_error(run(net, fm, settings("heun", 10), 4, 20000), d);
+  EXPECT_LT(e_heun, e_euler) << "heun " << e_heun << " euler " << e_euler;
+  EXPECT_LT(worst_error(run(net, fm, settings("heun", 25), 4, 20000), d), 0.03);
+}
+
+TEST(Samplers, DeterministicGivenTheSeed) {
+  const GaussianData d = gaussian_data();
+  DdpmObjective o = ddpm("cosine", 100);
+  for (const char* method : {"ddim", "ddpm", "euler", "heun"}) {
+    SamplerSettings s = settings(method, 20);
+    Tensor a = run(oracle(o, d, "eps"), o, s, 4, 64);
+    Tensor b = run(oracle(o, d, "eps"), o, s, 4, 64);
+    Tensor c = run(oracle(o, d, "eps"), o, s, 5, 64);
+    EXPECT_TRUE(at::equal(a, b)) << method << ": same seed, different samples";
+    EXPECT_FALSE(at::equal(a, c)) << method << ": different seed, same samples";
+  }
 }
 
 TEST(Samplers, NegativeControlWrongDenoiserFails) {
-  // A denoiser that predicts zero noise (x_0 = x_t / sqrt(ab)) should not
-  // pass the Gaussian check: the check can fail.
+  // A network that predicts zero velocity leaves the noise where it is: the
+  // Gaussian check must be able to fail.
   const GaussianData d = gaussian_data();
-  NoiseSchedule schedule("linear", 1000);
-  Denoiser zero = [](const Tensor& x_t, const Tensor&, const Tensor&) {
-    return GeneOutput{at::zeros_like(x_t), at::zeros_like(x_t)};
+  FlowMatchingObjective fm = flow();
+  Denoiser zero = [](const Tensor& x_t, const Tensor&, const Covariates&) {
+    return GeneOutput{at::zeros_like(x_t), Tensor()};
   };
-  SamplerSettings s;
-  s.steps = 50;
-  Tensor x = run(zero, schedule, s, 6, 2000);
-  const double sd_ratio = (x.std(0) / d.s).mean().item<double>();
-  EXPECT_GT(std::abs(sd_ratio - 1.0), 0.5) << "a zero denoiser matched the data";
+  Tensor x = run(zero, fm, settings("euler", 50), 6, 2000);
+  EXPECT_GT(worst_error(x, d), 0.5) << "a zero network matched the data";
 }
 
 TEST(Samplers, ClippingBoundsRespected) {
   const GaussianData d = gaussian_data();
-  NoiseSchedule schedule("cosine", 200);
   Tensor low = d.mu - 0.5 * d.s, high = d.mu + 0.5 * d.s;  // much narrower than the data
-  for (const char* method : {"ddim", "ddpm"}) {
-    SamplerSettings s;
-    s.method = method;
-    s.steps = 40;
-    s.learned_variance = false;
-    Tensor free = run(exact_denoiser(schedule, d), schedule, s, 7, 1000);
-    const bool outside = at::any(free < low.unsqueeze(0)).item<bool>() || at::any(free > high.unsqueeze(0)).item<bool>();
-    EXPECT_TRUE(outside) << method << ": without clipping samples should leave the narrow box";
-    s.clip_low = low;
-    s.clip_high = high;
-    Tensor clipped = run(exact_denoiser(schedule, d), schedule, s, 7, 1000);
-    EXPECT_TRUE(at::all(clipped >= low.unsqueeze(0) - 1e-5).item<bool>()) << method << ": below clip_low";
-    EXPECT_TRUE(at::all(clipped <= high.unsqueeze(0) + 1e-5).item<bool>()) << method << ": above clip_high";
+  DdpmObjective o = ddpm("cosine", 200);
+  FlowMatchingObjective fm = flow();
+  for (const char* method : {"ddim", "ddpm", "euler", "heun"}) {
+    for (const Objective* objective : {static_cast<const Objective*>(&o), static_cast<const Objective*>(&fm)}) {
+      const char* output = objective == &o ? "eps" : "velocity";
+      SamplerSettings s = settings(method, 40);
+      Tensor free = run(oracle(*objective, d, output), *objective, s, 7, 1000);
+      const bool outside = at::any(free < low.unsqueeze(0)).item<bool>() || at::any(free > high.unsqueeze(0)).item<bool>();
+      EXPECT_TRUE(outside) << method << ": without clipping samples should leave the narrow box";
+      s.clip_low = low;
+      s.clip_high = high;
+      Tensor clipped = run(oracle(*objective, d, output), *objective, s, 7, 1000);
+      // The last step lands on (a combination of) clipped x_0 predictions.
+      EXPECT_TRUE(at::all(clipped >= low.unsqueeze(0) - 1e-4).item<bool>()) << method << " " << objective->name();
+      EXPECT_TRUE(at::all(clipped <= high.unsqueeze(0) + 1e-4).item<bool>()) << method << " " << objective->name();
+    }
   }
 }
 
 TEST(Samplers, LearnedVarianceUsesScaleHead) {
-  // A scale head saturated at -20 selects the posterior variance: identical
-  // to learned_variance = false.
+  // A scale head saturated at -20 selects the posterior variance: identical to
+  // an objective without learned variance; +20 (beta) gives other samples.
   const GaussianData d = gaussian_data();
-  NoiseSchedule schedule("linear", 100);
-  Denoiser exact = exact_denoiser(schedule, d);
-  Denoiser minus_one = [exact](const Tensor& x_t, const Tensor& t, const Tensor& c) {
-    GeneOutput o = exact(x_t, t, c);
-    return GeneOutput{o.value, at::full_like(o.value, -20.0)};
+  DdpmObjective fixed(NoiseSchedule("linear", 100), "eps", false, 0.0);
+  DdpmObjective learned(NoiseSchedule("linear", 100), "eps", true, 0.001);
+  auto with_scale = [&](double scale) -> Denoiser {
+    Denoiser exact = oracle(learned, d, "eps");
+    return [exact, scale](const Tensor& x_t, const Tensor& t, const Covariates& c) {
+      GeneOutput o = exact(x_t, t, c);
+      return GeneOutput{o.value, at::full_like(o.value, scale)};
+    };
   };
-  SamplerSettings fixed;
-  fixed.method = "ddpm";
-  fixed.steps = 25;
-  fixed.learned_variance = false;
-  SamplerSettings learned = fixed;
-  learned.learned_variance = true;
-  Tensor a = run(exact, schedule, fixed, 8, 256);
-  Tensor b = run(minus_one, schedule, learned, 8, 256);
+  Tensor a = run(oracle(fixed, d, "eps"), fixed, settings("ddpm", 25), 8, 256);
+  Tensor b = run(with_scale(-20.0), learned, settings("ddpm", 25), 8, 256);
+  Tensor c = run(with_scale(20.0), learned, settings("ddpm", 25), 8, 256);
   EXPECT_TRUE(at::allclose(a, b, 1e-4, 1e-4)) << "max diff " << (a - b).abs().max().item<float>();
+  EXPECT_FALSE(at::allclose(a, c, 1e-3, 1e-3));
 }
 
 TEST(Samplers, UnknownMethod) {
   const GaussianData d = gaussian_data();
-  NoiseSchedule schedule("linear", 100);
-  SamplerSettings s;
-  s.method = "euler";
+  FlowMatchingObjective fm = flow();
   try {
-    run(exact_denoiser(schedule, d), schedule, s, 1, 4);
+    run(oracle(fm, d, "velocity"), fm, settings("rk4", 10), 1, 4);
     FAIL() << "unknown sampler accepted";
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("euler"), std::string::npos) << m;
-    EXPECT_NE(m.find("'ddim'"), std::string::npos) << m;
+    EXPECT_NE(m.find("rk4"), std::string::npos) << m;
+    EXPECT_NE(m.find("'ddim', 'ddpm', 'euler', 'heun'"), std::string::npos) << m;
   }
+  EXPECT_EQ(sampler_names(), (std::vector<std::string>{"ddim", "ddpm", "euler", "heun"}));
+}
+
+TEST(Samplers, RenoiseAndDenoise) {
+  const GaussianData d = gaussian_data();
+  FlowMatchingObjective fm = flow();
+  at::Generator g = at::detail::createCPUGenerator(2);
+  Tensor x0 = at::normal(0.0, 1.0, {4000, kGenes}, g) * d.s + d.mu;
+  auto redo = [&](double level) {
+    at::Generator gen = at::detail::createCPUGenerator(9);
+    return renoise_and_denoise(oracle(fm, d, "velocity"), fm, x0, {}, level, settings("heun", 20), gen);
+  };
+  EXPECT_TRUE(at::equal(redo(0.0), x0));
+  const auto corr = [&](const Tensor& y) {
+    Tensor a = x0 - x0.mean(0), b = y - y.mean(0);
+    return ((a * b).sum(0) / (a.pow(2).sum(0).sqrt() * b.pow(2).sum(0).sqrt())).mean().item<double>();
+  };
+  const double low = corr(redo(0.2)), high = corr(redo(0.8)), full = corr(redo(1.0));
+  EXPECT_GT(low, high);
+  EXPECT_GT(high, full);
+  EXPECT_LT(std::abs(full), 0.1) << "a full renoise forgets the input";
+  // The distribution is kept at every level.
+  expect_moments(redo(0.5), truth(d), 0.03, 0.07, "renoise 0.5");
+  EXPECT_THROW(redo(1.5), std::invalid_argument);
 }
 
 TEST(Guidance, ScaleOneAndScaleW) {
-  // Toy denoiser: value = x_t + 10 * condition, scale = condition.
-  const int64_t null_level = 3;
+  // Toy network: value = x_t + 10 * code (null = -1), scale = code.
   int calls = 0;
-  Denoiser toy = [&calls](const Tensor& x_t, const Tensor&, const Tensor& c) {
+  Denoiser toy = [&calls](const Tensor& x_t, const Tensor&, const Covariates& c) {
     ++calls;
-    Tensor cf = c.to(at::kFloat).unsqueeze(1);
+    Tensor cf = c.at("condition").to(at::kFloat).unsqueeze(1);
     return GeneOutput{x_t + 10 * cf, at::zeros_like(x_t) + cf};
   };
   Tensor x = at::randn({5, 4});
-  Tensor t = at::full({5}, 7, at::TensorOptions().dtype(at::kLong));
-  Tensor c = at::tensor(std::vector<int64_t>{0, 1, 2, 1, 0});
+  Tensor t = at::full({5}, 0.3);
+  Covariates c{{"condition", at::tensor(std::vector<int64_t>{0, 1, 2, 1, 0})}};
 
   GeneOutput plain = toy(x, t, c);
   calls = 0;
-  GeneOutput one = with_guidance(toy, null_level, 1.0)(x, t, c);
+  GeneOutput one = with_guidance(toy, 1.0)(x, t, c);
   EXPECT_TRUE(at::equal(one.value, plain.value));
-  EXPECT_TRUE(at::equal(one.scale, plain.scale));
   EXPECT_EQ(calls, 1) << "scale 1 should call the network once";
-
   for (double w : {0.0, 2.0, 3.5}) {
-    GeneOutput guided = with_guidance(toy, null_level, w)(x, t, c);
-    Tensor eps_c = x + 10 * c.to(at::kFloat).unsqueeze(1);
-    Tensor eps_null = x + 10.0 * null_level;
-    Tensor expected = eps_null + w * (eps_c - eps_null);
-    EXPECT_TRUE(at::allclose(guided.value, expected, 1e-5, 1e-5)) << "w = " << w;
+    GeneOutput guided = with_guidance(toy, w)(x, t, c);
+    Tensor cond = x + 10 * c.at("condition").to(at::kFloat).unsqueeze(1);
+    Tensor null = x - 10.0;
+    EXPECT_TRUE(at::allclose(guided.value, null + w * (cond - null), 1e-5, 1e-5)) << "w = " << w;
     EXPECT_TRUE(at::equal(guided.scale, plain.scale)) << "variance head should be the conditional one";
-    EXPECT_EQ(guided.value.sizes(), x.sizes());
   }
+  // Without covariates there is nothing to guide.
+  Denoiser unconditional = [](const Tensor& x_t, const Tensor&, const Covariates&) {
+    return GeneOutput{x_t * 2, Tensor()};
+  };
+  EXPECT_TRUE(at::equal(with_guidance(unconditional, 3.0)(x, t, {}).value, x * 2));
 }

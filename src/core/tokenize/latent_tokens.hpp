@@ -6,24 +6,24 @@
 //   + learned positional embedding (so tokens are distinguishable to attention)
 #pragma once
 
-#include "exprflow/torch_prelude.hpp"
+#include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
 
-class LatentTokenEncoderImpl : public torch::nn::Module {
+class LatentTokenEncoderImpl : public TokenizerImpl {
  public:
   LatentTokenEncoderImpl(int64_t n_genes, int64_t hidden, int64_t n_tokens, int64_t token_dim);
 
   // Tokens without the positional embedding: what embeddings are pooled from.
-  Tensor content(const Tensor& x);  // (B, G) -> (B, m, d)
+  Tensor content(const Tensor& x) override;  // (B, G) -> (B, m, d)
   // The linear path gene -> token, ignoring LayerNorm and GELU: per token the
   // norm over its d dimensions of (W_out W_in)[token, :, gene]. (m, G)
-  Tensor weight_loadings() const;
+  Tensor weight_loadings() const override;
   // Tokens as the backbone sees them.
-  Tensor forward(const Tensor& x);  // (B, G) -> (B, m, d)
+  Tensor forward(const Tensor& x) override;  // (B, G) -> (B, m, d)
 
-  int64_t n_tokens() const { return n_tokens_; }
-  int64_t token_dim() const { return token_dim_; }
+  int64_t n_tokens() const override { return n_tokens_; }
+  int64_t token_dim() const override { return token_dim_; }
 
  private:
   int64_t n_tokens_, token_dim_;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,18 +79,45 @@ struct ReconstructedCells {
   std::vector<double> log_likelihood;  // per cell: NB log-likelihood (nats) of its observed counts
 };
 
+// -------------------------------------------------------------- resources ---
+// Structured inputs a composition is built from (gene sets, regulatory
+// edges, gene embeddings): named dense arrays with optional row and column
+// names. They travel with the spec into the stage factories and are stored in
+// the model file, so a loaded model is rebuilt from exactly what it was
+// trained with.
+struct NamedTensor {
+  std::vector<int64_t> shape;             // e.g. {sets, genes}
+  std::vector<float> values;              // row-major, prod(shape) values
+  std::vector<std::string> row_names;     // empty, or shape[0] names
+  std::vector<std::string> column_names;  // empty, or shape[1] names
+};
+using Resources = std::map<std::string, NamedTensor>;
+// Throws std::invalid_argument naming the resource when its sizes disagree.
+void check_resources(const Resources& resources);
+
 // ------------------------------------------------------------------ model ---
+// One row of the composition table (see models/compositions.hpp).
+struct ArchitectureInfo {
+  std::string name, tokenizer, backbone, decoder;
+  std::string space;      // "gene": the flow / diffusion runs on standardised expression
+  std::string objective;  // the default objective
+  std::string description;
+};
+
 // A trained (or untrained) generative model with everything needed to use it
 // on new data: composition, gene names, condition levels, per-gene
 // dispersions, library sizes of the training cells and the EMA weights.
+// Implemented by ExpressionModel (api/expression_model.hpp).
 class GenerativeModel {
  public:
   virtual ~GenerativeModel() = default;
 
-  // Names the registry knows, e.g. "latent_tokens".
+  // Names the composition table knows, e.g. "latent_tokens", "state_mlp".
   static std::vector<std::string> architectures();
-  // Defaults of one architecture (model settings only).
-  static Options default_spec(const std::string& architecture);
+  static std::vector<ArchitectureInfo> architecture_table();
+  // Defaults of one architecture (model settings only) with `objective`
+  // ("flow", "ddpm"; empty: the architecture's default).
+  static Options default_spec(const std::string& architecture, const std::string& objective = "");
   static Options default_train_options();
   static Options default_sample_options();
 
@@ -97,7 +125,8 @@ class GenerativeModel {
   // levels may be empty (unconditional model).
   static std::unique_ptr<GenerativeModel> create(const Options& spec,
                                                  std::vector<std::string> genes,
-                                                 std::vector<std::string> condition_levels);
+                                                 std::vector<std::string> condition_levels,
+                                                 Resources resources = {});
   static std::unique_ptr<GenerativeModel> load(const std::string& path);
 
   // `conditions` holds one 0-based level index per cell of `data` (ignored
@@ -136,6 +165,7 @@ class GenerativeModel {
   virtual Options& annotations() = 0;
 
   virtual const Options& spec() const = 0;
+  virtual const Resources& resources() const = 0;
   virtual const std::vector<std::string>& genes() const = 0;
   virtual const std::vector<std::string>& condition_levels() const = 0;
   virtual const std::vector<EpochRecord>& history() const = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "exprflow/api.hpp"  // EpochRecord, TrainReport, TrainCallbacks
+#include "exprflow/gene_embedding.hpp"  // GeneEmbedding: fixed when a model is created
 #include "exprflow/options.hpp"
 
 namespace exprflow {
@@ -26,14 +27,6 @@ struct RegionData {
   std::vector<float> coords;      // regions x 3, row-major; may be empty (then no "spatial" CLS)
 };
 
-// Gene embeddings fixed when a model is created (Gene2Vec or a derived one).
-struct GeneEmbedding {
-  int n_genes = 0;
-  int dim = 0;                       // 200 for Gene2Vec
-  std::vector<float> values;         // genes x dim, row-major
-  std::vector<uint8_t> has_vector;   // per gene: 0 -> the model learns this gene's vector
-};
-
 // Ordered region pairs (i, j), 0-based rows of RegionData, with their targets
 // (targets may be empty for prediction).
 struct RegionPairs {
@@ -45,11 +38,13 @@ class ConnectivityModel {
  public:
   virtual ~ConnectivityModel() = default;
 
-  // Registry names, e.g. "cross_attention"; an unknown name is an error that
-  // lists the valid ones.
+  // Registry names: the attention models (e.g. "cross_attention") and the
+  // "bilinear" baseline; an unknown name is an error that lists the valid ones.
   static std::vector<std::string> architectures();
   static Options default_spec(const std::string& architecture);
-  static Options default_train_options();
+  // Training options of an architecture with their defaults (the attention
+  // models share them; the bilinear baseline has its own).
+  static Options default_train_options(const std::string& architecture);
 
   // `spec` holds "architecture" plus overrides of its defaults (unknown keys
   // are an error). The embedding fixes the model's gene count.
@@ -65,7 +60,8 @@ class ConnectivityModel {
                                      int batch_size) = 0;
 
   // Attention of one layer for the pair (i, j), averaged over heads:
-  // queries x keys, row-major; *rows and *cols receive the shape.
+  // queries x keys, row-major; *rows and *cols receive the shape. A model
+  // without attention (the bilinear baseline) throws std::invalid_argument.
   virtual std::vector<float> attention_map(const RegionData& regions, int i, int j, int layer,
                                            int* rows, int* cols) = 0;
 

@@ -1,6 +1,6 @@
-// Expression binning for connectivity gene tokens.
+// Expression binning for gene tokens (tokenize/gene_tokens.hpp).
 //
-// Regional expression is scaled to [0, 1]; a gene token carries its level as
+// Expression is scaled to [0, 1]; a gene token carries its level as
 // one of n_bins equal-width bins (the seed design), or -- with learned bins --
 // as a soft assignment to bins whose boundaries are trained. The soft version
 // tends to the hard one-hot as the temperature goes to zero, so the two share

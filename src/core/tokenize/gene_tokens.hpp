@@ -1,4 +1,7 @@
-// Gene tokens of one region: binned expression + the gene's embedding vector.
+// Gene tokens: one token per gene of a profile (a brain region's expression,
+// later a cell's), its binned expression + the gene's embedding vector. The
+// connectivity models tokenise regions with it; gene-token tokenizers of the
+// generative models (rank, set, GRN gene tokens) are meant to reuse it.
 //
 // Seed design: one-hot bin -> Linear -> embedding width E (200 for Gene2Vec),
 // plus the gene's fixed vector, then Linear -> d_model. Both maps are linear,
@@ -8,9 +11,9 @@
 // without the 200-wide intermediate that dominates memory at 1,645 genes.
 #pragma once
 
-#include "connectivity/binning.hpp"
-#include "exprflow/connectivity.hpp"
+#include "exprflow/gene_embedding.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "tokenize/expression_binning.hpp"
 
 namespace exprflow {
 

@@ -1,7 +1,12 @@
-// GenerativeModel for the diffusion compositions of the registry: a network
-// trained with the DDPM objective in (standardised) gene space, sampled with
-// DDPM or DDIM from its EMA weights, and turned into counts through a
-// negative binomial with per-gene dispersions from the training data.
+// The GenerativeModel of every gene-space composition: a composed network
+// (models/compositions.hpp) trained with its objective (flow or DDPM) on
+// standardised log-normalised expression, sampled from its EMA weights with
+// any sampler, and turned into counts by inverting the normalisation for a
+// library size drawn from training cells of the same condition.
+//
+// What it owns beside the networks: the per-gene scaling and clipping box,
+// per-gene NB dispersions (for reconstruction likelihoods), the library-size
+// pools per condition level, the history, and the model file.
 #pragma once
 
 #include <functional>
@@ -9,18 +14,24 @@
 
 #include <torch/serialize/input-archive.h>
 
-#include "data/gene_scaling.hpp"
-#include "io/json.hpp"
+#include "data/cell_batch.hpp"
 #include "exprflow/api.hpp"
-#include "models/denoising_network.hpp"
-#include "objective/ddpm.hpp"
+#include "io/json.hpp"
+#include "models/composed_network.hpp"
+#include "objective/objective.hpp"
 #include "sample/samplers.hpp"
 
 namespace exprflow {
 
-class DiffusionModel final : public GenerativeModel {
+struct GeneScaling;
+
+class ExpressionModel final : public GenerativeModel {
  public:
-  DiffusionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels);
+  // The one categorical covariate the front end passes today is named so.
+  static constexpr const char* kCondition = "condition";
+
+  ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+                  Resources resources = {});
 
   TrainReport train(const ExpressionSource& data, const std::vector<int>& conditions,
                     const Options& train_options, const TrainCallbacks& callbacks) override;
@@ -32,10 +43,11 @@ class DiffusionModel final : public GenerativeModel {
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
   void save(const std::string& path) const override;
-  static std::unique_ptr<DiffusionModel> load_file(const std::string& path);
+  static std::unique_ptr<ExpressionModel> load_file(const std::string& path);
 
   Options& annotations() override { return annotations_; }
   const Options& spec() const override { return spec_; }
+  const Resources& resources() const override { return resources_; }
   const std::vector<std::string>& genes() const override { return genes_; }
   const std::vector<std::string>& condition_levels() const override { return levels_; }
   const std::vector<EpochRecord>& history() const override { return history_; }
@@ -43,18 +55,21 @@ class DiffusionModel final : public GenerativeModel {
   bool trained() const override { return trained_; }
   std::string device() const override { return device_.str(); }
 
-  // The networks themselves, for benchmarks and tests of the core.
-  DenoisingNetworkImpl& network() { return *network_; }
-  DenoisingNetworkImpl& ema_network() { return *ema_; }
+  // The networks and the objective, for benchmarks and tests of the core.
+  ComposedNetworkImpl& network() { return *network_; }
+  ComposedNetworkImpl& ema_network() { return *ema_; }
+  const Objective& objective() const { return *objective_; }
 
  private:
-  static std::unique_ptr<DiffusionModel> read_model(torch::serialize::InputArchive& archive,
-                                                    const json::Value& meta);
+  static std::unique_ptr<ExpressionModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
   void check_genes(const ExpressionSource& data) const;
+  // One covariate column ("condition") from 0-based level codes, checked.
+  CovariateColumns covariate_columns(const std::vector<int>& levels, size_t n_cells) const;
+  CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
   Tensor scaled_batch(const ExpressionSource& data, const std::vector<int>& cells) const;  // (B, G)
-  Tensor condition_tensor(const std::vector<int>& levels) const;                          // (B,)
   void set_scaling(const GeneScaling& scaling);
   SamplerSettings sampler_settings(const Options& sample_options) const;
+  Denoiser sampling_network(double guidance_scale);
   // f applied to the scaled cells of `data` in batches: (B, G) -> (B, W); the
   // rows of all cells, row-major, with W in *width.
   std::vector<float> per_cell_rows(const ExpressionSource& data, int* width,
@@ -62,10 +77,12 @@ class DiffusionModel final : public GenerativeModel {
 
   Options spec_, annotations_;
   std::vector<std::string> genes_, levels_;
+  Resources resources_;
   at::Device device_;
-  std::shared_ptr<DenoisingNetworkImpl> network_, ema_;
-  DdpmObjective objective_;
-  Tensor mean_, sd_, low_, high_;  // (G,) per-gene scaling and x_0 clipping box
+  std::unique_ptr<Objective> objective_;
+  std::shared_ptr<ComposedNetworkImpl> network_, ema_;
+  GeneStandardiser scale_;
+  Tensor low_, high_;              // (G,) x_0 clipping box, standardised units
   std::vector<double> theta_;      // NB inverse dispersion per gene
   std::vector<std::vector<double>> library_sizes_;  // per level; the last holds all cells
   std::vector<EpochRecord> history_;

@@ -1,4 +1,4 @@
-#include "connectivity/binning.hpp"
+#include "tokenize/expression_binning.hpp"
 
 #include <stdexcept>
 #include <string>

@@ -1,4 +1,4 @@
-#include "connectivity/gene_tokens.hpp"
+#include "tokenize/gene_tokens.hpp"
 
 #include <cmath>
 #include <stdexcept>
@@ -70,7 +70,7 @@ Tensor GeneTokenizerImpl::gene_vectors() {
 
 Tensor GeneTokenizerImpl::forward(const Tensor& x) {
   if (x.dim() != 2 || x.size(1) != n_genes_) {
-    throw std::invalid_argument("gene tokens need (regions, " + std::to_string(n_genes_) +
+    throw std::invalid_argument("gene tokens need (profiles, " + std::to_string(n_genes_) +
                                 ") expression, got " + std::to_string(x.size(-1)) + " genes");
   }
   // Bin rows through both linear maps: (n_bins, E) @ (E, D) = (n_bins, D), no bias.

@@ -1,0 +1,535 @@
+#include "api/expression_model.hpp"
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#include "condition/condition_encoder.hpp"
+#include "data/gene_scaling.hpp"
+#include "data/split.hpp"
+#include "decode/count_decoding.hpp"
+#include "decode/negative_binomial.hpp"
+#include "io/model_archive.hpp"
+#include "models/compositions.hpp"
+#include "objective/objectives.hpp"
+#include "runtime/device.hpp"
+#include "train/trainer.hpp"
+
+namespace exprflow {
+
+namespace {
+
+constexpr const char* kFormat = "exprflow-model";
+// 2: composed networks on continuous time (flow / DDPM). Files of version 1
+// (the hard-wired DDPM latent-token model) cannot be read into them.
+constexpr int kFormatVersion = 2;
+
+// Cells lo, lo + 1, ..., hi - 1.
+std::vector<int> cell_range(int lo, int hi) {
+  std::vector<int> cells;
+  for (int c = lo; c < hi; ++c) cells.push_back(c);
+  return cells;
+}
+
+Tensor float_tensor(const std::vector<float>& v, const at::Device& device) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kFloat)).to(device);
+}
+
+std::shared_ptr<ComposedNetworkImpl> build_network(const Options& spec, int64_t n_genes, int64_t n_levels,
+                                                   int64_t heads, const Resources& resources) {
+  std::vector<CovariateSpec> covariates;
+  if (n_levels > 0) covariates.push_back({ExpressionModel::kCondition, n_levels});
+  return std::make_shared<ComposedNetworkImpl>(spec, n_genes, covariates, heads, resources);
+}
+
+// Resources in the model file: "resource/<name>" tensors, their shapes and
+// names in the meta JSON.
+Json resources_meta(const Resources& resources) {
+  Json meta = Json::object();
+  for (const auto& [name, r] : resources) {
+    meta[name] = {{"shape", r.shape}, {"row_names", r.row_names}, {"column_names", r.column_names}};
+  }
+  return meta;
+}
+
+}  // namespace
+
+void check_resources(const Resources& resources) {
+  for (const auto& [name, r] : resources) {
+    if (name.empty()) throw std::invalid_argument("resource names must not be empty");
+    int64_t size = r.shape.empty() ? 0 : 1;
+    for (int64_t d : r.shape) {
+      if (d < 0) throw std::invalid_argument("resource '" + name + "' has a negative dimension");
+      size *= d;
+    }
+    if (static_cast<int64_t>(r.values.size()) != size) {
+      throw std::invalid_argument("resource '" + name + "' has " + std::to_string(r.values.size()) +
+                                  " values but its shape holds " + std::to_string(size));
+    }
+    if (!r.row_names.empty() && static_cast<int64_t>(r.row_names.size()) != r.shape[0]) {
+      throw std::invalid_argument("resource '" + name + "' has " + std::to_string(r.row_names.size()) +
+                                  " row names for " + std::to_string(r.shape[0]) + " rows");
+    }
+    if (!r.column_names.empty() && (r.shape.size() < 2 || static_cast<int64_t>(r.column_names.size()) != r.shape[1])) {
+      throw std::invalid_argument("resource '" + name + "' has " + std::to_string(r.column_names.size()) +
+                                  " column names that do not match its columns");
+    }
+  }
+}
+
+namespace {
+
+}  // namespace
+
+// ------------------------------------------------------------ construction ---
+ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+                                 Resources resources)
+    : spec_(complete_spec(spec)),
+      genes_(std::move(genes)),
+      levels_(std::move(levels)),
+      resources_(std::move(resources)),
+      device_(parse_device(spec_.text("device"))),
+      objective_(make_objective(spec_)) {
+  if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
+  check_resources(resources_);
+  const double cfg_dropout = spec_.number("cfg_dropout");
+  if (cfg_dropout < 0 || cfg_dropout >= 1) throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
+  // Initialisation draws from LibTorch's global generator: seed it so that a
+  // seed fixes the initial weights too.
+  at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
+  const int64_t G = static_cast<int64_t>(genes_.size()), L = static_cast<int64_t>(levels_.size());
+  network_ = build_network(spec_, G, L, objective_->output_heads(), resources_);
+  ema_ = build_network(spec_, G, L, objective_->output_heads(), resources_);
+  network_->to(device_);
+  ema_->to(device_);
+  ema_->eval();
+  for (Tensor& p : ema_->parameters()) p.set_requires_grad(false);
+  // Until trained: identity scaling, no clipping box.
+  scale_ = {at::zeros({G}, at::TensorOptions().dtype(at::kFloat).device(device_)),
+            at::ones({G}, at::TensorOptions().dtype(at::kFloat).device(device_))};
+  theta_.assign(G, kPoissonTheta);
+  library_sizes_.assign(L + 1, std::vector<double>{});
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::create(const Options& spec, std::vector<std::string> genes,
+                                                         std::vector<std::string> levels, Resources resources) {
+  return std::make_unique<ExpressionModel>(spec, std::move(genes), std::move(levels), std::move(resources));
+}
+
+std::vector<std::string> GenerativeModel::architectures() { return composition_names(); }
+
+std::vector<ArchitectureInfo> GenerativeModel::architecture_table() {
+  std::vector<ArchitectureInfo> rows;
+  for (const std::string& name : composition_names()) {
+    const Composition& c = composition(name);
+    rows.push_back({c.name, c.tokenizer, c.backbone, c.decoder, c.space, c.objective, c.description});
+  }
+  return rows;
+}
+
+Options GenerativeModel::default_spec(const std::string& architecture, const std::string& objective) {
+  return composition_defaults(architecture, objective);
+}
+
+Options GenerativeModel::default_train_options() {
+  Options o;
+  o.set("epochs", 100.0).set("batch_size", 128.0).set("learning_rate", 1e-4)
+      .set("weight_decay", 0.01).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1)
+      .set("grad_clip", 1.0).set("ema_decay", 0.999).set("patience", 10.0)
+      .set("validation_fraction", 0.1).set("seed", 1.0);
+  return o;
+}
+
+Options GenerativeModel::default_sample_options() {
+  Options o;
+  // method "default": the objective's own (DDIM for DDPM, Euler for flow).
+  o.set("method", "default").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
+      .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0);
+  return o;
+}
+
+long ExpressionModel::parameter_count() const {
+  long n = 0;
+  for (const Tensor& p : network_->parameters()) n += p.numel();
+  return n;
+}
+
+void ExpressionModel::set_scaling(const GeneScaling& s) {
+  scale_ = {float_tensor(s.mean, device_), float_tensor(s.sd, device_)};
+  // Clipping box in standardised units: the range of the training data.
+  low_ = (float_tensor(s.min, device_) - scale_.mean) / scale_.sd;
+  high_ = (float_tensor(s.max, device_) - scale_.mean) / scale_.sd;
+  objective_->set_x0_bounds(low_, high_);
+}
+
+// ----------------------------------------------------------------- helpers ---
+void ExpressionModel::check_genes(const ExpressionSource& data) const {
+  if (data.genes() == genes_) return;
+  if (data.n_genes() != static_cast<int>(genes_.size())) {
+    throw std::invalid_argument("the data has " + std::to_string(data.n_genes()) +
+                                " genes but the model was built for " + std::to_string(genes_.size()));
+  }
+  for (size_t g = 0; g < genes_.size(); ++g) {
+    if (data.genes()[g] != genes_[g]) {
+      throw std::invalid_argument("gene " + std::to_string(g + 1) + " of the data is '" + data.genes()[g] +
+                                  "' but the model expects '" + genes_[g] + "'");
+    }
+  }
+}
+
+CovariateColumns ExpressionModel::covariate_columns(const std::vector<int>& levels, size_t n_cells) const {
+  if (levels_.empty()) {
+    for (int level : levels) {
+      if (level != -1) throw std::invalid_argument("the model is unconditional: every condition index must be -1");
+    }
+    return {};
+  }
+  std::vector<int> codes = levels;
+  if (codes.empty()) codes.assign(n_cells, -1);
+  if (codes.size() != n_cells) {
+    throw std::invalid_argument("one condition per cell is needed (" + std::to_string(n_cells) + " cells, " +
+                                std::to_string(codes.size()) + " conditions)");
+  }
+  for (int level : codes) {
+    if (level < -1 || level >= static_cast<int>(levels_.size())) {
+      throw std::invalid_argument("condition index " + std::to_string(level) + " outside the model's " +
+                                  std::to_string(levels_.size()) + " levels");
+    }
+  }
+  return {{kCondition, codes}};
+}
+
+CellBatch ExpressionModel::batch(const ExpressionSource& data, const std::vector<int>& cells,
+                                 const CovariateColumns& columns) const {
+  return make_cell_batch(data, cells, columns, scale_, /*with_counts=*/false, device_);
+}
+
+Tensor ExpressionModel::scaled_batch(const ExpressionSource& data, const std::vector<int>& cells) const {
+  return batch(data, cells, {}).expression;  // (B, G)
+}
+
+// ------------------------------------------------------------------- train ---
+TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
+                                   const Options& train_options, const TrainCallbacks& callbacks) {
+  check_genes(data);
+  const Options options = default_train_options().merged(train_options, /*known_only=*/true);
+  const TrainerSettings settings = TrainerSettings::from(options);
+  const int n = data.n_cells();
+  const CovariateColumns columns = covariate_columns(conditions, n);
+  const std::vector<int> levels = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kCondition);
+
+  const CellSplit split = split_cells(n, levels, options.number("validation_fraction"), settings.seed);
+  if (!trained_) {
+    // The data's scale, dispersions and library sizes are fixed by the first
+    // training run; fine-tuning keeps them so the network's inputs keep meaning.
+    set_scaling(GeneScaling::fit(data, split.train));
+    theta_ = estimate_nb_theta(data, split.train);
+    for (auto& sizes : library_sizes_) sizes.clear();
+    for (int c : split.train) {
+      if (levels[c] >= 0) library_sizes_[levels[c]].push_back(data.library_sizes()[c]);
+      library_sizes_.back().push_back(data.library_sizes()[c]);
+    }
+  }
+
+  const double cfg_dropout = spec_.number("cfg_dropout");
+  ComposedNetworkImpl& net = *network_;
+  const Denoiser network = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) {
+    return net.forward(x_t, t, c);
+  };
+  TrainingTask task;
+  task.module = network_.get();
+  task.ema = ema_.get();
+  task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
+    CellBatch b = batch(data, cells, columns);
+    return objective_->loss(network, b.expression, drop_covariates(b.covariates, cfg_dropout, generator), generator)
+        .total;
+  };
+  task.validation_loss = [&](const std::vector<int>& cells) {
+    torch::NoGradGuard no_grad;
+    // The same times and noise every epoch, so epochs are comparable.
+    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
+    double total = 0;
+    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
+      std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
+      CellBatch b = batch(data, part, columns);
+      total += objective_->loss(network, b.expression, b.covariates, generator).total.item<double>() * part.size();
+    }
+    return total / cells.size();
+  };
+
+  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
+  append_history(history_, report);
+  trained_ = trained_ || report.steps > 0;
+  return report;
+}
+
+// ---------------------------------------------------------------- generate ---
+SamplerSettings ExpressionModel::sampler_settings(const Options& o) const {
+  SamplerSettings settings;
+  settings.method = o.text("method");
+  if (settings.method == "default") settings.method = objective_->default_sampler();
+  check_sampler(settings.method);
+  settings.steps = o.integer("steps");
+  settings.eta = o.number("eta");
+  if (o.flag("clip", true) && low_.defined()) {
+    settings.clip_low = low_;
+    settings.clip_high = high_;
+  }
+  if (settings.steps < 1) throw std::invalid_argument("steps must be at least 1");
+  if (o.integer("batch_size") < 1) throw std::invalid_argument("batch_size must be at least 1");
+  return settings;
+}
+
+Denoiser ExpressionModel::sampling_network(double guidance_scale) {
+  ComposedNetworkImpl& net = *ema_;
+  Denoiser plain = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) { return net.forward(x_t, t, c); };
+  return with_guidance(plain, levels_.empty() ? 1.0 : guidance_scale);
+}
+
+GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
+  const SamplerSettings settings = sampler_settings(o);
+  const long batch_size = o.integer("batch_size");
+  const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
+  const Denoiser network = sampling_network(o.number("guidance_scale"));
+  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
+  const CovariateColumns columns = covariate_columns(conditions, n);
+
+  GeneratedCells out;
+  out.n_genes = G;
+  out.n_cells = n;
+  out.logcounts.resize(static_cast<size_t>(G) * n);
+  out.counts.resize(static_cast<size_t>(G) * n);
+  out.library_size.resize(n);
+
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const Covariates covariates = covariates_of(columns, cell_range(lo, hi), device_);
+    Tensor x0 = sample(network, *objective_, covariates, hi - lo, G, device_, settings, generator);  // (B, G)
+    Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();         // (B, G)
+    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
+  }
+  // Counts: library size from training cells of the same condition, then the
+  // inverse of the normalisation (see decode/count_decoding.hpp).
+  for (int i = 0; i < n; ++i) {
+    const int level = conditions.empty() ? -1 : conditions[i];
+    const std::vector<double>& pool =
+        level >= 0 && !library_sizes_[level].empty() ? library_sizes_[level] : library_sizes_.back();
+    std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+    out.library_size[i] = pool[pick(rng)];
+    round_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], rng,
+                 out.counts.data() + static_cast<size_t>(i) * G);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------- reconstruct ---
+ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+                                                const Options& options) {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  check_genes(data);
+  Options defaults = default_sample_options();
+  defaults.set("noise_level", 0.5);
+  const Options o = defaults.merged(options, /*known_only=*/true);
+  const SamplerSettings settings = sampler_settings(o);
+  const double noise_level = o.number("noise_level");
+  const int n = data.n_cells(), G = static_cast<int>(genes_.size());
+  const CovariateColumns columns = covariate_columns(conditions, n);
+  const Denoiser network = sampling_network(o.number("guidance_scale"));
+  const long batch_size = o.integer("batch_size");
+
+  ReconstructedCells out;
+  out.n_genes = G;
+  out.n_cells = n;
+  out.logcounts.resize(static_cast<size_t>(G) * n);
+  out.expected_counts.resize(static_cast<size_t>(G) * n);
+  out.log_likelihood.resize(n);
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
+  std::vector<float> observed(static_cast<size_t>(batch_size) * G);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const std::vector<int> cells = cell_range(lo, hi);
+    CellBatch b = batch(data, cells, columns);
+    Tensor x0 = renoise_and_denoise(network, *objective_, b.expression, b.covariates, noise_level, settings,
+                                    generator);                                                 // (B, G)
+    Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();   // (B, G)
+    float* logcounts = out.logcounts.data() + static_cast<size_t>(lo) * G;
+    std::memcpy(logcounts, y.data_ptr<float>(), sizeof(float) * y.numel());
+    data.fill_counts(cells, observed.data());
+    for (size_t i = 0; i < cells.size(); ++i) {
+      double* mu = out.expected_counts.data() + static_cast<size_t>(cells[i]) * G;
+      expected_counts(logcounts + i * G, G, data.library_sizes()[cells[i]], mu);
+      out.log_likelihood[cells[i]] = nb_log_likelihood(observed.data() + i * G, mu, G, theta_);
+    }
+  }
+  return out;
+}
+
+// -------------------------------------------------------------- interpret ---
+std::vector<float> ExpressionModel::token_activations(const ExpressionSource& data, int* n_tokens) {
+  return per_cell_rows(data, n_tokens, [this](const Tensor& x) {
+    return ema_->tokens(x).norm(2, {2});  // (B, m)
+  });
+}
+
+std::vector<float> ExpressionModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
+                                                        int* n_tokens) {
+  Tensor loadings;  // (m, G)
+  if (method == "weights") {
+    loadings = ema_->token_weight_loadings();
+  } else if (method == "gradient") {
+    if (data == nullptr || data->n_cells() == 0) throw std::invalid_argument("gradient loadings need cells to average over");
+    check_genes(*data);
+    const int n = data->n_cells(), batch_size = 256;
+    Tensor total;  // (m, G)
+    for (int lo = 0; lo < n; lo += batch_size) {
+      Tensor x = scaled_batch(*data, cell_range(lo, std::min(n, lo + batch_size))).detach().requires_grad_(true);  // (B, G)
+      Tensor norms = ema_->tokens(x).norm(2, {2});  // (B, m)
+      std::vector<Tensor> rows;
+      for (int64_t k = 0; k < norms.size(1); ++k) {
+        // Cells are independent, so the gradient of the sum is each cell's own.
+        Tensor grad = torch::autograd::grad({norms.select(1, k).sum()}, {x}, /*grad_outputs=*/{},
+                                            /*retain_graph=*/true)[0];  // (B, G)
+        rows.push_back(grad.sum(0));                                     // (G,)
+      }
+      Tensor part = at::stack(rows);  // (m, G)
+      total = total.defined() ? total + part : part;
+    }
+    loadings = total / static_cast<double>(n);
+  } else {
+    throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
+  }
+  loadings = loadings.detach().to(at::kFloat).to(at::kCPU).contiguous();
+  *n_tokens = static_cast<int>(loadings.size(0));
+  return std::vector<float>(loadings.data_ptr<float>(), loadings.data_ptr<float>() + loadings.numel());
+}
+
+// ------------------------------------------------------------------- embed ---
+std::vector<float> ExpressionModel::embed(const ExpressionSource& data, int* dims) {
+  return per_cell_rows(data, dims, [this](const Tensor& x) { return ema_->embed(x); });  // (B, D)
+}
+
+std::vector<float> ExpressionModel::per_cell_rows(const ExpressionSource& data, int* width,
+                                                  const std::function<Tensor(const Tensor&)>& f) const {
+  check_genes(data);
+  torch::NoGradGuard no_grad;
+  std::vector<float> result;
+  const int n = data.n_cells(), batch_size = 256;
+  for (int lo = 0; lo < n; lo += batch_size) {
+    Tensor rows = f(scaled_batch(data, cell_range(lo, std::min(n, lo + batch_size)))).to(at::kCPU).contiguous();  // (B, W)
+    *width = static_cast<int>(rows.size(1));
+    result.insert(result.end(), rows.data_ptr<float>(), rows.data_ptr<float>() + rows.numel());
+  }
+  return result;
+}
+
+// --------------------------------------------------------------- save/load ---
+void ExpressionModel::save(const std::string& path) const {
+  Json meta = archive_meta(kFormat, kFormatVersion, spec_);
+  meta["genes"] = genes_;
+  meta["condition_levels"] = levels_;
+  meta["trained"] = trained_;
+  meta["annotations"] = Json::parse(annotations_.to_json());
+  meta["history"] = history_to_json(history_);
+  meta["resources"] = resources_meta(resources_);
+
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  torch::serialize::OutputArchive network, ema;
+  network_->save(network);
+  ema_->save(ema);
+  archive.write("network", network);
+  archive.write("ema", ema);
+  archive.write("gene_mean", scale_.mean.cpu());
+  archive.write("gene_sd", scale_.sd.cpu());
+  if (low_.defined()) {
+    archive.write("clip_low", low_.cpu());
+    archive.write("clip_high", high_.cpu());
+  }
+  archive.write("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
+  for (size_t l = 0; l < library_sizes_.size(); ++l) {
+    archive.write("library_sizes_" + std::to_string(l), at::tensor(library_sizes_[l], at::TensorOptions().dtype(at::kDouble)));
+  }
+  for (const auto& [name, r] : resources_) {
+    archive.write("resource/" + name, at::tensor(r.values, at::TensorOptions().dtype(at::kFloat)));
+  }
+  write_model_archive(archive, path, "model");
+}
+
+std::unique_ptr<ExpressionModel> ExpressionModel::load_file(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  const Json meta = open_model_archive(archive, path, kFormat, kFormatVersion, "model");
+  if (meta.at("version").get<double>() < kFormatVersion) {
+    throw std::runtime_error("'" + path + "' was saved by an earlier exprflow (model format version " +
+                             format_number(meta.at("version").get<double>()) +
+                             ") whose models this version cannot read; fit the model again");
+  }
+  try {
+    return read_model(archive, meta);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot read model file '" + path + "': the file is incomplete or corrupt (" +
+                             e.what() + ")");
+  }
+}
+
+std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::InputArchive& archive,
+                                                             const Json& meta) {
+  Options spec = Options::from_json(meta.at("spec").dump());
+  spec.set("device", "cpu");  // a loaded model starts on the CPU
+  Resources resources;
+  for (const auto& [name, entry] : meta.at("resources").items()) {
+    NamedTensor& r = resources[name];
+    r.shape = entry.at("shape").get<std::vector<int64_t>>();
+    r.row_names = entry.at("row_names").get<std::vector<std::string>>();
+    r.column_names = entry.at("column_names").get<std::vector<std::string>>();
+    Tensor values;
+    archive.read("resource/" + name, values);
+    values = values.to(at::kFloat).contiguous();
+    r.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+  }
+  auto model = std::make_unique<ExpressionModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
+                                                 meta.at("condition_levels").get<std::vector<std::string>>(),
+                                                 std::move(resources));
+  torch::serialize::InputArchive network, ema;
+  archive.read("network", network);
+  archive.read("ema", ema);
+  model->network_->load(network);
+  model->ema_->load(ema);
+  archive.read("gene_mean", model->scale_.mean);
+  archive.read("gene_sd", model->scale_.sd);
+  model->trained_ = meta.at("trained").get<bool>();
+  if (model->trained_) {
+    archive.read("clip_low", model->low_);
+    archive.read("clip_high", model->high_);
+    model->objective_->set_x0_bounds(model->low_, model->high_);
+  }
+  Tensor theta;
+  archive.read("theta", theta);
+  model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
+  for (size_t l = 0; l < model->library_sizes_.size(); ++l) {
+    Tensor sizes;
+    archive.read("library_sizes_" + std::to_string(l), sizes);
+    model->library_sizes_[l].assign(sizes.data_ptr<double>(), sizes.data_ptr<double>() + sizes.numel());
+  }
+  if (meta.contains("annotations")) model->annotations_ = Options::from_json(meta.at("annotations").dump());
+  model->history_ = history_from_json(meta.at("history"));
+  return model;
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
+  return ExpressionModel::load_file(path);
+}
+
+}  // namespace exprflow

@@ -1,0 +1,23 @@
+// DiT backbone: n_layers DiT blocks (adaLN-Zero, modulated by time +
+// condition) followed by DiT's final adaLN + LayerNorm.
+#pragma once
+
+#include "backbone/backbone.hpp"
+#include "backbone/dit_block.hpp"
+
+namespace exprflow {
+
+class DiTImpl : public BackboneImpl {
+ public:
+  DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio);
+  Tensor forward(const Tensor& tokens, const Tensor& c) override;  // (B, T, D) -> (B, T, D)
+
+  const torch::nn::ModuleList& blocks() const { return blocks_; }
+
+ private:
+  torch::nn::ModuleList blocks_{nullptr};
+  FinalModulation final_{nullptr};
+};
+TORCH_MODULE(DiT);
+
+}  // namespace exprflow

@@ -1,0 +1,42 @@
+#include "condition/condition_encoder.hpp"
+
+#include <stdexcept>
+
+namespace exprflow {
+
+ConditionEncoderImpl::ConditionEncoderImpl(std::vector<CovariateSpec> covariates, int64_t dim)
+    : covariates_(std::move(covariates)), dim_(dim) {
+  for (const CovariateSpec& spec : covariates_) {
+    if (spec.n_levels < 0) throw std::invalid_argument("covariate '" + spec.name + "' has a negative level count");
+    tables_.push_back(register_module(spec.name, CategoricalCondition(spec.n_levels, dim)));
+  }
+}
+
+Tensor ConditionEncoderImpl::forward(const Covariates& c, int64_t batch_size, const at::Device& device) {
+  Tensor out = at::zeros({batch_size, dim_}, at::TensorOptions().dtype(at::kFloat).device(device));  // (B, D)
+  for (size_t i = 0; i < covariates_.size(); ++i) {
+    const CovariateSpec& spec = covariates_[i];
+    auto it = c.find(spec.name);
+    Tensor codes = it == c.end() ? at::full({batch_size}, -1, at::TensorOptions().dtype(at::kLong).device(device))
+                                 : it->second;  // (B,)
+    if (codes.numel() > 0 && (codes.max().item<int64_t>() >= spec.n_levels || codes.min().item<int64_t>() < -1)) {
+      throw std::invalid_argument("covariate '" + spec.name + "' has a code outside its " +
+                                  std::to_string(spec.n_levels) + " levels");
+    }
+    Tensor rows = at::where(codes < 0, at::full_like(codes, spec.n_levels), codes);  // -1 -> null row
+    out = out + tables_[i]->forward(rows);                                            // (B, D)
+  }
+  return out;
+}
+
+Covariates drop_covariates(const Covariates& c, double p, at::Generator& generator) {
+  if (p <= 0) return c;
+  Covariates out;
+  for (const auto& [name, codes] : c) {
+    Tensor u = at::rand(codes.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(codes.device());  // (B,)
+    out[name] = at::where(u < p, at::full_like(codes, -1), codes);
+  }
+  return out;
+}
+
+}  // namespace exprflow

@@ -1,0 +1,56 @@
+#include "data/cell_batch.hpp"
+
+#include <stdexcept>
+
+namespace exprflow {
+
+Covariates covariates_of(const CovariateColumns& columns, const std::vector<int>& cells,
+                         const at::Device& device) {
+  Covariates out;
+  for (const auto& [name, codes] : columns) {
+    std::vector<int64_t> picked(cells.size());
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (cells[i] < 0 || static_cast<size_t>(cells[i]) >= codes.size()) {
+        throw std::out_of_range("cell " + std::to_string(cells[i]) + " has no value of covariate '" + name + "'");
+      }
+      picked[i] = codes[cells[i]];
+    }
+    out[name] = at::tensor(picked, at::TensorOptions().dtype(at::kLong)).to(device);  // (B,)
+  }
+  return out;
+}
+
+Covariates null_covariates(const Covariates& like) {
+  Covariates out;
+  for (const auto& [name, codes] : like) out[name] = at::full_like(codes, -1);
+  return out;
+}
+
+Covariates concat_covariates(const Covariates& a, const Covariates& b) {
+  Covariates out;
+  for (const auto& [name, codes] : a) out[name] = at::cat({codes, b.at(name)});
+  return out;
+}
+
+CellBatch make_cell_batch(const ExpressionSource& data, const std::vector<int>& cells,
+                          const CovariateColumns& columns, const GeneStandardiser& scale,
+                          bool with_counts, const at::Device& device) {
+  const int64_t B = static_cast<int64_t>(cells.size()), G = data.n_genes();
+  auto cpu_float = at::TensorOptions().dtype(at::kFloat);
+  CellBatch batch;
+  Tensor x = at::empty({B, G}, cpu_float);  // (B, G)
+  data.fill_log_normalised(cells, x.data_ptr<float>());
+  batch.expression = (x.to(device) - scale.mean) / scale.sd;  // (B, G)
+  if (with_counts) {
+    Tensor counts = at::empty({B, G}, cpu_float);  // (B, G)
+    data.fill_counts(cells, counts.data_ptr<float>());
+    batch.counts = counts.to(device);
+  }
+  std::vector<double> sizes(cells.size());
+  for (size_t i = 0; i < cells.size(); ++i) sizes[i] = data.library_sizes()[cells[i]];
+  batch.library_size = at::tensor(sizes, cpu_float.dtype(at::kDouble)).to(at::kFloat).to(device);  // (B,)
+  batch.covariates = covariates_of(columns, cells, device);
+  return batch;
+}
+
+}  // namespace exprflow

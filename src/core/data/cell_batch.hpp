@@ -1,0 +1,55 @@
+// CellBatch: everything a model may condition on for one minibatch.
+//
+// The model's data path fills it from an ExpressionSource: expression on the
+// model's scale, raw counts only when a count likelihood needs them, library
+// sizes, and named covariates (categorical codes now; perturbation sets, doses
+// and hierarchies are further named tensors later). Networks, objectives and
+// condition encoders read the covariates by name, so a new covariate kind never
+// changes a signature.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/expression_source.hpp"
+#include "exprflow/torch_prelude.hpp"
+
+namespace exprflow {
+
+// Covariate name -> (B,) int64 codes; -1 is "unknown / unconditional".
+using Covariates = std::map<std::string, Tensor>;
+// Covariate name -> one code per cell of a whole dataset (-1: none).
+using CovariateColumns = std::map<std::string, std::vector<int>>;
+
+struct CellBatch {
+  Tensor expression;    // (B, G) log-normalised, standardised per gene
+  Tensor counts;        // (B, G) raw counts; undefined unless asked for
+  Tensor library_size;  // (B,) total counts per cell
+  Covariates covariates;
+
+  int64_t size() const { return expression.size(0); }
+};
+
+// The codes of `cells` in every column, as (B,) int64 tensors on `device`.
+Covariates covariates_of(const CovariateColumns& columns, const std::vector<int>& cells,
+                         const at::Device& device);
+
+// Every covariate of `like` replaced by -1: the unconditional branch of
+// classifier-free guidance.
+Covariates null_covariates(const Covariates& like);
+
+// Covariates concatenated along the batch: the two branches of guidance in one call.
+Covariates concat_covariates(const Covariates& a, const Covariates& b);
+
+// Standardisation of log-normalised expression: (log1p - mean) / sd per gene.
+struct GeneStandardiser {
+  Tensor mean, sd;  // (G,) on the model's device
+};
+
+// One minibatch of `data`. `with_counts` adds the raw counts (count likelihoods).
+CellBatch make_cell_batch(const ExpressionSource& data, const std::vector<int>& cells,
+                          const CovariateColumns& columns, const GeneStandardiser& scale,
+                          bool with_counts, const at::Device& device);
+
+}  // namespace exprflow

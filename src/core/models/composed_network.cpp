@@ -1,0 +1,50 @@
+#include "models/composed_network.hpp"
+
+#include "models/compositions.hpp"
+#include "models/stages.hpp"
+
+namespace exprflow {
+
+ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, std::vector<CovariateSpec> covariates,
+                                         int64_t heads, const Resources& resources) {
+  const Composition& parts = composition(spec.text("architecture"));
+  tokenizer_ = register_module("tokenizer", make_tokenizer(parts.tokenizer, spec, n_genes, resources));
+  const int64_t T = tokenizer_->n_tokens(), D = tokenizer_->token_dim();
+  time_ = register_module("time", TimestepEmbedding(D));
+  condition_ = register_module("condition", ConditionEncoder(std::move(covariates), D));
+  backbone_ = register_module("backbone", make_backbone(parts.backbone, spec, D, resources));
+  decoder_ = register_module("decoder", make_decoder(parts.decoder, spec, T, D, n_genes, heads, resources));
+  if (spec.flag("input_skip", false)) {
+    skip_ = register_module("skip", torch::nn::Linear(D, n_genes));
+    torch::NoGradGuard no_grad;
+    skip_->weight.zero_();
+    skip_->bias.zero_();
+  }
+}
+
+GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
+  Tensor tokens = tokenizer_->forward(x_t);                                                // (B, T, D)
+  Tensor c = time_->forward(t) + condition_->forward(covariates, x_t.size(0), x_t.device());  // (B, D)
+  GeneOutput out = decoder_->forward(backbone_->forward(tokens, c));                      // (B, G) [x 2]
+  if (skip_) out.value = out.value + skip_->forward(at::silu(c)) * x_t;                  // (B, G)
+  return out;
+}
+
+Tensor ComposedNetworkImpl::embed(const Tensor& x) {
+  if (tokenizer_->has_tokens()) return tokenizer_->content(x).mean(1);  // (B, D)
+  Tensor t = at::zeros({x.size(0)}, x.options());                      // clean
+  Tensor c = time_->forward(t) + condition_->forward({}, x.size(0), x.device());  // (B, D) unconditional
+  return backbone_->forward(tokenizer_->forward(x), c).mean(1);       // (B, D)
+}
+
+Tensor ComposedNetworkImpl::tokens(const Tensor& x) {
+  if (!tokenizer_->has_tokens()) return DenoisingNetworkImpl::tokens(x);
+  return tokenizer_->content(x);  // (B, T, D)
+}
+
+Tensor ComposedNetworkImpl::token_weight_loadings() {
+  if (!tokenizer_->has_tokens()) return DenoisingNetworkImpl::token_weight_loadings();
+  return tokenizer_->weight_loadings();  // (T, G)
+}
+
+}  // namespace exprflow

@@ -1,0 +1,36 @@
+// The composition table: an architecture name -> its stages (tokenizer,
+// backbone, decoder), the space it models, its default objective and the
+// settings it changes from the stages' defaults. `objective = "flow" | "ddpm"`
+// is a setting of every composition.
+//
+// The full spec of a model is, in order of precedence: the user's settings >
+// the composition's overrides > the objective's defaults > the stages'
+// defaults > the settings shared by every model (seed, device, cfg_dropout).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "exprflow/api.hpp"
+#include "exprflow/options.hpp"
+
+namespace exprflow {
+
+struct Composition {
+  std::string name, tokenizer, backbone, decoder;
+  std::string space;      // "gene": the diffusion / flow runs on standardised expression
+  std::string objective;  // the default objective
+  std::string description;
+  Options overrides;      // settings that differ from the stages' defaults
+};
+
+std::vector<std::string> composition_names();
+const Composition& composition(const std::string& name);  // unknown: error listing the valid ones
+
+// The full default spec of an architecture with `objective` (empty: its default).
+Options composition_defaults(const std::string& architecture, const std::string& objective = "");
+// A user spec ("architecture", "objective" and overrides) completed with the
+// defaults; unknown settings are an error naming them.
+Options complete_spec(const Options& user_spec);
+
+}  // namespace exprflow

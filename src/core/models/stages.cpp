@@ -1,0 +1,126 @@
+#include "models/stages.hpp"
+
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+#include "backbone/dit.hpp"
+#include "backbone/residual_mlp.hpp"
+#include "decode/linear_decoder.hpp"
+#include "decode/mlp_decoder.hpp"
+#include "models/named_registry.hpp"
+#include "tokenize/latent_tokens.hpp"
+#include "tokenize/state_vector.hpp"
+
+namespace exprflow {
+
+namespace {
+
+template <class Factory>
+struct StageEntry {
+  std::function<Options()> defaults;
+  Factory make;
+};
+
+using TokenizerFactory = std::function<std::shared_ptr<TokenizerImpl>(const Options&, int64_t, const Resources&)>;
+using BackboneFactory = std::function<std::shared_ptr<BackboneImpl>(const Options&, int64_t, const Resources&)>;
+using DecoderFactory = std::function<std::shared_ptr<GeneDecoderImpl>(const Options&, int64_t, int64_t, int64_t,
+                                                                      int64_t, const Resources&)>;
+
+// A whole number >= 0 (a depth of zero layers is allowed).
+int64_t count(const Options& spec, const std::string& key) {
+  const long v = spec.integer(key);
+  if (v < 0) throw std::invalid_argument("setting '" + key + "' must be at least 0, got " + std::to_string(v));
+  return v;
+}
+
+double positive_number(const Options& spec, const std::string& key) {
+  const double v = spec.number(key);
+  if (!(v > 0)) throw std::invalid_argument("setting '" + key + "' must be positive, got " + std::to_string(v));
+  return v;
+}
+
+const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
+  static const std::map<std::string, StageEntry<TokenizerFactory>> table = {
+      {"latent_tokens",
+       {[] { return Options().set("n_tokens", 64.0).set("token_dim", 256.0).set("hidden", 2048.0); },
+        [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<LatentTokenEncoderImpl>(genes, s.positive("hidden"), s.positive("n_tokens"),
+                                                          s.positive("token_dim"));
+        }}},
+      {"state_vector",
+       {[] { return Options().set("hidden", 512.0); },
+        [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<StateVectorImpl>(genes, s.positive("hidden"));
+        }}},
+  };
+  return table;
+}
+
+const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
+  static const std::map<std::string, StageEntry<BackboneFactory>> table = {
+      {"dit",
+       {[] { return Options().set("n_layers", 8.0).set("n_heads", 8.0).set("mlp_ratio", 4.0); },
+        [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+          return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
+                                           positive_number(s, "mlp_ratio"));
+        }}},
+      {"residual_mlp",
+       {[] { return Options().set("n_layers", 4.0).set("mlp_ratio", 2.0).set("dropout", 0.1); },
+        [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+          return std::make_shared<ResidualMlpImpl>(dim, count(s, "n_layers"), positive_number(s, "mlp_ratio"),
+                                                   s.number("dropout"));
+        }}},
+  };
+  return table;
+}
+
+const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
+  static const std::map<std::string, StageEntry<DecoderFactory>> table = {
+      {"mlp",
+       {[] { return Options().set("hidden", 2048.0); },
+        [](const Options& s, int64_t tokens, int64_t dim, int64_t genes, int64_t heads,
+           const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
+          return std::make_shared<MlpDecoderImpl>(tokens * dim, s.positive("hidden"), genes, heads);
+        }}},
+      {"linear",
+       {[] { return Options(); },
+        [](const Options&, int64_t tokens, int64_t dim, int64_t genes, int64_t heads,
+           const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
+          return std::make_shared<LinearDecoderImpl>(tokens * dim, genes, heads);
+        }}},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> tokenizer_names() { return registry_names(tokenizer_table()); }
+std::vector<std::string> backbone_names() { return registry_names(backbone_table()); }
+std::vector<std::string> decoder_names() { return registry_names(decoder_table()); }
+
+Options tokenizer_defaults(const std::string& name) {
+  return registry_entry(tokenizer_table(), name, "tokenizer").defaults();
+}
+Options backbone_defaults(const std::string& name) {
+  return registry_entry(backbone_table(), name, "backbone").defaults();
+}
+Options decoder_defaults(const std::string& name) {
+  return registry_entry(decoder_table(), name, "decoder").defaults();
+}
+
+std::shared_ptr<TokenizerImpl> make_tokenizer(const std::string& name, const Options& spec, int64_t n_genes,
+                                              const Resources& resources) {
+  return registry_entry(tokenizer_table(), name, "tokenizer").make(spec, n_genes, resources);
+}
+std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, const Options& spec, int64_t dim,
+                                            const Resources& resources) {
+  return registry_entry(backbone_table(), name, "backbone").make(spec, dim, resources);
+}
+std::shared_ptr<GeneDecoderImpl> make_decoder(const std::string& name, const Options& spec, int64_t n_tokens,
+                                              int64_t dim, int64_t n_genes, int64_t heads,
+                                              const Resources& resources) {
+  return registry_entry(decoder_table(), name, "decoder").make(spec, n_tokens, dim, n_genes, heads, resources);
+}
+
+}  // namespace exprflow

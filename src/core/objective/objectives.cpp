@@ -1,0 +1,63 @@
+#include "objective/objectives.hpp"
+
+#include <functional>
+#include <map>
+
+#include "models/named_registry.hpp"
+#include "objective/ddpm.hpp"
+#include "objective/flow_matching.hpp"
+
+namespace exprflow {
+
+namespace {
+
+struct ObjectiveEntry {
+  std::function<Options()> defaults;
+  std::function<std::unique_ptr<Objective>(const Options&)> make;
+};
+
+const std::map<std::string, ObjectiveEntry>& objective_table() {
+  static const std::map<std::string, ObjectiveEntry> table = {
+      {"ddpm",
+       {[] {
+          return Options()
+              .set("prediction", "v")     // "eps", "v" or "x0"; v: see objective/ddpm.hpp
+              .set("schedule", "cosine")  // or "linear"
+              .set("timesteps", 1000.0)
+              .set("learn_sigma", 1.0)    // the decoder's scale head is the reverse variance
+              .set("vlb_weight", 0.001);  // weight of the variational term that trains it
+        },
+        [](const Options& s) -> std::unique_ptr<Objective> {
+          return std::make_unique<DdpmObjective>(NoiseSchedule(s.text("schedule"), s.integer("timesteps")),
+                                                 s.text("prediction"), s.flag("learn_sigma", true),
+                                                 s.number("vlb_weight"));
+        }}},
+      {"flow",
+       {[] {
+          return Options()
+              .set("time_distribution", "uniform")  // or "logit_normal"
+              .set("logit_mean", 0.0)
+              .set("logit_sd", 1.0)
+              .set("ot_pairing", 0.0);  // minibatch OT pairing of noise and cells
+        },
+        [](const Options& s) -> std::unique_ptr<Objective> {
+          return std::make_unique<FlowMatchingObjective>(s.text("time_distribution"), s.number("logit_mean"),
+                                                         s.number("logit_sd"), s.flag("ot_pairing", false));
+        }}},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::vector<std::string> objective_names() { return registry_names(objective_table()); }
+
+Options objective_defaults(const std::string& name) {
+  return registry_entry(objective_table(), name, "objective").defaults();
+}
+
+std::unique_ptr<Objective> make_objective(const Options& spec) {
+  return registry_entry(objective_table(), spec.text("objective"), "objective").make(spec);
+}
+
+}  // namespace exprflow

@@ -1,0 +1,30 @@
+// The tokenize stage's contract: a cell's state (its standardised expression
+// vector, or later a latent code) -> the token sequence the backbone works on.
+//
+// content() is the part that describes the cell (no positional terms): what
+// embeddings pool and what interpretation reads. Tokenizers whose tokens are
+// tied to genes by a linear path expose it as weight_loadings().
+#pragma once
+
+#include <stdexcept>
+
+#include "exprflow/torch_prelude.hpp"
+
+namespace exprflow {
+
+class TokenizerImpl : public torch::nn::Module {
+ public:
+  virtual Tensor forward(const Tensor& x) = 0;  // (B, G) -> (B, T, D)
+  virtual Tensor content(const Tensor& x) { return forward(x); }  // (B, G) -> (B, T, D)
+  // (T, G), unsigned; tokenizers without a linear gene path throw.
+  virtual Tensor weight_loadings() const {
+    throw std::invalid_argument("this tokenizer has no gene loadings");
+  }
+  // Whether the tokens stand for parts of the cell a user may interpret
+  // (latent, pathway, ... tokens) rather than one state vector.
+  virtual bool has_tokens() const { return true; }
+  virtual int64_t n_tokens() const = 0;
+  virtual int64_t token_dim() const = 0;
+};
+
+}  // namespace exprflow
