@@ -128,7 +128,9 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
     object <- if (type == "state_mlp") {
       fit_model(c(list(architecture = "state_mlp"), baseline_args$state_mlp))
     } else {
-      fit_baseline(train, type, condition = column)
+      # Seeded: the PCA baseline's randomised SVD draws from R's RNG, which
+      # would otherwise depend on how many models were fitted before it.
+      .with_seed(seed, fit_baseline(train, type, condition = column))
     }
     fitted[[type]] <- list(object = object, kind = "baseline", seconds = proc.time()[["elapsed"]] - start)
   }
