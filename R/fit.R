@@ -56,7 +56,12 @@
 #' @param validation_fraction Fraction of cells held out (stratified by
 #'   condition) for the validation loss; 0 for none.
 #' @param patience Epochs without validation improvement before stopping;
-#'   0 disables early stopping.
+#'   0 disables early stopping. `NULL` (default): 10 for DDPM, 0 for flow.
+#'   A flow model's held-out velocity loss starts rising within a few epochs
+#'   on ~1,000 cells while its samples keep improving. On the example data,
+#'   state_mlp stopped by patience 15 gave MMD 0.081 and condition accuracy
+#'   0.26; trained for all 60 epochs it gave 0.015 and 0.89. So flow models
+#'   train for all `epochs` by default, still recording the validation loss.
 #' @param seed Seed of everything random (initial weights, split, batches,
 #'   noise): the same seed gives the same model.
 #' @param device `"cpu"`, or `"cuda"` when LibTorch has CUDA (see
@@ -81,7 +86,7 @@
 fit_expression_model <- function(x, architecture = "latent_tokens", objective = NULL, condition = NULL,
                                  assay = "counts",
                                  epochs = 100, batch_size = 128, learning_rate = 1e-4,
-                                 validation_fraction = 0.1, patience = 10, seed = 1,
+                                 validation_fraction = 0.1, patience = NULL, seed = 1,
                                  device = c("cpu", "cuda"), verbose = TRUE, ..., training = list()) {
   .check_string(architecture, "architecture")
   known <- expression_architectures()$name
@@ -96,7 +101,7 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   .check_count(batch_size, "batch_size")
   .check_number(learning_rate, "learning_rate", lower = 0)
   .check_number(validation_fraction, "validation_fraction", 0, 0.9)
-  .check_count(patience, "patience", min = 0)
+  if (!is.null(patience)) .check_count(patience, "patience", min = 0)
   .check_count(seed, "seed", min = 0)
   device <- match.arg(device)
   if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
@@ -118,6 +123,9 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                                                paste0("level_count:", levels)))
   .cpp_model_annotate(pointer, c(list(condition_column = condition_name), level_counts))
 
+  if (is.null(patience)) {
+    patience <- if (identical(.cpp_model_info(pointer)$spec$objective, "flow")) 0 else 10
+  }
   options <- utils::modifyList(list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate,
                                     validation_fraction = validation_fraction, patience = patience,
                                     seed = seed), training)

@@ -41,18 +41,18 @@ sce <- switch(dataset, example = example_pbmc(), pbmc3k = {
 cat(sprintf("%s: %d genes x %d cells, %d cell types\n", dataset, nrow(sce), ncol(sce),
             length(unique(sce$cell_type))))
 
+# patience: 15 for DDPM; flow models use the package default (no early stopping, see ?fit_expression_model).
 token_settings <- list(architecture = "latent_tokens", epochs = epochs, batch_size = 64,
                        learning_rate = 1e-3, patience = 15, n_tokens = 16, token_dim = 64,
                        n_layers = 4, n_heads = 4, hidden = 512)
 models <- list(latent_tokens_ddpm = token_settings)
 extra <- list()
 if ("objective" %in% names(formals(fit_expression_model))) {
-  models$latent_tokens_flow <- utils::modifyList(token_settings, list(objective = "flow"))
+  models$latent_tokens_flow <- utils::modifyList(token_settings, list(objective = "flow", patience = NULL))
   # Without the input skip: the composition that reproduces the pre-refactor model.
   models$latent_tokens_ddpm_noskip <- utils::modifyList(token_settings, list(input_skip = 0))
   # The state_mlp baseline with the same training settings as the token models.
-  extra$baseline_args <- list(state_mlp = list(epochs = epochs, batch_size = 64, learning_rate = 1e-3,
-                                               patience = 15))
+  extra$baseline_args <- list(state_mlp = list(epochs = epochs, batch_size = 64, learning_rate = 1e-3))
 }
 comparison <- do.call(compare_models, c(list(sce, models = models, condition = "cell_type", test_fraction = 0.25,
                                              seed = 1, generate_args = list(guidance_scale = 2),

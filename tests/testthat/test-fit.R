@@ -205,3 +205,13 @@ test_that("state_mlp fits, embeds with its own width and reports no tokens", {
   expect_identical(dim(emb), c(10L, 32L))
   expect_error(token_loadings(model), "no tokens")
 })
+
+test_that("flow models train for all epochs by default; DDPM models stop early", {
+  sce <- pbmc_sce()[1:80, 1:60]
+  # With patience NULL a flow model never stops early (its held-out velocity
+  # loss rises while samples improve), a DDPM model uses patience 10.
+  flow <- fit_tiny(sce, objective = "flow", epochs = 4)
+  expect_identical(nrow(flow$history), 4L)
+  expect_error(fit_tiny(sce, patience = -1), "`patience`")
+  expect_error(fit_tiny(sce, patience = NA), "`patience`")
+})
