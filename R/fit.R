@@ -123,12 +123,10 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                                                paste0("level_count:", levels)))
   .cpp_model_annotate(pointer, c(list(condition_column = condition_name), level_counts))
 
-  if (is.null(patience)) {
-    patience <- if (identical(.cpp_model_info(pointer)$spec$objective, "flow")) 0 else 10
-  }
-  options <- utils::modifyList(list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate,
-                                    validation_fraction = validation_fraction, patience = patience,
-                                    seed = seed), training)
+  # patience NULL is left out: the core then uses the objective's default.
+  options <- utils::modifyList(c(list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate,
+                                      validation_fraction = validation_fraction, seed = seed),
+                                 if (!is.null(patience)) list(patience = patience)), training)
   report <- .train_with_progress(pointer, input, codes, options, verbose)
   if (report$interrupted) {
     warning(sprintf("training was interrupted after %d steps; returning the model trained so far",

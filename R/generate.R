@@ -76,7 +76,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 
 # The sampler a user asked for (NULL: the model objective's default), checked.
 .sampler_method <- function(method, model) {
-  if (is.null(method)) return(if (identical(model$spec$objective, "ddpm")) "ddim" else "euler")
+  if (is.null(method)) return(model$default_sampler)
   .check_string(method, "method")
   match.arg(method, c("euler", "heun", "ddim", "ddpm"))
 }

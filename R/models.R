@@ -30,6 +30,7 @@
   model$parameters <- info$parameters
   model$trained <- info$trained
   model$device <- info$device
+  model$default_sampler <- info$default_sampler
   model
 }
 

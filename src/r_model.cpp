@@ -205,7 +205,8 @@ Rcpp::List cpp_model_info(SEXP model_ptr) {
                               Rcpp::Named("history") = exprflow_r::history_frame(model.history()),
                               Rcpp::Named("parameters") = static_cast<double>(model.parameter_count()),
                               Rcpp::Named("trained") = model.trained(),
-                              Rcpp::Named("device") = model.device());
+                              Rcpp::Named("device") = model.device(),
+                              Rcpp::Named("default_sampler") = model.default_sampler());
   });
 }
 

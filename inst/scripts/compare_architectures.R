@@ -47,6 +47,8 @@ token_settings <- list(architecture = "latent_tokens", epochs = epochs, batch_si
                        n_layers = 4, n_heads = 4, hidden = 512)
 models <- list(latent_tokens_ddpm = token_settings)
 extra <- list()
+# The guard lets the same script measure a build from before objectives existed
+# (the "before" column of issue 8's note): it then compares latent_tokens alone.
 if ("objective" %in% names(formals(fit_expression_model))) {
   models$latent_tokens_flow <- utils::modifyList(token_settings, list(objective = "flow", patience = NULL))
   # Without the input skip: the composition that reproduces the pre-refactor model.

@@ -208,10 +208,14 @@ test_that("state_mlp fits, embeds with its own width and reports no tokens", {
 
 test_that("flow models train for all epochs by default; DDPM models stop early", {
   sce <- pbmc_sce()[1:80, 1:60]
-  # With patience NULL a flow model never stops early (its held-out velocity
-  # loss rises while samples improve), a DDPM model uses patience 10.
-  flow <- fit_tiny(sce, objective = "flow", epochs = 4)
-  expect_identical(nrow(flow$history), 4L)
+  # At learning rate 1e-20 the weights cannot move, so the validation loss
+  # never improves: patience p ends the run after 1 + p epochs.
+  ddpm <- fit_tiny(sce, epochs = 12, learning_rate = 1e-20)
+  expect_identical(nrow(ddpm$history), 11L)
+  flow <- fit_tiny(sce, objective = "flow", epochs = 12, learning_rate = 1e-20)
+  expect_identical(nrow(flow$history), 12L)
+  expect_identical(nrow(fit_tiny(sce, objective = "flow", epochs = 12, learning_rate = 1e-20, patience = 2)$history),
+                   3L)
   expect_error(fit_tiny(sce, patience = -1), "`patience`")
   expect_error(fit_tiny(sce, patience = NA), "`patience`")
 })

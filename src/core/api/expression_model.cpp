@@ -142,7 +142,8 @@ Options GenerativeModel::default_train_options() {
   Options o;
   o.set("epochs", 100.0).set("batch_size", 128.0).set("learning_rate", 1e-4)
       .set("weight_decay", 0.01).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1)
-      .set("grad_clip", 1.0).set("ema_decay", 0.999).set("patience", 10.0)
+      .set("grad_clip", 1.0).set("ema_decay", 0.999)
+      .set("patience", 10.0)  // unless given: the objective's default_patience()
       .set("validation_fraction", 0.1).set("seed", 1.0);
   return o;
 }
@@ -219,7 +220,8 @@ Tensor ExpressionModel::scaled_batch(const ExpressionSource& data, const std::ve
 TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
                                    const Options& train_options, const TrainCallbacks& callbacks) {
   check_genes(data);
-  const Options options = default_train_options().merged(train_options, /*known_only=*/true);
+  Options options = default_train_options().merged(train_options, /*known_only=*/true);
+  if (!train_options.has("patience")) options.set("patience", static_cast<double>(objective_->default_patience()));
   const TrainerSettings settings = TrainerSettings::from(options);
   const int n = data.n_cells();
   const CovariateColumns columns = covariate_columns(conditions, n);

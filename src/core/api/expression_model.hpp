@@ -54,6 +54,7 @@ class ExpressionModel final : public GenerativeModel {
   long parameter_count() const override;
   bool trained() const override { return trained_; }
   std::string device() const override { return device_.str(); }
+  std::string default_sampler() const override { return objective_->default_sampler(); }
 
   // The networks and the objective, for benchmarks and tests of the core.
   ComposedNetworkImpl& network() { return *network_; }

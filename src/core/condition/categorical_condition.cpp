@@ -15,11 +15,4 @@ Tensor CategoricalConditionImpl::forward(const Tensor& levels) {
   return table_->forward(levels);  // (B, dim)
 }
 
-Tensor drop_conditions(const Tensor& levels, double p, int64_t null_index,
-                       at::Generator& generator) {
-  if (p <= 0) return levels;
-  Tensor u = at::rand(levels.sizes(), generator, levels.options().dtype(at::kFloat));  // (B,)
-  return at::where(u < p, at::full_like(levels, null_index), levels);
-}
-
 }  // namespace exprflow

@@ -25,8 +25,4 @@ class CategoricalConditionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(CategoricalCondition);
 
-// Replaces each level by the null index with probability `p` (CFG dropout).
-Tensor drop_conditions(const Tensor& levels, double p, int64_t null_index,
-                       at::Generator& generator);
-
 }  // namespace exprflow

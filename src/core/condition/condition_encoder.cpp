@@ -19,10 +19,6 @@ Tensor ConditionEncoderImpl::forward(const Covariates& c, int64_t batch_size, co
     auto it = c.find(spec.name);
     Tensor codes = it == c.end() ? at::full({batch_size}, -1, at::TensorOptions().dtype(at::kLong).device(device))
                                  : it->second;  // (B,)
-    if (codes.numel() > 0 && (codes.max().item<int64_t>() >= spec.n_levels || codes.min().item<int64_t>() < -1)) {
-      throw std::invalid_argument("covariate '" + spec.name + "' has a code outside its " +
-                                  std::to_string(spec.n_levels) + " levels");
-    }
     Tensor rows = at::where(codes < 0, at::full_like(codes, spec.n_levels), codes);  // -1 -> null row
     out = out + tables_[i]->forward(rows);                                            // (B, D)
   }

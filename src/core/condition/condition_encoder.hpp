@@ -24,7 +24,10 @@ class ConditionEncoderImpl : public torch::nn::Module {
  public:
   ConditionEncoderImpl(std::vector<CovariateSpec> covariates, int64_t dim);
 
-  // (B, dim); a declared covariate missing from `c` counts as null.
+  // (B, dim); a declared covariate missing from `c` counts as null. Codes
+  // are not range-checked here (that would synchronise the device on every
+  // forward): the model checks them where it builds batches
+  // (ExpressionModel::covariate_columns).
   Tensor forward(const Covariates& c, int64_t batch_size, const at::Device& device);
 
   const std::vector<CovariateSpec>& covariates() const { return covariates_; }

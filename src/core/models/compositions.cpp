@@ -39,8 +39,6 @@ Options shared_defaults() {
   return o;
 }
 
-Options with_all(const Options& base, const Options& more) { return base.merged(more, /*known_only=*/false); }
-
 }  // namespace
 
 std::vector<std::string> composition_names() { return registry_names(composition_table()); }
@@ -53,11 +51,10 @@ Options composition_defaults(const std::string& architecture, const std::string&
   const Composition& c = composition(architecture);
   const std::string chosen = objective.empty() ? c.objective : objective;
   Options o = shared_defaults();
-  o = with_all(o, tokenizer_defaults(c.tokenizer));
-  o = with_all(o, backbone_defaults(c.backbone));
-  o = with_all(o, decoder_defaults(c.decoder));
-  o = with_all(o, objective_defaults(chosen));
-  o = with_all(o, c.overrides);
+  for (const Options& layer : {tokenizer_defaults(c.tokenizer), backbone_defaults(c.backbone),
+                               decoder_defaults(c.decoder), objective_defaults(chosen), c.overrides}) {
+    o = o.merged(layer, /*known_only=*/false);
+  }
   o.set("architecture", architecture).set("objective", chosen);
   return o;
 }

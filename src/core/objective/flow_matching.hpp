@@ -32,6 +32,11 @@ class FlowMatchingObjective final : public Objective {
   Prediction predict(const GeneOutput& output, const Tensor& x_t, double t) const override;
   std::vector<double> time_grid(int64_t steps) const override;  // evenly spaced
   std::string default_sampler() const override { return "euler"; }
+  // No early stopping: the held-out velocity loss rises within a few epochs
+  // on ~1,000 cells while the samples keep improving (example data,
+  // state_mlp: patience 15 -> MMD 0.081, condition accuracy 0.26; all 60
+  // epochs -> 0.015, 0.89).
+  long default_patience() const override { return 0; }
 
   // Draws (B,) times in [0, 1).
   Tensor draw_times(int64_t n, at::Generator& generator) const;

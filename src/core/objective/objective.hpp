@@ -56,6 +56,9 @@ class Objective {
   // How many gene-space heads the decoder needs (value [+ scale]).
   virtual int64_t output_heads() const { return learned_variance() ? 2 : 1; }
 
+  // Early-stopping patience (epochs) when the caller sets none; 0 = off.
+  virtual long default_patience() const { return 10; }
+
   // Per-gene box (G,) for x_0 predictions, as the samplers clip them.
   virtual void set_x0_bounds(Tensor low, Tensor high) {}
 };

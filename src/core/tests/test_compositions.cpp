@@ -184,6 +184,26 @@ TEST(Resources, TravelWithTheModelFile) {
                std::invalid_argument);
 }
 
+// With a learning rate of 1e-20 the weights cannot move in float32, so the
+// validation loss is the same every epoch and never improves: early stopping
+// with patience p ends the run after 1 + p epochs, and without it the run lasts
+// all epochs. Unless the caller sets it, patience is the objective's: 10 for
+// DDPM, none for flow.
+TEST(Training, PatienceDefaultsToTheObjectives) {
+  const SmallData& d = small_data();
+  auto epochs_run = [&](const std::string& objective, double patience) {
+    auto model = GenerativeModel::create(tiny_spec("state_mlp", objective), d.source->genes(), {"A", "B"});
+    Options o = one_epoch();
+    o.set("epochs", 13).set("learning_rate", 1e-20);
+    if (patience >= 0) o.set("patience", patience);
+    const TrainReport r = model->train(*d.source, d.conditions, o, {});
+    return static_cast<int>(r.history.size());
+  };
+  EXPECT_EQ(epochs_run("ddpm", -1), 11) << "DDPM: patience 10 by default";
+  EXPECT_EQ(epochs_run("flow", -1), 13) << "flow: no early stopping by default";
+  EXPECT_EQ(epochs_run("flow", 2), 3) << "an explicit patience wins";
+}
+
 TEST(ArchitectureTable, OneRowPerComposition) {
   const std::vector<ArchitectureInfo> rows = GenerativeModel::architecture_table();
   ASSERT_EQ(rows.size(), GenerativeModel::architectures().size());

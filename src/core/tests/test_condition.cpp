@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "condition/categorical_condition.hpp"
+#include "condition/condition_encoder.hpp"
 #include "condition/timestep_embedding.hpp"
 
 using namespace exprflow;
@@ -68,19 +69,39 @@ TEST(CategoricalCondition, NullIndexAndShape) {
             (std::vector<int64_t>{2, 4}));
 }
 
-TEST(DropConditions, ProbabilityZeroOneAndHalf) {
+TEST(DropCovariates, EachAttributeIndependentlyWithProbabilityP) {
   at::Generator gen = at::detail::createCPUGenerator(123);
-  Tensor levels = at::randint(0, 3, {10000}, at::TensorOptions().dtype(at::kLong));
-  Tensor kept = drop_conditions(levels, 0.0, 3, gen);
-  EXPECT_TRUE(at::equal(kept, levels)) << "p = 0 changed conditions";
-  Tensor dropped = drop_conditions(levels, 1.0, 3, gen);
-  EXPECT_EQ(dropped.scalar_type(), at::kLong);
-  EXPECT_TRUE(at::all(dropped == 3).item<bool>()) << "p = 1 left non-null conditions";
-  Tensor half = drop_conditions(levels, 0.5, 3, gen);
-  const double fraction = (half == 3).to(at::kDouble).mean().item<double>();
+  Tensor a = at::randint(0, 3, {10000}, at::TensorOptions().dtype(at::kLong));
+  Tensor b = at::randint(0, 5, {10000}, at::TensorOptions().dtype(at::kLong));
+  const Covariates c{{"a", a}, {"b", b}};
+  Covariates kept = drop_covariates(c, 0.0, gen);
+  EXPECT_TRUE(at::equal(kept.at("a"), a) && at::equal(kept.at("b"), b)) << "p = 0 changed covariates";
+  Covariates dropped = drop_covariates(c, 1.0, gen);
+  EXPECT_EQ(dropped.at("a").scalar_type(), at::kLong);
+  EXPECT_TRUE(at::all(dropped.at("a") == -1).item<bool>() && at::all(dropped.at("b") == -1).item<bool>());
+  Covariates half = drop_covariates(c, 0.5, gen);
+  Tensor null_a = half.at("a") == -1, null_b = half.at("b") == -1;
   // Binomial(10000, 0.5): sd 0.005; 0.45..0.55 is 10 sd.
-  EXPECT_NEAR(fraction, 0.5, 0.05);
-  // Cells not dropped keep their level.
-  Tensor not_dropped = half != 3;
-  EXPECT_TRUE(at::equal(half.masked_select(not_dropped), levels.masked_select(not_dropped)));
+  EXPECT_NEAR(null_a.to(at::kDouble).mean().item<double>(), 0.5, 0.05);
+  EXPECT_NEAR(null_b.to(at::kDouble).mean().item<double>(), 0.5, 0.05);
+  // Per attribute: both null together in ~1/4 of the cells, not ~1/2.
+  EXPECT_NEAR((null_a & null_b).to(at::kDouble).mean().item<double>(), 0.25, 0.05);
+  // Cells not dropped keep their code.
+  EXPECT_TRUE(at::equal(half.at("a").masked_select(~null_a), a.masked_select(~null_a)));
+}
+
+TEST(ConditionEncoder, SumsOneTablePerCovariateWithNullRows) {
+  at::manual_seed(5);
+  ConditionEncoder enc(std::vector<CovariateSpec>{{"cell_type", 3}, {"stim", 2}}, 8);
+  Tensor ct = at::tensor(std::vector<int64_t>{0, 2, -1}), stim = at::tensor(std::vector<int64_t>{1, -1, -1});
+  Tensor both = enc->forward({{"cell_type", ct}, {"stim", stim}}, 3, at::kCPU);  // (3, 8)
+  EXPECT_EQ(both.sizes(), (std::vector<int64_t>{3, 8}));
+  // A covariate missing from the batch counts as null: row 2 has both null.
+  Tensor only_ct = enc->forward({{"cell_type", ct}}, 3, at::kCPU);
+  EXPECT_TRUE(at::allclose(both[1], only_ct[1])) << "stim null given, and stim missing, differ";
+  EXPECT_TRUE(at::allclose(both[2], only_ct[2]));
+  EXPECT_FALSE(at::allclose(both[0], only_ct[0])) << "stim level 1 did not change the condition vector";
+  // Without covariates the condition is zero.
+  ConditionEncoder none(std::vector<CovariateSpec>{}, 4);
+  EXPECT_TRUE(at::all(none->forward({}, 2, at::kCPU) == 0).item<bool>());
 }

@@ -171,7 +171,6 @@ TEST(Samplers, RecoverKnownGaussianWithEveryObjective) {
   const GaussianData d = gaussian_data();
   const std::vector<Moments> target = truth(d);
   uint64_t seed = 100;
-  DdpmObjective cosine = ddpm("cosine");
   FlowMatchingObjective fm = flow();
   for (const char* output : {"eps", "v", "x0"}) {
     DdpmObjective o(NoiseSchedule("cosine", 1000), output, false, 0.0);

@@ -172,6 +172,8 @@ class GenerativeModel {
   virtual long parameter_count() const = 0;
   virtual bool trained() const = 0;
   virtual std::string device() const = 0;
+  // The sampler generate() and reconstruct() use for method "default".
+  virtual std::string default_sampler() const = 0;
 };
 
 }  // namespace exprflow
