@@ -73,8 +73,8 @@
     .Call(`_exprflow_cpp_default_spec`, architecture, objective)
 }
 
-.cpp_default_train_options <- function() {
-    .Call(`_exprflow_cpp_default_train_options`)
+.cpp_default_train_options <- function(architecture) {
+    .Call(`_exprflow_cpp_default_train_options`, architecture)
 }
 
 .cpp_model_create <- function(spec, genes, levels) {

@@ -25,6 +25,25 @@
 #'   residual MLP blocks with FiLM modulation by time and condition (dropout
 #'   0.1). The baseline every token model must beat; [compare_models()]
 #'   includes it.
+#' * `"vae"`: a count VAE alone (scVI's design). The encoder reads
+#'   log-normalised expression; the Gaussian posterior's mean is the cell's
+#'   embedding; the decoder gives each gene's share of the library (a
+#'   softmax), times the cell's OBSERVED library size, with a per-gene
+#'   dispersion: `likelihood = "nb"` (default), `"zinb"` or `"poisson"`;
+#'   `dispersion = "gene_condition"` for one per gene and condition;
+#'   `encode_condition` / `decode_condition` condition the encoder / decoder.
+#'   Trained on the ELBO with KL warm-up (`kl_warmup`, a fraction of the
+#'   steps; `kl_weight`). It generates from its N(0, I) prior, which ignores
+#'   the condition unless `decode_condition = 1`.
+#' * `"latent_mlp"`, `"latent_dit"` (flow by default): the same VAE, then a
+#'   conditional flow (or DDPM) on its posterior means, standardised: a
+#'   residual MLP with FiLM (`latent_mlp`, CFGen's design) or the latent
+#'   code cut into `n_tokens` chunks through DiT blocks (`latent_dit`,
+#'   scLDM's). Generation integrates the flow, decodes, and draws counts
+#'   from the likelihood with a library size drawn for the condition. One
+#'   call trains both stages, with one progress bar each: the VAE with the
+#'   `vae_*` settings of `training` (see [training_defaults()]), the latent
+#'   model with `epochs`, `batch_size`, `learning_rate`.
 #'
 #' Every architecture adds a gene-wise skip of its noisy input to its
 #' prediction, scaled per gene by the time and condition (`input_skip = 1`;
@@ -49,7 +68,9 @@
 #'   column of `colData(x)` / Seurat `meta.data` (e.g. `"cell_type"`), or one
 #'   value per cell.
 #' @param assay For a SingleCellExperiment: the assay of raw counts.
-#' @param epochs Maximum number of passes over the training cells.
+#' @param epochs Maximum number of passes over the training cells. `NULL`
+#'   (default), as `batch_size` and `learning_rate`: the architecture's
+#'   default, see [training_defaults()].
 #' @param batch_size Cells per optimiser step.
 #' @param learning_rate Peak AdamW learning rate (after a linear warm-up over
 #'   the first 5% of steps, then cosine decay to 10% of the peak).
@@ -71,7 +92,9 @@
 #'   e.g. `n_tokens = 16, token_dim = 64, n_layers = 2`.
 #' @param training Further training settings: `weight_decay` (0.01),
 #'   `warmup_fraction` (0.05), `min_lr_ratio` (0.1), `grad_clip` (1),
-#'   `ema_decay` (0.999).
+#'   `ema_decay` (0.999); for VAE-based models `kl_warmup`, `kl_weight` and
+#'   the VAE stage's `vae_epochs`, `vae_batch_size`, `vae_learning_rate`,
+#'   `vae_ema_decay`, `vae_patience`. See [training_defaults()].
 #' @return An `exprflow_model`: use it with [generate_cells()],
 #'   [embed_cells()], [save_model()], [plot_training_history()].
 #' @examples
@@ -85,7 +108,7 @@
 #' @export
 fit_expression_model <- function(x, architecture = "latent_tokens", objective = NULL, condition = NULL,
                                  assay = "counts",
-                                 epochs = 100, batch_size = 128, learning_rate = 1e-4,
+                                 epochs = NULL, batch_size = NULL, learning_rate = NULL,
                                  validation_fraction = 0.1, patience = NULL, seed = 1,
                                  device = c("cpu", "cuda"), verbose = TRUE, ..., training = list()) {
   .check_string(architecture, "architecture")
@@ -97,9 +120,9 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
     .check_string(objective, "objective")
     objective <- match.arg(objective, c("flow", "ddpm"))
   }
-  .check_count(epochs, "epochs")
-  .check_count(batch_size, "batch_size")
-  .check_number(learning_rate, "learning_rate", lower = 0)
+  if (!is.null(epochs)) .check_count(epochs, "epochs")
+  if (!is.null(batch_size)) .check_count(batch_size, "batch_size")
+  if (!is.null(learning_rate)) .check_number(learning_rate, "learning_rate", lower = 0)
   .check_number(validation_fraction, "validation_fraction", 0, 0.9)
   if (!is.null(patience)) .check_count(patience, "patience", min = 0)
   .check_count(seed, "seed", min = 0)
@@ -123,9 +146,12 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                                                paste0("level_count:", levels)))
   .cpp_model_annotate(pointer, c(list(condition_column = condition_name), level_counts))
 
-  # patience NULL is left out: the core then uses the objective's default.
-  options <- utils::modifyList(c(list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate,
-                                      validation_fraction = validation_fraction, seed = seed),
+  # Settings left NULL are left out: the core then uses the architecture's
+  # defaults (training_defaults()) and, for patience, the objective's.
+  options <- utils::modifyList(c(list(validation_fraction = validation_fraction, seed = seed),
+                                 if (!is.null(epochs)) list(epochs = epochs),
+                                 if (!is.null(batch_size)) list(batch_size = batch_size),
+                                 if (!is.null(learning_rate)) list(learning_rate = learning_rate),
                                  if (!is.null(patience)) list(patience = patience)), training)
   report <- .train_with_progress(pointer, input, codes, options, verbose)
   if (report$interrupted) {
@@ -135,18 +161,30 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   .new_model(pointer)
 }
 
+# One progress bar per training stage (latent models train "vae", then
+# "latent"); the core restarts its step count with each stage.
 .train_with_progress <- function(pointer, input, codes, options, verbose) {
-  progress <- function(step, total, loss) NULL
+  progress <- function(step, total, loss, stage) NULL
   if (isTRUE(verbose)) {
     loss_text <- ""
-    bar <- cli::cli_progress_bar(
-      "Training", total = NA, clear = FALSE,
-      format = "{cli::pb_spin} Training {cli::pb_current}/{cli::pb_total} steps | loss {loss_text} | {cli::pb_elapsed}")
-    progress <- function(step, total, loss) {
+    bar <- NULL
+    current <- NULL
+    home <- environment()  # the bars live (and their format finds loss_text) here
+    stage_label <- c(model = "Training", vae = "Training the VAE", latent = "Training the latent model")
+    progress <- function(step, total, loss, stage) {
+      if (!identical(stage, current)) {
+        if (!is.null(bar)) cli::cli_progress_done(id = bar)
+        current <<- stage
+        label <- if (stage %in% names(stage_label)) stage_label[[stage]] else paste("Training", stage)
+        bar <<- cli::cli_progress_bar(
+          label, total = NA, clear = FALSE, .envir = home,
+          format = paste0("{cli::pb_spin} ", label,
+                          " {cli::pb_current}/{cli::pb_total} steps | loss {loss_text} | {cli::pb_elapsed}"))
+      }
       loss_text <<- formatC(loss, digits = 4, format = "g")
       cli::cli_progress_update(id = bar, set = step, total = total)
     }
-    on.exit(cli::cli_progress_done(id = bar), add = TRUE)
+    on.exit(if (!is.null(bar)) cli::cli_progress_done(id = bar), add = TRUE)
   }
   .cpp_model_train(pointer, input$source, codes, options, progress)
 }

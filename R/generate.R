@@ -12,6 +12,12 @@
 #' second draw would add it twice (on held-out PBMCs that raised the kNN
 #' real-vs-generated AUC from 0.87 to 0.99).
 #'
+#' VAE-based models (`"vae"`, `"latent_mlp"`, `"latent_dit"`) sample a
+#' latent code (with the flow; `"vae"` from its N(0, I) prior), decode it, and
+#' draw counts from their NB / ZINB / Poisson likelihood for the library size
+#' drawn for the cell; `logcounts` is then the log-normalisation of those
+#' counts.
+#'
 #' `generate_cells()` is generic: it also samples from the baselines of
 #' [fit_baseline()] (which ignore the sampler settings).
 #'
@@ -34,6 +40,9 @@
 #' @param seed Seed: the same seed (and `batch_size`, as noise is drawn per
 #'   batch) gives the same cells.
 #' @param batch_size Cells sampled at once.
+#' @param library_size How a generated cell's library size is drawn for its
+#'   condition: `"empirical"`, the size of a random training cell of that
+#'   condition, or `"lognormal"`, from a log-normal fitted to them.
 #' @param ... Further arguments of the methods.
 #' @return A SingleCellExperiment with assays `counts` (sparse) and
 #'   `logcounts`, the model's genes as rownames, and colData holding the
@@ -54,7 +63,7 @@ generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("ge
 #' @export
 generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = NULL,
                                           steps = 50, guidance_scale = 1, eta = 0, seed = 1,
-                                          batch_size = 256, ...) {
+                                          batch_size = 256, library_size = c("empirical", "lognormal"), ...) {
   pointer <- .model_pointer(model)
   method <- .sampler_method(method, model)
   .check_count(steps, "steps")
@@ -62,21 +71,25 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   .check_number(eta, "eta", 0, 1)
   .check_count(seed, "seed", min = 0)
   .check_count(batch_size, "batch_size")
+  library_size <- match.arg(library_size)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   levels <- .generation_levels(model, n, condition)
   codes <- if (length(model$levels)) match(levels, model$levels) - 1L else rep(-1L, length(levels))
   options <- list(method = method, steps = steps, guidance_scale = guidance_scale, eta = eta,
-                  seed = seed, batch_size = batch_size)
+                  seed = seed, batch_size = batch_size, library_size = library_size)
   out <- .cpp_model_generate(pointer, codes, options)
 
   .generated_sce(out$counts, out$logcounts, levels, out$library_size, model,
                  list(architecture = model$architecture, method = method, steps = steps,
-                      guidance_scale = guidance_scale, eta = eta, seed = seed))
+                      guidance_scale = guidance_scale, eta = eta, seed = seed, library_size = library_size))
 }
 
 # The sampler a user asked for (NULL: the model objective's default), checked.
 .sampler_method <- function(method, model) {
   if (is.null(method)) return(model$default_sampler)
+  if (identical(model$architecture, "vae")) {
+    stop("the \"vae\" architecture samples its prior: leave `method` NULL", call. = FALSE)
+  }
   .check_string(method, "method")
   match.arg(method, c("euler", "heun", "ddim", "ddpm"))
 }

@@ -31,6 +31,10 @@
   model$trained <- info$trained
   model$device <- info$device
   model$default_sampler <- info$default_sampler
+  # "gene" (the flow / diffusion runs on expression) or "latent" (a count VAE,
+  # with or without a model of its latent codes).
+  table <- expression_architectures()
+  model$space <- table$space[match(model$architecture, table$name)]
   model
 }
 

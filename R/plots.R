@@ -2,7 +2,8 @@
 #'
 #' @param model An `exprflow_model`.
 #' @param log_scale Use a log10 y axis.
-#' @return A ggplot of the training and validation loss per epoch.
+#' @return A ggplot of the training and validation loss per epoch, one
+#'   panel per training stage for two-stage (VAE-based) models.
 #' @examples
 #' \donttest{
 #' sce <- example_pbmc()
@@ -15,16 +16,24 @@ plot_training_history <- function(model, log_scale = FALSE) {
   if (!inherits(model, "exprflow_model")) stop("`model` must be an exprflow_model", call. = FALSE)
   h <- model$history
   if (!NROW(h)) stop("the model has no training history", call. = FALSE)
+  stage <- h$stage %||% rep("model", nrow(h))
   long <- rbind(
-    data.frame(epoch = h$epoch, loss = h$train_loss, split = "training"),
-    data.frame(epoch = h$epoch, loss = h$validation_loss, split = "validation"))
+    data.frame(stage = stage, epoch = h$epoch, loss = h$train_loss, split = "training"),
+    data.frame(stage = stage, epoch = h$epoch, loss = h$validation_loss, split = "validation"))
   long <- long[!is.na(long$loss), ]
+  stages <- unique(stage)
+  y_label <- if (identical(stages, "model")) "loss (flow: velocity MSE; DDPM: prediction MSE + weighted VLB)" else
+    "loss (vae: negative ELBO per cell, nats; latent: the objective's loss)"
   p <- ggplot2::ggplot(long, ggplot2::aes(x = .data$epoch, y = .data$loss, colour = .data$split)) +
     ggplot2::geom_line() +
     ggplot2::geom_point(size = 1) +
-    ggplot2::labs(x = "epoch", y = "loss (DDPM: prediction MSE + weighted VLB)", colour = NULL,
-                  title = paste("exprflow", model$architecture)) +
+    ggplot2::labs(x = "epoch", y = y_label, colour = NULL, title = paste("exprflow", model$architecture)) +
     ggplot2::theme_minimal()
+  # One panel per training stage: their losses are on different scales.
+  if (length(stages) > 1L) {
+    long$stage <- factor(long$stage, levels = stages)
+    p <- p + ggplot2::facet_wrap(~stage, scales = "free_y")
+  }
   if (log_scale) p <- p + ggplot2::scale_y_log10()
   p
 }

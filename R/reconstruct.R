@@ -18,6 +18,16 @@
 #' likelihood of the cell (see [compare_models()] for the baselines' held-out
 #' likelihood).
 #'
+#' VAE-based models (`"vae"`, `"latent_mlp"`, `"latent_dit"`) reconstruct
+#' through their VAE instead: each cell is encoded, its posterior mean
+#' decoded, and the expected counts are the decoder's mean for the cell's
+#' observed library size (`noise_level`, `steps`, `method` and
+#' `guidance_scale` do not apply). `log_likelihood` is then the VAE's
+#' likelihood (NB, ZINB or Poisson) of the observed counts given the
+#' decoder's parameters, the same kind of quantity as
+#' [baseline_log_likelihood()] (counts given per-gene means from the cell's
+#' library size and a per-gene dispersion), so the two compare directly.
+#'
 #' @param model An `exprflow_model`.
 #' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
 #'   cells) holding every gene of the model (matched by name).
@@ -47,7 +57,7 @@ reconstruct_cells <- function(model, x, assay = "counts", condition = NULL, nois
                               batch_size = 256) {
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
-  method <- .sampler_method(method, model)
+  method <- if (identical(model$space, "latent")) model$default_sampler else .sampler_method(method, model)
   .check_number(noise_level, "noise_level", 0, 1)
   .check_count(steps, "steps")
   .check_number(guidance_scale, "guidance_scale", lower = 0)

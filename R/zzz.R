@@ -113,3 +113,22 @@ architecture_defaults <- function(architecture = "latent_tokens", objective = NU
   if (!is.null(objective)) .check_string(objective, "objective")
   .cpp_default_spec(architecture, objective %||% "")
 }
+
+#' Default training settings of an architecture
+#'
+#' What [fit_expression_model()] trains with when `epochs`, `batch_size`,
+#' `learning_rate` and `training` leave a setting out. VAE-based
+#' architectures (`"latent_mlp"`, `"latent_dit"`) train in two stages: their
+#' count VAE with the `vae_*` settings (and `kl_warmup`, the fraction of its
+#' steps over which the KL weight rises from 0 to `kl_weight`), then the
+#' latent model with the plain ones.
+#'
+#' @param architecture One of `expression_architectures()$name`.
+#' @return A named list of training settings.
+#' @examples
+#' str(training_defaults("latent_mlp"))
+#' @export
+training_defaults <- function(architecture = "latent_tokens") {
+  .check_string(architecture, "architecture")
+  .cpp_default_train_options(architecture)
+}

@@ -235,12 +235,13 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_default_train_options
-Rcpp::List cpp_default_train_options();
-RcppExport SEXP _exprflow_cpp_default_train_options() {
+Rcpp::List cpp_default_train_options(std::string architecture);
+RcppExport SEXP _exprflow_cpp_default_train_options(SEXP architectureSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    rcpp_result_gen = Rcpp::wrap(cpp_default_train_options());
+    Rcpp::traits::input_parameter< std::string >::type architecture(architectureSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_default_train_options(architecture));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -422,7 +423,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},
     {"_exprflow_cpp_default_spec", (DL_FUNC) &_exprflow_cpp_default_spec, 2},
-    {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 0},
+    {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 1},
     {"_exprflow_cpp_model_create", (DL_FUNC) &_exprflow_cpp_model_create, 3},
     {"_exprflow_cpp_model_train", (DL_FUNC) &_exprflow_cpp_model_train, 5},
     {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 3},

@@ -143,16 +143,19 @@ bool interrupt_pending() {
 Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history, size_t from) {
   const size_t n = history.size() - std::min(from, history.size());
   Rcpp::IntegerVector epoch(n);
+  Rcpp::CharacterVector stage(n);
   Rcpp::NumericVector train(n), validation(n), lr(n), seconds(n);
   for (size_t k = 0; k < n; ++k) {
     const exprflow::EpochRecord& r = history[from + k];
+    stage[k] = r.stage;
     epoch[k] = r.epoch;
     train[k] = r.train_loss;
     validation[k] = std::isnan(r.validation_loss) ? NA_REAL : r.validation_loss;
     lr[k] = r.learning_rate;
     seconds[k] = r.seconds;
   }
-  return Rcpp::DataFrame::create(Rcpp::Named("epoch") = epoch, Rcpp::Named("train_loss") = train,
+  return Rcpp::DataFrame::create(Rcpp::Named("stage") = stage, Rcpp::Named("epoch") = epoch,
+                                 Rcpp::Named("train_loss") = train,
                                  Rcpp::Named("validation_loss") = validation,
                                  Rcpp::Named("learning_rate") = lr, Rcpp::Named("seconds") = seconds);
 }

@@ -58,9 +58,9 @@ Rcpp::List cpp_default_spec(std::string architecture, std::string objective) {
 }
 
 // [[Rcpp::export(.cpp_default_train_options)]]
-Rcpp::List cpp_default_train_options() {
+Rcpp::List cpp_default_train_options(std::string architecture) {
   return exprflow_r::guarded(
-      [&]() { return exprflow_r::options_to_list(GenerativeModel::default_train_options()); });
+      [&]() { return exprflow_r::options_to_list(GenerativeModel::default_train_options(architecture)); });
 }
 
 // [[Rcpp::export(.cpp_model_create)]]
@@ -74,7 +74,8 @@ SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::Charac
 }
 
 // Trains in place. `conditions`: 0-based level per cell. `progress(step,
-// total, loss)` is called after every step on this (R's main) thread.
+// total, loss, stage)` is called after every step on this (R's main) thread;
+// steps restart at 1 when a model's next stage starts.
 // [[Rcpp::export(.cpp_model_train)]]
 Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions,
                            Rcpp::List options, Rcpp::Function progress) {
@@ -82,10 +83,12 @@ Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector 
     GenerativeModel& model = model_of(model_ptr);
     const exprflow::ExpressionSource& source = source_of(source_ptr);
     exprflow::TrainCallbacks callbacks;
+    std::string stage = "model";
+    callbacks.on_stage = [&stage](const std::string& name) { stage = name; };
     callbacks.on_step = [&](long step, long total, double loss) {
       if (exprflow_r::interrupt_pending()) return false;
       try {
-        progress(static_cast<double>(step), static_cast<double>(total), loss);
+        progress(static_cast<double>(step), static_cast<double>(total), loss, stage);
       } catch (Rcpp::internal::InterruptedException&) {
         return false;
       }

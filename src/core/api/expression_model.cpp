@@ -11,6 +11,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "api/model_file.hpp"
+#include "api/model_inputs.hpp"
 #include "condition/condition_encoder.hpp"
 #include "data/gene_scaling.hpp"
 #include "data/split.hpp"
@@ -25,11 +27,6 @@
 namespace exprflow {
 
 namespace {
-
-constexpr const char* kFormat = "exprflow-model";
-// 2: composed networks on continuous time (flow / DDPM). Files of version 1
-// (the hard-wired DDPM latent-token model) cannot be read into them.
-constexpr int kFormatVersion = 2;
 
 // Cells lo, lo + 1, ..., hi - 1.
 std::vector<int> cell_range(int lo, int hi) {
@@ -47,16 +44,6 @@ std::shared_ptr<ComposedNetworkImpl> build_network(const Options& spec, int64_t 
   std::vector<CovariateSpec> covariates;
   if (n_levels > 0) covariates.push_back({ExpressionModel::kCondition, n_levels});
   return std::make_shared<ComposedNetworkImpl>(spec, n_genes, covariates, heads, resources);
-}
-
-// Resources in the model file: "resource/<name>" tensors, their shapes and
-// names in the meta JSON.
-Json resources_meta(const Resources& resources) {
-  Json meta = Json::object();
-  for (const auto& [name, r] : resources) {
-    meta[name] = {{"shape", r.shape}, {"row_names", r.row_names}, {"column_names", r.column_names}};
-  }
-  return meta;
 }
 
 }  // namespace
@@ -115,45 +102,7 @@ ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, s
   scale_ = {at::zeros({G}, at::TensorOptions().dtype(at::kFloat).device(device_)),
             at::ones({G}, at::TensorOptions().dtype(at::kFloat).device(device_))};
   theta_.assign(G, kPoissonTheta);
-  library_sizes_.assign(L + 1, std::vector<double>{});
-}
-
-std::unique_ptr<GenerativeModel> GenerativeModel::create(const Options& spec, std::vector<std::string> genes,
-                                                         std::vector<std::string> levels, Resources resources) {
-  return std::make_unique<ExpressionModel>(spec, std::move(genes), std::move(levels), std::move(resources));
-}
-
-std::vector<std::string> GenerativeModel::architectures() { return composition_names(); }
-
-std::vector<ArchitectureInfo> GenerativeModel::architecture_table() {
-  std::vector<ArchitectureInfo> rows;
-  for (const std::string& name : composition_names()) {
-    const Composition& c = composition(name);
-    rows.push_back({c.name, c.tokenizer, c.backbone, c.decoder, c.space, c.objective, c.description});
-  }
-  return rows;
-}
-
-Options GenerativeModel::default_spec(const std::string& architecture, const std::string& objective) {
-  return composition_defaults(architecture, objective);
-}
-
-Options GenerativeModel::default_train_options() {
-  Options o;
-  o.set("epochs", 100.0).set("batch_size", 128.0).set("learning_rate", 1e-4)
-      .set("weight_decay", 0.01).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1)
-      .set("grad_clip", 1.0).set("ema_decay", 0.999)
-      .set("patience", 10.0)  // unless given: the objective's default_patience()
-      .set("validation_fraction", 0.1).set("seed", 1.0);
-  return o;
-}
-
-Options GenerativeModel::default_sample_options() {
-  Options o;
-  // method "default": the objective's own (DDIM for DDPM, Euler for flow).
-  o.set("method", "default").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
-      .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0);
-  return o;
+  library_sizes_ = LibrarySizePools(static_cast<int>(L));
 }
 
 long ExpressionModel::parameter_count() const {
@@ -171,40 +120,10 @@ void ExpressionModel::set_scaling(const GeneScaling& s) {
 }
 
 // ----------------------------------------------------------------- helpers ---
-void ExpressionModel::check_genes(const ExpressionSource& data) const {
-  if (data.genes() == genes_) return;
-  if (data.n_genes() != static_cast<int>(genes_.size())) {
-    throw std::invalid_argument("the data has " + std::to_string(data.n_genes()) +
-                                " genes but the model was built for " + std::to_string(genes_.size()));
-  }
-  for (size_t g = 0; g < genes_.size(); ++g) {
-    if (data.genes()[g] != genes_[g]) {
-      throw std::invalid_argument("gene " + std::to_string(g + 1) + " of the data is '" + data.genes()[g] +
-                                  "' but the model expects '" + genes_[g] + "'");
-    }
-  }
-}
+void ExpressionModel::check_genes(const ExpressionSource& data) const { check_model_genes(genes_, data); }
 
 CovariateColumns ExpressionModel::covariate_columns(const std::vector<int>& levels, size_t n_cells) const {
-  if (levels_.empty()) {
-    for (int level : levels) {
-      if (level != -1) throw std::invalid_argument("the model is unconditional: every condition index must be -1");
-    }
-    return {};
-  }
-  std::vector<int> codes = levels;
-  if (codes.empty()) codes.assign(n_cells, -1);
-  if (codes.size() != n_cells) {
-    throw std::invalid_argument("one condition per cell is needed (" + std::to_string(n_cells) + " cells, " +
-                                std::to_string(codes.size()) + " conditions)");
-  }
-  for (int level : codes) {
-    if (level < -1 || level >= static_cast<int>(levels_.size())) {
-      throw std::invalid_argument("condition index " + std::to_string(level) + " outside the model's " +
-                                  std::to_string(levels_.size()) + " levels");
-    }
-  }
-  return {{kCondition, codes}};
+  return condition_columns(levels, n_cells, levels_.size());
 }
 
 CellBatch ExpressionModel::batch(const ExpressionSource& data, const std::vector<int>& cells,
@@ -220,7 +139,7 @@ Tensor ExpressionModel::scaled_batch(const ExpressionSource& data, const std::ve
 TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
                                    const Options& train_options, const TrainCallbacks& callbacks) {
   check_genes(data);
-  Options options = default_train_options().merged(train_options, /*known_only=*/true);
+  Options options = default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
   if (!train_options.has("patience")) options.set("patience", static_cast<double>(objective_->default_patience()));
   const TrainerSettings settings = TrainerSettings::from(options);
   const int n = data.n_cells();
@@ -233,11 +152,8 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vect
     // training run; fine-tuning keeps them so the network's inputs keep meaning.
     set_scaling(GeneScaling::fit(data, split.train));
     theta_ = estimate_nb_theta(data, split.train);
-    for (auto& sizes : library_sizes_) sizes.clear();
-    for (int c : split.train) {
-      if (levels[c] >= 0) library_sizes_[levels[c]].push_back(data.library_sizes()[c]);
-      library_sizes_.back().push_back(data.library_sizes()[c]);
-    }
+    library_sizes_.clear();
+    for (int c : split.train) library_sizes_.add(levels[c], data.library_sizes()[c]);
   }
 
   const double cfg_dropout = spec_.number("cfg_dropout");
@@ -301,6 +217,8 @@ GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, con
   const SamplerSettings settings = sampler_settings(o);
   const long batch_size = o.integer("batch_size");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
+  const std::string library_size_method = o.text("library_size");
+  check_library_size_method(library_size_method);
   const Denoiser network = sampling_network(o.number("guidance_scale"));
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
   const CovariateColumns columns = covariate_columns(conditions, n);
@@ -325,11 +243,7 @@ GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, con
   // Counts: library size from training cells of the same condition, then the
   // inverse of the normalisation (see decode/count_decoding.hpp).
   for (int i = 0; i < n; ++i) {
-    const int level = conditions.empty() ? -1 : conditions[i];
-    const std::vector<double>& pool =
-        level >= 0 && !library_sizes_[level].empty() ? library_sizes_[level] : library_sizes_.back();
-    std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-    out.library_size[i] = pool[pick(rng)];
+    out.library_size[i] = library_sizes_.draw(conditions.empty() ? -1 : conditions[i], library_size_method, rng);
     round_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], rng,
                  out.counts.data() + static_cast<size_t>(i) * G);
   }
@@ -439,21 +353,10 @@ std::vector<float> ExpressionModel::per_cell_rows(const ExpressionSource& data, 
 
 // --------------------------------------------------------------- save/load ---
 void ExpressionModel::save(const std::string& path) const {
-  Json meta = archive_meta(kFormat, kFormatVersion, spec_);
-  meta["genes"] = genes_;
-  meta["condition_levels"] = levels_;
-  meta["trained"] = trained_;
-  meta["annotations"] = Json::parse(annotations_.to_json());
-  meta["history"] = history_to_json(history_);
-  meta["resources"] = resources_meta(resources_);
-
   torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(meta.dump()));
-  torch::serialize::OutputArchive network, ema;
-  network_->save(network);
-  ema_->save(ema);
-  archive.write("network", network);
-  archive.write("ema", ema);
+  archive.write("meta", c10::IValue(generative_model_meta(*this).dump()));
+  write_module(archive, "network", *network_);
+  write_module(archive, "ema", *ema_);
   archive.write("gene_mean", scale_.mean.cpu());
   archive.write("gene_sd", scale_.sd.cpu());
   if (low_.defined()) {
@@ -461,54 +364,27 @@ void ExpressionModel::save(const std::string& path) const {
     archive.write("clip_high", high_.cpu());
   }
   archive.write("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
-  for (size_t l = 0; l < library_sizes_.size(); ++l) {
-    archive.write("library_sizes_" + std::to_string(l), at::tensor(library_sizes_[l], at::TensorOptions().dtype(at::kDouble)));
-  }
-  for (const auto& [name, r] : resources_) {
-    archive.write("resource/" + name, at::tensor(r.values, at::TensorOptions().dtype(at::kFloat)));
-  }
+  write_library_sizes(archive, library_sizes_);
+  write_resources(archive, resources_);
   write_model_archive(archive, path, "model");
 }
 
 std::unique_ptr<ExpressionModel> ExpressionModel::load_file(const std::string& path) {
   torch::serialize::InputArchive archive;
-  const Json meta = open_model_archive(archive, path, kFormat, kFormatVersion, "model");
-  if (meta.at("version").get<double>() < kFormatVersion) {
-    throw std::runtime_error("'" + path + "' was saved by an earlier exprflow (model format version " +
-                             format_number(meta.at("version").get<double>()) +
-                             ") whose models this version cannot read; fit the model again");
-  }
-  try {
-    return read_model(archive, meta);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot read model file '" + path + "': the file is incomplete or corrupt (" +
-                             e.what() + ")");
-  }
+  const Json meta = open_generative_model_file(archive, path);
+  return read_model(archive, meta);
 }
 
 std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::InputArchive& archive,
                                                              const Json& meta) {
   Options spec = Options::from_json(meta.at("spec").dump());
   spec.set("device", "cpu");  // a loaded model starts on the CPU
-  Resources resources;
-  for (const auto& [name, entry] : meta.at("resources").items()) {
-    NamedTensor& r = resources[name];
-    r.shape = entry.at("shape").get<std::vector<int64_t>>();
-    r.row_names = entry.at("row_names").get<std::vector<std::string>>();
-    r.column_names = entry.at("column_names").get<std::vector<std::string>>();
-    Tensor values;
-    archive.read("resource/" + name, values);
-    values = values.to(at::kFloat).contiguous();
-    r.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
-  }
+  Resources resources = read_resources(archive, meta);
   auto model = std::make_unique<ExpressionModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
                                                  meta.at("condition_levels").get<std::vector<std::string>>(),
                                                  std::move(resources));
-  torch::serialize::InputArchive network, ema;
-  archive.read("network", network);
-  archive.read("ema", ema);
-  model->network_->load(network);
-  model->ema_->load(ema);
+  read_module(archive, "network", *model->network_);
+  read_module(archive, "ema", *model->ema_);
   archive.read("gene_mean", model->scale_.mean);
   archive.read("gene_sd", model->scale_.sd);
   model->trained_ = meta.at("trained").get<bool>();
@@ -520,18 +396,10 @@ std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::I
   Tensor theta;
   archive.read("theta", theta);
   model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
-  for (size_t l = 0; l < model->library_sizes_.size(); ++l) {
-    Tensor sizes;
-    archive.read("library_sizes_" + std::to_string(l), sizes);
-    model->library_sizes_[l].assign(sizes.data_ptr<double>(), sizes.data_ptr<double>() + sizes.numel());
-  }
+  read_library_sizes(archive, model->library_sizes_);
   if (meta.contains("annotations")) model->annotations_ = Options::from_json(meta.at("annotations").dump());
   model->history_ = history_from_json(meta.at("history"));
   return model;
-}
-
-std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
-  return ExpressionModel::load_file(path);
 }
 
 }  // namespace exprflow

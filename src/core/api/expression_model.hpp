@@ -15,6 +15,8 @@
 #include <torch/serialize/input-archive.h>
 
 #include "data/cell_batch.hpp"
+#include "data/library_sizes.hpp"
+#include "api/model_inputs.hpp"
 #include "exprflow/api.hpp"
 #include "io/json.hpp"
 #include "models/composed_network.hpp"
@@ -28,7 +30,7 @@ struct GeneScaling;
 class ExpressionModel final : public GenerativeModel {
  public:
   // The one categorical covariate the front end passes today is named so.
-  static constexpr const char* kCondition = "condition";
+  static constexpr const char* kCondition = kConditionCovariate;
 
   ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
                   Resources resources = {});
@@ -44,6 +46,8 @@ class ExpressionModel final : public GenerativeModel {
                                          int* n_tokens) override;
   void save(const std::string& path) const override;
   static std::unique_ptr<ExpressionModel> load_file(const std::string& path);
+  // The model in an opened model file (see GenerativeModel::load()).
+  static std::unique_ptr<ExpressionModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
 
   Options& annotations() override { return annotations_; }
   const Options& spec() const override { return spec_; }
@@ -62,7 +66,6 @@ class ExpressionModel final : public GenerativeModel {
   const Objective& objective() const { return *objective_; }
 
  private:
-  static std::unique_ptr<ExpressionModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
   void check_genes(const ExpressionSource& data) const;
   // One covariate column ("condition") from 0-based level codes, checked.
   CovariateColumns covariate_columns(const std::vector<int>& levels, size_t n_cells) const;
@@ -85,7 +88,7 @@ class ExpressionModel final : public GenerativeModel {
   GeneStandardiser scale_;
   Tensor low_, high_;              // (G,) x_0 clipping box, standardised units
   std::vector<double> theta_;      // NB inverse dispersion per gene
-  std::vector<std::vector<double>> library_sizes_;  // per level; the last holds all cells
+  LibrarySizePools library_sizes_;  // per level; the last pool holds all cells
   std::vector<EpochRecord> history_;
   bool trained_ = false;
 };

@@ -62,7 +62,8 @@ Json archive_meta(const std::string& format, int version, const Options& spec) {
 Json history_to_json(const std::vector<EpochRecord>& history) {
   Json rows = Json::array();
   for (const EpochRecord& r : history) {
-    rows.push_back(Json{{"epoch", r.epoch},
+    rows.push_back(Json{{"stage", r.stage},
+                        {"epoch", r.epoch},
                         {"train_loss", number_or_null(r.train_loss)},
                         {"validation_loss", number_or_null(r.validation_loss)},
                         {"learning_rate", number_or_null(r.learning_rate)},
@@ -78,6 +79,7 @@ std::vector<EpochRecord> history_from_json(const Json& rows) {
   std::vector<EpochRecord> history;
   for (const Json& row : rows) {
     EpochRecord r;
+    r.stage = row.value("stage", std::string("model"));
     r.epoch = row.at("epoch").get<int>();
     r.train_loss = number_from(row.at("train_loss"));
     r.validation_loss = number_from(row.at("validation_loss"));

@@ -1,7 +1,9 @@
 #include "models/compositions.hpp"
 
 #include <map>
+#include <stdexcept>
 
+#include "models/count_vae.hpp"
 #include "models/named_registry.hpp"
 #include "models/stages.hpp"
 #include "objective/objectives.hpp"
@@ -9,6 +11,22 @@
 namespace exprflow {
 
 namespace {
+
+// Training of a model that is a count VAE alone: its options are the plain ones.
+Options vae_training() {
+  return Options().set("epochs", 200.0).set("batch_size", 128.0).set("learning_rate", 1e-3)
+      .set("ema_decay", 0.0).set("patience", 20.0).set("kl_warmup", 0.25).set("kl_weight", 1.0);
+}
+
+// Two stages: vae_* options for the VAE, the plain ones for the latent flow.
+Options latent_training() {
+  Options o = Options().set("epochs", 300.0).set("batch_size", 128.0).set("learning_rate", 1e-3);
+  const Options vae = vae_training();
+  for (const char* key : {"epochs", "batch_size", "learning_rate", "ema_decay", "patience"}) {
+    o.set(std::string("vae_") + key, vae.number(key));
+  }
+  return o.set("kl_warmup", vae.number("kl_warmup")).set("kl_weight", vae.number("kl_weight"));
+}
 
 const std::map<std::string, Composition>& composition_table() {
   static const std::map<std::string, Composition> table = [] {
@@ -21,6 +39,25 @@ const std::map<std::string, Composition>& composition_table() {
          "no tokens: the expression vector through a residual MLP with FiLM by time and condition "
          "(seed Option A; the baseline every token model must beat)",
          Options().set("hidden", 512.0).set("n_layers", 3.0).set("mlp_ratio", 2.0)});
+    // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
+    // itself, a flow (or DDPM) on its posterior means. Their first stage
+    // trains with the vae_* options, the second with the plain ones.
+    add({"vae", "", "", "", "latent", "",
+         "count VAE alone: NB / ZINB / Poisson decoder with the observed library size (scVI's convention); "
+         "embeddings, reconstructions, held-out likelihood; generates from its N(0, I) prior",
+         Options(), vae_training()});
+    add({"latent_mlp", "state_vector", "residual_mlp", "linear", "latent", "flow",
+         "count VAE + flow on its latent codes with a residual MLP (FiLM) backbone (CFGen's design)",
+         Options().set("hidden", 512.0).set("n_layers", 3.0).set("mlp_ratio", 2.0), latent_training()});
+    add({"latent_dit", "latent_split", "dit", "linear", "latent", "flow",
+         "count VAE + flow on its latent code split into tokens, DiT blocks (scLDM's design)",
+         Options().set("n_tokens", 8.0).set("token_dim", 128.0).set("n_layers", 4.0).set("n_heads", 4.0)
+             .set("mlp_ratio", 2.0),
+         latent_training()});
+    add({"latent_ssm", "latent_split", "ssm", "linear", "latent", "flow",
+         "count VAE + flow on its latent code split into tokens, bidirectional state-space blocks "
+         "(S4D by default, Mamba-style selective scan with ssm_layer = 'mamba'; seed design section 6)",
+         Options().set("n_tokens", 8.0).set("token_dim", 128.0), latent_training()});
     return t;
   }();
   return table;
@@ -28,8 +65,12 @@ const std::map<std::string, Composition>& composition_table() {
 
 // Settings every model has, whatever its stages.
 Options shared_defaults() {
+  return Options().set("seed", 1.0).set("device", "cpu");
+}
+
+// Settings of every model with a generative (flow / diffusion) stage.
+Options generative_defaults() {
   Options o;
-  o.set("seed", 1.0).set("device", "cpu");
   o.set("cfg_dropout", 0.1);  // fraction of covariates replaced by "null" in training
   // Gene-wise skip of x_t into the prediction (models/composed_network.hpp).
   // On the example data it lowers the held-out flow loss from 1.92 to 1.52
@@ -50,13 +91,34 @@ const Composition& composition(const std::string& name) {
 Options composition_defaults(const std::string& architecture, const std::string& objective) {
   const Composition& c = composition(architecture);
   const std::string chosen = objective.empty() ? c.objective : objective;
-  Options o = shared_defaults();
-  for (const Options& layer : {tokenizer_defaults(c.tokenizer), backbone_defaults(c.backbone),
-                               decoder_defaults(c.decoder), objective_defaults(chosen), c.overrides}) {
-    o = o.merged(layer, /*known_only=*/false);
+  if (c.objective.empty() && !objective.empty()) {
+    throw std::invalid_argument("architecture '" + architecture + "' has no generative stage: leave 'objective' unset");
   }
-  o.set("architecture", architecture).set("objective", chosen);
+  Options o = shared_defaults();
+  std::vector<Options> layers;
+  if (c.space == "latent") layers.push_back(CountVaeSettings::defaults());
+  if (!c.tokenizer.empty()) layers.push_back(tokenizer_defaults(c.tokenizer));
+  if (!c.backbone.empty()) layers.push_back(backbone_defaults(c.backbone));
+  if (!c.decoder.empty()) layers.push_back(decoder_defaults(c.decoder));
+  if (!chosen.empty()) {
+    layers.push_back(generative_defaults());
+    layers.push_back(objective_defaults(chosen));
+  }
+  layers.push_back(c.overrides);
+  for (const Options& layer : layers) o = o.merged(layer, /*known_only=*/false);
+  o.set("architecture", architecture);
+  if (!chosen.empty()) o.set("objective", chosen);
   return o;
+}
+
+Options composition_train_options(const std::string& architecture) {
+  Options o;
+  o.set("epochs", 100.0).set("batch_size", 128.0).set("learning_rate", 1e-4)
+      .set("weight_decay", 0.01).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1)
+      .set("grad_clip", 1.0).set("ema_decay", 0.999)
+      .set("patience", 10.0)  // gene-space models: unless given, the objective's default_patience()
+      .set("validation_fraction", 0.1).set("seed", 1.0);
+  return o.merged(composition(architecture).training, /*known_only=*/false);
 }
 
 Options complete_spec(const Options& user_spec) {

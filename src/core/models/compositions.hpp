@@ -17,11 +17,15 @@
 namespace exprflow {
 
 struct Composition {
-  std::string name, tokenizer, backbone, decoder;
-  std::string space;      // "gene": the diffusion / flow runs on standardised expression
-  std::string objective;  // the default objective
+  std::string name, tokenizer, backbone, decoder;  // empty: no such stage (the plain "vae")
+  // "gene": the diffusion / flow runs on standardised expression (ExpressionModel);
+  // "latent": on the latent codes of a count VAE (LatentModel), whose settings
+  // (models/count_vae.hpp) join the spec.
+  std::string space;
+  std::string objective;  // the default objective; empty for a model without one
   std::string description;
   Options overrides;      // settings that differ from the stages' defaults
+  Options training;       // training options that differ from the defaults (see composition_train_options())
 };
 
 std::vector<std::string> composition_names();
@@ -29,6 +33,10 @@ const Composition& composition(const std::string& name);  // unknown: error list
 
 // The full default spec of an architecture with `objective` (empty: its default).
 Options composition_defaults(const std::string& architecture, const std::string& objective = "");
+// Training defaults of an architecture: the shared ones (epochs, batch_size,
+// learning_rate, ...) with the composition's changes; latent models add the
+// settings of their VAE stage (vae_epochs, ..., kl_warmup, kl_weight).
+Options composition_train_options(const std::string& architecture);
 // A user spec ("architecture", "objective" and overrides) completed with the
 // defaults; unknown settings are an error naming them.
 Options complete_spec(const Options& user_spec);

@@ -6,9 +6,11 @@
 
 #include "backbone/dit.hpp"
 #include "backbone/residual_mlp.hpp"
+#include "backbone/ssm.hpp"
 #include "decode/linear_decoder.hpp"
 #include "decode/mlp_decoder.hpp"
 #include "models/named_registry.hpp"
+#include "tokenize/latent_split.hpp"
 #include "tokenize/latent_tokens.hpp"
 #include "tokenize/state_vector.hpp"
 
@@ -48,6 +50,11 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
           return std::make_shared<LatentTokenEncoderImpl>(genes, s.positive("hidden"), s.positive("n_tokens"),
                                                           s.positive("token_dim"));
         }}},
+      {"latent_split",
+       {[] { return Options().set("n_tokens", 8.0).set("token_dim", 128.0); },
+        [](const Options& s, int64_t latent_dim, const Resources&) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<LatentSplitImpl>(latent_dim, s.positive("n_tokens"), s.positive("token_dim"));
+        }}},
       {"state_vector",
        {[] { return Options().set("hidden", 512.0); },
         [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
@@ -64,6 +71,16 @@ const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
         [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
                                            positive_number(s, "mlp_ratio"));
+        }}},
+      {"ssm",
+       {[] {
+          return Options().set("n_layers", 4.0).set("ssm_layer", "s4d").set("state_size", 16.0)
+              .set("ssm_init", "lin").set("expand", 2.0).set("mlp_ratio", 2.0).set("dropout", 0.1);
+        },
+        [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+          return std::make_shared<SsmBackboneImpl>(dim, count(s, "n_layers"), s.text("ssm_layer"),
+                                                   s.positive("state_size"), positive_number(s, "mlp_ratio"),
+                                                   s.number("dropout"), s.text("ssm_init"), s.positive("expand"));
         }}},
       {"residual_mlp",
        {[] { return Options().set("n_layers", 4.0).set("mlp_ratio", 2.0).set("dropout", 0.1); },

@@ -26,6 +26,11 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
   if (!objective.empty()) o.set("objective", objective);
   if (architecture == "latent_tokens") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2).set("hidden", 32);
+  } else if (architecture == "latent_dit") {
+    o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
+  } else if (architecture == "latent_ssm") {
+    o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("state_size", 4);
+  } else if (architecture == "vae") {
   } else {
     o.set("hidden", 32).set("n_layers", 2);
   }
@@ -122,14 +127,14 @@ TEST(DiTBackbone, DepthAddsOneBlockOfParameters) {
 }
 
 TEST(StageTables, NamesAndErrors) {
-  EXPECT_EQ(tokenizer_names(), (std::vector<std::string>{"latent_tokens", "state_vector"}));
-  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "residual_mlp"}));
+  EXPECT_EQ(tokenizer_names(), (std::vector<std::string>{"latent_split", "latent_tokens", "state_vector"}));
+  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "residual_mlp", "ssm"}));
   EXPECT_EQ(decoder_names(), (std::vector<std::string>{"linear", "mlp"}));
   try {
     make_backbone("mamba2", Options(), 8, {});
     FAIL() << "unknown backbone built";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'residual_mlp'"),
+    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'residual_mlp', 'ssm'"),
               std::string::npos) << e.what();
   }
   EXPECT_THROW(tokenizer_defaults("genes"), std::invalid_argument);
@@ -140,7 +145,8 @@ TEST(StageTables, NamesAndErrors) {
 
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"latent_tokens", "state_mlp"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"latent_dit", "latent_mlp", "latent_ssm", "latent_tokens", "state_mlp",
+                                             "vae"}));
   const Composition& lt = composition("latent_tokens");
   EXPECT_EQ(lt.tokenizer, "latent_tokens");
   EXPECT_EQ(lt.backbone, "dit");
@@ -175,6 +181,21 @@ TEST(Compositions, TableAndSpecs) {
   Options bad_objective;
   bad_objective.set("architecture", "state_mlp").set("objective", "gan");
   EXPECT_THROW(complete_spec(bad_objective), std::invalid_argument);
+
+  // Latent compositions carry the count VAE's settings; the plain VAE has no
+  // generative stage, so neither an objective nor its settings.
+  const Options vae = composition_defaults("vae");
+  for (const char* key : {"latent_dim", "vae_hidden", "vae_layers", "likelihood", "dispersion"}) {
+    EXPECT_TRUE(vae.has(key)) << "vae lacks " << key;
+    EXPECT_TRUE(composition_defaults("latent_mlp").has(key)) << "latent_mlp lacks " << key;
+  }
+  EXPECT_FALSE(vae.has("objective") || vae.has("cfg_dropout") || vae.has("n_layers"));
+  EXPECT_EQ(composition_defaults("latent_dit").text("objective"), "flow");
+  EXPECT_THROW(composition_defaults("vae", "flow"), std::invalid_argument);
+  EXPECT_FALSE(composition_defaults("state_mlp").has("latent_dim"));
+  EXPECT_TRUE(composition_train_options("latent_mlp").has("vae_epochs"));
+  EXPECT_FALSE(composition_train_options("vae").has("vae_epochs"));
+  EXPECT_FALSE(composition_train_options("state_mlp").has("kl_warmup"));
 }
 
 // Every composition x objective: forward shapes, zero output at init, the
@@ -182,6 +203,7 @@ TEST(Compositions, TableAndSpecs) {
 TEST(ComposedNetwork, EveryCompositionAndObjective) {
   const int64_t G = 20, B = 6;
   for (const std::string& name : composition_names()) {
+    if (composition(name).objective.empty()) continue;  // no network of its own
     for (const std::string& objective : {"ddpm", "flow"}) {
       SCOPED_TRACE(name + " / " + objective);
       at::manual_seed(3);
@@ -200,6 +222,10 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
       if (name == "latent_tokens") {
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{4, G}));
+      } else if (name == "latent_dit" || name == "latent_ssm") {
+        // Chunks of a latent code: tokens, but no gene path behind them.
+        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
+        EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);
       } else {
         EXPECT_THROW(net->tokens(x), std::invalid_argument);
       }

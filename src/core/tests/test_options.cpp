@@ -424,14 +424,21 @@ TEST(Options, FromJsonRejectsMixedAndNestedArrays) {
 // The other JSON that every model file holds (io/model_archive.hpp).
 TEST(ModelArchive, HistoryRoundTripsWithNullForNaN) {
   std::vector<exprflow::EpochRecord> history(2);
-  history[0] = {1, 0.5, std::nan(""), 1e-3, 2.0};
-  history[1] = {2, 1.0 / 3.0, 0.25, 5e-4, 0.125};
+  history[0] = {"vae", 1, 0.5, std::nan(""), 1e-3, 2.0};
+  history[1] = {"latent", 2, 1.0 / 3.0, 0.25, 5e-4, 0.125};
   const exprflow::Json rows = exprflow::history_to_json(history);
   const std::string text = rows.dump();
-  EXPECT_EQ(text.substr(0, 89),
-            R"([{"epoch":1,"train_loss":0.5,"validation_loss":null,"learning_rate":0.001,"seconds":2.0},)");
+  EXPECT_EQ(text.substr(0, 103),
+            R"([{"stage":"vae","epoch":1,"train_loss":0.5,"validation_loss":null,"learning_rate":0.001,"seconds":2.0},)");
   const auto back = exprflow::history_from_json(exprflow::Json::parse(text));
   ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].stage, "vae");
+  EXPECT_EQ(back[1].stage, "latent");
+  // Files written before stages existed read as one stage, "model".
+  EXPECT_EQ(exprflow::history_from_json(exprflow::Json::parse(
+                R"([{"epoch":1,"train_loss":0.5,"validation_loss":null,"learning_rate":0.001,"seconds":2.0}])"))[0]
+                .stage,
+            "model");
   EXPECT_TRUE(std::isnan(back[0].validation_loss));
   EXPECT_EQ(back[1].epoch, 2);
   EXPECT_EQ(back[1].train_loss, 1.0 / 3.0);

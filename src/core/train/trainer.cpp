@@ -143,9 +143,13 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   return report;
 }
 
-void append_history(std::vector<EpochRecord>& history, const TrainReport& report) {
-  const int epoch_offset = history.empty() ? 0 : history.back().epoch;
+void append_history(std::vector<EpochRecord>& history, const TrainReport& report, const std::string& stage) {
+  int epoch_offset = 0;
+  for (const EpochRecord& r : history) {
+    if (r.stage == stage) epoch_offset = r.epoch;
+  }
   for (EpochRecord record : report.history) {
+    record.stage = stage;
     record.epoch += epoch_offset;
     history.push_back(record);
   }

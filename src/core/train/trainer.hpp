@@ -41,8 +41,9 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
                          const std::vector<int>& validation_cells, const TrainerSettings& settings,
                          const TrainCallbacks& callbacks);
 
-// Appends a run's epochs to a model's history, numbering them on from the
-// last recorded epoch (fine-tuning continues the count).
-void append_history(std::vector<EpochRecord>& history, const TrainReport& report);
+// Appends a run's epochs to a model's history as `stage`, numbering them on
+// from that stage's last recorded epoch (fine-tuning continues the count).
+void append_history(std::vector<EpochRecord>& history, const TrainReport& report,
+                    const std::string& stage = "model");
 
 }  // namespace exprflow

@@ -37,6 +37,9 @@ void set_torch_threads(int n);
 // ------------------------------------------------------------------ train ---
 // One validation-loss reading per epoch; the glue turns it into a data.frame.
 struct EpochRecord {
+  // Which part of the model trained: "model" for one-stage models; latent
+  // models train "vae" and then "latent". Epochs count from 1 per stage.
+  std::string stage = "model";
   int epoch = 0;
   double train_loss = 0.0;
   double validation_loss = 0.0;  // NaN when there is no validation split
@@ -50,6 +53,9 @@ struct TrainCallbacks {
   std::function<bool(long step, long total_steps, double loss)> on_step;
   // Called after every epoch with its record.
   std::function<void(const EpochRecord&)> on_epoch;
+  // Called when a stage starts (EpochRecord::stage), before its first step:
+  // step counts and totals of on_step restart per stage.
+  std::function<void(const std::string& stage)> on_stage;
 };
 
 struct TrainReport {
@@ -62,21 +68,25 @@ struct TrainReport {
 
 // ----------------------------------------------------------------- sample ---
 struct GeneratedCells {
+  // Gene-space models: their sample (log-normalised expression) and counts
+  // from inverting the normalisation. Latent models: counts drawn from the
+  // decoder's likelihood, and their log-normalisation.
   int n_genes = 0;
   int n_cells = 0;
   std::vector<float> logcounts;      // genes x cells, column-major
   std::vector<int32_t> counts;       // genes x cells, column-major
-  std::vector<double> library_size;  // per generated cell
+  std::vector<double> library_size;  // per generated cell: the library size drawn for it
 };
 
 // ------------------------------------------------------------ reconstruct ---
-// Observed cells noised to a fraction of the diffusion and denoised back.
+// Gene-space models: observed cells noised to a fraction of the diffusion and
+// denoised back. Latent models: decoded from their posterior means.
 struct ReconstructedCells {
   int n_genes = 0;
   int n_cells = 0;
   std::vector<float> logcounts;        // genes x cells, column-major, log1p-normalised
   std::vector<double> expected_counts; // genes x cells: the NB means given each cell's library size
-  std::vector<double> log_likelihood;  // per cell: NB log-likelihood (nats) of its observed counts
+  std::vector<double> log_likelihood;  // per cell: log-likelihood (nats) of its observed counts (NB; latent models: their likelihood)
 };
 
 // -------------------------------------------------------------- resources ---
@@ -118,7 +128,11 @@ class GenerativeModel {
   // Defaults of one architecture (model settings only) with `objective`
   // ("flow", "ddpm"; empty: the architecture's default).
   static Options default_spec(const std::string& architecture, const std::string& objective = "");
-  static Options default_train_options();
+  // Training options of an architecture (empty: the gene-space defaults).
+  // Latent models add vae_epochs, vae_batch_size, vae_learning_rate,
+  // vae_ema_decay, vae_patience (their VAE stage), kl_warmup (fraction of the
+  // VAE's steps over which the KL weight rises from 0) and kl_weight.
+  static Options default_train_options(const std::string& architecture = "");
   static Options default_sample_options();
 
   // `spec` holds "architecture" plus overrides of its defaults. Condition

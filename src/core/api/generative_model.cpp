@@ -1,0 +1,62 @@
+// The static face of GenerativeModel: the architecture table, defaults,
+// and the factory and loader that pick the implementation an architecture's
+// space names (ExpressionModel for "gene", LatentModel for "latent").
+#include <stdexcept>
+
+#include "api/expression_model.hpp"
+#include "api/latent_model.hpp"
+#include "api/model_file.hpp"
+#include "models/compositions.hpp"
+
+namespace exprflow {
+
+std::unique_ptr<GenerativeModel> GenerativeModel::create(const Options& spec, std::vector<std::string> genes,
+                                                         std::vector<std::string> levels, Resources resources) {
+  if (composition(spec.text("architecture", "latent_tokens")).space == "latent") {
+    return std::make_unique<LatentModel>(spec, std::move(genes), std::move(levels), std::move(resources));
+  }
+  return std::make_unique<ExpressionModel>(spec, std::move(genes), std::move(levels), std::move(resources));
+}
+
+std::vector<std::string> GenerativeModel::architectures() { return composition_names(); }
+
+std::vector<ArchitectureInfo> GenerativeModel::architecture_table() {
+  std::vector<ArchitectureInfo> rows;
+  for (const std::string& name : composition_names()) {
+    const Composition& c = composition(name);
+    rows.push_back({c.name, c.tokenizer, c.backbone, c.decoder, c.space, c.objective, c.description});
+  }
+  return rows;
+}
+
+Options GenerativeModel::default_spec(const std::string& architecture, const std::string& objective) {
+  return composition_defaults(architecture, objective);
+}
+
+Options GenerativeModel::default_train_options(const std::string& architecture) {
+  return composition_train_options(architecture.empty() ? "latent_tokens" : architecture);
+}
+
+Options GenerativeModel::default_sample_options() {
+  Options o;
+  // method "default": the objective's own (DDIM for DDPM, Euler for flow).
+  o.set("method", "default").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
+      .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0)
+      .set("library_size", "empirical");  // data/library_sizes.hpp
+  return o;
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  const Json meta = open_generative_model_file(archive, path);
+  try {
+    const Options spec = Options::from_json(meta.at("spec").dump());
+    if (composition(spec.text("architecture")).space == "latent") return LatentModel::read_model(archive, meta);
+    return ExpressionModel::read_model(archive, meta);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot read model file '" + path + "': the file is incomplete or corrupt (" +
+                             e.what() + ")");
+  }
+}
+
+}  // namespace exprflow

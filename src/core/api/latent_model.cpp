@@ -1,0 +1,440 @@
+#include "api/latent_model.hpp"
+
+#include <torch/serialize/output-archive.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+
+#include "api/model_file.hpp"
+#include "api/model_inputs.hpp"
+#include "data/expression_source.hpp"
+#include "io/model_archive.hpp"
+#include "models/compositions.hpp"
+#include "objective/objectives.hpp"
+#include "runtime/device.hpp"
+#include "train/trainer.hpp"
+
+namespace exprflow {
+
+namespace {
+
+std::vector<int> cell_range(int lo, int hi) {
+  std::vector<int> cells;
+  for (int c = lo; c < hi; ++c) cells.push_back(c);
+  return cells;
+}
+
+Tensor index_tensor(const std::vector<int>& cells, const at::Device& device) {
+  std::vector<int64_t> idx(cells.begin(), cells.end());
+  return at::tensor(idx, at::TensorOptions().dtype(at::kLong)).to(device);
+}
+
+// The options of one stage: for the VAE stage of a two-stage model the
+// vae_* keys stand in for the plain ones.
+Options vae_stage_options(const Options& all, bool two_stages) {
+  Options o = all;
+  if (!two_stages) return o;
+  for (const char* key : {"epochs", "batch_size", "learning_rate", "ema_decay", "patience"}) {
+    o.set(key, all.number(std::string("vae_") + key));
+  }
+  return o;
+}
+
+std::vector<CovariateSpec> covariate_specs(size_t n_levels) {
+  if (n_levels == 0) return {};
+  return {{kConditionCovariate, static_cast<int64_t>(n_levels)}};
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ construction ---
+LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+                         Resources resources)
+    : spec_(complete_spec(spec)),
+      genes_(std::move(genes)),
+      levels_(std::move(levels)),
+      resources_(std::move(resources)),
+      device_(parse_device(spec_.text("device"))),
+      library_sizes_(static_cast<int>(levels_.size())) {
+  if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
+  check_resources(resources_);
+  at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
+  const int64_t G = static_cast<int64_t>(genes_.size());
+  const CountVaeSettings settings = CountVaeSettings::from(spec_);
+  vae_ = CountVae(G, covariate_specs(levels_.size()), settings);
+  vae_average_ = CountVae(G, covariate_specs(levels_.size()), settings);
+  vae_->to(device_);
+  vae_average_->to(device_);
+  vae_average_->eval();
+  for (Tensor& p : vae_average_->parameters()) p.set_requires_grad(false);
+
+  if (!composition(spec_.text("architecture")).objective.empty()) {
+    const double cfg_dropout = spec_.number("cfg_dropout");
+    if (cfg_dropout < 0 || cfg_dropout >= 1) throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
+    objective_ = make_objective(spec_);
+    const int64_t d = settings.latent_dim, heads = objective_->output_heads();
+    network_ = std::make_shared<ComposedNetworkImpl>(spec_, d, covariate_specs(levels_.size()), heads, resources_);
+    ema_ = std::make_shared<ComposedNetworkImpl>(spec_, d, covariate_specs(levels_.size()), heads, resources_);
+    network_->to(device_);
+    ema_->to(device_);
+    ema_->eval();
+    for (Tensor& p : ema_->parameters()) p.set_requires_grad(false);
+  }
+  const auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
+  identity_ = {at::zeros({G}, options), at::ones({G}, options)};
+  z_mean_ = at::zeros({settings.latent_dim}, options);
+  z_sd_ = at::ones({settings.latent_dim}, options);
+}
+
+long LatentModel::parameter_count() const {
+  long n = 0;
+  for (const Tensor& p : vae_->parameters()) n += p.numel();
+  if (network_) {
+    for (const Tensor& p : network_->parameters()) n += p.numel();
+  }
+  return n;
+}
+
+bool LatentModel::trained() const { return vae_trained_ && (!has_latent_model() || latent_trained_); }
+
+std::string LatentModel::default_sampler() const {
+  return objective_ ? objective_->default_sampler() : "prior";
+}
+
+CellBatch LatentModel::batch(const ExpressionSource& data, const std::vector<int>& cells,
+                             const CovariateColumns& columns) const {
+  return make_cell_batch(data, cells, columns, identity_, /*with_counts=*/true, device_);
+}
+
+Tensor LatentModel::encode_means(const Tensor& log_expression) {
+  torch::NoGradGuard no_grad;
+  // The encoder sees no condition when it is not built to (encode_condition
+  // 0); when it is, embeddings use the null condition.
+  return vae_average_->encode(log_expression, {}).mean;  // (B, d)
+}
+
+// ------------------------------------------------------------------- train ---
+TrainReport LatentModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
+                               const Options& train_options, const TrainCallbacks& callbacks) {
+  check_model_genes(genes_, data);
+  const Options options =
+      default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
+  const int n = data.n_cells();
+  const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
+  const std::vector<int> strata = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kConditionCovariate);
+  const CellSplit split = split_cells(n, strata, options.number("validation_fraction"),
+                                      static_cast<uint64_t>(options.integer("seed")));
+  if (!vae_trained_) {
+    // Fixed by the first training run, as the gene-space models' scaling.
+    library_sizes_.clear();
+    for (int c : split.train) library_sizes_.add(strata[c], data.library_sizes()[c]);
+  }
+
+  TrainReport report;
+  const Options vae_options = vae_stage_options(options, has_latent_model());
+  if (vae_options.integer("epochs") > 0 || !vae_trained_) {
+    report = train_vae(data, columns, split, vae_options, callbacks);
+    if (report.interrupted) return report;
+  }
+  if (has_latent_model()) {
+    const TrainReport latent = train_latent(data, columns, split, options, callbacks);
+    report.history.insert(report.history.end(), latent.history.begin(), latent.history.end());
+    report.steps += latent.steps;
+    report.interrupted = latent.interrupted;
+    report.stopped_early = latent.stopped_early;
+    report.best_epoch = latent.best_epoch;
+  }
+  return report;
+}
+
+TrainReport LatentModel::train_vae(const ExpressionSource& data, const CovariateColumns& columns,
+                                   const CellSplit& split, const Options& options, const TrainCallbacks& callbacks) {
+  const TrainerSettings settings = TrainerSettings::from(options);
+  const double kl_weight = options.number("kl_weight"), kl_warmup = options.number("kl_warmup");
+  if (kl_weight < 0) throw std::invalid_argument("kl_weight must be at least 0");
+  if (kl_warmup < 0 || kl_warmup > 1) throw std::invalid_argument("kl_warmup must be in [0, 1]");
+  const long steps_per_epoch = (static_cast<long>(split.train.size()) + settings.batch_size - 1) / settings.batch_size;
+  const double warmup_steps = kl_warmup * steps_per_epoch * settings.epochs;
+  if (callbacks.on_stage) callbacks.on_stage("vae");
+
+  long step = 0;
+  TrainingTask task;
+  task.module = vae_.get();
+  task.ema = vae_average_.get();
+  task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
+    // KL warm-up: the weight rises linearly from 0 so the decoder learns to
+    // use z before the prior pulls the posteriors together.
+    const double beta = kl_weight * (warmup_steps > 0 ? std::min(1.0, step / warmup_steps) : 1.0);
+    ++step;
+    CellBatch b = batch(data, cells, columns);
+    ElboTerms terms = vae_->elbo(b.expression, b.counts, b.library_size, b.covariates, generator);
+    return (terms.reconstruction + beta * terms.kl).mean();
+  };
+  task.validation_loss = [&](const std::vector<int>& cells) {
+    // The negative ELBO at the full KL weight, with fixed draws: comparable
+    // across epochs whatever the warm-up.
+    torch::NoGradGuard no_grad;
+    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
+    double total = 0;
+    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
+      std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
+      CellBatch b = batch(data, part, columns);
+      ElboTerms terms = vae_->elbo(b.expression, b.counts, b.library_size, b.covariates, generator);
+      total += (terms.reconstruction + kl_weight * terms.kl).sum().item<double>();
+    }
+    return total / cells.size();
+  };
+  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
+  for (EpochRecord& r : report.history) r.stage = "vae";
+  append_history(history_, report, "vae");
+  vae_trained_ = vae_trained_ || report.steps > 0;
+  return report;
+}
+
+Tensor LatentModel::latent_codes(const ExpressionSource& data) {
+  std::vector<Tensor> parts;
+  const int n = data.n_cells(), batch_size = 512;
+  for (int lo = 0; lo < n; lo += batch_size) {
+    parts.push_back(encode_means(batch(data, cell_range(lo, std::min(n, lo + batch_size)), {}).expression));
+  }
+  return at::cat(parts);  // (N, d)
+}
+
+TrainReport LatentModel::train_latent(const ExpressionSource& data, const CovariateColumns& columns,
+                                      const CellSplit& split, const Options& options,
+                                      const TrainCallbacks& callbacks) {
+  Options stage = options;
+  if (!options.has("patience") || options.number("patience") < 0) {
+    stage.set("patience", static_cast<double>(objective_->default_patience()));
+  }
+  const TrainerSettings settings = TrainerSettings::from(stage);
+  // Standardised posterior means: the flow starts from N(0, I), so codes of
+  // unit scale per dimension make its paths comparably long in every one.
+  Tensor codes = latent_codes(data);  // (N, d)
+  Tensor train_codes = codes.index_select(0, index_tensor(split.train, device_));
+  z_mean_ = train_codes.mean(0);
+  z_sd_ = train_codes.std(0).clamp_min(1e-3);
+  Tensor z = (codes - z_mean_) / z_sd_;  // (N, d)
+  Tensor z_train = z.index_select(0, index_tensor(split.train, device_));
+  z_low_ = std::get<0>(z_train.min(0));
+  z_high_ = std::get<0>(z_train.max(0));
+  objective_->set_x0_bounds(z_low_, z_high_);
+  if (callbacks.on_stage) callbacks.on_stage("latent");
+
+  const double cfg_dropout = spec_.number("cfg_dropout");
+  ComposedNetworkImpl& net = *network_;
+  const Denoiser network = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) {
+    return net.forward(x_t, t, c);
+  };
+  TrainingTask task;
+  task.module = network_.get();
+  task.ema = ema_.get();
+  task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
+    Tensor x0 = z.index_select(0, index_tensor(cells, device_));  // (B, d)
+    const Covariates c = drop_covariates(covariates_of(columns, cells, device_), cfg_dropout, generator);
+    return objective_->loss(network, x0, c, generator).total;
+  };
+  task.validation_loss = [&](const std::vector<int>& cells) {
+    torch::NoGradGuard no_grad;
+    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
+    double total = 0;
+    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
+      std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
+      Tensor x0 = z.index_select(0, index_tensor(part, device_));  // (B, d)
+      total += objective_->loss(network, x0, covariates_of(columns, part, device_), generator).total.item<double>() *
+               part.size();
+    }
+    return total / cells.size();
+  };
+  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
+  for (EpochRecord& r : report.history) r.stage = "latent";
+  append_history(history_, report, "latent");
+  latent_trained_ = latent_trained_ || report.steps > 0;
+  return report;
+}
+
+// ---------------------------------------------------------------- generate ---
+Denoiser LatentModel::sampling_network(double guidance_scale) {
+  ComposedNetworkImpl& net = *ema_;
+  Denoiser plain = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) { return net.forward(x_t, t, c); };
+  return with_guidance(plain, levels_.empty() ? 1.0 : guidance_scale);
+}
+
+GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
+  if (!trained()) throw std::invalid_argument("the model has not been trained yet");
+  const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
+  const long batch_size = o.integer("batch_size");
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
+  const std::string library_size_method = o.text("library_size");
+  check_library_size_method(library_size_method);
+  SamplerSettings settings;
+  Denoiser network;
+  if (has_latent_model()) {
+    settings.method = o.text("method") == "default" ? objective_->default_sampler() : o.text("method");
+    check_sampler(settings.method);
+    settings.steps = o.integer("steps");
+    settings.eta = o.number("eta");
+    if (settings.steps < 1) throw std::invalid_argument("steps must be at least 1");
+    if (o.flag("clip", true)) {
+      settings.clip_low = z_low_;
+      settings.clip_high = z_high_;
+    }
+    network = sampling_network(o.number("guidance_scale"));
+  }
+  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
+  const int64_t d = z_mean_.size(0);
+  const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
+
+  GeneratedCells out;
+  out.n_genes = G;
+  out.n_cells = n;
+  out.logcounts.resize(static_cast<size_t>(G) * n);
+  out.counts.resize(static_cast<size_t>(G) * n);
+  out.library_size.resize(n);
+  std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
+  for (int i = 0; i < n; ++i) {
+    out.library_size[i] = library_sizes_.draw(conditions.empty() ? -1 : conditions[i], library_size_method, rng);
+  }
+
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const Covariates covariates = covariates_of(columns, cell_range(lo, hi), device_);
+    Tensor z;  // (B, d)
+    if (has_latent_model()) {
+      z = sample(network, *objective_, covariates, hi - lo, d, device_, settings, generator) * z_sd_ + z_mean_;
+    } else {
+      z = at::normal(0.0, 1.0, {hi - lo, d}, generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
+    }
+    const LikelihoodParams params = vae_average_->decode(z, covariates);
+    std::vector<double> sizes(out.library_size.begin() + lo, out.library_size.begin() + hi);
+    Tensor library = at::tensor(sizes, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat).to(device_);  // (B,)
+    Tensor counts = vae_average_->likelihood().sample(params, library, generator).to(at::kCPU).to(at::kFloat);  // (B, G)
+    // Log-normalised as observed cells are: by each cell's own total.
+    Tensor total = counts.sum(1, /*keepdim=*/true).clamp_min(1.0);                                 // (B, 1)
+    Tensor logcounts = at::log1p(counts / total * kNormalisationTarget).contiguous();              // (B, G)
+    Tensor whole = counts.to(at::kInt).contiguous();
+    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, logcounts.data_ptr<float>(),
+                sizeof(float) * logcounts.numel());
+    std::memcpy(out.counts.data() + static_cast<size_t>(lo) * G, whole.data_ptr<int32_t>(),
+                sizeof(int32_t) * whole.numel());
+  }
+  return out;
+}
+
+// ------------------------------------------------------------- reconstruct ---
+ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+                                            const Options& options) {
+  if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");
+  check_model_genes(genes_, data);
+  Options defaults = default_sample_options();
+  defaults.set("noise_level", 0.5);  // accepted for a common interface; the VAE decodes posterior means
+  const Options o = defaults.merged(options, /*known_only=*/true);
+  const long batch_size = o.integer("batch_size");
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const int n = data.n_cells(), G = static_cast<int>(genes_.size());
+  const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
+
+  ReconstructedCells out;
+  out.n_genes = G;
+  out.n_cells = n;
+  out.logcounts.resize(static_cast<size_t>(G) * n);
+  out.expected_counts.resize(static_cast<size_t>(G) * n);
+  out.log_likelihood.resize(n);
+  torch::NoGradGuard no_grad;
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    CellBatch b = batch(data, cell_range(lo, hi), columns);
+    const Posterior q = vae_average_->encode(b.expression, b.covariates);
+    const LikelihoodParams params = vae_average_->decode(q.mean, b.covariates);
+    Tensor mean = vae_average_->likelihood().mean(params, b.library_size).to(at::kCPU).to(at::kDouble).contiguous();  // (B, G)
+    Tensor log_rate = at::log1p(params.rate * kNormalisationTarget).to(at::kCPU).contiguous();                        // (B, G)
+    Tensor ll = vae_average_->likelihood().log_prob(params, b.counts, b.library_size).sum(1).to(at::kCPU)
+                    .to(at::kDouble).contiguous();                                                                      // (B,)
+    std::memcpy(out.expected_counts.data() + static_cast<size_t>(lo) * G, mean.data_ptr<double>(),
+                sizeof(double) * mean.numel());
+    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, log_rate.data_ptr<float>(),
+                sizeof(float) * log_rate.numel());
+    std::memcpy(out.log_likelihood.data() + lo, ll.data_ptr<double>(), sizeof(double) * ll.numel());
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------- embed ---
+std::vector<float> LatentModel::embed(const ExpressionSource& data, int* dims) {
+  if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");
+  check_model_genes(genes_, data);
+  Tensor codes = latent_codes(data).to(at::kCPU).contiguous();  // (N, d)
+  *dims = static_cast<int>(codes.size(1));
+  return std::vector<float>(codes.data_ptr<float>(), codes.data_ptr<float>() + codes.numel());
+}
+
+std::vector<float> LatentModel::token_activations(const ExpressionSource&, int*) {
+  throw std::invalid_argument("architecture '" + spec_.text("architecture") +
+                              "' has no gene-derived tokens (its tokens, if any, are chunks of a VAE latent code)");
+}
+
+std::vector<float> LatentModel::token_gene_loadings(const std::string&, const ExpressionSource*, int*) {
+  throw std::invalid_argument("architecture '" + spec_.text("architecture") +
+                              "' has no gene-derived tokens (its tokens, if any, are chunks of a VAE latent code)");
+}
+
+// --------------------------------------------------------------- save/load ---
+void LatentModel::save(const std::string& path) const {
+  Json meta = generative_model_meta(*this);
+  meta["vae_trained"] = vae_trained_;
+  meta["latent_trained"] = latent_trained_;
+  torch::serialize::OutputArchive archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  write_module(archive, "vae", *vae_);
+  write_module(archive, "vae_average", *vae_average_);
+  if (has_latent_model()) {
+    write_module(archive, "network", *network_);
+    write_module(archive, "ema", *ema_);
+  }
+  archive.write("latent_mean", z_mean_.cpu());
+  archive.write("latent_sd", z_sd_.cpu());
+  if (z_low_.defined()) {
+    archive.write("clip_low", z_low_.cpu());
+    archive.write("clip_high", z_high_.cpu());
+  }
+  write_library_sizes(archive, library_sizes_);
+  write_resources(archive, resources_);
+  write_model_archive(archive, path, "model");
+}
+
+std::unique_ptr<LatentModel> LatentModel::read_model(torch::serialize::InputArchive& archive, const Json& meta) {
+  Options spec = Options::from_json(meta.at("spec").dump());
+  spec.set("device", "cpu");  // a loaded model starts on the CPU
+  auto model = std::make_unique<LatentModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
+                                             meta.at("condition_levels").get<std::vector<std::string>>(),
+                                             read_resources(archive, meta));
+  read_module(archive, "vae", *model->vae_);
+  read_module(archive, "vae_average", *model->vae_average_);
+  if (model->has_latent_model()) {
+    read_module(archive, "network", *model->network_);
+    read_module(archive, "ema", *model->ema_);
+  }
+  archive.read("latent_mean", model->z_mean_);
+  archive.read("latent_sd", model->z_sd_);
+  model->vae_trained_ = meta.at("vae_trained").get<bool>();
+  model->latent_trained_ = meta.at("latent_trained").get<bool>();
+  if (model->latent_trained_) {
+    archive.read("clip_low", model->z_low_);
+    archive.read("clip_high", model->z_high_);
+    model->objective_->set_x0_bounds(model->z_low_, model->z_high_);
+  }
+  read_library_sizes(archive, model->library_sizes_);
+  if (meta.contains("annotations")) model->annotations_ = Options::from_json(meta.at("annotations").dump());
+  model->history_ = history_from_json(meta.at("history"));
+  return model;
+}
+
+}  // namespace exprflow

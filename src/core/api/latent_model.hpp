@@ -1,0 +1,98 @@
+// The GenerativeModel of every latent composition (space "latent" in
+// models/compositions.hpp): a count VAE (models/count_vae.hpp) and, but for
+// the plain "vae", a flow or DDPM model of its latent codes built from the
+// stage tables like any composed network, with classifier-free guidance.
+//
+//   train     stage "vae": ELBO with KL warm-up on raw counts (vae_* options);
+//             stage "latent": the objective on the standardised posterior
+//             means of the same cells (plain options)
+//   generate  z by the sampler (or the VAE's N(0, I) prior for "vae") ->
+//             decoder -> counts drawn from the likelihood with a library size
+//             drawn for the cell's condition
+//   embed     posterior means
+//   reconstruct  decoder at the posterior mean with the cell's observed
+//             library size: expected counts and the log-likelihood of the
+//             observed counts
+//
+// Inference uses averaged weights: the VAE's (vae_ema_decay, 0 = the
+// weights themselves) and the latent network's EMA.
+#pragma once
+
+#include <memory>
+
+#include <torch/serialize/input-archive.h>
+
+#include "data/cell_batch.hpp"
+#include "data/library_sizes.hpp"
+#include "data/split.hpp"
+#include "exprflow/api.hpp"
+#include "io/json.hpp"
+#include "models/composed_network.hpp"
+#include "models/count_vae.hpp"
+#include "objective/objective.hpp"
+#include "sample/samplers.hpp"
+
+namespace exprflow {
+
+class LatentModel final : public GenerativeModel {
+ public:
+  LatentModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+              Resources resources = {});
+
+  TrainReport train(const ExpressionSource& data, const std::vector<int>& conditions,
+                    const Options& train_options, const TrainCallbacks& callbacks) override;
+  GeneratedCells generate(const std::vector<int>& conditions, const Options& sample_options) override;
+  std::vector<float> embed(const ExpressionSource& data, int* dims) override;
+  ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+                                 const Options& options) override;
+  std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
+  std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
+                                         int* n_tokens) override;
+  void save(const std::string& path) const override;
+  static std::unique_ptr<LatentModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
+
+  Options& annotations() override { return annotations_; }
+  const Options& spec() const override { return spec_; }
+  const Resources& resources() const override { return resources_; }
+  const std::vector<std::string>& genes() const override { return genes_; }
+  const std::vector<std::string>& condition_levels() const override { return levels_; }
+  const std::vector<EpochRecord>& history() const override { return history_; }
+  long parameter_count() const override;
+  bool trained() const override;
+  std::string device() const override { return device_.str(); }
+  std::string default_sampler() const override;
+
+  // Whether a flow / DDPM models the latent codes (all but "vae").
+  bool has_latent_model() const { return objective_ != nullptr; }
+  CountVaeImpl& vae() { return *vae_average_; }
+  // The latent networks (has_latent_model() only): trained weights and EMA.
+  ComposedNetworkImpl& latent_network() { return *network_; }
+  ComposedNetworkImpl& latent_ema() { return *ema_; }
+  // Posterior means (B, d) of log-normalised cells (B, G), averaged weights.
+  Tensor encode_means(const Tensor& log_expression);
+
+ private:
+  TrainReport train_vae(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
+                        const Options& options, const TrainCallbacks& callbacks);
+  TrainReport train_latent(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
+                           const Options& options, const TrainCallbacks& callbacks);
+  CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
+  Tensor latent_codes(const ExpressionSource& data);  // (N, d) posterior means of every cell
+  Denoiser sampling_network(double guidance_scale);
+
+  Options spec_, annotations_;
+  std::vector<std::string> genes_, levels_;
+  Resources resources_;
+  at::Device device_;
+  CountVae vae_{nullptr}, vae_average_{nullptr};
+  std::unique_ptr<Objective> objective_;                // null for "vae"
+  std::shared_ptr<ComposedNetworkImpl> network_, ema_;  // over the latent codes; null for "vae"
+  GeneStandardiser identity_;                           // the VAE reads log1p-normalised expression as is
+  Tensor z_mean_, z_sd_;    // (d,) standardisation of the codes the latent model learns
+  Tensor z_low_, z_high_;   // (d,) clipping box, standardised units
+  LibrarySizePools library_sizes_;
+  std::vector<EpochRecord> history_;
+  bool vae_trained_ = false, latent_trained_ = false;
+};
+
+}  // namespace exprflow

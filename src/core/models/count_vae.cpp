@@ -1,0 +1,145 @@
+#include "models/count_vae.hpp"
+
+#include <stdexcept>
+
+namespace exprflow {
+
+namespace {
+
+// Added to the posterior variance, as scVI does: keeps log(var) in the KL and
+// the reparameterised draws finite when the encoder drives a variance to 0.
+constexpr double kMinPosteriorVar = 1e-4;
+
+const std::vector<std::string> kDispersions = {"gene", "gene_condition"};
+
+}  // namespace
+
+Options CountVaeSettings::defaults() {
+  const CountVaeSettings d;
+  Options o;
+  o.set("latent_dim", static_cast<double>(d.latent_dim))
+      .set("vae_hidden", static_cast<double>(d.hidden))
+      .set("vae_layers", static_cast<double>(d.n_layers))
+      .set("vae_dropout", d.dropout)
+      .set("likelihood", d.likelihood)
+      .set("dispersion", d.dispersion)
+      .set("encode_condition", d.encode_condition ? 1.0 : 0.0)
+      .set("decode_condition", d.decode_condition ? 1.0 : 0.0);
+  return o;
+}
+
+CountVaeSettings CountVaeSettings::from(const Options& spec) {
+  CountVaeSettings s;
+  s.latent_dim = spec.positive("latent_dim");
+  s.hidden = spec.positive("vae_hidden");
+  s.n_layers = spec.positive("vae_layers");
+  s.dropout = spec.number("vae_dropout");
+  if (s.dropout < 0 || s.dropout >= 1) throw std::invalid_argument("setting 'vae_dropout' must be in [0, 1)");
+  s.likelihood = spec.text("likelihood");
+  if (s.likelihood != "nb" && s.likelihood != "zinb" && s.likelihood != "poisson") {
+    throw std::invalid_argument("setting 'likelihood' must be 'nb', 'zinb' or 'poisson', got '" + s.likelihood + "'");
+  }
+  s.dispersion = spec.text("dispersion");
+  if (s.dispersion != "gene" && s.dispersion != "gene_condition") {
+    throw std::invalid_argument("setting 'dispersion' must be 'gene' or 'gene_condition', got '" + s.dispersion + "'");
+  }
+  s.encode_condition = spec.flag("encode_condition", false);
+  s.decode_condition = spec.flag("decode_condition", false);
+  return s;
+}
+
+CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariates, CountVaeSettings s)
+    : settings_(std::move(s)), n_genes_(n_genes), likelihood_(make_likelihood(settings_.likelihood)) {
+  const int64_t H = settings_.hidden, d = settings_.latent_dim;
+  auto stack = [&](const std::string& name, torch::nn::ModuleList& layers, torch::nn::ModuleList& norms) {
+    layers = register_module(name + "_layers", torch::nn::ModuleList());
+    norms = register_module(name + "_norms", torch::nn::ModuleList());
+    norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({H})));
+    for (int64_t k = 1; k < settings_.n_layers; ++k) {
+      layers->push_back(torch::nn::Linear(H, H));
+      norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({H})));
+    }
+  };
+  encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_genes, H));
+  stack("encoder", encoder_layers_, encoder_norms_);
+  encoder_out_ = register_module("encoder_out", torch::nn::Linear(H, 2 * d));
+  decoder_in_ = register_module("decoder_in", torch::nn::Linear(d, H));
+  stack("decoder", decoder_layers_, decoder_norms_);
+  rate_out_ = register_module("rate_out", torch::nn::Linear(H, n_genes));
+  if (settings_.likelihood == "zinb") zero_out_ = register_module("zero_out", torch::nn::Linear(H, n_genes));
+  if (settings_.encode_condition) encoder_condition_ = register_module("encoder_condition", ConditionEncoder(covariates, H));
+  if (settings_.decode_condition) decoder_condition_ = register_module("decoder_condition", ConditionEncoder(covariates, H));
+  if (settings_.likelihood != "poisson") {
+    if (settings_.dispersion == "gene_condition") {
+      if (covariates.empty()) {
+        throw std::invalid_argument("setting 'dispersion' = 'gene_condition' needs a condition");
+      }
+      dispersion_covariate_ = covariates.front().name;
+      log_theta_ = register_parameter("log_theta", at::zeros({covariates.front().n_levels + 1, n_genes}));
+    } else {
+      log_theta_ = register_parameter("log_theta", at::zeros({n_genes}));
+    }
+  }
+}
+
+Tensor CountVaeImpl::hidden_stack(torch::nn::ModuleList layers, torch::nn::ModuleList norms, Tensor h) {
+  const double p = settings_.dropout;
+  h = torch::dropout(at::silu(norms[0]->as<torch::nn::LayerNorm>()->forward(h)), p, is_training());  // (B, H)
+  for (size_t k = 0; k < layers->size(); ++k) {
+    h = layers[k]->as<torch::nn::Linear>()->forward(h);                                            // (B, H)
+    h = torch::dropout(at::silu(norms[k + 1]->as<torch::nn::LayerNorm>()->forward(h)), p, is_training());
+  }
+  return h;
+}
+
+Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c) {
+  Tensor h = encoder_in_->forward(log_expression);  // (B, H)
+  if (encoder_condition_) h = h + encoder_condition_->forward(c, h.size(0), h.device());
+  Tensor out = encoder_out_->forward(hidden_stack(encoder_layers_, encoder_norms_, h));  // (B, 2d)
+  const int64_t d = settings_.latent_dim;
+  // Clamped so exp() cannot overflow on an outlier cell early in training.
+  Tensor log_var = out.slice(1, d, 2 * d).clamp_max(10.0);  // (B, d)
+  return {out.slice(1, 0, d), log_var.exp() + kMinPosteriorVar};
+}
+
+LikelihoodParams CountVaeImpl::decode(const Tensor& z, const Covariates& c) {
+  Tensor h = decoder_in_->forward(z);  // (B, H)
+  if (decoder_condition_) h = h + decoder_condition_->forward(c, h.size(0), h.device());
+  h = hidden_stack(decoder_layers_, decoder_norms_, h);
+  LikelihoodParams p;
+  p.rate = at::softmax(rate_out_->forward(h), 1);  // (B, G), rows sum to 1
+  if (zero_out_) p.zero_logits = zero_out_->forward(h);  // (B, G)
+  if (log_theta_.defined()) {
+    if (dispersion_covariate_.empty()) {
+      p.log_theta = log_theta_;  // (G,)
+    } else {
+      // Null codes (-1) use the last row, trained on the cells whose
+      // condition is unknown (none, unless dropped by the caller).
+      const int64_t null_row = log_theta_.size(0) - 1;
+      auto it = c.find(dispersion_covariate_);
+      Tensor codes = it == c.end() ? at::full({z.size(0)}, -1, at::TensorOptions().dtype(at::kLong).device(z.device()))
+                                   : it->second;
+      codes = at::where(codes < 0, at::full_like(codes, null_row), codes);  // (B,)
+      p.log_theta = log_theta_.index_select(0, codes);                      // (B, G)
+    }
+  }
+  return p;
+}
+
+ElboTerms CountVaeImpl::elbo(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
+                             const Covariates& c, at::Generator& generator) {
+  const Posterior q = encode(log_expression, c);
+  Tensor noise = at::normal(0.0, 1.0, q.mean.sizes(), generator, at::TensorOptions().dtype(at::kFloat))
+                     .to(q.mean.device());                                                // (B, d)
+  Tensor z = q.mean + q.var.sqrt() * noise;                                               // (B, d)
+  Tensor reconstruction = -likelihood_->log_prob(decode(z, c), counts, library).sum(1);   // (B,)
+  Tensor kl = 0.5 * (q.var + q.mean.pow(2) - 1.0 - q.var.log()).sum(1);                  // (B,)
+  return {reconstruction, kl};
+}
+
+Tensor CountVaeImpl::log_likelihood_at_mean(const Tensor& log_expression, const Tensor& counts,
+                                            const Tensor& library, const Covariates& c) {
+  return likelihood_->log_prob(decode(encode(log_expression, c).mean, c), counts, library).sum(1);  // (B,)
+}
+
+}  // namespace exprflow

@@ -1,0 +1,90 @@
+// The count VAE: an autoencoder of raw counts with a Gaussian posterior and
+// a count likelihood (NB, ZINB or Poisson), the first stage of every latent
+// model (api/latent_model.hpp). scVI's module contract, in one file:
+//
+//   inference   x (log1p-normalised, B x G) [+ condition] -> MLP -> q(z|x) = N(mean, var)   (B, d)
+//   generative  z [+ condition] -> MLP -> softmax over genes = rate (the expected share of
+//               the cell's library per gene); expected counts = rate * OBSERVED library size;
+//               dispersion per gene (or per gene and condition); ZINB adds zero logits
+//   loss        ELBO = -log p(counts | z, library) + beta * KL(q(z|x) || N(0, I)) per cell,
+//               beta warmed up from 0 (KL warm-up) by the caller
+//
+// Conditioning the encoder / decoder is optional and off by default: the
+// latent code then keeps the cell type, which the embedding and the latent
+// flow (conditional on it) both want.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "condition/condition_encoder.hpp"
+#include "decode/likelihood.hpp"
+#include "exprflow/options.hpp"
+
+namespace exprflow {
+
+struct CountVaeSettings {
+  int64_t latent_dim = 16;
+  int64_t hidden = 256;
+  int64_t n_layers = 2;          // hidden layers of the encoder and of the decoder
+  double dropout = 0.1;
+  std::string likelihood = "nb";  // "nb", "zinb", "poisson"
+  std::string dispersion = "gene";  // "gene" or "gene_condition"
+  bool encode_condition = false;
+  bool decode_condition = false;
+
+  // From a model spec (latent_dim, vae_hidden, vae_layers, vae_dropout,
+  // likelihood, dispersion, encode_condition, decode_condition), checked.
+  static CountVaeSettings from(const Options& spec);
+  // Those settings with their defaults, for the composition table.
+  static Options defaults();
+};
+
+struct Posterior {
+  Tensor mean;  // (B, d)
+  Tensor var;   // (B, d)
+};
+
+struct ElboTerms {
+  Tensor reconstruction;  // (B,) -log p(counts | z) in nats
+  Tensor kl;              // (B,) KL(q(z|x) || N(0, I)) in nats
+};
+
+class CountVaeImpl : public torch::nn::Module {
+ public:
+  // `covariates`: the categorical covariates the encoder / decoder / dispersion
+  // may condition on (the model's condition).
+  CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariates, CountVaeSettings settings);
+
+  Posterior encode(const Tensor& log_expression, const Covariates& c);  // (B, G) -> (B, d) x 2
+  LikelihoodParams decode(const Tensor& z, const Covariates& c);       // (B, d) -> rate (B, G), ...
+  // The ELBO terms of one minibatch; z is drawn with `generator` (reparameterised).
+  ElboTerms elbo(const Tensor& log_expression, const Tensor& counts, const Tensor& library, const Covariates& c,
+                 at::Generator& generator);
+  // log p(counts | z = posterior mean) per cell (B,): the reconstruction
+  // likelihood, in nats, comparable with a baseline's log-likelihood.
+  Tensor log_likelihood_at_mean(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
+                                const Covariates& c);
+
+  const Likelihood& likelihood() const { return *likelihood_; }
+  const CountVaeSettings& settings() const { return settings_; }
+
+ private:
+  Tensor hidden_stack(torch::nn::ModuleList layers, torch::nn::ModuleList norms, Tensor h);
+
+  CountVaeSettings settings_;
+  int64_t n_genes_;
+  std::unique_ptr<Likelihood> likelihood_;
+  torch::nn::Linear encoder_in_{nullptr}, encoder_out_{nullptr};  // G -> H, H -> 2d
+  torch::nn::ModuleList encoder_layers_{nullptr}, encoder_norms_{nullptr};
+  ConditionEncoder encoder_condition_{nullptr};  // (B, H), added after encoder_in_
+  torch::nn::Linear decoder_in_{nullptr}, rate_out_{nullptr}, zero_out_{nullptr};  // d -> H, H -> G
+  torch::nn::ModuleList decoder_layers_{nullptr}, decoder_norms_{nullptr};
+  ConditionEncoder decoder_condition_{nullptr};
+  Tensor log_theta_;  // (G,) or (L + 1, G): per gene [and condition; row L: null]
+  std::string dispersion_covariate_;
+};
+TORCH_MODULE(CountVae);
+
+}  // namespace exprflow
