@@ -36,6 +36,8 @@
 #'   timesteps, 1000 by default).
 #' @param guidance_scale Classifier-free guidance scale; 1 is the plain
 #'   conditional model, larger values push cells towards their condition.
+#'   `NULL` (default): the model's own default, 2 for the VAE-based flow
+#'   models (`guidance_scale` in [architecture_defaults()]), 1 otherwise.
 #' @param eta DDIM noise (0 = deterministic); only used by `method = "ddim"`.
 #' @param seed Seed: the same seed (and `batch_size`, as noise is drawn per
 #'   batch) gives the same cells.
@@ -62,11 +64,12 @@ generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("ge
 #' @rdname generate_cells
 #' @export
 generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = NULL,
-                                          steps = 50, guidance_scale = 1, eta = 0, seed = 1,
+                                          steps = 50, guidance_scale = NULL, eta = 0, seed = 1,
                                           batch_size = 256, library_size = c("empirical", "lognormal"), ...) {
   pointer <- .model_pointer(model)
   method <- .sampler_method(method, model)
   .check_count(steps, "steps")
+  guidance_scale <- guidance_scale %||% model$spec$guidance_scale %||% 1
   .check_number(guidance_scale, "guidance_scale", lower = 0)
   .check_number(eta, "eta", 0, 1)
   .check_count(seed, "seed", min = 0)

@@ -22,6 +22,7 @@ plot_training_history <- function(model, log_scale = FALSE) {
     data.frame(stage = stage, epoch = h$epoch, loss = h$validation_loss, split = "validation"))
   long <- long[!is.na(long$loss), ]
   stages <- unique(stage)
+  long$stage <- factor(long$stage, levels = stages)
   y_label <- if (identical(stages, "model")) "loss (flow: velocity MSE; DDPM: prediction MSE + weighted VLB)" else
     "loss (vae: negative ELBO per cell, nats; latent: the objective's loss)"
   p <- ggplot2::ggplot(long, ggplot2::aes(x = .data$epoch, y = .data$loss, colour = .data$split)) +
@@ -29,11 +30,8 @@ plot_training_history <- function(model, log_scale = FALSE) {
     ggplot2::geom_point(size = 1) +
     ggplot2::labs(x = "epoch", y = y_label, colour = NULL, title = paste("exprflow", model$architecture)) +
     ggplot2::theme_minimal()
-  # One panel per training stage: their losses are on different scales.
-  if (length(stages) > 1L) {
-    long$stage <- factor(long$stage, levels = stages)
-    p <- p + ggplot2::facet_wrap(~stage, scales = "free_y")
-  }
+  # One panel per training stage, in training order: their losses are on different scales.
+  if (length(stages) > 1L) p <- p + ggplot2::facet_wrap(~stage, scales = "free_y")
   if (log_scale) p <- p + ggplot2::scale_y_log10()
   p
 }

@@ -17,23 +17,9 @@ epochs <- if (length(args) >= 3) as.integer(args[[3]]) else 60L
 data_dir <- if (length(args) >= 4) args[[4]] else file.path("..", "shared", "data", "scrna_pbmc3k_seurat")
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 
-read_pbmc3k <- function(data_dir) {
-  counts <- as(Matrix::readMM(gzfile(file.path(data_dir, "matrix.mtx.gz"))), "CsparseMatrix")
-  rownames(counts) <- make.unique(readLines(file.path(data_dir, "genes.tsv")))
-  colnames(counts) <- readLines(file.path(data_dir, "barcodes.tsv"))
-  meta <- utils::read.csv(file.path(data_dir, "cell_metadata.csv"))
-  meta <- meta[match(colnames(counts), meta$barcode), ]
-  keep <- !meta$cell_type %in% c("Platelet")   # 14 cells: too few to hold out a quarter of
-  counts <- counts[, keep]
-  meta <- meta[keep, ]
-  normalised <- log1p(t(t(counts) / Matrix::colSums(counts)) * 1e4)
-  mean_x <- Matrix::rowMeans(normalised)
-  variance <- Matrix::rowMeans(normalised^2) - mean_x^2
-  hvg <- order(variance, decreasing = TRUE)[1:2000]
-  sce <- SingleCellExperiment(assays = list(counts = counts[hvg, ]),
-                              colData = S4Vectors::DataFrame(cell_type = meta$cell_type))
-  sce
-}
+# read_pbmc3k(): the script beside this one.
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(script_dir, "read_pbmc3k.R"))
 sce <- switch(dataset, example = example_pbmc(), pbmc3k = {
   if (!dir.exists(data_dir)) stop("PBMC3k not found at ", data_dir)
   read_pbmc3k(data_dir)

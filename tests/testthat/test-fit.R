@@ -108,7 +108,7 @@ test_that("training settings are passed on and unknown ones are rejected", {
 test_that("an unknown architecture is rejected, listing the valid ones", {
   sce <- pbmc_sce()[1:50, 1:20]
   expect_error(fit_tiny(sce, architecture = "transformer"),
-               "unknown architecture 'transformer'; valid: 'latent_tokens'")
+               "unknown architecture 'transformer'; valid: 'latent_dit', 'latent_mlp', 'latent_ssm', 'latent_tokens'")
   expect_error(fit_tiny(sce, architecture = c("a", "b")), "`architecture` must be a single")
   expect_error(fit_tiny(sce, architecture = NA_character_), "`architecture` must be a single")
 })

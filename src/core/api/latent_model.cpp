@@ -45,6 +45,9 @@ Options vae_stage_options(const Options& all, bool two_stages) {
   return o;
 }
 
+// Fraction of cells whose condition the VAE stage replaces by null.
+constexpr double kVaeConditionDropout = 0.1;
+
 std::vector<CovariateSpec> covariate_specs(size_t n_levels) {
   if (n_levels == 0) return {};
   return {{kConditionCovariate, static_cast<int64_t>(n_levels)}};
@@ -111,19 +114,15 @@ CellBatch LatentModel::batch(const ExpressionSource& data, const std::vector<int
   return make_cell_batch(data, cells, columns, identity_, /*with_counts=*/true, device_);
 }
 
-Tensor LatentModel::encode_means(const Tensor& log_expression) {
-  torch::NoGradGuard no_grad;
-  // The encoder sees no condition when it is not built to (encode_condition
-  // 0); when it is, embeddings use the null condition.
-  return vae_average_->encode(log_expression, {}).mean;  // (B, d)
-}
-
 // ------------------------------------------------------------------- train ---
 TrainReport LatentModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
                                const Options& train_options, const TrainCallbacks& callbacks) {
   check_model_genes(genes_, data);
-  const Options options =
-      default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
+  Options options = default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
+  // The latent model's patience, unless given, is its objective's (flow: none).
+  if (has_latent_model() && !train_options.has("patience")) {
+    options.set("patience", static_cast<double>(objective_->default_patience()));
+  }
   const int n = data.n_cells();
   const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
   const std::vector<int> strata = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kConditionCovariate);
@@ -172,7 +171,11 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
     const double beta = kl_weight * (warmup_steps > 0 ? std::min(1.0, step / warmup_steps) : 1.0);
     ++step;
     CellBatch b = batch(data, cells, columns);
-    ElboTerms terms = vae_->elbo(b.expression, b.counts, b.library_size, b.covariates, generator);
+    // Some cells train the null condition (for a VAE that reads it: its
+    // encoder, decoder or dispersion), which generation for cells without a
+    // condition uses.
+    const Covariates c = drop_covariates(b.covariates, kVaeConditionDropout, generator);
+    ElboTerms terms = vae_->elbo(b.expression, b.counts, b.library_size, c, generator);
     return (terms.reconstruction + beta * terms.kl).mean();
   };
   task.validation_loss = [&](const std::vector<int>& cells) {
@@ -196,33 +199,57 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
   return report;
 }
 
-Tensor LatentModel::latent_codes(const ExpressionSource& data) {
-  std::vector<Tensor> parts;
+Posterior LatentModel::posteriors(const ExpressionSource& data) {
+  torch::NoGradGuard no_grad;
+  std::vector<Tensor> means, vars;
   const int n = data.n_cells(), batch_size = 512;
   for (int lo = 0; lo < n; lo += batch_size) {
-    parts.push_back(encode_means(batch(data, cell_range(lo, std::min(n, lo + batch_size)), {}).expression));
+    const Posterior q = vae_average_->encode(batch(data, cell_range(lo, std::min(n, lo + batch_size)), {}).expression, {});
+    means.push_back(q.mean);
+    vars.push_back(q.var);
   }
-  return at::cat(parts);  // (N, d)
+  return {at::cat(means), at::cat(vars)};  // (N, d) each
 }
+
+Tensor LatentModel::latent_codes(const ExpressionSource& data) { return posteriors(data).mean; }
 
 TrainReport LatentModel::train_latent(const ExpressionSource& data, const CovariateColumns& columns,
                                       const CellSplit& split, const Options& options,
                                       const TrainCallbacks& callbacks) {
-  Options stage = options;
-  if (!options.has("patience") || options.number("patience") < 0) {
-    stage.set("patience", static_cast<double>(objective_->default_patience()));
+  const TrainerSettings settings = TrainerSettings::from(options);
+  // What the latent model learns: the aggregate posterior, codes drawn from
+  // q(z | x) afresh for every minibatch ("sample"), the distribution the
+  // decoder and its dispersion were trained on; or the posterior means
+  // ("mean"), a narrower one. Standardised: the flow starts from N(0, I), so
+  // codes of unit scale per dimension make its paths comparably long in
+  // every one.
+  const std::string codes_kind = spec_.text("latent_codes");
+  if (codes_kind != "sample" && codes_kind != "mean") {
+    throw std::invalid_argument("setting 'latent_codes' must be 'sample' or 'mean', got '" + codes_kind + "'");
   }
-  const TrainerSettings settings = TrainerSettings::from(stage);
-  // Standardised posterior means: the flow starts from N(0, I), so codes of
-  // unit scale per dimension make its paths comparably long in every one.
-  Tensor codes = latent_codes(data);  // (N, d)
-  Tensor train_codes = codes.index_select(0, index_tensor(split.train, device_));
-  z_mean_ = train_codes.mean(0);
-  z_sd_ = train_codes.std(0).clamp_min(1e-3);
-  Tensor z = (codes - z_mean_) / z_sd_;  // (N, d)
-  Tensor z_train = z.index_select(0, index_tensor(split.train, device_));
-  z_low_ = std::get<0>(z_train.min(0));
-  z_high_ = std::get<0>(z_train.max(0));
+  const bool draw = codes_kind == "sample";
+  const Posterior q = posteriors(data);  // (N, d) each
+  const Tensor train_index = index_tensor(split.train, device_);
+  Tensor train_means = q.mean.index_select(0, train_index);  // (n, d)
+  z_mean_ = train_means.mean(0);
+  // Var of a draw = var of the means + mean posterior variance.
+  Tensor variance = train_means.var(0);
+  if (draw) variance = variance + q.var.index_select(0, train_index).mean(0);
+  z_sd_ = variance.sqrt().clamp_min(1e-3);
+  const Tensor z = (q.mean - z_mean_) / z_sd_;  // (N, d)
+  const Tensor z_noise_sd = q.var.sqrt() / z_sd_;  // (N, d)
+  // Clipping box: the training codes' range, widened by 3 posterior sds when drawing.
+  Tensor z_train = z.index_select(0, train_index);
+  Tensor margin = draw ? 3.0 * z_noise_sd.index_select(0, train_index) : at::zeros_like(z_train);
+  z_low_ = std::get<0>((z_train - margin).min(0));
+  z_high_ = std::get<0>((z_train + margin).max(0));
+  auto codes_of = [&](const std::vector<int>& cells, at::Generator& generator) {
+    const Tensor index = index_tensor(cells, device_);
+    Tensor x0 = z.index_select(0, index);  // (B, d)
+    if (!draw) return x0;
+    Tensor noise = at::normal(0.0, 1.0, x0.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
+    return x0 + z_noise_sd.index_select(0, index) * noise;  // (B, d)
+  };
   objective_->set_x0_bounds(z_low_, z_high_);
   if (callbacks.on_stage) callbacks.on_stage("latent");
 
@@ -235,7 +262,7 @@ TrainReport LatentModel::train_latent(const ExpressionSource& data, const Covari
   task.module = network_.get();
   task.ema = ema_.get();
   task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
-    Tensor x0 = z.index_select(0, index_tensor(cells, device_));  // (B, d)
+    Tensor x0 = codes_of(cells, generator);  // (B, d)
     const Covariates c = drop_covariates(covariates_of(columns, cells, device_), cfg_dropout, generator);
     return objective_->loss(network, x0, c, generator).total;
   };
@@ -245,7 +272,7 @@ TrainReport LatentModel::train_latent(const ExpressionSource& data, const Covari
     double total = 0;
     for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
       std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
-      Tensor x0 = z.index_select(0, index_tensor(part, device_));  // (B, d)
+      Tensor x0 = codes_of(part, generator);  // (B, d)
       total += objective_->loss(network, x0, covariates_of(columns, part, device_), generator).total.item<double>() *
                part.size();
     }
@@ -285,7 +312,9 @@ GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const O
       settings.clip_low = z_low_;
       settings.clip_high = z_high_;
     }
-    network = sampling_network(o.number("guidance_scale"));
+    // Unless the caller sets it, guidance is the model's own default.
+    network = sampling_network(sample_options.has("guidance_scale") ? o.number("guidance_scale")
+                                                                    : spec_.number("guidance_scale"));
   }
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
   const int64_t d = z_mean_.size(0);

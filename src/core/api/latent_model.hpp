@@ -68,8 +68,6 @@ class LatentModel final : public GenerativeModel {
   // The latent networks (has_latent_model() only): trained weights and EMA.
   ComposedNetworkImpl& latent_network() { return *network_; }
   ComposedNetworkImpl& latent_ema() { return *ema_; }
-  // Posterior means (B, d) of log-normalised cells (B, G), averaged weights.
-  Tensor encode_means(const Tensor& log_expression);
 
  private:
   TrainReport train_vae(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
@@ -77,6 +75,7 @@ class LatentModel final : public GenerativeModel {
   TrainReport train_latent(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
                            const Options& options, const TrainCallbacks& callbacks);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
+  Posterior posteriors(const ExpressionSource& data);  // q(z | x) of every cell: (N, d) means and variances
   Tensor latent_codes(const ExpressionSource& data);  // (N, d) posterior means of every cell
   Denoiser sampling_network(double guidance_scale);
 

@@ -97,6 +97,13 @@ Options composition_defaults(const std::string& architecture, const std::string&
   Options o = shared_defaults();
   std::vector<Options> layers;
   if (c.space == "latent") layers.push_back(CountVaeSettings::defaults());
+  // What a latent model learns: draws from the posteriors or their means (api/latent_model.hpp).
+  // guidance_scale: what generate() uses unless told otherwise. On held-out
+  // PBMC3k cells latent_mlp scored MMD 0.0023 / condition accuracy 0.87 at
+  // 1, 0.0018 / 0.95 at 2 and 0.0023 / 0.97 at 3.
+  if (c.space == "latent" && !c.objective.empty()) {
+    layers.push_back(Options().set("latent_codes", "sample").set("guidance_scale", 2.0));
+  }
   if (!c.tokenizer.empty()) layers.push_back(tokenizer_defaults(c.tokenizer));
   if (!c.backbone.empty()) layers.push_back(backbone_defaults(c.backbone));
   if (!c.decoder.empty()) layers.push_back(decoder_defaults(c.decoder));

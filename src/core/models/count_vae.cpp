@@ -10,7 +10,6 @@ namespace {
 // the reparameterised draws finite when the encoder drives a variance to 0.
 constexpr double kMinPosteriorVar = 1e-4;
 
-const std::vector<std::string> kDispersions = {"gene", "gene_condition"};
 
 }  // namespace
 
@@ -111,7 +110,7 @@ LikelihoodParams CountVaeImpl::decode(const Tensor& z, const Covariates& c) {
   if (zero_out_) p.zero_logits = zero_out_->forward(h);  // (B, G)
   if (log_theta_.defined()) {
     if (dispersion_covariate_.empty()) {
-      p.log_theta = log_theta_;  // (G,)
+      p.log_theta = log_theta_ * kDispersionStep;  // (G,)
     } else {
       // Null codes (-1) use the last row, trained on the cells whose
       // condition is unknown (none, unless dropped by the caller).
@@ -120,7 +119,7 @@ LikelihoodParams CountVaeImpl::decode(const Tensor& z, const Covariates& c) {
       Tensor codes = it == c.end() ? at::full({z.size(0)}, -1, at::TensorOptions().dtype(at::kLong).device(z.device()))
                                    : it->second;
       codes = at::where(codes < 0, at::full_like(codes, null_row), codes);  // (B,)
-      p.log_theta = log_theta_.index_select(0, codes);                      // (B, G)
+      p.log_theta = log_theta_.index_select(0, codes) * kDispersionStep;  // (B, G)
     }
   }
   return p;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/expression_model.hpp"
+#include "two_programme_cells.hpp"
 #include "api/latent_model.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
@@ -31,29 +32,10 @@ namespace {
 
 constexpr int kGenes = 12, kCells = 80;
 
-struct SmallData {
-  std::vector<double> counts;
-  std::vector<int> conditions;
-  std::unique_ptr<DenseExpressionSource> source;
-};
+using SmallData = TwoProgrammeCells;
 
 const SmallData& small_data() {
-  static const SmallData d = [] {
-    SmallData d;
-    std::mt19937_64 rng(5);
-    d.counts.resize(static_cast<size_t>(kGenes) * kCells);
-    for (int c = 0; c < kCells; ++c) {
-      d.conditions.push_back(c % 2);
-      for (int g = 0; g < kGenes; ++g) {
-        const double mu = (g < kGenes / 2) == (c % 2 == 0) ? 20.0 : 3.0;
-        d.counts[static_cast<size_t>(c) * kGenes + g] = std::poisson_distribution<int>(mu)(rng);
-      }
-    }
-    std::vector<std::string> genes;
-    for (int g = 0; g < kGenes; ++g) genes.push_back("g" + std::to_string(g));
-    d.source = std::make_unique<DenseExpressionSource>(genes, kCells, d.counts.data());
-    return d;
-  }();
+  static const SmallData d = two_programme_cells(TwoProgrammeSettings{kGenes, kCells});
   return d;
 }
 

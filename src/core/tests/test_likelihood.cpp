@@ -6,6 +6,8 @@
 // variance(); gradients against finite differences; and the errors.
 #include <gtest/gtest.h>
 
+#include "error_message.hpp"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
@@ -77,17 +79,6 @@ struct Grid {
 
 Tensor log_of(const std::vector<double>& v) { return at::log(at::tensor(v, kF64)); }
 
-// The std::invalid_argument message `f` throws, or a marker when it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<other exception> ") + e.what();
-  }
-  return "<no exception>";
-}
 
 at::Generator generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
 

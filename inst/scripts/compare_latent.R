@@ -1,0 +1,54 @@
+# Count-VAE latent models against the package's baselines on held-out cells
+# (issue 9's acceptance): compare_models() with package defaults, several
+# seeds (each its own stratified 25% split), mean and sd per metric.
+#
+#   Rscript inst/scripts/compare_latent.R [example|pbmc3k] [output-folder] [seeds] [models] [data-folder]
+#
+# seeds: e.g. "1,2,3"; models: comma-separated architectures (default
+# "vae,latent_mlp"). PBMC3k is read as in compare_architectures.R (2,000 HVGs,
+# Platelets dropped). One CSV per seed is written as soon as it is done, then
+# summary.csv (mean, sd over seeds).
+suppressPackageStartupMessages({
+  library(exprflow)
+  library(SingleCellExperiment)
+})
+args <- commandArgs(trailingOnly = TRUE)
+dataset <- if (length(args) >= 1) args[[1]] else "example"
+out_dir <- if (length(args) >= 2) args[[2]] else paste0("exprflow-latent-", dataset)
+seeds <- if (length(args) >= 3) as.integer(strsplit(args[[3]], ",")[[1]]) else 1:3
+architectures <- if (length(args) >= 4) strsplit(args[[4]], ",")[[1]] else c("vae", "latent_mlp")
+data_dir <- if (length(args) >= 5) args[[5]] else file.path("..", "shared", "data", "scrna_pbmc3k_seurat")
+dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
+
+# read_pbmc3k(): the script beside this one.
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(script_dir, "read_pbmc3k.R"))
+sce <- switch(dataset, example = example_pbmc(), pbmc3k = read_pbmc3k(data_dir),
+              stop("dataset must be 'example' or 'pbmc3k'"))
+cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s\n", dataset, nrow(sce), ncol(sce),
+            paste(architectures, collapse = ", "), paste(seeds, collapse = ", ")))
+
+models <- stats::setNames(lapply(architectures, function(a) list(architecture = a)), architectures)
+frames <- list()
+for (seed in seeds) {
+  comparison <- compare_models(sce, models = models, condition = "cell_type", test_fraction = 0.25, seed = seed,
+                               baselines = c("independent_nb", "pca_gaussian"), verbose = TRUE)
+  frame <- as.data.frame(unclass(comparison))[, c("model", "task", "metric", "value")]
+  frame$seed <- seed
+  utils::write.csv(frame, file.path(out_dir, sprintf("seed_%d.csv", seed)), row.names = FALSE)
+  frames[[length(frames) + 1L]] <- frame
+}
+all <- do.call(rbind, frames)
+summary <- stats::aggregate(value ~ model + task + metric, data = all,
+                            FUN = function(v) c(mean = mean(v), sd = if (length(v) > 1) stats::sd(v) else NA))
+summary <- do.call(data.frame, summary)
+utils::write.csv(summary, file.path(out_dir, "summary.csv"), row.names = FALSE)
+wanted <- c("mmd_rbf", "energy_distance", "knn_auc", "condition_accuracy", "knn_accuracy", "ari",
+            "heldout_log_likelihood", "fit_seconds", "generate_seconds")
+shown <- summary[summary$metric %in% wanted, ]
+shown$text <- ifelse(is.na(shown$value.sd), formatC(shown$value.mean, digits = 4, format = "g"),
+                     sprintf("%s (%s)", formatC(shown$value.mean, digits = 4, format = "g"),
+                             formatC(shown$value.sd, digits = 2, format = "g")))
+wide <- stats::reshape(shown[, c("model", "metric", "text")], idvar = "metric", timevar = "model", direction = "wide")
+names(wide) <- sub("^text\\.", "", names(wide))
+print(wide[match(intersect(wanted, wide$metric), wide$metric), ], row.names = FALSE)

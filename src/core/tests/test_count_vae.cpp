@@ -1,0 +1,601 @@
+// The count VAE (models/count_vae.hpp) and the LatentModel built on it
+// (api/latent_model.hpp).
+//
+//   CountVaeRealData  the validation negative ELBO falls while a small "vae"
+//                     trains on real PBMC counts (../shared/data; skipped
+//                     when the folder is absent)
+//   CountVae          the module on synthetic data: decoder heads per
+//                     likelihood, dispersion per condition, the KL term
+//                     against its closed form, the likelihood at the
+//                     posterior mean against plain-double NB / Poisson
+//                     log-pmfs, and setting errors that name the setting
+//   LatentModel       reconstruct / generate / history through the
+//                     GenerativeModel interface
+//
+// The registry test (test_compositions.cpp) already trains, generates,
+// embeds and saves / loads every latent composition once; these tests check
+// the values.
+#include <gtest/gtest.h>
+
+#include "error_message.hpp"
+#include "two_programme_cells.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "api/latent_model.hpp"
+#include "data/expression_source.hpp"
+#include "exprflow/api.hpp"
+#include "models/count_vae.hpp"
+
+using namespace exprflow;
+
+namespace {
+
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// ------------------------------------------------------------ real data ---
+
+// The folder of the shared public datasets: $EXPRFLOW_SHARED_DATA (as the R
+// tests' helper-shared-data.R), else ../shared/data seen from the repository
+// root (where `make core-test` runs the binary), from a build folder
+// (build/<name>, where ctest runs it) or from this source file. Empty when
+// none holds `dataset`.
+std::string shared_dataset(const std::string& dataset) {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("EXPRFLOW_SHARED_DATA")) candidates.push_back(env);
+  candidates.push_back("../shared/data");
+  candidates.push_back("../../shared/data");
+  candidates.push_back("../../../shared/data");
+  const std::string here = __FILE__;  // .../src/core/tests/test_count_vae.cpp
+  const std::string suffix = "src/core/tests/test_count_vae.cpp";
+  if (here.size() >= suffix.size() && here.compare(here.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    candidates.push_back(here.substr(0, here.size() - suffix.size()) + "../shared/data");
+  }
+  for (const std::string& dir : candidates) {
+    if (dir.empty()) continue;
+    const std::string path = dir + "/" + dataset;
+    if (std::ifstream(path + "/genes.tsv").good()) return path;
+  }
+  return "";
+}
+
+// Raw counts of the first `n_cells` cells of a 10x-style folder (genes.tsv and
+// a genes x cells MatrixMarket matrix.mtx[.gz], entries in column order, as R's
+// Matrix::writeMM writes a dgCMatrix), restricted to the `n_genes` genes with
+// the largest total over those cells. Dense, genes x cells, column-major.
+struct RealCounts {
+  std::vector<std::string> genes;
+  std::vector<double> counts;
+  int n_cells = 0;
+};
+
+RealCounts read_top_genes(const std::string& folder, int n_cells, int n_genes) {
+  std::vector<std::string> names;
+  {
+    std::ifstream in(folder + "/genes.tsv");
+    for (std::string line; std::getline(in, line);) names.push_back(line.substr(0, line.find('\t')));
+  }
+  FILE* file = nullptr;
+  bool piped = false;
+  if (std::ifstream(folder + "/matrix.mtx").good()) {
+    file = std::fopen((folder + "/matrix.mtx").c_str(), "r");
+  } else {
+    file = popen(("gzip -dc '" + folder + "/matrix.mtx.gz'").c_str(), "r");
+    piped = true;
+  }
+  if (!file) throw std::runtime_error("cannot open the matrix of " + folder);
+  char line[512];
+  do {  // header and comments
+    if (!std::fgets(line, sizeof line, file)) throw std::runtime_error("empty matrix in " + folder);
+  } while (line[0] == '%');
+  long rows = 0, cols = 0, entries = 0;
+  if (std::sscanf(line, "%ld %ld %ld", &rows, &cols, &entries) != 3 || rows != static_cast<long>(names.size())) {
+    throw std::runtime_error("unexpected MatrixMarket size line in " + folder + ": " + line);
+  }
+  std::vector<double> all(static_cast<size_t>(rows) * n_cells, 0.0);  // genes x cells
+  long r = 0, c = 0;
+  double v = 0;
+  while (std::fscanf(file, "%ld %ld %lf", &r, &c, &v) == 3) {
+    if (c > n_cells) break;  // column order: the cells we want are read
+    all[static_cast<size_t>(c - 1) * rows + (r - 1)] = v;
+  }
+  if (piped) pclose(file); else std::fclose(file);
+
+  std::vector<double> total(rows, 0.0);
+  for (int cell = 0; cell < n_cells; ++cell)
+    for (long g = 0; g < rows; ++g) total[g] += all[static_cast<size_t>(cell) * rows + g];
+  std::vector<long> order(rows);
+  std::iota(order.begin(), order.end(), 0L);
+  std::stable_sort(order.begin(), order.end(), [&](long a, long b) { return total[a] > total[b]; });
+  order.resize(n_genes);
+
+  RealCounts out;
+  out.n_cells = n_cells;
+  for (long g : order) out.genes.push_back(names[g]);
+  out.counts.resize(static_cast<size_t>(n_genes) * n_cells);
+  for (int cell = 0; cell < n_cells; ++cell)
+    for (int k = 0; k < n_genes; ++k)
+      out.counts[static_cast<size_t>(cell) * n_genes + k] = all[static_cast<size_t>(cell) * rows + order[k]];
+  return out;
+}
+
+// ------------------------------------------------------- synthetic data ---
+
+constexpr int64_t kGenes = 10;
+
+// Counts (B, G) with library sizes spread over a decade, their library sizes
+// (B,) and log1p-normalised expression (B, G), as the model's data path
+// makes them.
+struct Cells {
+  Tensor counts, library, log_expression;
+};
+
+Cells synthetic_cells(int64_t B, uint64_t seed) {
+  at::Generator g = at::detail::createCPUGenerator(seed);
+  Tensor share = at::softmax(at::normal(0.0, 1.0, {1, kGenes}, g), 1);                     // (1, G)
+  Tensor size = at::linspace(50.0, 500.0, B).unsqueeze(1);                                  // (B, 1)
+  Tensor counts = at::poisson(share * size, g).to(at::kFloat);                              // (B, G)
+  counts.select(1, 0).add_(1.0);                                                            // no empty cell
+  Tensor library = counts.sum(1);                                                           // (B,)
+  Tensor log_expression = at::log1p(counts / library.unsqueeze(1) * kNormalisationTarget);  // (B, G)
+  return {counts, library, log_expression};
+}
+
+// A count VAE with small settings over `overrides`, without dropout, in eval mode.
+CountVae small_vae(const Options& overrides, std::vector<CovariateSpec> covariates = {}) {
+  at::manual_seed(11);
+  Options spec = CountVaeSettings::defaults();
+  spec.set("latent_dim", 3).set("vae_hidden", 8).set("vae_layers", 2).set("vae_dropout", 0.0);
+  spec = spec.merged(overrides, /*known_only=*/true);
+  CountVae vae(kGenes, std::move(covariates), CountVaeSettings::from(spec));
+  vae->eval();
+  return vae;
+}
+
+Tensor& parameter(torch::nn::Module& m, const std::string& name) {
+  for (auto& p : m.named_parameters()) {
+    if (p.key() == name) return p.value();
+  }
+  throw std::runtime_error("no parameter '" + name + "'");
+}
+
+bool has_parameter(torch::nn::Module& m, const std::string& name) {
+  for (const auto& p : m.named_parameters()) {
+    if (p.key() == name) return true;
+  }
+  return false;
+}
+
+// Makes the encoder output the posterior N(mean, var) for every cell whatever
+// its input: the last layer's weight zero, its bias the means and the log
+// variances. (The module adds a small floor to var: 1e-4 at the time of
+// writing, so var = exp(bias) + floor.)
+void fix_posterior(CountVaeImpl& vae, const std::vector<float>& mean, const std::vector<float>& log_var) {
+  torch::NoGradGuard no_grad;
+  parameter(vae, "encoder_out.weight").zero_();
+  std::vector<float> bias = mean;
+  bias.insert(bias.end(), log_var.begin(), log_var.end());
+  parameter(vae, "encoder_out.bias").copy_(at::tensor(bias));
+}
+
+double ref_nb(double x, double mu, double theta) {
+  return std::lgamma(x + theta) - std::lgamma(theta) - std::lgamma(x + 1) + theta * std::log(theta / (theta + mu)) +
+         x * std::log(mu / (theta + mu));
+}
+
+double ref_poisson(double x, double mu) { return x * std::log(mu) - mu - std::lgamma(x + 1); }
+
+// ------------------------------------------------------- latent models ---
+
+constexpr int kCells = 80, kModelGenes = 12;
+
+// Two conditions with opposite gene programmes; library sizes from ~40 to
+// ~500 so a library size that is not the cell's own shows.
+using SmallData = TwoProgrammeCells;
+
+const SmallData& small_data() {
+  static const SmallData d = [] {
+    TwoProgrammeSettings s;
+    s.n_genes = kModelGenes;
+    s.n_cells = kCells;
+    s.seed = 17;
+    s.high = 15.0;
+    s.first_scale = 0.5;
+    s.last_scale = 5.0;
+    s.offset = 1;
+    return two_programme_cells(s);
+  }();
+  return d;
+}
+
+Options tiny_spec(const std::string& architecture) {
+  Options o = Options().set("architecture", architecture).set("seed", 3).set("latent_dim", 4)
+                  .set("vae_hidden", 16).set("vae_layers", 1);
+  if (architecture != "vae") o.set("hidden", 16).set("n_layers", 1);
+  return o;
+}
+
+// `epochs` of the plain stage; two-stage models also get `vae_epochs` of the VAE stage.
+Options training(int epochs, int vae_epochs = 0) {
+  Options o = Options().set("epochs", epochs).set("batch_size", 16).set("learning_rate", 1e-3)
+                  .set("validation_fraction", 0.2).set("seed", 4);
+  if (vae_epochs > 0) o.set("vae_epochs", vae_epochs).set("vae_batch_size", 16).set("vae_learning_rate", 1e-3);
+  return o;
+}
+
+// A "vae" trained for a few epochs on small_data(), shared by the tests below.
+GenerativeModel& trained_vae() {
+  static std::unique_ptr<GenerativeModel> model = [] {
+    const SmallData& d = small_data();
+    auto m = GenerativeModel::create(tiny_spec("vae"), d.source->genes(), {"A", "B"});
+    m->train(*d.source, d.conditions, training(5), {});
+    return m;
+  }();
+  return *model;
+}
+
+}  // namespace
+
+// =================================================================== real data
+
+// The first 300 PBMC3k cells x their 200 most expressed genes: a small "vae"
+// (latent_dim 4, one hidden layer of 32) trained for 20 epochs must lower the
+// held-out negative ELBO (full KL weight, fixed draws: comparable across
+// epochs) well below its first epoch's, and not lose it again. Measured when
+// written (LibTorch CPU): 555.8 nats per held-out cell after epoch 1, 486.7
+// after epoch 20 (-12.4%; the best epoch 486.7); the bar asks for -7%. The
+// first epoch has trained already (8 steps), hence the modest ratio.
+TEST(CountVaeRealData, ValidationElboFallsOnPbmc3k) {
+  const std::string folder = shared_dataset("scrna_pbmc3k_seurat");
+  if (folder.empty()) {
+    GTEST_SKIP() << "shared data folder scrna_pbmc3k_seurat not found (set EXPRFLOW_SHARED_DATA to the "
+                    "folder holding it, or run from the repository root with ../shared/data beside it)";
+  }
+  const RealCounts real = read_top_genes(folder, 300, 200);
+  ASSERT_EQ(real.genes.size(), 200u);
+  DenseExpressionSource source(real.genes, real.n_cells, real.counts.data());
+  for (double size : source.library_sizes()) ASSERT_GT(size, 0);
+
+  Options spec = Options().set("architecture", "vae").set("latent_dim", 4).set("vae_hidden", 32)
+                     .set("vae_layers", 1).set("seed", 2);
+  auto model = GenerativeModel::create(spec, source.genes(), {});
+  std::vector<double> validation;
+  std::vector<std::string> stages;
+  TrainCallbacks callbacks;
+  callbacks.on_epoch = [&validation](const EpochRecord& r) { validation.push_back(r.validation_loss); };
+  callbacks.on_stage = [&stages](const std::string& s) { stages.push_back(s); };
+  const Options options = Options().set("epochs", 20).set("batch_size", 32).set("learning_rate", 1e-2)
+                              .set("validation_fraction", 0.2).set("seed", 5);
+  const TrainReport report = model->train(source, {}, options, callbacks);
+
+  EXPECT_EQ(stages, std::vector<std::string>{"vae"});
+  ASSERT_EQ(validation.size(), 20u) << "stopped early?";
+  for (double v : validation) ASSERT_TRUE(std::isfinite(v) && v > 0);
+  const double first = validation.front(), last = validation.back();
+  const double best = *std::min_element(validation.begin(), validation.end());
+  EXPECT_LT(last, 0.93 * first) << "negative ELBO per held-out cell: first epoch " << first << ", last " << last;
+  EXPECT_LT(last, best + 2.0) << "the held-out ELBO got worse late in training: best " << best << ", last " << last;
+  EXPECT_EQ(report.history.size(), 20u);
+  ASSERT_EQ(model->history().size(), 20u);
+  EXPECT_EQ(model->history().front().stage, "vae");
+  EXPECT_EQ(model->history().back().validation_loss, validation.back());
+}
+
+// ============================================================ CountVae, synthetic
+
+TEST(CountVae, DecodedRatesAreRowsSummingToOne) {
+  CountVae vae = small_vae(Options());
+  at::Generator g = at::detail::createCPUGenerator(1);
+  Tensor z = at::normal(0.0, 2.0, {5, 3}, g);
+  const LikelihoodParams p = vae->decode(z, {});
+  ASSERT_EQ(p.rate.sizes(), (std::vector<int64_t>{5, kGenes}));
+  EXPECT_GT(p.rate.min().item<float>(), 0.0f);
+  EXPECT_TRUE(at::allclose(p.rate.sum(1), at::ones({5}), 1e-5, 1e-6)) << p.rate.sum(1);
+  // Different codes decode to different compositions (the rate depends on z).
+  EXPECT_GT((p.rate[0] - p.rate[1]).abs().max().item<float>(), 1e-6f);
+  // NB: one inverse dispersion per gene, no zero inflation.
+  ASSERT_TRUE(p.log_theta.defined());
+  EXPECT_EQ(p.log_theta.sizes(), (std::vector<int64_t>{kGenes}));
+  EXPECT_FALSE(p.zero_logits.defined());
+  EXPECT_EQ(vae->likelihood().name(), "nb");
+}
+
+TEST(CountVae, LikelihoodChoosesTheHeads) {
+  Tensor z = at::zeros({4, 3});
+  {
+    CountVae zinb = small_vae(Options().set("likelihood", "zinb"));
+    const LikelihoodParams p = zinb->decode(z, {});
+    ASSERT_TRUE(p.zero_logits.defined());
+    EXPECT_EQ(p.zero_logits.sizes(), (std::vector<int64_t>{4, kGenes}));
+    ASSERT_TRUE(p.log_theta.defined());
+    EXPECT_EQ(zinb->likelihood().name(), "zinb");
+    EXPECT_TRUE(at::allclose(p.rate.sum(1), at::ones({4}), 1e-5, 1e-6));
+  }
+  {
+    CountVae poisson = small_vae(Options().set("likelihood", "poisson"));
+    const LikelihoodParams p = poisson->decode(z, {});
+    EXPECT_FALSE(p.log_theta.defined());
+    EXPECT_FALSE(p.zero_logits.defined());
+    EXPECT_FALSE(has_parameter(*poisson, "log_theta")) << "a Poisson VAE has no dispersion to train";
+    EXPECT_EQ(poisson->likelihood().name(), "poisson");
+  }
+  CountVae nb = small_vae(Options());
+  EXPECT_TRUE(has_parameter(*nb, "log_theta"));
+  EXPECT_FALSE(has_parameter(*nb, "zero_out.weight"));
+}
+
+// dispersion "gene_condition": a (levels + 1, G) table of log theta, one row
+// per level and the last for the null code -1, picked per cell.
+TEST(CountVae, DispersionPerConditionPicksTheCellsRow) {
+  CountVae vae = small_vae(Options().set("dispersion", "gene_condition"), {{"condition", 2}});
+  Tensor& table = parameter(*vae, "log_theta");
+  ASSERT_EQ(table.sizes(), (std::vector<int64_t>{3, kGenes}));
+  // The parameter is log theta / kDispersionStep (see count_vae.hpp).
+  const double step = CountVaeImpl::kDispersionStep;
+  {
+    torch::NoGradGuard no_grad;
+    table[0].fill_(0.5 / step);
+    table[1].copy_(at::linspace(-1.0, 1.0, kGenes) / step);
+    table[2].fill_(2.0 / step);
+  }
+  Tensor z = at::zeros({4, 3});
+  Covariates c = {{"condition", at::tensor(std::vector<int64_t>{0, 1, -1, 0})}};
+  const LikelihoodParams p = vae->decode(z, c);
+  ASSERT_EQ(p.log_theta.sizes(), (std::vector<int64_t>{4, kGenes}));
+  EXPECT_TRUE(at::allclose(p.log_theta[0], at::full({kGenes}, 0.5f)));
+  EXPECT_TRUE(at::allclose(p.log_theta[1], at::linspace(-1.0, 1.0, kGenes)));
+  EXPECT_TRUE(at::allclose(p.log_theta[2], at::full({kGenes}, 2.0f))) << "null code -1 uses the last row";
+  EXPECT_TRUE(at::equal(p.log_theta[3], p.log_theta[0]));
+  EXPECT_FALSE(at::equal(p.log_theta[0], p.log_theta[1])) << "conditions share a dispersion";
+  // Without the covariate every cell is null.
+  const LikelihoodParams none = vae->decode(z, {});
+  EXPECT_TRUE(at::allclose(none.log_theta, at::full({4, kGenes}, 2.0f)));
+  // The per-cell dispersion reaches the likelihood: the same counts and rate
+  // score differently under the two conditions.
+  Cells cells = synthetic_cells(4, 3);
+  Tensor ll = vae->likelihood().log_prob(p, cells.counts, cells.library).sum(1);
+  LikelihoodParams swapped = p;
+  swapped.log_theta = p.log_theta.index_select(0, at::tensor(std::vector<int64_t>{1, 0, 2, 1}));
+  Tensor ll_swapped = vae->likelihood().log_prob(swapped, cells.counts, cells.library).sum(1);
+  EXPECT_GT((ll - ll_swapped).abs()[0].item<float>(), 1e-3f);
+
+  // It needs a condition.
+  const std::string msg = error_of([] { small_vae(Options().set("dispersion", "gene_condition")); });
+  EXPECT_TRUE(contains(msg, "dispersion")) << msg;
+}
+
+TEST(CountVae, KlIsZeroAtThePriorAndMatchesTheClosedForm) {
+  CountVae vae = small_vae(Options());
+  Cells cells = synthetic_cells(3, 5);
+  at::Generator g = at::detail::createCPUGenerator(7);
+  // Encoder outputs N(0, I) (log var 0: var = 1 + the floor, whose KL is
+  // floor^2 / 4 per dimension, far below the tolerance).
+  fix_posterior(*vae, {0, 0, 0}, {0, 0, 0});
+  const Posterior prior = vae->encode(cells.log_expression, {});
+  EXPECT_TRUE(at::equal(prior.mean, at::zeros({3, 3})));
+  EXPECT_TRUE(at::allclose(prior.var, at::ones({3, 3}), 1e-3, 0));
+  ElboTerms terms = vae->elbo(cells.log_expression, cells.counts, cells.library, {}, g);
+  ASSERT_EQ(terms.kl.sizes(), (std::vector<int64_t>{3}));
+  EXPECT_LT(terms.kl.abs().max().item<float>(), 1e-6f) << terms.kl;
+  ASSERT_EQ(terms.reconstruction.sizes(), (std::vector<int64_t>{3}));
+  EXPECT_GT(terms.reconstruction.min().item<float>(), 0.0f) << "-log p of counts is positive";
+
+  // A known posterior: mean m, variance v per dimension.
+  const std::vector<double> m = {0.5, -1.25, 2.0}, v = {0.25, 1.0, 2.5};
+  fix_posterior(*vae, {0.5f, -1.25f, 2.0f},
+                {static_cast<float>(std::log(0.25)), 0.0f, static_cast<float>(std::log(2.5))});
+  double expected = 0;
+  for (size_t k = 0; k < m.size(); ++k) expected += 0.5 * (v[k] + m[k] * m[k] - 1 - std::log(v[k]));
+  terms = vae->elbo(cells.log_expression, cells.counts, cells.library, {}, g);
+  for (int64_t b = 0; b < 3; ++b) {
+    // The variance floor moves KL by at most 0.5 |1 - 1/v| * floor per dimension.
+    EXPECT_NEAR(terms.kl[b].item<double>(), expected, 1e-3) << "cell " << b;
+  }
+  EXPECT_GT(expected, 1.0);  // far from the prior: the check above is not the zero case again
+}
+
+// The likelihood at the posterior mean: decode(encode(x).mean), scored per
+// gene and summed, against the NB (and Poisson) log-pmf in plain double with
+// mu = rate * library and theta = exp(log theta).
+TEST(CountVae, LogLikelihoodAtMeanIsTheDecodedMeansLikelihood) {
+  Cells cells = synthetic_cells(6, 9);
+  for (const std::string likelihood : {"nb", "poisson"}) {
+    CountVae vae = small_vae(Options().set("likelihood", likelihood));
+    if (likelihood == "nb") {
+      torch::NoGradGuard no_grad;
+      parameter(*vae, "log_theta").copy_(at::linspace(-1.5, 2.5, kGenes));  // theta 0.2 .. 12
+    }
+    torch::NoGradGuard no_grad;
+    const Tensor ll = vae->log_likelihood_at_mean(cells.log_expression, cells.counts, cells.library, {});
+    ASSERT_EQ(ll.sizes(), (std::vector<int64_t>{6}));
+
+    const LikelihoodParams p = vae->decode(vae->encode(cells.log_expression, {}).mean, {});
+    const Tensor direct = vae->likelihood().log_prob(p, cells.counts, cells.library).sum(1);
+    EXPECT_TRUE(at::allclose(ll, direct, 1e-6, 1e-4)) << likelihood << "\n" << ll << "\n" << direct;
+
+    Tensor rate = p.rate.to(at::kDouble), counts = cells.counts.to(at::kDouble), library = cells.library.to(at::kDouble);
+    Tensor log_theta = likelihood == "nb" ? p.log_theta.to(at::kDouble) : Tensor();
+    for (int64_t b = 0; b < 6; ++b) {
+      double reference = 0;
+      for (int64_t g = 0; g < kGenes; ++g) {
+        const double x = counts[b][g].item<double>(), mu = rate[b][g].item<double>() * library[b].item<double>();
+        reference += likelihood == "nb" ? ref_nb(x, mu, std::exp(log_theta[g].item<double>())) : ref_poisson(x, mu);
+      }
+      EXPECT_NEAR(ll[b].item<double>(), reference, 1e-4 * std::abs(reference) + 1e-3) << likelihood << " cell " << b;
+    }
+  }
+}
+
+TEST(CountVae, SettingErrorsNameTheSetting) {
+  auto error_for = [](const Options& change) {
+    return error_of([&] { CountVaeSettings::from(CountVaeSettings::defaults().merged(change, true)); });
+  };
+  std::string msg = error_for(Options().set("likelihood", "gauss"));
+  EXPECT_TRUE(contains(msg, "'likelihood'") && contains(msg, "gauss")) << msg;
+  msg = error_for(Options().set("dispersion", "cell"));
+  EXPECT_TRUE(contains(msg, "'dispersion'") && contains(msg, "cell")) << msg;
+  msg = error_for(Options().set("vae_dropout", 1.5));
+  EXPECT_TRUE(contains(msg, "'vae_dropout'")) << msg;
+  msg = error_for(Options().set("latent_dim", 0));
+  EXPECT_TRUE(contains(msg, "latent_dim")) << msg;
+  // The same through the model factory, and a valid change is accepted.
+  msg = error_of([] {
+    GenerativeModel::create(Options().set("architecture", "vae").set("likelihood", "gauss"), {"a", "b"}, {});
+  });
+  EXPECT_TRUE(contains(msg, "'likelihood'")) << msg;
+  EXPECT_EQ(error_for(Options().set("likelihood", "zinb").set("vae_dropout", 0.5)), "<no exception>");
+}
+
+// ======================================================== LatentModel (api)
+
+// reconstruct(): the decoder at the posterior mean times each cell's OWN
+// library size, so expected counts add up to it, cell by cell.
+TEST(LatentModel, ReconstructKeepsEachCellsLibrarySize) {
+  const SmallData& d = small_data();
+  GenerativeModel& model = trained_vae();
+  const ReconstructedCells rec = model.reconstruct(*d.source, d.conditions, Options());
+  ASSERT_EQ(rec.n_cells, kCells);
+  ASSERT_EQ(rec.n_genes, kModelGenes);
+  ASSERT_EQ(rec.expected_counts.size(), static_cast<size_t>(kCells) * kModelGenes);
+  ASSERT_EQ(rec.log_likelihood.size(), static_cast<size_t>(kCells));
+  for (int c = 0; c < kCells; ++c) {
+    double sum = 0;
+    for (int g = 0; g < kModelGenes; ++g) {
+      const double mu = rec.expected_counts[static_cast<size_t>(c) * kModelGenes + g];
+      ASSERT_TRUE(std::isfinite(mu) && mu > 0) << "cell " << c << " gene " << g;
+      sum += mu;
+    }
+    const double library = d.source->library_sizes()[c];
+    EXPECT_NEAR(sum, library, 1e-4 * library) << "cell " << c;
+    EXPECT_TRUE(std::isfinite(rec.log_likelihood[c]) && rec.log_likelihood[c] < 0) << rec.log_likelihood[c];
+  }
+  for (float v : rec.logcounts) ASSERT_TRUE(std::isfinite(v) && v >= 0);
+  // Deterministic: the posterior mean, no draws.
+  EXPECT_EQ(model.reconstruct(*d.source, d.conditions, Options().set("seed", 9)).expected_counts,
+            rec.expected_counts);
+}
+
+TEST(LatentModel, GenerateDrawsCountsWithADrawnLibrarySize) {
+  const SmallData& d = small_data();
+  GenerativeModel& model = trained_vae();
+  std::vector<int> conditions;
+  for (int i = 0; i < 120; ++i) conditions.push_back(i % 3 == 2 ? -1 : i % 3);  // 0, 1, -1, ...
+  std::set<double> all_sizes(d.source->library_sizes().begin(), d.source->library_sizes().end());
+  std::map<int, std::set<double>> level_sizes;
+  for (int c = 0; c < kCells; ++c) level_sizes[d.conditions[c]].insert(d.source->library_sizes()[c]);
+
+  for (const std::string method : {"empirical", "lognormal"}) {
+    const GeneratedCells cells = model.generate(conditions, Options().set("library_size", method).set("seed", 3));
+    ASSERT_EQ(cells.n_cells, 120);
+    ASSERT_EQ(cells.counts.size(), static_cast<size_t>(120) * kModelGenes);
+    ASSERT_EQ(cells.library_size.size(), 120u);
+    for (int v : cells.counts) ASSERT_GE(v, 0) << method;
+    for (float v : cells.logcounts) ASSERT_TRUE(std::isfinite(v) && v >= 0) << method;
+    double ratio = 0;
+    int not_observed = 0;
+    for (int i = 0; i < 120; ++i) {
+      const double size = cells.library_size[i];
+      ASSERT_TRUE(std::isfinite(size) && size > 0) << method;
+      if (method == "empirical") {
+        // A training cell's size, of the cell's own level (-1: any level).
+        const std::set<double>& pool = conditions[i] < 0 ? all_sizes : level_sizes[conditions[i]];
+        EXPECT_TRUE(pool.count(size)) << "cell " << i << " (level " << conditions[i] << ") drew " << size;
+      }
+      not_observed += all_sizes.count(size) == 0;
+      long total = 0;
+      for (int g = 0; g < kModelGenes; ++g) total += cells.counts[static_cast<size_t>(i) * kModelGenes + g];
+      ratio += total / size;
+    }
+    if (method == "lognormal") EXPECT_GT(not_observed, 100) << "lognormal sizes should be fresh draws";
+    // Counts are drawn around rate * library: their totals follow the drawn sizes.
+    EXPECT_NEAR(ratio / 120, 1.0, 0.25) << method;
+  }
+  // The same seed gives the same cells.
+  const Options o = Options().set("seed", 4);
+  EXPECT_EQ(model.generate(conditions, o).counts, model.generate(conditions, o).counts);
+  const std::string msg = error_of([&] { model.generate(conditions, Options().set("library_size", "gamma")); });
+  EXPECT_TRUE(contains(msg, "library_size")) << msg;
+}
+
+TEST(LatentModel, VaeSamplesItsPriorAndHasNoGeneTokens) {
+  const SmallData& d = small_data();
+  GenerativeModel& model = trained_vae();
+  EXPECT_EQ(model.default_sampler(), "prior");
+  ASSERT_NE(dynamic_cast<LatentModel*>(&model), nullptr);
+  EXPECT_FALSE(dynamic_cast<LatentModel&>(model).has_latent_model());
+  int n = 0;
+  EXPECT_THROW(model.token_activations(*d.source, &n), std::invalid_argument);
+  EXPECT_THROW(model.token_gene_loadings("weights", nullptr, &n), std::invalid_argument);
+  // A two-stage model samples its flow with the objective's sampler.
+  auto flow = GenerativeModel::create(tiny_spec("latent_mlp"), d.source->genes(), {"A", "B"});
+  EXPECT_EQ(flow->default_sampler(), "euler");
+  EXPECT_TRUE(dynamic_cast<LatentModel&>(*flow).has_latent_model());
+}
+
+// History of a two-stage model: "vae" epochs, then "latent" epochs, each
+// stage numbered from 1; a second train() call numbers on per stage.
+TEST(LatentModel, TwoStageHistoryNumbersEpochsPerStage) {
+  const SmallData& d = small_data();
+  auto model = GenerativeModel::create(tiny_spec("latent_mlp"), d.source->genes(), {"A", "B"});
+  std::vector<std::string> stages;
+  TrainCallbacks callbacks;
+  callbacks.on_stage = [&stages](const std::string& s) { stages.push_back(s); };
+  model->train(*d.source, d.conditions, training(2, 3), callbacks);
+  EXPECT_EQ(stages, (std::vector<std::string>{"vae", "latent"}));
+  auto summary = [&model] {
+    std::vector<std::string> out;
+    for (const EpochRecord& r : model->history()) out.push_back(r.stage + std::to_string(r.epoch));
+    return out;
+  };
+  EXPECT_EQ(summary(), (std::vector<std::string>{"vae1", "vae2", "vae3", "latent1", "latent2"}));
+  for (const EpochRecord& r : model->history()) EXPECT_TRUE(std::isfinite(r.validation_loss)) << r.stage;
+  EXPECT_TRUE(model->trained());
+
+  model->train(*d.source, d.conditions, training(1, 2), callbacks);
+  EXPECT_EQ(summary(), (std::vector<std::string>{"vae1", "vae2", "vae3", "latent1", "latent2", "vae4", "vae5",
+                                                 "latent3"}));
+  EXPECT_EQ(stages, (std::vector<std::string>{"vae", "latent", "vae", "latent"}));
+}
+
+// As for the gene-space models (Training.PatienceDefaultsToTheObjectives):
+// with a learning rate too small to move float32 weights the latent stage's
+// validation loss never improves, so patience p ends it after 1 + p epochs.
+// Unless the caller sets `patience`, the latent stage should use the
+// objective's default (none for flow, 10 for DDPM), as latent_model.cpp's
+// train_latent() intends. Fails at the time of writing (flow stops after 11
+// epochs): train() merges the training defaults, whose patience is 10, before
+// train_latent() asks whether patience was given.
+TEST(LatentModel, LatentStagePatienceDefaultsToTheObjectives) {
+  const SmallData& d = small_data();
+  auto latent_epochs = [&](const std::string& objective, double patience) {
+    Options spec = tiny_spec("latent_mlp");
+    spec.set("objective", objective);
+    auto model = GenerativeModel::create(spec, d.source->genes(), {"A", "B"});
+    Options o = training(13, 1);
+    o.set("learning_rate", 1e-20);
+    if (patience >= 0) o.set("patience", patience);
+    const TrainReport r = model->train(*d.source, d.conditions, o, {});
+    int n = 0;
+    for (const EpochRecord& e : r.history) n += e.stage == "latent";
+    return n;
+  };
+  EXPECT_EQ(latent_epochs("flow", -1), 13) << "flow: no early stopping by default";
+  EXPECT_EQ(latent_epochs("ddpm", -1), 11) << "DDPM: patience 10 by default";
+  EXPECT_EQ(latent_epochs("flow", 2), 3) << "an explicit patience wins";
+}
