@@ -24,7 +24,10 @@
 #'   reconstruction log-likelihood per cell; for the `independent_nb`
 #'   baseline, its held-out log-likelihood per cell (the likelihood of a test
 #'   cell knowing only its condition and library size -- a different quantity,
-#'   reported under its own name);
+#'   reported under its own name). VAE-based models (`"vae"`, `"latent_*"`)
+#'   reconstruct through their VAE, and their likelihood of a held-out cell
+#'   (given its own latent code and library size) is reported as
+#'   `heldout_log_likelihood`, beside the baseline's;
 #' * **cost**: seconds to fit and to generate.
 #'
 #' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
