@@ -69,9 +69,15 @@ print.exprflow_model <- function(x, ...) {
   cat("  parameters : ", format(x$parameters, big.mark = ","), "\n", sep = "")
   h <- x$history
   if (NROW(h)) {
-    last <- h[nrow(h), ]
-    cat(sprintf("  trained    : %d epochs, train loss %.4g, validation loss %s\n", last$epoch,
-                last$train_loss, if (is.na(last$validation_loss)) "n/a" else sprintf("%.4g", last$validation_loss)))
+    # One line per training stage (VAE-based models train "vae", then "latent").
+    stages <- unique(h$stage %||% rep("model", nrow(h)))
+    for (stage in stages) {
+      rows <- if (is.null(h$stage)) h else h[h$stage == stage, , drop = FALSE]
+      last <- rows[nrow(rows), ]
+      cat(sprintf("  trained    : %s%d epochs, train loss %.4g, validation loss %s\n",
+                  if (length(stages) > 1L) paste0(stage, " ") else "", last$epoch, last$train_loss,
+                  if (is.na(last$validation_loss)) "n/a" else sprintf("%.4g", last$validation_loss)))
+    }
   }
   cat("  device     : ", x$device, "\n", sep = "")
   if (!is.null(x$state$path)) cat("  file       : ", x$state$path, "\n", sep = "")
