@@ -22,29 +22,18 @@
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
 #include "runtime/device.hpp"
+#include "train/denoiser_task.hpp"
+#include "train/ema.hpp"
 #include "train/trainer.hpp"
 
 namespace exprflow {
 
 namespace {
 
-// Cells lo, lo + 1, ..., hi - 1.
-std::vector<int> cell_range(int lo, int hi) {
-  std::vector<int> cells;
-  for (int c = lo; c < hi; ++c) cells.push_back(c);
-  return cells;
-}
-
 Tensor float_tensor(const std::vector<float>& v, const at::Device& device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kFloat)).to(device);
 }
 
-std::shared_ptr<ComposedNetworkImpl> build_network(const Options& spec, int64_t n_genes, int64_t n_levels,
-                                                   int64_t heads, const Resources& resources) {
-  std::vector<CovariateSpec> covariates;
-  if (n_levels > 0) covariates.push_back({ExpressionModel::kCondition, n_levels});
-  return std::make_shared<ComposedNetworkImpl>(spec, n_genes, covariates, heads, resources);
-}
 
 }  // namespace
 
@@ -71,10 +60,6 @@ void check_resources(const Resources& resources) {
   }
 }
 
-namespace {
-
-}  // namespace
-
 // ------------------------------------------------------------ construction ---
 ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
                                  Resources resources)
@@ -92,12 +77,12 @@ ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, s
   // seed fixes the initial weights too.
   at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
   const int64_t G = static_cast<int64_t>(genes_.size()), L = static_cast<int64_t>(levels_.size());
-  network_ = build_network(spec_, G, L, objective_->output_heads(), resources_);
-  ema_ = build_network(spec_, G, L, objective_->output_heads(), resources_);
+  for (auto* net : {&network_, &ema_}) {
+    *net = std::make_shared<ComposedNetworkImpl>(spec_, G, condition_covariates(levels_.size()),
+                                                 objective_->output_heads(), resources_);
+  }
   network_->to(device_);
-  ema_->to(device_);
-  ema_->eval();
-  for (Tensor& p : ema_->parameters()) p.set_requires_grad(false);
+  prepare_average(*ema_, device_);
   // Until trained: identity scaling, no clipping box.
   scale_ = {at::zeros({G}, at::TensorOptions().dtype(at::kFloat).device(device_)),
             at::ones({G}, at::TensorOptions().dtype(at::kFloat).device(device_))};
@@ -156,32 +141,12 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vect
     for (int c : split.train) library_sizes_.add(levels[c], data.library_sizes()[c]);
   }
 
-  const double cfg_dropout = spec_.number("cfg_dropout");
-  ComposedNetworkImpl& net = *network_;
-  const Denoiser network = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) {
-    return net.forward(x_t, t, c);
-  };
-  TrainingTask task;
-  task.module = network_.get();
-  task.ema = ema_.get();
-  task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
+  const CleanData clean = [&](const std::vector<int>& cells, at::Generator&) {
     CellBatch b = batch(data, cells, columns);
-    return objective_->loss(network, b.expression, drop_covariates(b.covariates, cfg_dropout, generator), generator)
-        .total;
+    return CleanCells{b.expression, b.covariates};
   };
-  task.validation_loss = [&](const std::vector<int>& cells) {
-    torch::NoGradGuard no_grad;
-    // The same times and noise every epoch, so epochs are comparable.
-    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
-    double total = 0;
-    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
-      std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
-      CellBatch b = batch(data, part, columns);
-      total += objective_->loss(network, b.expression, b.covariates, generator).total.item<double>() * part.size();
-    }
-    return total / cells.size();
-  };
-
+  const TrainingTask task =
+      denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
   TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
   append_history(history_, report);
   trained_ = trained_ || report.steps > 0;
@@ -190,25 +155,12 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vect
 
 // ---------------------------------------------------------------- generate ---
 SamplerSettings ExpressionModel::sampler_settings(const Options& o) const {
-  SamplerSettings settings;
-  settings.method = o.text("method");
-  if (settings.method == "default") settings.method = objective_->default_sampler();
-  check_sampler(settings.method);
-  settings.steps = o.integer("steps");
-  settings.eta = o.number("eta");
-  if (o.flag("clip", true) && low_.defined()) {
-    settings.clip_low = low_;
-    settings.clip_high = high_;
-  }
-  if (settings.steps < 1) throw std::invalid_argument("steps must be at least 1");
   if (o.integer("batch_size") < 1) throw std::invalid_argument("batch_size must be at least 1");
-  return settings;
+  return SamplerSettings::from(o, *objective_, low_, high_);
 }
 
 Denoiser ExpressionModel::sampling_network(double guidance_scale) {
-  ComposedNetworkImpl& net = *ema_;
-  Denoiser plain = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) { return net.forward(x_t, t, c); };
-  return with_guidance(plain, levels_.empty() ? 1.0 : guidance_scale);
+  return guided_sampler(*ema_, guidance_scale, !levels_.empty());
 }
 
 GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
@@ -223,12 +175,7 @@ GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, con
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
   const CovariateColumns columns = covariate_columns(conditions, n);
 
-  GeneratedCells out;
-  out.n_genes = G;
-  out.n_cells = n;
-  out.logcounts.resize(static_cast<size_t>(G) * n);
-  out.counts.resize(static_cast<size_t>(G) * n);
-  out.library_size.resize(n);
+  GeneratedCells out = GeneratedCells::sized(G, n);
 
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(seed);
@@ -265,12 +212,7 @@ ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, co
   const Denoiser network = sampling_network(o.number("guidance_scale"));
   const long batch_size = o.integer("batch_size");
 
-  ReconstructedCells out;
-  out.n_genes = G;
-  out.n_cells = n;
-  out.logcounts.resize(static_cast<size_t>(G) * n);
-  out.expected_counts.resize(static_cast<size_t>(G) * n);
-  out.log_likelihood.resize(n);
+  ReconstructedCells out = ReconstructedCells::sized(G, n);
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
   std::vector<float> observed(static_cast<size_t>(batch_size) * G);

@@ -46,6 +46,26 @@ Options GenerativeModel::default_sample_options() {
   return o;
 }
 
+GeneratedCells GeneratedCells::sized(int n_genes, int n_cells) {
+  GeneratedCells out;
+  out.n_genes = n_genes;
+  out.n_cells = n_cells;
+  out.logcounts.resize(static_cast<size_t>(n_genes) * n_cells);
+  out.counts.resize(static_cast<size_t>(n_genes) * n_cells);
+  out.library_size.resize(n_cells);
+  return out;
+}
+
+ReconstructedCells ReconstructedCells::sized(int n_genes, int n_cells) {
+  ReconstructedCells out;
+  out.n_genes = n_genes;
+  out.n_cells = n_cells;
+  out.logcounts.resize(static_cast<size_t>(n_genes) * n_cells);
+  out.expected_counts.resize(static_cast<size_t>(n_genes) * n_cells);
+  out.log_likelihood.resize(n_cells);
+  return out;
+}
+
 std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
   torch::serialize::InputArchive archive;
   const Json meta = open_generative_model_file(archive, path);

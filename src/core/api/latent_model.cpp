@@ -17,17 +17,13 @@
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
 #include "runtime/device.hpp"
+#include "train/denoiser_task.hpp"
+#include "train/ema.hpp"
 #include "train/trainer.hpp"
 
 namespace exprflow {
 
 namespace {
-
-std::vector<int> cell_range(int lo, int hi) {
-  std::vector<int> cells;
-  for (int c = lo; c < hi; ++c) cells.push_back(c);
-  return cells;
-}
 
 Tensor index_tensor(const std::vector<int>& cells, const at::Device& device) {
   std::vector<int64_t> idx(cells.begin(), cells.end());
@@ -48,11 +44,6 @@ Options vae_stage_options(const Options& all, bool two_stages) {
 // Fraction of cells whose condition the VAE stage replaces by null.
 constexpr double kVaeConditionDropout = 0.1;
 
-std::vector<CovariateSpec> covariate_specs(size_t n_levels) {
-  if (n_levels == 0) return {};
-  return {{kConditionCovariate, static_cast<int64_t>(n_levels)}};
-}
-
 }  // namespace
 
 // ------------------------------------------------------------ construction ---
@@ -69,24 +60,20 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
   at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
   const int64_t G = static_cast<int64_t>(genes_.size());
   const CountVaeSettings settings = CountVaeSettings::from(spec_);
-  vae_ = CountVae(G, covariate_specs(levels_.size()), settings);
-  vae_average_ = CountVae(G, covariate_specs(levels_.size()), settings);
+  vae_ = CountVae(G, condition_covariates(levels_.size()), settings);
+  vae_average_ = CountVae(G, condition_covariates(levels_.size()), settings);
   vae_->to(device_);
-  vae_average_->to(device_);
-  vae_average_->eval();
-  for (Tensor& p : vae_average_->parameters()) p.set_requires_grad(false);
+  prepare_average(*vae_average_, device_);
 
   if (!composition(spec_.text("architecture")).objective.empty()) {
     const double cfg_dropout = spec_.number("cfg_dropout");
     if (cfg_dropout < 0 || cfg_dropout >= 1) throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
     objective_ = make_objective(spec_);
     const int64_t d = settings.latent_dim, heads = objective_->output_heads();
-    network_ = std::make_shared<ComposedNetworkImpl>(spec_, d, covariate_specs(levels_.size()), heads, resources_);
-    ema_ = std::make_shared<ComposedNetworkImpl>(spec_, d, covariate_specs(levels_.size()), heads, resources_);
+    network_ = std::make_shared<ComposedNetworkImpl>(spec_, d, condition_covariates(levels_.size()), heads, resources_);
+    ema_ = std::make_shared<ComposedNetworkImpl>(spec_, d, condition_covariates(levels_.size()), heads, resources_);
     network_->to(device_);
-    ema_->to(device_);
-    ema_->eval();
-    for (Tensor& p : ema_->parameters()) p.set_requires_grad(false);
+    prepare_average(*ema_, device_);
   }
   const auto options = at::TensorOptions().dtype(at::kFloat).device(device_);
   identity_ = {at::zeros({G}, options), at::ones({G}, options)};
@@ -181,16 +168,13 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
   task.validation_loss = [&](const std::vector<int>& cells) {
     // The negative ELBO at the full KL weight, with fixed draws: comparable
     // across epochs whatever the warm-up.
-    torch::NoGradGuard no_grad;
-    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
-    double total = 0;
-    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
-      std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
-      CellBatch b = batch(data, part, columns);
-      ElboTerms terms = vae_->elbo(b.expression, b.counts, b.library_size, b.covariates, generator);
-      total += (terms.reconstruction + kl_weight * terms.kl).sum().item<double>();
-    }
-    return total / cells.size();
+    return fixed_noise_mean(cells, settings.batch_size, settings.seed,
+                            [&](const std::vector<int>& part, at::Generator& generator) {
+                              CellBatch b = batch(data, part, columns);
+                              ElboTerms terms =
+                                  vae_->elbo(b.expression, b.counts, b.library_size, b.covariates, generator);
+                              return (terms.reconstruction + kl_weight * terms.kl).sum().item<double>();
+                            });
   };
   TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
   for (EpochRecord& r : report.history) r.stage = "vae";
@@ -243,41 +227,19 @@ TrainReport LatentModel::train_latent(const ExpressionSource& data, const Covari
   Tensor margin = draw ? 3.0 * z_noise_sd.index_select(0, train_index) : at::zeros_like(z_train);
   z_low_ = std::get<0>((z_train - margin).min(0));
   z_high_ = std::get<0>((z_train + margin).max(0));
-  auto codes_of = [&](const std::vector<int>& cells, at::Generator& generator) {
+  objective_->set_x0_bounds(z_low_, z_high_);
+  const CleanData codes = [&](const std::vector<int>& cells, at::Generator& generator) {
     const Tensor index = index_tensor(cells, device_);
     Tensor x0 = z.index_select(0, index);  // (B, d)
-    if (!draw) return x0;
-    Tensor noise = at::normal(0.0, 1.0, x0.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
-    return x0 + z_noise_sd.index_select(0, index) * noise;  // (B, d)
-  };
-  objective_->set_x0_bounds(z_low_, z_high_);
-  if (callbacks.on_stage) callbacks.on_stage("latent");
-
-  const double cfg_dropout = spec_.number("cfg_dropout");
-  ComposedNetworkImpl& net = *network_;
-  const Denoiser network = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) {
-    return net.forward(x_t, t, c);
-  };
-  TrainingTask task;
-  task.module = network_.get();
-  task.ema = ema_.get();
-  task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
-    Tensor x0 = codes_of(cells, generator);  // (B, d)
-    const Covariates c = drop_covariates(covariates_of(columns, cells, device_), cfg_dropout, generator);
-    return objective_->loss(network, x0, c, generator).total;
-  };
-  task.validation_loss = [&](const std::vector<int>& cells) {
-    torch::NoGradGuard no_grad;
-    at::Generator generator = at::detail::createCPUGenerator(settings.seed + 7919);
-    double total = 0;
-    for (size_t lo = 0; lo < cells.size(); lo += settings.batch_size) {
-      std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + settings.batch_size));
-      Tensor x0 = codes_of(part, generator);  // (B, d)
-      total += objective_->loss(network, x0, covariates_of(columns, part, device_), generator).total.item<double>() *
-               part.size();
+    if (draw) {
+      Tensor noise = at::normal(0.0, 1.0, x0.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
+      x0 = x0 + z_noise_sd.index_select(0, index) * noise;  // (B, d)
     }
-    return total / cells.size();
+    return CleanCells{x0, covariates_of(columns, cells, device_)};
   };
+  if (callbacks.on_stage) callbacks.on_stage("latent");
+  const TrainingTask task =
+      denoiser_task(*network_, *ema_, *objective_, codes, spec_.number("cfg_dropout"), settings);
   TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
   for (EpochRecord& r : report.history) r.stage = "latent";
   append_history(history_, report, "latent");
@@ -286,12 +248,6 @@ TrainReport LatentModel::train_latent(const ExpressionSource& data, const Covari
 }
 
 // ---------------------------------------------------------------- generate ---
-Denoiser LatentModel::sampling_network(double guidance_scale) {
-  ComposedNetworkImpl& net = *ema_;
-  Denoiser plain = [&net](const Tensor& x_t, const Tensor& t, const Covariates& c) { return net.forward(x_t, t, c); };
-  return with_guidance(plain, levels_.empty() ? 1.0 : guidance_scale);
-}
-
 GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
   if (!trained()) throw std::invalid_argument("the model has not been trained yet");
   const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
@@ -303,29 +259,17 @@ GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const O
   SamplerSettings settings;
   Denoiser network;
   if (has_latent_model()) {
-    settings.method = o.text("method") == "default" ? objective_->default_sampler() : o.text("method");
-    check_sampler(settings.method);
-    settings.steps = o.integer("steps");
-    settings.eta = o.number("eta");
-    if (settings.steps < 1) throw std::invalid_argument("steps must be at least 1");
-    if (o.flag("clip", true)) {
-      settings.clip_low = z_low_;
-      settings.clip_high = z_high_;
-    }
+    settings = SamplerSettings::from(o, *objective_, z_low_, z_high_);
     // Unless the caller sets it, guidance is the model's own default.
-    network = sampling_network(sample_options.has("guidance_scale") ? o.number("guidance_scale")
-                                                                    : spec_.number("guidance_scale"));
+    network = guided_sampler(*ema_, sample_options.has("guidance_scale") ? o.number("guidance_scale")
+                                                                        : spec_.number("guidance_scale"),
+                             !levels_.empty());
   }
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
   const int64_t d = z_mean_.size(0);
   const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
 
-  GeneratedCells out;
-  out.n_genes = G;
-  out.n_cells = n;
-  out.logcounts.resize(static_cast<size_t>(G) * n);
-  out.counts.resize(static_cast<size_t>(G) * n);
-  out.library_size.resize(n);
+  GeneratedCells out = GeneratedCells::sized(G, n);
   std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
   for (int i = 0; i < n; ++i) {
     out.library_size[i] = library_sizes_.draw(conditions.empty() ? -1 : conditions[i], library_size_method, rng);
@@ -371,12 +315,7 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
   const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
 
-  ReconstructedCells out;
-  out.n_genes = G;
-  out.n_cells = n;
-  out.logcounts.resize(static_cast<size_t>(G) * n);
-  out.expected_counts.resize(static_cast<size_t>(G) * n);
-  out.log_likelihood.resize(n);
+  ReconstructedCells out = ReconstructedCells::sized(G, n);
   torch::NoGradGuard no_grad;
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);

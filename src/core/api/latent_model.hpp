@@ -77,7 +77,6 @@ class LatentModel final : public GenerativeModel {
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
   Posterior posteriors(const ExpressionSource& data);  // q(z | x) of every cell: (N, d) means and variances
   Tensor latent_codes(const ExpressionSource& data);  // (N, d) posterior means of every cell
-  Denoiser sampling_network(double guidance_scale);
 
   Options spec_, annotations_;
   std::vector<std::string> genes_, levels_;

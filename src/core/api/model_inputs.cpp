@@ -4,6 +4,11 @@
 
 namespace exprflow {
 
+std::vector<CovariateSpec> condition_covariates(size_t n_levels) {
+  if (n_levels == 0) return {};
+  return {{kConditionCovariate, static_cast<int64_t>(n_levels)}};
+}
+
 void check_model_genes(const std::vector<std::string>& genes, const ExpressionSource& data) {
   if (data.genes() == genes) return;
   if (data.n_genes() != static_cast<int>(genes.size())) {

@@ -6,12 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "condition/condition_encoder.hpp"
 #include "data/cell_batch.hpp"
 
 namespace exprflow {
 
 // The covariate name the front end's one categorical condition goes by.
 constexpr const char* kConditionCovariate = "condition";
+
+// The covariates a model's networks embed: the condition, when it has levels.
+std::vector<CovariateSpec> condition_covariates(size_t n_levels);
 
 // Throws std::invalid_argument naming the first gene that differs.
 void check_model_genes(const std::vector<std::string>& model_genes, const ExpressionSource& data);

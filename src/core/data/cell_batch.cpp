@@ -32,6 +32,12 @@ Covariates concat_covariates(const Covariates& a, const Covariates& b) {
   return out;
 }
 
+std::vector<int> cell_range(int lo, int hi) {
+  std::vector<int> cells;
+  for (int c = lo; c < hi; ++c) cells.push_back(c);
+  return cells;
+}
+
 CellBatch make_cell_batch(const ExpressionSource& data, const std::vector<int>& cells,
                           const CovariateColumns& columns, const GeneStandardiser& scale,
                           bool with_counts, const at::Device& device) {

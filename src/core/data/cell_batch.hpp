@@ -31,6 +31,9 @@ struct CellBatch {
   int64_t size() const { return expression.size(0); }
 };
 
+// Cells lo, lo + 1, ..., hi - 1: the batches models walk their data in.
+std::vector<int> cell_range(int lo, int hi);
+
 // The codes of `cells` in every column, as (B,) int64 tensors on `device`.
 Covariates covariates_of(const CovariateColumns& columns, const std::vector<int>& cells,
                          const at::Device& device);

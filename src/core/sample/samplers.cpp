@@ -104,6 +104,22 @@ const std::map<std::string, Step>& sampler_table() {
 std::vector<std::string> sampler_names() { return registry_names(sampler_table()); }
 void check_sampler(const std::string& method) { registry_entry(sampler_table(), method, "sampler"); }
 
+SamplerSettings SamplerSettings::from(const Options& o, const Objective& objective, const Tensor& low,
+                                      const Tensor& high) {
+  SamplerSettings settings;
+  settings.method = o.text("method");
+  if (settings.method == "default") settings.method = objective.default_sampler();
+  check_sampler(settings.method);
+  settings.steps = o.integer("steps");
+  settings.eta = o.number("eta");
+  if (settings.steps < 1) throw std::invalid_argument("steps must be at least 1");
+  if (o.flag("clip", true) && low.defined()) {
+    settings.clip_low = low;
+    settings.clip_high = high;
+  }
+  return settings;
+}
+
 Tensor run_sampler(const Denoiser& network, const Objective& objective, Tensor x, const std::vector<double>& grid,
                    size_t from, const Covariates& covariates, const SamplerSettings& settings,
                    at::Generator& generator) {

@@ -21,6 +21,8 @@
 
 #include "objective/objective.hpp"
 
+#include "exprflow/options.hpp"
+
 namespace exprflow {
 
 struct SamplerSettings {
@@ -28,6 +30,12 @@ struct SamplerSettings {
   int64_t steps = 50;
   double eta = 0.0;            // "ddim" only
   Tensor clip_low, clip_high;  // (G,) or undefined for no clipping
+
+  // From sample options (method, steps, eta, clip): method "default" is the
+  // objective's own; the box is used when `clip` is set and it is defined.
+  // Bad values are std::invalid_argument naming them.
+  static SamplerSettings from(const Options& options, const Objective& objective, const Tensor& low,
+                              const Tensor& high);
 };
 
 std::vector<std::string> sampler_names();  // {"ddim", "ddpm", "euler", "heun"}

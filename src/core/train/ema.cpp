@@ -36,4 +36,10 @@ void restore_parameters(torch::nn::Module& module, const std::vector<Tensor>& va
   for (size_t i = 0; i < params.size(); ++i) params[i].copy_(values[i]);
 }
 
+void prepare_average(torch::nn::Module& average, const at::Device& device) {
+  average.to(device);
+  average.eval();
+  for (Tensor& p : average.parameters()) p.set_requires_grad(false);
+}
+
 }  // namespace exprflow

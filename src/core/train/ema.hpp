@@ -22,4 +22,8 @@ class ParameterEma {
 std::vector<Tensor> snapshot_parameters(torch::nn::Module& module);
 void restore_parameters(torch::nn::Module& module, const std::vector<Tensor>& values);
 
+// Readies a module to hold the average of another: on `device`, in eval mode,
+// with no gradients (the trainer writes it, inference reads it).
+void prepare_average(torch::nn::Module& average, const at::Device& device);
+
 }  // namespace exprflow

@@ -76,6 +76,9 @@ struct GeneratedCells {
   std::vector<float> logcounts;      // genes x cells, column-major
   std::vector<int32_t> counts;       // genes x cells, column-major
   std::vector<double> library_size;  // per generated cell: the library size drawn for it
+
+  // Every vector sized for n_cells cells of n_genes genes.
+  static GeneratedCells sized(int n_genes, int n_cells);
 };
 
 // ------------------------------------------------------------ reconstruct ---
@@ -87,6 +90,8 @@ struct ReconstructedCells {
   std::vector<float> logcounts;        // genes x cells, column-major, log1p-normalised
   std::vector<double> expected_counts; // genes x cells: the NB means given each cell's library size
   std::vector<double> log_likelihood;  // per cell: log-likelihood (nats) of its observed counts (NB; latent models: their likelihood)
+
+  static ReconstructedCells sized(int n_genes, int n_cells);
 };
 
 // -------------------------------------------------------------- resources ---
