@@ -113,6 +113,14 @@
     .Call(`_exprflow_cpp_model_load`, path)
 }
 
+.cpp_model_to_raw <- function(model_ptr) {
+    .Call(`_exprflow_cpp_model_to_raw`, model_ptr)
+}
+
+.cpp_model_from_raw <- function(bytes) {
+    .Call(`_exprflow_cpp_model_from_raw`, bytes)
+}
+
 .cpp_model_info <- function(model_ptr) {
     .Call(`_exprflow_cpp_model_info`, model_ptr)
 }

@@ -88,15 +88,16 @@ fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), conditio
 
 #' @rdname generate_cells
 #' @export
-generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, seed = 1, ...) {
-  .check_count(seed, "seed", min = 0)
+generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, seed = NULL, ...) {
+  .reject_unknown_arguments(list(...), "generate_cells")
+  seed <- .sampling_seed(seed)
   levels <- .generation_levels(model, n, condition)
   group <- if (length(model$levels)) levels else rep("all", length(levels))
-  .with_seed(seed, .draw_baseline_cells(model, levels, group))
+  .with_seed(seed, .draw_baseline_cells(model, levels, group, seed))
 }
 
 # Counts and library sizes of new cells, one per entry of `group` (a level).
-.draw_baseline_cells <- function(model, levels, group) {
+.draw_baseline_cells <- function(model, levels, group, seed) {
   library_size <- vapply(group, function(l) {
     pool <- model$library_sizes[[l]]
     pool[sample.int(length(pool), 1L)]
@@ -121,13 +122,14 @@ generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, 
     }
     counts[, cells] <- .draw_nb(mu, theta)
   }
-  .generated_sce(counts, .dense_log_normalise(counts), levels, library_size, model,
-                 list(architecture = paste0("baseline:", model$type)))
+  .generated_sce(counts, .dense_log_normalise(counts), levels, library_size, model$genes, model$condition,
+                 model$levels, list(architecture = paste0("baseline:", model$type), seed = seed))
 }
 
 #' @rdname embed_cells
 #' @export
 embed_cells.exprflow_baseline <- function(model, x, assay = "counts", name = "PCA", ...) {
+  .reject_unknown_arguments(list(...), "embed_cells")
   if (model$type != "pca_gaussian") {
     stop(sprintf("a '%s' baseline has no embedding; use type = \"pca_gaussian\"", model$type),
          call. = FALSE)

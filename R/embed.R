@@ -15,7 +15,8 @@
 #'   matrix of raw counts (genes x cells).
 #' @param assay For a SingleCellExperiment: the assay of raw counts.
 #' @param name Name of the reduced dimension stored in `x`.
-#' @param ... Further arguments of the methods.
+#' @param ... Arguments of the methods; a name no method knows (e.g. a
+#'   misspelling) is an error.
 #' @return For a SingleCellExperiment: `x` with `reducedDim(x, name)` set; for
 #'   a Seurat object: `x` with a DimReduc `name` (lower case); otherwise a
 #'   cells x dims matrix.
@@ -34,6 +35,7 @@ embed_cells <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) UseM
 #' @rdname embed_cells
 #' @export
 embed_cells.exprflow_model <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) {
+  .reject_unknown_arguments(list(...), "embed_cells")
   pointer <- .model_pointer(model)
   .check_string(name, "name")
   input <- .expression_input(x, assay, genes = model$genes)

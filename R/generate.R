@@ -39,13 +39,17 @@
 #'   `NULL` (default): the model's own default, 2 for the VAE-based flow
 #'   models (`guidance_scale` in [architecture_defaults()]), 1 otherwise.
 #' @param eta DDIM noise (0 = deterministic); only used by `method = "ddim"`.
-#' @param seed Seed: the same seed (and `batch_size`, as noise is drawn per
-#'   batch) gives the same cells.
+#' @param seed `NULL` (default) draws the seed from R's random number
+#'   generator, so `set.seed()` makes the call reproducible and repeated calls
+#'   give new cells; a whole number fixes the cells (with the same
+#'   `batch_size`, as noise is drawn per batch). The seed used is kept in
+#'   `metadata(result)$exprflow$seed`.
 #' @param batch_size Cells sampled at once.
 #' @param library_size How a generated cell's library size is drawn for its
 #'   condition: `"empirical"`, the size of a random training cell of that
 #'   condition, or `"lognormal"`, from a log-normal fitted to them.
-#' @param ... Further arguments of the methods.
+#' @param ... Arguments of the methods; a name no method knows (e.g. a
+#'   misspelling) is an error.
 #' @return A SingleCellExperiment with assays `counts` (sparse) and
 #'   `logcounts`, the model's genes as rownames, and colData holding the
 #'   condition used (column named after the training condition) and
@@ -64,15 +68,16 @@ generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("ge
 #' @rdname generate_cells
 #' @export
 generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = NULL,
-                                          steps = 50, guidance_scale = NULL, eta = 0, seed = 1,
+                                          steps = 50, guidance_scale = NULL, eta = 0, seed = NULL,
                                           batch_size = 256, library_size = c("empirical", "lognormal"), ...) {
+  .reject_unknown_arguments(list(...), "generate_cells")
   pointer <- .model_pointer(model)
   method <- .sampler_method(method, model)
   .check_count(steps, "steps")
   guidance_scale <- guidance_scale %||% model$spec$guidance_scale %||% 1
   .check_number(guidance_scale, "guidance_scale", lower = 0)
   .check_number(eta, "eta", 0, 1)
-  .check_count(seed, "seed", min = 0)
+  seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   library_size <- match.arg(library_size)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
@@ -82,7 +87,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
                   seed = seed, batch_size = batch_size, library_size = library_size)
   out <- .cpp_model_generate(pointer, codes, options)
 
-  .generated_sce(out$counts, out$logcounts, levels, out$library_size, model,
+  .generated_sce(out$counts, out$logcounts, levels, out$library_size, model$genes, model$condition, model$levels,
                  list(architecture = model$architecture, method = method, steps = steps,
                       guidance_scale = guidance_scale, eta = eta, seed = seed, library_size = library_size))
 }
@@ -100,14 +105,15 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 # Generated cells as a SingleCellExperiment: counts (genes x cells, made
 # sparse), logcounts, colData with the condition (named after the training
 # condition) and library sizes, and the generation settings as metadata.
-.generated_sce <- function(counts, logcounts, levels, library_size, model, settings) {
-  cells <- paste0("generated_", seq_along(library_size))
-  dimnames(logcounts) <- list(model$genes, cells)
-  dimnames(counts) <- list(model$genes, cells)
+.generated_sce <- function(counts, logcounts, levels, library_size, genes, condition, condition_levels, settings) {
+  # Named after the seed too, so that cells of two calls can be combined.
+  cells <- sprintf("generated_%s_%d", format(settings$seed, scientific = FALSE), seq_along(library_size))
+  dimnames(logcounts) <- list(genes, cells)
+  dimnames(counts) <- list(genes, cells)
   col_data <- S4Vectors::DataFrame(row.names = cells)
-  if (length(model$levels)) col_data[[model$condition]] <- factor(levels, levels = model$levels)
+  if (length(condition_levels)) col_data[[condition]] <- factor(levels, levels = condition_levels)
   # A training condition called "library_size" keeps its name; the sizes move aside.
-  size_column <- if (identical(model$condition, "library_size")) "exprflow_library_size" else "library_size"
+  size_column <- if (identical(condition, "library_size")) "exprflow_library_size" else "library_size"
   col_data[[size_column]] <- library_size
   sce <- SingleCellExperiment::SingleCellExperiment(
     assays = list(counts = methods::as(counts, "CsparseMatrix"), logcounts = logcounts),

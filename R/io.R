@@ -3,14 +3,20 @@
 #' `save_model()` writes the model to one file: its weights (training and
 #' EMA), the JSON description of its composition, gene names, condition
 #' levels, per-gene scaling and dispersions, training library sizes and
-#' history. `load_model()` restores it bit for bit: the same seed then
-#' generates the same cells. A model object restored with `readRDS()` has no
-#' C++ state; if it was saved with `save_model()` it reloads from that file
-#' on first use.
+#' history, in a checksummed envelope with its format version (a truncated or
+#' corrupted file is refused with an error). The file is written to a
+#' temporary name and then renamed, so an interrupted save never leaves half a
+#' model. `load_model()` restores it bit for bit: the same seed then generates
+#' the same cells.
+#'
+#' A model object also carries those bytes itself, so `saveRDS()` /
+#' `readRDS()` (or saving an R session) keep a working model without
+#' `save_model()`: the restored object rebuilds its C++ state from its own
+#' bytes on first use.
 #'
 #' @param model An `exprflow_model`.
 #' @param path File path.
-#' @return `save_model()`: the model, invisibly (now remembering `path`).
+#' @return `save_model()`: the model, invisibly.
 #'   `load_model()`: an `exprflow_model`.
 #' @examples
 #' \donttest{
@@ -26,7 +32,6 @@ save_model <- function(model, path) {
   pointer <- .model_pointer(model)
   .check_string(path, "path")
   .cpp_model_save(pointer, path.expand(path))
-  model$state$path <- normalizePath(path.expand(path))
   invisible(model)
 }
 
@@ -35,5 +40,5 @@ save_model <- function(model, path) {
 load_model <- function(path) {
   .check_string(path, "path")
   if (!file.exists(path)) stop(sprintf("model file '%s' does not exist", path), call. = FALSE)
-  .new_model(.cpp_model_load(path.expand(path)), path = normalizePath(path.expand(path)))
+  .new_model(.cpp_model_load(path.expand(path)))
 }

@@ -1,12 +1,13 @@
 # The exprflow_model object: an R handle on a C++ model. The C++ state lives
-# behind an external pointer inside an environment, so that save_model() can
-# record the file the model lives in, and a handle restored by readRDS() (its
-# pointer is then dead) reloads from that file instead of crashing R.
+# behind an external pointer inside an environment, beside the model file's
+# bytes (raw, checksummed): a handle restored by readRDS() (its pointer is then
+# dead) rebuilds its C++ state from its own bytes, so it is always itself,
+# whatever happened to any file since.
 
-.new_model <- function(pointer, path = NULL) {
+.new_model <- function(pointer) {
   state <- new.env(parent = emptyenv())
   state$pointer <- pointer
-  state$path <- path
+  state$raw <- .cpp_model_to_raw(pointer)
   model <- structure(list(state = state), class = "exprflow_model")
   .refresh_model(model)
 }
@@ -40,20 +41,20 @@
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
-# The live pointer of a model, reloading from its file when the pointer died.
+# The live pointer of a model, rebuilt from its bytes when the pointer died
+# (a model restored by readRDS() or unserialize()).
 .model_pointer <- function(model) {
   if (!inherits(model, "exprflow_model")) {
     stop("`model` must be an exprflow_model (from fit_expression_model() or load_model())", call. = FALSE)
   }
   state <- model$state
   if (.cpp_pointer_alive(state$pointer)) return(state$pointer)
-  if (!is.null(state$path) && file.exists(state$path)) {
-    state$pointer <- .cpp_model_load(state$path)
-    return(state$pointer)
+  if (!is.raw(state$raw)) {
+    stop("this model object holds no model (it was built by an exprflow version that did not keep the ",
+         "model in the object); load it from its file with load_model()", call. = FALSE)
   }
-  stop(paste0("this model's C++ state is gone (it was restored with readRDS() or similar) and it was ",
-              "never saved with save_model(), so there is nothing to reload; save models with ",
-              "save_model() and read them with load_model()"), call. = FALSE)
+  state$pointer <- .cpp_model_from_raw(state$raw)
+  state$pointer
 }
 
 #' @export
@@ -80,7 +81,6 @@ print.exprflow_model <- function(x, ...) {
     }
   }
   cat("  device     : ", x$device, "\n", sep = "")
-  if (!is.null(x$state$path)) cat("  file       : ", x$state$path, "\n", sep = "")
   invisible(x)
 }
 

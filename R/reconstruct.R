@@ -37,7 +37,8 @@
 #'   it, and the unconditional (null) condition otherwise.
 #' @param noise_level Fraction of the diffusion to noise to, in `[0, 1]`.
 #' @param steps,method,guidance_scale Sampler settings, as in [generate_cells()].
-#' @param seed Seed of the noise.
+#' @param seed Seed of the noise: `NULL` (default) draws it from R's random
+#'   number generator (so `set.seed()` applies); a whole number reproduces.
 #' @param batch_size Cells per batch.
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
 #'   with assays `counts` (observed), `reconstructed` (expected counts) and
@@ -53,7 +54,7 @@
 #' }
 #' @export
 reconstruct_cells <- function(model, x, assay = "counts", condition = NULL, noise_level = 0.5,
-                              steps = 50, method = NULL, guidance_scale = 1, seed = 1,
+                              steps = 50, method = NULL, guidance_scale = 1, seed = NULL,
                               batch_size = 256) {
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
@@ -61,7 +62,7 @@ reconstruct_cells <- function(model, x, assay = "counts", condition = NULL, nois
   .check_number(noise_level, "noise_level", 0, 1)
   .check_count(steps, "steps")
   .check_number(guidance_scale, "guidance_scale", lower = 0)
-  .check_count(seed, "seed", min = 0)
+  seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   if (is.null(condition) && length(model$levels)) {
     covariates <- .counts_and_covariates(x, assay)$covariates

@@ -26,3 +26,23 @@
   x <- unique(x)
   paste0(paste0("'", utils::head(x, n), "'", collapse = ", "), if (length(x) > n) ", ..." else "")
 }
+
+# A sampling seed, R's way: an explicit seed (checked) reproduces; NULL draws
+# one from R's RNG, so that set.seed() before the call fixes the result and
+# repeated calls differ.
+.sampling_seed <- function(seed, arg = "seed") {
+  if (is.null(seed)) return(sample.int(.Machine$integer.max - 1L, 1L))
+  .check_count(seed, arg, min = 0)
+  seed
+}
+
+# Methods take `...` only to match their generic: anything that arrives there
+# is a misspelled or unsupported argument, an error rather than ignored.
+.reject_unknown_arguments <- function(dots, fun) {
+  if (!length(dots)) return(invisible())
+  given <- names(dots)
+  if (is.null(given)) given <- rep("", length(dots))
+  shown <- ifelse(nzchar(given), paste0("`", given, "`"), "an unnamed argument")
+  stop(sprintf("%s() got unknown argument%s: %s", fun, if (length(dots) > 1L) "s" else "",
+               paste(shown, collapse = ", ")), call. = FALSE)
+}

@@ -359,6 +359,28 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_model_to_raw
+Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr);
+RcppExport SEXP _exprflow_cpp_model_to_raw(SEXP model_ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_to_raw(model_ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_model_from_raw
+SEXP cpp_model_from_raw(Rcpp::RawVector bytes);
+RcppExport SEXP _exprflow_cpp_model_from_raw(SEXP bytesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_from_raw(bytes));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_model_info
 Rcpp::List cpp_model_info(SEXP model_ptr);
 RcppExport SEXP _exprflow_cpp_model_info(SEXP model_ptrSEXP) {
@@ -433,6 +455,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_token_loadings", (DL_FUNC) &_exprflow_cpp_model_token_loadings, 3},
     {"_exprflow_cpp_model_save", (DL_FUNC) &_exprflow_cpp_model_save, 2},
     {"_exprflow_cpp_model_load", (DL_FUNC) &_exprflow_cpp_model_load, 1},
+    {"_exprflow_cpp_model_to_raw", (DL_FUNC) &_exprflow_cpp_model_to_raw, 1},
+    {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 1},
     {"_exprflow_cpp_model_info", (DL_FUNC) &_exprflow_cpp_model_info, 1},
     {"_exprflow_cpp_pointer_alive", (DL_FUNC) &_exprflow_cpp_pointer_alive, 1},
     {"_exprflow_cpp_model_annotations", (DL_FUNC) &_exprflow_cpp_model_annotations, 1},

@@ -1,5 +1,6 @@
 // Glue of the model API: create / train / generate / embed / save / load.
 // Models cross into R as external pointers owned by R's garbage collector.
+#include <algorithm>
 #include "r_glue.hpp"
 
 #include <cmath>
@@ -196,6 +197,26 @@ void cpp_model_save(SEXP model_ptr, std::string path) {
 // [[Rcpp::export(.cpp_model_load)]]
 SEXP cpp_model_load(std::string path) {
   return exprflow_r::guarded([&]() -> SEXP { return ModelPtr(GenerativeModel::load(path).release(), true); });
+}
+
+// The model file's bytes (checksummed, with the format version), which the R
+// object keeps so that a copy restored by readRDS() is always this model.
+// [[Rcpp::export(.cpp_model_to_raw)]]
+Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr) {
+  return exprflow_r::guarded([&]() {
+    const std::string bytes = model_of(model_ptr).to_bytes();
+    Rcpp::RawVector out(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(RAW(out)));
+    return out;
+  });
+}
+
+// [[Rcpp::export(.cpp_model_from_raw)]]
+SEXP cpp_model_from_raw(Rcpp::RawVector bytes) {
+  return exprflow_r::guarded([&]() -> SEXP {
+    const std::string data(reinterpret_cast<const char*>(RAW(bytes)), Rf_xlength(bytes));
+    return ModelPtr(GenerativeModel::load_bytes(data, "the model object's saved state").release(), true);
+  });
 }
 
 // [[Rcpp::export(.cpp_model_info)]]

@@ -166,12 +166,40 @@ test_that("steps beyond the training timesteps are rejected", {
   expect_error(generate_cells(tiny_model(), n = 2, steps = 5000), "between 1 and the training timesteps")
 })
 
-test_that("generation leaves the user's R random number stream alone", {
+test_that("an explicit seed leaves the user's R random number stream alone", {
   set.seed(99)
   expected <- stats::runif(3)
   set.seed(99)
-  generate_cells(tiny_model(), n = 3, steps = 3)
+  generate_cells(tiny_model(), n = 3, steps = 3, seed = 5)
   expect_identical(stats::runif(3), expected)
+})
+
+test_that("seed = NULL follows R's random number generator", {
+  model <- tiny_model()
+  set.seed(7)
+  a <- generate_cells(model, n = 6, steps = 3)
+  b <- generate_cells(model, n = 6, steps = 3)
+  set.seed(7)
+  again <- generate_cells(model, n = 6, steps = 3)
+  expect_identical(counts_of(a), counts_of(again))
+  expect_identical(colnames(a), colnames(again))
+  expect_false(identical(counts_of(a), counts_of(b)))
+  # Cells of two calls can be combined: their names differ.
+  expect_length(intersect(colnames(a), colnames(b)), 0)
+  # The seed drawn is recorded, and reproduces the cells.
+  seed <- S4Vectors::metadata(a)$exprflow$seed
+  expect_identical(counts_of(generate_cells(model, n = 6, steps = 3, seed = seed)), counts_of(a))
+})
+
+test_that("misspelled or unknown arguments are errors, not ignored", {
+  model <- tiny_model()
+  expect_error(generate_cells(model, n = 2, guidence_scale = 3), "unknown argument: `guidence_scale`")
+  expect_error(generate_cells(model, n = 2, nme = "X", stps = 2), "unknown arguments: `nme`, `stps`")
+  expect_error(embed_cells(model, small_counts(2000, 5), nme = "X"), "embed_cells\\(\\) got unknown argument: `nme`")
+  nb <- fit_baseline(pbmc_sce()[, 1:200], "independent_nb")
+  expect_error(generate_cells(nb, n = 2, sed = 1), "unknown argument: `sed`")
+  pca <- fit_baseline(pbmc_sce()[, 1:200], "pca_gaussian", n_pcs = 3)
+  expect_error(embed_cells(pca, small_counts(2000, 5), nme = "X"), "unknown argument: `nme`")
 })
 
 test_that("a model conditioned on an integer column takes its values as levels", {

@@ -1,4 +1,5 @@
-# R/io.R: save_model(), load_model(), and models restored with readRDS().
+# R/io.R: save_model(), load_model(), models restored with readRDS() (each
+# object carries its own model bytes) and damaged model files.
 
 assays_identical <- function(a, b) {
   expect_identical(SummarizedExperiment::assay(a, "counts"), SummarizedExperiment::assay(b, "counts"))
@@ -15,14 +16,15 @@ test_that("save_model() / load_model() round-trips the model description", {
   expect_invisible(returned <- save_model(model, path))
   expect_s3_class(returned, "exprflow_model")
   expect_true(file.exists(path))
-  expect_identical(returned$state$path, normalizePath(path))
+  expect_false(file.exists(paste0(path, ".partial")))
   restored <- load_model(path)
   expect_s3_class(restored, "exprflow_model")
   for (field in c("architecture", "spec", "genes", "condition", "levels", "level_counts", "history",
                   "parameters", "trained", "device")) {
     expect_identical(restored[[field]], model[[field]], label = field)
   }
-  expect_identical(restored$state$path, normalizePath(path))
+  # The file holds exactly the bytes the object carries.
+  expect_identical(readBin(path, "raw", file.size(path)), model$state$raw)
 })
 
 test_that("a loaded model generates the same cells as the original with the same seed", {
@@ -36,49 +38,61 @@ test_that("a loaded model generates the same cells as the original with the same
   expect_identical(embed_cells(restored, small_counts(2000, 20)), embed_cells(model, small_counts(2000, 20)))
 })
 
-test_that("save_model() remembers the path in the model it was given", {
+test_that("readRDS() of a model never saved restores a working model", {
   model <- fresh_model()
-  path <- withr::local_tempfile(fileext = ".exprflow")
-  save_model(model, path)  # result deliberately not assigned
-  expect_identical(model$state$path, normalizePath(path))
-  expect_output(print(model), "file")
-})
-
-test_that("readRDS() of a model saved with save_model() reloads transparently", {
-  model <- fresh_model()
-  path <- withr::local_tempfile(fileext = ".exprflow")
   rds <- withr::local_tempfile(fileext = ".rds")
-  model <- save_model(model, path)
   saveRDS(model, rds)
   restored <- readRDS(rds)
   expect_s3_class(restored, "exprflow_model")
   expected <- generate_cells(model, n = 9, steps = 10, seed = 5)
-  got <- generate_cells(restored, n = 9, steps = 10, seed = 5)
-  assays_identical(expected, got)
-  # once reloaded, it stays usable (embedding too)
+  assays_identical(expected, generate_cells(restored, n = 9, steps = 10, seed = 5))
+  # once rebuilt, it stays usable (embedding and saving too)
   expect_identical(embed_cells(restored, small_counts(2000, 10)), embed_cells(model, small_counts(2000, 10)))
+  path <- withr::local_tempfile(fileext = ".exprflow")
+  save_model(restored, path)
+  assays_identical(expected, generate_cells(load_model(path), n = 9, steps = 10, seed = 5))
 })
 
-test_that("readRDS() of a model never saved gives a clear error and R survives", {
-  model <- fresh_model()
-  rds <- withr::local_tempfile(fileext = ".rds")
-  saveRDS(model, rds)
-  restored <- readRDS(rds)
-  expect_error(generate_cells(restored, n = 3, steps = 5), "never saved with save_model\\(\\)")
-  expect_error(generate_cells(restored, n = 3, steps = 5), "load_model\\(\\)")
-  expect_error(embed_cells(restored, small_counts(2000, 5)), "save_model")
-  expect_error(save_model(restored, withr::local_tempfile(fileext = ".exprflow")), "save_model")
-  # R is still alive and the original handle still works
-  expect_s4_class(generate_cells(model, n = 2, steps = 5), "SingleCellExperiment")
-})
-
-test_that("readRDS() of a saved model whose file is gone gives a clear error", {
-  model <- fresh_model()
+test_that("a restored object is itself, whatever happened to the file it was saved to", {
+  first <- fresh_model(seed = 1)
+  second <- fresh_model(seed = 2)
   path <- withr::local_tempfile(fileext = ".exprflow")
   rds <- withr::local_tempfile(fileext = ".rds")
-  saveRDS(save_model(model, path), rds)
-  unlink(path)
-  expect_error(generate_cells(readRDS(rds), n = 2, steps = 5), "save_model")
+  saveRDS(save_model(first, path), rds)
+  expected <- generate_cells(first, n = 6, steps = 10, seed = 3)
+  save_model(second, path)  # another model of the same genes now sits at that path
+  assays_identical(expected, generate_cells(readRDS(rds), n = 6, steps = 10, seed = 3))
+  unlink(path)  # and then no file at all
+  assays_identical(expected, generate_cells(readRDS(rds), n = 6, steps = 10, seed = 3))
+})
+
+test_that("damaged model files are refused with errors that say what is wrong", {
+  model <- fresh_model()
+  path <- withr::local_tempfile(fileext = ".exprflow")
+  save_model(model, path)
+  bytes <- readBin(path, "raw", file.size(path))
+  write_variant <- function(b) {
+    damaged <- tempfile(fileext = ".exprflow")
+    writeBin(b, damaged)
+    damaged
+  }
+  # 64 flipped bytes in the middle of the weights
+  flipped <- bytes
+  where <- seq(length(bytes) %/% 2, length.out = 64)
+  flipped[where] <- xor(flipped[where], as.raw(0xff))
+  expect_error(load_model(write_variant(flipped)), "corrupt \\(checksum")
+  expect_error(load_model(write_variant(bytes[seq_len(length(bytes) - 100)])), "truncated")
+  expect_error(load_model(write_variant(bytes[1:10])), "truncated")
+  expect_error(load_model(write_variant(c(bytes, as.raw(1:3)))), "extra bytes")
+  newer <- bytes
+  newer[9] <- as.raw(99)  # envelope version 99
+  expect_error(load_model(write_variant(newer)), "newer exprflow")
+  expect_error(load_model(write_variant(charToRaw("PK\003\004 a zip that is not a model"))), "not an exprflow model")
+  # A damaged copy of the bytes inside an object is refused the same way.
+  copy <- model
+  copy$state <- new.env(parent = emptyenv())
+  copy$state$raw <- flipped
+  expect_error(generate_cells(copy, n = 2, steps = 5), "corrupt")
 })
 
 test_that("load_model() and save_model() check their arguments", {
@@ -92,7 +106,7 @@ test_that("load_model() and save_model() check their arguments", {
 test_that("loading a file that is not a model is an error, not a crash", {
   path <- withr::local_tempfile(fileext = ".exprflow")
   writeLines("not a model", path)
-  expect_error(load_model(path))
+  expect_error(load_model(path), "not an exprflow model file")
   expect_error(load_model(tempdir()))
 })
 

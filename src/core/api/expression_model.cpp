@@ -294,7 +294,7 @@ std::vector<float> ExpressionModel::per_cell_rows(const ExpressionSource& data, 
 }
 
 // --------------------------------------------------------------- save/load ---
-void ExpressionModel::save(const std::string& path) const {
+std::string ExpressionModel::to_bytes() const {
   torch::serialize::OutputArchive archive;
   archive.write("meta", c10::IValue(generative_model_meta(*this).dump()));
   write_module(archive, "network", *network_);
@@ -308,13 +308,7 @@ void ExpressionModel::save(const std::string& path) const {
   archive.write("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
   write_library_sizes(archive, library_sizes_);
   write_resources(archive, resources_);
-  write_model_archive(archive, path, "model");
-}
-
-std::unique_ptr<ExpressionModel> ExpressionModel::load_file(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  const Json meta = open_generative_model_file(archive, path);
-  return read_model(archive, meta);
+  return model_archive_bytes(archive);
 }
 
 std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::InputArchive& archive,

@@ -44,8 +44,7 @@ class ExpressionModel final : public GenerativeModel {
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
-  void save(const std::string& path) const override;
-  static std::unique_ptr<ExpressionModel> load_file(const std::string& path);
+  std::string to_bytes() const override;
   // The model in an opened model file (see GenerativeModel::load()).
   static std::unique_ptr<ExpressionModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
 

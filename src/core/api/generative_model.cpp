@@ -1,11 +1,14 @@
 // The static face of GenerativeModel: the architecture table, defaults,
 // and the factory and loader that pick the implementation an architecture's
 // space names (ExpressionModel for "gene", LatentModel for "latent").
+#include <torch/serialize/input-archive.h>
+
 #include <stdexcept>
 
 #include "api/expression_model.hpp"
 #include "api/latent_model.hpp"
 #include "api/model_file.hpp"
+#include "io/model_envelope.hpp"
 #include "models/compositions.hpp"
 
 namespace exprflow {
@@ -67,16 +70,22 @@ ReconstructedCells ReconstructedCells::sized(int n_genes, int n_cells) {
 }
 
 std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
+  return load_bytes(read_file_bytes(path, "model"), path);
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(const std::string& bytes, const std::string& source) {
   torch::serialize::InputArchive archive;
-  const Json meta = open_generative_model_file(archive, path);
+  const Json meta = open_generative_model_bytes(archive, bytes, source);
   try {
     const Options spec = Options::from_json(meta.at("spec").dump());
     if (composition(spec.text("architecture")).space == "latent") return LatentModel::read_model(archive, meta);
     return ExpressionModel::read_model(archive, meta);
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot read model file '" + path + "': the file is incomplete or corrupt (" +
+    throw std::runtime_error("cannot read model file '" + source + "': the file is incomplete or corrupt (" +
                              e.what() + ")");
   }
 }
+
+void GenerativeModel::save(const std::string& path) const { write_file_atomically(path, to_bytes(), "model"); }
 
 }  // namespace exprflow

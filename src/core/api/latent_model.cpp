@@ -13,6 +13,7 @@
 #include "api/model_file.hpp"
 #include "api/model_inputs.hpp"
 #include "data/expression_source.hpp"
+#include "data/principal_axes.hpp"
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
@@ -40,6 +41,9 @@ Options vae_stage_options(const Options& all, bool two_stages) {
   }
   return o;
 }
+
+// Cap on the values (cells x genes) the input projection is fitted on.
+constexpr int64_t kMaxProjectionValues = 40'000'000;
 
 // Fraction of cells whose condition the VAE stage replaces by null.
 constexpr double kVaeConditionDropout = 0.1;
@@ -119,6 +123,7 @@ TrainReport LatentModel::train(const ExpressionSource& data, const std::vector<i
     // Fixed by the first training run, as the gene-space models' scaling.
     library_sizes_.clear();
     for (int c : split.train) library_sizes_.add(strata[c], data.library_sizes()[c]);
+    if (vae_->settings().input == "pca") fit_input_projection(data, split.train);
   }
 
   TrainReport report;
@@ -181,6 +186,25 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
   append_history(history_, report, "vae");
   vae_trained_ = vae_trained_ || report.steps > 0;
   return report;
+}
+
+void LatentModel::fit_input_projection(const ExpressionSource& data, const std::vector<int>& train) {
+  // At most kMaxProjectionValues expression values: a seeded subsample of
+  // the training cells on large data (the axes of a few thousand cells are
+  // those of all of them, to sampling error).
+  const size_t max_cells = std::max<size_t>(
+      2, static_cast<size_t>(kMaxProjectionValues / std::max<int64_t>(1, static_cast<int64_t>(genes_.size()))));
+  std::vector<int> cells = train;
+  if (cells.size() > max_cells) {
+    std::mt19937_64 rng(static_cast<uint64_t>(spec_.integer("seed")));
+    std::shuffle(cells.begin(), cells.end(), rng);
+    cells.resize(max_cells);
+    std::sort(cells.begin(), cells.end());
+  }
+  const Tensor x = batch(data, cells, {}).expression;  // (n, G) log-normalised
+  const PrincipalAxes axes = principal_axes(x, vae_->settings().input_pcs, static_cast<uint64_t>(spec_.integer("seed")));
+  vae_->set_input_projection(axes.mean, axes.rotation);
+  vae_average_->set_input_projection(axes.mean, axes.rotation);
 }
 
 Posterior LatentModel::posteriors(const ExpressionSource& data) {
@@ -355,7 +379,7 @@ std::vector<float> LatentModel::token_gene_loadings(const std::string&, const Ex
 }
 
 // --------------------------------------------------------------- save/load ---
-void LatentModel::save(const std::string& path) const {
+std::string LatentModel::to_bytes() const {
   Json meta = generative_model_meta(*this);
   meta["vae_trained"] = vae_trained_;
   meta["latent_trained"] = latent_trained_;
@@ -375,12 +399,14 @@ void LatentModel::save(const std::string& path) const {
   }
   write_library_sizes(archive, library_sizes_);
   write_resources(archive, resources_);
-  write_model_archive(archive, path, "model");
+  return model_archive_bytes(archive);
 }
 
 std::unique_ptr<LatentModel> LatentModel::read_model(torch::serialize::InputArchive& archive, const Json& meta) {
   Options spec = Options::from_json(meta.at("spec").dump());
   spec.set("device", "cpu");  // a loaded model starts on the CPU
+  // Files from before the encoder's input was a setting read log expression.
+  if (!spec.has("vae_input")) spec.set("vae_input", "log");
   auto model = std::make_unique<LatentModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
                                              meta.at("condition_levels").get<std::vector<std::string>>(),
                                              read_resources(archive, meta));

@@ -48,7 +48,7 @@ class LatentModel final : public GenerativeModel {
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
-  void save(const std::string& path) const override;
+  std::string to_bytes() const override;
   static std::unique_ptr<LatentModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
 
   Options& annotations() override { return annotations_; }
@@ -75,6 +75,8 @@ class LatentModel final : public GenerativeModel {
   TrainReport train_latent(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
                            const Options& options, const TrainCallbacks& callbacks);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
+  // vae_input = "pca": fits the encoder's projection on (a subsample of) the training cells.
+  void fit_input_projection(const ExpressionSource& data, const std::vector<int>& train);
   Posterior posteriors(const ExpressionSource& data);  // q(z | x) of every cell: (N, d) means and variances
   Tensor latent_codes(const ExpressionSource& data);  // (N, d) posterior means of every cell
 
@@ -85,7 +87,7 @@ class LatentModel final : public GenerativeModel {
   CountVae vae_{nullptr}, vae_average_{nullptr};
   std::unique_ptr<Objective> objective_;                // null for "vae"
   std::shared_ptr<ComposedNetworkImpl> network_, ema_;  // over the latent codes; null for "vae"
-  GeneStandardiser identity_;                           // the VAE reads log1p-normalised expression as is
+  GeneStandardiser identity_;  // batches hold log1p-normalised expression as is (the VAE projects it)
   Tensor z_mean_, z_sd_;    // (d,) standardisation of the codes the latent model learns
   Tensor z_low_, z_high_;   // (d,) clipping box, standardised units
   LibrarySizePools library_sizes_;

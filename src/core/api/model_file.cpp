@@ -29,8 +29,9 @@ Json generative_model_meta(const GenerativeModel& model) {
   return meta;
 }
 
-Json open_generative_model_file(torch::serialize::InputArchive& archive, const std::string& path) {
-  const Json meta = open_model_archive(archive, path, kFormat, kFormatVersion, "model");
+Json open_generative_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes,
+                                 const std::string& path) {
+  const Json meta = open_model_bytes(archive, bytes, path, kFormat, kFormatVersion, "model");
   if (meta.at("version").get<double>() < kFormatVersion) {
     throw std::runtime_error("'" + path + "' was saved by an earlier exprflow (model format version " +
                              format_number(meta.at("version").get<double>()) +

@@ -20,8 +20,10 @@ namespace exprflow {
 // The meta fields every generative model file holds: format, version, spec,
 // genes, condition_levels, trained, annotations, history, resources.
 Json generative_model_meta(const GenerativeModel& model);
-// Opens `path` and checks it is a generative model file of this version.
-Json open_generative_model_file(torch::serialize::InputArchive& archive, const std::string& path);
+// Opens the bytes of a model file (`path` names them in errors) and checks
+// they hold a generative model of this format version.
+Json open_generative_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes,
+                                 const std::string& path);
 
 void write_resources(torch::serialize::OutputArchive& archive, const Resources& resources);
 Resources read_resources(torch::serialize::InputArchive& archive, const Json& meta);

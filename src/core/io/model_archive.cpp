@@ -1,30 +1,42 @@
 #include "io/model_archive.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
+
+#include "io/model_envelope.hpp"
 
 namespace exprflow {
 
+std::string model_archive_bytes(torch::serialize::OutputArchive& archive) {
+  std::ostringstream payload;
+  archive.save_to(payload);
+  return seal_payload(payload.str());
+}
+
 void write_model_archive(torch::serialize::OutputArchive& archive, const std::string& path,
                          const std::string& kind) {
+  std::string bytes;
   try {
-    archive.save_to(path);
+    bytes = model_archive_bytes(archive);
   } catch (const c10::Error& e) {
     throw std::runtime_error("cannot write " + kind + " file '" + path + "': " + e.what_without_backtrace());
   }
+  write_file_atomically(path, bytes, kind);
 }
 
-Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
-                        const std::string& format, int max_version, const std::string& kind) {
-  const std::string unreadable = "cannot read " + kind + " file '" + path + "': ";
+Json open_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes, const std::string& source,
+                      const std::string& format, int max_version, const std::string& kind) {
+  const std::string unreadable = "cannot read " + kind + " file '" + source + "': ";
+  const std::string payload = open_envelope(bytes, source, kind);  // checked: throws with its own message
   Json meta;
   try {
     c10::IValue meta_value;
-    archive.load_from(path);
+    archive.load_from(payload.data(), payload.size());
     archive.read("meta", meta_value);
     meta = Json::parse(meta_value.toStringRef());
   } catch (const std::exception&) {
-    throw std::runtime_error(unreadable + "missing, not an exprflow " + kind + " file, or unreadable");
+    throw std::runtime_error(unreadable + "not an exprflow " + kind + " file, or unreadable");
   }
   if (!meta.is_object() || !meta.contains("format") || !meta.at("format").is_string() ||
       meta.at("format").get<std::string>() != format) {
@@ -35,10 +47,15 @@ Json open_model_archive(torch::serialize::InputArchive& archive, const std::stri
   }
   const double version = meta.at("version").get<double>();
   if (version > max_version) {
-    throw std::runtime_error("'" + path + "' was written by a newer exprflow (format version " +
+    throw std::runtime_error("'" + source + "' was written by a newer exprflow (format version " +
                              format_number(version) + ")");
   }
   return meta;
+}
+
+Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
+                        const std::string& format, int max_version, const std::string& kind) {
+  return open_model_bytes(archive, read_file_bytes(path, kind), path, format, max_version, kind);
 }
 
 namespace {

@@ -1,7 +1,8 @@
 // The one-file format shared by every exprflow model: a LibTorch archive
 // whose "meta" entry is a JSON string naming the format and its version,
 // beside the weights and tensors each model adds. These helpers write and
-// open such files with errors that name the file and what went wrong.
+// open such files with errors that name the file and what went wrong. The
+// archive travels inside a checksummed envelope (io/model_envelope.hpp).
 #pragma once
 
 #include <string>
@@ -15,12 +16,21 @@
 
 namespace exprflow {
 
+// The bytes of a model file holding `archive`: the archive in its checked
+// envelope (io/model_envelope.hpp).
+std::string model_archive_bytes(torch::serialize::OutputArchive& archive);
+
 // `kind` names the file in messages, e.g. "model" or "connectivity model".
+// Written atomically (a temporary file renamed over `path`).
 void write_model_archive(torch::serialize::OutputArchive& archive, const std::string& path,
                          const std::string& kind);
 
-// Loads `path` into `archive` and returns its meta JSON after checking that
-// it is a `format` file no newer than `max_version`.
+// Loads the model file bytes `bytes` (envelope checked) into `archive` and
+// returns its meta JSON after checking that it is a `format` file no newer
+// than `max_version`. `source` names the bytes in errors (a path).
+Json open_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes, const std::string& source,
+                      const std::string& format, int max_version, const std::string& kind);
+// The same for the file at `path`.
 Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
                         const std::string& format, int max_version, const std::string& kind);
 

@@ -1,5 +1,6 @@
 #include "models/count_vae.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace exprflow {
@@ -23,7 +24,9 @@ Options CountVaeSettings::defaults() {
       .set("likelihood", d.likelihood)
       .set("dispersion", d.dispersion)
       .set("encode_condition", d.encode_condition ? 1.0 : 0.0)
-      .set("decode_condition", d.decode_condition ? 1.0 : 0.0);
+      .set("decode_condition", d.decode_condition ? 1.0 : 0.0)
+      .set("vae_input", d.input)
+      .set("vae_input_pcs", static_cast<double>(d.input_pcs));
   return o;
 }
 
@@ -44,6 +47,11 @@ CountVaeSettings CountVaeSettings::from(const Options& spec) {
   }
   s.encode_condition = spec.flag("encode_condition", false);
   s.decode_condition = spec.flag("decode_condition", false);
+  s.input = spec.text("vae_input");
+  if (s.input != "log" && s.input != "pca") {
+    throw std::invalid_argument("setting 'vae_input' must be 'pca' or 'log', got '" + s.input + "'");
+  }
+  s.input_pcs = spec.positive("vae_input_pcs");
   return s;
 }
 
@@ -59,7 +67,13 @@ CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariate
       norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({H})));
     }
   };
-  encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_genes, H));
+  int64_t n_inputs = n_genes;
+  if (settings_.input == "pca") {
+    n_inputs = std::min(settings_.input_pcs, n_genes);
+    input_mean_ = register_buffer("input_mean", at::zeros({n_genes}));
+    input_rotation_ = register_buffer("input_rotation", at::zeros({n_genes, n_inputs}));
+  }
+  encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_inputs, H));
   stack("encoder", encoder_layers_, encoder_norms_);
   encoder_out_ = register_module("encoder_out", torch::nn::Linear(H, 2 * d));
   decoder_in_ = register_module("decoder_in", torch::nn::Linear(d, H));
@@ -91,8 +105,19 @@ Tensor CountVaeImpl::hidden_stack(torch::nn::ModuleList layers, torch::nn::Modul
   return h;
 }
 
+void CountVaeImpl::set_input_projection(const Tensor& mean, const Tensor& rotation) {
+  if (!input_rotation_.defined()) throw std::logic_error("the VAE reads no projection (vae_input is not 'pca')");
+  torch::NoGradGuard no_grad;
+  // Fewer axes than asked (few cells): the unused inputs stay 0.
+  input_rotation_.zero_();
+  input_rotation_.slice(1, 0, rotation.size(1)).copy_(rotation);
+  input_mean_.copy_(mean);
+}
+
 Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c) {
-  Tensor h = encoder_in_->forward(log_expression);  // (B, H)
+  const Tensor input = input_rotation_.defined() ? (log_expression - input_mean_).matmul(input_rotation_)  // (B, k)
+                                                 : log_expression;                                        // (B, G)
+  Tensor h = encoder_in_->forward(input);  // (B, H)
   if (encoder_condition_) h = h + encoder_condition_->forward(c, h.size(0), h.device());
   Tensor out = encoder_out_->forward(hidden_stack(encoder_layers_, encoder_norms_, h));  // (B, 2d)
   const int64_t d = settings_.latent_dim;

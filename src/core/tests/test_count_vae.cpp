@@ -599,3 +599,35 @@ TEST(LatentModel, LatentStagePatienceDefaultsToTheObjectives) {
   EXPECT_EQ(latent_epochs("ddpm", -1), 11) << "DDPM: patience 10 by default";
   EXPECT_EQ(latent_epochs("flow", 2), 3) << "an explicit patience wins";
 }
+
+// vae_input = "pca" (the default): training fits the encoder's projection on
+// the training cells' log expression, the VAE keeps it as buffers, and a
+// saved model embeds exactly as before. "log" reads all genes instead.
+TEST(LatentModel, EncoderInputProjectionIsFittedAndSaved) {
+  const SmallData& d = small_data();
+  auto model = GenerativeModel::create(tiny_spec("vae").set("vae_input_pcs", 5), d.source->genes(), {"A", "B"});
+  CountVaeImpl& vae = dynamic_cast<LatentModel&>(*model).vae();
+  EXPECT_EQ(vae.settings().input, "pca");
+  const Tensor unfitted = vae.named_buffers()["input_rotation"].clone();
+  EXPECT_EQ(unfitted.sizes(), (at::IntArrayRef{kModelGenes, 5}));
+  EXPECT_EQ(unfitted.abs().sum().item<float>(), 0.0f);
+  model->train(*d.source, d.conditions, training(3), {});
+  const Tensor rotation = vae.named_buffers()["input_rotation"];  // (G, 5)
+  EXPECT_TRUE(at::allclose(rotation.t().matmul(rotation), at::eye(5), 1e-4, 1e-4)) << "orthonormal axes";
+  int dims = 0;
+  const std::vector<float> before = model->embed(*d.source, &dims);
+  const std::string path = ::testing::TempDir() + "/exprflow_vae_pca_input.pt";
+  model->save(path);
+  auto loaded = GenerativeModel::load(path);
+  EXPECT_EQ(loaded->embed(*d.source, &dims), before);
+  std::remove(path.c_str());
+
+  auto logged = GenerativeModel::create(tiny_spec("vae").set("vae_input", "log"), d.source->genes(), {"A", "B"});
+  CountVaeImpl& plain = dynamic_cast<LatentModel&>(*logged).vae();
+  EXPECT_EQ(plain.named_buffers().size(), 0u);
+  EXPECT_EQ(plain.named_parameters()["encoder_in.weight"].size(1), kModelGenes);
+  const std::string msg = error_of([&] {
+    GenerativeModel::create(tiny_spec("vae").set("vae_input", "scaled"), d.source->genes(), {"A", "B"});
+  });
+  EXPECT_TRUE(contains(msg, "'vae_input'") && contains(msg, "scaled")) << msg;
+}

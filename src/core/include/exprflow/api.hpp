@@ -147,6 +147,10 @@ class GenerativeModel {
                                                  std::vector<std::string> condition_levels,
                                                  Resources resources = {});
   static std::unique_ptr<GenerativeModel> load(const std::string& path);
+  // A model from the bytes of a model file (to_bytes()); `source` names them
+  // in errors.
+  static std::unique_ptr<GenerativeModel> load_bytes(const std::string& bytes,
+                                                     const std::string& source = "model bytes");
 
   // `conditions` holds one 0-based level index per cell of `data` (ignored
   // for an unconditional model). Training options: see default_train_options().
@@ -177,7 +181,12 @@ class GenerativeModel {
   virtual std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                                  int* n_tokens) = 0;
 
-  virtual void save(const std::string& path) const = 0;
+  // The model file's bytes: everything load_bytes() needs, in a checksummed
+  // envelope with the format version (front ends keep them in memory, as the
+  // R package does in each model object).
+  virtual std::string to_bytes() const = 0;
+  // to_bytes() written to `path` atomically (a temporary file renamed over it).
+  void save(const std::string& path) const;
 
   // Free-form settings a front end keeps with the model and its file (the R
   // package stores the condition column name and level frequencies here).

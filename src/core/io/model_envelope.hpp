@@ -1,0 +1,42 @@
+// The envelope around every model file's LibTorch archive: a fixed header
+// that names the file type and envelope version, the payload's length and its
+// CRC-32, so that a truncated or corrupted file is refused with a clear error
+// instead of loading as different weights (LibTorch's zip reader does not
+// check its records' checksums). Torch-free.
+//
+//   offset  size  field
+//   0       8     magic "EXPRFLOW"
+//   8       4     envelope version, little endian (1)
+//   12      8     payload length in bytes, little endian
+//   20      4     CRC-32 (IEEE 802.3) of the payload, little endian
+//   24      n     payload: the LibTorch archive (a zip file)
+//
+// Files written before the envelope existed are bare archives (they start
+// with the zip signature "PK\3\4"); they are still read, unchecked.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace exprflow {
+
+constexpr uint32_t kEnvelopeVersion = 1;
+
+// CRC-32 (reflected polynomial 0xEDB88320, initial value and final XOR
+// 0xFFFFFFFF): crc32("123456789") == 0xCBF43926.
+uint32_t crc32(const char* data, size_t size);
+
+// The payload in an envelope.
+std::string seal_payload(const std::string& payload);
+
+// The payload of `bytes` after checking the envelope; bytes of a bare
+// (pre-envelope) archive are returned as they are. `source` names the file
+// (or "model bytes") and `kind` what it should hold, for errors.
+std::string open_envelope(const std::string& bytes, const std::string& source, const std::string& kind);
+
+// Whole-file I/O. Writing goes to a temporary file beside `path` that is
+// then renamed over it, so a crash never leaves half a model at `path`.
+std::string read_file_bytes(const std::string& path, const std::string& kind);
+void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& kind);
+
+}  // namespace exprflow
