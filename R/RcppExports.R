@@ -105,20 +105,16 @@
     .Call(`_exprflow_cpp_model_token_loadings`, model_ptr, method, source_ptr)
 }
 
-.cpp_model_save <- function(model_ptr, path) {
-    invisible(.Call(`_exprflow_cpp_model_save`, model_ptr, path))
-}
-
-.cpp_model_load <- function(path) {
-    .Call(`_exprflow_cpp_model_load`, path)
-}
-
 .cpp_model_to_raw <- function(model_ptr) {
     .Call(`_exprflow_cpp_model_to_raw`, model_ptr)
 }
 
-.cpp_model_from_raw <- function(bytes) {
-    .Call(`_exprflow_cpp_model_from_raw`, bytes)
+.cpp_model_from_raw <- function(bytes, source) {
+    .Call(`_exprflow_cpp_model_from_raw`, bytes, source)
+}
+
+.cpp_write_model_raw <- function(bytes, path) {
+    invisible(.Call(`_exprflow_cpp_write_model_raw`, bytes, path))
 }
 
 .cpp_model_info <- function(model_ptr) {

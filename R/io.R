@@ -29,9 +29,10 @@
 #' }
 #' @export
 save_model <- function(model, path) {
-  pointer <- .model_pointer(model)
+  .model_pointer(model)  # checks `model`; a damaged object's bytes are refused here
   .check_string(path, "path")
-  .cpp_model_save(pointer, path.expand(path))
+  # The object's own bytes: the file is exactly what it carries.
+  .cpp_write_model_raw(model$state$raw, path.expand(path))
   invisible(model)
 }
 
@@ -40,5 +41,8 @@ save_model <- function(model, path) {
 load_model <- function(path) {
   .check_string(path, "path")
   if (!file.exists(path)) stop(sprintf("model file '%s' does not exist", path), call. = FALSE)
-  .new_model(.cpp_model_load(path.expand(path)))
+  if (dir.exists(path)) stop(sprintf("'%s' is a folder, not a model file", path), call. = FALSE)
+  path <- path.expand(path)
+  raw <- readBin(path, "raw", file.size(path))
+  .new_model(.cpp_model_from_raw(raw, path), raw)
 }

@@ -4,10 +4,12 @@
 # dead) rebuilds its C++ state from its own bytes, so it is always itself,
 # whatever happened to any file since.
 
-.new_model <- function(pointer) {
+# `raw`: the model's bytes when the caller has them (a file just read),
+# else serialised from the pointer.
+.new_model <- function(pointer, raw = .cpp_model_to_raw(pointer)) {
   state <- new.env(parent = emptyenv())
   state$pointer <- pointer
-  state$raw <- .cpp_model_to_raw(pointer)
+  state$raw <- raw
   model <- structure(list(state = state), class = "exprflow_model")
   .refresh_model(model)
 }
@@ -53,7 +55,7 @@
     stop("this model object holds no model (it was built by an exprflow version that did not keep the ",
          "model in the object); load it from its file with load_model()", call. = FALSE)
   }
-  state$pointer <- .cpp_model_from_raw(state$raw)
+  state$pointer <- .cpp_model_from_raw(state$raw, "the model object's saved state")
   state$pointer
 }
 

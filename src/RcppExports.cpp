@@ -337,28 +337,6 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// cpp_model_save
-void cpp_model_save(SEXP model_ptr, std::string path);
-RcppExport SEXP _exprflow_cpp_model_save(SEXP model_ptrSEXP, SEXP pathSEXP) {
-BEGIN_RCPP
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
-    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
-    cpp_model_save(model_ptr, path);
-    return R_NilValue;
-END_RCPP
-}
-// cpp_model_load
-SEXP cpp_model_load(std::string path);
-RcppExport SEXP _exprflow_cpp_model_load(SEXP pathSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_load(path));
-    return rcpp_result_gen;
-END_RCPP
-}
 // cpp_model_to_raw
 Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr);
 RcppExport SEXP _exprflow_cpp_model_to_raw(SEXP model_ptrSEXP) {
@@ -371,14 +349,26 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_model_from_raw
-SEXP cpp_model_from_raw(Rcpp::RawVector bytes);
-RcppExport SEXP _exprflow_cpp_model_from_raw(SEXP bytesSEXP) {
+SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source);
+RcppExport SEXP _exprflow_cpp_model_from_raw(SEXP bytesSEXP, SEXP sourceSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_from_raw(bytes));
+    Rcpp::traits::input_parameter< std::string >::type source(sourceSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_from_raw(bytes, source));
     return rcpp_result_gen;
+END_RCPP
+}
+// cpp_write_model_raw
+void cpp_write_model_raw(Rcpp::RawVector bytes, std::string path);
+RcppExport SEXP _exprflow_cpp_write_model_raw(SEXP bytesSEXP, SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    cpp_write_model_raw(bytes, path);
+    return R_NilValue;
 END_RCPP
 }
 // cpp_model_info
@@ -453,10 +443,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_reconstruct", (DL_FUNC) &_exprflow_cpp_model_reconstruct, 4},
     {"_exprflow_cpp_model_token_activations", (DL_FUNC) &_exprflow_cpp_model_token_activations, 2},
     {"_exprflow_cpp_model_token_loadings", (DL_FUNC) &_exprflow_cpp_model_token_loadings, 3},
-    {"_exprflow_cpp_model_save", (DL_FUNC) &_exprflow_cpp_model_save, 2},
-    {"_exprflow_cpp_model_load", (DL_FUNC) &_exprflow_cpp_model_load, 1},
     {"_exprflow_cpp_model_to_raw", (DL_FUNC) &_exprflow_cpp_model_to_raw, 1},
-    {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 1},
+    {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 2},
+    {"_exprflow_cpp_write_model_raw", (DL_FUNC) &_exprflow_cpp_write_model_raw, 2},
     {"_exprflow_cpp_model_info", (DL_FUNC) &_exprflow_cpp_model_info, 1},
     {"_exprflow_cpp_pointer_alive", (DL_FUNC) &_exprflow_cpp_pointer_alive, 1},
     {"_exprflow_cpp_model_annotations", (DL_FUNC) &_exprflow_cpp_model_annotations, 1},

@@ -1,11 +1,13 @@
 // Glue of the model API: create / train / generate / embed / save / load.
 // Models cross into R as external pointers owned by R's garbage collector.
-#include <algorithm>
 #include "r_glue.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "data/expression_source.hpp"
+#include "io/model_envelope.hpp"
 
 using exprflow::GenerativeModel;
 using ModelPtr = Rcpp::XPtr<GenerativeModel>;
@@ -15,8 +17,8 @@ namespace {
 GenerativeModel& model_of(SEXP ptr) {
   ModelPtr model(ptr);
   if (model.get() == nullptr) {
-    Rcpp::stop("the model's C++ state no longer exists (e.g. after saveRDS/readRDS); "
-               "reload it with load_model()");
+    Rcpp::stop("the model's C++ state no longer exists; use the exprflow_model object (it rebuilds "
+               "its state from its own bytes) or load_model()");
   }
   return *model;
 }
@@ -189,16 +191,6 @@ Rcpp::NumericMatrix cpp_model_token_loadings(SEXP model_ptr, std::string method,
   });
 }
 
-// [[Rcpp::export(.cpp_model_save)]]
-void cpp_model_save(SEXP model_ptr, std::string path) {
-  exprflow_r::guarded([&]() { model_of(model_ptr).save(path); });
-}
-
-// [[Rcpp::export(.cpp_model_load)]]
-SEXP cpp_model_load(std::string path) {
-  return exprflow_r::guarded([&]() -> SEXP { return ModelPtr(GenerativeModel::load(path).release(), true); });
-}
-
 // The model file's bytes (checksummed, with the format version), which the R
 // object keeps so that a copy restored by readRDS() is always this model.
 // [[Rcpp::export(.cpp_model_to_raw)]]
@@ -211,11 +203,22 @@ Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr) {
   });
 }
 
+// A model from model file bytes (an object's own, or a file's read by R);
+// `source` names them in errors.
 // [[Rcpp::export(.cpp_model_from_raw)]]
-SEXP cpp_model_from_raw(Rcpp::RawVector bytes) {
+SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source) {
   return exprflow_r::guarded([&]() -> SEXP {
-    const std::string data(reinterpret_cast<const char*>(RAW(bytes)), Rf_xlength(bytes));
-    return ModelPtr(GenerativeModel::load_bytes(data, "the model object's saved state").release(), true);
+    const std::string_view view(reinterpret_cast<const char*>(RAW(bytes)), Rf_xlength(bytes));
+    return ModelPtr(GenerativeModel::load_bytes(view, source).release(), true);
+  });
+}
+
+// Model file bytes written to `path` atomically (a temporary file renamed over it).
+// [[Rcpp::export(.cpp_write_model_raw)]]
+void cpp_write_model_raw(Rcpp::RawVector bytes, std::string path) {
+  exprflow_r::guarded([&]() {
+    exprflow::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(RAW(bytes)), Rf_xlength(bytes)),
+                          "model");
   });
 }
 

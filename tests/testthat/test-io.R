@@ -107,7 +107,7 @@ test_that("loading a file that is not a model is an error, not a crash", {
   path <- withr::local_tempfile(fileext = ".exprflow")
   writeLines("not a model", path)
   expect_error(load_model(path), "not an exprflow model file")
-  expect_error(load_model(tempdir()))
+  expect_error(load_model(tempdir()), "is a folder, not a model file")
 })
 
 test_that("saving into a missing directory is an error", {

@@ -21,7 +21,6 @@
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
-#include "runtime/device.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
 #include "train/trainer.hpp"
@@ -63,19 +62,10 @@ void check_resources(const Resources& resources) {
 // ------------------------------------------------------------ construction ---
 ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
                                  Resources resources)
-    : spec_(complete_spec(spec)),
-      genes_(std::move(genes)),
-      levels_(std::move(levels)),
-      resources_(std::move(resources)),
-      device_(parse_device(spec_.text("device"))),
+    : ModelRecord(std::move(spec), std::move(genes), std::move(levels), std::move(resources)),
       objective_(make_objective(spec_)) {
-  if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
-  check_resources(resources_);
   const double cfg_dropout = spec_.number("cfg_dropout");
   if (cfg_dropout < 0 || cfg_dropout >= 1) throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
-  // Initialisation draws from LibTorch's global generator: seed it so that a
-  // seed fixes the initial weights too.
-  at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
   const int64_t G = static_cast<int64_t>(genes_.size()), L = static_cast<int64_t>(levels_.size());
   for (auto* net : {&network_, &ema_}) {
     *net = std::make_shared<ComposedNetworkImpl>(spec_, G, condition_covariates(levels_.size()),
@@ -313,10 +303,8 @@ std::string ExpressionModel::to_bytes() const {
 
 std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::InputArchive& archive,
                                                              const Json& meta) {
-  Options spec = Options::from_json(meta.at("spec").dump());
-  spec.set("device", "cpu");  // a loaded model starts on the CPU
   Resources resources = read_resources(archive, meta);
-  auto model = std::make_unique<ExpressionModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
+  auto model = std::make_unique<ExpressionModel>(loaded_spec(meta), meta.at("genes").get<std::vector<std::string>>(),
                                                  meta.at("condition_levels").get<std::vector<std::string>>(),
                                                  std::move(resources));
   read_module(archive, "network", *model->network_);
@@ -333,8 +321,7 @@ std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::I
   archive.read("theta", theta);
   model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
   read_library_sizes(archive, model->library_sizes_);
-  if (meta.contains("annotations")) model->annotations_ = Options::from_json(meta.at("annotations").dump());
-  model->history_ = history_from_json(meta.at("history"));
+  model->restore_record(meta);
   return model;
 }
 

@@ -6,7 +6,8 @@
 //
 // What it owns beside the networks: the per-gene scaling and clipping box,
 // per-gene NB dispersions (for reconstruction likelihoods), the library-size
-// pools per condition level, the history, and the model file.
+// pools per condition level and the model file (spec, genes, history: the
+// ModelRecord it derives from).
 #pragma once
 
 #include <functional>
@@ -17,6 +18,7 @@
 #include "data/cell_batch.hpp"
 #include "data/library_sizes.hpp"
 #include "api/model_inputs.hpp"
+#include "api/model_record.hpp"
 #include "exprflow/api.hpp"
 #include "io/json.hpp"
 #include "models/composed_network.hpp"
@@ -27,7 +29,7 @@ namespace exprflow {
 
 struct GeneScaling;
 
-class ExpressionModel final : public GenerativeModel {
+class ExpressionModel final : public ModelRecord {
  public:
   // The one categorical covariate the front end passes today is named so.
   static constexpr const char* kCondition = kConditionCovariate;
@@ -48,15 +50,8 @@ class ExpressionModel final : public GenerativeModel {
   // The model in an opened model file (see GenerativeModel::load()).
   static std::unique_ptr<ExpressionModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
 
-  Options& annotations() override { return annotations_; }
-  const Options& spec() const override { return spec_; }
-  const Resources& resources() const override { return resources_; }
-  const std::vector<std::string>& genes() const override { return genes_; }
-  const std::vector<std::string>& condition_levels() const override { return levels_; }
-  const std::vector<EpochRecord>& history() const override { return history_; }
   long parameter_count() const override;
   bool trained() const override { return trained_; }
-  std::string device() const override { return device_.str(); }
   std::string default_sampler() const override { return objective_->default_sampler(); }
 
   // The networks and the objective, for benchmarks and tests of the core.
@@ -78,17 +73,12 @@ class ExpressionModel final : public GenerativeModel {
   std::vector<float> per_cell_rows(const ExpressionSource& data, int* width,
                                    const std::function<Tensor(const Tensor&)>& f) const;
 
-  Options spec_, annotations_;
-  std::vector<std::string> genes_, levels_;
-  Resources resources_;
-  at::Device device_;
   std::unique_ptr<Objective> objective_;
   std::shared_ptr<ComposedNetworkImpl> network_, ema_;
   GeneStandardiser scale_;
   Tensor low_, high_;              // (G,) x_0 clipping box, standardised units
   std::vector<double> theta_;      // NB inverse dispersion per gene
   LibrarySizePools library_sizes_;  // per level; the last pool holds all cells
-  std::vector<EpochRecord> history_;
   bool trained_ = false;
 };
 

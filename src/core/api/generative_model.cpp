@@ -73,7 +73,7 @@ std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) 
   return load_bytes(read_file_bytes(path, "model"), path);
 }
 
-std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(const std::string& bytes, const std::string& source) {
+std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(std::string_view bytes, const std::string& source) {
   torch::serialize::InputArchive archive;
   const Json meta = open_generative_model_bytes(archive, bytes, source);
   try {

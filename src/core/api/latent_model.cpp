@@ -17,7 +17,6 @@
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
-#include "runtime/device.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
 #include "train/trainer.hpp"
@@ -42,8 +41,9 @@ Options vae_stage_options(const Options& all, bool two_stages) {
   return o;
 }
 
-// Cap on the values (cells x genes) the input projection is fitted on.
-constexpr int64_t kMaxProjectionValues = 40'000'000;
+// Cap on the values (cells x genes) the input projection is fitted on: 10,000
+// cells of 2,000 genes (the SVD works on a double copy, 160 MB).
+constexpr int64_t kMaxProjectionValues = 20'000'000;
 
 // Fraction of cells whose condition the VAE stage replaces by null.
 constexpr double kVaeConditionDropout = 0.1;
@@ -53,15 +53,8 @@ constexpr double kVaeConditionDropout = 0.1;
 // ------------------------------------------------------------ construction ---
 LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
                          Resources resources)
-    : spec_(complete_spec(spec)),
-      genes_(std::move(genes)),
-      levels_(std::move(levels)),
-      resources_(std::move(resources)),
-      device_(parse_device(spec_.text("device"))),
+    : ModelRecord(std::move(spec), std::move(genes), std::move(levels), std::move(resources)),
       library_sizes_(static_cast<int>(levels_.size())) {
-  if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
-  check_resources(resources_);
-  at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
   const int64_t G = static_cast<int64_t>(genes_.size());
   const CountVaeSettings settings = CountVaeSettings::from(spec_);
   vae_ = CountVae(G, condition_covariates(levels_.size()), settings);
@@ -201,7 +194,8 @@ void LatentModel::fit_input_projection(const ExpressionSource& data, const std::
     cells.resize(max_cells);
     std::sort(cells.begin(), cells.end());
   }
-  const Tensor x = batch(data, cells, {}).expression;  // (n, G) log-normalised
+  // Expression only: the counts a training batch carries are not needed here.
+  const Tensor x = make_cell_batch(data, cells, {}, identity_, /*with_counts=*/false, device_).expression;  // (n, G)
   const PrincipalAxes axes = principal_axes(x, vae_->settings().input_pcs, static_cast<uint64_t>(spec_.integer("seed")));
   vae_->set_input_projection(axes.mean, axes.rotation);
   vae_average_->set_input_projection(axes.mean, axes.rotation);
@@ -403,8 +397,7 @@ std::string LatentModel::to_bytes() const {
 }
 
 std::unique_ptr<LatentModel> LatentModel::read_model(torch::serialize::InputArchive& archive, const Json& meta) {
-  Options spec = Options::from_json(meta.at("spec").dump());
-  spec.set("device", "cpu");  // a loaded model starts on the CPU
+  Options spec = loaded_spec(meta);
   // Files from before the encoder's input was a setting read log expression.
   if (!spec.has("vae_input")) spec.set("vae_input", "log");
   auto model = std::make_unique<LatentModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
@@ -426,8 +419,7 @@ std::unique_ptr<LatentModel> LatentModel::read_model(torch::serialize::InputArch
     model->objective_->set_x0_bounds(model->z_low_, model->z_high_);
   }
   read_library_sizes(archive, model->library_sizes_);
-  if (meta.contains("annotations")) model->annotations_ = Options::from_json(meta.at("annotations").dump());
-  model->history_ = history_from_json(meta.at("history"));
+  model->restore_record(meta);
   return model;
 }
 

@@ -22,6 +22,7 @@
 
 #include <torch/serialize/input-archive.h>
 
+#include "api/model_record.hpp"
 #include "data/cell_batch.hpp"
 #include "data/library_sizes.hpp"
 #include "data/split.hpp"
@@ -34,7 +35,7 @@
 
 namespace exprflow {
 
-class LatentModel final : public GenerativeModel {
+class LatentModel final : public ModelRecord {
  public:
   LatentModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
               Resources resources = {});
@@ -51,15 +52,8 @@ class LatentModel final : public GenerativeModel {
   std::string to_bytes() const override;
   static std::unique_ptr<LatentModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
 
-  Options& annotations() override { return annotations_; }
-  const Options& spec() const override { return spec_; }
-  const Resources& resources() const override { return resources_; }
-  const std::vector<std::string>& genes() const override { return genes_; }
-  const std::vector<std::string>& condition_levels() const override { return levels_; }
-  const std::vector<EpochRecord>& history() const override { return history_; }
   long parameter_count() const override;
   bool trained() const override;
-  std::string device() const override { return device_.str(); }
   std::string default_sampler() const override;
 
   // Whether a flow / DDPM models the latent codes (all but "vae").
@@ -80,10 +74,6 @@ class LatentModel final : public GenerativeModel {
   Posterior posteriors(const ExpressionSource& data);  // q(z | x) of every cell: (N, d) means and variances
   Tensor latent_codes(const ExpressionSource& data);  // (N, d) posterior means of every cell
 
-  Options spec_, annotations_;
-  std::vector<std::string> genes_, levels_;
-  Resources resources_;
-  at::Device device_;
   CountVae vae_{nullptr}, vae_average_{nullptr};
   std::unique_ptr<Objective> objective_;                // null for "vae"
   std::shared_ptr<ComposedNetworkImpl> network_, ema_;  // over the latent codes; null for "vae"
@@ -91,7 +81,6 @@ class LatentModel final : public GenerativeModel {
   Tensor z_mean_, z_sd_;    // (d,) standardisation of the codes the latent model learns
   Tensor z_low_, z_high_;   // (d,) clipping box, standardised units
   LibrarySizePools library_sizes_;
-  std::vector<EpochRecord> history_;
   bool vae_trained_ = false, latent_trained_ = false;
 };
 

@@ -29,7 +29,7 @@ Json generative_model_meta(const GenerativeModel& model) {
   return meta;
 }
 
-Json open_generative_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes,
+Json open_generative_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes,
                                  const std::string& path) {
   const Json meta = open_model_bytes(archive, bytes, path, kFormat, kFormatVersion, "model");
   if (meta.at("version").get<double>() < kFormatVersion) {

@@ -22,7 +22,7 @@ namespace exprflow {
 Json generative_model_meta(const GenerativeModel& model);
 // Opens the bytes of a model file (`path` names them in errors) and checks
 // they hold a generative model of this format version.
-Json open_generative_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes,
+Json open_generative_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes,
                                  const std::string& path);
 
 void write_resources(torch::serialize::OutputArchive& archive, const Resources& resources);

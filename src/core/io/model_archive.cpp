@@ -25,10 +25,10 @@ void write_model_archive(torch::serialize::OutputArchive& archive, const std::st
   write_file_atomically(path, bytes, kind);
 }
 
-Json open_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes, const std::string& source,
+Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes, const std::string& source,
                       const std::string& format, int max_version, const std::string& kind) {
   const std::string unreadable = "cannot read " + kind + " file '" + source + "': ";
-  const std::string payload = open_envelope(bytes, source, kind);  // checked: throws with its own message
+  const std::string_view payload = open_envelope(bytes, source, kind);  // checked: throws with its own message
   Json meta;
   try {
     c10::IValue meta_value;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <torch/serialize/input-archive.h>
@@ -28,7 +29,7 @@ void write_model_archive(torch::serialize::OutputArchive& archive, const std::st
 // Loads the model file bytes `bytes` (envelope checked) into `archive` and
 // returns its meta JSON after checking that it is a `format` file no newer
 // than `max_version`. `source` names the bytes in errors (a path).
-Json open_model_bytes(torch::serialize::InputArchive& archive, const std::string& bytes, const std::string& source,
+Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes, const std::string& source,
                       const std::string& format, int max_version, const std::string& kind);
 // The same for the file at `path`.
 Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 namespace exprflow {
@@ -32,7 +31,7 @@ void put_le(std::string& out, T value) {
 }
 
 template <typename T>
-T get_le(const std::string& bytes, size_t offset) {
+T get_le(std::string_view bytes, size_t offset) {
   T value = 0;
   for (size_t i = 0; i < sizeof(T); ++i) {
     value |= static_cast<T>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
@@ -55,8 +54,10 @@ uint32_t crc32(const char* data, size_t size) {
   return c ^ 0xFFFFFFFFu;
 }
 
-std::string seal_payload(const std::string& payload) {
-  std::string out(kMagic, sizeof kMagic);
+std::string seal_payload(std::string_view payload) {
+  std::string out;
+  out.reserve(kHeaderSize + payload.size());
+  out.append(kMagic, sizeof kMagic);
   put_le<uint32_t>(out, kEnvelopeVersion);
   put_le<uint64_t>(out, payload.size());
   put_le<uint32_t>(out, crc32(payload.data(), payload.size()));
@@ -64,7 +65,7 @@ std::string seal_payload(const std::string& payload) {
   return out;
 }
 
-std::string open_envelope(const std::string& bytes, const std::string& source, const std::string& kind) {
+std::string_view open_envelope(std::string_view bytes, const std::string& source, const std::string& kind) {
   const std::string unreadable = "cannot read " + kind + " file '" + source + "': ";
   if (bytes.size() >= sizeof kZipSignature && std::memcmp(bytes.data(), kZipSignature, sizeof kZipSignature) == 0) {
     return bytes;  // written before the envelope: a bare archive
@@ -92,19 +93,23 @@ std::string open_envelope(const std::string& bytes, const std::string& source, c
     throw std::runtime_error(unreadable + "the file is corrupt (checksum " + hex(actual) + ", expected " +
                              hex(expected) + ")");
   }
-  return bytes.substr(kHeaderSize);
+  return bytes.substr(kHeaderSize);  // a view: no copy of the weights
 }
 
 std::string read_file_bytes(const std::string& path, const std::string& kind) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::runtime_error("cannot read " + kind + " file '" + path + "': " + std::strerror(errno));
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) throw std::runtime_error("cannot read " + kind + " file '" + path + "': read error");
-  return content.str();
+  const std::streamoff size = in.tellg();
+  if (size < 0) throw std::runtime_error("cannot read " + kind + " file '" + path + "': not a regular file");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size)) {
+    throw std::runtime_error("cannot read " + kind + " file '" + path + "': read error");
+  }
+  return bytes;
 }
 
-void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& kind) {
+void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& kind) {
   const std::string temporary = path + ".partial";
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace exprflow {
 
@@ -27,16 +28,17 @@ constexpr uint32_t kEnvelopeVersion = 1;
 uint32_t crc32(const char* data, size_t size);
 
 // The payload in an envelope.
-std::string seal_payload(const std::string& payload);
+std::string seal_payload(std::string_view payload);
 
-// The payload of `bytes` after checking the envelope; bytes of a bare
-// (pre-envelope) archive are returned as they are. `source` names the file
-// (or "model bytes") and `kind` what it should hold, for errors.
-std::string open_envelope(const std::string& bytes, const std::string& source, const std::string& kind);
+// The payload of `bytes` (a view into them, no copy) after checking the
+// envelope; bytes of a bare (pre-envelope) archive are returned whole.
+// `source` names the file (or the bytes' owner) and `kind` what it should
+// hold, for errors.
+std::string_view open_envelope(std::string_view bytes, const std::string& source, const std::string& kind);
 
 // Whole-file I/O. Writing goes to a temporary file beside `path` that is
 // then renamed over it, so a crash never leaves half a model at `path`.
 std::string read_file_bytes(const std::string& path, const std::string& kind);
-void write_file_atomically(const std::string& path, const std::string& bytes, const std::string& kind);
+void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& kind);
 
 }  // namespace exprflow

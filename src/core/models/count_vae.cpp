@@ -115,8 +115,10 @@ void CountVaeImpl::set_input_projection(const Tensor& mean, const Tensor& rotati
 }
 
 Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c) {
-  const Tensor input = input_rotation_.defined() ? (log_expression - input_mean_).matmul(input_rotation_)  // (B, k)
-                                                 : log_expression;                                        // (B, G)
+  // (x - mean) R = x R - mean R: no centred (B, G) copy per batch.
+  const Tensor input = input_rotation_.defined()
+                           ? log_expression.matmul(input_rotation_) - input_mean_.matmul(input_rotation_)  // (B, k)
+                           : log_expression;                                                               // (B, G)
   Tensor h = encoder_in_->forward(input);  // (B, H)
   if (encoder_condition_) h = h + encoder_condition_->forward(c, h.size(0), h.device());
   Tensor out = encoder_out_->forward(hidden_stack(encoder_layers_, encoder_norms_, h));  // (B, 2d)

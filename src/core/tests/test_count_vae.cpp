@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "api/latent_model.hpp"
+#include "api/model_file.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
 #include "models/count_vae.hpp"
@@ -621,6 +622,7 @@ TEST(LatentModel, EncoderInputProjectionIsFittedAndSaved) {
   auto loaded = GenerativeModel::load(path);
   EXPECT_EQ(loaded->embed(*d.source, &dims), before);
   std::remove(path.c_str());
+  EXPECT_EQ(GenerativeModel::load_bytes(model->to_bytes())->embed(*d.source, &dims), before);
 
   auto logged = GenerativeModel::create(tiny_spec("vae").set("vae_input", "log"), d.source->genes(), {"A", "B"});
   CountVaeImpl& plain = dynamic_cast<LatentModel&>(*logged).vae();
@@ -630,4 +632,21 @@ TEST(LatentModel, EncoderInputProjectionIsFittedAndSaved) {
     GenerativeModel::create(tiny_spec("vae").set("vae_input", "scaled"), d.source->genes(), {"A", "B"});
   });
   EXPECT_TRUE(contains(msg, "'vae_input'") && contains(msg, "scaled")) << msg;
+}
+
+// A file written before vae_input existed has no such key in its spec; its
+// VAE read log expression, and so does the model read back from it.
+TEST(LatentModel, FilesWithoutTheInputSettingReadLogExpression) {
+  const SmallData& d = small_data();
+  auto model = GenerativeModel::create(tiny_spec("vae").set("vae_input", "log"), d.source->genes(), {"A", "B"});
+  model->train(*d.source, d.conditions, training(2), {});
+  const std::string bytes = model->to_bytes();
+  torch::serialize::InputArchive archive;
+  Json meta = open_generative_model_bytes(archive, bytes, "test bytes");
+  meta["spec"].erase("vae_input");
+  meta["spec"].erase("vae_input_pcs");
+  auto old = LatentModel::read_model(archive, meta);
+  EXPECT_EQ(old->vae().settings().input, "log");
+  int dims = 0;
+  EXPECT_EQ(old->embed(*d.source, &dims), model->embed(*d.source, &dims));
 }

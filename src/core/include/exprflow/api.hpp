@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exprflow/options.hpp"
@@ -149,7 +150,7 @@ class GenerativeModel {
   static std::unique_ptr<GenerativeModel> load(const std::string& path);
   // A model from the bytes of a model file (to_bytes()); `source` names them
   // in errors.
-  static std::unique_ptr<GenerativeModel> load_bytes(const std::string& bytes,
+  static std::unique_ptr<GenerativeModel> load_bytes(std::string_view bytes,
                                                      const std::string& source = "model bytes");
 
   // `conditions` holds one 0-based level index per cell of `data` (ignored
