@@ -29,12 +29,12 @@
     .Call(`_exprflow_cpp_connectivity_attention`, ptr, expression, coords, i, j, layer)
 }
 
-.cpp_connectivity_save <- function(ptr, path) {
-    invisible(.Call(`_exprflow_cpp_connectivity_save`, ptr, path))
+.cpp_connectivity_to_raw <- function(ptr) {
+    .Call(`_exprflow_cpp_connectivity_to_raw`, ptr)
 }
 
-.cpp_connectivity_load <- function(path) {
-    .Call(`_exprflow_cpp_connectivity_load`, path)
+.cpp_connectivity_from_raw <- function(bytes, source) {
+    .Call(`_exprflow_cpp_connectivity_from_raw`, bytes, source)
 }
 
 .cpp_connectivity_info <- function(ptr) {

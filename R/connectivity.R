@@ -313,11 +313,8 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
       warning(sprintf("training was interrupted after %d steps; returning the model trained so far",
                       as.integer(report$steps)), call. = FALSE)
     }
-    state <- new.env(parent = emptyenv())
-    state$pointer <- pointer
-    state$path <- NULL
     info <- .cpp_connectivity_info(pointer)
-    fit$state <- state
+    fit$state <- .connectivity_state(pointer)
     fit$spec <- info$spec
     fit$genes <- emb$genes
     if (kind == "neural") {
@@ -336,18 +333,26 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
   structure(fit, class = "exprflow_connectivity")
 }
 
-# The live pointer of a C++ fit (neural or bilinear); reloads from its file
-# when the pointer died (the object was restored with readRDS()).
+# A C++ fit's state: its live pointer and its model file bytes. A fit
+# restored by readRDS() (its pointer is then dead) rebuilds the model from
+# its own bytes, so it is always itself, whatever happened to any file.
+.connectivity_state <- function(pointer, raw = .cpp_connectivity_to_raw(pointer)) {
+  state <- new.env(parent = emptyenv())
+  state$pointer <- pointer
+  state$raw <- raw
+  state
+}
+
+# The live pointer of a C++ fit (neural or bilinear).
 .connectivity_pointer <- function(fit) {
   state <- fit$state
   if (.cpp_pointer_alive(state$pointer)) return(state$pointer)
-  if (!is.null(state$path) && file.exists(state$path)) {
-    state$pointer <- .load_connectivity_file(state$path)$pointer
-    return(state$pointer)
+  if (!is.raw(state$raw)) {
+    stop("this connectivity model object has no C++ state and no model bytes (it was not made by ",
+         "fit_connectivity() or load_connectivity())", call. = FALSE)
   }
-  stop(paste0("this connectivity model's C++ state is gone (it was restored with readRDS() or similar) ",
-              "and it was never saved with save_connectivity(), so there is nothing to reload; save ",
-              "models with save_connectivity() and read them with load_connectivity()"), call. = FALSE)
+  state$pointer <- .cpp_connectivity_from_raw(state$raw, "the connectivity model object's saved state")
+  state$pointer
 }
 
 .check_fit <- function(fit) {
@@ -498,7 +503,6 @@ print.exprflow_connectivity <- function(x, ...) {
                 as.integer(x$spec$rank) * if (isTRUE(as.logical(x$spec$symmetric))) 2L else 1L, x$spec$lambda))
   }
   cat(sprintf("  time       : %.1f s\n", x$train_seconds))
-  if (!is.null(x$state$path)) cat("  file       : ", x$state$path, "\n", sep = "")
   invisible(x)
 }
 
@@ -508,14 +512,13 @@ print.exprflow_connectivity <- function(x, ...) {
 #' side of the fit (genes, region map, scaling, history, ...) and, for neural
 #' models and the bilinear baseline, the bytes of the C++ model file (weights,
 #' settings and, for the bilinear baseline, its standardisation).
-#' `load_connectivity()` restores it; predictions are identical. An object
-#' restored with plain `readRDS()` of the fit itself has no C++ state: if it
-#' was saved with `save_connectivity()` it reloads from that file on first
-#' use, otherwise using it is an error that says so.
+#' `load_connectivity()` restores it; predictions are identical. A fit keeps
+#' its C++ model's bytes, so one saved with plain `saveRDS()` and restored
+#' with `readRDS()` also rebuilds itself, from its own bytes, on first use.
 #'
 #' @param fit An `exprflow_connectivity`.
 #' @param path File path.
-#' @return `save_connectivity()`: the fit, invisibly (now remembering `path`).
+#' @return `save_connectivity()`: the fit, invisibly.
 #'   `load_connectivity()`: an `exprflow_connectivity`.
 #' @examples
 #' brain <- example_brain("fc")
@@ -528,18 +531,14 @@ print.exprflow_connectivity <- function(x, ...) {
 save_connectivity <- function(fit, path) {
   .check_fit(fit)
   .check_string(path, "path")
-  path <- path.expand(path)
   r_side <- fit
   r_side$state <- NULL
-  bytes <- NULL
-  if (.cpp_backed(fit)) {
-    tmp <- tempfile(fileext = ".exprflow")
-    on.exit(unlink(tmp), add = TRUE)
-    .cpp_connectivity_save(.connectivity_pointer(fit), tmp)
-    bytes <- readBin(tmp, "raw", file.info(tmp)$size)
+  bytes <- if (.cpp_backed(fit)) {
+    .connectivity_pointer(fit)  # rebuilds the state of a readRDS() copy, checking its bytes
+    fit$state$raw
   }
-  saveRDS(list(format = "exprflow_connectivity", version = 1L, fit = r_side, model_file = bytes), path)
-  if (.cpp_backed(fit)) fit$state$path <- normalizePath(path)
+  saveRDS(list(format = "exprflow_connectivity", version = 1L, fit = r_side, model_file = bytes),
+          path.expand(path))
   invisible(fit)
 }
 
@@ -549,19 +548,16 @@ save_connectivity <- function(fit, path) {
     stop(sprintf("`path`: '%s' is not a connectivity model file written by save_connectivity()", path),
          call. = FALSE)
   }
-  pointer <- NULL
-  if (.cpp_backed(content$fit)) {
+  fit <- content$fit
+  if (.cpp_backed(fit)) {
     if (is.null(content$model_file)) {
       # Before the bilinear baseline moved to C++ it was saved as R matrices only.
       stop(sprintf(paste0("`path`: '%s' holds a '%s' fit from an earlier exprflow whose bilinear baseline was ",
-                          "fitted in R; fit it again"), path, content$fit$model), call. = FALSE)
+                          "fitted in R; fit it again"), path, fit$model), call. = FALSE)
     }
-    tmp <- tempfile(fileext = ".exprflow")
-    on.exit(unlink(tmp), add = TRUE)
-    writeBin(content$model_file, tmp)
-    pointer <- .cpp_connectivity_load(tmp)
+    fit$state <- .connectivity_state(.cpp_connectivity_from_raw(content$model_file, path), content$model_file)
   }
-  list(fit = content$fit, pointer = pointer)
+  fit
 }
 
 #' @rdname save_connectivity
@@ -569,15 +565,7 @@ save_connectivity <- function(fit, path) {
 load_connectivity <- function(path) {
   .check_string(path, "path")
   if (!file.exists(path)) stop(sprintf("`path`: file '%s' does not exist", path), call. = FALSE)
-  loaded <- .load_connectivity_file(path.expand(path))
-  fit <- loaded$fit
-  if (.cpp_backed(fit)) {
-    state <- new.env(parent = emptyenv())
-    state$pointer <- loaded$pointer
-    state$path <- normalizePath(path.expand(path))
-    fit$state <- state
-  }
-  structure(fit, class = "exprflow_connectivity")
+  structure(.load_connectivity_file(path.expand(path)), class = "exprflow_connectivity")
 }
 
 # ------------------------------------------------------------ cross-validation

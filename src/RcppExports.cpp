@@ -108,25 +108,26 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// cpp_connectivity_save
-void cpp_connectivity_save(SEXP ptr, std::string path);
-RcppExport SEXP _exprflow_cpp_connectivity_save(SEXP ptrSEXP, SEXP pathSEXP) {
-BEGIN_RCPP
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
-    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
-    cpp_connectivity_save(ptr, path);
-    return R_NilValue;
-END_RCPP
-}
-// cpp_connectivity_load
-SEXP cpp_connectivity_load(std::string path);
-RcppExport SEXP _exprflow_cpp_connectivity_load(SEXP pathSEXP) {
+// cpp_connectivity_to_raw
+Rcpp::RawVector cpp_connectivity_to_raw(SEXP ptr);
+RcppExport SEXP _exprflow_cpp_connectivity_to_raw(SEXP ptrSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_load(path));
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_to_raw(ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_connectivity_from_raw
+SEXP cpp_connectivity_from_raw(Rcpp::RawVector bytes, std::string source);
+RcppExport SEXP _exprflow_cpp_connectivity_from_raw(SEXP bytesSEXP, SEXP sourceSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
+    Rcpp::traits::input_parameter< std::string >::type source(sourceSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_from_raw(bytes, source));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -424,8 +425,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_connectivity_train", (DL_FUNC) &_exprflow_cpp_connectivity_train, 11},
     {"_exprflow_cpp_connectivity_predict", (DL_FUNC) &_exprflow_cpp_connectivity_predict, 6},
     {"_exprflow_cpp_connectivity_attention", (DL_FUNC) &_exprflow_cpp_connectivity_attention, 6},
-    {"_exprflow_cpp_connectivity_save", (DL_FUNC) &_exprflow_cpp_connectivity_save, 2},
-    {"_exprflow_cpp_connectivity_load", (DL_FUNC) &_exprflow_cpp_connectivity_load, 1},
+    {"_exprflow_cpp_connectivity_to_raw", (DL_FUNC) &_exprflow_cpp_connectivity_to_raw, 1},
+    {"_exprflow_cpp_connectivity_from_raw", (DL_FUNC) &_exprflow_cpp_connectivity_from_raw, 2},
     {"_exprflow_cpp_connectivity_info", (DL_FUNC) &_exprflow_cpp_connectivity_info, 1},
     {"_exprflow_cpp_source_from_csc", (DL_FUNC) &_exprflow_cpp_source_from_csc, 5},
     {"_exprflow_cpp_source_from_dense", (DL_FUNC) &_exprflow_cpp_source_from_dense, 2},

@@ -189,15 +189,18 @@ Rcpp::NumericMatrix cpp_connectivity_attention(SEXP ptr, Rcpp::NumericMatrix exp
   });
 }
 
-// [[Rcpp::export(.cpp_connectivity_save)]]
-void cpp_connectivity_save(SEXP ptr, std::string path) {
-  exprflow_r::guarded([&]() { model_of(ptr).save(path); });
+// The model's file bytes: what the R object keeps and save_connectivity() stores.
+// [[Rcpp::export(.cpp_connectivity_to_raw)]]
+Rcpp::RawVector cpp_connectivity_to_raw(SEXP ptr) {
+  return exprflow_r::guarded([&]() { return exprflow_r::raw_from_bytes(model_of(ptr).to_bytes()); });
 }
 
-// [[Rcpp::export(.cpp_connectivity_load)]]
-SEXP cpp_connectivity_load(std::string path) {
-  return exprflow_r::guarded(
-      [&]() -> SEXP { return ConnectivityPtr(ConnectivityModel::load(path).release(), true); });
+// A model from its file bytes; `source` names them in errors.
+// [[Rcpp::export(.cpp_connectivity_from_raw)]]
+SEXP cpp_connectivity_from_raw(Rcpp::RawVector bytes, std::string source) {
+  return exprflow_r::guarded([&]() -> SEXP {
+    return ConnectivityPtr(ConnectivityModel::load_bytes(exprflow_r::bytes_of_raw(bytes), source).release(), true);
+  });
 }
 
 // [[Rcpp::export(.cpp_connectivity_info)]]

@@ -5,7 +5,9 @@
 
 #include <Rcpp.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 
 #include "exprflow/api.hpp"
 #include "exprflow/options.hpp"
@@ -52,5 +54,16 @@ bool interrupt_pending();
 // A training history as a data.frame (epoch, train_loss, validation_loss
 // (NA where none), learning_rate, seconds), from row `from` on.
 Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history, size_t from = 0);
+
+// Model file bytes <-> an R raw vector (the bytes an R model object keeps).
+inline Rcpp::RawVector raw_from_bytes(const std::string& bytes) {
+  Rcpp::RawVector out(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(RAW(out)));
+  return out;
+}
+// A view, valid while `raw` is alive (no copy of a model's bytes).
+inline std::string_view bytes_of_raw(const Rcpp::RawVector& raw) {
+  return std::string_view(reinterpret_cast<const char*>(RAW(raw)), Rf_xlength(raw));
+}
 
 }  // namespace exprflow_r

@@ -196,10 +196,7 @@ Rcpp::NumericMatrix cpp_model_token_loadings(SEXP model_ptr, std::string method,
 // [[Rcpp::export(.cpp_model_to_raw)]]
 Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr) {
   return exprflow_r::guarded([&]() {
-    const std::string bytes = model_of(model_ptr).to_bytes();
-    Rcpp::RawVector out(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(RAW(out)));
-    return out;
+    return exprflow_r::raw_from_bytes(model_of(model_ptr).to_bytes());
   });
 }
 
@@ -208,8 +205,7 @@ Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr) {
 // [[Rcpp::export(.cpp_model_from_raw)]]
 SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source) {
   return exprflow_r::guarded([&]() -> SEXP {
-    const std::string_view view(reinterpret_cast<const char*>(RAW(bytes)), Rf_xlength(bytes));
-    return ModelPtr(GenerativeModel::load_bytes(view, source).release(), true);
+    return ModelPtr(GenerativeModel::load_bytes(exprflow_r::bytes_of_raw(bytes), source).release(), true);
   });
 }
 
@@ -217,8 +213,7 @@ SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source) {
 // [[Rcpp::export(.cpp_write_model_raw)]]
 void cpp_write_model_raw(Rcpp::RawVector bytes, std::string path) {
   exprflow_r::guarded([&]() {
-    exprflow::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(RAW(bytes)), Rf_xlength(bytes)),
-                          "model");
+    exprflow::write_file_atomically(path, exprflow_r::bytes_of_raw(bytes), "model");
   });
 }
 

@@ -13,6 +13,7 @@
 
 #include "connectivity/registry.hpp"
 #include "io/model_archive.hpp"
+#include "io/model_envelope.hpp"
 #include "runtime/device.hpp"
 #include "tokenize/gene_tokens.hpp"
 #include "train/ema.hpp"
@@ -359,7 +360,7 @@ std::vector<float> PairConnectivityModel::attention_map(const RegionData& region
 }
 
 // --------------------------------------------------------------- save/load ---
-void PairConnectivityModel::save(const std::string& path) const {
+std::string PairConnectivityModel::to_bytes() const {
   Json meta = archive_meta(kFormat, kFormatVersion, spec_);
   meta["trained"] = trained_;
   meta["coordinate_scale_fitted"] = coordinate_scale_fitted_;
@@ -378,13 +379,14 @@ void PairConnectivityModel::save(const std::string& path) const {
   ema_->save(ema);
   archive.write("network", network);
   archive.write("ema", ema);
-  write_model_archive(archive, path, "connectivity model");
+  return model_archive_bytes(archive);
 }
 
-std::unique_ptr<PairConnectivityModel> PairConnectivityModel::load_file(const std::string& path) {
-  const std::string unreadable = "cannot read connectivity model file '" + path + "': ";
+std::unique_ptr<PairConnectivityModel> PairConnectivityModel::from_bytes(std::string_view bytes,
+                                                                        const std::string& source) {
+  const std::string unreadable = "cannot read connectivity model file '" + source + "': ";
   torch::serialize::InputArchive archive;
-  const Json meta = open_model_archive(archive, path, kFormat, kFormatVersion, "connectivity model");
+  const Json meta = open_model_bytes(archive, bytes, source, kFormat, kFormatVersion, "connectivity model");
   try {
     Options spec = Options::from_json(meta.at("spec").dump());
     spec.set("device", "cpu");  // a loaded model starts on the CPU
@@ -421,7 +423,15 @@ std::unique_ptr<PairConnectivityModel> PairConnectivityModel::load_file(const st
 }
 
 std::unique_ptr<ConnectivityModel> ConnectivityModel::load(const std::string& path) {
-  return PairConnectivityModel::load_file(path);
+  return load_bytes(read_file_bytes(path, "connectivity model"), path);
+}
+
+std::unique_ptr<ConnectivityModel> ConnectivityModel::load_bytes(std::string_view bytes, const std::string& source) {
+  return PairConnectivityModel::from_bytes(bytes, source);
+}
+
+void ConnectivityModel::save(const std::string& path) const {
+  write_file_atomically(path, to_bytes(), "connectivity model");
 }
 
 }  // namespace exprflow

@@ -27,8 +27,8 @@ class PairConnectivityModel final : public ConnectivityModel {
   std::vector<float> predict(const RegionData& regions, const RegionPairs& pairs, int batch_size) override;
   std::vector<float> attention_map(const RegionData& regions, int i, int j, int layer, int* rows,
                                    int* cols) override;
-  void save(const std::string& path) const override;
-  static std::unique_ptr<PairConnectivityModel> load_file(const std::string& path);
+  std::string to_bytes() const override;
+  static std::unique_ptr<PairConnectivityModel> from_bytes(std::string_view bytes, const std::string& source);
 
   const Options& spec() const override { return spec_; }
   const std::vector<EpochRecord>& history() const override { return history_; }

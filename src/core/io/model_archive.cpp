@@ -14,17 +14,6 @@ std::string model_archive_bytes(torch::serialize::OutputArchive& archive) {
   return seal_payload(payload.str());
 }
 
-void write_model_archive(torch::serialize::OutputArchive& archive, const std::string& path,
-                         const std::string& kind) {
-  std::string bytes;
-  try {
-    bytes = model_archive_bytes(archive);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error("cannot write " + kind + " file '" + path + "': " + e.what_without_backtrace());
-  }
-  write_file_atomically(path, bytes, kind);
-}
-
 Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes, const std::string& source,
                       const std::string& format, int max_version, const std::string& kind) {
   const std::string unreadable = "cannot read " + kind + " file '" + source + "': ";
@@ -51,11 +40,6 @@ Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view 
                              format_number(version) + ")");
   }
   return meta;
-}
-
-Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
-                        const std::string& format, int max_version, const std::string& kind) {
-  return open_model_bytes(archive, read_file_bytes(path, kind), path, format, max_version, kind);
 }
 
 namespace {

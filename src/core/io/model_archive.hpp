@@ -21,19 +21,12 @@ namespace exprflow {
 // envelope (io/model_envelope.hpp).
 std::string model_archive_bytes(torch::serialize::OutputArchive& archive);
 
-// `kind` names the file in messages, e.g. "model" or "connectivity model".
-// Written atomically (a temporary file renamed over `path`).
-void write_model_archive(torch::serialize::OutputArchive& archive, const std::string& path,
-                         const std::string& kind);
-
 // Loads the model file bytes `bytes` (envelope checked) into `archive` and
 // returns its meta JSON after checking that it is a `format` file no newer
-// than `max_version`. `source` names the bytes in errors (a path).
+// than `max_version`. `source` names the bytes in errors (a path); `kind`
+// names the file in messages, e.g. "model" or "connectivity model".
 Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes, const std::string& source,
                       const std::string& format, int max_version, const std::string& kind);
-// The same for the file at `path`.
-Json open_model_archive(torch::serialize::InputArchive& archive, const std::string& path,
-                        const std::string& format, int max_version, const std::string& kind);
 
 // The start of every model file's meta JSON: format, version and spec (the
 // caller adds what its model needs).

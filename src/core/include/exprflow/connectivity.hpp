@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exprflow/api.hpp"  // EpochRecord, TrainReport, TrainCallbacks
@@ -50,6 +51,9 @@ class ConnectivityModel {
   // are an error). The embedding fixes the model's gene count.
   static std::unique_ptr<ConnectivityModel> create(const Options& spec, const GeneEmbedding& genes);
   static std::unique_ptr<ConnectivityModel> load(const std::string& path);
+  // A model from the bytes of a model file (a file read whole, or an R
+  // object's own copy); `source` names them in errors.
+  static std::unique_ptr<ConnectivityModel> load_bytes(std::string_view bytes, const std::string& source);
 
   virtual TrainReport train(const RegionData& regions, const RegionPairs& train_pairs,
                             const RegionPairs& validation_pairs, const Options& train_options,
@@ -65,7 +69,9 @@ class ConnectivityModel {
   virtual std::vector<float> attention_map(const RegionData& regions, int i, int j, int layer,
                                            int* rows, int* cols) = 0;
 
-  virtual void save(const std::string& path) const = 0;
+  // The model file's bytes (checksummed envelope); save() writes them atomically.
+  virtual std::string to_bytes() const = 0;
+  void save(const std::string& path) const;
   virtual const Options& spec() const = 0;
   virtual const std::vector<EpochRecord>& history() const = 0;
   virtual long parameter_count() const = 0;
