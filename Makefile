@@ -1,7 +1,7 @@
 # exprflow: one-command set-up, demo and tests on a fresh Debian 12 machine.
 #   make demo   installs what is missing, builds the package into ./.Rlib, runs the PBMC demo
 #   make test   installs what is missing, builds, runs the R (testthat) and C++ (GoogleTest) tests
-# Other targets: deps, install, core-test, r-test, bench, docs, clean.
+# Other targets: deps, install, vignettes, core-test, r-test, check, sanitize, fuzz, bench, docs, clean.
 
 SHELL := /bin/bash
 RLIB := $(CURDIR)/.Rlib
@@ -14,20 +14,25 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 export EXPRFLOW_JOBS := $(JOBS)
 
 DEBIAN_PACKAGES := r-base-dev libtorch-dev nlohmann-json3-dev libopenblas0-pthread cmake ccache libhdf5-dev \
-  googletest libgtest-dev r-cran-rcpp r-cran-rcppeigen r-cran-matrix r-cran-cli r-cran-ggplot2 \
+  googletest libgtest-dev r-cran-rcpp r-cran-matrix r-cran-cli r-cran-ggplot2 \
   r-cran-testthat r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-bioc-singlecellexperiment \
   r-bioc-rhdf5 r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps install demo test r-test core-test bench docs clean
+.PHONY: deps install vignettes demo test r-test core-test check check-deps sanitize fuzz bench docs clean
+
+# Installs the Debian packages of the list $(1) that are missing.
+define install_missing
+@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "Installing Debian packages:" $$missing; \
+  $(SUDO) apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+else echo "Debian packages: all present"; fi
+endef
 
 deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing Debian packages:" $$missing; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
-	else echo "Debian packages: all present"; fi
+	$(call install_missing,$(DEBIAN_PACKAGES))
 
 # The glue's objects are removed first: R's make does not track header
 # dependencies, so a glue object older than a changed core header would be
@@ -37,12 +42,30 @@ install: deps
 	@mkdir -p $(RLIB)
 	rm -f src/*.o src/*.so
 	R CMD INSTALL --no-multiarch --no-test-load -l $(RLIB) .
+	@$(MAKE) --no-print-directory inst/doc/.built
+
+# The vignettes, knitted with the installed package into inst/doc and
+# installed with it (so that vignette(package = "exprflow") finds them). They
+# are rebuilt when a vignette or the R code changed; `make vignettes` forces it.
+# The second R CMD INSTALL reuses the compiled code (seconds).
+VIGNETTE_SOURCES := $(wildcard vignettes/*.Rmd)
+inst/doc/.built: $(VIGNETTE_SOURCES) $(wildcard R/*.R) DESCRIPTION
+	Rscript -e 'tools::buildVignettes(dir = ".", tangle = TRUE, quiet = TRUE)'
+	@mkdir -p inst/doc
+	mv $(VIGNETTE_SOURCES:.Rmd=.html) $(VIGNETTE_SOURCES:.Rmd=.R) inst/doc/
+	cp $(VIGNETTE_SOURCES) inst/doc/
+	R CMD INSTALL --no-multiarch --no-test-load -l $(RLIB) . >/dev/null
+	@touch $@
+
+vignettes:
+	rm -f inst/doc/.built
+	@$(MAKE) --no-print-directory inst/doc/.built
 
 demo: install
 	Rscript inst/scripts/demo_pbmc.R
 
 r-test: install
-	Rscript tests/run_testthat.R
+	Rscript tools/run_testthat.R
 
 core-test: deps
 	cmake -S src/core -B $(CORE_TEST_BUILD) -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_TESTS=ON >/dev/null
@@ -53,7 +76,7 @@ core-test: deps
 test: install
 	@set -o pipefail; status=0; \
 	$(MAKE) --no-print-directory core-test || status=1; \
-	Rscript tests/run_testthat.R 2>&1 | tee build/testthat.log || status=1; \
+	Rscript tools/run_testthat.R 2>&1 | tee build/testthat.log || status=1; \
 	g_pass=$$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' $(CORE_TEST_BUILD)/gtest.log | tail -1); \
 	g_fail=$$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' $(CORE_TEST_BUILD)/gtest.log | tail -1); \
 	r_pass=$$(sed -n 's/^testthat: \([0-9]*\) passed.*/\1/p' build/testthat.log | tail -1); \
@@ -67,6 +90,62 @@ bench: install
 	cmake -S src/core -B build/bench -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_BENCH=ON >/dev/null
 	cmake --build build/bench -j $(JOBS)
 	build/bench/bench_latent_dit
+
+# R CMD build + R CMD check --as-cran in build/check (vignettes, examples
+# and tests included; needs the tools the check calls: qpdf, checkbashisms).
+# Offline, so the checks that need the internet (CRAN's incoming
+# checks, the clock for future timestamps) are off; the PDF manual needs
+# LaTeX, which the set-up does not install (--no-manual).
+CHECK_PACKAGES := qpdf devscripts
+check-deps:
+	$(call install_missing,$(CHECK_PACKAGES))
+
+check: export CCACHE_BASEDIR := /
+check: install check-deps
+	rm -rf build/check && mkdir -p build/check
+	cd build/check && R CMD build $(CURDIR) && \
+	  _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false \
+	  R CMD check --as-cran --no-manual exprflow_*.tar.gz
+	@grep -q "Status: OK\|Status: [0-9]* NOTE" build/check/exprflow.Rcheck/00check.log
+
+# The core tests under AddressSanitizer + UndefinedBehaviorSanitizer (a
+# separate instrumented build), then a fast subset under valgrind on the
+# plain build. LibTorch is not instrumented: its one-time allocations at
+# start-up are suppressed (src/core/sanitize/), nothing of exprflow's is.
+SANITIZE_PACKAGES := valgrind
+SANITIZE_BUILD := $(CURDIR)/build/sanitize
+VALGRIND_TESTS := ModelEnvelope.*:SplitCells.*:Options.*:PrincipalAxes.*:GenerativeModel.LoadErrors:ConnectivityModel.SaveLoadIsBitIdentical
+sanitize: deps core-test
+	$(call install_missing,$(SANITIZE_PACKAGES))
+	cmake -S src/core -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPRFLOW_BUILD_TESTS=ON \
+	  -DEXPRFLOW_SANITIZE=ON >/dev/null
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/src/core/sanitize/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(SANITIZE_BUILD)/exprflow_core_tests --gtest_brief=1
+	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  --suppressions=$(CURDIR)/src/core/sanitize/valgrind.supp \
+	  $(CORE_TEST_BUILD)/exprflow_core_tests --gtest_brief=1 --gtest_filter='$(VALGRIND_TESTS)'
+
+# libFuzzer on every reader of untrusted bytes (src/core/fuzz: model files,
+# their payloads, JSON specs), FUZZ_SECONDS each, from the seed corpora in
+# src/core/fuzz/corpus; new inputs collect in build/fuzz/corpus. A crash
+# stops it and leaves the input as build/fuzz/crash-*.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_BUILD := $(CURDIR)/build/fuzz
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := fuzz_model_file fuzz_model_payload fuzz_options_json
+fuzz: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
+	cmake -S src/core -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DEXPRFLOW_BUILD_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cd $(FUZZ_BUILD) && for target in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$target && \
+	  ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=0 ./$$target -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 corpus/$$target \
+	    $(CURDIR)/src/core/fuzz/corpus/$$target || exit 1; done
 
 # Regenerates RcppExports and the roxygen documentation (needs an installed build).
 docs: install

@@ -28,7 +28,9 @@
 #' @param type `"independent_nb"` or `"pca_gaussian"`.
 #' @param condition `NULL` (one level), a colData column name, or one label
 #'   per cell.
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param n_pcs Principal components of `"pca_gaussian"`.
 #' @return An object of class `exprflow_baseline`, usable with
 #'   [generate_cells()], [embed_cells()] (`"pca_gaussian"`) and
@@ -39,7 +41,7 @@
 #' generate_cells(nb, condition = c(B = 5, NK = 5))
 #' @export
 fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), condition = NULL,
-                         assay = "counts", n_pcs = 30) {
+                         assay = NULL, n_pcs = 30) {
   type <- match.arg(type)
   parts <- .counts_and_covariates(x, assay)
   counts <- parts$counts
@@ -57,32 +59,46 @@ fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), conditio
     stop(sprintf("`x` has %d cell(s) without counts; remove them first", sum(library_size <= 0)),
          call. = FALSE)
   }
+  if (type == "pca_gaussian") .check_count(n_pcs, "n_pcs")
   level_names <- levels(labels)
-  model <- list(type = type, genes = rownames(counts), condition = column,
-                levels = if (is.null(column)) character(0) else level_names,
-                level_counts = stats::setNames(as.numeric(table(labels)), level_names),
-                library_sizes = split(unname(library_size), labels), trained = TRUE)
-  if (type == "independent_nb") {
-    model$share <- vapply(level_names, function(l) {
-      in_level <- labels == l
-      Matrix::rowSums(counts[, in_level, drop = FALSE]) / sum(library_size[in_level])
-    }, numeric(nrow(counts)))                                                  # genes x levels
-    model$theta <- vapply(level_names, function(l) {
-      .nb_theta_moments(counts[, labels == l, drop = FALSE])
-    }, numeric(nrow(counts)))                                                  # genes x levels
-  } else {
-    .check_count(n_pcs, "n_pcs")
-    logged <- .dense_log_normalise(counts)                                           # genes x cells
-    pca <- .fit_pca(logged, n_pcs)
-    scores <- t(pca$rotation) %*% (logged - pca$centre)                        # pcs x cells
-    model$pca <- pca
-    model$gaussians <- lapply(stats::setNames(level_names, level_names), function(l) {
-      s <- scores[, labels == l, drop = FALSE]
-      covariance <- if (ncol(s) > 1L) stats::cov(t(s)) else diag(0, nrow(s))
-      list(mean = rowMeans(s), covariance = covariance)
-    })
-  }
-  class(model) <- "exprflow_baseline"
+  # One class per type (its methods fit, draw, embed and describe it), under
+  # the common exprflow_baseline.
+  model <- structure(list(type = type, genes = rownames(counts), condition = column,
+                          levels = if (is.null(column)) character(0) else level_names,
+                          level_counts = stats::setNames(as.numeric(table(labels)), level_names),
+                          library_sizes = split(unname(library_size), labels), trained = TRUE),
+                     class = c(paste0("exprflow_", type), "exprflow_baseline"))
+  .fit_baseline_parameters(model, counts, labels, library_size, n_pcs = n_pcs)
+}
+
+# The type's parameters, per condition level, added to `model`.
+.fit_baseline_parameters <- function(model, counts, labels, library_size, ...) {
+  UseMethod(".fit_baseline_parameters")
+}
+
+.fit_baseline_parameters.exprflow_independent_nb <- function(model, counts, labels, library_size, ...) {
+  level_names <- levels(labels)
+  model$share <- vapply(level_names, function(l) {
+    in_level <- labels == l
+    Matrix::rowSums(counts[, in_level, drop = FALSE]) / sum(library_size[in_level])
+  }, numeric(nrow(counts)))                                                    # genes x levels
+  model$theta <- vapply(level_names, function(l) {
+    .nb_theta_moments(counts[, labels == l, drop = FALSE])
+  }, numeric(nrow(counts)))                                                    # genes x levels
+  model
+}
+
+.fit_baseline_parameters.exprflow_pca_gaussian <- function(model, counts, labels, library_size, n_pcs, ...) {
+  level_names <- levels(labels)
+  logged <- .dense_log_normalise(counts)                                       # genes x cells
+  pca <- .fit_pca(logged, n_pcs)
+  scores <- t(pca$rotation) %*% (logged - pca$centre)                          # pcs x cells
+  model$pca <- pca
+  model$gaussians <- lapply(stats::setNames(level_names, level_names), function(l) {
+    s <- scores[, labels == l, drop = FALSE]
+    covariance <- if (ncol(s) > 1L) stats::cov(t(s)) else diag(0, nrow(s))
+    list(mean = rowMeans(s), covariance = covariance)
+  })
   model
 }
 
@@ -102,38 +118,43 @@ generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, 
     pool <- model$library_sizes[[l]]
     pool[sample.int(length(pool), 1L)]
   }, numeric(1), USE.NAMES = FALSE)
-  G <- length(model$genes)
-  counts <- matrix(0L, G, length(group))
+  counts <- matrix(0L, length(model$genes), length(group))
   for (l in unique(group)) {
     cells <- which(group == l)
-    if (model$type == "independent_nb") {
-      mu <- outer(model$share[, l], library_size[cells])                       # genes x cells
-      theta <- model$theta[, l]
-    } else {
-      gaussian <- model$gaussians[[l]]
-      scores <- .draw_gaussian(length(cells), gaussian$mean, gaussian$covariance)  # pcs x cells
-      logged <- pmax(model$pca$rotation %*% scores + model$pca$centre, 0)          # genes x cells
-      # The Gaussian already models the spread of log-normalised observed
-      # counts, so counts are only rounded (stochastically, keeping the mean),
-      # not drawn again around it.
-      expected <- .expected_from_log(logged, library_size[cells])
-      counts[, cells] <- floor(expected) + (stats::runif(length(expected)) < expected - floor(expected))
-      next
-    }
-    counts[, cells] <- .draw_nb(mu, theta)
+    counts[, cells] <- .draw_level_counts(model, l, library_size[cells])
   }
-  .generated_sce(counts, .dense_log_normalise(counts), levels, library_size, model$genes, model$condition,
-                 model$levels, list(architecture = paste0("baseline:", model$type), seed = seed))
+  .generated_sce(counts, levels, model$genes, model$condition, model$levels,
+                 list(architecture = paste0("baseline:", model$type), seed = seed))
+}
+
+# Counts (genes x cells) of new cells of level `level` with these library sizes.
+.draw_level_counts <- function(model, level, library_size) UseMethod(".draw_level_counts")
+
+.draw_level_counts.exprflow_independent_nb <- function(model, level, library_size) {
+  .draw_nb(outer(model$share[, level], library_size), model$theta[, level])
+}
+
+.draw_level_counts.exprflow_pca_gaussian <- function(model, level, library_size) {
+  gaussian <- model$gaussians[[level]]
+  scores <- .draw_gaussian(length(library_size), gaussian$mean, gaussian$covariance)  # pcs x cells
+  logged <- pmax(model$pca$rotation %*% scores + model$pca$centre, 0)                  # genes x cells
+  # The Gaussian already models the spread of log-normalised observed counts,
+  # so counts are only rounded (stochastically, keeping the mean), not drawn
+  # again around it.
+  expected <- .expected_from_log(logged, library_size)
+  floor(expected) + (stats::runif(length(expected)) < expected - floor(expected))
 }
 
 #' @rdname embed_cells
 #' @export
-embed_cells.exprflow_baseline <- function(model, x, assay = "counts", name = "PCA", ...) {
+embed_cells.exprflow_baseline <- function(model, x, assay = NULL, name = "PCA", ...) {
+  stop(sprintf("a '%s' baseline has no embedding; use type = \"pca_gaussian\"", model$type), call. = FALSE)
+}
+
+#' @rdname embed_cells
+#' @export
+embed_cells.exprflow_pca_gaussian <- function(model, x, assay = NULL, name = "PCA", ...) {
   .reject_unknown_arguments(list(...), "embed_cells")
-  if (model$type != "pca_gaussian") {
-    stop(sprintf("a '%s' baseline has no embedding; use type = \"pca_gaussian\"", model$type),
-         call. = FALSE)
-  }
   .check_string(name, "name")
   counts <- .align_genes(.counts_and_covariates(x, assay)$counts, model$genes, "x")
   counts <- .as_counts_matrix(counts, "x")
@@ -149,16 +170,18 @@ embed_cells.exprflow_baseline <- function(model, x, assay = "counts", name = "PC
 #'   the baseline's genes.
 #' @param condition As in [fit_baseline()]; for a baseline fitted with a
 #'   condition, each cell's level must be one it knows.
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @return One log-likelihood (nats) per cell, given its condition and its
 #'   observed library size.
 #' @examples
 #' sce <- example_pbmc()
-#' nb <- fit_baseline(sce[, 1:600], "independent_nb", condition = "cell_type")
-#' summary(baseline_log_likelihood(nb, sce[, 601:1200], condition = "cell_type"))
+#' nb <- fit_baseline(sce[, 1:300], "independent_nb", condition = "cell_type")
+#' summary(baseline_log_likelihood(nb, sce[, 301:400], condition = "cell_type"))
 #' @export
-baseline_log_likelihood <- function(model, x, condition = NULL, assay = "counts") {
-  if (!inherits(model, "exprflow_baseline") || model$type != "independent_nb") {
+baseline_log_likelihood <- function(model, x, condition = NULL, assay = NULL) {
+  if (!inherits(model, "exprflow_independent_nb")) {
     stop("`model` must be an \"independent_nb\" baseline from fit_baseline()", call. = FALSE)
   }
   parts <- .counts_and_covariates(x, assay)
@@ -194,7 +217,7 @@ print.exprflow_baseline <- function(x, ...) {
   } else {
     cat("  condition  : none\n")
   }
-  if (x$type == "pca_gaussian") cat("  components : ", ncol(x$pca$rotation), "\n", sep = "")
+  if (inherits(x, "exprflow_pca_gaussian")) cat("  components : ", ncol(x$pca$rotation), "\n", sep = "")
   invisible(x)
 }
 

@@ -37,7 +37,9 @@
 #'   `list(architecture = "latent_tokens", epochs = 50, n_layers = 2)`); `x`
 #'   and `condition` are supplied by the harness.
 #' @param condition `NULL`, a colData column name, or one label per cell.
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param test_fraction Fraction of cells held out (per condition level).
 #' @param seed Seed of the split and of every random step downstream.
 #' @param baselines Any of `"independent_nb"`, `"pca_gaussian"`, `"state_mlp"`.
@@ -50,7 +52,9 @@
 #' @param noise_level Noise level of [reconstruct_cells()].
 #' @param metric_args Extra arguments of [generation_metrics()] (e.g.
 #'   `list(n_genes = 1000, n_pcs = 20)`).
-#' @param verbose Print progress.
+#' @param verbose Print progress;
+#'   `TRUE` by default in interactive sessions (`interactive()`), as for
+#'   every exprflow function with `verbose`.
 #' @return A data.frame of class `exprflow_comparison` with columns `model`,
 #'   `kind` (`"model"` or `"baseline"`), `task`, `metric`, `value`,
 #'   `lower_is_better`; attributes `split` (the test cells' names),
@@ -58,18 +62,18 @@
 #'   list of generated SingleCellExperiments) for [plot_cells()]. `plot()`
 #'   draws the metrics side by side.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
+#' # A tiny model, trained for one epoch on 400 cells, against one baseline
+#' # (a real comparison uses package defaults and all baselines).
+#' sce <- example_pbmc()[, 1:400]
 #' comparison <- compare_models(
-#'   sce, models = list(tiny = list(epochs = 3, n_tokens = 8, token_dim = 32, n_layers = 2,
-#'                                  n_heads = 2, hidden = 128)),
-#'   condition = "cell_type", generate_args = list(steps = 20),
-#'   metric_args = list(n_genes = 500, n_pcs = 10))
-#' subset(comparison, task == "generation" & metric %in% c("mmd_rbf", "knn_auc"))
+#'   sce, models = list(tiny = list(epochs = 1, n_tokens = 4, token_dim = 16, n_layers = 1,
+#'                                  n_heads = 2, hidden = 64)),
+#'   condition = "cell_type", baselines = "independent_nb", reconstruct = FALSE,
+#'   generate_args = list(steps = 5), metric_args = list(n_genes = 200, n_pcs = 5))
+#' comparison
 #' plot(comparison)
-#' }
 #' @export
-compare_models <- function(x, models = list(), condition = NULL, assay = "counts", test_fraction = 0.25,
+compare_models <- function(x, models = list(), condition = NULL, assay = NULL, test_fraction = 0.25,
                            seed = 1, baselines = c("independent_nb", "pca_gaussian", "state_mlp"),
                            baseline_args = list(), generate_args = list(), reconstruct = TRUE, noise_level = 0.5,
                            metric_args = list(), verbose = interactive()) {
@@ -150,9 +154,8 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
     object <- entry$object
     say("measuring ", name)
     start <- proc.time()[["elapsed"]]
-    is_model <- inherits(object, "exprflow_model")
     # Sampler settings are the experiment's, shared by every generative model.
-    args <- if (is_model) generate_args else list()
+    args <- if (inherits(object, "exprflow_model")) generate_args else list()
     cells <- if (is.null(column)) {
       do.call(generate_cells, c(list(object, n = ncol(test), seed = seed), args))
     } else {
@@ -164,31 +167,15 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
         do.call(generation_metrics, c(list(test, cells, condition = column, seed = seed), metric_args)))
 
     if (!is.null(column)) {
-      if (is_model || object$type == "pca_gaussian") {
-        embedding <- embed_cells(object, SingleCellExperiment::counts(test))
-        add(if (is_model) name else "pca", entry$kind, "embedding",
-            embedding_metrics(embedding, test[[column]], seed = seed))
-      }
+      embedded <- .comparison_embedding(object, name, test, column, seed)
+      if (!is.null(embedded)) add(embedded$name, entry$kind, "embedding", embedded$metrics)
     }
-    if (isTRUE(reconstruct) && is_model) {
-      rec <- reconstruct_cells(object, test, condition = column, noise_level = noise_level, seed = seed,
-                               steps = generate_args$steps %||% 50)
-      frame <- reconstruction_metrics(SingleCellExperiment::counts(test),
-                                      SummarizedExperiment::assay(rec, "reconstructed"))
-      # A VAE's likelihood of a held-out cell given its own code is the same
-      # kind of quantity as the NB baseline's held-out likelihood: named alike.
-      ll_name <- if (identical(object$space, "latent")) "heldout_log_likelihood" else "reconstruction_log_likelihood"
-      frame <- rbind(frame, data.frame(metric = ll_name, value = mean(rec$log_likelihood), lower_is_better = FALSE))
-      add(name, entry$kind, "reconstruction", frame)
-    }
-    if (isTRUE(reconstruct) && !is_model && object$type == "independent_nb") {
-      ll <- baseline_log_likelihood(object, test, condition = column)
-      add(name, entry$kind, "reconstruction",
-          data.frame(metric = "heldout_log_likelihood", value = mean(ll), lower_is_better = FALSE))
+    if (isTRUE(reconstruct)) {
+      frame <- .comparison_reconstruction(object, test, column, seed, noise_level, generate_args$steps %||% 50)
+      if (!is.null(frame)) add(name, entry$kind, "reconstruction", frame)
     }
     add(name, entry$kind, "cost",
-        data.frame(metric = c("fit_seconds", "generate_seconds"), value = c(entry$seconds, generate_seconds),
-                   lower_is_better = TRUE))
+        .metric_frame(c(fit_seconds = entry$seconds, generate_seconds = generate_seconds)))
   }
   result <- do.call(rbind, rows)
   rownames(result) <- NULL
@@ -198,6 +185,45 @@ compare_models <- function(x, models = list(), condition = NULL, assay = "counts
   attr(result, "condition") <- column
   class(result) <- c("exprflow_comparison", "data.frame")
   result
+}
+
+# Embedding metrics of the held-out cells for what has an embedding: a
+# list(name, metrics), or NULL. The PCA baseline's row is named "pca".
+.comparison_embedding <- function(object, name, test, column, seed) UseMethod(".comparison_embedding")
+
+.comparison_embedding.default <- function(object, name, test, column, seed) NULL
+
+.comparison_embedding.exprflow_model <- function(object, name, test, column, seed) {
+  embedding <- embed_cells(object, SingleCellExperiment::counts(test))
+  list(name = name, metrics = embedding_metrics(embedding, test[[column]], seed = seed))
+}
+
+.comparison_embedding.exprflow_pca_gaussian <- function(object, name, test, column, seed) {
+  embedding <- embed_cells(object, SingleCellExperiment::counts(test))
+  list(name = "pca", metrics = embedding_metrics(embedding, test[[column]], seed = seed))
+}
+
+# Reconstruction metrics and likelihood of the held-out cells, or NULL for
+# what cannot reconstruct.
+.comparison_reconstruction <- function(object, test, column, seed, noise_level, steps) {
+  UseMethod(".comparison_reconstruction")
+}
+
+.comparison_reconstruction.default <- function(object, test, column, seed, noise_level, steps) NULL
+
+.comparison_reconstruction.exprflow_model <- function(object, test, column, seed, noise_level, steps) {
+  rec <- reconstruct_cells(object, test, condition = column, noise_level = noise_level, seed = seed,
+                           steps = steps)
+  frame <- reconstruction_metrics(SingleCellExperiment::counts(test),
+                                  SummarizedExperiment::assay(rec, "reconstructed"))
+  # A VAE's likelihood of a held-out cell given its own code is the same kind
+  # of quantity as the NB baseline's held-out likelihood: named alike.
+  ll_name <- if (identical(object$space, "latent")) "heldout_log_likelihood" else "reconstruction_log_likelihood"
+  rbind(frame, .metric_frame(stats::setNames(mean(rec$log_likelihood), ll_name)))
+}
+
+.comparison_reconstruction.exprflow_independent_nb <- function(object, test, column, seed, noise_level, steps) {
+  .metric_frame(c(heldout_log_likelihood = mean(baseline_log_likelihood(object, test, condition = column))))
 }
 
 # The input as a SingleCellExperiment of counts whose colData holds the
@@ -237,8 +263,9 @@ print.exprflow_comparison <- function(x, ...) {
   attr(frame, "real") <- attr(frame, "generated") <- attr(frame, "split") <- attr(frame, "condition") <- NULL
   cat("<exprflow_comparison> ", length(unique(frame$model)), " models, ", length(attr(x, "split")),
       " held-out cells\n", sep = "")
-  wide <- stats::reshape(frame[, c("model", "task", "metric", "value")], idvar = c("task", "metric"),
-                         timevar = "model", direction = "wide")
+  frame$better <- ifelse(is.na(frame$lower_is_better), "", ifelse(frame$lower_is_better, "lower", "higher"))
+  wide <- stats::reshape(frame[, c("model", "task", "metric", "better", "value")],
+                         idvar = c("task", "metric", "better"), timevar = "model", direction = "wide")
   names(wide) <- sub("^value\\.", "", names(wide))
   tasks <- c("generation", "embedding", "reconstruction", "cost")
   wide <- wide[order(match(wide$task, tasks)), , drop = FALSE]
@@ -248,7 +275,10 @@ print.exprflow_comparison <- function(x, ...) {
 }
 
 #' @rdname compare_models
-#' @param tasks Which tasks to plot.
+#' @param tasks Which tasks to plot. `plot()` draws one chart: metrics as
+#'   rows (arrows give their direction), grouped by task, models and
+#'   baselines as columns, each cell its value, coloured by its rank within
+#'   the row (best dark, worst light); `print()` gives the same as a table.
 #' @param metrics Which metrics to plot (default: all of the chosen tasks).
 #' @param ... Unused.
 #' @export
@@ -259,14 +289,41 @@ plot.exprflow_comparison <- function(x, tasks = c("generation", "embedding", "re
   frame <- frame[frame$task %in% tasks & is.finite(frame$value) & !grepl("_dropped$", frame$metric), ]
   if (!is.null(metrics)) frame <- frame[frame$metric %in% metrics, ]
   if (!nrow(frame)) stop("no metric left to plot; check `tasks` and `metrics`", call. = FALSE)
-  frame$label <- paste0(frame$metric, ifelse(is.na(frame$lower_is_better), "",
-                                             ifelse(frame$lower_is_better, " (lower better)",
-                                                    " (higher better)")))
+  frame$score <- .metric_scores(frame)
+  # Rows: metrics (named with their direction), grouped by task; columns:
+  # models, then baselines.
+  frame$row <- paste(frame$metric, ifelse(is.na(frame$lower_is_better), "",
+                                          ifelse(frame$lower_is_better, "\u2193", "\u2191")))
+  frame$row <- factor(frame$row, levels = rev(unique(frame$row)))
+  frame$task <- factor(frame$task, levels = intersect(tasks, unique(frame$task)))
+  frame$kind <- factor(ifelse(frame$kind == "baseline", "baselines", "models"), levels = c("models", "baselines"))
   frame$model <- factor(frame$model, levels = unique(frame$model))
-  ggplot2::ggplot(frame, ggplot2::aes(x = .data$model, y = .data$value, fill = .data$kind)) +
-    ggplot2::geom_col() +
-    ggplot2::facet_wrap(~label, scales = "free_y") +
-    ggplot2::labs(x = NULL, y = NULL, fill = NULL, title = "Models and baselines on held-out cells") +
-    ggplot2::theme_bw(base_size = 9) +
-    ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 45, hjust = 1))
+  frame$text <- formatC(frame$value, digits = 3, format = "g")
+  ggplot2::ggplot(frame, ggplot2::aes(x = .data$model, y = .data$row, fill = .data$score)) +
+    ggplot2::geom_tile(colour = "white") +
+    ggplot2::geom_text(ggplot2::aes(label = .data$text), size = 2.6) +
+    ggplot2::facet_grid(task ~ kind, scales = "free", space = "free") +
+    ggplot2::scale_fill_gradient(low = "#f7f7f7", high = "#4393c3", limits = c(0, 1), na.value = "grey90",
+                                 breaks = c(0, 1), labels = c("worst", "best")) +
+    ggplot2::labs(x = NULL, y = NULL, fill = "per metric",
+                  title = "Models and baselines on held-out cells",
+                  subtitle = "\u2193 lower is better, \u2191 higher is better; colour ranks each row") +
+    ggplot2::theme_minimal(base_size = 9) +
+    ggplot2::theme(axis.text.x = ggplot2::element_text(angle = 30, hjust = 1), panel.grid = ggplot2::element_blank(),
+                   strip.text.y = ggplot2::element_text(angle = 0))
+}
+
+# Each value scaled within its metric to [0, 1], 1 the best (direction from
+# lower_is_better); NA for metrics without a direction; 0.5 when all agree.
+.metric_scores <- function(frame) {
+  score <- rep(NA_real_, nrow(frame))
+  for (rows in split(seq_len(nrow(frame)), frame$metric)) {
+    lower <- frame$lower_is_better[rows[1]]
+    if (is.na(lower)) next
+    v <- frame$value[rows]
+    span <- max(v) - min(v)
+    scaled <- if (span > 0) (v - min(v)) / span else rep(0.5, length(v))
+    score[rows] <- if (lower) 1 - scaled else scaled
+  }
+  score
 }

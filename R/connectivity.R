@@ -107,21 +107,6 @@ connectivity_defaults <- function(model = "cross_attention") {
   list(embedding = emb, genes = genes, n_missing = sum(!has), n_dropped = 0L)
 }
 
-# A progress callback for the C++ trainer (returns TRUE to go on); with
-# verbose = TRUE a cli progress bar owned by the frame `envir`.
-.progress_callback <- function(verbose, envir) {
-  if (!isTRUE(verbose)) return(function(step, total, loss) TRUE)
-  loss_text <- ""
-  bar <- cli::cli_progress_bar(
-    "Training", total = NA, clear = FALSE, .envir = envir,
-    format = "{cli::pb_spin} Training {cli::pb_current}/{cli::pb_total} steps | loss {loss_text} | {cli::pb_elapsed}")
-  function(step, total, loss) {
-    loss_text <<- formatC(loss, digits = 4, format = "g")
-    cli::cli_progress_update(id = bar, set = step, total = total, .envir = envir)
-    TRUE
-  }
-}
-
 .coords_arg <- function(coords) if (is.null(coords)) matrix(numeric(), 0L, 3L) else coords
 
 #' Fit a model of brain connectivity from regional gene expression
@@ -199,7 +184,10 @@ connectivity_defaults <- function(model = "cross_attention") {
 #' @param patience Epochs without validation improvement before stopping
 #'   (`NULL`: the model's default, 10; `"bilinear"`: 1500).
 #' @param seed Seed of the weights, batches, dropout and region split.
-#' @param verbose Show a progress bar.
+#' @param verbose Show a progress bar (steps, epoch, training loss, last
+#'   validation loss);
+#'   `TRUE` by default in interactive sessions (`interactive()`), as for
+#'   every exprflow function with `verbose`.
 #' @param ... Model settings overriding the defaults of
 #'   [connectivity_defaults()], e.g. `d_model = 64, n_layers = 2,
 #'   pooling = "attention", cls = "spatial"`; unknown settings are an error.
@@ -220,10 +208,8 @@ connectivity_defaults <- function(model = "cross_attention") {
 #' fit <- fit_connectivity(brain$expression, brain$connectivity, brain$coords,
 #'                         model = "distance_decay")
 #' fit
-#' \donttest{
 #' nn <- fit_connectivity(brain$expression, brain$connectivity, brain$coords,
-#'                        epochs = 2, d_model = 16, n_layers = 1, n_heads = 2)
-#' }
+#'                        epochs = 1, d_model = 16, n_layers = 1, n_heads = 2)
 #' @export
 fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec = NULL,
                              model = "cross_attention", train_regions = NULL,
@@ -258,7 +244,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
   if (length(train_rows) < 2L) stop("`train_regions`: fewer than 2 training regions have expression", call. = FALSE)
   n_val <- if (validation_fraction > 0) max(1L, round(validation_fraction * length(train_rows))) else 0L
   if (length(train_rows) - n_val < 2L) n_val <- 0L
-  val_rows <- if (n_val) .connectivity_seeded(seed, sort(train_rows[sample.int(length(train_rows), n_val)])) else integer()
+  val_rows <- if (n_val) .with_seed(seed, sort(train_rows[sample.int(length(train_rows), n_val)])) else integer()
   in_train <- pairs$i %in% train_rows & pairs$j %in% train_rows
   is_val <- in_train & (pairs$i %in% val_rows | pairs$j %in% val_rows)
   fit_pairs <- in_train & !is_val
@@ -304,7 +290,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
     given <- list(epochs = epochs, batch_size = batch_size, learning_rate = learning_rate, patience = patience)
     options <- utils::modifyList(.cpp_connectivity_default_train_options(model),
                                  c(Filter(Negate(is.null), given), list(seed = seed), training))
-    progress <- .progress_callback(verbose, environment())
+    progress <- .training_progress(verbose, environment())
     report <- .cpp_connectivity_train(pointer, expr, .coords_arg(pairs$coords),
                                       pairs$i[fit_pairs], pairs$j[fit_pairs], pairs$target[fit_pairs],
                                       pairs$i[is_val], pairs$j[is_val], pairs$target[is_val],
@@ -438,13 +424,11 @@ predict_connectivity <- function(fit, expression = NULL, coords = NULL) {
 #'   heads (rows sum to 1); for the cross-attention model rows are the CLS
 #'   token(s) then the genes of region `i`, columns the genes of region `j`.
 #' @examples
-#' \donttest{
 #' brain <- example_brain("fc")
 #' fit <- fit_connectivity(brain$expression, brain$connectivity, epochs = 1,
 #'                         d_model = 16, n_layers = 1, n_heads = 2)
 #' a <- connectivity_attention(fit, "L_precuneus", "R_precuneus")
 #' dim(a)
-#' }
 #' @export
 connectivity_attention <- function(fit, i, j, layer = 1) {
   .check_fit(fit)
@@ -488,8 +472,8 @@ print.exprflow_connectivity <- function(x, ...) {
   h <- x$history
   if (NROW(h)) {
     last <- h[nrow(h), ]
-    cat(sprintf("  trained    : %d epochs%s, best epoch %s, train loss %.4g, validation loss %s\n",
-                nrow(h), if (isTRUE(x$stopped_early)) " (stopped early)" else "", format(x$best_epoch),
+    cat(sprintf("  trained    : %s%s, best epoch %s, train loss %.4g, validation loss %s\n",
+                .count_of(nrow(h), "epoch"), if (isTRUE(x$stopped_early)) " (stopped early)" else "", format(x$best_epoch),
                 last$train_loss, if (is.na(last$validation_loss)) "n/a" else sprintf("%.4g", last$validation_loss)))
   }
   if (x$model == "distance_decay") {
@@ -582,7 +566,7 @@ load_connectivity <- function(path) {
     stop(sprintf("`folds` (%d) is larger than the number of regions with expression (%d)", folds, length(kept)),
          call. = FALSE)
   }
-  .connectivity_seeded(seed, {
+  .with_seed(seed, {
     if (scheme == "random") {
       shuffled <- kept[sample.int(length(kept))]
       id <- rep_len(seq_len(folds), length(kept))
@@ -656,7 +640,9 @@ load_connectivity <- function(path) {
 #'   strength) scores above 0 there even on permuted expression; `"both"`
 #'   removes that, at the price of fewer test pairs. Several values give rows
 #'   for each, from the same fits.
-#' @param verbose Print one line per fit.
+#' @param verbose Print one line per fit;
+#'   `TRUE` by default in interactive sessions (`interactive()`), as for
+#'   every exprflow function with `verbose`.
 #' @param ... Arguments of [fit_connectivity()] for every model (e.g.
 #'   `epochs`, `batch_size`, `validation_fraction`, `missing_genes`); model
 #'   settings such as `d_model` belong in `model_args`. The training
@@ -682,7 +668,7 @@ cross_validate_connectivity <- function(expression, connectivity, coords = NULL,
                                         models = c("cross_attention", "cge_linear", "distance_decay", "bilinear"),
                                         scheme = c("random", "spatial"), folds = 5, permuted_null = TRUE,
                                         gene2vec = NULL, seed = 1, model_args = list(),
-                                        test_pairs = c("any", "both"), verbose = FALSE, ...) {
+                                        test_pairs = c("any", "both"), verbose = interactive(), ...) {
   if (missing(models) && is.null(coords)) {
     message("no `coords`: leaving out 'distance_decay'")
     models <- setdiff(models, "distance_decay")
@@ -723,7 +709,7 @@ cross_validate_connectivity <- function(expression, connectivity, coords = NULL,
   pairs <- .region_pairs(inputs$expression, inputs$connectivity, inputs$coords)
   kept <- pairs$region_index
   permuted <- inputs$expression
-  perm <- .connectivity_seeded(seed + 1L, kept[sample.int(length(kept))])
+  perm <- .with_seed(seed + 1L, kept[sample.int(length(kept))])
   permuted[kept, ] <- inputs$expression[perm, ]
 
   rows <- list()

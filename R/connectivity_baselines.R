@@ -60,18 +60,6 @@
   list(spec = settings, epochs = epochs)
 }
 
-# Runs `expr` with the R random seed set to `seed`, leaving the caller's RNG
-# state as it was.
-.connectivity_seeded <- function(seed, expr) {
-  had <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
-  if (had) old <- get(".Random.seed", envir = globalenv(), inherits = FALSE)
-  on.exit(if (had) assign(".Random.seed", old, envir = globalenv()) else
-    if (exists(".Random.seed", envir = globalenv(), inherits = FALSE))
-      rm(".Random.seed", envir = globalenv()))
-  set.seed(seed)
-  expr
-}
-
 .baseline_args <- function(model, args) {
   defaults <- .baseline_defaults[[model]]
   unknown <- setdiff(names(args), names(defaults))

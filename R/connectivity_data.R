@@ -178,7 +178,7 @@ example_brain <- function(connectivity = c("fc", "sc"), subcortex = TRUE) {
 read_gene2vec <- function(path) {
   .check_string(path, "path")
   if (!file.exists(path)) stop(sprintf("`path`: file '%s' does not exist", path), call. = FALSE)
-  lines <- sub("\r$", "", readLines(path, warn = FALSE))
+  lines <- .read_text_lines(path)
   line_no <- which(nzchar(trimws(lines)))
   if (!length(line_no)) stop(sprintf("`path`: '%s' is empty (no gene vectors)", path), call. = FALSE)
   fields <- strsplit(trimws(lines[line_no]), "[ \t]+")
@@ -202,12 +202,12 @@ read_gene2vec <- function(path) {
     bad(k, sprintf("%d value(s) for gene '%s', expected %d", sizes[k], fields[[k]][1], dim))
   }
   genes <- vapply(fields, `[`, "", 1L)
-  values <- suppressWarnings(as.numeric(unlist(lapply(fields, `[`, -1L), use.names = FALSE)))
+  text <- unlist(lapply(fields, `[`, -1L), use.names = FALSE)
+  values <- .parse_decimal(text)
   if (anyNA(values)) {
-    k <- (which(is.na(values))[1] - 1L) %/% dim + 1L
-    bad(k, sprintf("non-numeric value '%s' for gene '%s'",
-                   fields[[k]][-1][which(is.na(suppressWarnings(as.numeric(fields[[k]][-1]))))[1]],
-                   genes[k]))
+    first <- which(is.na(values))[1]
+    k <- (first - 1L) %/% dim + 1L
+    bad(k, sprintf("'%s' for gene '%s' is not a finite decimal number", text[first], genes[k]))
   }
   if (anyDuplicated(genes)) {
     k <- which(duplicated(genes))[1]
@@ -274,14 +274,16 @@ read_gene2vec <- function(path) {
 #'   `NA` (a message says how many). With `genes = NULL` all genes expressed in
 #'   at least 3 cells are used, at most the 5,000 most variable (the
 #'   correlation matrix grows with the square of the gene count).
-#' @param assay Assay of raw counts for a SingleCellExperiment.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @return A numeric matrix genes x `dim` with gene rownames.
 #' @examples
 #' sce <- example_pbmc()
 #' emb <- gene_embeddings_coexpression(sce, dim = 20, genes = c("CD3D", "CD3E", "MS4A1", "NOTAGENE"))
 #' round(emb[, 1:4], 3)
 #' @export
-gene_embeddings_coexpression <- function(x, dim = 200, genes = NULL, assay = "counts") {
+gene_embeddings_coexpression <- function(x, dim = 200, genes = NULL, assay = NULL) {
   dim <- .check_count(dim, "dim")
   counts <- .counts_and_covariates(x, assay, "x")$counts
   .check_gene_names(rownames(counts), "x")
@@ -301,8 +303,7 @@ gene_embeddings_coexpression <- function(x, dim = 200, genes = NULL, assay = "co
   detected <- Matrix::rowSums(counts > 0)
   counts <- counts[detected >= if (is.null(genes)) 3L else 2L, , drop = FALSE]
   if (nrow(counts) < 2L) stop("`x`: fewer than 2 of the requested genes are expressed", call. = FALSE)
-  logn <- counts
-  logn@x <- log1p(logn@x / rep.int(totals, diff(logn@p)) * 1e4)
+  logn <- .log_normalise(counts, 1e4, totals)
   if (is.null(genes) && nrow(logn) > 5000L) {
     m <- Matrix::rowMeans(logn)
     v <- Matrix::rowMeans(logn^2) - m^2
@@ -386,13 +387,19 @@ gene_embeddings_gene_sets <- function(gene_sets, genes = NULL, dim = 200) {
       stop(sprintf("`connectivity` must be a numeric %d x %d matrix (regions x regions, as the rows of `expression`)",
                    n, n), call. = FALSE)
     }
+    if (any(is.infinite(connectivity) | is.nan(connectivity))) {
+      bad <- which(is.infinite(connectivity) | is.nan(connectivity), arr.ind = TRUE)[1, ]
+      stop(sprintf(paste0("`connectivity` has %d infinite or NaN value(s) (first at [%d, %d]); use NA ",
+                          "for pairs without a measurement"),
+                   sum(is.infinite(connectivity) | is.nan(connectivity)), bad[1], bad[2]), call. = FALSE)
+    }
   }
   if (!is.null(coords)) {
     if (is.data.frame(coords)) coords <- as.matrix(coords)
     if (!is.matrix(coords) || !is.numeric(coords) || nrow(coords) != n || ncol(coords) != 3L) {
       stop(sprintf("`coords` must be a numeric %d x 3 matrix (x, y, z per region) or NULL", n), call. = FALSE)
     }
-    if (anyNA(coords)) stop("`coords` has missing values", call. = FALSE)
+    if (any(!is.finite(coords))) stop("`coords` has missing or infinite values", call. = FALSE)
   }
   list(expression = expression, connectivity = connectivity, coords = coords)
 }

@@ -3,28 +3,23 @@
 # densified); library-size normalisation and log1p happen in C++.
 
 # Counts matrix (genes x cells) and cell covariates of a supported input.
-.counts_and_covariates <- function(x, assay = "counts", arg = "x") {
+# `assay`: for a SingleCellExperiment the assay of counts (NULL: "counts"), for
+# a Seurat object the Seurat assay whose counts layer is read (NULL: its
+# DefaultAssay()); matrices have no assays and ignore it.
+.counts_and_covariates <- function(x, assay = NULL, arg = "x") {
+  if (!is.null(assay)) .check_string(assay, "assay")
   if (methods::is(x, "SummarizedExperiment")) {
-    .check_string(assay, "assay")
+    assay <- assay %||% "counts"
     available <- SummarizedExperiment::assayNames(x)
     if (!assay %in% available) {
-      stop(sprintf("assay '%s' is not in `%s`; available assays: %s", assay, arg,
+      stop(sprintf("`assay`: '%s' is not an assay of `%s`; its assays: %s", assay, arg,
                    if (length(available)) .first_few(available, 10L) else "none"), call. = FALSE)
     }
     return(list(counts = SummarizedExperiment::assay(x, assay, withDimnames = TRUE),
                 covariates = as.data.frame(SummarizedExperiment::colData(x))))
   }
   if (methods::is(x, "Seurat")) {
-    if (!requireNamespace("SeuratObject", quietly = TRUE)) {
-      stop("reading a Seurat object needs the SeuratObject package", call. = FALSE)
-    }
-    rna <- if ("RNA" %in% names(x@assays)) "RNA" else SeuratObject::DefaultAssay(x)
-    counts <- if (exists("LayerData", asNamespace("SeuratObject"))) {
-      SeuratObject::LayerData(x, assay = rna, layer = "counts")
-    } else {
-      SeuratObject::GetAssayData(x, assay = rna, slot = "counts")
-    }
-    return(list(counts = counts, covariates = x[[]]))
+    return(list(counts = .seurat_counts(x, assay, arg), covariates = x[[]]))
   }
   if (methods::is(x, "Matrix") || is.matrix(x)) {
     return(list(counts = x, covariates = NULL))
@@ -32,6 +27,26 @@
   stop(sprintf(paste0("`%s` must be a SingleCellExperiment, a Seurat object, a sparse (dgCMatrix) ",
                       "or a dense matrix of counts (genes x cells); got an object of class '%s'"),
                arg, class(x)[1]), call. = FALSE)
+}
+
+# The counts layer of one assay of a Seurat object (SeuratObject 4 and 5).
+.seurat_counts <- function(x, assay, arg) {
+  if (!requireNamespace("SeuratObject", quietly = TRUE)) {
+    stop("reading a Seurat object needs the SeuratObject package", call. = FALSE)
+  }
+  assay <- assay %||% SeuratObject::DefaultAssay(x)
+  available <- SeuratObject::Assays(x)
+  if (!assay %in% available) {
+    stop(sprintf("`assay`: '%s' is not an assay of the Seurat object `%s`; its assays: %s", assay, arg,
+                 .first_few(available, 10L)), call. = FALSE)
+  }
+  # SeuratObject 5 reads layers with LayerData(); 4 (Debian's) has only
+  # GetAssayData(slot =), which 5 deprecates. Looked up by name, as 4 lacks it.
+  if ("LayerData" %in% getNamespaceExports("SeuratObject")) {
+    layer_data <- getExportedValue("SeuratObject", "LayerData")
+    return(layer_data(x, assay = assay, layer = "counts"))
+  }
+  SeuratObject::GetAssayData(x, assay = assay, slot = "counts")
 }
 
 .check_gene_names <- function(genes, arg) {
@@ -60,24 +75,35 @@
 }
 
 # Counts as a dgCMatrix (sparse input) or a double matrix (anything else),
-# checked to be non-negative whole numbers.
+# checked to be non-negative whole numbers, not all zero.
 .as_counts_matrix <- function(counts, arg) {
+  if (is.logical(counts) || methods::is(counts, "lMatrix") || methods::is(counts, "nMatrix")) {
+    stop(sprintf("the counts of `%s` are logical (TRUE / FALSE) values, not counts", arg), call. = FALSE)
+  }
   if (methods::is(counts, "sparseMatrix")) {
     if (!methods::is(counts, "dgCMatrix")) {
       counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
     }
     .check_whole_numbers(counts@x, arg)
+    .check_some_counts(counts@x, arg)
     return(counts)
   }
   if (methods::is(counts, "Matrix") || methods::is(counts, "DelayedArray")) {
     counts <- as.matrix(counts)
   }
-  if (!is.matrix(counts) || !(is.numeric(counts) || is.logical(counts))) {
+  if (!is.matrix(counts) || !is.numeric(counts)) {
     stop(sprintf("the counts of `%s` must be numeric", arg), call. = FALSE)
   }
   storage.mode(counts) <- "double"
   .check_whole_numbers(counts, arg)
+  .check_some_counts(counts, arg)
   counts
+}
+
+.check_some_counts <- function(values, arg) {
+  if (!any(values > 0, na.rm = TRUE)) {
+    stop(sprintf("`%s` holds no counts: every value is 0", arg), call. = FALSE)
+  }
 }
 
 # Resolves `condition` (a covariate column name, or one value per cell) to a
@@ -95,21 +121,47 @@
            call. = FALSE)
     }
     values <- covariates[[condition]]
+    what <- sprintf("`%s` column '%s'", arg, condition)
   } else {
     values <- condition
+    what <- sprintf("`%s`", arg)
   }
   if (length(values) != n_cells) {
-    stop(sprintf("`%s` has %d values for %d cells", arg, length(values), n_cells), call. = FALSE)
+    stop(sprintf("%s has %d values for %d cells", what, length(values), n_cells), call. = FALSE)
   }
   if (anyNA(values)) {
-    stop(sprintf("`%s` has %d missing (NA) values; remove those cells or fill them",
-                 arg, sum(is.na(values))), call. = FALSE)
+    stop(sprintf("%s has %d missing (NA) values; remove those cells or fill them",
+                 what, sum(is.na(values))), call. = FALSE)
+  }
+  # A condition is a category. Whole numbers are taken as category codes
+  # (cluster numbers); other numbers (a dose, a score), or very many distinct
+  # codes, are measurements that would each become a level.
+  if (is.numeric(values)) {
+    distinct <- length(unique(values))
+    if (any(values != round(values))) {
+      stop(sprintf(paste0("%s has non-whole numbers (%d distinct values), but a condition is a category; ",
+                          "if they are category codes, convert them with factor()"), what, distinct),
+           call. = FALSE)
+    }
+    if (distinct > 100L) {
+      stop(sprintf(paste0("%s has %d distinct numbers, too many for category codes; if they are ",
+                          "categories, convert them with factor()"), what, distinct), call. = FALSE)
+    }
+  }
+  if (!is.factor(values) && !is.character(values) && !is.logical(values) && !is.numeric(values)) {
+    stop(sprintf("%s must be a factor, character, logical or whole-number vector; got %s", what, class(values)[1]),
+         call. = FALSE)
+  }
+  empty <- !nzchar(trimws(as.character(values)))
+  if (any(empty)) {
+    stop(sprintf("%s has %d empty (\"\") values; give those cells a level or remove them",
+                 what, sum(empty)), call. = FALSE)
   }
   droplevels(as.factor(values))
 }
 
 # Everything the fitting and embedding functions need from an input.
-.expression_input <- function(x, assay = "counts", condition = NULL, genes = NULL, arg = "x") {
+.expression_input <- function(x, assay = NULL, condition = NULL, genes = NULL, arg = "x") {
   parts <- .counts_and_covariates(x, assay, arg)
   counts <- parts$counts
   if (!is.null(genes)) counts <- .align_genes(counts, genes, arg)
@@ -143,13 +195,15 @@
 #'   matrix of counts (genes x cells, gene names as rownames).
 #' @param cells Integer indices of the cells to return.
 #' @param log_normalised Return log-normalised values (`TRUE`) or raw counts.
-#' @param assay For a SingleCellExperiment, the assay holding raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @return A dense genes x cells matrix.
 #' @examples
 #' sce <- example_pbmc()
 #' expression_minibatch(sce, 1:3)[1:5, ]
 #' @export
-expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = "counts") {
+expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = NULL) {
   input <- .expression_input(x, assay)
   if (!is.numeric(cells) || anyNA(cells) || any(cells != round(cells)) || any(cells < 1) || any(cells > input$n_cells)) {
     stop(sprintf("`cells` must be indices between 1 and %d", input$n_cells), call. = FALSE)
@@ -168,7 +222,23 @@ expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = "count
   }
   if (any(finite != round(finite))) {
     stop(sprintf(paste0("`%s` holds non-integer values: exprflow needs raw counts (it normalises ",
-                        "them itself); pass the raw counts (e.g. `assay = \"counts\"`)"), arg),
+                        "them itself); pass the raw counts (`assay` names where they are)"), arg),
          call. = FALSE)
   }
+}
+
+# Log-normalisation in R, as the C++ source does it (for generated cells,
+# metrics and baselines).
+.library_sizes <- function(counts) {
+  if (.is_sparse(counts)) Matrix::colSums(counts) else colSums(counts)
+}
+
+# log1p(count / library size * scale_factor); a cell with library size 0 stays 0.
+.log_normalise <- function(counts, scale_factor, library_size = .library_sizes(counts)) {
+  factor <- ifelse(library_size > 0, scale_factor / library_size, 0)
+  if (.is_sparse(counts)) {
+    counts@x <- log1p(counts@x * rep(factor, diff(counts@p)))
+    return(counts)
+  }
+  log1p(counts * rep(factor, each = nrow(counts)))
 }

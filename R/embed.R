@@ -13,7 +13,9 @@
 #' @param model An `exprflow_model`, or an `exprflow_baseline` of type `"pca_gaussian"`.
 #' @param x A SingleCellExperiment, a Seurat object, a dgCMatrix or a dense
 #'   matrix of raw counts (genes x cells).
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param name Name of the reduced dimension stored in `x`.
 #' @param ... Arguments of the methods; a name no method knows (e.g. a
 #'   misspelling) is an error.
@@ -21,20 +23,18 @@
 #'   a Seurat object: `x` with a DimReduc `name` (lower case); otherwise a
 #'   cells x dims matrix.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 2,
-#'                               n_tokens = 8, token_dim = 32, n_layers = 2,
-#'                               n_heads = 2, hidden = 128)
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1,
+#'                               n_tokens = 4, token_dim = 16, n_layers = 1,
+#'                               n_heads = 2, hidden = 64)
 #' sce <- embed_cells(model, sce)
 #' dim(SingleCellExperiment::reducedDim(sce, "EXPRFLOW"))
-#' }
 #' @export
-embed_cells <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) UseMethod("embed_cells")
+embed_cells <- function(model, x, assay = NULL, name = "EXPRFLOW", ...) UseMethod("embed_cells")
 
 #' @rdname embed_cells
 #' @export
-embed_cells.exprflow_model <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) {
+embed_cells.exprflow_model <- function(model, x, assay = NULL, name = "EXPRFLOW", ...) {
   .reject_unknown_arguments(list(...), "embed_cells")
   pointer <- .model_pointer(model)
   .check_string(name, "name")
@@ -62,7 +62,7 @@ embed_cells.exprflow_model <- function(model, x, assay = "counts", name = "EXPRF
 }
 
 #' @export
-embed_cells.default <- function(model, x, assay = "counts", name = "EXPRFLOW", ...) {
+embed_cells.default <- function(model, x, assay = NULL, name = "EXPRFLOW", ...) {
   stop("`model` must be an exprflow_model (from fit_expression_model() or load_model()) or a ",
        "\"pca_gaussian\" exprflow_baseline (from fit_baseline())", call. = FALSE)
 }

@@ -72,8 +72,8 @@
 #' Pressing Ctrl-C / Esc stops training cleanly: the model trained so far is
 #' returned with a warning.
 #'
-#' @param x A SingleCellExperiment (assay `assay`), a Seurat object (RNA
-#'   counts), a dgCMatrix or a dense matrix of raw counts, genes x cells,
+#' @param x A SingleCellExperiment, a Seurat object (counts of `assay`), a
+#'   dgCMatrix or a dense matrix of raw counts, genes x cells,
 #'   with gene names as rownames.
 #' @param architecture A registered architecture, see
 #'   [expression_architectures()].
@@ -84,7 +84,9 @@
 #' @param condition `NULL` for an unconditional model, the name of a
 #'   column of `colData(x)` / Seurat `meta.data` (e.g. `"cell_type"`), or one
 #'   value per cell.
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param epochs Maximum number of passes over the training cells. `NULL`
 #'   (default), as `batch_size` and `learning_rate`: the architecture's
 #'   default, see [training_defaults()].
@@ -104,7 +106,10 @@
 #'   noise): the same seed gives the same model.
 #' @param device `"cpu"`, or `"cuda"` when LibTorch has CUDA (see
 #'   [exprflow_info()]).
-#' @param verbose Show a progress bar.
+#' @param verbose Show a progress bar per training stage (steps, epoch,
+#'   training loss, last validation loss);
+#'   `TRUE` by default in interactive sessions (`interactive()`), as for
+#'   every exprflow function with `verbose`.
 #' @param ... Architecture settings overriding [architecture_defaults()],
 #'   e.g. `n_tokens = 16, token_dim = 64, n_layers = 2`.
 #' @param training Further training settings: `weight_decay` (0.01),
@@ -115,19 +120,17 @@
 #' @return An `exprflow_model`: use it with [generate_cells()],
 #'   [embed_cells()], [save_model()], [plot_training_history()].
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 2,
-#'                               n_tokens = 8, token_dim = 32, n_layers = 2,
-#'                               n_heads = 2, hidden = 128)
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1,
+#'                               n_tokens = 4, token_dim = 16, n_layers = 1,
+#'                               n_heads = 2, hidden = 64)
 #' model
-#' }
 #' @export
 fit_expression_model <- function(x, architecture = "latent_tokens", objective = NULL, condition = NULL,
-                                 assay = "counts",
+                                 assay = NULL,
                                  epochs = NULL, batch_size = NULL, learning_rate = NULL,
                                  validation_fraction = 0.1, patience = NULL, seed = 1,
-                                 device = c("cpu", "cuda"), verbose = TRUE, ..., training = list()) {
+                                 device = c("cpu", "cuda"), verbose = interactive(), ..., training = list()) {
   .check_string(architecture, "architecture")
   known <- expression_architectures()$name
   if (!architecture %in% known) {
@@ -181,29 +184,7 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
 # One progress bar per training stage (latent models train "vae", then
 # "latent"); the core restarts its step count with each stage.
 .train_with_progress <- function(pointer, input, codes, options, verbose) {
-  progress <- function(step, total, loss, stage) NULL
-  if (isTRUE(verbose)) {
-    loss_text <- ""
-    bar <- NULL
-    current <- NULL
-    home <- environment()  # the bars live (and their format finds loss_text) here
-    stage_label <- c(model = "Training", vae = "Training the VAE", latent = "Training the latent model")
-    progress <- function(step, total, loss, stage) {
-      if (!identical(stage, current)) {
-        if (!is.null(bar)) cli::cli_progress_done(id = bar)
-        current <<- stage
-        label <- if (stage %in% names(stage_label)) stage_label[[stage]] else paste("Training", stage)
-        bar <<- cli::cli_progress_bar(
-          label, total = NA, clear = FALSE, .envir = home,
-          format = paste0("{cli::pb_spin} ", label,
-                          " {cli::pb_current}/{cli::pb_total} steps | loss {loss_text} | {cli::pb_elapsed}"))
-      }
-      loss_text <<- formatC(loss, digits = 4, format = "g")
-      cli::cli_progress_update(id = bar, set = step, total = total)
-    }
-    on.exit(if (!is.null(bar)) cli::cli_progress_done(id = bar), add = TRUE)
-  }
-  .cpp_model_train(pointer, input$source, codes, options, progress)
+  .cpp_model_train(pointer, input$source, codes, options, .training_progress(verbose, environment()))
 }
 
 .blas_warned <- new.env(parent = emptyenv())

@@ -26,8 +26,7 @@ read_gmt <- function(path, min_size = 1, max_size = Inf) {
   if (!is.numeric(max_size) || length(max_size) != 1L || is.na(max_size) || max_size < min_size) {
     stop("`max_size` must be a single number >= `min_size`", call. = FALSE)
   }
-  lines <- readLines(path, warn = FALSE, encoding = "UTF-8")
-  lines <- sub("\r$", "", lines)
+  lines <- .read_text_lines(path)
   keep <- nzchar(trimws(lines))
   if (!any(keep)) stop(sprintf("`path`: '%s' holds no gene sets", path), call. = FALSE)
   line_numbers <- which(keep)

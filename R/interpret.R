@@ -16,19 +16,19 @@
 #' @param x Cells to average gradients over (needed for `"gradient"`): a
 #'   SingleCellExperiment, Seurat object or count matrix holding the model's genes.
 #' @param method `"weights"` or `"gradient"`.
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @return A tokens x genes matrix (rownames `token_1`, ...; colnames the
 #'   model's genes).
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, epochs = 2, n_tokens = 8, token_dim = 32,
-#'                               n_layers = 2, n_heads = 2, hidden = 128)
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
+#'                               n_layers = 1, n_heads = 2, hidden = 64)
 #' loadings <- token_loadings(model)
 #' head(sort(loadings[1, ], decreasing = TRUE))
-#' }
 #' @export
-token_loadings <- function(model, x = NULL, method = c("weights", "gradient"), assay = "counts") {
+token_loadings <- function(model, x = NULL, method = c("weights", "gradient"), assay = NULL) {
   pointer <- .model_pointer(model)
   method <- match.arg(method)
   source <- NULL
@@ -58,14 +58,12 @@ token_loadings <- function(model, x = NULL, method = c("weights", "gradient"), a
 #'   `z_score` (the level's mean standardised against the token's mean and sd
 #'   over all cells) and `n_cells`.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, epochs = 2, n_tokens = 8, token_dim = 32,
-#'                               n_layers = 2, n_heads = 2, hidden = 128)
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
+#'                               n_layers = 1, n_heads = 2, hidden = 64)
 #' head(token_activations(model, sce, condition = "cell_type"))
-#' }
 #' @export
-token_activations <- function(model, x, condition = NULL, assay = "counts") {
+token_activations <- function(model, x, condition = NULL, assay = NULL) {
   pointer <- .model_pointer(model)
   input <- .expression_input(x, assay, condition = condition, genes = model$genes)
   activations <- .cpp_model_token_activations(pointer, input$source)
@@ -105,16 +103,14 @@ token_activations <- function(model, x, condition = NULL, assay = "counts") {
 #' @return A data.frame as from [gene_set_enrichment()] with `query` renamed
 #'   `token`, sorted by token and p-value.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, epochs = 2, n_tokens = 8, token_dim = 32,
-#'                               n_layers = 2, n_heads = 2, hidden = 128)
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
+#'                               n_layers = 1, n_heads = 2, hidden = 64)
 #' sets <- list(T_CELL = c("CD3D", "CD3E", "IL7R", "CD2"), B_CELL = c("MS4A1", "CD79A", "CD79B"))
 #' head(token_enrichment(model, sets, n_top = 50))
-#' }
 #' @export
 token_enrichment <- function(model, gene_sets, x = NULL, method = c("weights", "gradient"), n_top = 50,
-                             direction = c("absolute", "positive", "negative"), assay = "counts",
+                             direction = c("absolute", "positive", "negative"), assay = NULL,
                              loadings = NULL) {
   direction <- match.arg(direction)
   if (is.character(gene_sets) && length(gene_sets) == 1L) gene_sets <- read_gmt(gene_sets)

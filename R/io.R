@@ -19,14 +19,12 @@
 #' @return `save_model()`: the model, invisibly.
 #'   `load_model()`: an `exprflow_model`.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
 #'                               n_layers = 1, n_heads = 2, hidden = 64)
 #' path <- tempfile(fileext = ".exprflow")
 #' save_model(model, path)
 #' restored <- load_model(path)
-#' }
 #' @export
 save_model <- function(model, path) {
   .model_pointer(model)  # checks `model`; a damaged object's bytes are refused here

@@ -29,6 +29,7 @@
   model$condition <- if (length(levels)) (notes$condition_column %||% "condition") else NULL
   model$levels <- levels
   model$level_counts <- stats::setNames(counts, levels)
+  model$split <- .training_split(notes, levels)
   model$history <- info$history
   model$parameters <- info$parameters
   model$trained <- info$trained
@@ -42,6 +43,17 @@
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
+
+# Cells of the last training run's split, per condition level (one row
+# "all" for an unconditional model), from the core's annotations; NULL for
+# an untrained model or one saved before they were recorded.
+.training_split <- function(notes, levels) {
+  if (is.null(notes$training_cells)) return(NULL)
+  keys <- if (length(levels)) paste0(":", levels) else ""
+  count <- function(what) vapply(paste0(what, keys), function(k) as.integer(notes[[k]] %||% NA), 1L)
+  data.frame(condition = if (length(levels)) levels else "all", training = count("training_cells"),
+             validation = count("validation_cells"), row.names = NULL)
+}
 
 # The live pointer of a model, rebuilt from its bytes when the pointer died
 # (a model restored by readRDS() or unserialize()).
@@ -77,8 +89,9 @@ print.exprflow_model <- function(x, ...) {
     for (stage in stages) {
       rows <- if (is.null(h$stage)) h else h[h$stage == stage, , drop = FALSE]
       last <- rows[nrow(rows), ]
-      cat(sprintf("  trained    : %s%d epochs, train loss %.4g, validation loss %s\n",
-                  if (length(stages) > 1L) paste0(stage, " ") else "", last$epoch, last$train_loss,
+      cat(sprintf("  trained    : %s%s, train loss %.4g, validation loss %s\n",
+                  if (length(stages) > 1L) paste0(stage, " ") else "", .count_of(last$epoch, "epoch"),
+                  last$train_loss,
                   if (is.na(last$validation_loss)) "n/a" else sprintf("%.4g", last$validation_loss)))
     }
   }
@@ -91,7 +104,7 @@ summary.exprflow_model <- function(object, ...) {
   h <- object$history
   structure(list(
     architecture = object$architecture, spec = object$spec, n_genes = length(object$genes),
-    levels = object$level_counts, parameters = object$parameters,
+    split = object$split, levels = object$level_counts, parameters = object$parameters,
     epochs = NROW(h),
     best_validation_loss = if (NROW(h) && any(!is.na(h$validation_loss))) min(h$validation_loss, na.rm = TRUE) else NA,
     training_seconds = sum(h$seconds)
@@ -101,11 +114,15 @@ summary.exprflow_model <- function(object, ...) {
 #' @export
 print.summary.exprflow_model <- function(x, ...) {
   cat("exprflow model summary: ", x$architecture, "\n", sep = "")
-  cat(sprintf("  %d genes, %s parameters, %d epochs in %.1f s, best validation loss %s\n",
-              x$n_genes, format(x$parameters, big.mark = ","), x$epochs, x$training_seconds,
+  cat(sprintf("  %d genes, %s parameters, %s in %.1f s, best validation loss %s\n",
+              x$n_genes, format(x$parameters, big.mark = ","), .count_of(x$epochs, "epoch"),
+              x$training_seconds,
               if (is.na(x$best_validation_loss)) "n/a" else sprintf("%.4g", x$best_validation_loss)))
-  if (length(x$levels)) {
-    cat("  training cells per condition:\n")
+  if (!is.null(x$split)) {
+    cat("  cells (training / validation):\n")
+    print(x$split, row.names = FALSE)
+  } else if (length(x$levels)) {
+    cat("  input cells per condition (training and validation):\n")
     print(x$levels)
   }
   cat("  settings:\n")

@@ -5,12 +5,10 @@
 #' @return A ggplot of the training and validation loss per epoch, one
 #'   panel per training stage for two-stage (VAE-based) models.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, epochs = 3, n_tokens = 4, token_dim = 16,
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
 #'                               n_layers = 1, n_heads = 2, hidden = 64)
 #' plot_training_history(model)
-#' }
 #' @export
 plot_training_history <- function(model, log_scale = FALSE) {
   if (!inherits(model, "exprflow_model")) stop("`model` must be an exprflow_model", call. = FALSE)
@@ -62,20 +60,20 @@ NULL
 #' @param color_by `"source"` (real vs each generated set, all in one panel)
 #'   or `"condition"` (one panel per source, coloured by condition).
 #' @param n_genes,n_pcs Settings of the [evaluation_space()].
-#' @param assay For SingleCellExperiments: the assay of counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param seed Seed of the UMAP.
 #' @return A ggplot object.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' nb <- fit_baseline(sce, "independent_nb", condition = "cell_type")
 #' fake <- generate_cells(nb, n = 300)
 #' plot_cells(sce, list(independent_nb = fake), condition = "cell_type", color_by = "condition")
-#' }
 #' @export
 plot_cells <- function(real, generated, condition = NULL, method = c("pca", "umap"),
                        color_by = c("source", "condition"), n_genes = 2000, n_pcs = 30,
-                       assay = "counts", seed = 1) {
+                       assay = NULL, seed = 1) {
   method <- match.arg(method)
   color_by <- match.arg(color_by)
   if (!is.list(generated) || methods::is(generated, "SummarizedExperiment")) {

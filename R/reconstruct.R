@@ -31,7 +31,9 @@
 #' @param model An `exprflow_model`.
 #' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
 #'   cells) holding every gene of the model (matched by name).
-#' @param assay For a SingleCellExperiment: the assay of raw counts.
+#' @param assay Where the counts are: for a SingleCellExperiment, the assay
+#'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param condition For a conditional model: a colData column name or one
 #'   level per cell. `NULL` uses the model's own condition column when `x` has
 #'   it, and the unconditional (null) condition otherwise.
@@ -45,15 +47,13 @@
 #'   `reconstructed_logcounts`, and colData columns `log_likelihood` (nats per
 #'   cell) plus the condition used.
 #' @examples
-#' \donttest{
-#' sce <- example_pbmc()
-#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 2, n_tokens = 8,
-#'                               token_dim = 32, n_layers = 2, n_heads = 2, hidden = 128)
+#' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
+#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1, n_tokens = 4,
+#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 #' rec <- reconstruct_cells(model, sce[, 1:50], noise_level = 0.3, steps = 20)
 #' summary(rec$log_likelihood)
-#' }
 #' @export
-reconstruct_cells <- function(model, x, assay = "counts", condition = NULL, noise_level = 0.5,
+reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_level = 0.5,
                               steps = 50, method = NULL, guidance_scale = 1, seed = NULL,
                               batch_size = 256) {
   pointer <- .model_pointer(model)

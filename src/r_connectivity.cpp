@@ -112,8 +112,8 @@ SEXP cpp_connectivity_create(Rcpp::List spec, Rcpp::NumericMatrix gene_embedding
   });
 }
 
-// Trains in place. `progress(step, total, loss)` is called after every step
-// on this (R's main) thread; returning FALSE stops training cleanly.
+// Trains in place. `progress` is called after every step on this (R's main)
+// thread (see exprflow_r::progress_callbacks); returning FALSE stops training cleanly.
 // [[Rcpp::export(.cpp_connectivity_train)]]
 Rcpp::List cpp_connectivity_train(SEXP ptr, Rcpp::NumericMatrix expression, Rcpp::NumericMatrix coords,
                                   Rcpp::IntegerVector train_i, Rcpp::IntegerVector train_j,
@@ -125,21 +125,7 @@ Rcpp::List cpp_connectivity_train(SEXP ptr, Rcpp::NumericMatrix expression, Rcpp
     const exprflow::RegionData data = region_data(expression, coords);
     const exprflow::RegionPairs train = region_pairs(train_i, train_j, train_y, "train");
     const exprflow::RegionPairs validation = region_pairs(val_i, val_j, val_y, "val");
-    exprflow::TrainCallbacks callbacks;
-    callbacks.on_step = [&](long step, long total, double loss) {
-      if (exprflow_r::interrupt_pending()) return false;
-      try {
-        SEXP keep_going = progress(static_cast<double>(step), static_cast<double>(total), loss);
-        if (Rf_length(keep_going) == 1 && (TYPEOF(keep_going) == LGLSXP || TYPEOF(keep_going) == INTSXP ||
-                                           TYPEOF(keep_going) == REALSXP)) {
-          const double v = Rcpp::as<double>(keep_going);
-          if (!ISNAN(v) && v == 0) return false;
-        }
-      } catch (Rcpp::internal::InterruptedException&) {
-        return false;
-      }
-      return true;
-    };
+    const exprflow::TrainCallbacks callbacks = exprflow_r::progress_callbacks(progress);
     const size_t before = model.history().size();
     const exprflow::TrainReport report =
         model.train(data, train, validation, exprflow_r::options_from_list(options), callbacks);

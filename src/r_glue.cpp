@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -138,6 +139,32 @@ void check_interrupt_callback(void*) { R_CheckUserInterrupt(); }
 bool interrupt_pending() {
   // R_CheckUserInterrupt longjmps on an interrupt; R_ToplevelExec contains it.
   return R_ToplevelExec(check_interrupt_callback, nullptr) == FALSE;
+}
+
+exprflow::TrainCallbacks progress_callbacks(Rcpp::Function& progress) {
+  struct State {
+    std::string stage = "model";
+    int epoch = 0;
+    double validation_loss = R_NaN;
+  };
+  auto state = std::make_shared<State>();
+  exprflow::TrainCallbacks callbacks;
+  callbacks.on_stage = [state](const std::string& name) { *state = State{name, 0, R_NaN}; };
+  callbacks.on_epoch = [state](const exprflow::EpochRecord& record) {
+    state->epoch = record.epoch;
+    state->validation_loss = record.validation_loss;
+  };
+  callbacks.on_step = [state, &progress](long step, long total, double loss) {
+    if (interrupt_pending()) return false;
+    try {
+      SEXP keep_going = progress(static_cast<double>(step), static_cast<double>(total), loss, state->stage,
+                                 state->epoch, state->validation_loss);
+      return !(TYPEOF(keep_going) == LGLSXP && Rf_length(keep_going) == 1 && LOGICAL(keep_going)[0] == FALSE);
+    } catch (Rcpp::internal::InterruptedException&) {
+      return false;
+    }
+  };
+  return callbacks;
 }
 
 Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history, size_t from) {

@@ -51,6 +51,15 @@ Rcpp::List options_to_list(const exprflow::Options& options);
 // True if the user pressed Ctrl-C / Esc; safe to call from the main thread only.
 bool interrupt_pending();
 
+// Training callbacks that report to an R function
+// `progress(step, total, loss, stage, epoch, validation_loss)` after every
+// optimiser step: `stage` is the training stage ("model", or "vae" then
+// "latent"), `epoch` the epochs of that stage completed so far and
+// `validation_loss` the last completed epoch's (NaN before the first, or
+// without a validation split). Training stops cleanly when the user
+// interrupts or `progress` returns FALSE. `progress` must outlive the callbacks.
+exprflow::TrainCallbacks progress_callbacks(Rcpp::Function& progress);
+
 // A training history as a data.frame (epoch, train_loss, validation_loss
 // (NA where none), learning_rate, seconds), from row `from` on.
 Rcpp::DataFrame history_frame(const std::vector<exprflow::EpochRecord>& history, size_t from = 0);

@@ -76,27 +76,16 @@ SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::Charac
   });
 }
 
-// Trains in place. `conditions`: 0-based level per cell. `progress(step,
-// total, loss, stage)` is called after every step on this (R's main) thread;
-// steps restart at 1 when a model's next stage starts.
+// Trains in place. `conditions`: 0-based level per cell. `progress` is
+// called after every step on this (R's main) thread (see
+// exprflow_r::progress_callbacks); steps restart at 1 when a stage starts.
 // [[Rcpp::export(.cpp_model_train)]]
 Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions,
                            Rcpp::List options, Rcpp::Function progress) {
   return exprflow_r::guarded([&]() {
     GenerativeModel& model = model_of(model_ptr);
     const exprflow::ExpressionSource& source = source_of(source_ptr);
-    exprflow::TrainCallbacks callbacks;
-    std::string stage = "model";
-    callbacks.on_stage = [&stage](const std::string& name) { stage = name; };
-    callbacks.on_step = [&](long step, long total, double loss) {
-      if (exprflow_r::interrupt_pending()) return false;
-      try {
-        progress(static_cast<double>(step), static_cast<double>(total), loss, stage);
-      } catch (Rcpp::internal::InterruptedException&) {
-        return false;
-      }
-      return true;
-    };
+    const exprflow::TrainCallbacks callbacks = exprflow_r::progress_callbacks(progress);
     const exprflow::TrainReport report =
         model.train(source, Rcpp::as<std::vector<int>>(conditions), exprflow_r::options_from_list(options),
                     callbacks);
@@ -113,12 +102,10 @@ Rcpp::List cpp_model_generate(SEXP model_ptr, Rcpp::IntegerVector conditions, Rc
     GenerativeModel& model = model_of(model_ptr);
     const exprflow::GeneratedCells cells =
         model.generate(Rcpp::as<std::vector<int>>(conditions), exprflow_r::options_from_list(options));
-    Rcpp::NumericMatrix logcounts(cells.n_genes, cells.n_cells);
-    std::copy(cells.logcounts.begin(), cells.logcounts.end(), logcounts.begin());
+    // Counts only: R log-normalises them (sparse) as it would observed cells.
     Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
     std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
-    return Rcpp::List::create(Rcpp::Named("logcounts") = logcounts, Rcpp::Named("counts") = counts,
-                              Rcpp::Named("library_size") = Rcpp::wrap(cells.library_size));
+    return Rcpp::List::create(Rcpp::Named("counts") = counts);
   });
 }
 

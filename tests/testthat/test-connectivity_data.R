@@ -56,12 +56,17 @@ test_that("read_gene2vec() names the line of a malformed file", {
   expect_error(read_gene2vec(write_lines(c("2 3", "A 1 2 3", "B 1 2"))),
                "line 3 .*2 value\\(s\\) for gene 'B', expected 3")
   expect_error(read_gene2vec(write_lines(c("A 1 2 3", "B 1 2 3", "C 1 x 3"))),
-               "line 3 .*non-numeric value 'x' for gene 'C'")
+               "line 3 .*'x' for gene 'C' is not a finite decimal number")
   expect_error(read_gene2vec(write_lines(c("A 1 2", "B 1 2", "A 3 4"))), "line 3 .*gene 'A' was already listed")
   expect_error(read_gene2vec(write_lines(character())), "is empty")
   expect_error(read_gene2vec(write_lines(c("", "  "))), "is empty")
   expect_error(read_gene2vec(write_lines(c("5 2", "A 1 2", "B 1 2"))), "announces 5 genes but the file lists 2")
   expect_error(read_gene2vec(file.path(tempdir(), "missing.txt")), "does not exist")
+  # Only plain finite decimals: no overflow to Inf, no hexadecimal, no NaN.
+  for (value in c("1e400", "0x1A", "NaN", "-Inf", "1,5")) {
+    expect_error(read_gene2vec(write_lines(c("A 1 2", paste("B 1", value)))),
+                 sprintf("line 2 .*'%s' for gene 'B' is not a finite decimal number", value), fixed = FALSE)
+  }
 })
 
 test_that("gene_embeddings_coexpression() places co-expressed genes together", {
@@ -156,6 +161,11 @@ test_that("connectivity_pairs() scales to [0, 1] and rejects bad input", {
   expect_error(connectivity_pairs(expr, conn, coords = matrix(0, 4, 2)), "`coords`")
   expect_error(connectivity_pairs(unname(expr), conn), "gene names")
   expect_error(connectivity_pairs(expr), "`connectivity`")
+  infinite <- conn
+  infinite[2, 3] <- Inf
+  expect_error(connectivity_pairs(expr, infinite), "1 infinite or NaN value\\(s\\) \\(first at \\[2, 3\\]\\)")
+  expect_error(fit_connectivity(expr, infinite, model = "cge_linear"), "infinite or NaN")
+  expect_error(connectivity_pairs(expr, conn, coords = matrix(c(0, 0, Inf), 4, 3)), "`coords` has missing or infinite")
   expect_error(pairs_to_matrix(p, 1:3), "one value per pair")
   expect_error(pairs_to_matrix(list(), 1), "`pairs`")
 })

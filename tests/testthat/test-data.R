@@ -67,6 +67,24 @@ test_that("Seurat input gives the same minibatches as the matrix", {
                    expression_minibatch(counts, 1:25, log_normalised = FALSE))
 })
 
+test_that("Seurat input reads `assay`, by default its DefaultAssay()", {
+  skip_if_not_installed("SeuratObject")
+  counts <- small_counts(100, 25)
+  other <- counts
+  other@x <- other@x + 1
+  seurat <- suppressWarnings(SeuratObject::CreateSeuratObject(counts = counts))
+  seurat[["ALT"]] <- suppressWarnings(SeuratObject::CreateAssayObject(counts = other))
+  SeuratObject::DefaultAssay(seurat) <- "ALT"
+  raw <- function(...) expression_minibatch(seurat, 1:25, log_normalised = FALSE, ...)
+  expect_identical(raw(), expression_minibatch(other, 1:25, log_normalised = FALSE))
+  expect_identical(raw(assay = "RNA"), expression_minibatch(counts, 1:25, log_normalised = FALSE))
+  expect_error(raw(assay = "counts"), "`assay`: 'counts' is not an assay of the Seurat object.*ALT")
+  # A SingleCellExperiment's `assay` names an assay of counts, "counts" by default.
+  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts, raw = other))
+  expect_identical(expression_minibatch(sce, 1:3, assay = "raw"), expression_minibatch(other, 1:3))
+  expect_error(expression_minibatch(sce, 1:3, assay = "RNA"), "`assay`: 'RNA' is not an assay of `x`")
+})
+
 test_that("log-normalised values equal log1p(count / colSums * 1e4) computed in R", {
   counts <- small_counts(300, 50)
   cells <- seq_len(50)
@@ -93,14 +111,12 @@ test_that("a cell with zero counts gives zeros, not NaN", {
   expect_true(all(out[, 4] == 0))
 })
 
-test_that("integer and logical dense matrices are accepted like doubles", {
+test_that("integer matrices are accepted like doubles; logical ones are not counts", {
   counts <- as.matrix(small_counts(50, 10))
   integer_counts <- counts
   storage.mode(integer_counts) <- "integer"
   expect_identical(expression_minibatch(integer_counts, 1:10), expression_minibatch(counts, 1:10))
-  binary <- counts > 0
-  expect_equal(unname(expression_minibatch(binary, 1:3, log_normalised = FALSE)),
-               unname(binary[, 1:3] * 1))
+  expect_error(expression_minibatch(counts > 0, 1:3), "logical \\(TRUE / FALSE\\) values, not counts")
 })
 
 test_that("the SingleCellExperiment assay argument selects the assay", {
@@ -183,8 +199,8 @@ test_that("unsupported input classes are rejected with their class", {
 
 test_that("a missing assay name is rejected, listing the available assays", {
   sce <- pbmc_sce()[1:50, 1:20]
-  expect_error(expression_minibatch(sce, 1, assay = "raw"), "assay 'raw'.*available assays: 'counts'")
-  expect_error(fit_tiny(sce, assay = "raw"), "assay 'raw'")
+  expect_error(expression_minibatch(sce, 1, assay = "raw"), "`assay`: 'raw' is not an assay of `x`; its assays: 'counts'")
+  expect_error(fit_tiny(sce, assay = "raw"), "`assay`: 'raw'")
   expect_error(expression_minibatch(sce, 1, assay = NA_character_), "`assay` must be a single")
 })
 

@@ -78,7 +78,7 @@ test_that("bad inputs to embed_cells are rejected", {
   rownames(duplicated)[2] <- rownames(duplicated)[1]
   expect_error(embed_cells(model, duplicated), "duplicated gene names")
   expect_error(embed_cells(model, as.data.frame(as.matrix(counts))), "'data.frame'")
-  expect_error(embed_cells(model, embedding_sce(), assay = "raw"), "assay 'raw'")
+  expect_error(embed_cells(model, embedding_sce(), assay = "raw"), "`assay`: 'raw'")
   expect_error(embed_cells("model", counts), "must be an exprflow_model")
 })
 

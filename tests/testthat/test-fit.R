@@ -91,8 +91,18 @@ test_that("the same counts as SingleCellExperiment or matrix + condition vector 
   expect_identical(from_sce$levels, from_matrix$levels)
 })
 
-test_that("verbose = TRUE trains without error", {
+test_that("verbose = TRUE trains without error; verbose follows interactive() by default", {
   expect_no_error(suppressMessages(fit_tiny(pbmc_sce()[, 1:100], verbose = TRUE)))
+  for (f in list(fit_expression_model, compare_models, fit_connectivity, cross_validate_connectivity)) {
+    expect_identical(formals(f)$verbose, quote(interactive()))
+  }
+})
+
+test_that("the progress bar shows the epoch and the losses", {
+  expect_identical(exprflow:::.progress_status(0L, 0.5, NaN), "epoch 1 | loss 0.5")
+  expect_identical(exprflow:::.progress_status(3L, 0.25, 0.125), "epoch 4 | loss 0.25 | validation 0.125")
+  quiet <- exprflow:::.training_progress(FALSE, environment())
+  expect_true(quiet(1, 4, 0.5, "model", 0L, NaN))
 })
 
 test_that("training settings are passed on and unknown ones are rejected", {
@@ -159,8 +169,26 @@ test_that("training arguments are checked", {
   expect_error(fit_tiny(sce, seed = NA), "`seed`")
 })
 
-test_that("a single cell is rejected with a message", {
-  expect_error(fit_tiny(pbmc_sce()[, 1]), "two cells")
+test_that("one or two cells are rejected with a message that says why", {
+  expect_error(fit_tiny(pbmc_sce()[, 1]), "at least 2 training cells; the data has 1 cell\\(s\\), 0 of them held out")
+  expect_error(fit_tiny(pbmc_sce()[, 1:2]), "the data has 2 cell\\(s\\), 1 of them held out .*validation_fraction = 0")
+})
+
+test_that("inputs that are not counts or not categories are refused, not trained on", {
+  counts <- as.matrix(small_counts(60, 30))
+  expect_error(fit_tiny(counts > 0), "logical \\(TRUE / FALSE\\) values, not counts")
+  expect_error(fit_tiny(methods::as(small_counts(60, 30) > 0, "CsparseMatrix")), "logical")
+  expect_error(fit_tiny(counts * 0), "holds no counts: every value is 0")
+  expect_error(fit_tiny(counts, condition = seq_len(30) / 7), "`condition` has non-whole numbers \\(30 distinct values\\).*factor\\(\\)")
+  expect_error(fit_tiny(cbind(counts, counts, counts, counts), condition = seq_len(120)),
+               "`condition` has 120 distinct numbers")
+  sce <- SingleCellExperiment::SingleCellExperiment(list(counts = counts))
+  sce$score <- stats::runif(30)
+  expect_error(fit_tiny(sce, condition = "score"), "`condition` column 'score' has non-whole numbers")
+  expect_error(fit_tiny(counts, condition = rep(c("B", ""), 15)), "15 empty \\(\"\"\\) values")
+  expect_error(fit_tiny(counts, condition = factor(rep(c("B", " "), 15))), "empty")
+  # A numeric code made a factor is a category.
+  expect_s3_class(fit_tiny(counts, condition = factor(rep(1:2, 15))), "exprflow_model")
 })
 
 test_that("fitting leaves the user's R random number stream alone", {

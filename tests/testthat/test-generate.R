@@ -18,9 +18,13 @@ expect_generated_cells <- function(sce, model, n) {
   expect_true(all(is.finite(logcounts)))
   expect_true(all(logcounts >= 0))
   expect_identical(dimnames(counts), dimnames(logcounts_of(sce)))
-  library_size <- SummarizedExperiment::colData(sce)$library_size
-  expect_length(library_size, n)
-  expect_true(all(is.finite(library_size) & library_size > 0))
+  # As for observed cells: library_size is each cell's total count, and
+  # logcounts its log-normalisation, sparse where the counts are zero.
+  expect_identical(SummarizedExperiment::colData(sce)$library_size, unname(Matrix::colSums(counts)))
+  expect_s4_class(logcounts_of(sce), "dgCMatrix")
+  expect_s4_class(counts, "dgCMatrix")
+  expect_identical(logcounts_of(sce)@i, counts@i)
+  expect_equal(logcounts, as.matrix(log1p(t(t(as.matrix(counts)) / pmax(Matrix::colSums(counts), 1)) * 1e4)))
 }
 
 test_that("one level generates n cells of that level", {

@@ -30,12 +30,27 @@ test_that("summary() reports the architecture, genes and settings", {
   expect_output(print(s), "exprflow model summary: latent_tokens")
   expect_output(print(s), "2000 genes")
   expect_output(print(s), "token_dim = 16")
-  expect_output(print(s), "training cells per condition")
-  expect_output(print(summary(tiny_unconditional_model())), "2000 genes")
+  # The cells of each level are split into training and validation cells.
+  expect_identical(s$split$condition, model$levels)
+  expect_identical(s$split$training + s$split$validation, as.integer(model$level_counts))
+  expect_true(all(s$split$validation >= 1L))
+  expect_equal(sum(s$split$validation), 0.1 * sum(model$level_counts), tolerance = 0.05)
+  expect_output(print(s), "cells \\(training / validation\\)")
+  unconditional <- summary(tiny_unconditional_model())
+  expect_identical(unconditional$split$condition, "all")
+  expect_identical(unconditional$split$training + unconditional$split$validation, 300L)
+  expect_output(print(unconditional), "2000 genes")
+})
+
+test_that("counts of one are singular: \"1 epoch\"", {
+  model <- fit_tiny(pbmc_sce()[, 1:100], validation_fraction = 0)
+  expect_output(print(model), "trained\\s*: 1 epoch,")
+  expect_output(print(summary(model)), "1 epoch in")
+  expect_identical(summary(model)$split$validation, 0L)
 })
 
 test_that("summary() without validation reports n/a", {
-  model <- fit_tiny(pbmc_sce()[, 1:100], validation_fraction = 0)
+  model <- fit_tiny(pbmc_sce()[, 1:100], validation_fraction = 0, epochs = 2)
   expect_true(is.na(summary(model)$best_validation_loss))
   expect_output(print(summary(model)), "best validation loss n/a")
   expect_output(print(model), "validation loss n/a")

@@ -122,6 +122,8 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vect
   const std::vector<int> levels = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kCondition);
 
   const CellSplit split = split_cells(n, levels, options.number("validation_fraction"), settings.seed);
+  check_training_cells(split);
+  annotate_split(split, levels);
   if (!trained_) {
     // The data's scale, dispersions and library sizes are fixed by the first
     // training run; fine-tuning keeps them so the network's inputs keep meaning.

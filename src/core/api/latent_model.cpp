@@ -112,6 +112,8 @@ TrainReport LatentModel::train(const ExpressionSource& data, const std::vector<i
   const std::vector<int> strata = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kConditionCovariate);
   const CellSplit split = split_cells(n, strata, options.number("validation_fraction"),
                                       static_cast<uint64_t>(options.integer("seed")));
+  check_training_cells(split);
+  annotate_split(split, strata);
   if (!vae_trained_) {
     // Fixed by the first training run, as the gene-space models' scaling.
     library_sizes_.clear();

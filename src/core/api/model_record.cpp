@@ -31,4 +31,17 @@ void ModelRecord::restore_record(const Json& meta) {
   history_ = history_from_json(meta.at("history"));
 }
 
+void ModelRecord::annotate_split(const CellSplit& split, const std::vector<int>& strata) {
+  const auto record = [&](const std::vector<int>& cells, const std::string& key) {
+    annotations_.set(key, static_cast<double>(cells.size()));
+    std::vector<double> per_level(levels_.size(), 0.0);
+    for (int c : cells) {
+      if (strata[c] >= 0 && strata[c] < static_cast<int>(per_level.size())) per_level[strata[c]] += 1.0;
+    }
+    for (size_t l = 0; l < levels_.size(); ++l) annotations_.set(key + ":" + levels_[l], per_level[l]);
+  };
+  record(split.train, "training_cells");
+  record(split.validation, "validation_cells");
+}
+
 }  // namespace exprflow

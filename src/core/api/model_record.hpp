@@ -11,6 +11,7 @@
 
 #include "exprflow/api.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "data/split.hpp"
 #include "io/json.hpp"
 
 namespace exprflow {
@@ -33,6 +34,12 @@ class ModelRecord : public GenerativeModel {
   // generator with the spec's seed: initial weights draw from it, so a seed
   // fixes them too.
   ModelRecord(Options spec, std::vector<std::string> genes, std::vector<std::string> levels, Resources resources);
+
+  // Records the cells of a training split as annotations: the split's sizes
+  // ("training_cells", "validation_cells") and, for a conditional model, per
+  // level ("training_cells:<level>", ...); `strata` holds each cell's level
+  // (-1 for none). Users read them back (R's summary()).
+  void annotate_split(const CellSplit& split, const std::vector<int>& strata);
 
   // Annotations and history of a loaded model, from its file's meta.
   void restore_record(const Json& meta);

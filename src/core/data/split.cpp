@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <stdexcept>
+#include <string>
 
 namespace exprflow {
 
@@ -34,6 +35,15 @@ CellSplit split_cells(int n_cells, const std::vector<int>& strata, double fracti
   std::sort(split.train.begin(), split.train.end());
   std::sort(split.validation.begin(), split.validation.end());
   return split;
+}
+
+void check_training_cells(const CellSplit& split) {
+  if (split.train.size() >= 2) return;
+  const size_t n = split.train.size() + split.validation.size();
+  throw std::invalid_argument("training needs at least 2 training cells; the data has " + std::to_string(n) +
+                              " cell(s), " + std::to_string(split.validation.size()) +
+                              " of them held out for validation (validation_fraction): give more cells" +
+                              (split.validation.empty() ? "" : " or set validation_fraction = 0"));
 }
 
 }  // namespace exprflow

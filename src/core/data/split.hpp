@@ -16,4 +16,9 @@ struct CellSplit {
 // to validation; fraction 0 gives an empty validation set.
 CellSplit split_cells(int n_cells, const std::vector<int>& strata, double fraction, uint64_t seed);
 
+// Throws std::invalid_argument, saying how many cells there are and how many
+// validation took, when fewer than 2 cells are left to train on (the data's
+// scaling and count dispersions need two).
+void check_training_cells(const CellSplit& split);
+
 }  // namespace exprflow

@@ -254,6 +254,21 @@ TEST(SplitCells, DeterministicDisjointAndCovering) {
   EXPECT_EQ(plain.train.size(), 150u);
 }
 
+TEST(SplitCells, FewerThanTwoTrainingCellsAreAClearError) {
+  // Two cells: one goes to validation, one is left to train on.
+  const CellSplit two = split_cells(2, {}, 0.1, 1);
+  ASSERT_EQ(two.train.size(), 1u);
+  try {
+    check_training_cells(two);
+    FAIL() << "one training cell was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("2 cell(s), 1 of them held out for validation"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(check_training_cells(split_cells(1, {}, 0.0, 1)), std::invalid_argument);
+  EXPECT_NO_THROW(check_training_cells(split_cells(3, {}, 0.1, 1)));
+}
+
 TEST(SplitCells, Stratified) {
   // Strata of sizes 1, 2, 3, 50 and 144 (labels need not be contiguous).
   std::vector<int> strata;
