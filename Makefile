@@ -19,7 +19,7 @@ DEBIAN_PACKAGES := r-base-dev libtorch-dev nlohmann-json3-dev libopenblas0-pthre
   r-bioc-rhdf5 r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps install vignettes demo test r-test core-test check check-deps sanitize fuzz bench docs clean
+.PHONY: deps install vignettes demo test r-test core-test core-test-build check check-deps sanitize fuzz bench docs clean
 
 # Installs the Debian packages of the list $(1) that are missing.
 define install_missing
@@ -67,9 +67,11 @@ demo: install
 r-test: install
 	Rscript tools/run_testthat.R
 
-core-test: deps
+core-test-build: deps
 	cmake -S src/core -B $(CORE_TEST_BUILD) -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_TESTS=ON >/dev/null
 	cmake --build $(CORE_TEST_BUILD) -j $(JOBS)
+
+core-test: core-test-build
 	$(CORE_TEST_BUILD)/exprflow_core_tests --gtest_brief=1 2>&1 | tee $(CORE_TEST_BUILD)/gtest.log
 
 # Both suites, then one summary line counted over both.
@@ -115,7 +117,7 @@ check: install check-deps
 SANITIZE_PACKAGES := valgrind
 SANITIZE_BUILD := $(CURDIR)/build/sanitize
 VALGRIND_TESTS := ModelEnvelope.*:SplitCells.*:Options.*:PrincipalAxes.*:GenerativeModel.LoadErrors:ConnectivityModel.SaveLoadIsBitIdentical
-sanitize: deps core-test
+sanitize: core-test-build
 	$(call install_missing,$(SANITIZE_PACKAGES))
 	cmake -S src/core -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPRFLOW_BUILD_TESTS=ON \
 	  -DEXPRFLOW_SANITIZE=ON >/dev/null

@@ -45,13 +45,12 @@ connectivity_defaults <- function(model = "cross_attention") {
 
 .check_model_name <- function(model, arg = "model") {
   .check_string(model, arg)
-  if (model %in% .baseline_models) return(invisible("baseline"))
   valid <- connectivity_models()
   if (!model %in% valid) {
     stop(sprintf("`%s`: unknown connectivity model '%s'; valid: %s", arg, model, .first_few(valid, 20L)),
          call. = FALSE)
   }
-  invisible("neural")
+  invisible(model)
 }
 
 # Original region numbers from numbers, labels or a logical vector.
@@ -216,7 +215,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
                              missing_genes = c("learn", "drop"), epochs = NULL, batch_size = NULL,
                              learning_rate = NULL, validation_fraction = 0.1, patience = NULL, seed = 1,
                              verbose = interactive(), ..., training = list()) {
-  kind <- .check_model_name(model)
+  .check_model_name(model)
   missing_genes <- match.arg(missing_genes)
   if (!is.null(epochs)) .check_count(epochs, "epochs")
   if (!is.null(batch_size)) .check_count(batch_size, "batch_size")
@@ -256,7 +255,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
     is_val <- rep(FALSE, length(in_train))
     fit_pairs <- in_train
   }
-  fit <- list(model = model, kind = kind, region_index = pairs$region_index, n_regions = n, labels = labels,
+  fit <- list(model = model, region_index = pairs$region_index, n_regions = n, labels = labels,
               coords_all = inputs$coords, scaling = pairs$scaling,
               train_regions = pairs$region_index[train_rows], validation_regions = pairs$region_index[val_rows],
               train_pairs = cbind(i = pairs$region_index[pairs$i[in_train]], j = pairs$region_index[pairs$j[in_train]]),
@@ -303,7 +302,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
     fit$state <- .connectivity_state(pointer)
     fit$spec <- info$spec
     fit$genes <- emb$genes
-    if (kind == "neural") {
+    if (model != "bilinear") {
       fit$gene_has_vector <- stats::setNames(rowSums(is.na(emb$embedding)) == 0, emb$genes)
       fit$n_genes_dropped <- emb$n_dropped %||% 0L
     }
@@ -316,7 +315,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
     fit$parameters <- info$parameters
   }
   fit$train_seconds <- proc.time()[["elapsed"]] - started
-  structure(fit, class = "exprflow_connectivity")
+  structure(fit, class = .connectivity_classes(model))
 }
 
 # A C++ fit's state: its live pointer and its model file bytes. A fit
@@ -352,7 +351,14 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
 # fit$genes and scaled) and `coords` (those rows, or NULL).
 .predict_pairs <- function(fit, expression, coords, i, j, batch_size = 1024L) {
   if (!length(i)) return(numeric())
-  if (!.cpp_backed(fit)) return(.predict_baseline(fit$baseline, expression, coords, i, j))
+  UseMethod(".predict_pairs")
+}
+
+.predict_pairs.exprflow_connectivity <- function(fit, expression, coords, i, j, batch_size = 1024L) {
+  .predict_baseline(fit$baseline, expression, coords, i, j)
+}
+
+.predict_pairs.exprflow_connectivity_cpp <- function(fit, expression, coords, i, j, batch_size = 1024L) {
   as.numeric(.cpp_connectivity_predict(.connectivity_pointer(fit), expression, .coords_arg(coords),
                                        as.integer(i), as.integer(j), as.integer(batch_size)))
 }
@@ -432,7 +438,9 @@ predict_connectivity <- function(fit, expression = NULL, coords = NULL) {
 #' @export
 connectivity_attention <- function(fit, i, j, layer = 1) {
   .check_fit(fit)
-  if (fit$kind != "neural") stop(sprintf("model '%s' has no attention maps", fit$model), call. = FALSE)
+  if (!inherits(fit, "exprflow_connectivity_neural")) {
+    stop(sprintf("model '%s' has no attention maps", fit$model), call. = FALSE)
+  }
   layer <- .check_count(layer, "layer")
   row_of <- function(r, arg) {
     if (length(r) != 1L) stop(sprintf("`%s` must be a single region", arg), call. = FALSE)
@@ -457,10 +465,10 @@ connectivity_attention <- function(fit, i, j, layer = 1) {
 
 #' @export
 print.exprflow_connectivity <- function(x, ...) {
-  cat("<exprflow_connectivity> ", x$model, if (x$kind == "baseline") " (baseline)", "\n", sep = "")
+  cat("<exprflow_connectivity> ", x$model, if (x$model %in% .baseline_models) " (baseline)", "\n", sep = "")
   cat(sprintf("  regions    : %d with expression of %d; %d train (%d of them validate)\n",
               length(x$region_index), x$n_regions, length(x$train_regions), length(x$validation_regions)))
-  if (x$kind == "neural") {
+  if (inherits(x, "exprflow_connectivity_neural")) {
     cat(sprintf("  genes      : %d (%d with a given vector, %d learned%s)\n", length(x$genes),
                 sum(x$gene_has_vector), sum(!x$gene_has_vector),
                 if (x$n_genes_dropped) sprintf(", %d dropped", x$n_genes_dropped) else ""))
@@ -476,18 +484,29 @@ print.exprflow_connectivity <- function(x, ...) {
                 .count_of(nrow(h), "epoch"), if (isTRUE(x$stopped_early)) " (stopped early)" else "", format(x$best_epoch),
                 last$train_loss, if (is.na(last$validation_loss)) "n/a" else sprintf("%.4g", last$validation_loss)))
   }
-  if (x$model == "distance_decay") {
-    cat(sprintf("  fit        : %.4g + %.4g * exp(-d / %.4g)\n", x$baseline$coef["a"], x$baseline$coef["b"],
-                x$baseline$lambda))
-  } else if (x$model == "cge_linear") {
-    cat(sprintf("  fit        : %.4g + %.4g * cor(x_i, x_j)\n", x$baseline$coef["a"], x$baseline$coef["b"]))
-  } else if (x$model == "bilinear") {
-    cat(sprintf("  fit        : c + z_i' W z_j, W = %s of rank <= %d, lambda %.3g\n",
-                if (isTRUE(as.logical(x$spec$symmetric))) "U V' + V U'" else "U V'",
-                as.integer(x$spec$rank) * if (isTRUE(as.logical(x$spec$symmetric))) 2L else 1L, x$spec$lambda))
-  }
+  formula <- .fit_formula(x)
+  if (!is.null(formula)) cat("  fit        : ", formula, "\n", sep = "")
   cat(sprintf("  time       : %.1f s\n", x$train_seconds))
   invisible(x)
+}
+
+# The fitted formula of a baseline, for print(); NULL for neural models.
+.fit_formula <- function(fit) UseMethod(".fit_formula")
+
+.fit_formula.default <- function(fit) NULL
+
+.fit_formula.exprflow_connectivity_distance_decay <- function(fit) {
+  sprintf("%.4g + %.4g * exp(-d / %.4g)", fit$baseline$coef["a"], fit$baseline$coef["b"], fit$baseline$lambda)
+}
+
+.fit_formula.exprflow_connectivity_cge_linear <- function(fit) {
+  sprintf("%.4g + %.4g * cor(x_i, x_j)", fit$baseline$coef["a"], fit$baseline$coef["b"])
+}
+
+.fit_formula.exprflow_connectivity_bilinear <- function(fit) {
+  symmetric <- isTRUE(as.logical(fit$spec$symmetric))
+  sprintf("c + z_i' W z_j, W = %s of rank <= %d, lambda %.3g", if (symmetric) "U V' + V U'" else "U V'",
+          as.integer(fit$spec$rank) * if (symmetric) 2L else 1L, fit$spec$lambda)
 }
 
 #' Save and load connectivity models
@@ -532,7 +551,10 @@ save_connectivity <- function(fit, path) {
     stop(sprintf("`path`: '%s' is not a connectivity model file written by save_connectivity()", path),
          call. = FALSE)
   }
-  fit <- content$fit
+  # Classes from the model name: files of earlier versions hold plainer ones.
+  fit <- structure(unclass(content$fit), class = .connectivity_classes(content$fit$model))
+  if (!is.null(fit$baseline)) class(fit$baseline) <- .baseline_parameter_classes(fit$model)
+  fit$kind <- NULL  # earlier versions' branch field; the classes say it now
   if (.cpp_backed(fit)) {
     if (is.null(content$model_file)) {
       # Before the bilinear baseline moved to C++ it was saved as R matrices only.
@@ -549,7 +571,7 @@ save_connectivity <- function(fit, path) {
 load_connectivity <- function(path) {
   .check_string(path, "path")
   if (!file.exists(path)) stop(sprintf("`path`: file '%s' does not exist", path), call. = FALSE)
-  structure(.load_connectivity_file(path.expand(path)), class = "exprflow_connectivity")
+  .load_connectivity_file(path.expand(path))
 }
 
 # ------------------------------------------------------------ cross-validation

@@ -25,9 +25,20 @@
   distance_decay = list()
 )
 
-# Whether a fit's model is a C++ connectivity model (neural or bilinear): it
-# has an external pointer, a model file and a training history.
-.cpp_backed <- function(fit) !fit$model %in% .r_baseline_models
+# The classes of a fit of `model`, most specific first: its model
+# ("exprflow_connectivity_cge_linear", ...), then "..._neural" for the
+# attention models, "..._cpp" for every C++ model (neural and bilinear: an
+# external pointer, model bytes and a training history), then the common
+# "exprflow_connectivity". Methods on them predict, describe and save fits.
+.connectivity_classes <- function(model) {
+  c(paste0("exprflow_connectivity_", model),
+    if (!model %in% .baseline_models) "exprflow_connectivity_neural",
+    if (!model %in% .r_baseline_models) "exprflow_connectivity_cpp",
+    "exprflow_connectivity")
+}
+
+# Whether a fit is a C++ connectivity model (neural or bilinear).
+.cpp_backed <- function(fit) inherits(fit, "exprflow_connectivity_cpp")
 
 # Splits the settings of a bilinear fit (`...` of fit_connectivity()) into
 # its C++ spec (rank, lambda, symmetric) and its number of epochs:
@@ -89,33 +100,40 @@
 .fit_baseline <- function(model, expression, coords, i, j, y, args = list()) {
   args <- .baseline_args(model, args)
   if (!length(y)) stop("no training pairs: every pair has a region outside the training regions", call. = FALSE)
-  fit <- switch(model,
-    cge_linear = {
-      r <- .region_correlation(expression)[cbind(i, j)]
-      list(coef = .fit_line(r, y))
-    },
-    distance_decay = {
-      if (is.null(coords)) {
-        stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
-      }
-      .fit_distance_decay(.pair_distance(coords, i, j), y)
-    }
-  )
-  fit$model <- model
-  fit$args <- args
-  class(fit) <- "exprflow_connectivity_baseline"
-  fit
+  parameters <- structure(list(model = model, args = args), class = .baseline_parameter_classes(model))
+  .fit_baseline_parameters_on(parameters, expression, coords, i, j, y)
 }
 
-.predict_baseline <- function(fit, expression, coords, i, j) {
-  switch(fit$model,
-    cge_linear = unname(fit$coef["a"] + fit$coef["b"] * .region_correlation(expression)[cbind(i, j)]),
-    distance_decay = {
-      if (is.null(coords)) stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
-      d <- .pair_distance(coords, i, j)
-      unname(fit$coef["a"] + fit$coef["b"] * exp(-d / fit$lambda))
-    }
-  )
+# The parameters of an R baseline are an object of class
+# "exprflow_<model>_parameters": its methods fit and predict.
+.baseline_parameter_classes <- function(model) {
+  c(paste0("exprflow_", model, "_parameters"), "exprflow_connectivity_baseline")
+}
+
+.fit_baseline_parameters_on <- function(parameters, expression, coords, i, j, y) {
+  UseMethod(".fit_baseline_parameters_on")
+}
+
+.fit_baseline_parameters_on.exprflow_cge_linear_parameters <- function(parameters, expression, coords, i, j, y) {
+  parameters$coef <- .fit_line(.region_correlation(expression)[cbind(i, j)], y)
+  parameters
+}
+
+.fit_baseline_parameters_on.exprflow_distance_decay_parameters <- function(parameters, expression, coords, i, j,
+                                                                          y) {
+  if (is.null(coords)) stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
+  utils::modifyList(parameters, .fit_distance_decay(.pair_distance(coords, i, j), y))
+}
+
+.predict_baseline <- function(fit, expression, coords, i, j) UseMethod(".predict_baseline")
+
+.predict_baseline.exprflow_cge_linear_parameters <- function(fit, expression, coords, i, j) {
+  unname(fit$coef["a"] + fit$coef["b"] * .region_correlation(expression)[cbind(i, j)])
+}
+
+.predict_baseline.exprflow_distance_decay_parameters <- function(fit, expression, coords, i, j) {
+  if (is.null(coords)) stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
+  unname(fit$coef["a"] + fit$coef["b"] * exp(-.pair_distance(coords, i, j) / fit$lambda))
 }
 
 # Exponential decay: for each length scale lambda the best (a, b) is a linear

@@ -26,8 +26,18 @@ test_that("compare_models measures models and baselines on the same held-out cel
   expect_true(all(auc >= 0 & auc <= 1))
   expect_true("heldout_log_likelihood" %in% cmp$metric[cmp$model == "independent_nb"])
   expect_true("reconstruction_log_likelihood" %in% cmp$metric[cmp$model == "tiny"])
-  expect_s3_class(plot(cmp), "ggplot")
+  # Every metric's direction comes from one table.
+  expect_identical(cmp$lower_is_better, unname(exprflow:::.metric_directions[cmp$metric]))
+  chart <- plot(cmp)
+  expect_s3_class(chart, "ggplot")
+  # One chart: metrics as rows, models as columns, each row ranked 0 (worst) to 1 (best).
+  tiles <- chart$data
+  expect_true(all(tiles$score >= 0 & tiles$score <= 1, na.rm = TRUE))
+  mmd <- tiles[tiles$metric == "mmd_rbf", ]
+  expect_identical(as.character(mmd$model[which.max(mmd$score)]), mmd$model[which.min(mmd$value)][[1]] |> as.character())
+  expect_setequal(levels(tiles$kind), c("models", "baselines"))
   expect_output(print(cmp), "exprflow_comparison")
+  expect_output(print(cmp), "better")
 })
 
 test_that("the NB baseline beats a broken generator it is compared with", {

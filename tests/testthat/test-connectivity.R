@@ -149,6 +149,27 @@ test_that("save_connectivity() / load_connectivity() give identical predictions"
   expect_error(load_connectivity(path), "checksum|corrupt")
 })
 
+test_that("fits are S3 classes by model; files of earlier versions load with them", {
+  b <- tiny_brain()
+  base <- fit_connectivity(b$expr, b$conn, b$coords, model = "distance_decay", verbose = FALSE)
+  expect_identical(class(base), c("exprflow_connectivity_distance_decay", "exprflow_connectivity"))
+  expect_output(print(base), "fit        : .* \\* exp\\(-d / ")
+  neural <- fit_tiny(b)
+  expect_identical(class(neural), c("exprflow_connectivity_cross_attention", "exprflow_connectivity_neural",
+                                    "exprflow_connectivity_cpp", "exprflow_connectivity"))
+  path <- tempfile(fileext = ".rds")
+  save_connectivity(base, path)
+  # As an earlier exprflow wrote it: one class, a `kind` field, plain parameters.
+  content <- readRDS(path)
+  content$fit <- structure(c(unclass(content$fit), kind = "baseline"), class = "exprflow_connectivity")
+  class(content$fit$baseline) <- "exprflow_connectivity_baseline"
+  saveRDS(content, path)
+  old <- load_connectivity(path)
+  expect_identical(class(old), class(base))
+  expect_null(old$kind)
+  expect_identical(predict_connectivity(old), predict_connectivity(base))
+})
+
 test_that("region-level CV of a neural model never trains on a test region", {
   b <- tiny_brain(n = 10)
   cv <- cross_validate_connectivity(b$expr, b$conn, b$coords, models = c("cross_attention", "cge_linear"),
