@@ -247,3 +247,10 @@ test_that("flow models train for all epochs by default; DDPM models stop early",
   expect_error(fit_tiny(sce, patience = -1), "`patience`")
   expect_error(fit_tiny(sce, patience = NA), "`patience`")
 })
+
+test_that("the default learning rates are the measured ones", {
+  for (architecture in expression_architectures()$name) {
+    expected <- if (architecture == "state_mlp") 3e-3 else 1e-3
+    expect_equal(training_defaults(architecture)$learning_rate, expected, label = architecture)
+  }
+})

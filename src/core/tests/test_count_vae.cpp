@@ -169,8 +169,11 @@ CountVae small_vae(const Options& overrides, std::vector<CovariateSpec> covariat
   return vae;
 }
 
-Tensor& parameter(torch::nn::Module& m, const std::string& name) {
-  for (auto& p : m.named_parameters()) {
+// By value: named_parameters() returns a temporary dictionary, so a
+// reference into it would dangle (AddressSanitizer caught one); the handle
+// shares the parameter's storage, so in-place updates still reach it.
+Tensor parameter(torch::nn::Module& m, const std::string& name) {
+  for (const auto& p : m.named_parameters()) {
     if (p.key() == name) return p.value();
   }
   throw std::runtime_error("no parameter '" + name + "'");
@@ -345,7 +348,7 @@ TEST(CountVae, LikelihoodChoosesTheHeads) {
 // per level and the last for the null code -1, picked per cell.
 TEST(CountVae, DispersionPerConditionPicksTheCellsRow) {
   CountVae vae = small_vae(Options().set("dispersion", "gene_condition"), {{"condition", 2}});
-  Tensor& table = parameter(*vae, "log_theta");
+  Tensor table = parameter(*vae, "log_theta");
   ASSERT_EQ(table.sizes(), (std::vector<int64_t>{3, kGenes}));
   // The parameter is log theta / kDispersionStep (see count_vae.hpp).
   const double step = CountVaeImpl::kDispersionStep;
