@@ -133,7 +133,8 @@ sanitize: core-test-build
 # libFuzzer on every reader of untrusted bytes (src/core/fuzz: model files,
 # their payloads, JSON specs), FUZZ_SECONDS each, from the seed corpora in
 # src/core/fuzz/corpus; new inputs collect in build/fuzz/corpus. A crash
-# stops it and leaves the input as build/fuzz/crash-*.
+# stops that target (the others still run), leaves the input as
+# build/fuzz/<target>-crash-* and makes the target fail.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_BUILD := $(CURDIR)/build/fuzz
 FUZZ_SECONDS ?= 120
@@ -143,11 +144,11 @@ fuzz: deps
 	cmake -S src/core -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DEXPRFLOW_BUILD_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	cd $(FUZZ_BUILD) && for target in $(FUZZ_TARGETS); do \
+	cd $(FUZZ_BUILD) && status=0 && for target in $(FUZZ_TARGETS); do \
 	  mkdir -p corpus/$$target && \
 	  ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=0 ./$$target -max_total_time=$(FUZZ_SECONDS) \
-	    -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 corpus/$$target \
-	    $(CURDIR)/src/core/fuzz/corpus/$$target || exit 1; done
+	    -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 -artifact_prefix=$$target- corpus/$$target \
+	    $(CURDIR)/src/core/fuzz/corpus/$$target || status=1; done; exit $$status
 
 # Regenerates RcppExports and the roxygen documentation (needs an installed build).
 docs: install

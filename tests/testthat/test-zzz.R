@@ -87,3 +87,10 @@ test_that("architecture_defaults() rejects unknown architectures", {
   expect_error(architecture_defaults(NA_character_), "`architecture` must be a single")
   expect_error(architecture_defaults(1), "`architecture` must be a single")
 })
+
+test_that("the vignettes are built and installed with the package", {
+  found <- utils::vignette(package = "exprflow", lib.loc = dirname(system.file(package = "exprflow")))$results
+  expect_setequal(found[, "Item"], c("exprflow", "evaluation", "connectivity"))
+  doc <- system.file("doc", package = "exprflow")
+  expect_true(all(file.exists(file.path(doc, c("exprflow.html", "evaluation.html", "connectivity.html")))))
+})
