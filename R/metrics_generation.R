@@ -58,9 +58,10 @@
 #'   AUC, `FALSE` for correlations, precision, recall, density, coverage and
 #'   accuracy).
 #' @examples
-#' # Two halves of the same real cells: what "indistinguishable" scores.
+#' # Two halves of the same real cells (every other cell of each type): what
+#' # "indistinguishable" scores.
 #' sce <- example_pbmc()[, 1:400]  # a slice, so that the example runs in seconds
-#' half <- seq(1, 400, by = 2)
+#' half <- unlist(lapply(split(seq_len(ncol(sce)), sce$cell_type), function(i) i[c(TRUE, FALSE)]))
 #' generation_metrics(sce[, half], sce[, -half], condition = "cell_type",
 #'                    n_genes = 500, n_pcs = 10)
 #' @export
