@@ -59,7 +59,6 @@ fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), conditio
     stop(sprintf("`x` has %d cell(s) without counts; remove them first", sum(library_size <= 0)),
          call. = FALSE)
   }
-  if (type == "pca_gaussian") .check_count(n_pcs, "n_pcs")
   level_names <- levels(labels)
   # One class per type (its methods fit, draw, embed and describe it), under
   # the common exprflow_baseline.
@@ -89,6 +88,7 @@ fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), conditio
 }
 
 .fit_baseline_parameters.exprflow_pca_gaussian <- function(model, counts, labels, library_size, n_pcs, ...) {
+  .check_count(n_pcs, "n_pcs")
   level_names <- levels(labels)
   logged <- .dense_log_normalise(counts)                                       # genes x cells
   pca <- .fit_pca(logged, n_pcs)

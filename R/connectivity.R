@@ -262,7 +262,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
               n_train_pairs = sum(fit_pairs), n_validation_pairs = sum(is_val))
   started <- proc.time()[["elapsed"]]
   if (model %in% .r_baseline_models) {
-    fit$baseline <- .fit_baseline(model, pairs$expression, pairs$coords, pairs$i[fit_pairs], pairs$j[fit_pairs],
+    fit$baseline <- .fit_pair_baseline_model(model, pairs$expression, pairs$coords, pairs$i[fit_pairs], pairs$j[fit_pairs],
                                   pairs$target[fit_pairs], settings)
     fit$genes <- pairs$genes
     fit$expression <- pairs$expression
@@ -355,7 +355,7 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
 }
 
 .predict_pairs.exprflow_connectivity <- function(fit, expression, coords, i, j, batch_size = 1024L) {
-  .predict_baseline(fit$baseline, expression, coords, i, j)
+  .predict_pair_baseline(fit$baseline, expression, coords, i, j)
 }
 
 .predict_pairs.exprflow_connectivity_cpp <- function(fit, expression, coords, i, j, batch_size = 1024L) {

@@ -97,11 +97,11 @@
 .pair_distance <- function(coords, i, j) sqrt(rowSums((coords[i, , drop = FALSE] - coords[j, , drop = FALSE])^2))
 
 # Fits an R baseline on pairs (i, j) of `expression` rows with targets y.
-.fit_baseline <- function(model, expression, coords, i, j, y, args = list()) {
+.fit_pair_baseline_model <- function(model, expression, coords, i, j, y, args = list()) {
   args <- .baseline_args(model, args)
   if (!length(y)) stop("no training pairs: every pair has a region outside the training regions", call. = FALSE)
   parameters <- structure(list(model = model, args = args), class = .baseline_parameter_classes(model))
-  .fit_baseline_parameters_on(parameters, expression, coords, i, j, y)
+  .fit_pair_baseline(parameters, expression, coords, i, j, y)
 }
 
 # The parameters of an R baseline are an object of class
@@ -110,28 +110,28 @@
   c(paste0("exprflow_", model, "_parameters"), "exprflow_connectivity_baseline")
 }
 
-.fit_baseline_parameters_on <- function(parameters, expression, coords, i, j, y) {
-  UseMethod(".fit_baseline_parameters_on")
+.fit_pair_baseline <- function(parameters, expression, coords, i, j, y) {
+  UseMethod(".fit_pair_baseline")
 }
 
-.fit_baseline_parameters_on.exprflow_cge_linear_parameters <- function(parameters, expression, coords, i, j, y) {
+.fit_pair_baseline.exprflow_cge_linear_parameters <- function(parameters, expression, coords, i, j, y) {
   parameters$coef <- .fit_line(.region_correlation(expression)[cbind(i, j)], y)
   parameters
 }
 
-.fit_baseline_parameters_on.exprflow_distance_decay_parameters <- function(parameters, expression, coords, i, j,
+.fit_pair_baseline.exprflow_distance_decay_parameters <- function(parameters, expression, coords, i, j,
                                                                           y) {
   if (is.null(coords)) stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
   utils::modifyList(parameters, .fit_distance_decay(.pair_distance(coords, i, j), y))
 }
 
-.predict_baseline <- function(fit, expression, coords, i, j) UseMethod(".predict_baseline")
+.predict_pair_baseline <- function(fit, expression, coords, i, j) UseMethod(".predict_pair_baseline")
 
-.predict_baseline.exprflow_cge_linear_parameters <- function(fit, expression, coords, i, j) {
+.predict_pair_baseline.exprflow_cge_linear_parameters <- function(fit, expression, coords, i, j) {
   unname(fit$coef["a"] + fit$coef["b"] * .region_correlation(expression)[cbind(i, j)])
 }
 
-.predict_baseline.exprflow_distance_decay_parameters <- function(fit, expression, coords, i, j) {
+.predict_pair_baseline.exprflow_distance_decay_parameters <- function(fit, expression, coords, i, j) {
   if (is.null(coords)) stop("model 'distance_decay' needs region coordinates: pass `coords`", call. = FALSE)
   unname(fit$coef["a"] + fit$coef["b"] * exp(-.pair_distance(coords, i, j) / fit$lambda))
 }

@@ -114,7 +114,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 .generated_sce <- function(counts, levels, genes, condition, condition_levels, settings) {
   # Named after the seed too, so that cells of two calls can be combined.
   cells <- sprintf("generated_%s_%d", format(settings$seed, scientific = FALSE), seq_along(levels))
-  counts <- methods::as(methods::as(counts, "CsparseMatrix"), "dMatrix")
+  counts <- methods::as(counts, "CsparseMatrix")  # integer or double base matrix -> dgCMatrix
   dimnames(counts) <- list(genes, cells)
   library_size <- Matrix::colSums(counts)
   col_data <- S4Vectors::DataFrame(row.names = cells)
