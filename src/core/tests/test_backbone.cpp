@@ -25,6 +25,22 @@ TEST(Attention, MatchesReference) {
       << "max difference " << (fast - ref).abs().max().item<float>();
 }
 
+// On a GPU the fast path is LibTorch's fused attention (flash / memory-
+// efficient kernels); it must agree with the plain reference there too.
+TEST(Attention, MatchesReferenceOnCuda) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  at::manual_seed(2);
+  const auto cuda = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
+  Tensor q = at::randn({4, 4, 33, 16}, cuda), k = at::randn({4, 4, 33, 16}, cuda), v = at::randn({4, 4, 33, 16}, cuda);
+  Tensor bias = at::randn({1, 4, 33, 33}, cuda);
+  for (const Tensor& b : {Tensor(), bias}) {
+    Tensor fast = attention(q, k, v, b);
+    Tensor ref = attention_reference(q, k, v, b);
+    ASSERT_TRUE(fast.is_cuda());
+    EXPECT_TRUE(at::allclose(fast, ref, 1e-3, 1e-4)) << "max difference " << (fast - ref).abs().max().item<float>();
+  }
+}
+
 TEST(Attention, ReferenceIsSoftmaxAttention) {
   // One head, two tokens, width 1: check softmax(q k^T / sqrt(1)) v by hand.
   Tensor q = at::tensor(std::vector<float>{1.0f, 0.0f}).view({1, 1, 2, 1});

@@ -173,6 +173,52 @@ TEST_P(EveryComposition, TrainGenerateEmbedSaveLoadReproduce) {
   EXPECT_NE(again->generate(conditions, sampling(8)).logcounts, cells.logcounts);
 }
 
+// The CUDA path (skipped without a GPU): every composition trains and
+// samples on the device with its parameters there, its file holds CPU
+// tensors that load on the CPU with the same weights, and the same weights
+// embed the same cells on both devices.
+TEST_P(EveryComposition, TrainsAndSamplesOnCuda) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  const Case c = GetParam();
+  const SmallData& d = small_data();
+  Options spec = tiny_spec(c.architecture, c.objective);
+  spec.set("device", "cuda");
+  auto model = GenerativeModel::create(spec, d.source->genes(), {"A", "B"});
+  EXPECT_EQ(model->device().rfind("cuda", 0), 0u) << model->device();
+  const TrainReport report = model->train(*d.source, d.conditions, one_epoch(c.architecture), {});
+  for (const EpochRecord& r : report.history) EXPECT_TRUE(std::isfinite(r.validation_loss));
+  const auto on_gpu = all_parameters(*model);
+  ASSERT_FALSE(on_gpu.empty());
+  for (const auto& [key, value] : on_gpu) EXPECT_TRUE(value.is_cuda()) << key;
+
+  const std::vector<int> conditions = {0, 1, -1, 1};
+  for (const char* method : {"default", "ddim", "ddpm", "euler", "heun"}) {
+    Options o = sampling(7);
+    o.set("method", method);
+    const GeneratedCells cells = model->generate(conditions, o);
+    ASSERT_EQ(cells.n_cells, 4);
+    for (int v : cells.counts) ASSERT_GE(v, 0) << method;
+  }
+  int dims = 0;
+  const std::vector<float> embedding = model->embed(*d.source, &dims);
+  ASSERT_EQ(embedding.size(), static_cast<size_t>(kCells) * dims);
+
+  auto loaded = GenerativeModel::load_bytes(model->to_bytes());
+  EXPECT_EQ(loaded->device(), "cpu");
+  const auto on_cpu = all_parameters(*loaded);
+  ASSERT_EQ(on_cpu.size(), on_gpu.size());
+  for (const auto& [key, value] : on_gpu) EXPECT_TRUE(at::equal(value.cpu(), on_cpu.at(key))) << key;
+  int cpu_dims = 0;
+  const std::vector<float> cpu_embedding = loaded->embed(*d.source, &cpu_dims);
+  ASSERT_EQ(cpu_dims, dims);
+  const auto as_tensor = [](const std::vector<float>& v) {
+    return at::tensor(v, at::TensorOptions().dtype(at::kFloat));
+  };
+  const Tensor gpu_e = as_tensor(embedding), cpu_e = as_tensor(cpu_embedding);
+  EXPECT_TRUE(at::allclose(gpu_e, cpu_e, 1e-3, 1e-4))
+      << "max difference " << (gpu_e - cpu_e).abs().max().item<float>();
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, EveryComposition, ::testing::ValuesIn(every_composition()),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.architecture + "_" + info.param.objective;
