@@ -33,8 +33,8 @@
     .Call(`_exprflow_cpp_connectivity_to_raw`, ptr)
 }
 
-.cpp_connectivity_from_raw <- function(bytes, source) {
-    .Call(`_exprflow_cpp_connectivity_from_raw`, bytes, source)
+.cpp_connectivity_from_raw <- function(bytes, source, trust_legacy) {
+    .Call(`_exprflow_cpp_connectivity_from_raw`, bytes, source, trust_legacy)
 }
 
 .cpp_connectivity_info <- function(ptr) {
@@ -109,8 +109,8 @@
     .Call(`_exprflow_cpp_model_to_raw`, model_ptr)
 }
 
-.cpp_model_from_raw <- function(bytes, source) {
-    .Call(`_exprflow_cpp_model_from_raw`, bytes, source)
+.cpp_model_from_raw <- function(bytes, source, trust_legacy) {
+    .Call(`_exprflow_cpp_model_from_raw`, bytes, source, trust_legacy)
 }
 
 .cpp_write_model_raw <- function(bytes, path) {

@@ -336,7 +336,8 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
     stop("this connectivity model object has no C++ state and no model bytes (it was not made by ",
          "fit_connectivity() or load_connectivity())", call. = FALSE)
   }
-  state$pointer <- .cpp_connectivity_from_raw(state$raw, "the connectivity model object's saved state")
+  # Any format version: see .model_pointer().
+  state$pointer <- .cpp_connectivity_from_raw(state$raw, "the connectivity model object's saved state", TRUE)
   state$pointer
 }
 
@@ -519,6 +520,11 @@ print.exprflow_connectivity <- function(x, ...) {
 #' its C++ model's bytes, so one saved with plain `saveRDS()` and restored
 #' with `readRDS()` also rebuilds itself, from its own bytes, on first use.
 #'
+#' The file is an RDS file, so load only files whose origin you trust (as for
+#' any `readRDS()`). Model bytes inside it that an earlier exprflow wrote as a
+#' LibTorch archive are read and kept in the current tensor format, so saving
+#' the loaded fit again converts the file (see [load_model()]).
+#'
 #' @param fit An `exprflow_connectivity`.
 #' @param path File path.
 #' @return `save_connectivity()`: the fit, invisibly.
@@ -561,7 +567,11 @@ save_connectivity <- function(fit, path) {
       stop(sprintf(paste0("`path`: '%s' holds a '%s' fit from an earlier exprflow whose bilinear baseline was ",
                           "fitted in R; fit it again"), path, fit$model), call. = FALSE)
     }
-    fit$state <- .connectivity_state(.cpp_connectivity_from_raw(content$model_file, path), content$model_file)
+    # The file is an RDS file, read by readRDS() above: its source is trusted
+    # already, so the model bytes inside are read whatever their format, and
+    # kept in the current one (save_connectivity() converts a legacy file).
+    pointer <- .cpp_connectivity_from_raw(content$model_file, path, TRUE)
+    fit$state <- .connectivity_state(pointer, .cpp_connectivity_to_raw(pointer))
   }
   fit
 }

@@ -14,8 +14,20 @@
 #' `save_model()`: the restored object rebuilds its C++ state from its own
 #' bytes on first use.
 #'
+#' Files are written in exprflow's own tensor format, which the reader checks
+#' field by field and never executes. Model files saved by earlier exprflow
+#' versions hold a LibTorch (TorchScript) archive instead, whose reader a
+#' crafted file can crash; `load_model()` refuses them unless
+#' `trust_legacy = TRUE`. Load a file you trust that way once and save it
+#' again with `save_model()`: the new file is in the current format. (A model
+#' object restored by `readRDS()` is read whatever its format: reading an RDS
+#' file already trusts its source.)
+#'
 #' @param model An `exprflow_model`.
 #' @param path File path.
+#' @param trust_legacy `TRUE` to read a model file saved by an earlier
+#'   exprflow in the LibTorch archive format (only for files whose origin you
+#'   trust; see Details). Default `FALSE`.
 #' @return `save_model()`: the model, invisibly.
 #'   `load_model()`: an `exprflow_model`.
 #' @examples
@@ -36,11 +48,15 @@ save_model <- function(model, path) {
 
 #' @rdname save_model
 #' @export
-load_model <- function(path) {
+load_model <- function(path, trust_legacy = FALSE) {
   .check_string(path, "path")
+  .check_flag(trust_legacy, "trust_legacy")
   if (!file.exists(path)) stop(sprintf("model file '%s' does not exist", path), call. = FALSE)
   if (dir.exists(path)) stop(sprintf("'%s' is a folder, not a model file", path), call. = FALSE)
   path <- path.expand(path)
   raw <- readBin(path, "raw", file.size(path))
-  .new_model(.cpp_model_from_raw(raw, path), raw)
+  pointer <- .cpp_model_from_raw(raw, path, trust_legacy)
+  # The object keeps the current format's bytes, so that save_model() converts a legacy file.
+  if (trust_legacy) raw <- .cpp_model_to_raw(pointer)
+  .new_model(pointer, raw)
 }

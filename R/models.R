@@ -67,7 +67,9 @@
     stop("this model object holds no model (it was built by an exprflow version that did not keep the ",
          "model in the object); load it from its file with load_model()", call. = FALSE)
   }
-  state$pointer <- .cpp_model_from_raw(state$raw, "the model object's saved state")
+  # Bytes of any format version: whoever read this object from an RDS file has
+  # trusted that file already (unserialising untrusted data is unsafe in R itself).
+  state$pointer <- .cpp_model_from_raw(state$raw, "the model object's saved state", TRUE)
   state$pointer
 }
 

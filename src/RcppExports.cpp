@@ -119,14 +119,15 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_connectivity_from_raw
-SEXP cpp_connectivity_from_raw(Rcpp::RawVector bytes, std::string source);
-RcppExport SEXP _exprflow_cpp_connectivity_from_raw(SEXP bytesSEXP, SEXP sourceSEXP) {
+SEXP cpp_connectivity_from_raw(Rcpp::RawVector bytes, std::string source, bool trust_legacy);
+RcppExport SEXP _exprflow_cpp_connectivity_from_raw(SEXP bytesSEXP, SEXP sourceSEXP, SEXP trust_legacySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
     Rcpp::traits::input_parameter< std::string >::type source(sourceSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_from_raw(bytes, source));
+    Rcpp::traits::input_parameter< bool >::type trust_legacy(trust_legacySEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_connectivity_from_raw(bytes, source, trust_legacy));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -349,14 +350,15 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_model_from_raw
-SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source);
-RcppExport SEXP _exprflow_cpp_model_from_raw(SEXP bytesSEXP, SEXP sourceSEXP) {
+SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source, bool trust_legacy);
+RcppExport SEXP _exprflow_cpp_model_from_raw(SEXP bytesSEXP, SEXP sourceSEXP, SEXP trust_legacySEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
     Rcpp::traits::input_parameter< std::string >::type source(sourceSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_from_raw(bytes, source));
+    Rcpp::traits::input_parameter< bool >::type trust_legacy(trust_legacySEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_from_raw(bytes, source, trust_legacy));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -425,7 +427,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_connectivity_predict", (DL_FUNC) &_exprflow_cpp_connectivity_predict, 6},
     {"_exprflow_cpp_connectivity_attention", (DL_FUNC) &_exprflow_cpp_connectivity_attention, 6},
     {"_exprflow_cpp_connectivity_to_raw", (DL_FUNC) &_exprflow_cpp_connectivity_to_raw, 1},
-    {"_exprflow_cpp_connectivity_from_raw", (DL_FUNC) &_exprflow_cpp_connectivity_from_raw, 2},
+    {"_exprflow_cpp_connectivity_from_raw", (DL_FUNC) &_exprflow_cpp_connectivity_from_raw, 3},
     {"_exprflow_cpp_connectivity_info", (DL_FUNC) &_exprflow_cpp_connectivity_info, 1},
     {"_exprflow_cpp_source_from_csc", (DL_FUNC) &_exprflow_cpp_source_from_csc, 5},
     {"_exprflow_cpp_source_from_dense", (DL_FUNC) &_exprflow_cpp_source_from_dense, 2},
@@ -444,7 +446,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_token_activations", (DL_FUNC) &_exprflow_cpp_model_token_activations, 2},
     {"_exprflow_cpp_model_token_loadings", (DL_FUNC) &_exprflow_cpp_model_token_loadings, 3},
     {"_exprflow_cpp_model_to_raw", (DL_FUNC) &_exprflow_cpp_model_to_raw, 1},
-    {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 2},
+    {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 3},
     {"_exprflow_cpp_write_model_raw", (DL_FUNC) &_exprflow_cpp_write_model_raw, 2},
     {"_exprflow_cpp_model_info", (DL_FUNC) &_exprflow_cpp_model_info, 1},
     {"_exprflow_cpp_pointer_alive", (DL_FUNC) &_exprflow_cpp_pointer_alive, 1},

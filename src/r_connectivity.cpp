@@ -183,9 +183,9 @@ Rcpp::RawVector cpp_connectivity_to_raw(SEXP ptr) {
 
 // A model from its file bytes; `source` names them in errors.
 // [[Rcpp::export(.cpp_connectivity_from_raw)]]
-SEXP cpp_connectivity_from_raw(Rcpp::RawVector bytes, std::string source) {
+SEXP cpp_connectivity_from_raw(Rcpp::RawVector bytes, std::string source, bool trust_legacy) {
   return exprflow_r::guarded([&]() -> SEXP {
-    return ConnectivityPtr(ConnectivityModel::load_bytes(exprflow_r::bytes_of_raw(bytes), source).release(), true);
+    return ConnectivityPtr(ConnectivityModel::load_bytes(exprflow_r::bytes_of_raw(bytes), source, trust_legacy).release(), true);
   });
 }
 

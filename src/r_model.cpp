@@ -190,9 +190,9 @@ Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr) {
 // A model from model file bytes (an object's own, or a file's read by R);
 // `source` names them in errors.
 // [[Rcpp::export(.cpp_model_from_raw)]]
-SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source) {
+SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source, bool trust_legacy) {
   return exprflow_r::guarded([&]() -> SEXP {
-    return ModelPtr(GenerativeModel::load_bytes(exprflow_r::bytes_of_raw(bytes), source).release(), true);
+    return ModelPtr(GenerativeModel::load_bytes(exprflow_r::bytes_of_raw(bytes), source, trust_legacy).release(), true);
   });
 }
 

@@ -10,7 +10,7 @@
 # Where the machine has no GoogleTest or nlohmann-json, point at copies:
 #   GTEST_SRC=path/to/googletest-source NLOHMANN_INCLUDE=dir-holding-nlohmann/
 # PYTORCH_REFERENCE=path/to/pytorch_latent_dit.py adds the PyTorch side of the
-# benchmark. Every step logs to OUT_DIR; a failed step does not stop the
+# benchmark; SKIP_BENCH=1 leaves both sides out. Every step logs to OUT_DIR; a failed step does not stop the
 # later ones that can still run.
 set -u
 out=${1:?usage: tools/cuda_check.sh OUT_DIR}
@@ -72,11 +72,17 @@ if [ -x "$tests" ]; then
   "$tests" --gtest_filter='*Cuda*:*CUDA*:RuntimeInfo*' 2>&1 | tee "$out/cuda_tests.log" | tail -60
 fi
 
-if [ -x "$bench" ]; then
+if [ -x "$tests" ]; then
+  step "model files under this LibTorch"
+  "$tests" --gtest_filter='TensorBundle*:Legacy*:*SaveLoad*:Resources*:GenerativeModel.LoadErrors:LatentModel.Files*' \
+    2>&1 | tee "$out/file_tests.log" | grep -E "OK|FAILED|Failure|PASSED" | tail -30
+fi
+
+if [ -x "$bench" ] && [ -z "${SKIP_BENCH:-}" ]; then
   step "benchmark: exprflow on the GPU"
   "$bench" --device cuda --batch 1024 --quick 2>&1 | tee "$out/bench_exprflow.txt"
 fi
-if [ -n "${PYTORCH_REFERENCE:-}" ]; then
+if [ -n "${PYTORCH_REFERENCE:-}" ] && [ -z "${SKIP_BENCH:-}" ]; then
   step "benchmark: the PyTorch reference on the GPU"
   # The reference is a CPU script: run it with CUDA as the default device and
   # a clock that waits for the GPU before each reading.

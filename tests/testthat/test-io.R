@@ -87,12 +87,35 @@ test_that("damaged model files are refused with errors that say what is wrong", 
   newer <- bytes
   newer[9] <- as.raw(99)  # envelope version 99
   expect_error(load_model(write_variant(newer)), "newer exprflow")
-  expect_error(load_model(write_variant(charToRaw("PK\003\004 a zip that is not a model"))), "not an exprflow model")
+  zip <- write_variant(charToRaw("PK\003\004 a zip that is not a model"))
+  expect_error(load_model(zip), "trust_legacy = TRUE")
+  expect_error(load_model(zip, trust_legacy = TRUE), "not an exprflow model")
   # A damaged copy of the bytes inside an object is refused the same way.
   copy <- model
   copy$state <- new.env(parent = emptyenv())
   copy$state$raw <- flipped
   expect_error(generate_cells(copy, n = 2, steps = 5), "corrupt")
+})
+
+test_that("model files of earlier versions load only when trusted, and save in the current format", {
+  legacy <- test_path("fixtures", "legacy_state_mlp.exprflow")  # a LibTorch archive, as exprflow wrote them before
+  expect_error(load_model(legacy), "earlier exprflow.*trust_legacy = TRUE")
+  expect_error(load_model(legacy, trust_legacy = NA), "`trust_legacy`")
+  model <- load_model(legacy, trust_legacy = TRUE)
+  expect_s3_class(model, "exprflow_model")
+  expected <- generate_cells(model, n = 5, steps = 5, seed = 2)
+  path <- withr::local_tempfile(fileext = ".exprflow")
+  save_model(model, path)
+  # Same magic, a newer envelope version (bytes 9-12).
+  expect_identical(readBin(path, "raw", 8L), readBin(legacy, "raw", 8L))
+  expect_false(identical(readBin(path, "raw", 12L), readBin(legacy, "raw", 12L)))
+  converted <- load_model(path)  # no trust needed any more
+  assays_identical(expected, generate_cells(converted, n = 5, steps = 5, seed = 2))
+  # An object restored by readRDS() that still carries legacy bytes is read as it is.
+  old_object <- model
+  old_object$state <- new.env(parent = emptyenv())
+  old_object$state$raw <- readBin(legacy, "raw", file.size(legacy))
+  assays_identical(expected, generate_cells(old_object, n = 5, steps = 5, seed = 2))
 })
 
 test_that("load_model() and save_model() check their arguments", {

@@ -1,7 +1,5 @@
 #include "api/expression_model.hpp"
 
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -287,42 +285,42 @@ std::vector<float> ExpressionModel::per_cell_rows(const ExpressionSource& data, 
 
 // --------------------------------------------------------------- save/load ---
 std::string ExpressionModel::to_bytes() const {
-  torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(generative_model_meta(*this).dump()));
-  write_module(archive, "network", *network_);
-  write_module(archive, "ema", *ema_);
-  archive.write("gene_mean", scale_.mean.cpu());
-  archive.write("gene_sd", scale_.sd.cpu());
+  TensorBundle bundle;
+  bundle.meta = generative_model_meta(*this);
+  bundle.put_module("network", *network_);
+  bundle.put_module("ema", *ema_);
+  bundle.put("gene_mean", scale_.mean);
+  bundle.put("gene_sd", scale_.sd);
   if (low_.defined()) {
-    archive.write("clip_low", low_.cpu());
-    archive.write("clip_high", high_.cpu());
+    bundle.put("clip_low", low_);
+    bundle.put("clip_high", high_);
   }
-  archive.write("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
-  write_library_sizes(archive, library_sizes_);
-  write_resources(archive, resources_);
-  return model_archive_bytes(archive);
+  bundle.put("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
+  write_library_sizes(bundle, library_sizes_);
+  write_resources(bundle, resources_);
+  return model_file_bytes(bundle);
 }
 
-std::unique_ptr<ExpressionModel> ExpressionModel::read_model(torch::serialize::InputArchive& archive,
-                                                             const Json& meta) {
-  Resources resources = read_resources(archive, meta);
+std::unique_ptr<ExpressionModel> ExpressionModel::read_model(const TensorBundle& bundle) {
+  const Json& meta = bundle.meta;
   auto model = std::make_unique<ExpressionModel>(loaded_spec(meta), meta.at("genes").get<std::vector<std::string>>(),
                                                  meta.at("condition_levels").get<std::vector<std::string>>(),
-                                                 std::move(resources));
-  read_module(archive, "network", *model->network_);
-  read_module(archive, "ema", *model->ema_);
-  archive.read("gene_mean", model->scale_.mean);
-  archive.read("gene_sd", model->scale_.sd);
+                                                 read_resources(bundle));
+  bundle.get_module("network", *model->network_);
+  bundle.get_module("ema", *model->ema_);
+  const int64_t G = static_cast<int64_t>(model->genes().size());
+  model->scale_.mean = bundle.get("gene_mean", {G}, at::kFloat).clone();
+  model->scale_.sd = bundle.get("gene_sd", {G}, at::kFloat).clone();
   model->trained_ = meta.at("trained").get<bool>();
   if (model->trained_) {
-    archive.read("clip_low", model->low_);
-    archive.read("clip_high", model->high_);
+    model->low_ = bundle.get("clip_low", {G}, at::kFloat).clone();
+    model->high_ = bundle.get("clip_high", {G}, at::kFloat).clone();
     model->objective_->set_x0_bounds(model->low_, model->high_);
   }
-  Tensor theta;
-  archive.read("theta", theta);
+  const Tensor& theta = bundle.get("theta");
+  if (theta.scalar_type() != at::kDouble || theta.dim() != 1) throw std::invalid_argument("'theta' is not a vector of doubles");
   model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
-  read_library_sizes(archive, model->library_sizes_);
+  read_library_sizes(bundle, model->library_sizes_);
   model->restore_record(meta);
   return model;
 }

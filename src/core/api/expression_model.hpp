@@ -13,7 +13,6 @@
 #include <functional>
 #include <memory>
 
-#include <torch/serialize/input-archive.h>
 
 #include "data/cell_batch.hpp"
 #include "data/library_sizes.hpp"
@@ -21,6 +20,7 @@
 #include "api/model_record.hpp"
 #include "exprflow/api.hpp"
 #include "io/json.hpp"
+#include "io/tensor_bundle.hpp"
 #include "models/composed_network.hpp"
 #include "objective/objective.hpp"
 #include "sample/samplers.hpp"
@@ -48,7 +48,7 @@ class ExpressionModel final : public ModelRecord {
                                          int* n_tokens) override;
   std::string to_bytes() const override;
   // The model in an opened model file (see GenerativeModel::load()).
-  static std::unique_ptr<ExpressionModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
+  static std::unique_ptr<ExpressionModel> read_model(const TensorBundle& bundle);
 
   long parameter_count() const override;
   bool trained() const override { return trained_; }

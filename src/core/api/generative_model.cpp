@@ -1,7 +1,6 @@
 // The static face of GenerativeModel: the architecture table, defaults,
 // and the factory and loader that pick the implementation an architecture's
 // space names (ExpressionModel for "gene", LatentModel for "latent").
-#include <torch/serialize/input-archive.h>
 
 #include <stdexcept>
 
@@ -69,17 +68,17 @@ ReconstructedCells ReconstructedCells::sized(int n_genes, int n_cells) {
   return out;
 }
 
-std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path) {
-  return load_bytes(read_file_bytes(path, "model"), path);
+std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path, bool trust_legacy) {
+  return load_bytes(read_file_bytes(path, "model"), path, trust_legacy);
 }
 
-std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(std::string_view bytes, const std::string& source) {
-  torch::serialize::InputArchive archive;
-  const Json meta = open_generative_model_bytes(archive, bytes, source);
+std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(std::string_view bytes, const std::string& source,
+                                                             bool trust_legacy) {
+  const TensorBundle bundle = open_generative_model_bytes(bytes, source, trust_legacy);
   try {
-    const Options spec = Options::from_json(meta.at("spec").dump());
-    if (composition(spec.text("architecture")).space == "latent") return LatentModel::read_model(archive, meta);
-    return ExpressionModel::read_model(archive, meta);
+    const Options spec = Options::from_json(bundle.meta.at("spec").dump());
+    if (composition(spec.text("architecture")).space == "latent") return LatentModel::read_model(bundle);
+    return ExpressionModel::read_model(bundle);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read model file '" + source + "': the file is incomplete or corrupt (" +
                              e.what() + ")");

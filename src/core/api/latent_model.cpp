@@ -1,6 +1,5 @@
 #include "api/latent_model.hpp"
 
-#include <torch/serialize/output-archive.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -376,51 +375,53 @@ std::vector<float> LatentModel::token_gene_loadings(const std::string&, const Ex
 
 // --------------------------------------------------------------- save/load ---
 std::string LatentModel::to_bytes() const {
-  Json meta = generative_model_meta(*this);
-  meta["vae_trained"] = vae_trained_;
-  meta["latent_trained"] = latent_trained_;
-  torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(meta.dump()));
-  write_module(archive, "vae", *vae_);
-  write_module(archive, "vae_average", *vae_average_);
+  TensorBundle bundle;
+  bundle.meta = generative_model_meta(*this);
+  bundle.meta["vae_trained"] = vae_trained_;
+  bundle.meta["latent_trained"] = latent_trained_;
+  bundle.put_module("vae", *vae_);
+  bundle.put_module("vae_average", *vae_average_);
   if (has_latent_model()) {
-    write_module(archive, "network", *network_);
-    write_module(archive, "ema", *ema_);
+    bundle.put_module("network", *network_);
+    bundle.put_module("ema", *ema_);
   }
-  archive.write("latent_mean", z_mean_.cpu());
-  archive.write("latent_sd", z_sd_.cpu());
+  bundle.put("latent_mean", z_mean_);
+  bundle.put("latent_sd", z_sd_);
   if (z_low_.defined()) {
-    archive.write("clip_low", z_low_.cpu());
-    archive.write("clip_high", z_high_.cpu());
+    bundle.put("clip_low", z_low_);
+    bundle.put("clip_high", z_high_);
   }
-  write_library_sizes(archive, library_sizes_);
-  write_resources(archive, resources_);
-  return model_archive_bytes(archive);
+  write_library_sizes(bundle, library_sizes_);
+  write_resources(bundle, resources_);
+  return model_file_bytes(bundle);
 }
 
-std::unique_ptr<LatentModel> LatentModel::read_model(torch::serialize::InputArchive& archive, const Json& meta) {
+std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle) {
+  const Json& meta = bundle.meta;
   Options spec = loaded_spec(meta);
   // Files from before the encoder's input was a setting read log expression.
   if (!spec.has("vae_input")) spec.set("vae_input", "log");
   auto model = std::make_unique<LatentModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
                                              meta.at("condition_levels").get<std::vector<std::string>>(),
-                                             read_resources(archive, meta));
-  read_module(archive, "vae", *model->vae_);
-  read_module(archive, "vae_average", *model->vae_average_);
+                                             read_resources(bundle));
+  bundle.get_module("vae", *model->vae_);
+  bundle.get_module("vae_average", *model->vae_average_);
   if (model->has_latent_model()) {
-    read_module(archive, "network", *model->network_);
-    read_module(archive, "ema", *model->ema_);
+    bundle.get_module("network", *model->network_);
+    bundle.get_module("ema", *model->ema_);
   }
-  archive.read("latent_mean", model->z_mean_);
-  archive.read("latent_sd", model->z_sd_);
+  // The latent statistics have the shape the constructor gave them.
+  const std::vector<int64_t> latent_shape = model->z_mean_.sizes().vec();
+  model->z_mean_ = bundle.get("latent_mean", latent_shape, at::kFloat).clone();
+  model->z_sd_ = bundle.get("latent_sd", latent_shape, at::kFloat).clone();
   model->vae_trained_ = meta.at("vae_trained").get<bool>();
   model->latent_trained_ = meta.at("latent_trained").get<bool>();
   if (model->latent_trained_) {
-    archive.read("clip_low", model->z_low_);
-    archive.read("clip_high", model->z_high_);
+    model->z_low_ = bundle.get("clip_low", latent_shape, at::kFloat).clone();
+    model->z_high_ = bundle.get("clip_high", latent_shape, at::kFloat).clone();
     model->objective_->set_x0_bounds(model->z_low_, model->z_high_);
   }
-  read_library_sizes(archive, model->library_sizes_);
+  read_library_sizes(bundle, model->library_sizes_);
   model->restore_record(meta);
   return model;
 }

@@ -20,7 +20,6 @@
 
 #include <memory>
 
-#include <torch/serialize/input-archive.h>
 
 #include "api/model_record.hpp"
 #include "data/cell_batch.hpp"
@@ -28,6 +27,7 @@
 #include "data/split.hpp"
 #include "exprflow/api.hpp"
 #include "io/json.hpp"
+#include "io/tensor_bundle.hpp"
 #include "models/composed_network.hpp"
 #include "models/count_vae.hpp"
 #include "objective/objective.hpp"
@@ -50,7 +50,7 @@ class LatentModel final : public ModelRecord {
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
   std::string to_bytes() const override;
-  static std::unique_ptr<LatentModel> read_model(torch::serialize::InputArchive& archive, const Json& meta);
+  static std::unique_ptr<LatentModel> read_model(const TensorBundle& bundle);
 
   long parameter_count() const override;
   bool trained() const override;

@@ -29,63 +29,49 @@ Json generative_model_meta(const GenerativeModel& model) {
   return meta;
 }
 
-Json open_generative_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes,
-                                 const std::string& path) {
-  const Json meta = open_model_bytes(archive, bytes, path, kFormat, kFormatVersion, "model");
+TensorBundle open_generative_model_bytes(std::string_view bytes, const std::string& path, bool trust_legacy) {
+  TensorBundle bundle = open_model_bytes(bytes, path, kFormat, kFormatVersion, "model", trust_legacy);
+  const Json& meta = bundle.meta;
   if (meta.at("version").get<double>() < kFormatVersion) {
     throw std::runtime_error("'" + path + "' was saved by an earlier exprflow (model format version " +
                              format_number(meta.at("version").get<double>()) +
                              ") whose models this version cannot read; fit the model again");
   }
-  return meta;
+  return bundle;
 }
 
-void write_resources(torch::serialize::OutputArchive& archive, const Resources& resources) {
+void write_resources(TensorBundle& bundle, const Resources& resources) {
   for (const auto& [name, r] : resources) {
-    archive.write("resource/" + name, at::tensor(r.values, at::TensorOptions().dtype(at::kFloat)));
+    bundle.put("resource/" + name, at::tensor(r.values, at::TensorOptions().dtype(at::kFloat)));
   }
 }
 
-Resources read_resources(torch::serialize::InputArchive& archive, const Json& meta) {
+Resources read_resources(const TensorBundle& bundle) {
   Resources resources;
-  for (const auto& [name, entry] : meta.at("resources").items()) {
+  const Json& entries = bundle.meta.at("resources");
+  if (!entries.is_object()) throw std::invalid_argument("'resources' is not a JSON object");
+  for (const auto& [name, entry] : entries.items()) {
     NamedTensor& r = resources[name];
     r.shape = entry.at("shape").get<std::vector<int64_t>>();
     r.row_names = entry.at("row_names").get<std::vector<std::string>>();
     r.column_names = entry.at("column_names").get<std::vector<std::string>>();
-    Tensor values;
-    archive.read("resource/" + name, values);
-    values = values.to(at::kFloat).contiguous();
+    const Tensor values = bundle.get("resource/" + name).to(at::kFloat).contiguous();
     r.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
   }
   return resources;
 }
 
-void write_library_sizes(torch::serialize::OutputArchive& archive, const LibrarySizePools& pools) {
+void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools) {
   for (int l = 0; l < pools.n_pools(); ++l) {
-    archive.write("library_sizes_" + std::to_string(l), at::tensor(pools.pool(l), at::TensorOptions().dtype(at::kDouble)));
+    bundle.put("library_sizes_" + std::to_string(l), at::tensor(pools.pool(l), at::TensorOptions().dtype(at::kDouble)));
   }
 }
 
-void read_library_sizes(torch::serialize::InputArchive& archive, LibrarySizePools& pools) {
+void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools) {
   for (int l = 0; l < pools.n_pools(); ++l) {
-    Tensor sizes;
-    archive.read("library_sizes_" + std::to_string(l), sizes);
-    sizes = sizes.to(at::kDouble).contiguous();
+    const Tensor sizes = bundle.get("library_sizes_" + std::to_string(l)).to(at::kDouble).contiguous();
     pools.pool(l).assign(sizes.data_ptr<double>(), sizes.data_ptr<double>() + sizes.numel());
   }
-}
-
-void write_module(torch::serialize::OutputArchive& archive, const std::string& key, const torch::nn::Module& module) {
-  torch::serialize::OutputArchive part;
-  module.save(part);
-  archive.write(key, part);
-}
-
-void read_module(torch::serialize::InputArchive& archive, const std::string& key, torch::nn::Module& module) {
-  torch::serialize::InputArchive part;
-  archive.read(key, part);
-  module.load(part);
 }
 
 }  // namespace exprflow

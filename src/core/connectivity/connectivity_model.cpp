@@ -1,7 +1,5 @@
 #include "connectivity/connectivity_model.hpp"
 
-#include <torch/serialize/input-archive.h>
-#include <torch/serialize/output-archive.h>
 
 #include <torch/cuda.h>
 
@@ -368,44 +366,39 @@ std::string PairConnectivityModel::to_bytes() const {
   meta["coord_span"] = coord_span_;
   meta["history"] = history_to_json(history_);
 
-  torch::serialize::OutputArchive archive;
-  archive.write("meta", c10::IValue(meta.dump()));
+  TensorBundle bundle;
+  bundle.meta = meta;
   const int64_t G = genes_.n_genes, E = genes_.dim;
-  archive.write("gene_vectors", at::tensor(genes_.values, at::TensorOptions().dtype(at::kFloat)).view({G, E}));
+  bundle.put("gene_vectors", at::tensor(genes_.values, at::TensorOptions().dtype(at::kFloat)).view({G, E}));
   std::vector<int64_t> has(genes_.has_vector.begin(), genes_.has_vector.end());
-  archive.write("gene_has_vector", at::tensor(has, at::TensorOptions().dtype(at::kLong)));
-  torch::serialize::OutputArchive network, ema;
-  network_->save(network);
-  ema_->save(ema);
-  archive.write("network", network);
-  archive.write("ema", ema);
-  return model_archive_bytes(archive);
+  bundle.put("gene_has_vector", at::tensor(has, at::TensorOptions().dtype(at::kLong)));
+  bundle.put_module("network", *network_);
+  bundle.put_module("ema", *ema_);
+  return model_file_bytes(bundle);
 }
 
 std::unique_ptr<PairConnectivityModel> PairConnectivityModel::from_bytes(std::string_view bytes,
-                                                                        const std::string& source) {
+                                                                        const std::string& source, bool trust_legacy) {
   const std::string unreadable = "cannot read connectivity model file '" + source + "': ";
-  torch::serialize::InputArchive archive;
-  const Json meta = open_model_bytes(archive, bytes, source, kFormat, kFormatVersion, "connectivity model");
+  const TensorBundle bundle =
+      open_model_bytes(bytes, source, kFormat, kFormatVersion, "connectivity model", trust_legacy);
+  const Json& meta = bundle.meta;
   try {
     Options spec = Options::from_json(meta.at("spec").dump());
     spec.set("device", "cpu");  // a loaded model starts on the CPU
-    Tensor vectors, has;
-    archive.read("gene_vectors", vectors);
-    archive.read("gene_has_vector", has);
-    vectors = vectors.contiguous();
-    has = has.contiguous();
+    const Tensor& vectors = bundle.get("gene_vectors");
+    if (vectors.dim() != 2 || vectors.scalar_type() != at::kFloat) {
+      throw std::invalid_argument("'gene_vectors' is not a float matrix");
+    }
+    const Tensor& has = bundle.get("gene_has_vector", {vectors.size(0)}, at::kLong);
     GeneEmbedding genes;
     genes.n_genes = static_cast<int>(vectors.size(0));
     genes.dim = static_cast<int>(vectors.size(1));
     genes.values.assign(vectors.data_ptr<float>(), vectors.data_ptr<float>() + vectors.numel());
     genes.has_vector.assign(has.data_ptr<int64_t>(), has.data_ptr<int64_t>() + has.numel());
     auto model = std::make_unique<PairConnectivityModel>(spec, genes);
-    torch::serialize::InputArchive network, ema;
-    archive.read("network", network);
-    archive.read("ema", ema);
-    model->network_->load(network);
-    model->ema_->load(ema);
+    bundle.get_module("network", *model->network_);
+    bundle.get_module("ema", *model->ema_);
     model->ema_->eval();
     model->trained_ = meta.at("trained").get<bool>();
     model->coordinate_scale_fitted_ = meta.at("coordinate_scale_fitted").get<bool>();
@@ -422,12 +415,13 @@ std::unique_ptr<PairConnectivityModel> PairConnectivityModel::from_bytes(std::st
   }
 }
 
-std::unique_ptr<ConnectivityModel> ConnectivityModel::load(const std::string& path) {
-  return load_bytes(read_file_bytes(path, "connectivity model"), path);
+std::unique_ptr<ConnectivityModel> ConnectivityModel::load(const std::string& path, bool trust_legacy) {
+  return load_bytes(read_file_bytes(path, "connectivity model"), path, trust_legacy);
 }
 
-std::unique_ptr<ConnectivityModel> ConnectivityModel::load_bytes(std::string_view bytes, const std::string& source) {
-  return PairConnectivityModel::from_bytes(bytes, source);
+std::unique_ptr<ConnectivityModel> ConnectivityModel::load_bytes(std::string_view bytes, const std::string& source,
+                                                                 bool trust_legacy) {
+  return PairConnectivityModel::from_bytes(bytes, source, trust_legacy);
 }
 
 void ConnectivityModel::save(const std::string& path) const {

@@ -9,7 +9,6 @@
 #include <array>
 #include <memory>
 
-#include <torch/serialize/input-archive.h>
 
 #include "connectivity/pair_network.hpp"
 #include "exprflow/connectivity.hpp"
@@ -28,7 +27,8 @@ class PairConnectivityModel final : public ConnectivityModel {
   std::vector<float> attention_map(const RegionData& regions, int i, int j, int layer, int* rows,
                                    int* cols) override;
   std::string to_bytes() const override;
-  static std::unique_ptr<PairConnectivityModel> from_bytes(std::string_view bytes, const std::string& source);
+  static std::unique_ptr<PairConnectivityModel> from_bytes(std::string_view bytes, const std::string& source,
+                                                           bool trust_legacy);
 
   const Options& spec() const override { return spec_; }
   const std::vector<EpochRecord>& history() const override { return history_; }

@@ -1,8 +1,9 @@
 // libFuzzer target: arbitrary bytes as the payload of a correctly sealed
 // model file. The envelope's checksum stops random corruption before the
-// archive is parsed, so this target seals each input first to reach what
-// lies behind it: LibTorch's zip reader, the meta JSON (keys, types,
-// versions) and the weights, of both generative and connectivity models.
+// payload is parsed, so this target seals each input first to reach what
+// lies behind it: the tensor bundle's index and data, the meta JSON (keys,
+// types, versions) and the weights, of both generative and connectivity
+// models. (Legacy LibTorch archives are read only on trust; not fuzzed.)
 // Seed corpus: fuzz/corpus/fuzz_model_payload (payloads of real model files).
 #include <cstddef>
 #include <cstdint>

@@ -9,7 +9,7 @@ dir_file <- "src/core/fuzz/corpus/fuzz_model_file"
 dir_payload <- "src/core/fuzz/corpus/fuzz_model_payload"
 write_both <- function(bytes, name) {
   writeBin(bytes, file.path(dir_file, paste0(name, ".exprflow")))
-  writeBin(bytes[-(1:24)], file.path(dir_payload, paste0(name, ".zip")))
+  writeBin(bytes[-(1:24)], file.path(dir_payload, paste0(name, ".bundle")))
 }
 fits <- list(
   latent_tokens = list(architecture = "latent_tokens", n_tokens = 2, token_dim = 4, n_layers = 1, n_heads = 1, hidden = 8),
@@ -27,6 +27,6 @@ brain <- example_brain("fc")
 genes <- colnames(brain$expression)[1:20]
 fit <- fit_connectivity(brain$expression[, genes], brain$connectivity, epochs = 1, d_model = 4, n_layers = 1, head_hidden = "8", mlp_ratio = 1,
                         n_heads = 1, verbose = FALSE)
-writeBin(fit$state$raw[-(1:24)], file.path(dir_payload, "connectivity.zip"))
+writeBin(fit$state$raw[-(1:24)], file.path(dir_payload, "connectivity.bundle"))
 bil <- fit_connectivity(brain$expression[, genes], brain$connectivity, model = "bilinear", verbose = FALSE, epochs = 2)
-writeBin(bil$state$raw[-(1:24)], file.path(dir_payload, "bilinear.zip"))
+writeBin(bil$state$raw[-(1:24)], file.path(dir_payload, "bilinear.bundle"))

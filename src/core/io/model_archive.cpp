@@ -1,32 +1,43 @@
 #include "io/model_archive.hpp"
 
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
 
+#include "io/legacy_archive.hpp"
 #include "io/model_envelope.hpp"
 
 namespace exprflow {
 
-std::string model_archive_bytes(torch::serialize::OutputArchive& archive) {
-  std::ostringstream payload;
-  archive.save_to(payload);
-  return seal_payload(payload.str());
-}
+std::string model_file_bytes(const TensorBundle& bundle) { return seal_payload(bundle.to_bytes()); }
 
-Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view bytes, const std::string& source,
-                      const std::string& format, int max_version, const std::string& kind) {
+TensorBundle open_model_bytes(std::string_view bytes, const std::string& source, const std::string& format,
+                              int max_version, const std::string& kind, bool trust_legacy) {
   const std::string unreadable = "cannot read " + kind + " file '" + source + "': ";
-  const std::string_view payload = open_envelope(bytes, source, kind);  // checked: throws with its own message
-  Json meta;
-  try {
-    c10::IValue meta_value;
-    archive.load_from(payload.data(), payload.size());
-    archive.read("meta", meta_value);
-    meta = Json::parse(meta_value.toStringRef());
-  } catch (const std::exception&) {
-    throw std::runtime_error(unreadable + "not an exprflow " + kind + " file, or unreadable");
+  const Envelope envelope = open_envelope(bytes, source, kind);  // checked: throws with its own message
+  TensorBundle bundle;
+  if (envelope.version <= kLastArchiveEnvelopeVersion) {
+    if (!trust_legacy) {
+      throw std::runtime_error(
+          unreadable + "it was saved by an earlier exprflow as a LibTorch archive, whose reader a crafted file can "
+          "crash. If you trust where the file came from, load it with trust_legacy = TRUE and save it again: the "
+          "new file is in the current format");
+    }
+    try {
+      bundle = bundle_from_legacy_archive(envelope.payload);
+    } catch (const LegacyArchiveUnsupported& e) {
+      throw std::runtime_error(unreadable + "it was saved by an earlier exprflow as a LibTorch archive, and " +
+                               e.what());
+    } catch (const std::exception&) {
+      throw std::runtime_error(unreadable + "not an exprflow " + kind + " file, or unreadable");
+    }
+  } else {
+    try {
+      bundle = TensorBundle::from_bytes(envelope.payload);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(unreadable + "the file is corrupt (" + e.what() + ")");
+    }
   }
+  const Json& meta = bundle.meta;
   if (!meta.is_object() || !meta.contains("format") || !meta.at("format").is_string() ||
       meta.at("format").get<std::string>() != format) {
     throw std::runtime_error(unreadable + "not an exprflow " + kind + " file");
@@ -39,7 +50,7 @@ Json open_model_bytes(torch::serialize::InputArchive& archive, std::string_view 
     throw std::runtime_error("'" + source + "' was written by a newer exprflow (format version " +
                              format_number(version) + ")");
   }
-  return meta;
+  return bundle;
 }
 
 namespace {

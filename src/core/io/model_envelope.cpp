@@ -65,10 +65,10 @@ std::string seal_payload(std::string_view payload) {
   return out;
 }
 
-std::string_view open_envelope(std::string_view bytes, const std::string& source, const std::string& kind) {
+Envelope open_envelope(std::string_view bytes, const std::string& source, const std::string& kind) {
   const std::string unreadable = "cannot read " + kind + " file '" + source + "': ";
   if (bytes.size() >= sizeof kZipSignature && std::memcmp(bytes.data(), kZipSignature, sizeof kZipSignature) == 0) {
-    return bytes;  // written before the envelope: a bare archive
+    return Envelope{0, bytes};  // written before the envelope: a bare archive
   }
   if (bytes.size() < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     throw std::runtime_error(unreadable + "not an exprflow " + kind + " file");
@@ -93,7 +93,7 @@ std::string_view open_envelope(std::string_view bytes, const std::string& source
     throw std::runtime_error(unreadable + "the file is corrupt (checksum " + hex(actual) + ", expected " +
                              hex(expected) + ")");
   }
-  return bytes.substr(kHeaderSize);  // a view: no copy of the weights
+  return Envelope{version, bytes.substr(kHeaderSize)};  // a view: no copy of the weights
 }
 
 std::string read_file_bytes(const std::string& path, const std::string& kind) {

@@ -2,8 +2,6 @@
 // on a small synthetic two-condition negative binomial dataset.
 #include <gtest/gtest.h>
 
-#include <torch/serialize/output-archive.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +17,9 @@
 #include "api/expression_model.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
+#include "io/model_archive.hpp"
+#include "io/model_envelope.hpp"
+#include "io/tensor_bundle.hpp"
 
 using namespace exprflow;
 
@@ -420,38 +421,34 @@ TEST(GenerativeModel, LoadErrors) {
   EXPECT_NE(m.find("not an exprflow model file"), std::string::npos) << m;
   std::remove(text.c_str());
 
-  // A LibTorch archive that is not ours.
+  // A file in exprflow's envelope and tensor format that holds no exprflow model.
   const std::string foreign = temp_path("foreign.pt");
-  {
-    torch::serialize::OutputArchive archive;
-    archive.write("weights", at::ones({2}));
-    archive.save_to(foreign);
-  }
+  const auto write_bundle = [&foreign](const Json& meta) {
+    TensorBundle bundle;
+    bundle.meta = meta;
+    bundle.put("weights", at::ones({2}));
+    write_file_atomically(foreign, model_file_bytes(bundle), "test");
+  };
+  write_bundle(Json::object());
   m = runtime_error_message([&] { GenerativeModel::load(foreign); });
   EXPECT_NE(m.find("not an exprflow model file"), std::string::npos) << m;
-  {
-    torch::serialize::OutputArchive archive;
-    archive.write("meta", c10::IValue(std::string("{\"format\": \"something-else\", \"version\": 1}")));
-    archive.save_to(foreign);
-  }
+  write_bundle(Json{{"format", "something-else"}, {"version", 1}});
   m = runtime_error_message([&] { GenerativeModel::load(foreign); });
   EXPECT_NE(m.find("not an exprflow model file"), std::string::npos) << m;
-  {
-    torch::serialize::OutputArchive archive;
-    archive.write("meta", c10::IValue(std::string("this is not JSON")));
-    archive.save_to(foreign);
-  }
+  // An intact envelope around bytes that are not a tensor bundle.
+  write_file_atomically(foreign, seal_payload("this is not a tensor bundle"), "test");
   m = runtime_error_message([&] { GenerativeModel::load(foreign); });
   EXPECT_NE(m.find(foreign), std::string::npos) << "message should name the file: " << m;
+  EXPECT_NE(m.find("corrupt"), std::string::npos) << m;
   // A model saved before the composable core (format version 1) says so.
-  {
-    torch::serialize::OutputArchive archive;
-    archive.write("meta", c10::IValue(std::string("{\"format\": \"exprflow-model\", \"version\": 1}")));
-    archive.save_to(foreign);
-  }
+  write_bundle(Json{{"format", "exprflow-model"}, {"version", 1}});
   m = runtime_error_message([&] { GenerativeModel::load(foreign); });
   EXPECT_NE(m.find("earlier exprflow"), std::string::npos) << m;
   EXPECT_NE(m.find("fit the model again"), std::string::npos) << m;
+  // A newer format version.
+  write_bundle(Json{{"format", "exprflow-model"}, {"version", 99}});
+  m = runtime_error_message([&] { GenerativeModel::load(foreign); });
+  EXPECT_NE(m.find("newer exprflow"), std::string::npos) << m;
   std::remove(foreign.c_str());
 
   // Saving to an unwritable place is a runtime_error naming the path.

@@ -32,10 +32,13 @@ TEST(ModelEnvelope, SealedPayloadOpensUnchangedAndBareArchivesPassThrough) {
   const std::string sealed = seal_payload(payload);
   EXPECT_EQ(sealed.size(), payload.size() + 24);
   EXPECT_EQ(sealed.substr(0, 8), "EXPRFLOW");
-  EXPECT_EQ(open_envelope(sealed, "m", "model"), payload);
-  // A file from before the envelope: a bare zip archive, returned as is.
+  const Envelope opened = open_envelope(sealed, "m", "model");
+  EXPECT_EQ(opened.payload, payload);
+  EXPECT_EQ(opened.version, kEnvelopeVersion);
+  // A file from before the envelope: a bare zip archive, returned as is (version 0).
   const std::string zip = std::string("PK\3\4", 4) + "rest";
-  EXPECT_EQ(open_envelope(zip, "m", "model"), zip);
+  EXPECT_EQ(open_envelope(zip, "m", "model").payload, zip);
+  EXPECT_EQ(open_envelope(zip, "m", "model").version, 0u);
 }
 
 TEST(ModelEnvelope, DamagedBytesAreRefusedWithTheReason) {
@@ -51,9 +54,9 @@ TEST(ModelEnvelope, DamagedBytesAreRefusedWithTheReason) {
   msg = open_error(sealed + "x");
   EXPECT_TRUE(contains(msg, "extra bytes")) << msg;
   std::string newer = sealed;
-  newer[8] = 2;
+  newer[8] = static_cast<char>(kEnvelopeVersion + 1);
   msg = open_error(newer);
-  EXPECT_TRUE(contains(msg, "newer exprflow") && contains(msg, "version 2")) << msg;
+  EXPECT_TRUE(contains(msg, "newer exprflow") && contains(msg, "version " + std::to_string(kEnvelopeVersion + 1))) << msg;
   msg = open_error("plain text");
   EXPECT_TRUE(contains(msg, "not an exprflow model file")) << msg;
   msg = open_error("");

@@ -147,11 +147,15 @@ class GenerativeModel {
                                                  std::vector<std::string> genes,
                                                  std::vector<std::string> condition_levels,
                                                  Resources resources = {});
-  static std::unique_ptr<GenerativeModel> load(const std::string& path);
+  // Files saved by exprflow before its own tensor format hold a LibTorch
+  // archive, whose reader a crafted file can crash: they are read only with
+  // `trust_legacy`, else refused with an error that says so.
+  static std::unique_ptr<GenerativeModel> load(const std::string& path, bool trust_legacy = false);
   // A model from the bytes of a model file (to_bytes()); `source` names them
   // in errors.
   static std::unique_ptr<GenerativeModel> load_bytes(std::string_view bytes,
-                                                     const std::string& source = "model bytes");
+                                                     const std::string& source = "model bytes",
+                                                     bool trust_legacy = false);
 
   // `conditions` holds one 0-based level index per cell of `data` (ignored
   // for an unconditional model). Training options: see default_train_options().

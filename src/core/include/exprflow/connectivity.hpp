@@ -50,10 +50,13 @@ class ConnectivityModel {
   // `spec` holds "architecture" plus overrides of its defaults (unknown keys
   // are an error). The embedding fixes the model's gene count.
   static std::unique_ptr<ConnectivityModel> create(const Options& spec, const GeneEmbedding& genes);
-  static std::unique_ptr<ConnectivityModel> load(const std::string& path);
+  // Files of earlier exprflow versions (LibTorch archives) are read only with
+  // `trust_legacy`, as GenerativeModel::load() explains.
+  static std::unique_ptr<ConnectivityModel> load(const std::string& path, bool trust_legacy = false);
   // A model from the bytes of a model file (a file read whole, or an R
   // object's own copy); `source` names them in errors.
-  static std::unique_ptr<ConnectivityModel> load_bytes(std::string_view bytes, const std::string& source);
+  static std::unique_ptr<ConnectivityModel> load_bytes(std::string_view bytes, const std::string& source,
+                                                       bool trust_legacy = false);
 
   virtual TrainReport train(const RegionData& regions, const RegionPairs& train_pairs,
                             const RegionPairs& validation_pairs, const Options& train_options,
