@@ -61,8 +61,17 @@ vignettes:
 	rm -f inst/doc/.built
 	@$(MAKE) --no-print-directory inst/doc/.built
 
+# OpenBLAS picks kernels by CPU model; Debian 12's 0.3.21 does not know recent
+# Xeons and runs generic ones (~4x slower sgemm). The demo and the benchmarks
+# name the kernels the CPU supports, unless OPENBLAS_CORETYPE is set already;
+# the tests keep the machine's own setting. exprflow_info() explains it.
+OPENBLAS_CORE := $(or $(OPENBLAS_CORETYPE),$(shell \
+  if grep -qw avx512bw /proc/cpuinfo 2>/dev/null; then echo SkylakeX; \
+  elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then echo Haswell; fi))
+WITH_OPENBLAS_CORE := $(if $(OPENBLAS_CORE),OPENBLAS_CORETYPE=$(OPENBLAS_CORE))
+
 demo: install
-	Rscript inst/scripts/demo_pbmc.R
+	$(WITH_OPENBLAS_CORE) Rscript inst/scripts/demo_pbmc.R
 
 r-test: install
 	Rscript tools/run_testthat.R
@@ -91,7 +100,10 @@ test: install
 bench: install
 	cmake -S src/core -B build/bench -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_BENCH=ON >/dev/null
 	cmake --build build/bench -j $(JOBS)
+	@echo "OpenBLAS as the machine sets it:"
 	build/bench/bench_latent_dit
+	@if [ -n "$(OPENBLAS_CORE)" ]; then echo "OpenBLAS with OPENBLAS_CORETYPE=$(OPENBLAS_CORE):"; \
+	  $(WITH_OPENBLAS_CORE) build/bench/bench_latent_dit; fi
 
 # R CMD build + R CMD check --as-cran in build/check (vignettes, examples
 # and tests included; needs the tools the check calls: qpdf, checkbashisms).

@@ -14,10 +14,25 @@ NULL
 }
 
 .onAttach <- function(libname, pkgname) {
-  info <- .cpp_runtime_info()
-  if (isTRUE(info$blas_is_reference)) {
-    packageStartupMessage(.reference_blas_message(info))
-  }
+  message <- .blas_message(.cpp_runtime_info())
+  if (!is.null(message)) packageStartupMessage(message)
+}
+
+# What is wrong with the BLAS set-up, or NULL: the reference BLAS, or an
+# OpenBLAS running kernels narrower than the CPU's vector units.
+.blas_message <- function(info) {
+  if (isTRUE(info$blas_is_reference)) return(.reference_blas_message(info))
+  if (nzchar(info$blas_core_advice %||% "")) return(.openblas_core_message(info))
+  NULL
+}
+
+.openblas_core_message <- function(info) {
+  paste0(
+    "exprflow: OpenBLAS runs its '", info$blas_core, "' kernels, which leave most of this CPU's vector units ",
+    "(", info$cpu_extensions, ") unused: matrix products run up to ~4x slower (its version does not recognise ",
+    "the CPU). Set OPENBLAS_CORETYPE=", info$blas_core_advice, " before R starts, e.g. add the line ",
+    "'OPENBLAS_CORETYPE=", info$blas_core_advice, "' to ~/.Renviron, and restart R."
+  )
 }
 
 .reference_blas_message <- function(info) {
@@ -35,15 +50,29 @@ NULL
 #' does its matrix work. With Debian's reference BLAS, training is about 15
 #' times slower than with OpenBLAS; `exprflow_info()` warns about it.
 #'
+#' OpenBLAS picks its kernels by CPU model, and a version older than the CPU
+#' falls back to generic ones: Debian 12's OpenBLAS 0.3.21 runs "Prescott"
+#' (SSE3) kernels on recent Xeons with AVX-512, where sgemm measured 27-53
+#' GFLOP/s instead of ~215 with `OPENBLAS_CORETYPE=SkylakeX`. `exprflow_info()`
+#' reports the kernels OpenBLAS runs and the CPU's vector extensions, and
+#' warns (as does attaching the package) with the `OPENBLAS_CORETYPE` value to
+#' set before R starts (in `~/.Renviron`) when the kernels are narrower than
+#' the CPU.
+#'
 #' @return A list of class `exprflow_info` with elements `torch_version`,
 #'   `cuda_compiled`, `cuda_available`, `cuda_device_count`, `torch_threads`,
-#'   `blas`, `blas_library`, `blas_is_reference`, `parallel_info`.
+#'   `blas`, `blas_library`, `blas_is_reference`, `blas_core` (OpenBLAS's
+#'   kernels, `""` for other BLAS), `blas_threads` (OpenBLAS's threads, 0 when
+#'   unknown), `cpu_extensions` (e.g. `"avx avx2 avx512f avx512bw"`),
+#'   `blas_core_advice` (the `OPENBLAS_CORETYPE` that would use the CPU fully,
+#'   `""` when nothing is to gain), `parallel_info`.
 #' @examples
 #' exprflow_info()
 #' @export
 exprflow_info <- function() {
   info <- .cpp_runtime_info()
-  if (isTRUE(info$blas_is_reference)) warning(.reference_blas_message(info), call. = FALSE)
+  message <- .blas_message(info)
+  if (!is.null(message)) warning(message, call. = FALSE)
   structure(info, class = "exprflow_info")
 }
 
@@ -55,6 +84,11 @@ print.exprflow_info <- function(x, ...) {
       if (x$cuda_compiled) " (kernels compiled)" else "", "\n", sep = "")
   cat("  threads  : ", x$torch_threads, " LibTorch (intra-op)\n", sep = "")
   cat("  BLAS     : ", x$blas, if (nzchar(x$blas_library)) paste0(" (", x$blas_library, ")"), "\n", sep = "")
+  if (nzchar(x$blas_core %||% "")) {
+    cat("  kernels  : ", x$blas_core, ", ", x$blas_threads, " thread(s)",
+        if (nzchar(x$blas_core_advice)) paste0(" (set OPENBLAS_CORETYPE=", x$blas_core_advice, ")"), "\n", sep = "")
+  }
+  cat("  CPU      : ", if (nzchar(x$cpu_extensions %||% "")) x$cpu_extensions else "no AVX reported", "\n", sep = "")
   invisible(x)
 }
 

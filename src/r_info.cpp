@@ -14,6 +14,10 @@ Rcpp::List cpp_runtime_info() {
         Rcpp::Named("blas") = info.blas,
         Rcpp::Named("blas_library") = info.blas_library,
         Rcpp::Named("blas_is_reference") = info.blas_is_reference,
+        Rcpp::Named("blas_core") = info.blas_core,
+        Rcpp::Named("blas_threads") = info.blas_threads,
+        Rcpp::Named("cpu_extensions") = info.cpu_extensions,
+        Rcpp::Named("blas_core_advice") = info.blas_core_advice,
         Rcpp::Named("parallel_info") = info.parallel_info);
   });
 }

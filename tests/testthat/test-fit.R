@@ -151,7 +151,7 @@ test_that("non-positive architecture sizes are rejected clearly", {
 })
 
 test_that("device = 'cuda' without CUDA is a clear error", {
-  skip_if(isTRUE(exprflow_info()$cuda_available), "CUDA is available here")
+  skip_if(isTRUE(suppressWarnings(exprflow_info())$cuda_available), "CUDA is available here")
   expect_error(fit_tiny(pbmc_sce()[1:50, 1:20], device = "cuda"), "CUDA")
   expect_error(fit_tiny(pbmc_sce()[1:50, 1:20], device = "cuda"), "exprflow_info")
   expect_error(fit_tiny(pbmc_sce()[1:50, 1:20], device = "gpu"), "should be one of")

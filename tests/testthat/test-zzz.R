@@ -1,10 +1,15 @@
 # R/zzz.R: runtime information, threads, architectures.
 
+# The report without its BLAS warning (tested on its own below): this
+# machine's OpenBLAS may well run kernels narrower than its CPU.
+quiet_info <- function() suppressWarnings(exprflow_info())
+
 test_that("exprflow_info() returns its fields with sensible types", {
-  info <- exprflow_info()
+  info <- quiet_info()
   expect_s3_class(info, "exprflow_info")
   expect_true(all(c("torch_version", "cuda_compiled", "cuda_available", "cuda_device_count",
-                    "torch_threads", "blas", "blas_library", "blas_is_reference", "parallel_info")
+                    "torch_threads", "blas", "blas_library", "blas_is_reference", "blas_core", "blas_threads",
+                    "cpu_extensions", "blas_core_advice", "parallel_info")
                   %in% names(info)))
   expect_type(info$torch_version, "character")
   expect_match(info$torch_version, "^[12]\\.")
@@ -18,23 +23,52 @@ test_that("exprflow_info() returns its fields with sensible types", {
   expect_type(info$blas_library, "character")
   expect_type(info$blas_is_reference, "logical")
   expect_type(info$parallel_info, "character")
+  if (identical(info$blas, "OpenBLAS")) {
+    expect_true(nzchar(info$blas_core))
+    expect_true(info$blas_threads >= 1)
+  }
+  expect_true(info$blas_core_advice %in% c("", "SkylakeX", "Haswell"))
+})
+
+test_that("a BLAS that leaves the CPU unused is reported with the fix", {
+  base <- list(blas = "OpenBLAS", blas_library = "/usr/lib/libopenblas.so.0", blas_is_reference = FALSE,
+               blas_core = "Prescott", blas_threads = 2L, cpu_extensions = "avx avx2 avx512f avx512bw",
+               blas_core_advice = "SkylakeX")
+  msg <- .blas_message(base)
+  expect_match(msg, "'Prescott' kernels")
+  expect_match(msg, "OPENBLAS_CORETYPE=SkylakeX", fixed = TRUE)
+  expect_match(msg, "~/.Renviron", fixed = TRUE)
+  expect_null(.blas_message(modifyList(base, list(blas_core = "SkylakeX", blas_core_advice = ""))))
+  expect_match(.blas_message(modifyList(base, list(blas_is_reference = TRUE, blas = "reference BLAS"))),
+               "reference BLAS")
+  # exprflow_info() warns exactly when this machine's set-up has something to fix.
+  expected <- .blas_message(.cpp_runtime_info())
+  if (is.null(expected)) {
+    expect_no_warning(exprflow_info())
+  } else {
+    expect_warning(exprflow_info(), expected, fixed = TRUE)
+  }
+  report <- structure(c(base, list(torch_version = "1.13.0", cuda_available = FALSE, cuda_compiled = FALSE,
+                                   cuda_device_count = 0L, torch_threads = 1L)), class = "exprflow_info")
+  expect_output(print(report), "kernels  : Prescott, 2 thread(s) (set OPENBLAS_CORETYPE=SkylakeX)", fixed = TRUE)
+  expect_output(print(report), "CPU      : avx avx2 avx512f avx512bw", fixed = TRUE)
 })
 
 test_that("exprflow_info() prints a readable report", {
-  info <- exprflow_info()
+  info <- quiet_info()
   expect_output(print(info), "LibTorch : [12]\\.")
   expect_output(print(info), "BLAS")
   expect_output(print(info), "threads")
 })
 
 test_that("exprflow_set_threads() returns the previous value invisibly and sets the new one", {
-  original <- exprflow_info()$torch_threads
+  original <- quiet_info()$torch_threads
   on.exit(exprflow_set_threads(original), add = TRUE)
   expect_invisible(exprflow_set_threads(2))
-  expect_equal(exprflow_info()$torch_threads, 2)
+  expect_equal(quiet_info()$torch_threads, 2)
   expect_invisible(previous <- exprflow_set_threads(1))
   expect_equal(previous, 2)
-  expect_equal(exprflow_info()$torch_threads, 1)
+  expect_equal(quiet_info()$torch_threads, 1)
   expect_equal(exprflow_set_threads(1), 1)
 })
 

@@ -10,6 +10,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -95,7 +100,66 @@ BlasLibrary detect_blas() {
   return {"unknown (statically linked or not loaded)", provider};
 }
 
+// An OpenBLAS query function, looked up in the BLAS that was found (the
+// process's global scope may not hold it: R loads packages' libraries
+// locally).
+template <typename Fn>
+Fn openblas_function(const std::string& library, const char* name) {
+  if (void* global = ::dlsym(RTLD_DEFAULT, name)) return reinterpret_cast<Fn>(global);
+  if (library.empty()) return nullptr;
+  void* handle = ::dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD);  // only if already loaded
+  if (handle == nullptr) return nullptr;
+  void* symbol = ::dlsym(handle, name);
+  ::dlclose(handle);  // NOLOAD took a reference; the library stays loaded by its owner
+  return reinterpret_cast<Fn>(symbol);
+}
+
+// How much of the CPU's vector width a core or a CPU uses: 3 AVX-512, 2 AVX2,
+// 1 AVX, 0 SSE only; -1 for a core name this table does not know.
+int core_rank(const std::string& core) {
+  static const std::vector<std::pair<const char*, int>> ranks = {
+      {"skylakex", 3}, {"cooperlake", 3}, {"sapphirerapids", 3},
+      {"haswell", 2},  {"zen", 2},        {"sandybridge", 1},  {"bulldozer", 1}, {"piledriver", 1},
+      {"steamroller", 1}, {"excavator", 1}, {"prescott", 0},   {"core2", 0},     {"penryn", 0},
+      {"dunnington", 0}, {"nehalem", 0},  {"atom", 0},         {"katmai", 0},    {"coppermine", 0},
+      {"northwood", 0}, {"banias", 0},    {"opteron", 0},      {"barcelona", 0}, {"bobcat", 0},
+      {"nano", 0}};
+  const std::string name = lowercase(core);
+  for (const auto& [known, rank] : ranks) {
+    if (name == known) return rank;
+  }
+  return -1;
+}
+
 }  // namespace
+
+std::string cpu_vector_extensions() {
+  static const char* const wanted[] = {"avx", "avx2", "avx512f", "avx512bw", "avx512_bf16", "amx_tile"};
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') == std::string::npos ? 0 : line.find(':') + 1));
+    std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+    std::string out;
+    for (const char* flag : wanted) {
+      if (flags.count(flag)) out += (out.empty() ? "" : " ") + std::string(flag);
+    }
+    return out;
+  }
+  return "";
+}
+
+std::string openblas_core_advice(const std::string& core, const std::string& cpu_extensions) {
+  const int have = core_rank(core);
+  if (have < 0) return "";
+  std::istringstream words(cpu_extensions);
+  std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+  // OpenBLAS's own test for its SkylakeX kernels is AVX-512 F and BW.
+  const int cpu = flags.count("avx512f") && flags.count("avx512bw") ? 3 : flags.count("avx2") ? 2 : 0;
+  if (cpu <= have || cpu < 2) return "";
+  return cpu == 3 ? "SkylakeX" : "Haswell";
+}
 
 std::string blas_classify(const std::string& resolved_path) {
   std::string path = lowercase(resolved_path);
@@ -145,6 +209,18 @@ RuntimeInfo runtime_info() {
   info.blas = blas.name;
   info.blas_library = blas.path;
   info.blas_is_reference = blas.name == kReferenceBlas;
+  info.cpu_extensions = cpu_vector_extensions();
+  if (blas.name == "OpenBLAS") {
+    using CoreName = char* (*)();
+    using ThreadCount = int (*)();
+    if (auto corename = openblas_function<CoreName>(blas.path, "openblas_get_corename")) {
+      if (const char* core = corename()) info.blas_core = core;
+    }
+    if (auto threads = openblas_function<ThreadCount>(blas.path, "openblas_get_num_threads")) {
+      info.blas_threads = threads();
+    }
+    info.blas_core_advice = openblas_core_advice(info.blas_core, info.cpu_extensions);
+  }
   return info;
 }
 

@@ -59,3 +59,39 @@ TEST(RuntimeInfo, SetsTorchThreads) {
   EXPECT_EQ(exprflow::runtime_info().torch_threads, before);
   EXPECT_THROW(exprflow::set_torch_threads(0), std::invalid_argument);
 }
+
+TEST(RuntimeInfo, AdvisesAnOpenBlasCoreThatUsesTheCpu) {
+  using exprflow::openblas_core_advice;
+  const std::string avx512 = "avx avx2 avx512f avx512bw", avx2 = "avx avx2";
+  // Debian's OpenBLAS 0.3.21 on an AVX-512 CPU it does not recognise.
+  EXPECT_EQ(openblas_core_advice("Prescott", avx512), "SkylakeX");
+  EXPECT_EQ(openblas_core_advice("NEHALEM", avx2), "Haswell");
+  EXPECT_EQ(openblas_core_advice("Haswell", avx512), "SkylakeX");
+  EXPECT_EQ(openblas_core_advice("Sandybridge", avx2), "Haswell");
+  // Cores that already use the CPU, CPUs without AVX2, AVX-512 without BW,
+  // and names the table does not know (another architecture) get no advice.
+  EXPECT_EQ(openblas_core_advice("SkylakeX", avx512), "");
+  EXPECT_EQ(openblas_core_advice("Cooperlake", avx512), "");
+  EXPECT_EQ(openblas_core_advice("Haswell", avx2), "");
+  EXPECT_EQ(openblas_core_advice("Zen", avx2), "");
+  EXPECT_EQ(openblas_core_advice("Prescott", "avx"), "");
+  EXPECT_EQ(openblas_core_advice("Prescott", "avx avx2 avx512f"), "Haswell");
+  EXPECT_EQ(openblas_core_advice("armv8", avx512), "");
+  EXPECT_EQ(openblas_core_advice("", avx512), "");
+}
+
+TEST(RuntimeInfo, ReportsTheOpenBlasCoreAndTheCpuExtensions) {
+  const exprflow::RuntimeInfo info = exprflow::runtime_info();
+  // The report agrees with the compiler's own CPU probe (CPUID).
+#if defined(__x86_64__) && defined(__linux__)
+  const auto listed = [&info](const std::string& flag) {
+    return (" " + info.cpu_extensions + " ").find(" " + flag + " ") != std::string::npos;
+  };
+  EXPECT_EQ(listed("avx2"), __builtin_cpu_supports("avx2") != 0) << info.cpu_extensions;
+  EXPECT_EQ(listed("avx512f"), __builtin_cpu_supports("avx512f") != 0) << info.cpu_extensions;
+#endif
+  if (info.blas != "OpenBLAS") GTEST_SKIP() << "BLAS here is " << info.blas;
+  EXPECT_FALSE(info.blas_core.empty());  // Debian's OpenBLAS answers openblas_get_corename()
+  EXPECT_GE(info.blas_threads, 1);
+  EXPECT_EQ(info.blas_core_advice, exprflow::openblas_core_advice(info.blas_core, info.cpu_extensions));
+}

@@ -30,6 +30,10 @@ struct RuntimeInfo {
   std::string blas;              // "OpenBLAS", "reference BLAS", "MKL", ...
   std::string blas_library;      // the shared object it was found in
   bool blas_is_reference = false;
+  std::string blas_core;         // OpenBLAS: the kernels it runs (openblas_get_corename), else ""
+  int blas_threads = 0;          // OpenBLAS: its thread count (0: unknown)
+  std::string cpu_extensions;    // e.g. "avx avx2 avx512f avx512bw" (runtime/runtime_info.hpp)
+  std::string blas_core_advice;  // OPENBLAS_CORETYPE that would use the CPU fully, "" when fine
   std::string parallel_info;     // LibTorch's own description of its pools
 };
 RuntimeInfo runtime_info();
