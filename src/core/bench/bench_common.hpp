@@ -1,0 +1,92 @@
+// What the benchmarks share: a synthetic droplet-like count matrix, medians,
+// step timing through the trainer's callbacks, and the matrix-product peak
+// the achieved rates are compared with. Header-only: each bench/*.cpp is its
+// own executable.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/expression_source.hpp"
+#include "exprflow/api.hpp"
+
+namespace exprflow::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// fp32 matrix-product GFLOP/s (n^3, median of `reps`); item() waits for a GPU.
+inline double mm_gflops(int n, int reps, const at::Device& device) {
+  const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
+  at::Tensor a = at::randn({n, n}, options), b = at::randn({n, n}, options);
+  at::mm(a, b).sum().item<float>();  // warm-up
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    at::Tensor c = at::mm(a, b);
+    c[0][0].item<float>();
+    times.push_back(seconds_since(t0));
+  }
+  return 2.0 * n * n * double(n) / median(times) / 1e9;
+}
+
+// ~10% non-zero counts with a geometric-like tail, as in droplet data.
+inline std::unique_ptr<CscExpressionSource> synthetic_counts(long genes, int cells, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<int> p{0}, i;
+  std::vector<double> x;
+  for (int c = 0; c < cells; ++c) {
+    for (long g = 0; g < genes; ++g) {
+      if (u(rng) < 0.1) {
+        i.push_back(static_cast<int>(g));
+        x.push_back(1 + std::floor(-3 * std::log(u(rng) + 1e-12)));
+      }
+    }
+    p.push_back(static_cast<int>(i.size()));
+  }
+  std::vector<std::string> names(genes);
+  for (long g = 0; g < genes; ++g) names[g] = "gene" + std::to_string(g);
+  return std::make_unique<CscExpressionSource>(names, cells, p.data(), i.data(), x.data());
+}
+
+// Trains `model` for one epoch of `data` and returns the median seconds per
+// optimiser step of `stage` ("" = every stage), after `warmup` steps of it.
+inline double median_step_seconds(GenerativeModel& model, const ExpressionSource& data, const Options& train,
+                                   const std::string& stage = "", size_t warmup = 2) {
+  std::vector<double> steps;
+  std::string current;
+  auto last = Clock::now();
+  TrainCallbacks callbacks;
+  callbacks.on_stage = [&](const std::string& s) {
+    current = s;
+    last = Clock::now();
+  };
+  callbacks.on_step = [&](long, long, double) {
+    const auto now = Clock::now();
+    if (stage.empty() || current == stage) steps.push_back(std::chrono::duration<double>(now - last).count());
+    last = now;
+    return true;
+  };
+  model.train(data, {}, train, callbacks);
+  if (steps.size() > warmup) steps.erase(steps.begin(), steps.begin() + static_cast<long>(warmup));
+  return steps.empty() ? NAN : median(steps);
+}
+
+}  // namespace exprflow::bench

@@ -1,0 +1,128 @@
+// Throughput of every registered composition with its default settings:
+// training cells/s (median step after a warm-up, on synthetic droplet-like
+// counts) and sampling cells/s (the default sampler, 50 steps), at 2,000 and
+// 20,000 genes. Latent models report their two stages apart: the count VAE
+// and the flow / diffusion over its latent codes.
+//
+//   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
+//                      [--architecture NAME] [--steps N]
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+#include "exprflow/api.hpp"
+#include "runtime/device.hpp"
+
+using namespace exprflow;
+using namespace exprflow::bench;
+
+namespace {
+
+struct Settings {
+  int batch = 128;
+  int steps = 6;  // timed steps per stage, after 2 warm-up steps
+  int sample_cells = 256;
+  std::string device = "cpu";
+};
+
+void run(const std::string& architecture, long genes, const Settings& s) {
+  auto data = synthetic_counts(genes, s.batch * (s.steps + 2), 7);
+  Options spec;
+  spec.set("architecture", architecture).set("device", s.device);
+  auto model = GenerativeModel::create(spec, data->genes(), {});
+  const bool two_stage = GenerativeModel::default_train_options(architecture).has("vae_epochs");
+  const bool generative = !model->spec().text("objective", "").empty();
+
+  Options train;
+  train.set("epochs", 1.0).set("batch_size", double(s.batch)).set("validation_fraction", 0.0).set("patience", 0.0);
+  if (two_stage) train.set("vae_epochs", 1.0).set("vae_batch_size", double(s.batch));
+  double vae_step = NAN, step = NAN;
+  if (two_stage) {
+    // One training run, timed per stage.
+    std::vector<double> vae, latent;
+    std::string stage;
+    auto last = Clock::now();
+    TrainCallbacks callbacks;
+    callbacks.on_stage = [&](const std::string& name) {
+      stage = name;
+      last = Clock::now();
+    };
+    callbacks.on_step = [&](long, long, double) {
+      const auto now = Clock::now();
+      (stage == "vae" ? vae : latent).push_back(std::chrono::duration<double>(now - last).count());
+      last = now;
+      return true;
+    };
+    model->train(*data, {}, train, callbacks);
+    for (auto* v : {&vae, &latent}) {
+      if (v->size() > 2) v->erase(v->begin(), v->begin() + 2);
+    }
+    if (!vae.empty()) vae_step = median(vae);
+    if (!latent.empty()) step = median(latent);
+  } else {
+    step = median_step_seconds(*model, *data, train);
+  }
+
+  Options sample;
+  sample.set("steps", 50.0).set("batch_size", double(s.sample_cells));
+  model->generate(std::vector<int>(8, -1), sample);  // warm-up
+  const auto t0 = Clock::now();
+  model->generate(std::vector<int>(s.sample_cells, -1), sample);
+  const double sample_seconds = seconds_since(t0);
+
+  char vae_text[64] = "";
+  if (!std::isnan(vae_step)) std::snprintf(vae_text, sizeof vae_text, "vae %8.1f cells/s", s.batch / vae_step);
+  const std::string objective = model->spec().text("objective", "-");
+  std::printf("%-14s %-5s %6ld genes %7.2fM params | train %8.1f cells/s %-20s | %s %8.1f cells/s\n",
+              architecture.c_str(), objective.c_str(), genes, model->parameter_count() / 1e6,
+              std::isnan(step) ? 0.0 : s.batch / step, vae_text,
+              generative ? "sample-50" : "prior    ", s.sample_cells / sample_seconds);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  int threads = 1;
+  long only_genes = 0;
+  std::string only;
+  for (int a = 1; a < argc; ++a) {
+    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
+    if (!std::strcmp(argv[a], "--device") && a + 1 < argc) s.device = argv[++a];
+    if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) s.batch = std::atoi(argv[++a]);
+    if (!std::strcmp(argv[a], "--steps") && a + 1 < argc) s.steps = std::atoi(argv[++a]);
+    if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
+    if (!std::strcmp(argv[a], "--architecture") && a + 1 < argc) only = argv[++a];
+  }
+  if (s.batch < 1 || s.steps < 1 || threads < 1 || only_genes < 0) {
+    std::fprintf(stderr, "--batch, --steps, --threads and --genes must be positive\n");
+    return 2;
+  }
+  const std::vector<std::string> names = GenerativeModel::architectures();
+  if (!only.empty() && std::find(names.begin(), names.end(), only) == names.end()) {
+    std::fprintf(stderr, "unknown --architecture '%s'\n", only.c_str());
+    return 2;
+  }
+  set_torch_threads(threads);
+  const RuntimeInfo info = runtime_info();
+  std::printf("LibTorch %s, %d torch thread(s), BLAS %s (%s kernels), batch %d, device %s\n",
+              info.torch_version.c_str(), info.torch_threads, info.blas.c_str(),
+              info.blas_core.empty() ? "?" : info.blas_core.c_str(), s.batch, s.device.c_str());
+  std::printf("fp32 mm peak: %.1f GFLOP/s\n", mm_gflops(s.device == "cuda" ? 8192 : 2048, 5, parse_device(s.device)));
+  const std::vector<long> gene_counts = only_genes > 0 ? std::vector<long>{only_genes} : std::vector<long>{2000, 20000};
+  for (long genes : gene_counts) {
+    for (const std::string& name : names) {
+      if (only.empty() || name == only) run(name, genes, s);
+    }
+  }
+  return 0;
+}
