@@ -44,16 +44,22 @@ CellBatch make_cell_batch(const ExpressionSource& data, const std::vector<int>& 
   const int64_t B = static_cast<int64_t>(cells.size()), G = data.n_genes();
   auto cpu_float = at::TensorOptions().dtype(at::kFloat);
   CellBatch batch;
-  Tensor x = at::empty({B, G}, cpu_float);  // (B, G)
-  data.fill_log_normalised(cells, x.data_ptr<float>());
-  batch.expression = (x.to(device) - scale.mean) / scale.sd;  // (B, G)
-  if (with_counts) {
-    Tensor counts = at::empty({B, G}, cpu_float);  // (B, G)
-    data.fill_counts(cells, counts.data_ptr<float>());
-    batch.counts = counts.to(device);
-  }
   std::vector<double> sizes(cells.size());
   for (size_t i = 0; i < cells.size(); ++i) sizes[i] = data.library_sizes()[cells[i]];
+  Tensor x = at::empty({B, G}, cpu_float);  // (B, G)
+  if (with_counts) {
+    // Densify once: the log-normalised rows are computed from a copy of the counts.
+    Tensor counts = at::empty({B, G}, cpu_float);  // (B, G)
+    data.fill_counts(cells, counts.data_ptr<float>());
+    x.copy_(counts);
+    for (int64_t b = 0; b < B; ++b) log_normalise_row(x.data_ptr<float>() + b * G, static_cast<int>(G), sizes[b]);
+    batch.counts = counts.to(device);
+  } else {
+    data.fill_log_normalised(cells, x.data_ptr<float>());
+  }
+  // x is this batch's own buffer (on the CPU, or a fresh copy on the device): standardise in place.
+  batch.expression = x.to(device);
+  batch.expression.sub_(scale.mean).div_(scale.sd);  // (B, G)
   batch.library_size = at::tensor(sizes, cpu_float.dtype(at::kDouble)).to(at::kFloat).to(device);  // (B,)
   batch.covariates = covariates_of(columns, cells, device);
   return batch;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "data/cell_batch.hpp"
 #include "data/expression_source.hpp"
 #include "data/gene_scaling.hpp"
 #include "data/split.hpp"
@@ -348,4 +349,36 @@ TEST(GeneScaling, FitMatchesDirectComputation) {
   EXPECT_EQ(fit.mean[1], 0.0f);
   EXPECT_EQ(fit.max[1], 0.0f);
   EXPECT_THROW(GeneScaling::fit(s, {}), std::invalid_argument);
+}
+
+// The minibatch every training step starts from, against the plain formula:
+// (log1p(count / library * 1e4) - mean) / sd per gene, the raw counts when
+// asked for (the expression identical either way), library sizes and codes.
+TEST(CellBatch, MatchesThePlainFormulaWithAndWithoutCounts) {
+  const int G = 20, C = 12;
+  const std::vector<double> dense = example_counts(G, C, 13);
+  const Csc csc = to_csc(dense, G, C);
+  CscExpressionSource s(gene_names(G), C, csc.col_ptr.data(), csc.row_idx.data(), csc.values.data());
+  const GeneStandardiser scale{at::linspace(-1, 1, G), at::linspace(0.5, 2, G)};
+  const std::vector<int> cells = {4, 0, C - 1, 7};
+  const CovariateColumns columns = {{"cell_type", std::vector<int>{0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, -1}}};
+  const CellBatch plain = make_cell_batch(s, cells, columns, scale, /*with_counts=*/false, at::kCPU);
+  const CellBatch counted = make_cell_batch(s, cells, columns, scale, /*with_counts=*/true, at::kCPU);
+  ASSERT_EQ(plain.expression.sizes(), (std::vector<int64_t>{4, G}));
+  EXPECT_FALSE(plain.counts.defined());
+  EXPECT_TRUE(at::equal(plain.expression, counted.expression));
+  for (size_t i = 0; i < cells.size(); ++i) {
+    double lib = 0;
+    for (int g = 0; g < G; ++g) lib += dense[static_cast<size_t>(cells[i]) * G + g];
+    EXPECT_FLOAT_EQ(counted.library_size[i].item<float>(), static_cast<float>(lib));
+    EXPECT_EQ(counted.covariates.at("cell_type")[i].item<int64_t>(), columns.at("cell_type")[cells[i]]);
+    for (int g = 0; g < G; ++g) {
+      const double x = dense[static_cast<size_t>(cells[i]) * G + g];
+      const double logged = lib > 0 ? std::log1p(x / lib * 1e4) : 0.0;
+      const double expected = (logged - scale.mean[g].item<double>()) / scale.sd[g].item<double>();
+      ASSERT_NEAR(plain.expression[i][g].item<float>(), expected, 1e-5 * std::max(1.0, std::abs(expected)))
+          << "cell " << cells[i] << " gene " << g;
+      ASSERT_EQ(counted.counts[i][g].item<float>(), static_cast<float>(x));
+    }
+  }
 }
