@@ -128,7 +128,7 @@ check: install check-deps
 # start-up are suppressed (src/core/sanitize/), nothing of exprflow's is.
 SANITIZE_PACKAGES := valgrind
 SANITIZE_BUILD := $(CURDIR)/build/sanitize
-VALGRIND_TESTS := ModelEnvelope.*:SplitCells.*:Options.*:PrincipalAxes.*:GenerativeModel.LoadErrors:ConnectivityModel.SaveLoadIsBitIdentical
+VALGRIND_TESTS := ModelEnvelope.*:TensorBundle.*:LegacyModelFiles.*:CellBatch.*:SplitCells.*:Options.*:PrincipalAxes.*:GenerativeModel.LoadErrors:ConnectivityModel.SaveLoadIsBitIdentical
 sanitize: core-test-build
 	$(call install_missing,$(SANITIZE_PACKAGES))
 	cmake -S src/core -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEXPRFLOW_BUILD_TESTS=ON \
