@@ -2,7 +2,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +12,7 @@
 
 #include "train/ema.hpp"
 #include "train/lr_schedule.hpp"
+#include "train/optimiser.hpp"
 
 namespace exprflow {
 
@@ -38,15 +38,6 @@ TrainerSettings TrainerSettings::from(const Options& o) {
   return s;
 }
 
-namespace {
-
-void set_learning_rate(torch::optim::AdamW& optimiser, double lr) {
-  for (auto& group : optimiser.param_groups()) {
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-  }
-}
-
-}  // namespace
 
 TrainReport run_training(const TrainingTask& task, const std::vector<int>& train_cells,
                          const std::vector<int>& validation_cells, const TrainerSettings& s,
@@ -54,8 +45,10 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   if (train_cells.empty()) throw std::invalid_argument("no cells to train on");
   torch::nn::Module& module = *task.module;
   std::vector<Tensor> params = module.parameters();
-  torch::optim::AdamW optimiser(
-      params, torch::optim::AdamWOptions(s.learning_rate).weight_decay(s.weight_decay));
+  AdamWSettings adamw;
+  adamw.learning_rate = s.learning_rate;
+  adamw.weight_decay = s.weight_decay;
+  const std::unique_ptr<Optimiser> optimiser = make_adamw(params, adamw);  // fused on the CPU
 
   const long steps_per_epoch = (static_cast<long>(train_cells.size()) + s.batch_size - 1) / s.batch_size;
   WarmupCosine lr{s.learning_rate, static_cast<long>(s.warmup_fraction * steps_per_epoch * s.epochs),
@@ -83,12 +76,12 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
     for (long b = 0; b < steps_per_epoch; ++b) {
       const size_t lo = b * s.batch_size, hi = std::min(order.size(), lo + s.batch_size);
       std::vector<int> cells(order.begin() + lo, order.begin() + hi);
-      set_learning_rate(optimiser, lr.at(report.steps));
-      optimiser.zero_grad();
+      optimiser->set_learning_rate(lr.at(report.steps));
+      optimiser->zero_grad();
       Tensor loss = task.batch_loss(cells, generator);
       loss.backward();
       if (s.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, s.grad_clip);
-      optimiser.step();
+      optimiser->step();
       ema.update(report.steps);
       ++report.steps;
       const double value = loss.item<double>();
