@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -66,27 +67,32 @@ inline std::unique_ptr<CscExpressionSource> synthetic_counts(long genes, int cel
   return std::make_unique<CscExpressionSource>(names, cells, p.data(), i.data(), x.data());
 }
 
-// Trains `model` for one epoch of `data` and returns the median seconds per
-// optimiser step of `stage` ("" = every stage), after `warmup` steps of it.
-inline double median_step_seconds(GenerativeModel& model, const ExpressionSource& data, const Options& train,
-                                   const std::string& stage = "", size_t warmup = 2) {
-  std::vector<double> steps;
-  std::string current;
+// Trains `model` once with `train` and returns, per training stage ("model"
+// for one-stage models; "vae" and "latent" for latent models), the median
+// seconds per optimiser step after `warmup` steps of that stage.
+inline std::map<std::string, double> median_step_seconds(GenerativeModel& model, const ExpressionSource& data,
+                                                         const Options& train, size_t warmup = 2) {
+  std::map<std::string, std::vector<double>> steps;
+  std::string stage = "model";
   auto last = Clock::now();
   TrainCallbacks callbacks;
-  callbacks.on_stage = [&](const std::string& s) {
-    current = s;
+  callbacks.on_stage = [&](const std::string& name) {
+    stage = name;
     last = Clock::now();
   };
   callbacks.on_step = [&](long, long, double) {
     const auto now = Clock::now();
-    if (stage.empty() || current == stage) steps.push_back(std::chrono::duration<double>(now - last).count());
+    steps[stage].push_back(std::chrono::duration<double>(now - last).count());
     last = now;
     return true;
   };
   model.train(data, {}, train, callbacks);
-  if (steps.size() > warmup) steps.erase(steps.begin(), steps.begin() + static_cast<long>(warmup));
-  return steps.empty() ? NAN : median(steps);
+  std::map<std::string, double> out;
+  for (auto& [name, times] : steps) {
+    if (times.size() > warmup) times.erase(times.begin(), times.begin() + static_cast<long>(warmup));
+    out[name] = median(times);
+  }
+  return out;
 }
 
 }  // namespace exprflow::bench

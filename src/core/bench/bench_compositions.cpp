@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,32 +45,13 @@ void run(const std::string& architecture, long genes, const Settings& s) {
   Options train;
   train.set("epochs", 1.0).set("batch_size", double(s.batch)).set("validation_fraction", 0.0).set("patience", 0.0);
   if (two_stage) train.set("vae_epochs", 1.0).set("vae_batch_size", double(s.batch));
-  double vae_step = NAN, step = NAN;
-  if (two_stage) {
-    // One training run, timed per stage.
-    std::vector<double> vae, latent;
-    std::string stage;
-    auto last = Clock::now();
-    TrainCallbacks callbacks;
-    callbacks.on_stage = [&](const std::string& name) {
-      stage = name;
-      last = Clock::now();
-    };
-    callbacks.on_step = [&](long, long, double) {
-      const auto now = Clock::now();
-      (stage == "vae" ? vae : latent).push_back(std::chrono::duration<double>(now - last).count());
-      last = now;
-      return true;
-    };
-    model->train(*data, {}, train, callbacks);
-    for (auto* v : {&vae, &latent}) {
-      if (v->size() > 2) v->erase(v->begin(), v->begin() + 2);
-    }
-    if (!vae.empty()) vae_step = median(vae);
-    if (!latent.empty()) step = median(latent);
-  } else {
-    step = median_step_seconds(*model, *data, train);
-  }
+  const std::map<std::string, double> steps = median_step_seconds(*model, *data, train);
+  const auto stage_step = [&steps](const std::string& stage) {
+    const auto it = steps.find(stage);
+    return it == steps.end() ? NAN : it->second;
+  };
+  const double vae_step = two_stage ? stage_step("vae") : NAN;
+  const double step = two_stage ? stage_step("latent") : stage_step(steps.count("vae") ? "vae" : "model");
 
   Options sample;
   sample.set("steps", 50.0).set("batch_size", double(s.sample_cells));

@@ -62,7 +62,7 @@ void run(const Config& c, long genes, int batch, int steps, int sample_cells, do
 
   Options train;
   train.set("epochs", 1.0).set("batch_size", double(batch)).set("validation_fraction", 0.0).set("patience", 0.0);
-  const double step = median_step_seconds(*model, *data, train);
+  const double step = median_step_seconds(*model, *data, train).at("model");
   const double train_gflops = 3 * 2 * forward_macs(c, genes) * batch / step / 1e9;
 
   Options sample;

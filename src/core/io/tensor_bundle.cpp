@@ -105,7 +105,9 @@ std::pair<std::string, Tensor> read_entry(const Json& entry, std::string_view da
 
 void TensorBundle::put(const std::string& name, const Tensor& tensor) {
   dtype_name(tensor.scalar_type());  // refuse a type the format has no name for now, not at to_bytes()
-  Tensor copy = tensor.detach().to(at::kCPU).contiguous().clone();
+  // One copy, contiguous, on the CPU, whatever the source's device and layout.
+  Tensor copy = tensor.detach().to(at::kCPU, tensor.scalar_type(), /*non_blocking=*/false, /*copy=*/true,
+                                   at::MemoryFormat::Contiguous);
   for (auto& [key, value] : tensors_) {
     if (key == name) {
       value = copy;

@@ -3,12 +3,17 @@
 #include <ATen/Parallel.h>
 #include <torch/optim/adamw.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 namespace exprflow {
 
 namespace {
+
+bool fusable(const Tensor& p) {
+  return p.device().type() == at::kCPU && p.scalar_type() == at::kFloat && p.is_contiguous();
+}
 
 class LibTorchAdamW final : public Optimiser {
  public:
@@ -31,7 +36,7 @@ class FusedCpuAdamW final : public Optimiser {
  public:
   FusedCpuAdamW(std::vector<Tensor> params, const AdamWSettings& s) : params_(std::move(params)), s_(s) {
     for (const Tensor& p : params_) {
-      if (p.device().type() != at::kCPU || p.scalar_type() != at::kFloat || !p.is_contiguous()) {
+      if (!fusable(p)) {
         throw std::invalid_argument("the fused AdamW takes contiguous float32 CPU parameters only");
       }
       exp_avg_.push_back(at::zeros_like(p));
@@ -99,12 +104,8 @@ std::unique_ptr<Optimiser> make_fused_cpu_adamw(std::vector<Tensor> params, cons
 }
 
 std::unique_ptr<Optimiser> make_adamw(std::vector<Tensor> params, const AdamWSettings& settings) {
-  for (const Tensor& p : params) {
-    if (p.device().type() != at::kCPU || p.scalar_type() != at::kFloat || !p.is_contiguous()) {
-      return make_libtorch_adamw(std::move(params), settings);
-    }
-  }
-  return make_fused_cpu_adamw(std::move(params), settings);
+  const bool fused = std::all_of(params.begin(), params.end(), fusable);
+  return fused ? make_fused_cpu_adamw(std::move(params), settings) : make_libtorch_adamw(std::move(params), settings);
 }
 
 }  // namespace exprflow
