@@ -57,6 +57,10 @@
     .Call(`_exprflow_cpp_source_library_sizes`, source_ptr)
 }
 
+.cpp_nmf_gene_modules <- function(source_ptr, n_modules, seed) {
+    .Call(`_exprflow_cpp_nmf_gene_modules`, source_ptr, n_modules, seed)
+}
+
 .cpp_runtime_info <- function() {
     .Call(`_exprflow_cpp_runtime_info`)
 }
@@ -77,8 +81,8 @@
     .Call(`_exprflow_cpp_default_train_options`, architecture)
 }
 
-.cpp_model_create <- function(spec, genes, levels) {
-    .Call(`_exprflow_cpp_model_create`, spec, genes, levels)
+.cpp_model_create <- function(spec, genes, levels, resources) {
+    .Call(`_exprflow_cpp_model_create`, spec, genes, levels, resources)
 }
 
 .cpp_model_train <- function(model_ptr, source_ptr, conditions, options, progress) {

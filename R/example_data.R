@@ -93,3 +93,28 @@ example_pbmc <- function(as = c("SingleCellExperiment", "matrix")) {
     colData = col_data
   )
 }
+
+#' Example gene sets: MSigDB Hallmark on the example data's genes
+#'
+#' The 50 MSigDB Hallmark gene sets (Liberzon et al. 2015) restricted to the
+#' 2,000 genes of [example_pbmc()], keeping the 45 sets with at least 5 of
+#' them: gene sets for examples of `fit_expression_model(architecture =
+#' "pathway_tokens")` and [token_enrichment()]. Built by
+#' `data-raw/make_example_gene_sets.R` and stored as
+#' `inst/extdata/hallmark_pbmc_small.gmt`.
+#'
+#' @return A named list of character vectors (see [read_gmt()]).
+#' @source MSigDB Hallmark collection (human gene symbols), distributed by the
+#'   Broad Institute and UC San Diego under CC BY 4.0. Liberzon A. et al.
+#'   (2015) The Molecular Signatures Database Hallmark Gene Set Collection.
+#'   Cell Systems 1:417-425.
+#' @examples
+#' sets <- example_gene_sets()
+#' length(sets)
+#' head(lengths(sets))
+#' @export
+example_gene_sets <- function() {
+  path <- system.file("extdata", "hallmark_pbmc_small.gmt", package = "exprflow")
+  if (!nzchar(path)) stop("example gene set file 'extdata/hallmark_pbmc_small.gmt' not found", call. = FALSE)
+  read_gmt(path)
+}

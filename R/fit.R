@@ -25,6 +25,22 @@
 #'   residual MLP blocks with FiLM modulation by time and condition (dropout
 #'   0.1). The baseline every token model must beat; [compare_models()]
 #'   includes it.
+#' * `"pathway_tokens"` (flow by default; seed design Option 2): one token
+#'   per gene set of `gene_sets` (a named list of gene vectors, e.g.
+#'   [read_gmt()] of an MSigDB GMT or [example_gene_sets()], or the path of a
+#'   GMT file), each a learned linear projection, of width `token_dim` (64),
+#'   of its member genes. `gene_sets = "nmf"` learns `n_modules` (20) modules
+#'   instead, by non-negative matrix factorisation of the training cells'
+#'   log-normalised expression (in C++; at most 5,000 cells, sampled with
+#'   `seed`): a gene joins each module that carries at least 30% of its
+#'   loading; the tokens are named `nmf_1`, `nmf_2`, .... Sets with fewer than `min_set_genes` (5) of the
+#'   data's genes are dropped; the genes in no set share one more token,
+#'   `residual_genes` (with verbose, the fit says how many). `n_layers` (4)
+#'   DiT blocks (`n_heads` 4) over the set tokens; each token decodes its own
+#'   genes, and a gene in several sets gets the mean of their predictions.
+#'   [token_loadings()] and [token_activations()] name the tokens after their
+#'   sets. Memory grows with the number of (set, gene) memberships, not with
+#'   sets x genes.
 #' * `"vae"`: a count VAE alone (scVI's design). The encoder reads
 #'   log-normalised expression projected on the first `vae_input_pcs` (50)
 #'   principal axes of the training cells (`vae_input = "pca"`; `"log"` reads
@@ -118,7 +134,10 @@
 #'   `TRUE` by default in interactive sessions (`interactive()`), as for
 #'   every exprflow function with `verbose`.
 #' @param ... Architecture settings overriding [architecture_defaults()],
-#'   e.g. `n_tokens = 16, token_dim = 64, n_layers = 2`.
+#'   e.g. `n_tokens = 16, token_dim = 64, n_layers = 2`; and what
+#'   architectures built on gene sets (`resources` column of
+#'   [expression_architectures()]) are built from: `gene_sets`,
+#'   `min_set_genes` and `n_modules` (see `"pathway_tokens"`).
 #' @param training Further training settings: `weight_decay` (0.01),
 #'   `warmup_fraction` (0.05), `min_lr_ratio` (0.1), `grad_clip` (1),
 #'   `ema_decay` (0.999); for VAE-based models `kl_warmup`, `kl_weight` and
@@ -159,6 +178,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   if (length(spec_overrides) && (is.null(names(spec_overrides)) || any(!nzchar(names(spec_overrides))))) {
     stop("architecture settings in `...` must be named (e.g. n_tokens = 16)", call. = FALSE)
   }
+  resource_args <- spec_overrides[intersect(names(spec_overrides), .resource_arguments)]
+  spec_overrides <- spec_overrides[setdiff(names(spec_overrides), .resource_arguments)]
   .warn_reference_blas()
 
   input <- .expression_input(x, assay, condition)
@@ -167,7 +188,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
 
   spec <- c(list(architecture = architecture, seed = seed, device = device),
             if (!is.null(objective)) list(objective = objective), spec_overrides)
-  pointer <- .cpp_model_create(spec, input$genes, levels)
+  resources <- .model_resources(architecture, resource_args, input, seed, verbose)
+  pointer <- .cpp_model_create(spec, input$genes, levels, resources)
   condition_name <- if (is.character(condition) && length(condition) == 1L) condition else "condition"
   level_counts <- if (length(levels)) as.list(stats::setNames(as.numeric(table(input$condition)),
                                                                paste0("level_count:", levels)))

@@ -131,3 +131,80 @@ gene_set_enrichment <- function(queries, gene_sets, universe, min_overlap = 1, m
   rownames(result) <- NULL
   result
 }
+
+# ---------------------------------------------------------------------------
+# Gene sets as a model's structure (the "gene_sets" resource of
+# architectures such as "pathway_tokens").
+
+# Arguments of fit_expression_model()'s `...` that build resources rather
+# than set the spec.
+.resource_arguments <- c("gene_sets", "min_set_genes", "n_modules")
+
+# The resources an architecture is built from (expression_architectures()$resources).
+.architecture_resources <- function(architecture) {
+  table <- expression_architectures()
+  needs <- table$resources[table$name == architecture]
+  if (!length(needs) || !nzchar(needs)) character() else strsplit(needs, ",", fixed = TRUE)[[1]]
+}
+
+# Named list of resources for .cpp_model_create(): each list(values = matrix,
+# row_names, column_names). `input`: .expression_input() of the training
+# cells (NMF modules are learnt from them).
+.model_resources <- function(architecture, args, input, seed, verbose = FALSE) {
+  needs <- .architecture_resources(architecture)
+  uses_sets <- "gene_sets" %in% needs
+  if (!uses_sets && length(args)) {
+    users <- expression_architectures()$name[grepl("gene_sets", expression_architectures()$resources)]
+    stop(sprintf("`%s` is used only by architectures built on gene sets (%s), not by '%s'",
+                 names(args)[1], paste(users, collapse = ", "), architecture), call. = FALSE)
+  }
+  if (!uses_sets) return(list())
+  if (is.null(args$gene_sets)) {
+    stop(sprintf(paste0("architecture '%s' needs `gene_sets`: a named list of gene vectors (e.g. ",
+                        "read_gmt(path)), the path of a GMT file, or \"nmf\" (modules learnt from the data)"),
+                 architecture), call. = FALSE)
+  }
+  min_genes <- .check_count(args$min_set_genes %||% 5, "min_set_genes", min = 1)
+  if (identical(args$gene_sets, "nmf")) {
+    n_modules <- .check_count(args$n_modules %||% 20, "n_modules", min = 1)
+    modules <- .cpp_nmf_gene_modules(input$source, n_modules, seed)
+    args$gene_sets <- lapply(seq_along(modules$row_names), function(k) input$genes[modules$values[k, ] > 0])
+    names(args$gene_sets) <- modules$row_names
+  } else if (!is.null(args$n_modules)) {
+    stop("`n_modules` is used only with gene_sets = \"nmf\"", call. = FALSE)
+  }
+  resource <- .gene_set_resource(args$gene_sets, input$genes, min_genes)
+  if (isTRUE(verbose)) message(attr(resource, "summary"))
+  list(gene_sets = resource)
+}
+
+# Gene sets (a named list of gene vectors, or a GMT path) as a sets x genes
+# 0/1 matrix over `genes`, keeping the sets with at least `min_genes` of them.
+.gene_set_resource <- function(gene_sets, genes, min_genes) {
+  if (is.character(gene_sets) && length(gene_sets) == 1L && !is.list(gene_sets)) gene_sets <- read_gmt(gene_sets)
+  valid <- is.list(gene_sets) && length(gene_sets) > 0L && !is.null(names(gene_sets)) &&
+    all(nzchar(names(gene_sets))) && !anyDuplicated(names(gene_sets)) &&
+    all(vapply(gene_sets, is.character, logical(1)))
+  if (!valid) {
+    stop(paste0("`gene_sets` must be a list of character vectors of gene names with unique, non-empty ",
+                "names (e.g. from read_gmt()), or the path of a GMT file"), call. = FALSE)
+  }
+  members <- lapply(gene_sets, function(set) which(genes %in% set))
+  sizes <- lengths(members)
+  keep <- sizes >= min_genes
+  if (!any(keep)) {
+    stop(sprintf(paste0("`gene_sets`: none of the %d sets shares at least %d genes (`min_set_genes`) ",
+                        "with the data's %d genes; the best shares %d, and %d of the data's genes are in ",
+                        "any set. Are the gene names of the same kind (symbols vs Ensembl IDs)?"),
+                 length(gene_sets), min_genes, length(genes), max(sizes),
+                 length(unique(unlist(members)))), call. = FALSE)
+  }
+  values <- matrix(0, nrow = sum(keep), ncol = length(genes))
+  for (k in seq_len(sum(keep))) values[k, members[keep][[k]]] <- 1
+  covered <- sum(colSums(values) > 0)
+  structure(list(values = values, row_names = names(gene_sets)[keep], column_names = genes),
+            summary = sprintf(paste0("gene sets: %d of %d sets have at least %d of the data's genes; ",
+                                     "%d of %d genes are in some set, %d in the residual token"),
+                              sum(keep), length(gene_sets), min_genes, covered, length(genes),
+                              length(genes) - covered))
+}

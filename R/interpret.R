@@ -1,6 +1,13 @@
 # Interpretation of token models: which genes each token reads, how tokens
 # respond to conditions, and which gene sets a token's top genes fall in.
 
+# A model's token names: its gene sets' (and "residual_genes") where tokens
+# stand for gene sets, else token_1, token_2, ...
+.token_names <- function(model, n) {
+  named <- model$token_names
+  if (length(named) == n) named else paste0("token_", seq_len(n))
+}
+
 #' Gene loadings of a token model's tokens
 #'
 #' Two views of what each latent token summarises:
@@ -19,7 +26,8 @@
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
-#' @return A tokens x genes matrix (rownames `token_1`, ...; colnames the
+#' @return A tokens x genes matrix (rownames `token_1`, ..., or the gene
+#'   sets' names and `residual_genes` for gene-set tokens; colnames the
 #'   model's genes).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
@@ -38,7 +46,7 @@ token_loadings <- function(model, x = NULL, method = c("weights", "gradient"), a
     source <- .expression_input(x, assay, genes = model$genes)$source
   }
   loadings <- .cpp_model_token_loadings(pointer, method, source)
-  dimnames(loadings) <- list(paste0("token_", seq_len(nrow(loadings))), model$genes)
+  dimnames(loadings) <- list(.token_names(model, nrow(loadings)), model$genes)
   loadings
 }
 
@@ -67,7 +75,7 @@ token_activations <- function(model, x, condition = NULL, assay = NULL) {
   pointer <- .model_pointer(model)
   input <- .expression_input(x, assay, condition = condition, genes = model$genes)
   activations <- .cpp_model_token_activations(pointer, input$source)
-  dimnames(activations) <- list(input$cells, paste0("token_", seq_len(ncol(activations))))
+  dimnames(activations) <- list(input$cells, .token_names(model, ncol(activations)))
   if (is.null(input$condition)) return(activations)
   labels <- input$condition
   centre <- colMeans(activations)

@@ -35,6 +35,7 @@
   model$trained <- info$trained
   model$device <- info$device
   model$default_sampler <- info$default_sampler
+  model$token_names <- info$token_names  # gene-set tokens have names; others none
   # "gene" (the flow / diffusion runs on expression) or "latent" (a count VAE,
   # with or without a model of its latent codes).
   table <- expression_architectures()
@@ -82,6 +83,12 @@ print.exprflow_model <- function(x, ...) {
         paste(utils::head(x$levels, 6), collapse = ", "), if (length(x$levels) > 6) ", ...", ")\n", sep = "")
   } else {
     cat("  condition  : none (unconditional)\n")
+  }
+  if (length(x$token_names)) {
+    sets <- setdiff(x$token_names, "residual_genes")
+    cat("  tokens     : ", length(sets), " gene sets (", paste(utils::head(sets, 3), collapse = ", "),
+        if (length(sets) > 3) ", ...", ")", if ("residual_genes" %in% x$token_names) " + residual_genes",
+        "\n", sep = "")
   }
   cat("  parameters : ", format(x$parameters, big.mark = ","), "\n", sep = "")
   h <- x$history

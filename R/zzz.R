@@ -125,7 +125,9 @@ exprflow_set_threads <- function(n) {
 #'   `architecture` argument of [fit_expression_model()]), `tokenizer`,
 #'   `backbone`, `decoder`, `space` (where the flow / diffusion runs:
 #'   `"gene"` = standardised log-expression), `objective` (its default
-#'   objective) and `description`.
+#'   objective), `description` and `resources` (what
+#'   [fit_expression_model()] must be given besides the cells, comma-separated;
+#'   e.g. `"gene_sets"` for `"pathway_tokens"`; empty for most).
 #' @examples
 #' expression_architectures()
 #' @export

@@ -193,6 +193,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_nmf_gene_modules
+Rcpp::List cpp_nmf_gene_modules(SEXP source_ptr, int n_modules, int seed);
+RcppExport SEXP _exprflow_cpp_nmf_gene_modules(SEXP source_ptrSEXP, SEXP n_modulesSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    Rcpp::traits::input_parameter< int >::type n_modules(n_modulesSEXP);
+    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_nmf_gene_modules(source_ptr, n_modules, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_runtime_info
 Rcpp::List cpp_runtime_info();
 RcppExport SEXP _exprflow_cpp_runtime_info() {
@@ -247,15 +260,16 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_model_create
-SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels);
-RcppExport SEXP _exprflow_cpp_model_create(SEXP specSEXP, SEXP genesSEXP, SEXP levelsSEXP) {
+SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels, Rcpp::List resources);
+RcppExport SEXP _exprflow_cpp_model_create(SEXP specSEXP, SEXP genesSEXP, SEXP levelsSEXP, SEXP resourcesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type spec(specSEXP);
     Rcpp::traits::input_parameter< Rcpp::CharacterVector >::type genes(genesSEXP);
     Rcpp::traits::input_parameter< Rcpp::CharacterVector >::type levels(levelsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_create(spec, genes, levels));
+    Rcpp::traits::input_parameter< Rcpp::List >::type resources(resourcesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_create(spec, genes, levels, resources));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -433,12 +447,13 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_source_from_dense", (DL_FUNC) &_exprflow_cpp_source_from_dense, 2},
     {"_exprflow_cpp_source_minibatch", (DL_FUNC) &_exprflow_cpp_source_minibatch, 3},
     {"_exprflow_cpp_source_library_sizes", (DL_FUNC) &_exprflow_cpp_source_library_sizes, 1},
+    {"_exprflow_cpp_nmf_gene_modules", (DL_FUNC) &_exprflow_cpp_nmf_gene_modules, 3},
     {"_exprflow_cpp_runtime_info", (DL_FUNC) &_exprflow_cpp_runtime_info, 0},
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},
     {"_exprflow_cpp_default_spec", (DL_FUNC) &_exprflow_cpp_default_spec, 2},
     {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 1},
-    {"_exprflow_cpp_model_create", (DL_FUNC) &_exprflow_cpp_model_create, 3},
+    {"_exprflow_cpp_model_create", (DL_FUNC) &_exprflow_cpp_model_create, 4},
     {"_exprflow_cpp_model_train", (DL_FUNC) &_exprflow_cpp_model_train, 5},
     {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 3},
     {"_exprflow_cpp_model_embed", (DL_FUNC) &_exprflow_cpp_model_embed, 2},

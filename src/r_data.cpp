@@ -3,6 +3,7 @@
 #include "r_glue.hpp"
 
 #include "data/expression_source.hpp"
+#include "data/nmf_modules.hpp"
 
 using exprflow::ExpressionSource;
 using SourcePtr = Rcpp::XPtr<ExpressionSource>;
@@ -57,5 +58,27 @@ Rcpp::NumericVector cpp_source_library_sizes(SEXP source_ptr) {
     SourcePtr source(source_ptr);
     if (source.get() == nullptr) Rcpp::stop("the data source no longer exists");
     return Rcpp::wrap(source->library_sizes());
+  });
+}
+
+// Gene modules by NMF of the source's log-normalised cells, as the
+// "gene_sets" resource: list(values = modules x genes 0/1 matrix, row_names,
+// column_names).
+// [[Rcpp::export(.cpp_nmf_gene_modules)]]
+Rcpp::List cpp_nmf_gene_modules(SEXP source_ptr, int n_modules, int seed) {
+  return exprflow_r::guarded([&]() {
+    SourcePtr source(source_ptr);
+    if (source.get() == nullptr) Rcpp::stop("the data source no longer exists");
+    exprflow::NmfSettings settings;
+    settings.modules = n_modules;
+    settings.seed = static_cast<uint64_t>(seed);
+    const exprflow::NamedTensor modules = exprflow::nmf_gene_modules(*source, settings);
+    const int rows = static_cast<int>(modules.shape[0]), cols = static_cast<int>(modules.shape[1]);
+    Rcpp::NumericMatrix values(rows, cols);
+    for (int r = 0; r < rows; ++r) {
+      for (int c = 0; c < cols; ++c) values(r, c) = modules.values[static_cast<size_t>(r) * cols + c];
+    }
+    return Rcpp::List::create(Rcpp::Named("values") = values, Rcpp::Named("row_names") = modules.row_names,
+                              Rcpp::Named("column_names") = modules.column_names);
   });
 }

@@ -29,13 +29,34 @@ const exprflow::ExpressionSource& source_of(SEXP ptr) {
   return *source;
 }
 
+// R matrices are column-major; a NamedTensor is row-major.
+exprflow::Resources resources_from_list(const Rcpp::List& list) {
+  exprflow::Resources resources;
+  if (list.size() == 0) return resources;
+  const Rcpp::CharacterVector names = list.names();
+  for (R_xlen_t k = 0; k < list.size(); ++k) {
+    const Rcpp::List entry = list[k];
+    const Rcpp::NumericMatrix values = entry["values"];
+    exprflow::NamedTensor tensor;
+    tensor.shape = {values.nrow(), values.ncol()};
+    tensor.values.resize(static_cast<size_t>(values.nrow()) * values.ncol());
+    for (int i = 0; i < values.nrow(); ++i) {
+      for (int j = 0; j < values.ncol(); ++j) tensor.values[static_cast<size_t>(i) * values.ncol() + j] = values(i, j);
+    }
+    tensor.row_names = Rcpp::as<std::vector<std::string>>(entry["row_names"]);
+    tensor.column_names = Rcpp::as<std::vector<std::string>>(entry["column_names"]);
+    resources[Rcpp::as<std::string>(names[k])] = std::move(tensor);
+  }
+  return resources;
+}
+
 }  // namespace
 
 // The composition table: one row per architecture.
 // [[Rcpp::export(.cpp_architectures)]]
 Rcpp::DataFrame cpp_architectures() {
   return exprflow_r::guarded([&]() {
-    std::vector<std::string> name, tokenizer, backbone, decoder, space, objective, description;
+    std::vector<std::string> name, tokenizer, backbone, decoder, space, objective, description, resources;
     for (const exprflow::ArchitectureInfo& row : GenerativeModel::architecture_table()) {
       name.push_back(row.name);
       tokenizer.push_back(row.tokenizer);
@@ -44,11 +65,14 @@ Rcpp::DataFrame cpp_architectures() {
       space.push_back(row.space);
       objective.push_back(row.objective);
       description.push_back(row.description);
+      std::string needs;
+      for (const std::string& r : row.resources) needs += (needs.empty() ? "" : ",") + r;
+      resources.push_back(needs);
     }
     return Rcpp::DataFrame::create(Rcpp::Named("name") = name, Rcpp::Named("tokenizer") = tokenizer,
                                    Rcpp::Named("backbone") = backbone, Rcpp::Named("decoder") = decoder,
                                    Rcpp::Named("space") = space, Rcpp::Named("objective") = objective,
-                                   Rcpp::Named("description") = description,
+                                   Rcpp::Named("description") = description, Rcpp::Named("resources") = resources,
                                    Rcpp::Named("stringsAsFactors") = false);
   });
 }
@@ -66,12 +90,16 @@ Rcpp::List cpp_default_train_options(std::string architecture) {
       [&]() { return exprflow_r::options_to_list(GenerativeModel::default_train_options(architecture)); });
 }
 
+// `resources`: a named list of list(values = numeric matrix, row_names,
+// column_names) (see .model_resources() in R/fit.R).
 // [[Rcpp::export(.cpp_model_create)]]
-SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels) {
+SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels,
+                      Rcpp::List resources) {
   return exprflow_r::guarded([&]() -> SEXP {
     auto model = GenerativeModel::create(exprflow_r::options_from_list(spec),
                                          Rcpp::as<std::vector<std::string>>(genes),
-                                         Rcpp::as<std::vector<std::string>>(levels));
+                                         Rcpp::as<std::vector<std::string>>(levels),
+                                         resources_from_list(resources));
     return ModelPtr(model.release(), true);
   });
 }
@@ -215,7 +243,8 @@ Rcpp::List cpp_model_info(SEXP model_ptr) {
                               Rcpp::Named("parameters") = static_cast<double>(model.parameter_count()),
                               Rcpp::Named("trained") = model.trained(),
                               Rcpp::Named("device") = model.device(),
-                              Rcpp::Named("default_sampler") = model.default_sampler());
+                              Rcpp::Named("default_sampler") = model.default_sampler(),
+                              Rcpp::Named("token_names") = Rcpp::wrap(model.token_names()));
   });
 }
 

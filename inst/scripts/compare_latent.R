@@ -5,7 +5,8 @@
 #   Rscript inst/scripts/compare_latent.R [example|pbmc3k] [output-folder] [seeds] [models] [data-folder]
 #
 # seeds: e.g. "1,2,3"; models: comma-separated architectures (default
-# "vae,latent_mlp"). PBMC3k is read as in compare_architectures.R (2,000 HVGs,
+# "vae,latent_mlp"); architectures built on gene sets (pathway_tokens) get
+# MSigDB Hallmark from ../shared/data/genesets_msigdb. PBMC3k is read as in compare_architectures.R (2,000 HVGs,
 # Platelets dropped). One CSV per seed is written as soon as it is done, then
 # summary.csv (mean, sd over seeds).
 suppressPackageStartupMessages({
@@ -28,7 +29,12 @@ sce <- switch(dataset, example = example_pbmc(), pbmc3k = read_pbmc3k(data_dir),
 cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s\n", dataset, nrow(sce), ncol(sce),
             paste(architectures, collapse = ", "), paste(seeds, collapse = ", ")))
 
-models <- stats::setNames(lapply(architectures, function(a) list(architecture = a)), architectures)
+hallmark <- file.path(dirname(data_dir), "genesets_msigdb", "human_hallmark_v2025.gmt")
+model_args <- function(a) {
+  needs <- expression_architectures()$resources[expression_architectures()$name == a]
+  c(list(architecture = a), if (grepl("gene_sets", needs)) list(gene_sets = hallmark))
+}
+models <- stats::setNames(lapply(architectures, model_args), architectures)
 frames <- list()
 for (seed in seeds) {
   comparison <- compare_models(sce, models = models, condition = "cell_type", test_fraction = 0.25, seed = seed,

@@ -83,7 +83,8 @@ test_that("exprflow_set_threads() rejects invalid values", {
 test_that("expression_architectures() is the composition table", {
   architectures <- expression_architectures()
   expect_s3_class(architectures, "data.frame")
-  expect_named(architectures, c("name", "tokenizer", "backbone", "decoder", "space", "objective", "description"))
+  expect_named(architectures, c("name", "tokenizer", "backbone", "decoder", "space", "objective", "description",
+                               "resources"))
   expect_true(all(c("latent_tokens", "state_mlp") %in% architectures$name))
   expect_false(anyDuplicated(architectures$name) > 0)
   row <- architectures[architectures$name == "latent_tokens", ]

@@ -55,6 +55,7 @@ class ExpressionModel final : public ModelRecord {
   std::string default_sampler() const override { return objective_->default_sampler(); }
 
   // The networks and the objective, for benchmarks and tests of the core.
+  std::vector<std::string> token_names() const override { return network_->token_names(); }
   ComposedNetworkImpl& network() { return *network_; }
   ComposedNetworkImpl& ema_network() { return *ema_; }
   const Objective& objective() const { return *objective_; }

@@ -26,7 +26,7 @@ std::vector<ArchitectureInfo> GenerativeModel::architecture_table() {
   std::vector<ArchitectureInfo> rows;
   for (const std::string& name : composition_names()) {
     const Composition& c = composition(name);
-    rows.push_back({c.name, c.tokenizer, c.backbone, c.decoder, c.space, c.objective, c.description});
+    rows.push_back({c.name, c.tokenizer, c.backbone, c.decoder, c.space, c.objective, c.description, c.resources});
   }
   return rows;
 }

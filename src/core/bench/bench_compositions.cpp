@@ -38,7 +38,7 @@ void run(const std::string& architecture, long genes, const Settings& s) {
   auto data = synthetic_counts(genes, s.batch * (s.steps + 2), 7);
   Options spec;
   spec.set("architecture", architecture).set("device", s.device);
-  auto model = GenerativeModel::create(spec, data->genes(), {});
+  auto model = GenerativeModel::create(spec, data->genes(), {}, synthetic_resources(architecture, genes, 11));
   const bool two_stage = GenerativeModel::default_train_options(architecture).has("vae_epochs");
   const bool generative = !model->spec().text("objective", "").empty();
 

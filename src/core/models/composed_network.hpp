@@ -37,6 +37,7 @@ class ComposedNetworkImpl : public DenoisingNetworkImpl {
   Tensor embed(const Tensor& x) override;  // (B, G) -> (B, D)
   Tensor tokens(const Tensor& x) override;
   Tensor token_weight_loadings() override;
+  std::vector<std::string> token_names() const override { return tokenizer_->token_names(); }
 
   TokenizerImpl& tokenizer() { return *tokenizer_; }
   BackboneImpl& backbone() { return *backbone_; }

@@ -43,6 +43,11 @@ const std::map<std::string, Composition>& composition_table() {
          // (MMD 0.0103 / 0.0073 against 0.0104 / 0.0089, condition accuracy
          // 0.79 / 0.81 against 0.77 / 0.78).
          Options().set("learning_rate", 3e-3)});
+    add({"pathway_tokens", "pathway_tokens", "dit", "pathway", "gene", "flow",
+         "one token per gene set (a GMT's sets, or NMF modules) projected from its member genes, plus a "
+         "residual token for genes in no set; DiT blocks; each token decodes its own genes (seed Option 2)",
+         Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0), Options(),
+         {"gene_sets"}});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
     // trains with the vae_* options, the second with the plain ones.

@@ -26,6 +26,9 @@ struct Composition {
   std::string description;
   Options overrides;      // settings that differ from the stages' defaults
   Options training;       // training options that differ from the defaults (see composition_train_options())
+  // Resources (exprflow/api.hpp) the stages are built from, e.g. "gene_sets";
+  // front ends ask their user for these.
+  std::vector<std::string> resources = {};
 };
 
 std::vector<std::string> composition_names();

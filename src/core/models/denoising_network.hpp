@@ -9,6 +9,8 @@
 
 #include <functional>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "data/cell_batch.hpp"
 #include "decode/gene_decoder.hpp"
@@ -30,6 +32,8 @@ class DenoisingNetworkImpl : public torch::nn::Module {
   virtual Tensor tokens(const Tensor& x) {
     throw std::invalid_argument("this architecture has no tokens to interpret");
   }
+  // Names of the tokens where they have them (gene sets); empty otherwise.
+  virtual std::vector<std::string> token_names() const { return {}; }
   // The tokenizer's linear path per token: (m, G), unsigned.
   virtual Tensor token_weight_loadings() {
     throw std::invalid_argument("this architecture has no tokens to interpret");

@@ -9,9 +9,11 @@
 #include "backbone/ssm.hpp"
 #include "decode/linear_decoder.hpp"
 #include "decode/mlp_decoder.hpp"
+#include "decode/pathway_decoder.hpp"
 #include "models/named_registry.hpp"
 #include "tokenize/latent_split.hpp"
 #include "tokenize/latent_tokens.hpp"
+#include "tokenize/pathway_tokens.hpp"
 #include "tokenize/state_vector.hpp"
 
 namespace exprflow {
@@ -54,6 +56,12 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
        {[] { return Options().set("n_tokens", 8.0).set("token_dim", 128.0); },
         [](const Options& s, int64_t latent_dim, const Resources&) -> std::shared_ptr<TokenizerImpl> {
           return std::make_shared<LatentSplitImpl>(latent_dim, s.positive("n_tokens"), s.positive("token_dim"));
+        }}},
+      {"pathway_tokens",
+       {[] { return Options().set("token_dim", 64.0); },
+        [](const Options& s, int64_t genes, const Resources& r) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<PathwayTokensImpl>(GeneSetLayout::from_resources(r, genes),
+                                                     s.positive("token_dim"));
         }}},
       {"state_vector",
        {[] { return Options().set("hidden", 512.0); },
@@ -99,6 +107,12 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
         [](const Options& s, int64_t tokens, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
           return std::make_shared<MlpDecoderImpl>(tokens * dim, s.positive("hidden"), genes, heads);
+        }}},
+      {"pathway",
+       {[] { return Options(); },
+        [](const Options&, int64_t, int64_t dim, int64_t genes, int64_t heads,
+           const Resources& r) -> std::shared_ptr<GeneDecoderImpl> {
+          return std::make_shared<PathwayDecoderImpl>(GeneSetLayout::from_resources(r, genes), dim, heads);
         }}},
       {"linear",
        {[] { return Options(); },

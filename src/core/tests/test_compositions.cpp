@@ -57,6 +57,21 @@ Options tiny_spec(const std::string& architecture, const std::string& objective)
   return o;
 }
 
+// What an architecture is built from (models/compositions.hpp): gene sets
+// over the 12 genes, two overlapping, three genes in none (the residual token).
+Resources resources_for(const std::string& architecture) {
+  Resources r;
+  for (const std::string& name : composition(architecture).resources) {
+    if (name != "gene_sets") ADD_FAILURE() << "no test resource for '" << name << "'";
+    std::vector<float> member(3 * kGenes, 0.0f);
+    for (int g : {0, 1, 2, 3}) member[0 * kGenes + g] = 1;
+    for (int g : {2, 3, 4, 5, 6}) member[1 * kGenes + g] = 1;
+    for (int g : {7, 8}) member[2 * kGenes + g] = 1;
+    r["gene_sets"] = {{3, kGenes}, member, {"set_a", "set_b", "set_c"}, {}};
+  }
+  return r;
+}
+
 // One epoch of every stage the architecture trains.
 Options one_epoch(const std::string& architecture = "state_mlp") {
   Options o = Options().set("epochs", 1).set("batch_size", 16).set("learning_rate", 1e-3)
@@ -116,7 +131,8 @@ class EveryComposition : public ::testing::TestWithParam<Case> {};
 TEST_P(EveryComposition, TrainGenerateEmbedSaveLoadReproduce) {
   const Case c = GetParam();
   const SmallData& d = small_data();
-  auto model = GenerativeModel::create(tiny_spec(c.architecture, c.objective), d.source->genes(), {"A", "B"});
+  auto model = GenerativeModel::create(tiny_spec(c.architecture, c.objective), d.source->genes(), {"A", "B"},
+                                       resources_for(c.architecture));
   EXPECT_EQ(model->spec().text("objective", ""), c.objective);
   const bool latent = composition(c.architecture).space == "latent";
   const bool two_stages = latent && !c.objective.empty();
@@ -165,7 +181,8 @@ TEST_P(EveryComposition, TrainGenerateEmbedSaveLoadReproduce) {
   EXPECT_EQ(loaded->embed(*d.source, &dims2), embedding);
 
   // The same seeds give the same model and the same cells; another sampling seed other cells.
-  auto again = GenerativeModel::create(tiny_spec(c.architecture, c.objective), d.source->genes(), {"A", "B"});
+  auto again = GenerativeModel::create(tiny_spec(c.architecture, c.objective), d.source->genes(), {"A", "B"},
+                                       resources_for(c.architecture));
   again->train(*d.source, d.conditions, one_epoch(c.architecture), {});
   const GeneratedCells same = again->generate(conditions, sampling(7));
   EXPECT_EQ(same.logcounts, cells.logcounts);
@@ -183,7 +200,7 @@ TEST_P(EveryComposition, TrainsAndSamplesOnCuda) {
   const SmallData& d = small_data();
   Options spec = tiny_spec(c.architecture, c.objective);
   spec.set("device", "cuda");
-  auto model = GenerativeModel::create(spec, d.source->genes(), {"A", "B"});
+  auto model = GenerativeModel::create(spec, d.source->genes(), {"A", "B"}, resources_for(c.architecture));
   EXPECT_EQ(model->device().rfind("cuda", 0), 0u) << model->device();
   const TrainReport report = model->train(*d.source, d.conditions, one_epoch(c.architecture), {});
   for (const EpochRecord& r : report.history) EXPECT_TRUE(std::isfinite(r.validation_loss));

@@ -30,6 +30,8 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "latent_ssm") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("state_size", 4);
+  } else if (architecture == "pathway_tokens") {
+    o.set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "vae") {
   } else {
     o.set("hidden", 32).set("n_layers", 2);
@@ -127,9 +129,10 @@ TEST(DiTBackbone, DepthAddsOneBlockOfParameters) {
 }
 
 TEST(StageTables, NamesAndErrors) {
-  EXPECT_EQ(tokenizer_names(), (std::vector<std::string>{"latent_split", "latent_tokens", "state_vector"}));
+  EXPECT_EQ(tokenizer_names(),
+            (std::vector<std::string>{"latent_split", "latent_tokens", "pathway_tokens", "state_vector"}));
   EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "residual_mlp", "ssm"}));
-  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"linear", "mlp"}));
+  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"linear", "mlp", "pathway"}));
   try {
     make_backbone("mamba2", Options(), 8, {});
     FAIL() << "unknown backbone built";
@@ -145,8 +148,10 @@ TEST(StageTables, NamesAndErrors) {
 
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"latent_dit", "latent_mlp", "latent_ssm", "latent_tokens", "state_mlp",
-                                             "vae"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"latent_dit", "latent_mlp", "latent_ssm", "latent_tokens",
+                                             "pathway_tokens", "state_mlp", "vae"}));
+  EXPECT_EQ(composition("pathway_tokens").resources, std::vector<std::string>{"gene_sets"});
+  EXPECT_TRUE(composition("state_mlp").resources.empty());
   const Composition& lt = composition("latent_tokens");
   EXPECT_EQ(lt.tokenizer, "latent_tokens");
   EXPECT_EQ(lt.backbone, "dit");
@@ -176,7 +181,7 @@ TEST(Compositions, TableAndSpecs) {
     composition("pathway_tokenz");
     FAIL() << "unknown architecture accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("'latent_tokens', 'state_mlp'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'pathway_tokens', 'state_mlp'"), std::string::npos) << e.what();
   }
   Options bad_objective;
   bad_objective.set("architecture", "state_mlp").set("objective", "gan");
@@ -209,7 +214,12 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
       at::manual_seed(3);
       const Options spec = tiny(name, objective);
       const int64_t heads = objective == "ddpm" ? 2 : 1;
-      ComposedNetwork net(spec, G, std::vector<CovariateSpec>{{"condition", 3}}, heads);
+      // Gene sets for the compositions built on them: genes 0-7 and 5-12, the rest residual.
+      Resources sets;
+      std::vector<float> member(2 * G, 0.0f);
+      for (int64_t g = 0; g < 8; ++g) member[g] = member[G + 5 + g] = 1.0f;
+      sets["gene_sets"] = {{2, G}, member, {}, {}};
+      ComposedNetwork net(spec, G, std::vector<CovariateSpec>{{"condition", 3}}, heads, sets);
       Tensor x = at::randn({B, G}), t = at::rand({B});
       Covariates c{{"condition", at::tensor(std::vector<int64_t>{0, 1, 2, -1, 0, 2})}};
       GeneOutput out = net->forward(x, t, c);
@@ -222,6 +232,10 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
       if (name == "latent_tokens") {
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{4, G}));
+      } else if (name == "pathway_tokens") {
+        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 3, 16}));  // 2 sets + residual
+        EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{3, G}));
+        EXPECT_EQ(net->token_names(), (std::vector<std::string>{"set_1", "set_2", "residual_genes"}));
       } else if (name == "latent_dit" || name == "latent_ssm") {
         // Chunks of a latent code: tokens, but no gene path behind them.
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));

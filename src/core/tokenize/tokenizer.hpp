@@ -7,6 +7,8 @@
 #pragma once
 
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "exprflow/torch_prelude.hpp"
 
@@ -23,6 +25,8 @@ class TokenizerImpl : public torch::nn::Module {
   // Whether the tokens stand for parts of the cell a user may interpret
   // (latent, pathway, ... tokens) rather than one state vector.
   virtual bool has_tokens() const { return true; }
+  // Names of the tokens where they have them (gene sets); empty otherwise.
+  virtual std::vector<std::string> token_names() const { return {}; }
   virtual int64_t n_tokens() const = 0;
   virtual int64_t token_dim() const = 0;
 };

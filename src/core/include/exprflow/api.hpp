@@ -122,6 +122,7 @@ struct ArchitectureInfo {
   std::string space;      // "gene": the flow / diffusion runs on standardised expression
   std::string objective;  // the default objective
   std::string description;
+  std::vector<std::string> resources;  // what create() must be given, e.g. "gene_sets"
 };
 
 // A trained (or untrained) generative model with everything needed to use it
@@ -203,6 +204,9 @@ class GenerativeModel {
 
   virtual const Options& spec() const = 0;
   virtual const Resources& resources() const = 0;
+  // Names of the model's tokens where they stand for something named (one
+  // per gene set, and the residual token); empty otherwise.
+  virtual std::vector<std::string> token_names() const { return {}; }
   virtual const std::vector<std::string>& genes() const = 0;
   virtual const std::vector<std::string>& condition_levels() const = 0;
   virtual const std::vector<EpochRecord>& history() const = 0;

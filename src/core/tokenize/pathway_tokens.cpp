@@ -1,0 +1,41 @@
+#include "tokenize/pathway_tokens.hpp"
+
+#include <cmath>
+
+namespace exprflow {
+
+PathwayTokensImpl::PathwayTokensImpl(GeneSetLayout layout, int64_t token_dim)
+    : layout_(std::move(layout)), token_dim_(token_dim) {
+  const int64_t T = layout_.n_tokens(), E = layout_.n_pairs();
+  pair_gene_ = register_buffer("pair_gene", layout_index(layout_.pair_gene));
+  pair_token_ = register_buffer("pair_token", layout_index(layout_.pair_token));
+  weight_ = register_parameter("weight", at::empty({E, token_dim}));
+  bias_ = register_parameter("bias", at::zeros({T, token_dim}));
+  torch::NoGradGuard no_grad;
+  // As nn.Linear initialises a layer with the token's genes as inputs: a
+  // 5-gene set and the 1,000-gene residual start on the same scale.
+  for (int64_t t = 0; t < T; ++t) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(layout_.token_size(t)));
+    weight_.narrow(0, layout_.offsets[t], layout_.token_size(t)).uniform_(-bound, bound);
+  }
+}
+
+Tensor PathwayTokensImpl::forward(const Tensor& x) {
+  Tensor members = x.index_select(1, pair_gene_);  // (B, E) genes in pair order
+  std::vector<Tensor> tokens;
+  tokens.reserve(layout_.n_tokens());
+  for (int64_t t = 0; t < layout_.n_tokens(); ++t) {
+    const int64_t start = layout_.offsets[t], size = layout_.token_size(t);
+    tokens.push_back(at::matmul(members.narrow(1, start, size), weight_.narrow(0, start, size)));  // (B, D)
+  }
+  return at::stack(tokens, 1) + bias_;  // (B, T, D)
+}
+
+Tensor PathwayTokensImpl::weight_loadings() const {
+  torch::NoGradGuard no_grad;
+  Tensor loadings = at::zeros({layout_.n_tokens(), layout_.n_genes}, weight_.options());  // (T, G)
+  loadings.index_put_({pair_token_, pair_gene_}, weight_.norm(2, {1}));
+  return loadings;
+}
+
+}  // namespace exprflow
