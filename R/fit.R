@@ -41,6 +41,15 @@
 #'   [token_loadings()] and [token_activations()] name the tokens after their
 #'   sets. Memory grows with the number of (set, gene) memberships, not with
 #'   sets x genes.
+#' * `"grn_attention"` (flow by default; seed design Option 3): one token
+#'   per gene, its learned embedding plus an embedding of its value (width
+#'   `token_dim`, 32); `n_layers` (2) DiT blocks (`n_heads` 2) whose attention
+#'   runs only along the edges of the regulatory network `grn` (a data.frame
+#'   of regulator -> target pairs, e.g. [read_grn()] of TRRUST or DoRothEA, or
+#'   the path of such a TSV file): each gene attends to its regulators and to
+#'   itself. Time and memory grow with the number of edges, not with genes
+#'   squared (a fused C++ kernel on the CPU). Each gene's token is read out to
+#'   its value.
 #' * `"vae"`: a count VAE alone (scVI's design). The encoder reads
 #'   log-normalised expression projected on the first `vae_input_pcs` (50)
 #'   principal axes of the training cells (`vae_input = "pca"`; `"log"` reads
@@ -137,7 +146,8 @@
 #'   e.g. `n_tokens = 16, token_dim = 64, n_layers = 2`; and what
 #'   architectures built on gene sets (`resources` column of
 #'   [expression_architectures()]) are built from: `gene_sets`,
-#'   `min_set_genes` and `n_modules` (see `"pathway_tokens"`).
+#'   `min_set_genes` and `n_modules` (see `"pathway_tokens"`); `grn` (see
+#'   `"grn_attention"`).
 #' @param training Further training settings: `weight_decay` (0.01),
 #'   `warmup_fraction` (0.05), `min_lr_ratio` (0.1), `grad_clip` (1),
 #'   `ema_decay` (0.999); for VAE-based models `kl_warmup`, `kl_weight` and

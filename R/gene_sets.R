@@ -137,8 +137,10 @@ gene_set_enrichment <- function(queries, gene_sets, universe, min_overlap = 1, m
 # architectures such as "pathway_tokens").
 
 # Arguments of fit_expression_model()'s `...` that build resources rather
-# than set the spec.
-.resource_arguments <- c("gene_sets", "min_set_genes", "n_modules")
+# than set the spec, by the resource they build.
+.resource_arguments_of <- list(gene_sets = c("gene_sets", "min_set_genes", "n_modules"), grn = "grn")
+.resource_arguments <- unlist(.resource_arguments_of, use.names = FALSE)
+.resource_kinds <- c(gene_sets = "gene sets", grn = "a regulatory network")
 
 # The resources an architecture is built from (expression_architectures()$resources).
 .architecture_resources <- function(architecture) {
@@ -152,13 +154,29 @@ gene_set_enrichment <- function(queries, gene_sets, universe, min_overlap = 1, m
 # cells (NMF modules are learnt from them).
 .model_resources <- function(architecture, args, input, seed, verbose = FALSE) {
   needs <- .architecture_resources(architecture)
-  uses_sets <- "gene_sets" %in% needs
-  if (!uses_sets && length(args)) {
-    users <- expression_architectures()$name[grepl("gene_sets", expression_architectures()$resources)]
-    stop(sprintf("`%s` is used only by architectures built on gene sets (%s), not by '%s'",
-                 names(args)[1], paste(users, collapse = ", "), architecture), call. = FALSE)
+  table <- expression_architectures()
+  for (arg in names(args)) {
+    resource <- names(.resource_arguments_of)[vapply(.resource_arguments_of, function(a) arg %in% a, logical(1))]
+    if (!resource %in% needs) {
+      users <- table$name[grepl(resource, table$resources, fixed = TRUE)]
+      stop(sprintf("`%s` is used only by architectures built on %s (%s), not by '%s'", arg,
+                   .resource_kinds[[resource]], paste(users, collapse = ", "), architecture), call. = FALSE)
+    }
   }
-  if (!uses_sets) return(list())
+  out <- list()
+  if ("gene_sets" %in% needs) out$gene_sets <- .gene_sets_of(architecture, args, input, seed)
+  if ("grn" %in% needs) {
+    if (is.null(args$grn)) {
+      stop(sprintf(paste0("architecture '%s' needs `grn`: a data.frame of regulator -> target gene pairs ",
+                          "(see read_grn()) or the path of such a TSV file"), architecture), call. = FALSE)
+    }
+    out$grn <- .grn_resource(args$grn, input$genes)
+  }
+  if (isTRUE(verbose)) for (r in out) message(attr(r, "summary"))
+  out
+}
+
+.gene_sets_of <- function(architecture, args, input, seed) {
   if (is.null(args$gene_sets)) {
     stop(sprintf(paste0("architecture '%s' needs `gene_sets`: a named list of gene vectors (e.g. ",
                         "read_gmt(path)), the path of a GMT file, or \"nmf\" (modules learnt from the data)"),
@@ -173,9 +191,7 @@ gene_set_enrichment <- function(queries, gene_sets, universe, min_overlap = 1, m
   } else if (!is.null(args$n_modules)) {
     stop("`n_modules` is used only with gene_sets = \"nmf\"", call. = FALSE)
   }
-  resource <- .gene_set_resource(args$gene_sets, input$genes, min_genes)
-  if (isTRUE(verbose)) message(attr(resource, "summary"))
-  list(gene_sets = resource)
+  .gene_set_resource(args$gene_sets, input$genes, min_genes)
 }
 
 # Gene sets (a named list of gene vectors, or a GMT path) as a sets x genes

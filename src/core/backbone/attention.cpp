@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "backbone/edge_attention.hpp"
+
 namespace exprflow {
 
 Tensor attention_probabilities(const Tensor& q, const Tensor& k, const Tensor& bias) {
@@ -48,7 +50,8 @@ void check_heads(int64_t dim, int64_t heads, const std::string& dim_name, const 
   }
 }
 
-SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads) : heads_(heads) {
+SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads, std::shared_ptr<EdgeIndex> graph)
+    : heads_(heads), graph_(std::move(graph)) {
   check_heads(dim, heads, "token width", "the number of heads");
   qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
   proj_ = register_module("proj", torch::nn::Linear(dim, dim));
@@ -57,7 +60,15 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads) : heads_(heads)
 Tensor SelfAttentionImpl::forward(const Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2), Dh = D / heads_;
   Tensor qkv = qkv_->forward(x).view({B, T, 3, heads_, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, Dh)
-  Tensor out = attention(qkv[0], qkv[1], qkv[2]);                                        // (B, H, T, Dh)
+  Tensor out;                                                                            // (B, H, T, Dh)
+  if (graph_) {
+    if (graph_->offsets.device() != x.device()) {
+      *graph_ = {graph_->offsets.to(x.device()), graph_->sources.to(x.device()), graph_->targets.to(x.device())};
+    }
+    out = edge_attention(qkv[0], qkv[1], qkv[2], *graph_);
+  } else {
+    out = attention(qkv[0], qkv[1], qkv[2]);
+  }
   return proj_->forward(merge_heads(out));                                               // (B, T, D)
 }
 

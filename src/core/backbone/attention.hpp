@@ -12,6 +12,7 @@
 // them (attention maps) gets the plain path through `probabilities`.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "exprflow/torch_prelude.hpp"
@@ -41,14 +42,20 @@ Tensor merge_heads(const Tensor& x);
 // names the two settings as the caller calls them.
 void check_heads(int64_t dim, int64_t heads, const std::string& dim_name, const std::string& heads_name);
 
+struct EdgeIndex;
+
 // Self-attention of the DiT blocks: one fused q/k/v projection, no bias.
+// With a gene graph, token i attends only to its sources in the graph
+// (backbone/edge_attention.hpp); the graph is shared by every block and moved
+// to the tokens' device on first use.
 class SelfAttentionImpl : public torch::nn::Module {
  public:
-  SelfAttentionImpl(int64_t dim, int64_t heads);
+  SelfAttentionImpl(int64_t dim, int64_t heads, std::shared_ptr<EdgeIndex> graph = nullptr);
   Tensor forward(const Tensor& x);  // (B, T, D) -> (B, T, D)
 
  private:
   int64_t heads_;
+  std::shared_ptr<EdgeIndex> graph_;
   torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
 };
 TORCH_MODULE(SelfAttention);

@@ -2,9 +2,10 @@
 
 namespace exprflow {
 
-DiTImpl::DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio) {
+DiTImpl::DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio,
+                 std::shared_ptr<EdgeIndex> graph) {
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t l = 0; l < n_layers; ++l) blocks_->push_back(DiTBlock(dim, n_heads, mlp_ratio));
+  for (int64_t l = 0; l < n_layers; ++l) blocks_->push_back(DiTBlock(dim, n_heads, mlp_ratio, graph));
   final_ = register_module("final", FinalModulation(dim));
 }
 

@@ -9,7 +9,9 @@ namespace exprflow {
 
 class DiTImpl : public BackboneImpl {
  public:
-  DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio);
+  // graph: attention along a gene graph's edges only, in every block.
+  DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio,
+          std::shared_ptr<EdgeIndex> graph = nullptr);
   Tensor forward(const Tensor& tokens, const Tensor& c) override;  // (B, T, D) -> (B, T, D)
 
   const torch::nn::ModuleList& blocks() const { return blocks_; }

@@ -24,10 +24,10 @@ Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
   return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);  // (B, T, D)
 }
 
-DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio) {
+DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::shared_ptr<EdgeIndex> graph) {
   const int64_t hidden = static_cast<int64_t>(dim * mlp_ratio);
   norm1_ = register_module("norm1", affine_free_norm(dim));
-  attention_ = register_module("attention", SelfAttention(dim, heads));
+  attention_ = register_module("attention", SelfAttention(dim, heads, std::move(graph)));
   norm2_ = register_module("norm2", affine_free_norm(dim));
   mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
   mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));

@@ -16,7 +16,8 @@ Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale);
 
 class DiTBlockImpl : public torch::nn::Module {
  public:
-  DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0);
+  // graph: attention along a gene graph's edges only (see SelfAttentionImpl).
+  DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0, std::shared_ptr<EdgeIndex> graph = nullptr);
   Tensor forward(const Tensor& x, const Tensor& c);  // (B, T, D), (B, D) -> (B, T, D)
 
  private:

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +26,13 @@ using Clock = std::chrono::steady_clock;
 
 inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The process's peak resident memory so far, in MB (Linux reports kB).
+inline double peak_resident_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
 }
 
 inline double median(std::vector<double> v) {
@@ -71,12 +79,27 @@ inline std::unique_ptr<CscExpressionSource> synthetic_counts(long genes, int cel
 // Trains `model` once with `train` and returns, per training stage ("model"
 // for one-stage models; "vae" and "latent" for latent models), the median
 // seconds per optimiser step after `warmup` steps of that stage.
+// A random regulatory network: `edges` (regulator, target) pairs, regulators
+// drawn from the first 10% of the genes (transcription factors are few).
+inline NamedTensor synthetic_grn(long genes, long edges, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<long> regulator(0, std::max(1L, genes / 10) - 1), target(0, genes - 1);
+  NamedTensor grn{{edges, 2}, std::vector<float>(static_cast<size_t>(2 * edges)), {}, {"regulator", "target"}};
+  for (long e = 0; e < edges; ++e) {
+    grn.values[2 * e] = static_cast<float>(regulator(rng));
+    grn.values[2 * e + 1] = static_cast<float>(target(rng));
+  }
+  return grn;
+}
+
 // Gene sets shaped like MSigDB Hallmark on 2,000 PBMC3k genes (44 sets of
 // about 34 member genes, 40% of the genes in some set, the rest in none),
 // drawn with a seed; for compositions that need the resource "gene_sets".
-inline Resources synthetic_resources(const std::string& architecture, long genes, uint64_t seed) {
+inline Resources synthetic_resources(const std::string& architecture, long genes, uint64_t seed,
+                                     long edges_per_gene = 5) {
   Resources r;
   const std::vector<std::string> needs = composition(architecture).resources;
+  if (std::find(needs.begin(), needs.end(), "grn") != needs.end()) r["grn"] = synthetic_grn(genes, genes * edges_per_gene, seed);
   if (std::find(needs.begin(), needs.end(), "gene_sets") == needs.end()) return r;
   const long sets = 44, covered = std::max(1L, genes * 2 / 5), per_set = std::max(1L, covered * 15 / 8 / sets);
   std::mt19937_64 rng(seed);

@@ -2,7 +2,10 @@
 // training cells/s (median step after a warm-up, on synthetic droplet-like
 // counts) and sampling cells/s (the default sampler, 50 steps), at 2,000 and
 // 20,000 genes. Latent models report their two stages apart: the count VAE
-// and the flow / diffusion over its latent codes.
+// and the flow / diffusion over its latent codes. "peak" is the process's
+// peak resident memory so far: the architecture's own with --architecture.
+// Compositions built on resources get synthetic ones (bench_common.hpp):
+// Hallmark-like gene sets; a network of 5 edges per gene.
 //
 //   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
 //                      [--architecture NAME] [--steps N]
@@ -63,10 +66,10 @@ void run(const std::string& architecture, long genes, const Settings& s) {
   char vae_text[64] = "";
   if (!std::isnan(vae_step)) std::snprintf(vae_text, sizeof vae_text, "vae %8.1f cells/s", s.batch / vae_step);
   const std::string objective = model->spec().text("objective", "-");
-  std::printf("%-14s %-5s %6ld genes %7.2fM params | train %8.1f cells/s %-20s | %s %8.1f cells/s\n",
+  std::printf("%-14s %-5s %6ld genes %7.2fM params | train %8.1f cells/s %-20s | %s %8.1f cells/s | peak %.0f MB\n",
               architecture.c_str(), objective.c_str(), genes, model->parameter_count() / 1e6,
               std::isnan(step) ? 0.0 : s.batch / step, vae_text,
-              generative ? "sample-50" : "prior    ", s.sample_cells / sample_seconds);
+              generative ? "sample-50" : "prior    ", s.sample_cells / sample_seconds, peak_resident_mb());
   std::fflush(stdout);
 }
 

@@ -12,7 +12,7 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
   const int64_t T = tokenizer_->n_tokens(), D = tokenizer_->token_dim();
   time_ = register_module("time", TimestepEmbedding(D));
   condition_ = register_module("condition", ConditionEncoder(std::move(covariates), D));
-  backbone_ = register_module("backbone", make_backbone(parts.backbone, spec, D, resources));
+  backbone_ = register_module("backbone", make_backbone(parts.backbone, spec, T, D, resources));
   decoder_ = register_module("decoder", make_decoder(parts.decoder, spec, T, D, n_genes, heads, resources));
   if (spec.flag("input_skip", false)) {
     skip_ = register_module("skip", torch::nn::Linear(D, n_genes));

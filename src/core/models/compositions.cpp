@@ -48,6 +48,11 @@ const std::map<std::string, Composition>& composition_table() {
          "residual token for genes in no set; DiT blocks; each token decodes its own genes (seed Option 2)",
          Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0), Options(),
          {"gene_sets"}});
+    add({"grn_attention", "gene_value_tokens", "grn_dit", "gene_readout", "gene", "flow",
+         "one token per gene (gene embedding + value embedding); DiT blocks whose attention runs only along "
+         "the edges of a regulatory network (regulator -> target, plus self-loops) in O(edges); each gene's "
+         "token read out to its value (seed Option 3)",
+         Options(), Options(), {"grn"}});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
     // trains with the vae_* options, the second with the plain ones.

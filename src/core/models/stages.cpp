@@ -7,10 +7,13 @@
 #include "backbone/dit.hpp"
 #include "backbone/residual_mlp.hpp"
 #include "backbone/ssm.hpp"
+#include "backbone/edge_attention.hpp"
+#include "decode/gene_readout.hpp"
 #include "decode/linear_decoder.hpp"
 #include "decode/mlp_decoder.hpp"
 #include "decode/pathway_decoder.hpp"
 #include "models/named_registry.hpp"
+#include "tokenize/gene_value_tokens.hpp"
 #include "tokenize/latent_split.hpp"
 #include "tokenize/latent_tokens.hpp"
 #include "tokenize/pathway_tokens.hpp"
@@ -27,7 +30,9 @@ struct StageEntry {
 };
 
 using TokenizerFactory = std::function<std::shared_ptr<TokenizerImpl>(const Options&, int64_t, const Resources&)>;
-using BackboneFactory = std::function<std::shared_ptr<BackboneImpl>(const Options&, int64_t, const Resources&)>;
+// Backbones receive the number of tokens and their width.
+using BackboneFactory =
+    std::function<std::shared_ptr<BackboneImpl>(const Options&, int64_t, int64_t, const Resources&)>;
 using DecoderFactory = std::function<std::shared_ptr<GeneDecoderImpl>(const Options&, int64_t, int64_t, int64_t,
                                                                       int64_t, const Resources&)>;
 
@@ -51,6 +56,11 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
         [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
           return std::make_shared<LatentTokenEncoderImpl>(genes, s.positive("hidden"), s.positive("n_tokens"),
                                                           s.positive("token_dim"));
+        }}},
+      {"gene_value_tokens",
+       {[] { return Options().set("token_dim", 32.0); },
+        [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<GeneValueTokensImpl>(genes, s.positive("token_dim"));
         }}},
       {"latent_split",
        {[] { return Options().set("n_tokens", 8.0).set("token_dim", 128.0); },
@@ -76,23 +86,32 @@ const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
   static const std::map<std::string, StageEntry<BackboneFactory>> table = {
       {"dit",
        {[] { return Options().set("n_layers", 8.0).set("n_heads", 8.0).set("mlp_ratio", 4.0); },
-        [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+        [](const Options& s, int64_t, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
                                            positive_number(s, "mlp_ratio"));
+        }}},
+      // DiT blocks whose attention follows the edges of the "grn" resource
+      // (one token per gene; backbone/edge_attention.hpp).
+      {"grn_dit",
+       {[] { return Options().set("n_layers", 2.0).set("n_heads", 2.0).set("mlp_ratio", 2.0); },
+        [](const Options& s, int64_t genes, int64_t dim, const Resources& r) -> std::shared_ptr<BackboneImpl> {
+          auto graph = std::make_shared<EdgeIndex>(EdgeIndex::of(EdgeGraph::from_resources(r, genes)));
+          return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
+                                           positive_number(s, "mlp_ratio"), graph);
         }}},
       {"ssm",
        {[] {
           return Options().set("n_layers", 4.0).set("ssm_layer", "s4d").set("state_size", 16.0)
               .set("ssm_init", "lin").set("expand", 2.0).set("mlp_ratio", 2.0).set("dropout", 0.1);
         },
-        [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+        [](const Options& s, int64_t, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
           return std::make_shared<SsmBackboneImpl>(dim, count(s, "n_layers"), s.text("ssm_layer"),
                                                    s.positive("state_size"), positive_number(s, "mlp_ratio"),
                                                    s.number("dropout"), s.text("ssm_init"), s.positive("expand"));
         }}},
       {"residual_mlp",
        {[] { return Options().set("n_layers", 4.0).set("mlp_ratio", 2.0).set("dropout", 0.1); },
-        [](const Options& s, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+        [](const Options& s, int64_t, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
           return std::make_shared<ResidualMlpImpl>(dim, count(s, "n_layers"), positive_number(s, "mlp_ratio"),
                                                    s.number("dropout"));
         }}},
@@ -107,6 +126,12 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
         [](const Options& s, int64_t tokens, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
           return std::make_shared<MlpDecoderImpl>(tokens * dim, s.positive("hidden"), genes, heads);
+        }}},
+      {"gene_readout",
+       {[] { return Options(); },
+        [](const Options&, int64_t, int64_t dim, int64_t genes, int64_t heads,
+           const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
+          return std::make_shared<GeneReadoutImpl>(genes, dim, heads);
         }}},
       {"pathway",
        {[] { return Options(); },
@@ -144,9 +169,9 @@ std::shared_ptr<TokenizerImpl> make_tokenizer(const std::string& name, const Opt
                                               const Resources& resources) {
   return registry_entry(tokenizer_table(), name, "tokenizer").make(spec, n_genes, resources);
 }
-std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, const Options& spec, int64_t dim,
-                                            const Resources& resources) {
-  return registry_entry(backbone_table(), name, "backbone").make(spec, dim, resources);
+std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, const Options& spec, int64_t n_tokens,
+                                            int64_t dim, const Resources& resources) {
+  return registry_entry(backbone_table(), name, "backbone").make(spec, n_tokens, dim, resources);
 }
 std::shared_ptr<GeneDecoderImpl> make_decoder(const std::string& name, const Options& spec, int64_t n_tokens,
                                               int64_t dim, int64_t n_genes, int64_t heads,

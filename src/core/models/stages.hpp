@@ -30,9 +30,9 @@ Options decoder_defaults(const std::string& name);
 // naming it.
 std::shared_ptr<TokenizerImpl> make_tokenizer(const std::string& name, const Options& spec, int64_t n_genes,
                                               const Resources& resources);
-// dim: the tokens' width.
-std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, const Options& spec, int64_t dim,
-                                            const Resources& resources);
+// n_tokens, dim: the tokenizer's token count and width.
+std::shared_ptr<BackboneImpl> make_backbone(const std::string& name, const Options& spec, int64_t n_tokens,
+                                            int64_t dim, const Resources& resources);
 // Tokens (n_tokens x dim) -> n_genes x heads.
 std::shared_ptr<GeneDecoderImpl> make_decoder(const std::string& name, const Options& spec, int64_t n_tokens,
                                               int64_t dim, int64_t n_genes, int64_t heads,

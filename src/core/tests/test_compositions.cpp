@@ -58,10 +58,15 @@ Options tiny_spec(const std::string& architecture, const std::string& objective)
 }
 
 // What an architecture is built from (models/compositions.hpp): gene sets
-// over the 12 genes, two overlapping, three genes in none (the residual token).
+// over the 12 genes, two overlapping, three genes in none (the residual
+// token); a small regulatory network.
 Resources resources_for(const std::string& architecture) {
   Resources r;
   for (const std::string& name : composition(architecture).resources) {
+    if (name == "grn") {  // a chain 0 -> 1 -> ... -> 5 and 6 -> 8, 7 -> 8
+      r["grn"] = {{7, 2}, {0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 8, 7, 8}, {}, {"regulator", "target"}};
+      continue;
+    }
     if (name != "gene_sets") ADD_FAILURE() << "no test resource for '" << name << "'";
     std::vector<float> member(3 * kGenes, 0.0f);
     for (int g : {0, 1, 2, 3}) member[0 * kGenes + g] = 1;

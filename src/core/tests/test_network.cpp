@@ -30,6 +30,8 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "latent_ssm") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("state_size", 4);
+  } else if (architecture == "grn_attention") {
+    o.set("token_dim", 8).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "pathway_tokens") {
     o.set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "vae") {
@@ -130,14 +132,15 @@ TEST(DiTBackbone, DepthAddsOneBlockOfParameters) {
 
 TEST(StageTables, NamesAndErrors) {
   EXPECT_EQ(tokenizer_names(),
-            (std::vector<std::string>{"latent_split", "latent_tokens", "pathway_tokens", "state_vector"}));
-  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "residual_mlp", "ssm"}));
-  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"linear", "mlp", "pathway"}));
+            (std::vector<std::string>{"gene_value_tokens", "latent_split", "latent_tokens", "pathway_tokens",
+                                      "state_vector"}));
+  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "grn_dit", "residual_mlp", "ssm"}));
+  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway"}));
   try {
-    make_backbone("mamba2", Options(), 8, {});
+    make_backbone("mamba2", Options(), 4, 8, {});
     FAIL() << "unknown backbone built";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'residual_mlp', 'ssm'"),
+    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'grn_dit', 'residual_mlp', 'ssm'"),
               std::string::npos) << e.what();
   }
   EXPECT_THROW(tokenizer_defaults("genes"), std::invalid_argument);
@@ -148,8 +151,9 @@ TEST(StageTables, NamesAndErrors) {
 
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"latent_dit", "latent_mlp", "latent_ssm", "latent_tokens",
-                                             "pathway_tokens", "state_mlp", "vae"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_mlp", "latent_ssm",
+                                             "latent_tokens", "pathway_tokens", "state_mlp", "vae"}));
+  EXPECT_EQ(composition("grn_attention").resources, std::vector<std::string>{"grn"});
   EXPECT_EQ(composition("pathway_tokens").resources, std::vector<std::string>{"gene_sets"});
   EXPECT_TRUE(composition("state_mlp").resources.empty());
   const Composition& lt = composition("latent_tokens");
@@ -219,6 +223,7 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
       std::vector<float> member(2 * G, 0.0f);
       for (int64_t g = 0; g < 8; ++g) member[g] = member[G + 5 + g] = 1.0f;
       sets["gene_sets"] = {{2, G}, member, {}, {}};
+      sets["grn"] = {{3, 2}, {0, 1, 1, 2, 3, 2}, {}, {}};
       ComposedNetwork net(spec, G, std::vector<CovariateSpec>{{"condition", 3}}, heads, sets);
       Tensor x = at::randn({B, G}), t = at::rand({B});
       Covariates c{{"condition", at::tensor(std::vector<int64_t>{0, 1, 2, -1, 0, 2})}};
