@@ -118,7 +118,7 @@ test_that("training settings are passed on and unknown ones are rejected", {
 test_that("an unknown architecture is rejected, listing the valid ones", {
   sce <- pbmc_sce()[1:50, 1:20]
   expect_error(fit_tiny(sce, architecture = "transformer"),
-               "unknown architecture 'transformer'; valid: 'latent_dit', 'latent_mlp', 'latent_ssm', 'latent_tokens'")
+               "unknown architecture 'transformer'; valid: 'grn_attention', 'latent_dit'")
   expect_error(fit_tiny(sce, architecture = c("a", "b")), "`architecture` must be a single")
   expect_error(fit_tiny(sce, architecture = NA_character_), "`architecture` must be a single")
 })
@@ -250,7 +250,7 @@ test_that("flow models train for all epochs by default; DDPM models stop early",
 
 test_that("the default learning rates are the measured ones", {
   for (architecture in expression_architectures()$name) {
-    expected <- if (architecture == "state_mlp") 3e-3 else 1e-3
+    expected <- if (architecture %in% c("state_mlp", "pathway_tokens")) 3e-3 else 1e-3
     expect_equal(training_defaults(architecture)$learning_rate, expected, label = architecture)
   }
 })

@@ -38,6 +38,19 @@ test_that("grn_attention trains, generates and reloads along a regulatory networ
   expect_identical(generate_cells(load_model(path), condition = c(B = 3), steps = 4, seed = 1), cells)
 })
 
+test_that("grn_attention's recomputed activations train as the stored ones", {
+  x <- pbmc_sce()[, 1:96]
+  fit <- function(checkpointing) {
+    fit_expression_model(x, architecture = "grn_attention", grn = example_grn(), epochs = 2, token_dim = 8,
+                         activation_checkpointing = checkpointing, verbose = FALSE)
+  }
+  recomputed <- fit(TRUE)
+  stored <- fit(FALSE)
+  expect_identical(recomputed$spec$activation_checkpointing, 1)
+  expect_identical(stored$spec$activation_checkpointing, 0)
+  expect_equal(recomputed$history$train_loss, stored$history$train_loss, tolerance = 1e-5)
+})
+
 test_that("grn_attention explains a missing or unusable network", {
   x <- pbmc_sce()[, 1:50]
   fit <- function(...) fit_expression_model(x, architecture = "grn_attention", epochs = 1, verbose = FALSE, ...)

@@ -10,8 +10,10 @@ namespace exprflow {
 class DiTImpl : public BackboneImpl {
  public:
   // graph: attention along a gene graph's edges only, in every block.
+  // checkpoint_blocks: in training, keep only each block's input and recompute
+  // its activations in backward (backbone/activation_checkpoint.hpp).
   DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio,
-          std::shared_ptr<EdgeIndex> graph = nullptr);
+          std::shared_ptr<EdgeIndex> graph = nullptr, bool checkpoint_blocks = false);
   Tensor forward(const Tensor& tokens, const Tensor& c) override;  // (B, T, D) -> (B, T, D)
 
   const torch::nn::ModuleList& blocks() const { return blocks_; }
@@ -19,6 +21,7 @@ class DiTImpl : public BackboneImpl {
  private:
   torch::nn::ModuleList blocks_{nullptr};
   FinalModulation final_{nullptr};
+  bool checkpoint_blocks_;
 };
 TORCH_MODULE(DiT);
 

@@ -85,19 +85,29 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
 const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
   static const std::map<std::string, StageEntry<BackboneFactory>> table = {
       {"dit",
-       {[] { return Options().set("n_layers", 8.0).set("n_heads", 8.0).set("mlp_ratio", 4.0); },
+       {[] {
+          return Options().set("n_layers", 8.0).set("n_heads", 8.0).set("mlp_ratio", 4.0)
+              .set("activation_checkpointing", 0.0);
+        },
         [](const Options& s, int64_t, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
-                                           positive_number(s, "mlp_ratio"));
+                                           positive_number(s, "mlp_ratio"), nullptr,
+                                           s.flag("activation_checkpointing", false));
         }}},
       // DiT blocks whose attention follows the edges of the "grn" resource
       // (one token per gene; backbone/edge_attention.hpp).
       {"grn_dit",
-       {[] { return Options().set("n_layers", 2.0).set("n_heads", 2.0).set("mlp_ratio", 2.0); },
+       {[] {
+          // One token per gene: activations are (B, genes, D) per op, so
+          // blocks recompute theirs in backward (20,000 genes: see bench_compositions).
+          return Options().set("n_layers", 2.0).set("n_heads", 2.0).set("mlp_ratio", 2.0)
+              .set("activation_checkpointing", 1.0);
+        },
         [](const Options& s, int64_t genes, int64_t dim, const Resources& r) -> std::shared_ptr<BackboneImpl> {
           auto graph = std::make_shared<EdgeIndex>(EdgeIndex::of(EdgeGraph::from_resources(r, genes)));
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
-                                           positive_number(s, "mlp_ratio"), graph);
+                                           positive_number(s, "mlp_ratio"), graph,
+                                           s.flag("activation_checkpointing", true));
         }}},
       {"ssm",
        {[] {
