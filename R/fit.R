@@ -54,6 +54,15 @@
 #'   (`activation_checkpointing = TRUE`) and training takes 32 cells a step:
 #'   at 20,000 genes and 100,000 edges a step peaks at 2.1 GB (7.4 GB at 128
 #'   cells).
+#' * `"rank_tokens"` (flow by default; seed design Option 4, Geneformer
+#'   style): a cell is the sequence of its `n_top` (128) highest-valued
+#'   genes, strongest first, each token the gene's learned embedding plus
+#'   embeddings of its value and of its rank position (width `token_dim`,
+#'   64); `n_layers` (4) DiT blocks (`n_heads` 4). Which genes make the
+#'   sequence follows the cell's noisy state at every step. Each token is
+#'   read back to its own gene, and every gene also gets a prediction from
+#'   the pooled sequence. The tokens are ranks, not parts of a cell:
+#'   [token_loadings()] does not apply.
 #' * `"vae"`: a count VAE alone (scVI's design). The encoder reads
 #'   log-normalised expression projected on the first `vae_input_pcs` (50)
 #'   principal axes of the training cells (`vae_input = "pca"`; `"log"` reads

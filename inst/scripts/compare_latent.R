@@ -6,7 +6,8 @@
 #
 # seeds: e.g. "1,2,3"; models: comma-separated architectures (default
 # "vae,latent_mlp"); architectures built on gene sets (pathway_tokens) get
-# MSigDB Hallmark from ../shared/data/genesets_msigdb. PBMC3k is read as in compare_architectures.R (2,000 HVGs,
+# MSigDB Hallmark from ../shared/data/genesets_msigdb, those built on a
+# regulatory network (grn_attention) TRRUST from ../shared/data/grn_human. PBMC3k is read as in compare_architectures.R (2,000 HVGs,
 # Platelets dropped). One CSV per seed is written as soon as it is done, then
 # summary.csv (mean, sd over seeds).
 suppressPackageStartupMessages({
@@ -30,9 +31,11 @@ cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s\n", dataset, nrow(sce)
             paste(architectures, collapse = ", "), paste(seeds, collapse = ", ")))
 
 hallmark <- file.path(dirname(data_dir), "genesets_msigdb", "human_hallmark_v2025.gmt")
+trrust <- file.path(dirname(data_dir), "grn_human", "trrust_rawdata.human.tsv")
 model_args <- function(a) {
   needs <- expression_architectures()$resources[expression_architectures()$name == a]
-  c(list(architecture = a), if (grepl("gene_sets", needs)) list(gene_sets = hallmark))
+  c(list(architecture = a), if (grepl("gene_sets", needs)) list(gene_sets = hallmark),
+    if (grepl("grn", needs)) list(grn = trrust))
 }
 models <- stats::setNames(lapply(architectures, model_args), architectures)
 frames <- list()

@@ -18,6 +18,13 @@ struct GeneOutput {
 class GeneDecoderImpl : public torch::nn::Module {
  public:
   virtual GeneOutput forward(const Tensor& tokens) = 0;  // (B, T, D) -> (B, G) [x 2]
+  // What the network calls: the tokens and the cell state x they were made
+  // from. Decoders whose tokens stand for genes the state itself picks (rank
+  // tokens) read x; the others ignore it.
+  virtual GeneOutput decode(const Tensor& tokens, const Tensor& x) {  // (B, T, D), (B, G) -> (B, G) [x 2]
+    (void)x;
+    return forward(tokens);
+  }
 };
 
 // Splits a (B, heads * G) output into GeneOutput.

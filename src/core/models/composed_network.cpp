@@ -25,7 +25,7 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
 GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
   Tensor tokens = tokenizer_->forward(x_t);                                                // (B, T, D)
   Tensor c = time_->forward(t) + condition_->forward(covariates, x_t.size(0), x_t.device());  // (B, D)
-  GeneOutput out = decoder_->forward(backbone_->forward(tokens, c));                      // (B, G) [x 2]
+  GeneOutput out = decoder_->decode(backbone_->forward(tokens, c), x_t);                  // (B, G) [x 2]
   if (skip_) out.value = out.value + skip_->forward(at::silu(c)) * x_t;                  // (B, G)
   return out;
 }

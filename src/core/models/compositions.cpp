@@ -59,6 +59,11 @@ const std::map<std::string, Composition>& composition_table() {
          // and 100,000 edges a training step of 128 cells peaks at 7.4 GB
          // even with checkpointed blocks, one of 32 at 2.1 GB (bench_compositions).
          Options(), Options().set("batch_size", 32.0), {"grn"}});
+    add({"rank_tokens", "rank_tokens", "dit", "rank_readout", "gene", "flow",
+         "the cell's n_top highest-valued genes as a sequence of gene + value + rank-position tokens "
+         "(Geneformer style), DiT blocks, each token read back to its gene and the pooled sequence to all "
+         "genes (seed Option 4)",
+         Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0)});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
     // trains with the vae_* options, the second with the plain ones.

@@ -12,11 +12,13 @@
 #include "decode/linear_decoder.hpp"
 #include "decode/mlp_decoder.hpp"
 #include "decode/pathway_decoder.hpp"
+#include "decode/rank_readout.hpp"
 #include "models/named_registry.hpp"
 #include "tokenize/gene_value_tokens.hpp"
 #include "tokenize/latent_split.hpp"
 #include "tokenize/latent_tokens.hpp"
 #include "tokenize/pathway_tokens.hpp"
+#include "tokenize/rank_tokens.hpp"
 #include "tokenize/state_vector.hpp"
 
 namespace exprflow {
@@ -61,6 +63,11 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
        {[] { return Options().set("token_dim", 32.0); },
         [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
           return std::make_shared<GeneValueTokensImpl>(genes, s.positive("token_dim"));
+        }}},
+      {"rank_tokens",
+       {[] { return Options().set("n_top", 128.0).set("token_dim", 64.0); },
+        [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<RankTokensImpl>(genes, s.positive("n_top"), s.positive("token_dim"));
         }}},
       {"latent_split",
        {[] { return Options().set("n_tokens", 8.0).set("token_dim", 128.0); },
@@ -142,6 +149,12 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
         [](const Options&, int64_t, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
           return std::make_shared<GeneReadoutImpl>(genes, dim, heads);
+        }}},
+      {"rank_readout",
+       {[] { return Options(); },
+        [](const Options&, int64_t n_tokens, int64_t dim, int64_t genes, int64_t heads,
+           const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
+          return std::make_shared<RankReadoutImpl>(genes, n_tokens, dim, heads);
         }}},
       {"pathway",
        {[] { return Options(); },

@@ -34,6 +34,8 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
     o.set("token_dim", 8).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "pathway_tokens") {
     o.set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
+  } else if (architecture == "rank_tokens") {
+    o.set("n_top", 5).set("token_dim", 8).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "vae") {
   } else {
     o.set("hidden", 32).set("n_layers", 2);
@@ -133,9 +135,9 @@ TEST(DiTBackbone, DepthAddsOneBlockOfParameters) {
 TEST(StageTables, NamesAndErrors) {
   EXPECT_EQ(tokenizer_names(),
             (std::vector<std::string>{"gene_value_tokens", "latent_split", "latent_tokens", "pathway_tokens",
-                                      "state_vector"}));
+                                      "rank_tokens", "state_vector"}));
   EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "grn_dit", "residual_mlp", "ssm"}));
-  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway"}));
+  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway", "rank_readout"}));
   try {
     make_backbone("mamba2", Options(), 4, 8, {});
     FAIL() << "unknown backbone built";
@@ -152,7 +154,8 @@ TEST(StageTables, NamesAndErrors) {
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
   EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_mlp", "latent_ssm",
-                                             "latent_tokens", "pathway_tokens", "state_mlp", "vae"}));
+                                             "latent_tokens", "pathway_tokens", "rank_tokens", "state_mlp",
+                                             "vae"}));
   EXPECT_EQ(composition("grn_attention").resources, std::vector<std::string>{"grn"});
   EXPECT_EQ(composition("pathway_tokens").resources, std::vector<std::string>{"gene_sets"});
   EXPECT_TRUE(composition("state_mlp").resources.empty());
@@ -185,7 +188,8 @@ TEST(Compositions, TableAndSpecs) {
     composition("pathway_tokenz");
     FAIL() << "unknown architecture accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("'pathway_tokens', 'state_mlp'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'pathway_tokens', 'rank_tokens', 'state_mlp'"), std::string::npos)
+        << e.what();
   }
   Options bad_objective;
   bad_objective.set("architecture", "state_mlp").set("objective", "gan");

@@ -1,0 +1,37 @@
+#include "decode/rank_readout.hpp"
+
+#include <stdexcept>
+
+#include "tokenize/rank_tokens.hpp"
+
+namespace exprflow {
+
+RankReadoutImpl::RankReadoutImpl(int64_t n_genes, int64_t n_top, int64_t token_dim, int64_t heads)
+    : n_genes_(n_genes), n_top_(n_top), heads_(heads) {
+  if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
+  pooled_ = register_module("pooled", torch::nn::Linear(token_dim, heads * n_genes));
+  own_ = register_module("own", torch::nn::Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
+  torch::NoGradGuard no_grad;
+  pooled_->weight.zero_();
+  pooled_->bias.zero_();
+  own_->weight.zero_();
+}
+
+GeneOutput RankReadoutImpl::forward(const Tensor&) {
+  throw std::invalid_argument("the rank readout needs the cell state its tokens came from (decode(tokens, x))");
+}
+
+GeneOutput RankReadoutImpl::decode(const Tensor& tokens, const Tensor& x) {
+  if (tokens.size(1) != n_top_ || x.size(1) != n_genes_) {
+    throw std::invalid_argument("the rank readout needs " + std::to_string(n_top_) + " tokens and " +
+                                std::to_string(n_genes_) + " genes");
+  }
+  const int64_t B = tokens.size(0);
+  const Tensor top = top_gene_indices(x, n_top_);                              // (B, k)
+  Tensor out = pooled_->forward(tokens.mean(1)).view({B, heads_, n_genes_});    // (B, heads, G)
+  const Tensor own = own_->forward(tokens).permute({0, 2, 1});                  // (B, heads, k)
+  out = out.scatter_add(2, top.unsqueeze(1).expand({B, heads_, n_top_}), own);  // (B, heads, G)
+  return split_heads(out.reshape({B, heads_ * n_genes_}), n_genes_, heads_);    // (B, G) [x 2]
+}
+
+}  // namespace exprflow

@@ -1,0 +1,69 @@
+// Rank tokens: the top-gene selection, the tokens by hand, and the readout
+// that scatters each token back to the gene it stood for.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "decode/rank_readout.hpp"
+#include "tokenize/rank_tokens.hpp"
+
+using namespace exprflow;
+
+TEST(RankTokens, TopGenesAreTheHighestFirstWithTiesToTheLowerIndex) {
+  const Tensor x = at::tensor({0.5f, 2.0f, -1.0f, 2.0f, 0.0f,  //
+                               3.0f, -2.0f, 1.0f, 0.0f, 1.0f})
+                       .view({2, 5});
+  const Tensor top = top_gene_indices(x, 3);
+  EXPECT_TRUE(at::equal(top, at::tensor({1, 3, 0, 0, 7 - 5, 9 - 5}, at::kLong).view({2, 3})));
+  EXPECT_THROW(top_gene_indices(x, 6), std::invalid_argument);
+  EXPECT_THROW(top_gene_indices(x, 0), std::invalid_argument);
+}
+
+TEST(RankTokens, TokenIsGenePlusValuePlusRankPosition) {
+  at::manual_seed(1);
+  RankTokens tokens(5, 3, 4);
+  auto p = tokens->named_parameters();
+  const Tensor x = at::randn({2, 5});
+  const Tensor out = tokens->forward(x);  // (2, 3, 4)
+  ASSERT_EQ(out.sizes(), (std::vector<int64_t>{2, 3, 4}));
+  const Tensor top = top_gene_indices(x, 3);
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t r = 0; r < 3; ++r) {
+      const int64_t g = top[b][r].item<int64_t>();
+      const Tensor expected = p["gene"][g] + x[b][g] * p["value"] + p["value_bias"] + p["position"][r];
+      EXPECT_TRUE(at::allclose(out[b][r], expected, 1e-5, 1e-6)) << b << ", " << r;
+      EXPECT_TRUE(at::allclose(tokens->content(x)[b][r], expected - p["position"][r], 1e-5, 1e-6));
+    }
+  }
+  // Fewer genes than n_top: every gene, ranked.
+  EXPECT_EQ(RankTokens(5, 128, 4)->n_tokens(), 5);
+}
+
+TEST(RankReadout, EachTokenLandsOnItsGeneAndThePooledSequenceOnAll) {
+  at::manual_seed(2);
+  constexpr int64_t G = 6, k = 2, D = 3;
+  RankReadout readout(G, k, D, /*heads=*/2);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : readout->parameters()) p.copy_(at::randn(p.sizes()));
+  }
+  auto p = readout->named_parameters();
+  const Tensor x = at::randn({2, G});
+  const Tensor tokens = at::randn({2, k, D});
+  const GeneOutput out = readout->decode(tokens, x);
+  ASSERT_TRUE(out.scale.defined());
+  const Tensor top = top_gene_indices(x, k);
+  for (int64_t b = 0; b < 2; ++b) {
+    // (heads * G): the pooled map of the tokens' mean, then each head's own readout at its gene.
+    Tensor expected = at::matmul(p["pooled.weight"], tokens[b].mean(0)) + p["pooled.bias"];  // (2G,)
+    expected = expected.view({2, G}).clone();
+    for (int64_t r = 0; r < k; ++r) {
+      const int64_t g = top[b][r].item<int64_t>();
+      expected.select(1, g) += at::matmul(p["own.weight"], tokens[b][r]);  // (2,)
+    }
+    EXPECT_TRUE(at::allclose(out.value[b], expected[0], 1e-5, 1e-6)) << b;
+    EXPECT_TRUE(at::allclose(out.scale[b], expected[1], 1e-5, 1e-6)) << b;
+  }
+  EXPECT_THROW(readout->forward(tokens), std::invalid_argument);
+  EXPECT_THROW(readout->decode(at::randn({2, k + 1, D}), x), std::invalid_argument);
+}

@@ -1,0 +1,44 @@
+// Rank tokens (seed design Option 4, Geneformer style): a cell is the
+// sequence of its k highest-valued genes, strongest first,
+//
+//   token_{b,r} = e_{g(b,r)} + x_{b,g(b,r)} w + w_0 + p_r,
+//
+// a learned gene embedding, an embedding of the gene's value and a learned
+// embedding of its rank position r. Which genes make the sequence depends on
+// the cell's own state (for a denoiser: its noisy state x_t), so the decoder
+// (decode/rank_readout.hpp) recomputes the same selection to put each token's
+// prediction back on its gene.
+#pragma once
+
+#include "tokenize/tokenizer.hpp"
+
+namespace exprflow {
+
+// The k genes of each cell with the highest values, highest first:
+// (B, G) -> (B, k) int64. Ties go to the lower gene index, so the tokenizer
+// and the decoder always agree.
+Tensor top_gene_indices(const Tensor& x, int64_t k);
+
+class RankTokensImpl : public TokenizerImpl {
+ public:
+  // n_top: sequence length, at most the number of genes (fewer genes: all).
+  RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim);
+
+  Tensor forward(const Tensor& x) override;  // (B, G) -> (B, k, D)
+  Tensor content(const Tensor& x) override;  // (B, G) -> (B, k, D), without rank positions
+  // Token r is "the r-th strongest gene", a different gene in every cell: not
+  // a part of the cell to interpret. The embedding is the backbone's output.
+  bool has_tokens() const override { return false; }
+  int64_t n_tokens() const override { return n_top_; }
+  int64_t token_dim() const override { return token_dim_; }
+
+ private:
+  int64_t n_genes_, n_top_, token_dim_;
+  Tensor gene_;        // (G, D)
+  Tensor value_;       // (D,)
+  Tensor value_bias_;  // (D,)
+  Tensor position_;    // (k, D)
+};
+TORCH_MODULE(RankTokens);
+
+}  // namespace exprflow
