@@ -63,6 +63,14 @@
 #'   read back to its own gene, and every gene also gets a prediction from
 #'   the pooled sequence. The tokens are ranks, not parts of a cell:
 #'   [token_loadings()] does not apply.
+#' * `"set_tokens"` (flow by default; seed "Option C", scLDM's set
+#'   pooling): each gene a token (its embedding plus an embedding of its
+#'   value, no positions), pooled into `n_tokens` (16) latent tokens of width
+#'   `token_dim` (64) by cross-attention from learned seeds (`pool_heads` 4),
+#'   so the summary does not depend on the order of the genes; `n_layers` (4)
+#'   DiT blocks (`n_heads` 4); each gene's learned query attends back to the
+#'   tokens and is read out to its value. [token_activations()] and
+#'   [token_loadings()] with `method = "gradient"` interpret the tokens.
 #' * `"vae"`: a count VAE alone (scVI's design). The encoder reads
 #'   log-normalised expression projected on the first `vae_input_pcs` (50)
 #'   principal axes of the training cells (`vae_input = "pca"`; `"log"` reads

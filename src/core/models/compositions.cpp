@@ -64,6 +64,11 @@ const std::map<std::string, Composition>& composition_table() {
          "(Geneformer style), DiT blocks, each token read back to its gene and the pooled sequence to all "
          "genes (seed Option 4)",
          Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0)});
+    add({"set_tokens", "set_pooling", "dit", "set_unpooling", "gene", "flow",
+         "gene + value tokens without positions pooled into n_tokens latent tokens by cross-attention from "
+         "learned seeds (scLDM's set pooling), DiT blocks, genes' queries attending back to the tokens "
+         "(seed Option C)",
+         Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0)});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
     // trains with the vae_* options, the second with the plain ones.

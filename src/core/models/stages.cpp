@@ -13,12 +13,14 @@
 #include "decode/mlp_decoder.hpp"
 #include "decode/pathway_decoder.hpp"
 #include "decode/rank_readout.hpp"
+#include "decode/set_unpooling.hpp"
 #include "models/named_registry.hpp"
 #include "tokenize/gene_value_tokens.hpp"
 #include "tokenize/latent_split.hpp"
 #include "tokenize/latent_tokens.hpp"
 #include "tokenize/pathway_tokens.hpp"
 #include "tokenize/rank_tokens.hpp"
+#include "tokenize/set_pooling_tokens.hpp"
 #include "tokenize/state_vector.hpp"
 
 namespace exprflow {
@@ -68,6 +70,12 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
        {[] { return Options().set("n_top", 128.0).set("token_dim", 64.0); },
         [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
           return std::make_shared<RankTokensImpl>(genes, s.positive("n_top"), s.positive("token_dim"));
+        }}},
+      {"set_pooling",
+       {[] { return Options().set("n_tokens", 16.0).set("token_dim", 64.0).set("pool_heads", 4.0); },
+        [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
+          return std::make_shared<SetPoolingTokensImpl>(genes, s.positive("n_tokens"), s.positive("token_dim"),
+                                                        s.positive("pool_heads"));
         }}},
       {"latent_split",
        {[] { return Options().set("n_tokens", 8.0).set("token_dim", 128.0); },
@@ -155,6 +163,12 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
         [](const Options&, int64_t n_tokens, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
           return std::make_shared<RankReadoutImpl>(genes, n_tokens, dim, heads);
+        }}},
+      {"set_unpooling",
+       {[] { return Options().set("pool_heads", 4.0); },
+        [](const Options& s, int64_t, int64_t dim, int64_t genes, int64_t heads,
+           const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
+          return std::make_shared<SetUnpoolingImpl>(genes, dim, s.positive("pool_heads"), heads);
         }}},
       {"pathway",
        {[] { return Options(); },

@@ -34,6 +34,8 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
     o.set("token_dim", 8).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "pathway_tokens") {
     o.set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
+  } else if (architecture == "set_tokens") {
+    o.set("n_tokens", 4).set("token_dim", 16).set("pool_heads", 2).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "rank_tokens") {
     o.set("n_top", 5).set("token_dim", 8).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "vae") {
@@ -135,9 +137,10 @@ TEST(DiTBackbone, DepthAddsOneBlockOfParameters) {
 TEST(StageTables, NamesAndErrors) {
   EXPECT_EQ(tokenizer_names(),
             (std::vector<std::string>{"gene_value_tokens", "latent_split", "latent_tokens", "pathway_tokens",
-                                      "rank_tokens", "state_vector"}));
+                                      "rank_tokens", "set_pooling", "state_vector"}));
   EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "grn_dit", "residual_mlp", "ssm"}));
-  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway", "rank_readout"}));
+  EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway", "rank_readout",
+                                                         "set_unpooling"}));
   try {
     make_backbone("mamba2", Options(), 4, 8, {});
     FAIL() << "unknown backbone built";
@@ -154,8 +157,8 @@ TEST(StageTables, NamesAndErrors) {
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
   EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_mlp", "latent_ssm",
-                                             "latent_tokens", "pathway_tokens", "rank_tokens", "state_mlp",
-                                             "vae"}));
+                                             "latent_tokens", "pathway_tokens", "rank_tokens", "set_tokens",
+                                             "state_mlp", "vae"}));
   EXPECT_EQ(composition("grn_attention").resources, std::vector<std::string>{"grn"});
   EXPECT_EQ(composition("pathway_tokens").resources, std::vector<std::string>{"gene_sets"});
   EXPECT_TRUE(composition("state_mlp").resources.empty());
@@ -188,7 +191,7 @@ TEST(Compositions, TableAndSpecs) {
     composition("pathway_tokenz");
     FAIL() << "unknown architecture accepted";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("'pathway_tokens', 'rank_tokens', 'state_mlp'"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("'pathway_tokens', 'rank_tokens', 'set_tokens'"), std::string::npos)
         << e.what();
   }
   Options bad_objective;
@@ -245,6 +248,9 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 3, 16}));  // 2 sets + residual
         EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{3, G}));
         EXPECT_EQ(net->token_names(), (std::vector<std::string>{"set_1", "set_2", "residual_genes"}));
+      } else if (name == "set_tokens") {
+        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
+        EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);  // no linear gene path
       } else if (name == "latent_dit" || name == "latent_ssm") {
         // Chunks of a latent code: tokens, but no gene path behind them.
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));

@@ -1,0 +1,22 @@
+#include "tokenize/set_pooling_tokens.hpp"
+
+namespace exprflow {
+
+SetPoolingTokensImpl::SetPoolingTokensImpl(int64_t n_genes, int64_t n_tokens, int64_t token_dim,
+                                           int64_t pool_heads)
+    : n_tokens_(n_tokens), token_dim_(token_dim) {
+  genes_ = register_module("genes", GeneValueTokens(n_genes, token_dim));
+  // Unit-scale seeds: distinct queries from the first step, so the m tokens
+  // do not start as copies of one another.
+  seeds_ = register_parameter("seeds", at::randn({n_tokens, token_dim}));
+  pool_ = register_module("pool", AttentionLayer(token_dim, pool_heads, /*mlp_ratio=*/2.0, /*dropout=*/0.0,
+                                                 /*cross=*/true));
+}
+
+Tensor SetPoolingTokensImpl::forward(const Tensor& x) {
+  const Tensor genes = genes_->forward(x);                              // (B, G, D)
+  const Tensor queries = seeds_.unsqueeze(0).expand({x.size(0), -1, -1});  // (B, m, D)
+  return pool_->forward(queries, genes);                                // (B, m, D)
+}
+
+}  // namespace exprflow

@@ -1,0 +1,31 @@
+// Set tokens (seed "Option C", scLDM's set pooling): the cell as an unordered
+// set of gene tokens (gene embedding + value embedding, no positions), pooled
+// into m latent tokens by pooling-by-multihead-attention: m learned seed
+// vectors attend over the G gene tokens (one cross-attention layer with its
+// MLP), so the summary is invariant to the order of the genes and costs
+// O(m G) per cell. decode/set_unpooling.hpp maps the m tokens back to genes.
+#pragma once
+
+#include "connectivity/attention_layer.hpp"
+#include "tokenize/gene_value_tokens.hpp"
+#include "tokenize/tokenizer.hpp"
+
+namespace exprflow {
+
+class SetPoolingTokensImpl : public TokenizerImpl {
+ public:
+  SetPoolingTokensImpl(int64_t n_genes, int64_t n_tokens, int64_t token_dim, int64_t pool_heads);
+
+  Tensor forward(const Tensor& x) override;  // (B, G) -> (B, m, D)
+  int64_t n_tokens() const override { return n_tokens_; }
+  int64_t token_dim() const override { return token_dim_; }
+
+ private:
+  int64_t n_tokens_, token_dim_;
+  GeneValueTokens genes_{nullptr};  // (B, G) -> (B, G, D)
+  Tensor seeds_;                    // (m, D)
+  AttentionLayer pool_{nullptr};
+};
+TORCH_MODULE(SetPoolingTokens);
+
+}  // namespace exprflow
