@@ -28,7 +28,9 @@
 #'   reconstruct through their VAE, and their likelihood of a held-out cell
 #'   (given its own latent code and library size) is reported as
 #'   `heldout_log_likelihood`, beside the baseline's;
-#' * **cost**: seconds to fit and to generate.
+#' * **cost**: seconds to fit and to generate, and the R process's peak
+#'   resident memory while fitting (`fit_peak_mb`, MB; Linux only, NA
+#'   elsewhere; it includes what the session already held).
 #'
 #' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
 #'   cells).
@@ -117,7 +119,7 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
   for (name in names(models)) {
     spec <- models[[name]]
     if (inherits(spec, "exprflow_model")) {
-      fitted[[name]] <- list(object = spec, kind = "model", seconds = NA_real_)
+      fitted[[name]] <- list(object = spec, kind = "model", seconds = NA_real_, peak_mb = NA_real_)
       next
     }
     if (!is.list(spec)) {
@@ -125,12 +127,15 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
                    name), call. = FALSE)
     }
     say("fitting ", name)
+    .peak_resident_mb(reset = TRUE)
     start <- proc.time()[["elapsed"]]
     object <- fit_model(spec)
-    fitted[[name]] <- list(object = object, kind = "model", seconds = proc.time()[["elapsed"]] - start)
+    fitted[[name]] <- list(object = object, kind = "model", seconds = proc.time()[["elapsed"]] - start,
+                           peak_mb = .peak_resident_mb())
   }
   for (type in baselines) {
     say("fitting ", type)
+    .peak_resident_mb(reset = TRUE)
     start <- proc.time()[["elapsed"]]
     object <- if (type == "state_mlp") {
       fit_model(c(list(architecture = "state_mlp"), baseline_args$state_mlp))
@@ -139,7 +144,8 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
       # would otherwise depend on how many models were fitted before it.
       .with_seed(seed, fit_baseline(train, type, condition = column))
     }
-    fitted[[type]] <- list(object = object, kind = "baseline", seconds = proc.time()[["elapsed"]] - start)
+    fitted[[type]] <- list(object = object, kind = "baseline", seconds = proc.time()[["elapsed"]] - start,
+                           peak_mb = .peak_resident_mb())
   }
 
   rows <- list()
@@ -175,7 +181,8 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
       if (!is.null(frame)) add(name, entry$kind, "reconstruction", frame)
     }
     add(name, entry$kind, "cost",
-        .metric_frame(c(fit_seconds = entry$seconds, generate_seconds = generate_seconds)))
+        .metric_frame(c(fit_seconds = entry$seconds, fit_peak_mb = entry$peak_mb,
+                        generate_seconds = generate_seconds)))
   }
   result <- do.call(rbind, rows)
   rownames(result) <- NULL

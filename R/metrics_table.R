@@ -29,7 +29,7 @@
   .reconstruction_correlations(),
   heldout_log_likelihood = FALSE, reconstruction_log_likelihood = FALSE,
   # compare_models() costs
-  fit_seconds = TRUE, generate_seconds = TRUE
+  fit_seconds = TRUE, fit_peak_mb = TRUE, generate_seconds = TRUE
 )
 
 # A metric result: one row per named value, with its declared direction.

@@ -174,3 +174,24 @@
   }
   invisible(as.numeric(x))
 }
+
+# Peak resident memory of this R process in MB (Linux's VmHWM). reset = TRUE
+# first resets the peak to the current resident size (writing 5 to
+# /proc/self/clear_refs), so that a later call gives the peak of what ran in
+# between. NA where the system has neither (or the reset is refused: a peak
+# over the process's whole life would mislead).
+.peak_state <- new.env(parent = emptyenv())
+.peak_resident_mb <- function(reset = FALSE) {
+  if (reset) {
+    done <- tryCatch({
+      writeLines("5", "/proc/self/clear_refs")
+      TRUE
+    }, error = function(e) FALSE, warning = function(w) FALSE)
+    .peak_state$reset <- done
+  }
+  if (!isTRUE(.peak_state$reset)) return(NA_real_)
+  status <- tryCatch(readLines("/proc/self/status"), error = function(e) character(), warning = function(w) character())
+  line <- grep("^VmHWM:", status, value = TRUE)
+  if (length(line) != 1L) return(NA_real_)
+  as.numeric(gsub("[^0-9]", "", line)) / 1024
+}

@@ -53,7 +53,7 @@ summary <- stats::aggregate(value ~ model + task + metric, data = all,
 summary <- do.call(data.frame, summary)
 utils::write.csv(summary, file.path(out_dir, "summary.csv"), row.names = FALSE)
 wanted <- c("mmd_rbf", "energy_distance", "knn_auc", "condition_accuracy", "knn_accuracy", "kmeans_ari",
-            "heldout_log_likelihood", "fit_seconds", "generate_seconds")
+            "heldout_log_likelihood", "fit_seconds", "fit_peak_mb", "generate_seconds")
 shown <- summary[summary$metric %in% wanted, ]
 shown$text <- ifelse(is.na(shown$value.sd), formatC(shown$value.mean, digits = 4, format = "g"),
                      sprintf("%s (%s)", formatC(shown$value.mean, digits = 4, format = "g"),

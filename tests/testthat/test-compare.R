@@ -22,6 +22,10 @@ test_that("compare_models measures models and baselines on the same held-out cel
     fake <- attr(cmp, "generated")[[name]]
     expect_identical(as.vector(table(fake$cell_type)), as.vector(table(real$cell_type)))
   }
+  # Fitting costs: seconds and the process's peak memory (Linux), positive.
+  peak <- cmp$value[cmp$metric == "fit_peak_mb"]
+  expect_identical(length(peak), 4L)
+  if (file.exists("/proc/self/status")) expect_true(all(peak > 10))
   auc <- cmp$value[cmp$metric == "knn_auc"]
   expect_true(all(auc >= 0 & auc <= 1))
   expect_true("heldout_log_likelihood" %in% cmp$metric[cmp$model == "independent_nb"])
