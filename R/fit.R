@@ -96,7 +96,11 @@
 #'   model with `epochs`, `batch_size`, `learning_rate`.
 #'   `"latent_ssm"` does the same with bidirectional state-space blocks over
 #'   the latent tokens (`ssm_layer = "s4d"`, diagonal S4 with FFT
-#'   convolution, or `"mamba"`, a selective scan).
+#'   convolution, or `"mamba"`, a selective scan). `"latent_grn"` (the seed
+#'   design's hybrid) runs DiT blocks whose attention among the latent tokens
+#'   follows a learned sparse graph: every ordered pair of tokens has a
+#'   learned logit, each token attends to itself and its `graph_degree` (3)
+#'   strongest sources, weighted by the logits' sigmoid.
 #'
 #'   Defaults of the VAE-based models were chosen on held-out cells of the
 #'   example data and PBMC3k (see `inst/scripts/compare_latent.R`): a 16-d

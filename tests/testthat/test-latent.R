@@ -141,3 +141,24 @@ test_that("compare_models reports a latent model's held-out likelihood next to t
   # The latent model's likelihood is not reported under the gene-space name.
   expect_false(any(comparison$model == "lm" & comparison$metric == "reconstruction_log_likelihood"))
 })
+
+test_that("latent_grn learns a sparse graph among its latent tokens and generates through it", {
+  settings <- latent_settings()[c("latent_dim", "vae_hidden", "vae_layers", "n_layers")]
+  model <- do.call(fit_expression_model,
+                   c(list(latent_cells(), "latent_grn", condition = "cell_type", epochs = 2,
+                          training = list(vae_epochs = 2), batch_size = 64, verbose = FALSE, seed = 1,
+                          n_tokens = 4, token_dim = 8, n_heads = 2, graph_degree = 1), settings))
+  expect_identical(model$space, "latent")
+  expect_identical(model$spec$graph_degree, 1)
+  expect_true(all(is.finite(model$history$train_loss)))
+  cells <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 4, seed = 1)
+  expect_identical(dim(cells), c(300L, 5L))
+  path <- tempfile(fileext = ".exprflow")
+  save_model(model, path)
+  expect_identical(generate_cells(load_model(path), condition = c(B = 3, NK = 2), steps = 4, seed = 1), cells)
+  expect_error(do.call(fit_expression_model,
+                       c(list(latent_cells(), "latent_grn", epochs = 1, verbose = FALSE, n_tokens = 4,
+                              graph_degree = -1),
+                         settings)),
+               "graph_degree")
+})

@@ -57,17 +57,18 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads, std::shared_ptr
   proj_ = register_module("proj", torch::nn::Linear(dim, dim));
 }
 
-Tensor SelfAttentionImpl::forward(const Tensor& x) {
+Tensor SelfAttentionImpl::forward(const Tensor& x, const Tensor& bias) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2), Dh = D / heads_;
   Tensor qkv = qkv_->forward(x).view({B, T, 3, heads_, Dh}).permute({2, 0, 3, 1, 4});  // (3, B, H, T, Dh)
   Tensor out;                                                                            // (B, H, T, Dh)
   if (graph_) {
+    if (bias.defined()) throw std::invalid_argument("attention along a gene graph takes no score bias");
     if (graph_->offsets.device() != x.device()) {
       *graph_ = {graph_->offsets.to(x.device()), graph_->sources.to(x.device()), graph_->targets.to(x.device())};
     }
     out = edge_attention(qkv[0], qkv[1], qkv[2], *graph_);
   } else {
-    out = attention(qkv[0], qkv[1], qkv[2]);
+    out = attention(qkv[0], qkv[1], qkv[2], bias);
   }
   return proj_->forward(merge_heads(out));                                               // (B, T, D)
 }

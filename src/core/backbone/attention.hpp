@@ -51,7 +51,9 @@ struct EdgeIndex;
 class SelfAttentionImpl : public torch::nn::Module {
  public:
   SelfAttentionImpl(int64_t dim, int64_t heads, std::shared_ptr<EdgeIndex> graph = nullptr);
-  Tensor forward(const Tensor& x);  // (B, T, D) -> (B, T, D)
+  // bias: an additive score bias broadcastable to (B, H, T, T) (a learned
+  // token graph); not with a gene graph.
+  Tensor forward(const Tensor& x, const Tensor& bias = Tensor());  // (B, T, D) -> (B, T, D)
 
  private:
   int64_t heads_;

@@ -34,12 +34,12 @@ DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::sh
   modulation_ = register_module("modulation", zero_linear(dim, 6 * dim));
 }
 
-Tensor DiTBlockImpl::forward(const Tensor& x, const Tensor& c) {
+Tensor DiTBlockImpl::forward(const Tensor& x, const Tensor& c, const Tensor& bias) {
   std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(6, 1);  // 6 x (B, D)
   const Tensor &shift_attn = m[0], &scale_attn = m[1], &gate_attn = m[2];
   const Tensor &shift_mlp = m[3], &scale_mlp = m[4], &gate_mlp = m[5];
 
-  Tensor h = attention_->forward(modulate(norm1_->forward(x), shift_attn, scale_attn));  // (B, T, D)
+  Tensor h = attention_->forward(modulate(norm1_->forward(x), shift_attn, scale_attn), bias);  // (B, T, D)
   Tensor out = x + gate_attn.unsqueeze(1) * h;
   h = modulate(norm2_->forward(out), shift_mlp, scale_mlp);
   h = mlp_out_->forward(at::gelu(mlp_in_->forward(h), "tanh"));  // (B, T, D)

@@ -18,7 +18,8 @@ class DiTBlockImpl : public torch::nn::Module {
  public:
   // graph: attention along a gene graph's edges only (see SelfAttentionImpl).
   DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0, std::shared_ptr<EdgeIndex> graph = nullptr);
-  Tensor forward(const Tensor& x, const Tensor& c);  // (B, T, D), (B, D) -> (B, T, D)
+  // bias: additive attention score bias (SelfAttentionImpl), or undefined.
+  Tensor forward(const Tensor& x, const Tensor& c, const Tensor& bias = Tensor());  // (B, T, D), (B, D) -> (B, T, D)
 
  private:
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};

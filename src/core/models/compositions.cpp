@@ -84,6 +84,13 @@ const std::map<std::string, Composition>& composition_table() {
          Options().set("n_tokens", 8.0).set("token_dim", 128.0).set("n_layers", 4.0).set("n_heads", 4.0)
              .set("mlp_ratio", 2.0),
          latent_training()});
+    add({"latent_grn", "latent_split", "learned_graph_dit", "linear", "latent", "flow",
+         "count VAE + flow on its latent code split into tokens, DiT blocks whose attention follows a learned "
+         "sparse graph among the tokens (each token keeps its graph_degree strongest sources; seed 'Hybrid "
+         "approaches')",
+         Options().set("n_tokens", 8.0).set("token_dim", 128.0).set("n_layers", 4.0).set("n_heads", 4.0)
+             .set("mlp_ratio", 2.0),
+         latent_training()});
     add({"latent_ssm", "latent_split", "ssm", "linear", "latent", "flow",
          "count VAE + flow on its latent code split into tokens, bidirectional state-space blocks "
          "(S4D by default, Mamba-style selective scan with ssm_layer = 'mamba'; seed design section 6)",

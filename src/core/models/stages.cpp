@@ -8,6 +8,7 @@
 #include "backbone/residual_mlp.hpp"
 #include "backbone/ssm.hpp"
 #include "backbone/edge_attention.hpp"
+#include "backbone/learned_graph_dit.hpp"
 #include "decode/gene_readout.hpp"
 #include "decode/linear_decoder.hpp"
 #include "decode/mlp_decoder.hpp"
@@ -123,6 +124,15 @@ const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
                                            positive_number(s, "mlp_ratio"), graph,
                                            s.flag("activation_checkpointing", true));
+        }}},
+      // DiT blocks attending along a learned sparse token graph (latent_grn).
+      {"learned_graph_dit",
+       {[] {
+          return Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0).set("graph_degree", 3.0);
+        },
+        [](const Options& s, int64_t n_tokens, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+          return std::make_shared<LearnedGraphDiTImpl>(n_tokens, dim, count(s, "n_layers"), s.positive("n_heads"),
+                                                       positive_number(s, "mlp_ratio"), count(s, "graph_degree"));
         }}},
       {"ssm",
        {[] {

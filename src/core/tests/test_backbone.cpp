@@ -15,6 +15,7 @@
 #include "backbone/dit_block.hpp"
 #include "backbone/edge_attention.hpp"
 #include "backbone/edge_graph.hpp"
+#include "backbone/learned_graph_dit.hpp"
 
 using namespace exprflow;
 
@@ -274,4 +275,42 @@ TEST(DiT, CheckpointedBlocksGiveTheGradientsOfTheOrdinaryPass) {
   Tensor x = at::randn({2, kGenes, kDim});
   Tensor c = at::randn({2, kDim});
   EXPECT_TRUE(at::equal(checkpointed->forward(x, c), plain->forward(x, c)));
+}
+
+// The learned token graph: each token keeps itself and its `degree`
+// strongest sources, and a token outside a row's sources cannot reach it.
+TEST(LearnedGraphDiT, EachTokenAttendsOnlyToItsStrongestSources) {
+  constexpr int64_t T = 6, D = 8, degree = 2;
+  at::manual_seed(7);
+  LearnedGraphDiT net(T, D, /*n_layers=*/1, /*n_heads=*/2, 2.0, degree);
+  {
+    // Random weights: adaLN-Zero's closed gates would hide the attention.
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes()));
+  }
+  const Tensor bias = net->attention_bias();  // (T, T)
+  const Tensor kept = at::isfinite(bias);
+  EXPECT_TRUE(at::equal(kept.sum(1), at::full({T}, degree + 1, at::kLong)));
+  EXPECT_TRUE(kept.diagonal().all().item<bool>());
+  const Tensor logits = net->named_parameters()["edge_logits"];
+  for (int64_t i = 0; i < T; ++i) {
+    // Every kept source beats every dropped one (the diagonal aside).
+    for (int64_t j = 0; j < T; ++j) {
+      for (int64_t k = 0; k < T; ++k) {
+        if (j == i || k == i || !kept[i][j].item<bool>() || kept[i][k].item<bool>()) continue;
+        EXPECT_GE(logits[i][j].item<float>(), logits[i][k].item<float>());
+      }
+    }
+  }
+  EXPECT_TRUE(at::allclose(net->adjacency().masked_select(kept), at::sigmoid(logits).masked_select(kept)));
+  // One block: token i's output moves with its sources only.
+  const Tensor x = at::randn({2, T, D}), c = at::randn({2, D});
+  const Tensor y = net->forward(x, c);
+  for (int64_t j = 0; j < T; ++j) {
+    Tensor moved = x.clone();
+    moved.select(1, j).add_(at::randn({2, D}));  // not a constant: LayerNorm would remove that
+    const Tensor changed = (net->forward(moved, c) - y).abs().amax({0, 2}) > 1e-5;  // (T,)
+    EXPECT_TRUE(at::equal(changed, kept.select(1, j))) << "token " << j;
+  }
+  EXPECT_THROW(net->forward(at::randn({2, T + 1, D}), c), std::invalid_argument);
 }

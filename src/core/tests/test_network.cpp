@@ -26,7 +26,7 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
   if (!objective.empty()) o.set("objective", objective);
   if (architecture == "latent_tokens") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2).set("hidden", 32);
-  } else if (architecture == "latent_dit") {
+  } else if (architecture == "latent_dit" || architecture == "latent_grn") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "latent_ssm") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("state_size", 4);
@@ -138,14 +138,14 @@ TEST(StageTables, NamesAndErrors) {
   EXPECT_EQ(tokenizer_names(),
             (std::vector<std::string>{"gene_value_tokens", "latent_split", "latent_tokens", "pathway_tokens",
                                       "rank_tokens", "set_pooling", "state_vector"}));
-  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "grn_dit", "residual_mlp", "ssm"}));
+  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "grn_dit", "learned_graph_dit", "residual_mlp", "ssm"}));
   EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway", "rank_readout",
                                                          "set_unpooling"}));
   try {
     make_backbone("mamba2", Options(), 4, 8, {});
     FAIL() << "unknown backbone built";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'grn_dit', 'residual_mlp', 'ssm'"),
+    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'grn_dit', 'learned_graph_dit', 'residual_mlp', 'ssm'"),
               std::string::npos) << e.what();
   }
   EXPECT_THROW(tokenizer_defaults("genes"), std::invalid_argument);
@@ -156,7 +156,7 @@ TEST(StageTables, NamesAndErrors) {
 
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_mlp", "latent_ssm",
+  EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_grn", "latent_mlp", "latent_ssm",
                                              "latent_tokens", "pathway_tokens", "rank_tokens", "set_tokens",
                                              "state_mlp", "vae"}));
   EXPECT_EQ(composition("grn_attention").resources, std::vector<std::string>{"grn"});
@@ -251,7 +251,7 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
       } else if (name == "set_tokens") {
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);  // no linear gene path
-      } else if (name == "latent_dit" || name == "latent_ssm") {
+      } else if (name == "latent_dit" || name == "latent_grn" || name == "latent_ssm") {
         // Chunks of a latent code: tokens, but no gene path behind them.
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);
