@@ -44,7 +44,7 @@ TEST(SetUnpooling, EachGeneReadsItsOwnQuery) {
     auto p = unpool->named_parameters();
     const Tensor swap = at::tensor({3, 1, 2, 0, 4}, at::kLong);
     p["queries"].copy_(p["queries"].index_select(0, swap));
-    p["bias"].copy_(p["bias"].view({2, G}).index_select(1, swap).reshape(-1));
+    p["readout.bias"].copy_(p["readout.bias"].view({2, G}).index_select(1, swap).reshape(-1));
     const GeneOutput swapped = unpool->forward(tokens);
     EXPECT_TRUE(at::allclose(swapped.value, out.value.index_select(1, swap), 1e-5, 1e-5));
     EXPECT_TRUE(at::allclose(swapped.scale, out.scale.index_select(1, swap), 1e-5, 1e-5));
