@@ -101,6 +101,12 @@
 #'   follows a learned sparse graph: every ordered pair of tokens has a
 #'   learned logit, each token attends to itself and its `graph_degree` (3)
 #'   strongest sources, weighted by the logits' sigmoid.
+#'   `"latent_pathway"` (the other hybrid) ties the VAE's latent tokens to
+#'   gene sets (`gene_sets =`, as for `"pathway_tokens"`): each set's
+#'   `latent_per_token` (2) latent values are encoded from that set's genes
+#'   alone (genes in no set share a residual token), the decoder reads the
+#'   whole code, and the flow runs DiT blocks over one token per set.
+#'   [token_activations()] and [token_loadings()] read its encoder's tokens.
 #'
 #'   Defaults of the VAE-based models were chosen on held-out cells of the
 #'   example data and PBMC3k (see `inst/scripts/compare_latent.R`): a 16-d

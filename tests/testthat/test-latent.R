@@ -162,3 +162,30 @@ test_that("latent_grn learns a sparse graph among its latent tokens and generate
                          settings)),
                "graph_degree")
 })
+
+test_that("latent_pathway ties each latent token to a gene set and reads its tokens back", {
+  sets <- example_gene_sets()
+  sets <- sets[vapply(sets, function(s) sum(s %in% rownames(latent_cells())) >= 5, logical(1))][1:3]
+  settings <- latent_settings()[c("vae_hidden", "vae_layers", "n_layers")]
+  model <- do.call(fit_expression_model,
+                   c(list(latent_cells(), "latent_pathway", condition = "cell_type", gene_sets = sets, epochs = 2,
+                          training = list(vae_epochs = 2), batch_size = 64, verbose = FALSE, seed = 1,
+                          token_dim = 8, n_heads = 2), settings))
+  expect_identical(model$space, "latent")
+  expect_identical(model$token_names, c(names(sets), "residual_genes"))
+  expect_identical(model$spec$latent_dim, 8)  # (3 sets + residual) x 2 values
+  expect_identical(model$spec$n_tokens, 4)
+  activations <- token_activations(model, latent_cells())
+  expect_identical(dim(activations), c(ncol(latent_cells()), 4L))
+  expect_identical(colnames(activations), model$token_names)
+  loadings <- token_loadings(model, latent_cells(), method = "gradient")
+  outside <- setdiff(model$genes, sets[[1]])
+  expect_true(all(loadings[names(sets)[1], outside] == 0))
+  expect_true(any(loadings[names(sets)[1], intersect(sets[[1]], model$genes)] != 0))
+  cells <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 4, seed = 1)
+  expect_identical(dim(cells), c(300L, 5L))
+  path <- tempfile(fileext = ".exprflow")
+  save_model(model, path)
+  expect_identical(generate_cells(load_model(path), condition = c(B = 3, NK = 2), steps = 4, seed = 1), cells)
+  expect_error(fit_expression_model(latent_cells(), "latent_pathway", epochs = 1, verbose = FALSE), "gene_sets")
+})

@@ -2,7 +2,6 @@
 
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 #include <cstring>
@@ -11,6 +10,7 @@
 
 #include "api/model_file.hpp"
 #include "api/model_inputs.hpp"
+#include "api/token_gradients.hpp"
 #include "condition/condition_encoder.hpp"
 #include "data/gene_scaling.hpp"
 #include "data/split.hpp"
@@ -240,22 +240,9 @@ std::vector<float> ExpressionModel::token_gene_loadings(const std::string& metho
   } else if (method == "gradient") {
     if (data == nullptr || data->n_cells() == 0) throw std::invalid_argument("gradient loadings need cells to average over");
     check_genes(*data);
-    const int n = data->n_cells(), batch_size = 256;
-    Tensor total;  // (m, G)
-    for (int lo = 0; lo < n; lo += batch_size) {
-      Tensor x = scaled_batch(*data, cell_range(lo, std::min(n, lo + batch_size))).detach().requires_grad_(true);  // (B, G)
-      Tensor norms = ema_->tokens(x).norm(2, {2});  // (B, m)
-      std::vector<Tensor> rows;
-      for (int64_t k = 0; k < norms.size(1); ++k) {
-        // Cells are independent, so the gradient of the sum is each cell's own.
-        Tensor grad = torch::autograd::grad({norms.select(1, k).sum()}, {x}, /*grad_outputs=*/{},
-                                            /*retain_graph=*/true)[0];  // (B, G)
-        rows.push_back(grad.sum(0));                                     // (G,)
-      }
-      Tensor part = at::stack(rows);  // (m, G)
-      total = total.defined() ? total + part : part;
-    }
-    loadings = total / static_cast<double>(n);
+    loadings = mean_token_gradients(
+        data->n_cells(), [&](int lo, int hi) { return scaled_batch(*data, cell_range(lo, hi)); },
+        [this](const Tensor& x) { return ema_->tokens(x).norm(2, {2}); });  // (B, m)
   } else {
     throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
   }

@@ -11,6 +11,7 @@
 
 #include "api/model_file.hpp"
 #include "api/model_inputs.hpp"
+#include "api/token_gradients.hpp"
 #include "data/expression_source.hpp"
 #include "data/principal_axes.hpp"
 #include "io/model_archive.hpp"
@@ -55,9 +56,18 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
     : ModelRecord(std::move(spec), std::move(genes), std::move(levels), std::move(resources)),
       library_sizes_(static_cast<int>(levels_.size())) {
   const int64_t G = static_cast<int64_t>(genes_.size());
-  const CountVaeSettings settings = CountVaeSettings::from(spec_);
-  vae_ = CountVae(G, condition_covariates(levels_.size()), settings);
-  vae_average_ = CountVae(G, condition_covariates(levels_.size()), settings);
+  CountVaeSettings settings = CountVaeSettings::from(spec_);
+  if (settings.encoder == "gene_sets") {
+    // The code's width follows from the gene sets, and the flow's latent
+    // split gives each gene set's k values a token of their own.
+    settings.latent_dim = CountVaeImpl::latent_dim_for(settings, resources_, G);
+    spec_.set("latent_dim", static_cast<double>(settings.latent_dim));
+    if (composition(spec_.text("architecture")).tokenizer == "latent_split") {
+      spec_.set("n_tokens", static_cast<double>(settings.latent_dim / settings.latent_per_token));
+    }
+  }
+  vae_ = CountVae(G, condition_covariates(levels_.size()), settings, resources_);
+  vae_average_ = CountVae(G, condition_covariates(levels_.size()), settings, resources_);
   vae_->to(device_);
   prepare_average(*vae_average_, device_);
 
@@ -363,14 +373,57 @@ std::vector<float> LatentModel::embed(const ExpressionSource& data, int* dims) {
   return std::vector<float>(codes.data_ptr<float>(), codes.data_ptr<float>() + codes.numel());
 }
 
-std::vector<float> LatentModel::token_activations(const ExpressionSource&, int*) {
-  throw std::invalid_argument("architecture '" + spec_.text("architecture") +
-                              "' has no gene-derived tokens (its tokens, if any, are chunks of a VAE latent code)");
+namespace {
+
+void check_gene_set_tokens(const CountVaeImpl& vae, const std::string& architecture) {
+  if (!vae.has_gene_set_tokens()) {
+    throw std::invalid_argument("architecture '" + architecture +
+                                "' has no gene-derived tokens (its tokens, if any, are chunks of a VAE latent code; "
+                                "'latent_pathway' ties them to gene sets)");
+  }
 }
 
-std::vector<float> LatentModel::token_gene_loadings(const std::string&, const ExpressionSource*, int*) {
-  throw std::invalid_argument("architecture '" + spec_.text("architecture") +
-                              "' has no gene-derived tokens (its tokens, if any, are chunks of a VAE latent code)");
+}  // namespace
+
+std::vector<std::string> LatentModel::token_names() const { return vae_average_->token_names(); }
+
+// Gene-set encoder: per cell, the norm of each token's posterior mean (its k values).
+std::vector<float> LatentModel::token_activations(const ExpressionSource& data, int* n_tokens) {
+  check_gene_set_tokens(*vae_average_, spec_.text("architecture"));
+  if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");
+  check_model_genes(genes_, data);
+  torch::NoGradGuard no_grad;
+  std::vector<Tensor> parts;
+  const int n = data.n_cells(), batch_size = 512;
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const Tensor x = batch(data, cell_range(lo, std::min(n, lo + batch_size)), {}).expression;  // (B, G)
+    parts.push_back(vae_average_->token_means(x).norm(2, {2}));                                // (B, T)
+  }
+  Tensor all = at::cat(parts).to(at::kCPU).contiguous();  // (N, T)
+  *n_tokens = static_cast<int>(all.size(1));
+  return std::vector<float>(all.data_ptr<float>(), all.data_ptr<float>() + all.numel());
+}
+
+// "weights": the norm of each token's projection weights per member gene;
+// "gradient": d |token mean| / d x_g, averaged over the cells.
+std::vector<float> LatentModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
+                                                    int* n_tokens) {
+  check_gene_set_tokens(*vae_average_, spec_.text("architecture"));
+  Tensor loadings;  // (T, G)
+  if (method == "weights") {
+    loadings = vae_average_->token_weight_loadings();
+  } else if (method == "gradient") {
+    if (data == nullptr || data->n_cells() == 0) throw std::invalid_argument("gradient loadings need cells to average over");
+    check_model_genes(genes_, *data);
+    loadings = mean_token_gradients(
+        data->n_cells(), [&](int lo, int hi) { return batch(*data, cell_range(lo, hi), {}).expression; },
+        [this](const Tensor& x) { return vae_average_->token_means(x).norm(2, {2}); });  // (B, T)
+  } else {
+    throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
+  }
+  loadings = loadings.detach().to(at::kFloat).to(at::kCPU).contiguous();
+  *n_tokens = static_cast<int>(loadings.size(0));
+  return std::vector<float>(loadings.data_ptr<float>(), loadings.data_ptr<float>() + loadings.numel());
 }
 
 // --------------------------------------------------------------- save/load ---

@@ -49,6 +49,7 @@ class LatentModel final : public ModelRecord {
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
+  std::vector<std::string> token_names() const override;
   std::string to_bytes() const override;
   static std::unique_ptr<LatentModel> read_model(const TensorBundle& bundle);
 

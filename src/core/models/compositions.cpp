@@ -91,6 +91,13 @@ const std::map<std::string, Composition>& composition_table() {
          Options().set("n_tokens", 8.0).set("token_dim", 128.0).set("n_layers", 4.0).set("n_heads", 4.0)
              .set("mlp_ratio", 2.0),
          latent_training()});
+    add({"latent_pathway", "latent_split", "dit", "linear", "latent", "flow",
+         "count VAE whose latent tokens are tied to gene sets (each token's latent_per_token values encoded "
+         "from its own genes alone; genes in no set share a residual token) + flow on those tokens through "
+         "DiT blocks, one token per gene set (seed 'Hybrid approaches')",
+         Options().set("vae_encoder", "gene_sets").set("vae_input", "log").set("token_dim", 64.0)
+             .set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0),
+         latent_training(), {"gene_sets"}});
     add({"latent_ssm", "latent_split", "ssm", "linear", "latent", "flow",
          "count VAE + flow on its latent code split into tokens, bidirectional state-space blocks "
          "(S4D by default, Mamba-style selective scan with ssm_layer = 'mamba'; seed design section 6)",

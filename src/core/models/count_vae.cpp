@@ -26,7 +26,10 @@ Options CountVaeSettings::defaults() {
       .set("encode_condition", d.encode_condition ? 1.0 : 0.0)
       .set("decode_condition", d.decode_condition ? 1.0 : 0.0)
       .set("vae_input", d.input)
-      .set("vae_input_pcs", static_cast<double>(d.input_pcs));
+      .set("vae_input_pcs", static_cast<double>(d.input_pcs))
+      .set("vae_encoder", d.encoder)
+      .set("vae_token_hidden", static_cast<double>(d.token_hidden))
+      .set("latent_per_token", static_cast<double>(d.latent_per_token));
   return o;
 }
 
@@ -52,11 +55,34 @@ CountVaeSettings CountVaeSettings::from(const Options& spec) {
     throw std::invalid_argument("setting 'vae_input' must be 'pca' or 'log', got '" + s.input + "'");
   }
   s.input_pcs = spec.positive("vae_input_pcs");
+  s.encoder = spec.text("vae_encoder", s.encoder);
+  if (s.encoder != "mlp" && s.encoder != "gene_sets") {
+    throw std::invalid_argument("setting 'vae_encoder' must be 'mlp' or 'gene_sets', got '" + s.encoder + "'");
+  }
+  s.token_hidden = spec.has("vae_token_hidden") ? spec.positive("vae_token_hidden") : s.token_hidden;
+  s.latent_per_token = spec.has("latent_per_token") ? spec.positive("latent_per_token") : s.latent_per_token;
+  if (s.encoder == "gene_sets") {
+    // Each token must read its own genes, not principal axes mixing all of them.
+    if (s.input != "log") {
+      throw std::invalid_argument("setting 'vae_input' must be 'log' with vae_encoder = 'gene_sets', got '" +
+                                  s.input + "'");
+    }
+    if (s.encode_condition) {
+      throw std::invalid_argument("setting 'encode_condition' is not available with vae_encoder = 'gene_sets'");
+    }
+  }
   return s;
 }
 
-CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariates, CountVaeSettings s)
+int64_t CountVaeImpl::latent_dim_for(const CountVaeSettings& settings, const Resources& resources, int64_t n_genes) {
+  if (settings.encoder != "gene_sets") return settings.latent_dim;
+  return GeneSetLayout::from_resources(resources, n_genes).n_tokens() * settings.latent_per_token;
+}
+
+CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariates, CountVaeSettings s,
+                           const Resources& resources)
     : settings_(std::move(s)), n_genes_(n_genes), likelihood_(make_likelihood(settings_.likelihood)) {
+  settings_.latent_dim = latent_dim_for(settings_, resources, n_genes);
   const int64_t H = settings_.hidden, d = settings_.latent_dim;
   auto stack = [&](const std::string& name, torch::nn::ModuleList& layers, torch::nn::ModuleList& norms) {
     layers = register_module(name + "_layers", torch::nn::ModuleList());
@@ -73,9 +99,15 @@ CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariate
     input_mean_ = register_buffer("input_mean", at::zeros({n_genes}));
     input_rotation_ = register_buffer("input_rotation", at::zeros({n_genes, n_inputs}));
   }
-  encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_inputs, H));
-  stack("encoder", encoder_layers_, encoder_norms_);
-  encoder_out_ = register_module("encoder_out", torch::nn::Linear(H, 2 * d));
+  if (settings_.encoder == "gene_sets") {
+    gene_set_encoder_ = register_module(
+        "gene_set_encoder", GeneSetEncoder(GeneSetLayout::from_resources(resources, n_genes), settings_.token_hidden,
+                                           settings_.latent_per_token, settings_.dropout));
+  } else {
+    encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_inputs, H));
+    stack("encoder", encoder_layers_, encoder_norms_);
+    encoder_out_ = register_module("encoder_out", torch::nn::Linear(H, 2 * d));
+  }
   decoder_in_ = register_module("decoder_in", torch::nn::Linear(d, H));
   stack("decoder", decoder_layers_, decoder_norms_);
   rate_out_ = register_module("rate_out", torch::nn::Linear(H, n_genes));
@@ -115,6 +147,11 @@ void CountVaeImpl::set_input_projection(const Tensor& mean, const Tensor& rotati
 }
 
 Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c) {
+  if (gene_set_encoder_) {
+    auto [mean, log_var] = gene_set_encoder_->forward(log_expression);  // (B, T, k) each
+    const int64_t B = log_expression.size(0);
+    return {mean.reshape({B, -1}), log_var.reshape({B, -1}).clamp_max(10.0).exp() + kMinPosteriorVar};  // (B, d)
+  }
   // (x - mean) R = x R - mean R: no centred (B, G) copy per batch.
   const Tensor input = input_rotation_.defined()
                            ? log_expression.matmul(input_rotation_) - input_mean_.matmul(input_rotation_)  // (B, k)
@@ -126,6 +163,20 @@ Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c
   // Clamped so exp() cannot overflow on an outlier cell early in training.
   Tensor log_var = out.slice(1, d, 2 * d).clamp_max(10.0);  // (B, d)
   return {out.slice(1, 0, d), log_var.exp() + kMinPosteriorVar};
+}
+
+std::vector<std::string> CountVaeImpl::token_names() const {
+  return gene_set_encoder_ ? gene_set_encoder_->token_names() : std::vector<std::string>{};
+}
+
+Tensor CountVaeImpl::token_means(const Tensor& log_expression) {
+  if (!gene_set_encoder_) throw std::logic_error("the VAE's encoder has no gene-set tokens");
+  return gene_set_encoder_->forward(log_expression).first;  // (B, T, k)
+}
+
+Tensor CountVaeImpl::token_weight_loadings() const {
+  if (!gene_set_encoder_) throw std::logic_error("the VAE's encoder has no gene-set tokens");
+  return gene_set_encoder_->weight_loadings();  // (T, G)
 }
 
 LikelihoodParams CountVaeImpl::decode(const Tensor& z, const Covariates& c) {

@@ -652,3 +652,108 @@ TEST(LatentModel, FilesWithoutTheInputSettingReadLogExpression) {
   int dims = 0;
   EXPECT_EQ(old->embed(*d.source, &dims), model->embed(*d.source, &dims));
 }
+
+// =================================================== gene-set encoder (latent_pathway)
+
+namespace {
+
+// Sets {0..3} and {2..5} over kGenes genes; 6..9 in none (the residual token).
+Resources two_gene_sets(int64_t n_genes) {
+  std::vector<float> member(2 * n_genes, 0.0f);
+  for (int64_t g = 0; g < 4; ++g) member[g] = member[n_genes + 2 + g] = 1.0f;
+  Resources r;
+  r["gene_sets"] = {{2, n_genes}, member, {"first", "second"}, {}};
+  return r;
+}
+
+}  // namespace
+
+// Each latent token is computed from its own genes alone: changing a gene
+// moves exactly the tokens whose set holds it.
+TEST(CountVae, GeneSetEncoderTokensReadOnlyTheirGenes) {
+  at::manual_seed(5);
+  Options spec = CountVaeSettings::defaults();
+  spec.set("vae_encoder", "gene_sets").set("vae_input", "log").set("latent_per_token", 2).set("vae_dropout", 0.0)
+      .set("vae_hidden", 8);
+  const Resources sets = two_gene_sets(kGenes);
+  const CountVaeSettings settings = CountVaeSettings::from(spec);
+  EXPECT_EQ(CountVaeImpl::latent_dim_for(settings, sets, kGenes), 6);  // (2 sets + residual) x 2
+  CountVae vae(kGenes, std::vector<CovariateSpec>{}, settings, sets);
+  vae->eval();
+  EXPECT_EQ(vae->settings().latent_dim, 6);
+  EXPECT_EQ(vae->token_names(), (std::vector<std::string>{"first", "second", "residual_genes"}));
+  const Cells cells = synthetic_cells(5, 2);
+  torch::NoGradGuard no_grad;
+  const Posterior base = vae->encode(cells.log_expression, {});
+  ASSERT_EQ(base.mean.sizes(), (std::vector<int64_t>{5, 6}));
+  ASSERT_EQ(base.var.sizes(), (std::vector<int64_t>{5, 6}));
+  // gene -> tokens that hold it
+  const std::map<int64_t, std::set<int64_t>> holders = {{0, {0}}, {3, {0, 1}}, {5, {1}}, {8, {2}}};
+  for (const auto& [gene, tokens] : holders) {
+    Tensor x = cells.log_expression.clone();
+    x.select(1, gene).add_(1.5);
+    const Posterior moved = vae->encode(x, {});
+    for (int64_t t = 0; t < 3; ++t) {
+      const double change = (moved.mean.narrow(1, 2 * t, 2) - base.mean.narrow(1, 2 * t, 2)).abs().max().item<double>() +
+                            (moved.var.narrow(1, 2 * t, 2) - base.var.narrow(1, 2 * t, 2)).abs().max().item<double>();
+      if (tokens.count(t)) {
+        EXPECT_GT(change, 1e-6) << "gene " << gene << " should move token " << t;
+      } else {
+        EXPECT_EQ(change, 0.0) << "gene " << gene << " moved token " << t;
+      }
+    }
+  }
+  const Tensor loadings = vae->token_weight_loadings();  // (T, G)
+  ASSERT_EQ(loadings.sizes(), (std::vector<int64_t>{3, kGenes}));
+  EXPECT_EQ(loadings[0].narrow(0, 4, kGenes - 4).abs().sum().item<double>(), 0.0);
+  EXPECT_GT(loadings[0].narrow(0, 0, 4).min().item<double>(), 0.0);
+
+  // Settings that cannot go with it name themselves; without the resource, it is named.
+  std::string msg = error_of([&] { CountVaeSettings::from(Options(spec).set("vae_input", "pca")); });
+  EXPECT_TRUE(contains(msg, "'vae_input'") && contains(msg, "gene_sets")) << msg;
+  msg = error_of([&] { CountVaeSettings::from(Options(spec).set("encode_condition", 1.0)); });
+  EXPECT_TRUE(contains(msg, "'encode_condition'")) << msg;
+  msg = error_of([&] { CountVaeSettings::from(Options(spec).set("vae_encoder", "transformer")); });
+  EXPECT_TRUE(contains(msg, "'vae_encoder'") && contains(msg, "transformer")) << msg;
+  msg = error_of([&] { CountVae(kGenes, std::vector<CovariateSpec>{}, settings, Resources{}); });
+  EXPECT_TRUE(contains(msg, "gene_sets")) << msg;
+}
+
+// latent_pathway: the flow gets one token per gene set; token activations,
+// names and loadings come from the encoder and survive a save / load.
+TEST(LatentModel, LatentPathwayGivesEachGeneSetAFlowToken) {
+  const SmallData& d = small_data();
+  const Options spec = Options().set("architecture", "latent_pathway").set("seed", 3).set("vae_hidden", 16)
+                          .set("vae_layers", 1).set("latent_per_token", 3).set("token_dim", 8).set("n_heads", 2)
+                          .set("n_layers", 1);
+  auto model = GenerativeModel::create(spec, d.source->genes(), {"A", "B"}, two_gene_sets(kModelGenes));
+  auto& latent = dynamic_cast<LatentModel&>(*model);
+  EXPECT_EQ(latent.spec().integer("latent_dim"), 9);
+  EXPECT_EQ(latent.spec().integer("n_tokens"), 3);
+  EXPECT_EQ(latent.latent_network().tokens(at::zeros({2, 9})).sizes(), (std::vector<int64_t>{2, 3, 8}));
+  model->train(*d.source, d.conditions, training(1, 2), {});
+  EXPECT_EQ(model->token_names(), (std::vector<std::string>{"first", "second", "residual_genes"}));
+  int n_tokens = 0, dims = 0;
+  const std::vector<float> activations = model->token_activations(*d.source, &n_tokens);
+  EXPECT_EQ(n_tokens, 3);
+  ASSERT_EQ(activations.size(), static_cast<size_t>(kCells) * 3);
+  for (float a : activations) ASSERT_TRUE(std::isfinite(a) && a >= 0);
+  // Gradient loadings: exactly 0 at the genes outside a token's set.
+  const std::vector<float> gradient = model->token_gene_loadings("gradient", d.source.get(), &n_tokens);
+  ASSERT_EQ(gradient.size(), static_cast<size_t>(3) * kModelGenes);
+  for (int64_t g = 4; g < kModelGenes; ++g) EXPECT_EQ(gradient[g], 0.0f) << "token 'first', gene " << g;
+  double inside = 0;
+  for (int64_t g = 0; g < 4; ++g) inside += std::abs(gradient[g]);
+  EXPECT_GT(inside, 0.0);
+  EXPECT_EQ(model->token_gene_loadings("weights", nullptr, &n_tokens).size(), static_cast<size_t>(3) * kModelGenes);
+
+  auto loaded = GenerativeModel::load_bytes(model->to_bytes());
+  EXPECT_EQ(loaded->token_names(), model->token_names());
+  EXPECT_EQ(loaded->embed(*d.source, &dims), model->embed(*d.source, &dims));
+  EXPECT_EQ(dims, 9);
+  const Options o = Options().set("seed", 2).set("steps", 4);
+  EXPECT_EQ(loaded->generate(d.conditions, o).counts, model->generate(d.conditions, o).counts);
+  // Without gene sets the resource is named.
+  const std::string msg = error_of([&] { GenerativeModel::create(spec, d.source->genes(), {"A", "B"}); });
+  EXPECT_TRUE(contains(msg, "gene_sets")) << msg;
+}

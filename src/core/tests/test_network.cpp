@@ -26,7 +26,7 @@ Options tiny(const std::string& architecture, const std::string& objective = "")
   if (!objective.empty()) o.set("objective", objective);
   if (architecture == "latent_tokens") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2).set("hidden", 32);
-  } else if (architecture == "latent_dit" || architecture == "latent_grn") {
+  } else if (architecture == "latent_dit" || architecture == "latent_grn" || architecture == "latent_pathway") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("n_heads", 2);
   } else if (architecture == "latent_ssm") {
     o.set("n_tokens", 4).set("token_dim", 16).set("n_layers", 2).set("state_size", 4);
@@ -156,8 +156,8 @@ TEST(StageTables, NamesAndErrors) {
 
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_grn", "latent_mlp", "latent_ssm",
-                                             "latent_tokens", "pathway_tokens", "rank_tokens", "set_tokens",
+  EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_grn", "latent_mlp",
+                                             "latent_pathway", "latent_ssm", "latent_tokens", "pathway_tokens", "rank_tokens", "set_tokens",
                                              "state_mlp", "vae"}));
   EXPECT_EQ(composition("grn_attention").resources, std::vector<std::string>{"grn"});
   EXPECT_EQ(composition("pathway_tokens").resources, std::vector<std::string>{"gene_sets"});
@@ -251,7 +251,7 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
       } else if (name == "set_tokens") {
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);  // no linear gene path
-      } else if (name == "latent_dit" || name == "latent_grn" || name == "latent_ssm") {
+      } else if (name == "latent_dit" || name == "latent_grn" || name == "latent_pathway" || name == "latent_ssm") {
         // Chunks of a latent code: tokens, but no gene path behind them.
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);
