@@ -107,6 +107,13 @@
 #'   alone (genes in no set share a residual token), the decoder reads the
 #'   whole code, and the flow runs DiT blocks over one token per set.
 #'   [token_activations()] and [token_loadings()] read its encoder's tokens.
+#'   `"cells_as_tokens"` (seed "Cells as tokens") turns attention around: each
+#'   cell's latent code is one token (width `hidden`, 256) and `n_layers` (4)
+#'   DiT blocks (`n_heads` 4) attend across the cells of a set, the cells of
+#'   one condition in the minibatch cut into sets of at most `set_size` (32),
+#'   so a set of cells is denoised, and generated, jointly; the cells of a set
+#'   share one noise time in training (`shared_time = 1`, a setting of both
+#'   objectives), as they do in sampling.
 #'
 #'   Defaults of the VAE-based models were chosen on held-out cells of the
 #'   example data and PBMC3k (see `inst/scripts/compare_latent.R`): a 16-d

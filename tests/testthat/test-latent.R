@@ -27,6 +27,18 @@ fit_latent <- function(architecture = "latent_mlp", ...) {
 
 latent_model <- function() .cached("latent_mlp_model", fit_latent("latent_mlp"))
 
+# Generates `condition`'s cells, checks their shape, and that the model saved
+# and reloaded generates the same cells for the same seed; returns them.
+expect_reloaded_generates_same <- function(model, condition = c(B = 3, NK = 2)) {
+  cells <- generate_cells(model, condition = condition, steps = 4, seed = 1)
+  expect_identical(dim(cells), c(length(model$genes), as.integer(sum(condition))))
+  path <- tempfile(fileext = ".exprflow")
+  on.exit(unlink(path))
+  save_model(model, path)
+  expect_identical(generate_cells(load_model(path), condition = condition, steps = 4, seed = 1), cells)
+  invisible(cells)
+}
+
 test_that("latent_mlp trains a VAE stage and a latent stage, each with its own epochs", {
   model <- latent_model()
   expect_s3_class(model, "exprflow_model")
@@ -151,16 +163,29 @@ test_that("latent_grn learns a sparse graph among its latent tokens and generate
   expect_identical(model$space, "latent")
   expect_identical(model$spec$graph_degree, 1)
   expect_true(all(is.finite(model$history$train_loss)))
-  cells <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 4, seed = 1)
-  expect_identical(dim(cells), c(300L, 5L))
-  path <- tempfile(fileext = ".exprflow")
-  save_model(model, path)
-  expect_identical(generate_cells(load_model(path), condition = c(B = 3, NK = 2), steps = 4, seed = 1), cells)
+  expect_reloaded_generates_same(model)
   expect_error(do.call(fit_expression_model,
                        c(list(latent_cells(), "latent_grn", epochs = 1, verbose = FALSE, n_tokens = 4,
                               graph_degree = -1),
                          settings)),
                "graph_degree")
+})
+
+test_that("cells_as_tokens attends across the cells of a set and generates sets jointly", {
+  settings <- latent_settings()[c("latent_dim", "vae_hidden", "vae_layers", "n_layers")]
+  model <- do.call(fit_expression_model,
+                   c(list(latent_cells(), "cells_as_tokens", condition = "cell_type", epochs = 2,
+                          training = list(vae_epochs = 2), batch_size = 64, verbose = FALSE, seed = 1,
+                          hidden = 16, n_heads = 2, set_size = 4), settings))
+  expect_identical(model$space, "latent")
+  expect_identical(model$spec$set_size, 4)
+  expect_identical(model$spec$shared_time, 1)
+  expect_true(all(is.finite(model$history$train_loss)))
+  expect_reloaded_generates_same(model, c(B = 6, NK = 2))
+  expect_error(do.call(fit_expression_model,
+                       c(list(latent_cells(), "cells_as_tokens", epochs = 1, verbose = FALSE, set_size = 0),
+                         settings)),
+               "set_size")
 })
 
 test_that("latent_pathway ties each latent token to a gene set and reads its tokens back", {
@@ -182,10 +207,10 @@ test_that("latent_pathway ties each latent token to a gene set and reads its tok
   outside <- setdiff(model$genes, sets[[1]])
   expect_true(all(loadings[names(sets)[1], outside] == 0))
   expect_true(any(loadings[names(sets)[1], intersect(sets[[1]], model$genes)] != 0))
-  cells <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 4, seed = 1)
-  expect_identical(dim(cells), c(300L, 5L))
-  path <- tempfile(fileext = ".exprflow")
-  save_model(model, path)
-  expect_identical(generate_cells(load_model(path), condition = c(B = 3, NK = 2), steps = 4, seed = 1), cells)
+  expect_reloaded_generates_same(model)
   expect_error(fit_expression_model(latent_cells(), "latent_pathway", epochs = 1, verbose = FALSE), "gene_sets")
+  # Its latent width follows from the sets: another one is an error, not silently replaced.
+  expect_error(fit_expression_model(latent_cells(), "latent_pathway", gene_sets = sets, latent_dim = 5, epochs = 1,
+                                    verbose = FALSE),
+               "latent_dim.*follows from the gene sets")
 })

@@ -234,21 +234,12 @@ std::vector<float> ExpressionModel::token_activations(const ExpressionSource& da
 
 std::vector<float> ExpressionModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                                         int* n_tokens) {
-  Tensor loadings;  // (m, G)
-  if (method == "weights") {
-    loadings = ema_->token_weight_loadings();
-  } else if (method == "gradient") {
-    if (data == nullptr || data->n_cells() == 0) throw std::invalid_argument("gradient loadings need cells to average over");
-    check_genes(*data);
-    loadings = mean_token_gradients(
-        data->n_cells(), [&](int lo, int hi) { return scaled_batch(*data, cell_range(lo, hi)); },
-        [this](const Tensor& x) { return ema_->tokens(x).norm(2, {2}); });  // (B, m)
-  } else {
-    throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
-  }
-  loadings = loadings.detach().to(at::kFloat).to(at::kCPU).contiguous();
-  *n_tokens = static_cast<int>(loadings.size(0));
-  return std::vector<float>(loadings.data_ptr<float>(), loadings.data_ptr<float>() + loadings.numel());
+  return token_loadings_by_method(
+      method, data, [this](const ExpressionSource& d) { check_genes(d); },
+      [this] { return ema_->token_weight_loadings(); },
+      [&](int lo, int hi) { return scaled_batch(*data, cell_range(lo, hi)); },
+      [this](const Tensor& x) { return ema_->tokens(x).norm(2, {2}); },  // (B, T)
+      n_tokens);
 }
 
 // ------------------------------------------------------------------- embed ---

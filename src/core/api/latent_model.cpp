@@ -60,10 +60,23 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
   if (settings.encoder == "gene_sets") {
     // The code's width follows from the gene sets, and the flow's latent
     // split gives each gene set's k values a token of their own.
+    // A width the user set otherwise is an error, not silently replaced (a
+    // saved model's spec holds the derived values, which pass).
     settings.latent_dim = CountVaeImpl::latent_dim_for(settings, resources_, G);
-    spec_.set("latent_dim", static_cast<double>(settings.latent_dim));
+    const Options defaults = composition_defaults(spec_.text("architecture"), spec_.text("objective", ""));
+    auto derive = [&](const std::string& key, int64_t value, const std::string& why) {
+      if (spec_.has(key) && defaults.has(key) && spec_.number(key) != defaults.number(key) &&
+          spec_.number(key) != static_cast<double>(value)) {
+        throw std::invalid_argument("setting '" + key + "' follows from the gene sets with vae_encoder = 'gene_sets' (" +
+                                    why + " = " + std::to_string(value) + "); leave it unset");
+      }
+      spec_.set(key, static_cast<double>(value));
+    };
+    const int64_t n_set_tokens = settings.latent_dim / settings.latent_per_token;
+    derive("latent_dim", settings.latent_dim,
+           std::to_string(n_set_tokens) + " tokens x latent_per_token " + std::to_string(settings.latent_per_token));
     if (composition(spec_.text("architecture")).tokenizer == "latent_split") {
-      spec_.set("n_tokens", static_cast<double>(settings.latent_dim / settings.latent_per_token));
+      derive("n_tokens", n_set_tokens, "one token per gene set and one for the residual genes");
     }
   }
   vae_ = CountVae(G, condition_covariates(levels_.size()), settings, resources_);
@@ -409,21 +422,12 @@ std::vector<float> LatentModel::token_activations(const ExpressionSource& data, 
 std::vector<float> LatentModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                                     int* n_tokens) {
   check_gene_set_tokens(*vae_average_, spec_.text("architecture"));
-  Tensor loadings;  // (T, G)
-  if (method == "weights") {
-    loadings = vae_average_->token_weight_loadings();
-  } else if (method == "gradient") {
-    if (data == nullptr || data->n_cells() == 0) throw std::invalid_argument("gradient loadings need cells to average over");
-    check_model_genes(genes_, *data);
-    loadings = mean_token_gradients(
-        data->n_cells(), [&](int lo, int hi) { return batch(*data, cell_range(lo, hi), {}).expression; },
-        [this](const Tensor& x) { return vae_average_->token_means(x).norm(2, {2}); });  // (B, T)
-  } else {
-    throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
-  }
-  loadings = loadings.detach().to(at::kFloat).to(at::kCPU).contiguous();
-  *n_tokens = static_cast<int>(loadings.size(0));
-  return std::vector<float>(loadings.data_ptr<float>(), loadings.data_ptr<float>() + loadings.numel());
+  return token_loadings_by_method(
+      method, data, [this](const ExpressionSource& d) { check_model_genes(genes_, d); },
+      [this] { return vae_average_->token_weight_loadings(); },
+      [&](int lo, int hi) { return batch(*data, cell_range(lo, hi), {}).expression; },
+      [this](const Tensor& x) { return vae_average_->token_means(x).norm(2, {2}); },  // (B, T)
+      n_tokens);
 }
 
 // --------------------------------------------------------------- save/load ---

@@ -29,4 +29,24 @@ Tensor mean_token_gradients(int n_cells, const std::function<Tensor(int, int)>& 
   return total / static_cast<double>(n_cells);
 }
 
+std::vector<float> token_loadings_by_method(const std::string& method, const ExpressionSource* data,
+                                            const std::function<void(const ExpressionSource&)>& check_genes,
+                                            const std::function<Tensor()>& weights,
+                                            const std::function<Tensor(int, int)>& inputs,
+                                            const std::function<Tensor(const Tensor&)>& token_norms, int* n_tokens) {
+  Tensor loadings;  // (T, G)
+  if (method == "weights") {
+    loadings = weights();
+  } else if (method == "gradient") {
+    if (data == nullptr || data->n_cells() == 0) throw std::invalid_argument("gradient loadings need cells to average over");
+    check_genes(*data);
+    loadings = mean_token_gradients(data->n_cells(), inputs, token_norms);
+  } else {
+    throw std::invalid_argument("unknown loading method '" + method + "'; valid: 'weights', 'gradient'");
+  }
+  loadings = loadings.detach().to(at::kFloat).to(at::kCPU).contiguous();
+  *n_tokens = static_cast<int>(loadings.size(0));
+  return std::vector<float>(loadings.data_ptr<float>(), loadings.data_ptr<float>() + loadings.numel());
+}
+
 }  // namespace exprflow

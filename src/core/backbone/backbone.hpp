@@ -3,6 +3,8 @@
 // normalisation). The condition vector c has the tokens' width D.
 #pragma once
 
+#include <vector>
+
 #include "exprflow/torch_prelude.hpp"
 
 namespace exprflow {
@@ -10,6 +12,16 @@ namespace exprflow {
 class BackboneImpl : public torch::nn::Module {
  public:
   virtual Tensor forward(const Tensor& tokens, const Tensor& c) = 0;  // (B, T, D), (B, D) -> (B, T, D)
+
+  // A backbone that attends across the cells of a minibatch (cells as
+  // tokens) says so; the network then hands it each cell's group (cells with
+  // the same covariate codes) through forward_groups().
+  virtual bool attends_across_cells() const { return false; }
+  // groups: the row indices of each group (data/covariate_groups.hpp).
+  virtual Tensor forward_groups(const Tensor& tokens, const Tensor& c,
+                                const std::vector<std::vector<int64_t>>& groups) {
+    return forward(tokens, c);
+  }
 };
 
 }  // namespace exprflow

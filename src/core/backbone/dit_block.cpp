@@ -18,10 +18,13 @@ torch::nn::Linear zero_linear(int64_t in, int64_t out) {
   return layer;
 }
 
+// (B, D) modulation broadcast over the tokens; (B, T, D) is already per token.
+Tensor per_token(const Tensor& m) { return m.dim() == 2 ? m.unsqueeze(1) : m; }
+
 }  // namespace
 
 Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
-  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);  // (B, T, D)
+  return x * (1 + per_token(scale)) + per_token(shift);  // (B, T, D)
 }
 
 DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::shared_ptr<EdgeIndex> graph) {
@@ -35,15 +38,15 @@ DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::sh
 }
 
 Tensor DiTBlockImpl::forward(const Tensor& x, const Tensor& c, const Tensor& bias) {
-  std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(6, 1);  // 6 x (B, D)
+  std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(6, -1);  // 6 x (B, [T,] D)
   const Tensor &shift_attn = m[0], &scale_attn = m[1], &gate_attn = m[2];
   const Tensor &shift_mlp = m[3], &scale_mlp = m[4], &gate_mlp = m[5];
 
   Tensor h = attention_->forward(modulate(norm1_->forward(x), shift_attn, scale_attn), bias);  // (B, T, D)
-  Tensor out = x + gate_attn.unsqueeze(1) * h;
+  Tensor out = x + per_token(gate_attn) * h;
   h = modulate(norm2_->forward(out), shift_mlp, scale_mlp);
   h = mlp_out_->forward(at::gelu(mlp_in_->forward(h), "tanh"));  // (B, T, D)
-  return out + gate_mlp.unsqueeze(1) * h;
+  return out + per_token(gate_mlp) * h;
 }
 
 FinalModulationImpl::FinalModulationImpl(int64_t dim) {
@@ -52,7 +55,7 @@ FinalModulationImpl::FinalModulationImpl(int64_t dim) {
 }
 
 Tensor FinalModulationImpl::forward(const Tensor& x, const Tensor& c) {
-  std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(2, 1);  // 2 x (B, D)
+  std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(2, -1);  // 2 x (B, [T,] D)
   return modulate(norm_->forward(x), m[0], m[1]);                        // (B, T, D)
 }
 

@@ -11,7 +11,8 @@
 
 namespace exprflow {
 
-// x * (1 + scale) + shift with (B, D) modulation broadcast over tokens.
+// x * (1 + scale) + shift with (B, D) modulation broadcast over tokens, or
+// (B, T, D) modulation per token (cells as tokens: each cell its own c).
 Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale);
 
 class DiTBlockImpl : public torch::nn::Module {
@@ -19,7 +20,8 @@ class DiTBlockImpl : public torch::nn::Module {
   // graph: attention along a gene graph's edges only (see SelfAttentionImpl).
   DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0, std::shared_ptr<EdgeIndex> graph = nullptr);
   // bias: additive attention score bias (SelfAttentionImpl), or undefined.
-  Tensor forward(const Tensor& x, const Tensor& c, const Tensor& bias = Tensor());  // (B, T, D), (B, D) -> (B, T, D)
+  // c: (B, D), or (B, T, D) per token.
+  Tensor forward(const Tensor& x, const Tensor& c, const Tensor& bias = Tensor());  // (B, T, D) -> (B, T, D)
 
  private:
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
@@ -34,7 +36,7 @@ TORCH_MODULE(DiTBlock);
 class FinalModulationImpl : public torch::nn::Module {
  public:
   explicit FinalModulationImpl(int64_t dim);
-  Tensor forward(const Tensor& x, const Tensor& c);  // (B, T, D), (B, D) -> (B, T, D)
+  Tensor forward(const Tensor& x, const Tensor& c);  // (B, T, D), (B, D) or (B, T, D) -> (B, T, D)
 
  private:
   torch::nn::LayerNorm norm_{nullptr};

@@ -10,6 +10,10 @@
 
 namespace exprflow {
 
+// Added to every denominator of the factorisation and of the shares derived
+// from it: keeps 0 / 0 (a gene or component without loading) at 0.
+constexpr double kNmfEpsilon = 1e-10;
+
 struct NmfFactors {
   Tensor cell_scores;   // W (n, k)
   Tensor gene_weights;  // H (k, G)

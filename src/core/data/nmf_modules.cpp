@@ -10,12 +10,6 @@
 
 namespace exprflow {
 
-namespace {
-
-constexpr double kEpsilon = 1e-10;  // keeps a gene without loading at share 0, not 0 / 0
-
-}  // namespace
-
 NamedTensor nmf_gene_modules(const ExpressionSource& data, const NmfSettings& s) {
   if (s.modules < 1) throw std::invalid_argument("setting 'n_modules' must be at least 1");
   if (!(s.min_share > 0 && s.min_share <= 1)) throw std::invalid_argument("NMF module share must be in (0, 1]");
@@ -36,7 +30,7 @@ NamedTensor nmf_gene_modules(const ExpressionSource& data, const NmfSettings& s)
   // A module's weight on a gene, in the units of the data: H scaled by the
   // typical size of the module's cell scores, so modules compare.
   const Tensor loading = f.gene_weights * f.cell_scores.mean(0).unsqueeze(1);          // (k, G)
-  const Tensor share = loading / (loading.sum(0, /*keepdim=*/true) + kEpsilon);        // (k, G)
+  const Tensor share = loading / (loading.sum(0, /*keepdim=*/true) + kNmfEpsilon);        // (k, G)
   const Tensor member = (share >= s.min_share).to(at::kFloat).contiguous();              // (k, G)
 
   NamedTensor out;

@@ -1,5 +1,7 @@
 #include "models/composed_network.hpp"
 
+#include "data/covariate_groups.hpp"
+
 #include "models/compositions.hpp"
 #include "models/stages.hpp"
 
@@ -25,7 +27,11 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
 GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
   Tensor tokens = tokenizer_->forward(x_t);                                                // (B, T, D)
   Tensor c = time_->forward(t) + condition_->forward(covariates, x_t.size(0), x_t.device());  // (B, D)
-  GeneOutput out = decoder_->decode(backbone_->forward(tokens, c), x_t);                  // (B, G) [x 2]
+  // A backbone that attends across cells attends within covariate groups.
+  Tensor h = backbone_->attends_across_cells()
+                 ? backbone_->forward_groups(tokens, c, covariate_groups(covariates, x_t.size(0)))
+                 : backbone_->forward(tokens, c);                                        // (B, T, D)
+  GeneOutput out = decoder_->decode(h, x_t);                                             // (B, G) [x 2]
   if (skip_) out.value = out.value + skip_->forward(at::silu(c)) * x_t;                  // (B, G)
   return out;
 }

@@ -98,6 +98,11 @@ const std::map<std::string, Composition>& composition_table() {
          Options().set("vae_encoder", "gene_sets").set("vae_input", "log").set("token_dim", 64.0)
              .set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0),
          latent_training(), {"gene_sets"}});
+    add({"cells_as_tokens", "state_vector", "cell_set_dit", "linear", "latent", "flow",
+         "count VAE + flow on its latent codes in which each cell is one token and DiT blocks attend across "
+         "the cells of a set (cells of one condition, set_size at a time), so a set of cells is generated "
+         "jointly; the cells of a set share one noise time (seed 'Cells as tokens')",
+         Options().set("hidden", 256.0).set("shared_time", 1.0), latent_training()});
     add({"latent_ssm", "latent_split", "ssm", "linear", "latent", "flow",
          "count VAE + flow on its latent code split into tokens, bidirectional state-space blocks "
          "(S4D by default, Mamba-style selective scan with ssm_layer = 'mamba'; seed design section 6)",

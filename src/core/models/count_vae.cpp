@@ -1,6 +1,7 @@
 #include "models/count_vae.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 namespace exprflow {
@@ -82,7 +83,13 @@ int64_t CountVaeImpl::latent_dim_for(const CountVaeSettings& settings, const Res
 CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariates, CountVaeSettings s,
                            const Resources& resources)
     : settings_(std::move(s)), n_genes_(n_genes), likelihood_(make_likelihood(settings_.likelihood)) {
-  settings_.latent_dim = latent_dim_for(settings_, resources, n_genes);
+  // The gene-set layout (built once: it matches every set against the genes)
+  // fixes the latent width of a gene-set encoder.
+  std::optional<GeneSetLayout> layout;
+  if (settings_.encoder == "gene_sets") {
+    layout = GeneSetLayout::from_resources(resources, n_genes);
+    settings_.latent_dim = layout->n_tokens() * settings_.latent_per_token;
+  }
   const int64_t H = settings_.hidden, d = settings_.latent_dim;
   auto stack = [&](const std::string& name, torch::nn::ModuleList& layers, torch::nn::ModuleList& norms) {
     layers = register_module(name + "_layers", torch::nn::ModuleList());
@@ -101,8 +108,8 @@ CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariate
   }
   if (settings_.encoder == "gene_sets") {
     gene_set_encoder_ = register_module(
-        "gene_set_encoder", GeneSetEncoder(GeneSetLayout::from_resources(resources, n_genes), settings_.token_hidden,
-                                           settings_.latent_per_token, settings_.dropout));
+        "gene_set_encoder", GeneSetEncoder(std::move(*layout), settings_.token_hidden, settings_.latent_per_token,
+                                           settings_.dropout));
   } else {
     encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_inputs, H));
     stack("encoder", encoder_layers_, encoder_norms_);

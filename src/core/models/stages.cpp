@@ -8,6 +8,7 @@
 #include "backbone/residual_mlp.hpp"
 #include "backbone/ssm.hpp"
 #include "backbone/edge_attention.hpp"
+#include "backbone/cell_set_dit.hpp"
 #include "backbone/learned_graph_dit.hpp"
 #include "decode/gene_readout.hpp"
 #include "decode/linear_decoder.hpp"
@@ -124,6 +125,13 @@ const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
                                            positive_number(s, "mlp_ratio"), graph,
                                            s.flag("activation_checkpointing", true));
+        }}},
+      // DiT blocks attending across the cells of a set (cells_as_tokens).
+      {"cell_set_dit",
+       {[] { return Options().set("n_layers", 4.0).set("n_heads", 4.0).set("mlp_ratio", 2.0).set("set_size", 32.0); },
+        [](const Options& s, int64_t, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
+          return std::make_shared<CellSetDiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
+                                                  positive_number(s, "mlp_ratio"), s.positive("set_size"));
         }}},
       // DiT blocks attending along a learned sparse token graph (latent_grn).
       {"learned_graph_dit",

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "data/covariate_groups.hpp"
+
 namespace exprflow {
 
 Tensor predict_x0_from_eps(const NoiseSchedule::Coefficients& c, const Tensor& x_t, const Tensor& eps) {
@@ -30,11 +32,12 @@ Tensor eps_from_output(const NoiseSchedule::Coefficients& c, const Tensor& x_t, 
 }
 
 DdpmObjective::DdpmObjective(NoiseSchedule schedule, std::string prediction, bool learn_sigma,
-                             double vlb_weight)
+                             double vlb_weight, bool shared_time)
     : schedule_(std::move(schedule)),
       prediction_(std::move(prediction)),
       learn_sigma_(learn_sigma),
-      vlb_weight_(vlb_weight) {
+      vlb_weight_(vlb_weight),
+      shared_time_(shared_time) {
   if (prediction_ != "eps" && prediction_ != "v" && prediction_ != "x0") {
     throw std::invalid_argument("unknown prediction '" + prediction_ + "'; valid: 'eps', 'v', 'x0'");
   }
@@ -49,6 +52,7 @@ LossOutput DdpmObjective::loss(const Denoiser& network, const Tensor& x0, const 
   const int64_t B = x0.size(0);
   auto long_opts = at::TensorOptions().dtype(at::kLong);
   Tensor k = at::randint(schedule_.timesteps(), {B}, generator, long_opts).to(x0.device());  // (B,)
+  if (shared_time_) k = shared_within_groups(k, covariate_groups(covariates, B));
   Tensor noise = at::normal(0.0, 1.0, x0.sizes(), generator, x0.options().device(at::kCPU))
                      .to(x0.device());  // (B, G)
   return loss_at(network, x0, covariates, k, noise);

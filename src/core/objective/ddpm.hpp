@@ -29,7 +29,10 @@ class DdpmObjective final : public Objective {
  public:
   // prediction: "eps", "v" or "x0". With eps the loss weighs the clean data
   // by ~sqrt(alpha_bar) at high noise, where a cell's type is decided; v keeps it.
-  DdpmObjective(NoiseSchedule schedule, std::string prediction, bool learn_sigma, double vlb_weight);
+  // shared_time: one step per group of cells with the same covariate codes
+  // (objective/flow_matching.hpp).
+  DdpmObjective(NoiseSchedule schedule, std::string prediction, bool learn_sigma, double vlb_weight,
+                bool shared_time = false);
 
   std::string name() const override { return "ddpm"; }
   // Draws the step k uniformly and the noise from `generator`.
@@ -69,6 +72,7 @@ class DdpmObjective final : public Objective {
   std::string prediction_;
   bool learn_sigma_;
   double vlb_weight_;
+  bool shared_time_;
   Tensor x0_low_, x0_high_;
 };
 

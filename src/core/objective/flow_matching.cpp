@@ -2,16 +2,18 @@
 
 #include <stdexcept>
 
+#include "data/covariate_groups.hpp"
 #include "objective/ot_pairing.hpp"
 
 namespace exprflow {
 
 FlowMatchingObjective::FlowMatchingObjective(std::string time_distribution, double logit_mean, double logit_sd,
-                                             bool ot_pairing)
+                                             bool ot_pairing, bool shared_time)
     : time_distribution_(std::move(time_distribution)),
       logit_mean_(logit_mean),
       logit_sd_(logit_sd),
-      ot_pairing_(ot_pairing) {
+      ot_pairing_(ot_pairing),
+      shared_time_(shared_time) {
   if (time_distribution_ != "uniform" && time_distribution_ != "logit_normal") {
     throw std::invalid_argument("unknown time_distribution '" + time_distribution_ +
                                 "'; valid: 'uniform', 'logit_normal'");
@@ -28,6 +30,7 @@ Tensor FlowMatchingObjective::draw_times(int64_t n, at::Generator& generator) co
 LossOutput FlowMatchingObjective::loss(const Denoiser& network, const Tensor& x0, const Covariates& covariates,
                                        at::Generator& generator) const {
   Tensor t = draw_times(x0.size(0), generator).to(x0.device());                       // (B,)
+  if (shared_time_) t = shared_within_groups(t, covariate_groups(covariates, x0.size(0)));
   Tensor noise = at::normal(0.0, 1.0, x0.sizes(), generator, x0.options().device(at::kCPU))
                      .to(x0.device());                                                 // (B, G)
   if (ot_pairing_) noise = pair_noise(x0, noise, covariates);

@@ -6,7 +6,10 @@
 //
 // Time is drawn uniformly or logit-normally (sigmoid of a normal: more weight
 // on mid-way times, Esser et al. 2024); noise can be paired with the data by
-// minibatch optimal transport (objective/ot_pairing.hpp).
+// minibatch optimal transport (objective/ot_pairing.hpp). With shared_time,
+// the cells of a minibatch that share their covariate codes share one time:
+// models that attend across the cells of a set (cells_as_tokens) are sampled
+// with one time per set, so they train that way.
 #pragma once
 
 #include <string>
@@ -18,7 +21,8 @@ namespace exprflow {
 class FlowMatchingObjective final : public Objective {
  public:
   // time_distribution: "uniform" or "logit_normal" (with logit_mean, logit_sd).
-  FlowMatchingObjective(std::string time_distribution, double logit_mean, double logit_sd, bool ot_pairing);
+  FlowMatchingObjective(std::string time_distribution, double logit_mean, double logit_sd, bool ot_pairing,
+                        bool shared_time = false);
 
   std::string name() const override { return "flow"; }
   LossOutput loss(const Denoiser& network, const Tensor& x0, const Covariates& covariates,
@@ -44,7 +48,7 @@ class FlowMatchingObjective final : public Objective {
  private:
   std::string time_distribution_;
   double logit_mean_, logit_sd_;
-  bool ot_pairing_;
+  bool ot_pairing_, shared_time_;
 };
 
 }  // namespace exprflow

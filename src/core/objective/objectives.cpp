@@ -25,12 +25,13 @@ const std::map<std::string, ObjectiveEntry>& objective_table() {
               .set("schedule", "cosine")  // or "linear"
               .set("timesteps", 1000.0)
               .set("learn_sigma", 1.0)    // the decoder's scale head is the reverse variance
-              .set("vlb_weight", 0.001);  // weight of the variational term that trains it
+              .set("vlb_weight", 0.001)   // weight of the variational term that trains it
+              .set("shared_time", 0.0);   // one step per covariate group (objective/flow_matching.hpp)
         },
         [](const Options& s) -> std::unique_ptr<Objective> {
           return std::make_unique<DdpmObjective>(NoiseSchedule(s.text("schedule"), s.integer("timesteps")),
                                                  s.text("prediction"), s.flag("learn_sigma", true),
-                                                 s.number("vlb_weight"));
+                                                 s.number("vlb_weight"), s.flag("shared_time", false));
         }}},
       {"flow",
        {[] {
@@ -38,11 +39,13 @@ const std::map<std::string, ObjectiveEntry>& objective_table() {
               .set("time_distribution", "uniform")  // or "logit_normal"
               .set("logit_mean", 0.0)
               .set("logit_sd", 1.0)
-              .set("ot_pairing", 0.0);  // minibatch OT pairing of noise and cells
+              .set("ot_pairing", 0.0)    // minibatch OT pairing of noise and cells
+              .set("shared_time", 0.0);  // one time per covariate group (objective/flow_matching.hpp)
         },
         [](const Options& s) -> std::unique_ptr<Objective> {
           return std::make_unique<FlowMatchingObjective>(s.text("time_distribution"), s.number("logit_mean"),
-                                                         s.number("logit_sd"), s.flag("ot_pairing", false));
+                                                         s.number("logit_sd"), s.flag("ot_pairing", false),
+                                                         s.flag("shared_time", false));
         }}},
   };
   return table;

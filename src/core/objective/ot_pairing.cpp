@@ -1,8 +1,9 @@
 #include "objective/ot_pairing.hpp"
 
 #include <limits>
-#include <map>
 #include <stdexcept>
+
+#include "data/covariate_groups.hpp"
 
 namespace exprflow {
 
@@ -59,22 +60,10 @@ std::vector<int64_t> min_cost_assignment(const std::vector<double>& cost, int64_
 Tensor pair_noise(const Tensor& x0, const Tensor& noise, const Covariates& covariates) {
   torch::NoGradGuard no_grad;
   const int64_t B = x0.size(0);
-  // Group cells by their covariate codes.
-  std::vector<std::vector<int64_t>> codes;
-  for (const auto& [name, values] : covariates) {
-    Tensor v = values.to(at::kCPU).contiguous();
-    codes.emplace_back(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + B);
-  }
-  std::map<std::vector<int64_t>, std::vector<int64_t>> groups;
-  for (int64_t i = 0; i < B; ++i) {
-    std::vector<int64_t> key;
-    for (const auto& column : codes) key.push_back(column[i]);
-    groups[key].push_back(i);
-  }
   Tensor cost_all = at::cdist(x0.to(at::kDouble), noise.to(at::kDouble)).pow(2).to(at::kCPU).contiguous();  // (B, B)
   auto c = cost_all.accessor<double, 2>();
   std::vector<int64_t> partner(B);
-  for (const auto& [key, members] : groups) {
+  for (const auto& members : covariate_groups(covariates, B)) {
     const int64_t n = static_cast<int64_t>(members.size());
     std::vector<double> cost(n * n);
     for (int64_t i = 0; i < n; ++i) {

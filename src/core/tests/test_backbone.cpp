@@ -11,6 +11,7 @@
 
 #include "backbone/alibi.hpp"
 #include "backbone/attention.hpp"
+#include "backbone/cell_set_dit.hpp"
 #include "backbone/dit.hpp"
 #include "backbone/dit_block.hpp"
 #include "backbone/edge_attention.hpp"
@@ -279,6 +280,41 @@ TEST(DiT, CheckpointedBlocksGiveTheGradientsOfTheOrdinaryPass) {
 
 // The learned token graph: each token keeps itself and its `degree`
 // strongest sources, and a token outside a row's sources cannot reach it.
+TEST(CellSetDiT, EachCellAttendsOnlyToTheCellsOfItsSet) {
+  constexpr int64_t B = 7, T = 2, D = 8;
+  at::manual_seed(9);
+  CellSetDiT net(D, /*n_layers=*/2, /*n_heads=*/2, 2.0, /*set_size=*/2);
+  {
+    // Random weights: adaLN-Zero's closed gates would hide the attention.
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes()) * 0.5);
+  }
+  // Groups {0, 2, 6}, {3}, {1, 5}, {4} cut into sets of 2: {0, 2}, {6}, {3}, {1, 5}, {4}.
+  const std::vector<std::vector<int64_t>> groups = {{4}, {0, 2, 6}, {3}, {1, 5}};
+  const std::vector<int64_t> set = {1, 4, 1, 3, 0, 4, 2};
+  const Tensor x = at::randn({B, T, D}), c = at::randn({B, D});
+  const Tensor y = net->forward_groups(x, c, groups);  // (B, T, D)
+  EXPECT_EQ(y.sizes(), x.sizes());
+  for (int64_t j = 0; j < B; ++j) {
+    Tensor moved = x.clone();
+    moved.select(0, j).add_(at::randn({T, D}));
+    const Tensor changed = (net->forward_groups(moved, c, groups) - y).abs().amax({1, 2}) > 1e-4;  // (B,)
+    for (int64_t i = 0; i < B; ++i) {
+      EXPECT_EQ(changed[i].item<bool>(), set[i] == set[j]) << "cell " << i << ", moved cell " << j;
+    }
+  }
+  // The same as running every set on its own.
+  for (const std::vector<int64_t>& members : std::vector<std::vector<int64_t>>{{0, 2}, {1, 5}, {6}}) {
+    const Tensor index = at::tensor(members);
+    const Tensor alone = net->forward(x.index_select(0, index), c.index_select(0, index));
+    EXPECT_TRUE(at::allclose(alone, y.index_select(0, index), 1e-4, 1e-5));
+  }
+  // Without groups: one group of the whole batch, cut in batch order.
+  const Tensor whole = net->forward(x, c);
+  EXPECT_TRUE(at::allclose(whole.narrow(0, 0, 2), net->forward(x.narrow(0, 0, 2), c.narrow(0, 0, 2)), 1e-4, 1e-5));
+  EXPECT_THROW(CellSetDiT(D, 1, 2, 2.0, 0), std::invalid_argument);
+}
+
 TEST(LearnedGraphDiT, EachTokenAttendsOnlyToItsStrongestSources) {
   constexpr int64_t T = 6, D = 8, degree = 2;
   at::manual_seed(7);

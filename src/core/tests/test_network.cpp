@@ -138,14 +138,15 @@ TEST(StageTables, NamesAndErrors) {
   EXPECT_EQ(tokenizer_names(),
             (std::vector<std::string>{"gene_value_tokens", "latent_split", "latent_tokens", "pathway_tokens",
                                       "rank_tokens", "set_pooling", "state_vector"}));
-  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"dit", "grn_dit", "learned_graph_dit", "residual_mlp", "ssm"}));
+  EXPECT_EQ(backbone_names(), (std::vector<std::string>{"cell_set_dit", "dit", "grn_dit", "learned_graph_dit",
+                                                         "residual_mlp", "ssm"}));
   EXPECT_EQ(decoder_names(), (std::vector<std::string>{"gene_readout", "linear", "mlp", "pathway", "rank_readout",
                                                          "set_unpooling"}));
   try {
     make_backbone("mamba2", Options(), 4, 8, {});
     FAIL() << "unknown backbone built";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'dit', 'grn_dit', 'learned_graph_dit', 'residual_mlp', 'ssm'"),
+    EXPECT_NE(std::string(e.what()).find("unknown backbone 'mamba2'; valid: 'cell_set_dit', 'dit', 'grn_dit', 'learned_graph_dit', 'residual_mlp', 'ssm'"),
               std::string::npos) << e.what();
   }
   EXPECT_THROW(tokenizer_defaults("genes"), std::invalid_argument);
@@ -156,7 +157,7 @@ TEST(StageTables, NamesAndErrors) {
 
 TEST(Compositions, TableAndSpecs) {
   const std::vector<std::string> names = composition_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"grn_attention", "latent_dit", "latent_grn", "latent_mlp",
+  EXPECT_EQ(names, (std::vector<std::string>{"cells_as_tokens", "grn_attention", "latent_dit", "latent_grn", "latent_mlp",
                                              "latent_pathway", "latent_ssm", "latent_tokens", "pathway_tokens", "rank_tokens", "set_tokens",
                                              "state_mlp", "vae"}));
   EXPECT_EQ(composition("grn_attention").resources, std::vector<std::string>{"grn"});

@@ -11,6 +11,7 @@
 #include <numeric>
 #include <string>
 
+#include "data/covariate_groups.hpp"
 #include "objective/ddpm.hpp"
 #include "objective/flow_matching.hpp"
 #include "objective/noise_schedule.hpp"
@@ -394,6 +395,56 @@ TEST(OtPairing, PairsWithinCovariateGroupsAndShortensPaths) {
   Denoiser zero = [](const Tensor& x, const Tensor&, const Covariates&) { return GeneOutput{at::zeros_like(x), Tensor()}; };
   at::Generator g = at::detail::createCPUGenerator(2);
   EXPECT_TRUE(std::isfinite(o.loss(zero, x0, c, g).total.item<double>()));
+}
+
+TEST(CovariateGroups, GroupsSetsAndSharedDraws) {
+  // Two covariates: a group is a pair of codes; -1 (unconditional) is a code like any other.
+  Covariates c{{"a", at::tensor(std::vector<int64_t>{0, 1, 0, 0, -1, 1, 0})},
+               {"b", at::tensor(std::vector<int64_t>{2, 2, 2, 3, -1, 2, 2})}};
+  const std::vector<std::vector<int64_t>> groups = covariate_groups(c, 7);
+  EXPECT_EQ(groups, (std::vector<std::vector<int64_t>>{{4}, {0, 2, 6}, {3}, {1, 5}}));
+  EXPECT_EQ(covariate_groups({}, 3), (std::vector<std::vector<int64_t>>{{0, 1, 2}}));
+  EXPECT_THROW(covariate_groups(c, 5), std::invalid_argument);
+  // Sets: each group cut in order into chunks of 2.
+  const Tensor sets = cell_set_ids(groups, 7, 2, at::kCPU);
+  EXPECT_TRUE(at::equal(sets, at::tensor(std::vector<int64_t>{1, 4, 1, 3, 0, 4, 2})));
+  EXPECT_THROW(cell_set_ids(groups, 7, 0, at::kCPU), std::invalid_argument);
+  const Tensor t = at::arange(7, at::TensorOptions().dtype(at::kFloat)) / 10;
+  EXPECT_TRUE(at::allclose(shared_within_groups(t, groups),
+                           at::tensor(std::vector<float>{0.0f, 0.1f, 0.0f, 0.3f, 0.4f, 0.1f, 0.0f})));
+}
+
+TEST(SharedTime, CellsOfOneGroupShareTheirNoiseTime) {
+  at::manual_seed(5);
+  const int64_t B = 12, G = 3;
+  const Tensor x0 = at::randn({B, G});
+  Covariates c{{"condition", at::arange(B, at::TensorOptions().dtype(at::kLong)) % 3}};
+  Tensor seen;
+  Denoiser record = [&](const Tensor& x, const Tensor& t, const Covariates&) {
+    seen = t.clone();
+    return GeneOutput{at::zeros_like(x), Tensor()};
+  };
+  auto distinct = [](const Tensor& t) { return std::get<0>(at::_unique(t)).numel(); };
+  auto one_per_group = [&](const Tensor& t) {
+    for (int64_t i = 0; i < B; ++i) {
+      if (t[i].item<float>() != t[i % 3].item<float>()) return false;
+    }
+    return true;
+  };
+  for (bool shared : {false, true}) {
+    SCOPED_TRACE(shared ? "shared" : "per cell");
+    at::Generator g = at::detail::createCPUGenerator(3);
+    FlowMatchingObjective flow("uniform", 0.0, 1.0, false, shared);
+    flow.loss(record, x0, c, g);
+    EXPECT_EQ(one_per_group(seen), shared);
+    EXPECT_EQ(distinct(seen), shared ? 3 : B);
+    DdpmObjective ddpm(NoiseSchedule("cosine", 1000), "v", false, 0.0, shared);
+    ddpm.loss(record, x0, c, g);
+    EXPECT_EQ(one_per_group(seen), shared);
+  }
+  Options spec = objective_defaults("flow");
+  EXPECT_FALSE(spec.flag("shared_time", true));
+  EXPECT_FALSE(objective_defaults("ddpm").flag("shared_time", true));
 }
 
 TEST(ObjectiveTable, NamesDefaultsAndFactories) {
