@@ -118,7 +118,7 @@ test_that("training settings are passed on and unknown ones are rejected", {
 test_that("an unknown architecture is rejected, listing the valid ones", {
   sce <- pbmc_sce()[1:50, 1:20]
   expect_error(fit_tiny(sce, architecture = "transformer"),
-               "unknown architecture 'transformer'; valid: 'grn_attention', 'latent_dit'")
+               "unknown architecture 'transformer'; valid: 'cells_as_tokens', 'grn_attention', 'latent_dit'")
   expect_error(fit_tiny(sce, architecture = c("a", "b")), "`architecture` must be a single")
   expect_error(fit_tiny(sce, architecture = NA_character_), "`architecture` must be a single")
 })
