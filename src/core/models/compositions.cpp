@@ -102,6 +102,11 @@ const std::map<std::string, Composition>& composition_table() {
          "count VAE + flow on its latent codes in which each cell is one token and DiT blocks attend across "
          "the cells of a set (cells of one condition, set_size at a time), so a set of cells is generated "
          "jointly; the cells of a set share one noise time (seed 'Cells as tokens')",
+         // Held-out PBMC3k (2,000 HVGs, seed 1; MMD / energy / kNN AUC /
+         // condition accuracy): 0.0031 / 0.124 / 0.618 / 0.933 against
+         // latent_mlp's per-cell flow on the same VAE 0.0029 / 0.121 / 0.622 /
+         // 0.941, fit 1180 s against 868 s: the sets gain nothing on per-cell
+         // metrics here (one donor; a set is a random draw of one cell type).
          Options().set("hidden", 256.0).set("shared_time", 1.0), latent_training()});
     add({"latent_ssm", "latent_split", "ssm", "linear", "latent", "flow",
          "count VAE + flow on its latent code split into tokens, bidirectional state-space blocks "
