@@ -107,6 +107,14 @@
 #'   alone (genes in no set share a residual token), the decoder reads the
 #'   whole code, and the flow runs DiT blocks over one token per set.
 #'   [token_activations()] and [token_loadings()] read its encoder's tokens.
+#'   `vae_encoder = "set_tokens"` (with `vae_input = "log"`) gives any latent
+#'   model scLDM's encoder instead of the MLP: each gene a token (its
+#'   embedding plus an embedding of its value), pooled into `vae_set_tokens`
+#'   (8) tokens of width `vae_token_hidden` (32) by cross-attention from
+#'   learned seeds (`vae_pool_heads` 4), each giving `latent_per_token` (2)
+#'   latent values; the latent-split flows get one token per pooled token,
+#'   and [token_activations()] and [token_loadings()] with `method =
+#'   "gradient"` read them.
 #'   `"cells_as_tokens"` (seed "Cells as tokens") turns attention around: each
 #'   cell's latent code is one token (width `hidden`, 256) and `n_layers` (4)
 #'   DiT blocks (`n_heads` 4) attend across the cells of a set, the cells of

@@ -2,10 +2,11 @@
 # (issue 9's acceptance): compare_models() with package defaults, several
 # seeds (each its own stratified 25% split), mean and sd per metric.
 #
-#   Rscript inst/scripts/compare_latent.R [example|pbmc3k] [output-folder] [seeds] [models] [data-folder]
+#   Rscript inst/scripts/compare_latent.R [example|pbmc3k] [output-folder] [seeds] [models] [data-folder] [settings]
 #
 # seeds: e.g. "1,2,3"; models: comma-separated architectures (default
-# "vae,latent_mlp"); architectures built on gene sets (pathway_tokens) get
+# "vae,latent_mlp"); settings: changes from the package defaults given to
+# every model, e.g. "epochs=30,batch_size=64" (none by default); architectures built on gene sets (pathway_tokens) get
 # MSigDB Hallmark from ../shared/data/genesets_msigdb, those built on a
 # regulatory network (grn_attention) TRRUST from ../shared/data/grn_human. PBMC3k is read as in compare_architectures.R (2,000 HVGs,
 # Platelets dropped). One CSV per seed is written as soon as it is done, then
@@ -20,6 +21,13 @@ out_dir <- if (length(args) >= 2) args[[2]] else paste0("exprflow-latent-", data
 seeds <- if (length(args) >= 3) as.integer(strsplit(args[[3]], ",")[[1]]) else 1:3
 architectures <- if (length(args) >= 4) strsplit(args[[4]], ",")[[1]] else c("vae", "latent_mlp")
 data_dir <- if (length(args) >= 5) args[[5]] else file.path("..", "shared", "data", "scrna_pbmc3k_seurat")
+settings <- list()
+if (length(args) >= 6 && nzchar(args[[6]])) {
+  pairs <- strsplit(strsplit(args[[6]], ",")[[1]], "=")
+  if (any(lengths(pairs) != 2L)) stop("settings must read like 'epochs=30,batch_size=64'")
+  settings <- lapply(pairs, function(p) { v <- suppressWarnings(as.numeric(p[[2]])); if (is.na(v)) p[[2]] else v })
+  names(settings) <- vapply(pairs, `[[`, "", 1L)
+}
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 
 # read_pbmc3k(): the script beside this one.
@@ -27,14 +35,15 @@ script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), v
 source(file.path(script_dir, "read_pbmc3k.R"))
 sce <- switch(dataset, example = example_pbmc(), pbmc3k = read_pbmc3k(data_dir),
               stop("dataset must be 'example' or 'pbmc3k'"))
-cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s\n", dataset, nrow(sce), ncol(sce),
-            paste(architectures, collapse = ", "), paste(seeds, collapse = ", ")))
+cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s; settings %s\n", dataset, nrow(sce), ncol(sce),
+            paste(architectures, collapse = ", "), paste(seeds, collapse = ", "),
+            if (length(settings)) paste(names(settings), settings, sep = "=", collapse = ", ") else "defaults"))
 
 hallmark <- file.path(dirname(data_dir), "genesets_msigdb", "human_hallmark_v2025.gmt")
 trrust <- file.path(dirname(data_dir), "grn_human", "trrust_rawdata.human.tsv")
 model_args <- function(a) {
   needs <- expression_architectures()$resources[expression_architectures()$name == a]
-  c(list(architecture = a), if (grepl("gene_sets", needs)) list(gene_sets = hallmark),
+  c(list(architecture = a), settings, if (grepl("gene_sets", needs)) list(gene_sets = hallmark),
     if (grepl("grn", needs)) list(grn = trrust))
 }
 models <- stats::setNames(lapply(architectures, model_args), architectures)

@@ -171,6 +171,28 @@ test_that("latent_grn learns a sparse graph among its latent tokens and generate
                "graph_degree")
 })
 
+test_that("vae_encoder = 'set_tokens' pools gene tokens into the latent tokens the flow models", {
+  settings <- latent_settings()[c("vae_hidden", "vae_layers", "n_layers")]
+  model <- do.call(fit_expression_model,
+                   c(list(latent_cells(), "latent_dit", condition = "cell_type", epochs = 2,
+                          training = list(vae_epochs = 2), batch_size = 64, verbose = FALSE, seed = 1,
+                          vae_encoder = "set_tokens", vae_input = "log", vae_set_tokens = 3, vae_token_hidden = 8,
+                          vae_pool_heads = 2, token_dim = 8, n_heads = 2), settings))
+  expect_identical(model$spec$latent_dim, 6)  # 3 tokens x 2 values
+  expect_identical(model$spec$n_tokens, 3)
+  activations <- token_activations(model, latent_cells())
+  expect_identical(dim(activations), c(ncol(latent_cells()), 3L))
+  loadings <- token_loadings(model, latent_cells(), method = "gradient")
+  expect_identical(dim(loadings), c(3L, length(model$genes)))
+  expect_true(all(is.finite(loadings)) && any(loadings != 0))
+  expect_error(token_loadings(model, latent_cells(), method = "weights"), "no gene loadings")
+  expect_reloaded_generates_same(model)
+  expect_error(do.call(fit_expression_model,
+                       c(list(latent_cells(), "latent_dit", epochs = 1, verbose = FALSE, vae_encoder = "set_tokens"),
+                         settings)),
+               "vae_input")
+})
+
 test_that("cells_as_tokens attends across the cells of a set and generates sets jointly", {
   settings <- latent_settings()[c("latent_dim", "vae_hidden", "vae_layers", "n_layers")]
   model <- do.call(fit_expression_model,
@@ -212,5 +234,5 @@ test_that("latent_pathway ties each latent token to a gene set and reads its tok
   # Its latent width follows from the sets: another one is an error, not silently replaced.
   expect_error(fit_expression_model(latent_cells(), "latent_pathway", gene_sets = sets, latent_dim = 5, epochs = 1,
                                     verbose = FALSE),
-               "latent_dim.*follows from the gene sets")
+               "latent_dim.*follows from the encoder.s tokens")
 })

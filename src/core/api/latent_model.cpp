@@ -57,9 +57,10 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
       library_sizes_(static_cast<int>(levels_.size())) {
   const int64_t G = static_cast<int64_t>(genes_.size());
   CountVaeSettings settings = CountVaeSettings::from(spec_);
-  if (settings.encoder == "gene_sets") {
-    // The code's width follows from the gene sets, and the flow's latent
-    // split gives each gene set's k values a token of their own.
+  if (settings.encoder != "mlp") {
+    // A token encoder's code width follows from its tokens (gene sets, or
+    // vae_set_tokens), and the flow's latent split gives each encoder token's
+    // k values a token of their own.
     // A width the user set otherwise is an error, not silently replaced (a
     // saved model's spec holds the derived values, which pass).
     settings.latent_dim = CountVaeImpl::latent_dim_for(settings, resources_, G);
@@ -67,16 +68,17 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
     auto derive = [&](const std::string& key, int64_t value, const std::string& why) {
       if (spec_.has(key) && defaults.has(key) && spec_.number(key) != defaults.number(key) &&
           spec_.number(key) != static_cast<double>(value)) {
-        throw std::invalid_argument("setting '" + key + "' follows from the gene sets with vae_encoder = 'gene_sets' (" +
-                                    why + " = " + std::to_string(value) + "); leave it unset");
+        throw std::invalid_argument("setting '" + key + "' follows from the encoder's tokens with vae_encoder = '" +
+                                    settings.encoder + "' (" + why + " = " + std::to_string(value) +
+                                    "); leave it unset");
       }
       spec_.set(key, static_cast<double>(value));
     };
-    const int64_t n_set_tokens = settings.latent_dim / settings.latent_per_token;
+    const int64_t n_encoder_tokens = settings.latent_dim / settings.latent_per_token;
     derive("latent_dim", settings.latent_dim,
-           std::to_string(n_set_tokens) + " tokens x latent_per_token " + std::to_string(settings.latent_per_token));
+           std::to_string(n_encoder_tokens) + " tokens x latent_per_token " + std::to_string(settings.latent_per_token));
     if (composition(spec_.text("architecture")).tokenizer == "latent_split") {
-      derive("n_tokens", n_set_tokens, "one token per gene set and one for the residual genes");
+      derive("n_tokens", n_encoder_tokens, "one flow token per encoder token");
     }
   }
   vae_ = CountVae(G, condition_covariates(levels_.size()), settings, resources_);
@@ -388,11 +390,11 @@ std::vector<float> LatentModel::embed(const ExpressionSource& data, int* dims) {
 
 namespace {
 
-void check_gene_set_tokens(const CountVaeImpl& vae, const std::string& architecture) {
-  if (!vae.has_gene_set_tokens()) {
+void check_encoder_tokens(const CountVaeImpl& vae, const std::string& architecture) {
+  if (!vae.has_encoder_tokens()) {
     throw std::invalid_argument("architecture '" + architecture +
                                 "' has no gene-derived tokens (its tokens, if any, are chunks of a VAE latent code; "
-                                "'latent_pathway' ties them to gene sets)");
+                                "'latent_pathway', or vae_encoder = 'set_tokens', gives the encoder tokens)");
   }
 }
 
@@ -400,9 +402,9 @@ void check_gene_set_tokens(const CountVaeImpl& vae, const std::string& architect
 
 std::vector<std::string> LatentModel::token_names() const { return vae_average_->token_names(); }
 
-// Gene-set encoder: per cell, the norm of each token's posterior mean (its k values).
+// Token encoders: per cell, the norm of each token's posterior mean (its k values).
 std::vector<float> LatentModel::token_activations(const ExpressionSource& data, int* n_tokens) {
-  check_gene_set_tokens(*vae_average_, spec_.text("architecture"));
+  check_encoder_tokens(*vae_average_, spec_.text("architecture"));
   if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");
   check_model_genes(genes_, data);
   torch::NoGradGuard no_grad;
@@ -421,7 +423,7 @@ std::vector<float> LatentModel::token_activations(const ExpressionSource& data, 
 // "gradient": d |token mean| / d x_g, averaged over the cells.
 std::vector<float> LatentModel::token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                                     int* n_tokens) {
-  check_gene_set_tokens(*vae_average_, spec_.text("architecture"));
+  check_encoder_tokens(*vae_average_, spec_.text("architecture"));
   return token_loadings_by_method(
       method, data, [this](const ExpressionSource& d) { check_model_genes(genes_, d); },
       [this] { return vae_average_->token_weight_loadings(); },

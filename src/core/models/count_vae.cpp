@@ -1,8 +1,11 @@
 #include "models/count_vae.hpp"
 
 #include <algorithm>
-#include <optional>
+#include <memory>
 #include <stdexcept>
+
+#include "tokenize/pathway_tokens.hpp"
+#include "tokenize/set_pooling_tokens.hpp"
 
 namespace exprflow {
 
@@ -30,7 +33,9 @@ Options CountVaeSettings::defaults() {
       .set("vae_input_pcs", static_cast<double>(d.input_pcs))
       .set("vae_encoder", d.encoder)
       .set("vae_token_hidden", static_cast<double>(d.token_hidden))
-      .set("latent_per_token", static_cast<double>(d.latent_per_token));
+      .set("latent_per_token", static_cast<double>(d.latent_per_token))
+      .set("vae_set_tokens", static_cast<double>(d.set_tokens))
+      .set("vae_pool_heads", static_cast<double>(d.pool_heads));
   return o;
 }
 
@@ -57,25 +62,33 @@ CountVaeSettings CountVaeSettings::from(const Options& spec) {
   }
   s.input_pcs = spec.positive("vae_input_pcs");
   s.encoder = spec.text("vae_encoder", s.encoder);
-  if (s.encoder != "mlp" && s.encoder != "gene_sets") {
-    throw std::invalid_argument("setting 'vae_encoder' must be 'mlp' or 'gene_sets', got '" + s.encoder + "'");
+  if (s.encoder != "mlp" && s.encoder != "gene_sets" && s.encoder != "set_tokens") {
+    throw std::invalid_argument("setting 'vae_encoder' must be 'mlp', 'gene_sets' or 'set_tokens', got '" +
+                                s.encoder + "'");
   }
   s.token_hidden = spec.has("vae_token_hidden") ? spec.positive("vae_token_hidden") : s.token_hidden;
   s.latent_per_token = spec.has("latent_per_token") ? spec.positive("latent_per_token") : s.latent_per_token;
-  if (s.encoder == "gene_sets") {
-    // Each token must read its own genes, not principal axes mixing all of them.
+  s.set_tokens = spec.has("vae_set_tokens") ? spec.positive("vae_set_tokens") : s.set_tokens;
+  s.pool_heads = spec.has("vae_pool_heads") ? spec.positive("vae_pool_heads") : s.pool_heads;
+  if (s.encoder != "mlp") {
+    // Token encoders read genes, not principal axes mixing all of them.
     if (s.input != "log") {
-      throw std::invalid_argument("setting 'vae_input' must be 'log' with vae_encoder = 'gene_sets', got '" +
+      throw std::invalid_argument("setting 'vae_input' must be 'log' with vae_encoder = '" + s.encoder + "', got '" +
                                   s.input + "'");
     }
     if (s.encode_condition) {
-      throw std::invalid_argument("setting 'encode_condition' is not available with vae_encoder = 'gene_sets'");
+      throw std::invalid_argument("setting 'encode_condition' is not available with vae_encoder = '" + s.encoder + "'");
     }
+  }
+  if (s.encoder == "set_tokens" && s.token_hidden % s.pool_heads != 0) {
+    throw std::invalid_argument("setting 'vae_pool_heads' (" + std::to_string(s.pool_heads) +
+                                ") must divide 'vae_token_hidden' (" + std::to_string(s.token_hidden) + ")");
   }
   return s;
 }
 
 int64_t CountVaeImpl::latent_dim_for(const CountVaeSettings& settings, const Resources& resources, int64_t n_genes) {
+  if (settings.encoder == "set_tokens") return settings.set_tokens * settings.latent_per_token;
   if (settings.encoder != "gene_sets") return settings.latent_dim;
   return GeneSetLayout::from_resources(resources, n_genes).n_tokens() * settings.latent_per_token;
 }
@@ -83,13 +96,17 @@ int64_t CountVaeImpl::latent_dim_for(const CountVaeSettings& settings, const Res
 CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariates, CountVaeSettings s,
                            const Resources& resources)
     : settings_(std::move(s)), n_genes_(n_genes), likelihood_(make_likelihood(settings_.likelihood)) {
-  // The gene-set layout (built once: it matches every set against the genes)
-  // fixes the latent width of a gene-set encoder.
-  std::optional<GeneSetLayout> layout;
+  // A token encoder's tokenizer fixes the latent width (the gene-set
+  // layout is built once: it matches every set against the genes).
+  std::shared_ptr<TokenizerImpl> tokenizer;
   if (settings_.encoder == "gene_sets") {
-    layout = GeneSetLayout::from_resources(resources, n_genes);
-    settings_.latent_dim = layout->n_tokens() * settings_.latent_per_token;
+    tokenizer = std::make_shared<PathwayTokensImpl>(GeneSetLayout::from_resources(resources, n_genes),
+                                                    settings_.token_hidden);
+  } else if (settings_.encoder == "set_tokens") {
+    tokenizer = std::make_shared<SetPoolingTokensImpl>(n_genes, settings_.set_tokens, settings_.token_hidden,
+                                                       settings_.pool_heads);
   }
+  if (tokenizer) settings_.latent_dim = tokenizer->n_tokens() * settings_.latent_per_token;
   const int64_t H = settings_.hidden, d = settings_.latent_dim;
   auto stack = [&](const std::string& name, torch::nn::ModuleList& layers, torch::nn::ModuleList& norms) {
     layers = register_module(name + "_layers", torch::nn::ModuleList());
@@ -106,10 +123,10 @@ CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariate
     input_mean_ = register_buffer("input_mean", at::zeros({n_genes}));
     input_rotation_ = register_buffer("input_rotation", at::zeros({n_genes, n_inputs}));
   }
-  if (settings_.encoder == "gene_sets") {
-    gene_set_encoder_ = register_module(
-        "gene_set_encoder", GeneSetEncoder(std::move(*layout), settings_.token_hidden, settings_.latent_per_token,
-                                           settings_.dropout));
+  if (tokenizer) {
+    // "gene_set_encoder": the name models saved with the gene-set encoder hold.
+    token_encoder_ = register_module(settings_.encoder == "gene_sets" ? "gene_set_encoder" : "set_token_encoder",
+                                     TokenEncoder(std::move(tokenizer), settings_.latent_per_token, settings_.dropout));
   } else {
     encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_inputs, H));
     stack("encoder", encoder_layers_, encoder_norms_);
@@ -154,8 +171,8 @@ void CountVaeImpl::set_input_projection(const Tensor& mean, const Tensor& rotati
 }
 
 Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c) {
-  if (gene_set_encoder_) {
-    auto [mean, log_var] = gene_set_encoder_->forward(log_expression);  // (B, T, k) each
+  if (token_encoder_) {
+    auto [mean, log_var] = token_encoder_->forward(log_expression);  // (B, T, k) each
     const int64_t B = log_expression.size(0);
     return {mean.reshape({B, -1}), log_var.reshape({B, -1}).clamp_max(10.0).exp() + kMinPosteriorVar};  // (B, d)
   }
@@ -173,17 +190,17 @@ Posterior CountVaeImpl::encode(const Tensor& log_expression, const Covariates& c
 }
 
 std::vector<std::string> CountVaeImpl::token_names() const {
-  return gene_set_encoder_ ? gene_set_encoder_->token_names() : std::vector<std::string>{};
+  return token_encoder_ ? token_encoder_->token_names() : std::vector<std::string>{};
 }
 
 Tensor CountVaeImpl::token_means(const Tensor& log_expression) {
-  if (!gene_set_encoder_) throw std::logic_error("the VAE's encoder has no gene-set tokens");
-  return gene_set_encoder_->forward(log_expression).first;  // (B, T, k)
+  if (!token_encoder_) throw std::logic_error("the VAE's encoder has no tokens");
+  return token_encoder_->forward(log_expression).first;  // (B, T, k)
 }
 
 Tensor CountVaeImpl::token_weight_loadings() const {
-  if (!gene_set_encoder_) throw std::logic_error("the VAE's encoder has no gene-set tokens");
-  return gene_set_encoder_->weight_loadings();  // (T, G)
+  if (!token_encoder_) throw std::logic_error("the VAE's encoder has no tokens");
+  return token_encoder_->weight_loadings();  // (T, G)
 }
 
 LikelihoodParams CountVaeImpl::decode(const Tensor& z, const Covariates& c) {

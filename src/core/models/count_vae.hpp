@@ -20,8 +20,9 @@
 
 #include "condition/condition_encoder.hpp"
 #include "decode/likelihood.hpp"
+#include "exprflow/api.hpp"
 #include "exprflow/options.hpp"
-#include "models/gene_set_encoder.hpp"
+#include "models/token_encoder.hpp"
 
 namespace exprflow {
 
@@ -42,17 +43,22 @@ struct CountVaeSettings {
   // noise of 2,000 sparse inputs before the MLP.
   std::string input = "pca";
   int64_t input_pcs = 50;
-  // "mlp": the MLP above over the whole input. "gene_sets": one latent token
-  // of latent_per_token values per gene set, each from its own genes alone
-  // (models/gene_set_encoder.hpp; needs the "gene_sets" resource, reads
-  // log expression, and sets latent_dim to tokens x latent_per_token).
+  // "mlp": the MLP above over the whole input. Token encoders
+  // (models/token_encoder.hpp; they read log expression, and set latent_dim
+  // to tokens x latent_per_token): "gene_sets", one latent token per gene
+  // set, each from its own genes alone (needs the "gene_sets" resource);
+  // "set_tokens", gene + value tokens pooled into set_tokens tokens by
+  // cross-attention (scLDM's encoder).
   std::string encoder = "mlp";
-  int64_t token_hidden = 32;     // width of each gene-set token inside the encoder
-  int64_t latent_per_token = 2;  // latent values per gene-set token
+  int64_t token_hidden = 32;     // width of each token inside the encoder
+  int64_t latent_per_token = 2;  // latent values per token
+  int64_t set_tokens = 8;        // "set_tokens": pooled tokens (a 16-d code at 2 values each)
+  int64_t pool_heads = 4;        // "set_tokens": heads of the pooling attention
 
   // From a model spec (latent_dim, vae_hidden, vae_layers, vae_dropout,
   // likelihood, dispersion, encode_condition, decode_condition, vae_input,
-  // vae_encoder, vae_token_hidden, latent_per_token), checked.
+  // vae_encoder, vae_token_hidden, latent_per_token, vae_set_tokens,
+  // vae_pool_heads), checked.
   static CountVaeSettings from(const Options& spec);
   // Those settings with their defaults, for the composition table.
   static Options defaults();
@@ -86,7 +92,7 @@ class CountVaeImpl : public torch::nn::Module {
                const Resources& resources = {});
 
   // The width of the latent code a VAE with these settings would have:
-  // settings.latent_dim, or for the gene-set encoder tokens x latent_per_token.
+  // settings.latent_dim, or for a token encoder tokens x latent_per_token.
   static int64_t latent_dim_for(const CountVaeSettings& settings, const Resources& resources, int64_t n_genes);
 
   // vae_input = "pca": the projection the encoder reads, fitted by the caller
@@ -103,12 +109,13 @@ class CountVaeImpl : public torch::nn::Module {
   Tensor log_likelihood_at_mean(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
                                 const Covariates& c);
 
-  // Gene-set encoder only (else empty / undefined): its token names, each
-  // token's posterior mean (B, G) -> (B, T, k), and its weights' gene loadings (T, G).
+  // Token encoders only (else empty / an error): their token names, each
+  // token's posterior mean (B, G) -> (B, T, k), and the gene loadings of the
+  // tokenizer's weights (T, G; gene sets only).
   std::vector<std::string> token_names() const;
   Tensor token_means(const Tensor& log_expression);
   Tensor token_weight_loadings() const;
-  bool has_gene_set_tokens() const { return !gene_set_encoder_.is_empty(); }
+  bool has_encoder_tokens() const { return !token_encoder_.is_empty(); }
 
   const Likelihood& likelihood() const { return *likelihood_; }
   const CountVaeSettings& settings() const { return settings_; }
@@ -121,7 +128,7 @@ class CountVaeImpl : public torch::nn::Module {
   std::unique_ptr<Likelihood> likelihood_;
   torch::nn::Linear encoder_in_{nullptr}, encoder_out_{nullptr};  // G -> H, H -> 2d
   torch::nn::ModuleList encoder_layers_{nullptr}, encoder_norms_{nullptr};
-  GeneSetEncoder gene_set_encoder_{nullptr};  // encoder = "gene_sets": replaces the MLP encoder
+  TokenEncoder token_encoder_{nullptr};  // a token encoder: replaces the MLP encoder
   ConditionEncoder encoder_condition_{nullptr};  // (B, H), added after encoder_in_
   torch::nn::Linear decoder_in_{nullptr}, rate_out_{nullptr}, zero_out_{nullptr};  // d -> H, H -> G
   torch::nn::ModuleList decoder_layers_{nullptr}, decoder_norms_{nullptr};

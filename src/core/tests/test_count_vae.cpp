@@ -41,6 +41,7 @@
 #include "api/model_file.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
+#include "models/compositions.hpp"
 #include "models/count_vae.hpp"
 
 using namespace exprflow;
@@ -717,6 +718,44 @@ TEST(CountVae, GeneSetEncoderTokensReadOnlyTheirGenes) {
   EXPECT_TRUE(contains(msg, "'vae_encoder'") && contains(msg, "transformer")) << msg;
   msg = error_of([&] { CountVae(kGenes, std::vector<CovariateSpec>{}, settings, Resources{}); });
   EXPECT_TRUE(contains(msg, "gene_sets")) << msg;
+}
+
+// vae_encoder = "set_tokens": the code is vae_set_tokens pooled tokens of
+// latent_per_token values; the latent-split flow gets one token per pooled
+// token; activations and gradient loadings read them; no weight loadings.
+TEST(LatentModel, SetTokenEncoderGivesTheFlowItsPooledTokens) {
+  const SmallData& d = small_data();
+  const Options spec = Options().set("architecture", "latent_dit").set("seed", 3).set("vae_encoder", "set_tokens")
+                          .set("vae_input", "log").set("vae_set_tokens", 3).set("latent_per_token", 2)
+                          .set("vae_token_hidden", 8).set("vae_pool_heads", 2).set("vae_hidden", 16)
+                          .set("vae_layers", 1).set("token_dim", 8).set("n_heads", 2).set("n_layers", 1);
+  auto model = GenerativeModel::create(spec, d.source->genes(), {"A", "B"});
+  auto& latent = dynamic_cast<LatentModel&>(*model);
+  EXPECT_EQ(latent.spec().integer("latent_dim"), 6);
+  EXPECT_EQ(latent.spec().integer("n_tokens"), 3);
+  model->train(*d.source, d.conditions, training(1, 2), {});
+  int n_tokens = 0, dims = 0;
+  const std::vector<float> activations = model->token_activations(*d.source, &n_tokens);
+  EXPECT_EQ(n_tokens, 3);
+  ASSERT_EQ(activations.size(), static_cast<size_t>(kCells) * 3);
+  const std::vector<float> gradient = model->token_gene_loadings("gradient", d.source.get(), &n_tokens);
+  ASSERT_EQ(gradient.size(), static_cast<size_t>(3) * kModelGenes);
+  double total = 0;
+  for (float g : gradient) total += std::abs(g);
+  EXPECT_GT(total, 0.0);
+  EXPECT_THROW(model->token_gene_loadings("weights", nullptr, &n_tokens), std::invalid_argument);
+  auto loaded = GenerativeModel::load_bytes(model->to_bytes());
+  EXPECT_EQ(loaded->embed(*d.source, &dims), model->embed(*d.source, &dims));
+  EXPECT_EQ(dims, 6);
+  const Options o = Options().set("seed", 2).set("steps", 4);
+  EXPECT_EQ(loaded->generate(d.conditions, o).counts, model->generate(d.conditions, o).counts);
+  // A width the user set otherwise, and heads that do not divide the width, are named.
+  std::string msg = error_of([&] { GenerativeModel::create(Options(spec).set("latent_dim", 32), d.source->genes(), {"A", "B"}); });
+  EXPECT_TRUE(contains(msg, "'latent_dim'") && contains(msg, "set_tokens")) << msg;
+  msg = error_of([&] { CountVaeSettings::from(complete_spec(Options(spec).set("vae_pool_heads", 3))); });
+  EXPECT_TRUE(contains(msg, "'vae_pool_heads'")) << msg;
+  msg = error_of([&] { CountVaeSettings::from(complete_spec(Options(spec).set("vae_input", "pca"))); });
+  EXPECT_TRUE(contains(msg, "'vae_input'") && contains(msg, "set_tokens")) << msg;
 }
 
 // latent_pathway: the flow gets one token per gene set; token activations,

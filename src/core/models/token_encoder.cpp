@@ -1,17 +1,18 @@
-#include "models/gene_set_encoder.hpp"
+#include "models/token_encoder.hpp"
 
 namespace exprflow {
 
-GeneSetEncoderImpl::GeneSetEncoderImpl(GeneSetLayout layout, int64_t hidden, int64_t per_token, double dropout)
+TokenEncoderImpl::TokenEncoderImpl(std::shared_ptr<TokenizerImpl> tokens, int64_t per_token, double dropout)
     : per_token_(per_token), dropout_(dropout) {
-  tokens_ = register_module("tokens", PathwayTokens(std::move(layout), hidden));
+  const int64_t hidden = tokens->token_dim();
+  tokens_ = register_module("tokens", std::move(tokens));
   norm_in_ = register_module("norm_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
   hidden_ = register_module("hidden", torch::nn::Linear(hidden, hidden));
   norm_hidden_ = register_module("norm_hidden", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
   out_ = register_module("out", torch::nn::Linear(hidden, 2 * per_token));
 }
 
-std::pair<Tensor, Tensor> GeneSetEncoderImpl::forward(const Tensor& log_expression) {
+std::pair<Tensor, Tensor> TokenEncoderImpl::forward(const Tensor& log_expression) {
   Tensor h = tokens_->forward(log_expression);                                             // (B, T, H)
   h = torch::dropout(at::silu(norm_in_->forward(h)), dropout_, is_training());            // (B, T, H)
   h = torch::dropout(at::silu(norm_hidden_->forward(hidden_->forward(h))), dropout_, is_training());
