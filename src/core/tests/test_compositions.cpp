@@ -51,7 +51,10 @@ Options tiny_spec(const std::string& architecture, const std::string& objective)
                             .set("n_tokens", 2).set("token_dim", 8).set("n_layers", 1).set("n_heads", 2)
                             .set("hidden", 16).set("timesteps", 50)
                             .set("latent_dim", 4).set("vae_hidden", 16).set("vae_layers", 1).set("state_size", 4);
+  // A token encoder's tokens fix the code's width and the flow's token count.
+  const bool token_encoder = defaults.text("vae_encoder", "mlp") != "mlp";
   for (const auto& [key, value] : small.values()) {
+    if (token_encoder && (key == "latent_dim" || key == "n_tokens")) continue;
     if (defaults.has(key)) o.set(key, value.number);
   }
   return o;
