@@ -1,7 +1,6 @@
 #include "models/composed_network.hpp"
 
 #include "data/covariate_groups.hpp"
-
 #include "models/compositions.hpp"
 #include "models/stages.hpp"
 
