@@ -153,11 +153,16 @@ project_cells <- function(space, x, assay = NULL) {
                  length(space$genes), .first_few(missing)), call. = FALSE)
   }
   library_size <- .library_sizes(counts)
-  lognorm <- .log_normalise(counts[space$genes, , drop = FALSE], space$scale_factor, library_size)
-  values <- t(as.matrix(lognorm))  # cells x genes
+  .project_log(space, .log_normalise(counts[space$genes, , drop = FALSE], space$scale_factor, library_size))
+}
+
+# Log-normalised expression (genes x cells, the space's genes among its rows)
+# in the space's components: cells x PCs.
+.project_log <- function(space, lognorm) {
+  values <- t(as.matrix(lognorm[space$genes, , drop = FALSE]))  # cells x genes
   values <- values - rep(space$centres, each = nrow(values))
   if (!is.null(space$scales)) values <- values / rep(space$scales, each = nrow(values))
   out <- values %*% space$rotation
-  dimnames(out) <- list(colnames(counts), colnames(space$rotation))
+  dimnames(out) <- list(colnames(lognorm), colnames(space$rotation))
   out
 }

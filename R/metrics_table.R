@@ -22,6 +22,9 @@
   library_size_ks = TRUE, library_size_w1 = TRUE, correlation_matrix_distance = TRUE,
   # ... and whether cells look like their condition.
   condition_accuracy = FALSE,
+  # perturbation_metrics() (beside energy_distance and mmd_rbf above)
+  pearson_mean = FALSE, r2_mean = FALSE, pearson_mean_deg = FALSE, r2_mean_deg = FALSE,
+  pearson_delta = FALSE, pearson_delta_deg = FALSE, deg_overlap = FALSE,
   # embedding_metrics()
   knn_accuracy = FALSE, knn_balanced_accuracy = FALSE, silhouette = FALSE, kmeans_ari = FALSE,
   kmeans_nmi = FALSE,
