@@ -1,5 +1,7 @@
 #include "sample/samplers.hpp"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -153,6 +155,33 @@ Tensor renoise_and_denoise(const Denoiser& network, const Objective& objective, 
   Tensor noise = gaussian(x0.sizes(), generator, x0.device());                 // (B, G)
   Tensor x = objective.alpha(t) * x0 + objective.sigma(t) * noise;             // (B, G) x_t
   return run_sampler(network, objective, x, grid, from, covariates, settings, generator);
+}
+
+Tensor invert_to_noise(const Denoiser& network, const Objective& objective, const Tensor& x0,
+                       const Covariates& covariates, const SamplerSettings& settings) {
+  const bool deterministic = settings.method == "euler" || settings.method == "heun" ||
+                             (settings.method == "ddim" && settings.eta == 0);
+  if (!deterministic) {
+    throw std::invalid_argument("inverting cells to noise needs a deterministic sampler ('euler', 'heun', or 'ddim' "
+                                "with eta = 0), not '" + settings.method + "'");
+  }
+  // Up the grid the same steps apply: each is a move along the path from t to
+  // s given the predictions, whichever way s lies.
+  const Step& step = registry_entry(sampler_table(), settings.method == "heun" ? "heun" : "euler", "sampler");
+  std::vector<double> grid = objective.time_grid(settings.steps);
+  std::reverse(grid.begin(), grid.end());  // 0 -> noisiest
+  const StepContext ctx{network, objective, covariates, settings};
+  at::Generator unused = at::detail::createCPUGenerator(0);
+  Tensor x = x0;  // (B, G)
+  for (size_t i = 0; i + 1 < grid.size(); ++i) x = step(ctx, x, grid[i], grid[i + 1], unused);
+  return x;  // (B, G) at the grid's noisiest time
+}
+
+Tensor transfer_cells(const Denoiser& network, const Objective& objective, const Tensor& x0, const Covariates& from,
+                      const Covariates& to, const SamplerSettings& settings) {
+  const Tensor noise = invert_to_noise(network, objective, x0, from, settings);  // (B, G)
+  at::Generator unused = at::detail::createCPUGenerator(0);
+  return run_sampler(network, objective, noise, objective.time_grid(settings.steps), 0, to, settings, unused);
 }
 
 Denoiser with_guidance(Denoiser network, double scale) {

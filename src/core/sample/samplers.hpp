@@ -58,6 +58,21 @@ Tensor renoise_and_denoise(const Denoiser& network, const Objective& objective, 
                            const Covariates& covariates, double noise_level, const SamplerSettings& settings,
                            at::Generator& generator);
 
+// Deterministic inversion (DDIM inversion; for rectified flow, the ODE run
+// backwards): clean x_0 (B, G) walked UP the sampler's time grid, from t = 0
+// to its noisiest time, with "euler" or "heun" steps (deterministic "ddim" is
+// "euler") under `covariates`. Sampling the result back down with the same
+// settings, network and covariates returns x_0 up to the discretisation
+// error. Other methods are std::invalid_argument.
+Tensor invert_to_noise(const Denoiser& network, const Objective& objective, const Tensor& x0,
+                       const Covariates& covariates, const SamplerSettings& settings);
+
+// Counterfactual cells: x_0 (B, G) inverted to noise under `from` and sampled
+// back under `to` (same deterministic settings both ways), so that what the
+// network does not explain by the covariates (the cell's own noise) is kept.
+Tensor transfer_cells(const Denoiser& network, const Objective& objective, const Tensor& x0, const Covariates& from,
+                      const Covariates& to, const SamplerSettings& settings);
+
 // Classifier-free guidance on the raw output (noise, velocity and clean-data
 // predictions are all linear in it): out_null + scale * (out_cond - out_null),
 // the null branch with every covariate set to -1. The scale head is the

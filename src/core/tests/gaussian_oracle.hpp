@@ -26,8 +26,11 @@ inline Denoiser gaussian_oracle(const Objective& objective, Tensor mu, Tensor s,
       g[i] = objective.sigma(tt[i].item<double>());
     }
     Tensor alpha = at::tensor(a).to(at::kFloat).unsqueeze(1), sigma = at::tensor(g).to(at::kFloat).unsqueeze(1);  // (B, 1)
-    Tensor x0 = mu + alpha * s.pow(2) / (alpha.pow(2) * s.pow(2) + sigma.pow(2)) * (x_t - alpha * mu);          // (B, G)
-    Tensor eps = (x_t - alpha * x0) / sigma.clamp_min(1e-12);                                                  // (B, G)
+    Tensor total = alpha.pow(2) * s.pow(2) + sigma.pow(2);                                                     // (B, G)
+    Tensor x0 = mu + alpha * s.pow(2) / total * (x_t - alpha * mu);                                            // (B, G)
+    // (x_t - alpha x0) / sigma in closed form: finite (0) at sigma = 0, where
+    // the quotient would divide rounding error by zero (inversion starts there).
+    Tensor eps = sigma / total * (x_t - alpha * mu);                                                           // (B, G)
     Tensor value = output == "eps" ? eps : output == "v" ? alpha * eps - sigma * x0 : output == "x0" ? x0 : eps - x0;
     return GeneOutput{value, at::zeros_like(x_t)};
   };
