@@ -93,6 +93,10 @@
     .Call(`_exprflow_cpp_model_generate`, model_ptr, conditions, options)
 }
 
+.cpp_model_transfer <- function(model_ptr, source_ptr, from, to, options) {
+    .Call(`_exprflow_cpp_model_transfer`, model_ptr, source_ptr, from, to, options)
+}
+
 .cpp_model_embed <- function(model_ptr, source_ptr) {
     .Call(`_exprflow_cpp_model_embed`, model_ptr, source_ptr)
 }

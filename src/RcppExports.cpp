@@ -301,6 +301,21 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_model_transfer
+Rcpp::List cpp_model_transfer(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector from, Rcpp::IntegerVector to, Rcpp::List options);
+RcppExport SEXP _exprflow_cpp_model_transfer(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP fromSEXP, SEXP toSEXP, SEXP optionsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type from(fromSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type to(toSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_transfer(model_ptr, source_ptr, from, to, options));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_model_embed
 Rcpp::NumericMatrix cpp_model_embed(SEXP model_ptr, SEXP source_ptr);
 RcppExport SEXP _exprflow_cpp_model_embed(SEXP model_ptrSEXP, SEXP source_ptrSEXP) {
@@ -456,6 +471,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_create", (DL_FUNC) &_exprflow_cpp_model_create, 4},
     {"_exprflow_cpp_model_train", (DL_FUNC) &_exprflow_cpp_model_train, 5},
     {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 3},
+    {"_exprflow_cpp_model_transfer", (DL_FUNC) &_exprflow_cpp_model_transfer, 5},
     {"_exprflow_cpp_model_embed", (DL_FUNC) &_exprflow_cpp_model_embed, 2},
     {"_exprflow_cpp_model_reconstruct", (DL_FUNC) &_exprflow_cpp_model_reconstruct, 4},
     {"_exprflow_cpp_model_token_activations", (DL_FUNC) &_exprflow_cpp_model_token_activations, 2},

@@ -137,6 +137,22 @@ Rcpp::List cpp_model_generate(SEXP model_ptr, Rcpp::IntegerVector conditions, Rc
   });
 }
 
+// Counterfactual counts (genes x cells) of the cells of `source`, moved from
+// level `from` to level `to` (0-based, one per cell each).
+// [[Rcpp::export(.cpp_model_transfer)]]
+Rcpp::List cpp_model_transfer(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector from, Rcpp::IntegerVector to,
+                              Rcpp::List options) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const exprflow::GeneratedCells cells =
+        model.transfer(source_of(source_ptr), Rcpp::as<std::vector<int>>(from), Rcpp::as<std::vector<int>>(to),
+                       exprflow_r::options_from_list(options));
+    Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
+    std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
+    return Rcpp::List::create(Rcpp::Named("counts") = counts);
+  });
+}
+
 // Cells x dims embedding matrix.
 // [[Rcpp::export(.cpp_model_embed)]]
 Rcpp::NumericMatrix cpp_model_embed(SEXP model_ptr, SEXP source_ptr) {

@@ -225,6 +225,38 @@ ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, co
   return out;
 }
 
+// ---------------------------------------------------------------- transfer ---
+GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const std::vector<int>& from,
+                                         const std::vector<int>& to, const Options& options) {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  check_genes(data);
+  const Options o = default_sample_options().merged(options, /*known_only=*/true);
+  const SamplerSettings settings = sampler_settings(o);
+  const Denoiser network = sampling_network(o.number("guidance_scale"));
+  const int n = data.n_cells(), G = static_cast<int>(genes_.size());
+  const CovariateColumns from_columns = covariate_columns(from, n), to_columns = covariate_columns(to, n);
+  const long batch_size = o.integer("batch_size");
+
+  GeneratedCells out = GeneratedCells::sized(G, n);
+  torch::NoGradGuard no_grad;
+  std::mt19937_64 rng(static_cast<uint64_t>(o.integer("seed")) ^ 0xD1B54A32D192ED03ULL);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const std::vector<int> cells = cell_range(lo, hi);
+    const CellBatch b = batch(data, cells, from_columns);
+    Tensor x0 = transfer_cells(network, *objective_, b.expression, b.covariates,
+                               covariates_of(to_columns, cells, device_), settings);             // (B, G)
+    Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();   // (B, G)
+    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
+  }
+  for (int i = 0; i < n; ++i) {
+    out.library_size[i] = data.library_sizes()[i];
+    round_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], rng,
+                 out.counts.data() + static_cast<size_t>(i) * G);
+  }
+  return out;
+}
+
 // -------------------------------------------------------------- interpret ---
 std::vector<float> ExpressionModel::token_activations(const ExpressionSource& data, int* n_tokens) {
   return per_cell_rows(data, n_tokens, [this](const Tensor& x) {

@@ -43,6 +43,8 @@ class ExpressionModel final : public ModelRecord {
   std::vector<float> embed(const ExpressionSource& data, int* dims) override;
   ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
                                  const Options& options) override;
+  GeneratedCells transfer(const ExpressionSource& data, const std::vector<int>& from, const std::vector<int>& to,
+                          const Options& options) override;
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;

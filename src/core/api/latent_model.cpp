@@ -330,18 +330,62 @@ GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const O
     } else {
       z = at::normal(0.0, 1.0, {hi - lo, d}, generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
     }
-    const LikelihoodParams params = vae_average_->decode(z, covariates);
-    std::vector<double> sizes(out.library_size.begin() + lo, out.library_size.begin() + hi);
-    Tensor library = at::tensor(sizes, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat).to(device_);  // (B,)
-    Tensor counts = vae_average_->likelihood().sample(params, library, generator).to(at::kCPU).to(at::kFloat);  // (B, G)
-    // Log-normalised as observed cells are: by each cell's own total.
-    Tensor total = counts.sum(1, /*keepdim=*/true).clamp_min(1.0);                                 // (B, 1)
-    Tensor logcounts = at::log1p(counts / total * kNormalisationTarget).contiguous();              // (B, G)
-    Tensor whole = counts.to(at::kInt).contiguous();
-    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, logcounts.data_ptr<float>(),
-                sizeof(float) * logcounts.numel());
-    std::memcpy(out.counts.data() + static_cast<size_t>(lo) * G, whole.data_ptr<int32_t>(),
-                sizeof(int32_t) * whole.numel());
+    draw_counts(z, covariates, lo, generator, out);
+  }
+  return out;
+}
+
+void LatentModel::draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
+                              GeneratedCells& out) {
+  const int G = out.n_genes, hi = lo + static_cast<int>(z.size(0));
+  const LikelihoodParams params = vae_average_->decode(z, covariates);
+  std::vector<double> sizes(out.library_size.begin() + lo, out.library_size.begin() + hi);
+  Tensor library = at::tensor(sizes, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat).to(device_);  // (B,)
+  Tensor counts = vae_average_->likelihood().sample(params, library, generator).to(at::kCPU).to(at::kFloat);  // (B, G)
+  // Log-normalised as observed cells are: by each cell's own total.
+  Tensor total = counts.sum(1, /*keepdim=*/true).clamp_min(1.0);                                 // (B, 1)
+  Tensor logcounts = at::log1p(counts / total * kNormalisationTarget).contiguous();              // (B, G)
+  Tensor whole = counts.to(at::kInt).contiguous();
+  std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, logcounts.data_ptr<float>(),
+              sizeof(float) * logcounts.numel());
+  std::memcpy(out.counts.data() + static_cast<size_t>(lo) * G, whole.data_ptr<int32_t>(),
+              sizeof(int32_t) * whole.numel());
+}
+
+// ---------------------------------------------------------------- transfer ---
+GeneratedCells LatentModel::transfer(const ExpressionSource& data, const std::vector<int>& from,
+                                     const std::vector<int>& to, const Options& options) {
+  if (!trained()) throw std::invalid_argument("the model has not been trained yet");
+  check_model_genes(genes_, data);
+  const Options o = default_sample_options().merged(options, /*known_only=*/true);
+  const long batch_size = o.integer("batch_size");
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  SamplerSettings settings;
+  Denoiser network;
+  if (has_latent_model()) {
+    settings = SamplerSettings::from(o, *objective_, z_low_, z_high_);
+    network = guided_sampler(*ema_, o.number("guidance_scale"), !levels_.empty());
+  }
+  const int n = data.n_cells(), G = static_cast<int>(genes_.size());
+  const CovariateColumns from_columns = condition_columns(from, n, levels_.size());
+  const CovariateColumns to_columns = condition_columns(to, n, levels_.size());
+
+  GeneratedCells out = GeneratedCells::sized(G, n);
+  for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const std::vector<int> cells = cell_range(lo, hi);
+    // Encoded as the flow's training codes were: without the condition.
+    Tensor z = vae_average_->encode(batch(data, cells, {}).expression, {}).mean;  // (B, d)
+    const Covariates target = covariates_of(to_columns, cells, device_);
+    if (has_latent_model()) {
+      const Tensor moved = transfer_cells(network, *objective_, (z - z_mean_) / z_sd_,
+                                          covariates_of(from_columns, cells, device_), target, settings);  // (B, d)
+      z = moved * z_sd_ + z_mean_;
+    }
+    draw_counts(z, target, lo, generator, out);
   }
   return out;
 }

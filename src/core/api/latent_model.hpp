@@ -46,6 +46,8 @@ class LatentModel final : public ModelRecord {
   std::vector<float> embed(const ExpressionSource& data, int* dims) override;
   ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
                                  const Options& options) override;
+  GeneratedCells transfer(const ExpressionSource& data, const std::vector<int>& from, const std::vector<int>& to,
+                          const Options& options) override;
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
@@ -70,6 +72,11 @@ class LatentModel final : public ModelRecord {
   TrainReport train_latent(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
                            const Options& options, const TrainCallbacks& callbacks);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
+  // Counts drawn from the decoder's likelihood at codes z (B, d) under
+  // `covariates`, with the library sizes already in out.library_size, into
+  // cells lo, lo + 1, ... of `out`.
+  void draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
+                   GeneratedCells& out);
   // vae_input = "pca": fits the encoder's projection on (a subsample of) the training cells.
   void fit_input_projection(const ExpressionSource& data, const std::vector<int>& train);
   Posterior posteriors(const ExpressionSource& data);  // q(z | x) of every cell: (N, d) means and variances

@@ -538,6 +538,47 @@ TEST(LatentModel, GenerateDrawsCountsWithADrawnLibrarySize) {
   EXPECT_TRUE(contains(msg, "library_size")) << msg;
 }
 
+// Transfer through the latent flow: each cell's code inverted under its own
+// condition and sampled under the other, decoded with the cell's library
+// size: the moved cells carry the other condition's programme (measured when
+// written: 0.64 and 0.66 of the real gap between the two programmes; after
+// 40 flow epochs at 1e-3 even generation had not learned the condition yet).
+TEST(LatentModel, TransferMovesCodesToTheOtherConditionWithTheCellsLibrarySize) {
+  const SmallData& d = small_data();
+  auto model = GenerativeModel::create(tiny_spec("latent_mlp"), d.source->genes(), {"A", "B"});
+  model->train(*d.source, d.conditions, training(300, 40).set("learning_rate", 3e-3), {});
+  std::vector<int> other(d.conditions.size());
+  for (size_t i = 0; i < other.size(); ++i) other[i] = 1 - d.conditions[i];
+  const GeneratedCells moved = model->transfer(*d.source, d.conditions, other, Options().set("seed", 2));
+  ASSERT_EQ(moved.n_cells, kCells);
+  // Mean log expression per programme half of the genes, by target condition.
+  auto programme_gap = [&](const std::vector<float>& logcounts, const std::vector<int>& labels, int label) {
+    double first = 0, second = 0;
+    int n = 0;
+    for (int i = 0; i < kCells; ++i) {
+      if (labels[i] != label) continue;
+      ++n;
+      for (int g = 0; g < kModelGenes; ++g) {
+        (g < kModelGenes / 2 ? first : second) += logcounts[static_cast<size_t>(i) * kModelGenes + g];
+      }
+    }
+    return (first - second) / n;
+  };
+  std::vector<float> observed(static_cast<size_t>(kCells) * kModelGenes);
+  std::vector<int> all(kCells);
+  for (int i = 0; i < kCells; ++i) all[i] = i;
+  d.source->fill_log_normalised(all, observed.data());
+  for (int c : {0, 1}) {
+    const double real = programme_gap(observed, d.conditions, c), got = programme_gap(moved.logcounts, other, c);
+    EXPECT_GT(got / real, 0.4) << "cells moved to " << c << ": programme gap " << got << ", real " << real;
+  }
+  for (int i = 0; i < kCells; ++i) ASSERT_EQ(moved.library_size[i], d.source->library_sizes()[i]);
+  // The VAE alone decodes each code under the target condition.
+  const GeneratedCells decoded = trained_vae().transfer(*d.source, d.conditions, other, Options().set("seed", 2));
+  EXPECT_EQ(decoded.n_cells, kCells);
+  EXPECT_EQ(decoded.counts, trained_vae().transfer(*d.source, d.conditions, other, Options().set("seed", 2)).counts);
+}
+
 TEST(LatentModel, VaeSamplesItsPriorAndHasNoGeneTokens) {
   const SmallData& d = small_data();
   GenerativeModel& model = trained_vae();

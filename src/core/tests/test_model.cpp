@@ -274,6 +274,50 @@ TEST_F(TrainedModel, ConditionalGenerationFollowsCondition) {
   EXPECT_GT(correlation(gen_diff, real_diff), 0.5) << "condition effect not learned";
 }
 
+// Counterfactual transfer (DDIM inversion under the cell's own condition,
+// sampling under the other): cells moved to the other condition look like
+// it, cells "moved" to their own come back as themselves, and every cell
+// keeps its library size.
+TEST_F(TrainedModel, TransferMovesCellsToTheOtherConditionAndKeepsEachCell) {
+  const Dataset& d = dataset();
+  const std::vector<int> own = d.conditions;
+  std::vector<int> other(own.size());
+  for (size_t i = 0; i < own.size(); ++i) other[i] = 1 - own[i];
+  Options o = sample_options(3);
+  o.set("steps", 50);
+  const GeneratedCells moved = model_->transfer(*d.source, own, other, o);
+  const GeneratedCells back = model_->transfer(*d.source, own, own, o);
+  ASSERT_EQ(moved.n_cells, kCells);
+  for (int i = 0; i < kCells; ++i) ASSERT_EQ(moved.library_size[i], d.source->library_sizes()[i]);
+  // Means per target condition follow the target's real profile.
+  std::vector<std::vector<double>> mean(2, std::vector<double>(kGenes, 0.0));
+  for (int i = 0; i < kCells; ++i) {
+    for (int g = 0; g < kGenes; ++g) {
+      mean[other[i]][g] += moved.logcounts[static_cast<size_t>(i) * kGenes + g] / (kCells / 2);
+    }
+  }
+  for (int c : {0, 1}) {
+    EXPECT_GT(correlation(mean[c], d.real_mean[c]), correlation(mean[c], d.real_mean[1 - c]))
+        << "cells moved to " << c << " do not look like it";
+  }
+  // Back under its own condition, a cell is closer to itself than to the
+  // next cell of its condition.
+  std::vector<float> observed(static_cast<size_t>(kCells) * kGenes);
+  std::vector<int> all(kCells);
+  for (int i = 0; i < kCells; ++i) all[i] = i;
+  d.source->fill_log_normalised(all, observed.data());
+  auto row = [](const std::vector<float>& m, int i) {
+    return std::vector<double>(m.begin() + static_cast<size_t>(i) * kGenes, m.begin() + static_cast<size_t>(i + 1) * kGenes);
+  };
+  double self = 0, neighbour = 0;
+  for (int i = 0; i + 2 < kCells; ++i) {
+    self += correlation(row(back.logcounts, i), row(observed, i));
+    neighbour += correlation(row(back.logcounts, i), row(observed, i + 2));
+  }
+  EXPECT_GT(self, neighbour + 0.05 * (kCells - 2)) << "the round trip forgot which cell it was";
+  EXPECT_THROW(model_->transfer(*d.source, own, other, Options().set("method", "ddpm")), std::invalid_argument);
+}
+
 TEST_F(TrainedModel, EmbedGivesCellsByTokenDim) {
   int dims = -1;
   std::vector<float> e = model_->embed(*dataset().source, &dims);

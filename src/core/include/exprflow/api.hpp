@@ -180,6 +180,19 @@ class GenerativeModel {
   virtual ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
                                          const Options& options) = 0;
 
+  // Counterfactual cells: each cell of `data` keeps what the model does not
+  // explain by its condition and is moved from level `from` to level `to`
+  // (one per cell each, as for train()). Gene-space models invert the cell to
+  // noise under `from` with a deterministic sampler and generate from that
+  // noise under `to`; latent models do the same with the cell's latent code
+  // and decode it under `to` (the "vae" alone decodes its code under `to`).
+  // Counts keep each cell's observed library size. Options: steps, method
+  // (deterministic: "default" = the objective's own, "euler", "heun", or
+  // "ddim" with eta 0), guidance_scale (both ways), seed (count draws),
+  // batch_size.
+  virtual GeneratedCells transfer(const ExpressionSource& data, const std::vector<int>& from,
+                                  const std::vector<int>& to, const Options& options) = 0;
+
   // Token models: per cell, the L2 norm of each encoder token (content, no
   // position): cells x tokens, row-major. Throws for models without tokens.
   virtual std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) = 0;

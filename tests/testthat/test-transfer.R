@@ -1,0 +1,57 @@
+# transfer_cells(): counterfactual cells, on the shared tiny models.
+
+test_that("transfer_cells() moves cells to the asked-for condition and keeps their names and sizes", {
+  model <- tiny_flow_model()
+  sce <- pbmc_sce()
+  b_cells <- sce[, sce$cell_type == "B"][, 1:40]
+  moved <- transfer_cells(model, b_cells, to = "NK", steps = 20, seed = 1)
+  expect_s4_class(moved, "SingleCellExperiment")
+  expect_identical(colnames(moved), colnames(b_cells))
+  expect_identical(rownames(moved), model$genes)
+  expect_true(all(moved$cell_type == "NK"))
+  expect_true(all(moved$transferred_from == "B"))
+  expect_true(all_whole(SingleCellExperiment::counts(moved)))
+  # Counts are the cell's own library size, rounded gene by gene.
+  observed <- Matrix::colSums(SingleCellExperiment::counts(b_cells)[model$genes, ])
+  expect_lt(max(abs(moved$library_size / observed - 1)), 0.1)
+  # One row of a data.frame, or one level per cell, say the same.
+  again <- transfer_cells(model, b_cells, to = data.frame(cell_type = "NK"), steps = 20, seed = 1)
+  expect_identical(SingleCellExperiment::counts(again), SingleCellExperiment::counts(moved))
+  per_cell <- transfer_cells(model, b_cells, to = rep(c("NK", "B"), 20), steps = 20, seed = 1)
+  expect_identical(as.character(per_cell$cell_type), rep(c("NK", "B"), 20))
+})
+
+test_that("transfer to the cell's own condition gives the cell back, closer to itself than to others", {
+  model <- tiny_flow_model()
+  sce <- pbmc_sce()[, 1:60]
+  back <- transfer_cells(model, sce, to = as.character(sce$cell_type), steps = 50, seed = 2)
+  counts <- as.matrix(SingleCellExperiment::counts(sce)[model$genes, ])
+  observed <- log1p(t(t(counts) / colSums(counts)) * 1e4)
+  got <- as.matrix(SingleCellExperiment::logcounts(back))
+  self <- mean(vapply(seq_len(60), function(i) stats::cor(got[, i], observed[, i]), 0))
+  other <- mean(vapply(seq_len(60), function(i) stats::cor(got[, i], observed[, (i %% 60) + 1]), 0))
+  expect_gt(self, other + 0.1)
+})
+
+test_that("latent models transfer through their latent flow", {
+  cells <- pbmc_sce()[, seq(1, by = 5, length.out = 200)]
+  model <- fit_expression_model(cells, "latent_mlp", condition = "cell_type", epochs = 2, training = list(vae_epochs = 2),
+                                latent_dim = 4, vae_hidden = 32, vae_layers = 1, hidden = 32, n_layers = 1,
+                                verbose = FALSE, seed = 1)
+  moved <- transfer_cells(model, cells[, 1:20], to = "B", seed = 3)
+  expect_equal(dim(moved), c(length(model$genes), 20L))
+  expect_true(all(moved$cell_type == "B"))
+  expect_identical(SingleCellExperiment::counts(transfer_cells(model, cells[, 1:20], to = "B", seed = 3)),
+                   SingleCellExperiment::counts(moved))
+})
+
+test_that("transfer_cells() names what is wrong", {
+  model <- tiny_flow_model()
+  b_cells <- pbmc_sce()[, 1:10]
+  expect_error(transfer_cells(model, b_cells, to = "Alien"), "unknown condition level\\(s\\) 'Alien'")
+  expect_error(transfer_cells(model, b_cells, to = data.frame(stim = "x")), "needs a column 'cell_type'")
+  expect_error(transfer_cells(model, b_cells, to = c("B", "NK")), "one per cell \\(10\\)")
+  expect_error(transfer_cells(model, b_cells, to = "B", method = "ddpm"), "deterministic samplers invert")
+  expect_error(transfer_cells(model, SingleCellExperiment::counts(b_cells), to = "B"), "give the cells' own condition")
+  expect_error(transfer_cells(tiny_unconditional_model(), b_cells, to = "B"), "needs a conditional model")
+})
