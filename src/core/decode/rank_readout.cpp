@@ -10,13 +10,10 @@ RankReadoutImpl::RankReadoutImpl(int64_t n_genes, int64_t n_top, int64_t token_d
     : n_genes_(n_genes), n_top_(n_top), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
   pooled_ = register_module("pooled", torch::nn::Linear(token_dim, heads * n_genes));
-  gate_ = register_module("gate", torch::nn::Linear(token_dim, heads * n_genes));
   own_ = register_module("own", torch::nn::Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
   torch::NoGradGuard no_grad;
   pooled_->weight.zero_();
   pooled_->bias.zero_();
-  gate_->weight.zero_();
-  gate_->bias.zero_();
   own_->weight.zero_();
 }
 
@@ -31,9 +28,7 @@ GeneOutput RankReadoutImpl::decode(const Tensor& tokens, const Tensor& x) {
   }
   const int64_t B = tokens.size(0);
   const Tensor top = top_gene_indices(x, n_top_);                              // (B, k)
-  const Tensor pooled = tokens.mean(1);                                         // (B, D)
-  const Tensor gain = gate_->forward(pooled).view({B, heads_, n_genes_});      // (B, heads, G)
-  Tensor out = pooled_->forward(pooled).view({B, heads_, n_genes_}) + gain * x.unsqueeze(1);  // (B, heads, G)
+  Tensor out = pooled_->forward(tokens.mean(1)).view({B, heads_, n_genes_});    // (B, heads, G)
   const Tensor own = own_->forward(tokens).permute({0, 2, 1});                  // (B, heads, k)
   out = out.scatter_add(2, top.unsqueeze(1).expand({B, heads_, n_top_}), own);  // (B, heads, G)
   return split_heads(out.reshape({B, heads_ * n_genes_}), n_genes_, heads_);    // (B, G) [x 2]

@@ -1,16 +1,8 @@
-// Rank tokens back to all genes. With h the tokens' mean (B, D), gene g gets
-//
-//   out_g = pooled_g(h) + gate_g(h) * x_g  [+ own(token_r) if g is rank r],
-//
-// a linear map of the pooled sequence (as a linear decoder of a state
-// vector), plus the gene's own input value scaled by a context-dependent
-// gain, plus, for the k genes that made the sequence, their own token's
-// readout (scattered back to the gene each rank stood for). The gain is what
-// lets a denoiser move the genes outside the sequence: their velocity
-// depends on their own noisy value, which no token carries (without it the
-// genes outside the top k kept their starting noise: held-out PBMC3k MMD
-// 0.033 against 0.0085 for state_mlp). All maps start at zero, as the other
-// decoders do.
+// Rank tokens back to all genes: every gene gets a prediction from the pooled
+// sequence (one linear map of the tokens' mean, as a linear decoder of a
+// state vector), and the k genes that made the sequence add their own token's
+// readout on top (scattered back to the gene each rank stood for). Both maps
+// start at zero, as the other decoders do.
 #pragma once
 
 #include "decode/gene_decoder.hpp"
@@ -28,7 +20,6 @@ class RankReadoutImpl : public GeneDecoderImpl {
  private:
   int64_t n_genes_, n_top_, heads_;
   torch::nn::Linear pooled_{nullptr};  // D -> heads * G
-  torch::nn::Linear gate_{nullptr};    // D -> heads * G: each gene's gain on its own input value
   torch::nn::Linear own_{nullptr};     // D -> heads, per token
 };
 TORCH_MODULE(RankReadout);
