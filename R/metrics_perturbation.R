@@ -74,11 +74,11 @@
 #' counts <- SingleCellExperiment::counts(sce)
 #' b <- counts[, sce$cell_type == "B"]
 #' # A toy "perturbation": the B cells' first 20 genes tripled.
-#' up <- b[, 1:150]
+#' up <- b[, 1:50]
 #' up[1:20, ] <- up[1:20, ] * 3
-#' guess <- b[, 151:300]
+#' guess <- b[, 51:100]
 #' guess[1:20, ] <- guess[1:20, ] * 2
-#' perturbation_metrics(up, guess, control = b[, 301:ncol(b)], top_k = 20)
+#' perturbation_metrics(up, guess, control = b[, 101:ncol(b)], top_k = 20)
 #' @export
 perturbation_metrics <- function(real, predicted, control, top_k = 100, training_shift = NULL,
                                  singles = NULL, n_pcs = 30, max_cells = 2000, scale_factor = 1e4,
