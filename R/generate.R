@@ -110,10 +110,10 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 # sparse), their logcounts (log1p(count / library size * 1e4), sparse as the
 # counts), colData with the condition (named after the training condition)
 # and each cell's library size (its total count), and the generation
-# settings as metadata.
-.generated_sce <- function(counts, levels, genes, condition, condition_levels, settings) {
+# settings as metadata. `cells`: their names (NULL: generated_<seed>_<i>).
+.generated_sce <- function(counts, levels, genes, condition, condition_levels, settings, cells = NULL) {
   # Named after the seed too, so that cells of two calls can be combined.
-  cells <- sprintf("generated_%s_%d", format(settings$seed, scientific = FALSE), seq_along(levels))
+  cells <- cells %||% sprintf("generated_%s_%d", format(settings$seed, scientific = FALSE), seq_along(levels))
   counts <- methods::as(counts, "CsparseMatrix")  # integer or double base matrix -> dgCMatrix
   dimnames(counts) <- list(genes, cells)
   library_size <- Matrix::colSums(counts)

@@ -118,7 +118,7 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
     predictions$mean_shift <- .shifted(control_log, .check_shift(training_shift, genes, "training_shift"))
   }
   if (!is.null(singles)) {
-    if (!is.list(singles) || length(singles) < 2L || methods::is(singles, "SingleCellExperiment")) {
+    if (!is.list(singles) || length(singles) < 2L) {
       stop("`singles` must be a list of at least two sets of cells, one per single perturbation", call. = FALSE)
     }
     responses <- lapply(seq_along(singles), function(i) {
@@ -146,11 +146,11 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
     responds <- any(abs(predicted_delta) > 0)
     predicted_degs <- utils::head(order(-abs(.moderated_t(predicted_log, control_log)), seq_along(real_t)), top_k)
     points <- .project_log(space, predicted_log)
+    pearson_all <- .pearson(predicted_mean, real_mean)
+    pearson_deg <- .pearson(predicted_mean[degs], real_mean[degs])
     values <- c(
-      pearson_mean = .pearson(predicted_mean, real_mean),
-      r2_mean = .pearson(predicted_mean, real_mean)^2,
-      pearson_mean_deg = .pearson(predicted_mean[degs], real_mean[degs]),
-      r2_mean_deg = .pearson(predicted_mean[degs], real_mean[degs])^2,
+      pearson_mean = pearson_all, r2_mean = pearson_all^2,
+      pearson_mean_deg = pearson_deg, r2_mean_deg = pearson_deg^2,
       pearson_delta = .pearson(predicted_delta, real_delta),
       pearson_delta_deg = .pearson(predicted_delta[degs], real_delta[degs]),
       deg_overlap = if (responds) length(intersect(degs, predicted_degs)) / top_k else NA_real_,
@@ -187,7 +187,7 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
 #' @export
 perturbation_shift <- function(perturbed, control, scale_factor = 1e4, assay = NULL) {
   scale_factor <- .check_positive(scale_factor, "scale_factor")
-  as_groups <- function(x) if (is.list(x) && !methods::is(x, "SingleCellExperiment")) x else list(x)
+  as_groups <- function(x) if (is.list(x)) x else list(x)
   perturbed <- as_groups(perturbed)
   control <- as_groups(control)
   if (!length(perturbed) || length(perturbed) != length(control)) {
@@ -207,7 +207,7 @@ perturbation_shift <- function(perturbed, control, scale_factor = 1e4, assay = N
 # One prediction or a named list of them, as a named list (NULL: none).
 .named_predictions <- function(predicted) {
   if (is.null(predicted)) return(list())
-  if (is.list(predicted) && !methods::is(predicted, "SingleCellExperiment")) {
+  if (is.list(predicted)) {
     if (!length(predicted) || is.null(names(predicted)) || any(!nzchar(names(predicted))) ||
         anyDuplicated(names(predicted))) {
       stop("a list `predicted` needs one unique name per prediction", call. = FALSE)

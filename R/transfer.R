@@ -79,19 +79,11 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
   out <- .cpp_model_transfer(pointer, input$source, from_codes, to_codes,
                              list(steps = steps, method = method %||% "default", guidance_scale = guidance_scale,
                                   seed = seed, batch_size = batch_size))
-  counts <- methods::as(out$counts, "CsparseMatrix")
-  dimnames(counts) <- list(model$genes, input$cells)
-  library_size <- Matrix::colSums(counts)
-  col_data <- S4Vectors::DataFrame(row.names = input$cells)
-  col_data[[condition]] <- factor(to_levels, levels = model$levels)
-  col_data$transferred_from <- factor(as.character(input$condition), levels = model$levels)
-  col_data[[if (identical(condition, "library_size")) "exprflow_library_size" else "library_size"]] <-
-    unname(library_size)
-  sce <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(counts = counts, logcounts = .log_normalise(counts, 1e4, library_size)),
-    colData = col_data)
-  S4Vectors::metadata(sce)$exprflow <- list(steps = steps, method = method %||% model$default_sampler,
-                                            guidance_scale = guidance_scale, seed = seed)
+  sce <- .generated_sce(out$counts, to_levels, model$genes, condition, model$levels,
+                        list(steps = steps, method = method %||% model$default_sampler,
+                             guidance_scale = guidance_scale, seed = seed),
+                        cells = input$cells)
+  sce$transferred_from <- factor(as.character(input$condition), levels = model$levels)
   sce
 }
 
