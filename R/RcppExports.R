@@ -81,16 +81,16 @@
     .Call(`_exprflow_cpp_default_train_options`, architecture)
 }
 
-.cpp_model_create <- function(spec, genes, levels, resources) {
-    .Call(`_exprflow_cpp_model_create`, spec, genes, levels, resources)
+.cpp_model_create <- function(spec, genes, covariates, resources) {
+    .Call(`_exprflow_cpp_model_create`, spec, genes, covariates, resources)
 }
 
-.cpp_model_train <- function(model_ptr, source_ptr, conditions, options, progress) {
-    .Call(`_exprflow_cpp_model_train`, model_ptr, source_ptr, conditions, options, progress)
+.cpp_model_train <- function(model_ptr, source_ptr, codes, options, progress) {
+    .Call(`_exprflow_cpp_model_train`, model_ptr, source_ptr, codes, options, progress)
 }
 
-.cpp_model_generate <- function(model_ptr, conditions, options) {
-    .Call(`_exprflow_cpp_model_generate`, model_ptr, conditions, options)
+.cpp_model_generate <- function(model_ptr, n, codes, options) {
+    .Call(`_exprflow_cpp_model_generate`, model_ptr, n, codes, options)
 }
 
 .cpp_model_transfer <- function(model_ptr, source_ptr, from, to, options) {
@@ -101,8 +101,8 @@
     .Call(`_exprflow_cpp_model_embed`, model_ptr, source_ptr)
 }
 
-.cpp_model_reconstruct <- function(model_ptr, source_ptr, conditions, options) {
-    .Call(`_exprflow_cpp_model_reconstruct`, model_ptr, source_ptr, conditions, options)
+.cpp_model_reconstruct <- function(model_ptr, source_ptr, codes, options) {
+    .Call(`_exprflow_cpp_model_reconstruct`, model_ptr, source_ptr, codes, options)
 }
 
 .cpp_model_token_activations <- function(model_ptr, source_ptr) {

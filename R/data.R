@@ -160,14 +160,52 @@
   droplevels(as.factor(values))
 }
 
+# Several covariates: `condition` as column names (two or more, all columns
+# of `covariates`) or as a data.frame of per-cell values, one column per
+# covariate. Returns a named list of factors (NULL for none); one covariate
+# (a column name or one value per cell) is a list of one, named after its
+# column ("condition" for values).
+.resolve_covariates <- function(condition, covariates, n_cells, arg = "condition") {
+  if (is.null(condition)) return(NULL)
+  if (is.data.frame(condition)) {
+    if (!ncol(condition) || is.null(names(condition)) || any(!nzchar(names(condition))) ||
+        anyDuplicated(names(condition))) {
+      stop(sprintf("`%s` as a data.frame needs one named column per covariate", arg), call. = FALSE)
+    }
+    return(stats::setNames(lapply(names(condition), function(column) {
+      .resolve_condition(condition[[column]], NULL, n_cells, sprintf("%s$%s", arg, column))
+    }), names(condition)))
+  }
+  if (is.character(condition) && length(condition) >= 2L && length(condition) != n_cells &&
+      !is.null(covariates) && all(condition %in% colnames(covariates))) {
+    if (anyDuplicated(condition)) stop(sprintf("`%s` names a column twice", arg), call. = FALSE)
+    return(stats::setNames(lapply(condition, function(column) {
+      .resolve_condition(column, covariates, n_cells, arg)
+    }), condition))
+  }
+  name <- if (is.character(condition) && length(condition) == 1L && n_cells != 1L) condition else "condition"
+  stats::setNames(list(.resolve_condition(condition, covariates, n_cells, arg)), name)
+}
+
+# One label per cell for a list of covariate factors: the factor itself for
+# one, their combination ("B / stim") for several; NULL for none.
+.combined_condition <- function(conditions) {
+  if (!length(conditions)) return(NULL)
+  if (length(conditions) == 1L) return(conditions[[1L]])
+  droplevels(interaction(conditions, sep = " / ", lex.order = TRUE))
+}
+
 # Everything the fitting and embedding functions need from an input.
+# `conditions`: the covariates as a named list of factors; `condition`: one
+# label per cell (.combined_condition()).
 .expression_input <- function(x, assay = NULL, condition = NULL, genes = NULL, arg = "x") {
   parts <- .counts_and_covariates(x, assay, arg)
   counts <- parts$counts
   if (!is.null(genes)) counts <- .align_genes(counts, genes, arg)
   source <- .source_from_matrix(counts, arg)
+  conditions <- .resolve_covariates(condition, parts$covariates, ncol(counts))
   list(source = source, genes = rownames(counts), cells = colnames(counts), n_cells = ncol(counts),
-       condition = .resolve_condition(condition, parts$covariates, ncol(counts)),
+       condition = .combined_condition(conditions), conditions = conditions,
        covariates = parts$covariates)
 }
 

@@ -156,7 +156,15 @@
 #'   [architecture_defaults()].
 #' @param condition `NULL` for an unconditional model, the name of a
 #'   column of `colData(x)` / Seurat `meta.data` (e.g. `"cell_type"`), or one
-#'   value per cell.
+#'   value per cell. Several categorical covariates at once: their column
+#'   names (`c("cell_type", "stim")`) or a data.frame with one column per
+#'   covariate and one row per cell. Each covariate gets its own embedding
+#'   and the model's condition is their sum, so a combination of levels can
+#'   be asked for whatever cells it was trained on (how well an unseen
+#'   combination is generated is measured, not promised: see the
+#'   conditions vignette). Training drops each covariate independently
+#'   (`cfg_dropout`), so [generate_cells()] can guide each by its own scale.
+#'   The validation split is stratified by the combination of levels.
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
@@ -241,17 +249,17 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   .warn_reference_blas()
 
   input <- .expression_input(x, assay, condition)
-  levels <- if (is.null(input$condition)) character() else levels(input$condition)
-  codes <- if (is.null(input$condition)) rep(-1L, input$n_cells) else as.integer(input$condition) - 1L
+  # One covariate keeps the core's name "condition" (the layout of models
+  # from before several covariates); several are named by their columns.
+  covariates <- lapply(input$conditions, levels)
+  if (length(covariates) == 1L) names(covariates) <- "condition"
+  codes <- lapply(input$conditions, function(f) as.integer(f) - 1L)
 
   spec <- c(list(architecture = architecture, seed = seed, device = device),
             if (!is.null(objective)) list(objective = objective), spec_overrides)
   resources <- .model_resources(architecture, resource_args, input, seed, verbose)
-  pointer <- .cpp_model_create(spec, input$genes, levels, resources)
-  condition_name <- if (is.character(condition) && length(condition) == 1L) condition else "condition"
-  level_counts <- if (length(levels)) as.list(stats::setNames(as.numeric(table(input$condition)),
-                                                               paste0("level_count:", levels)))
-  .cpp_model_annotate(pointer, c(list(condition_column = condition_name), level_counts))
+  pointer <- .cpp_model_create(spec, input$genes, covariates, resources)
+  .cpp_model_annotate(pointer, .condition_annotations(input$conditions))
 
   # Settings left NULL are left out: the core then uses the architecture's
   # defaults (training_defaults()) and, for patience, the objective's.
@@ -266,6 +274,22 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                     as.integer(report$steps)), call. = FALSE)
   }
   .new_model(pointer)
+}
+
+# What the model keeps about its covariates beside their levels: the
+# column each came from ("condition_column" for one, "condition_columns"
+# for several) and the number of input cells per level ("level_count:<level>"
+# for one covariate, "level_count:<covariate>=<level>" for several).
+.condition_annotations <- function(conditions) {
+  if (!length(conditions)) return(list(condition_column = "condition"))
+  single <- length(conditions) == 1L
+  counts <- unlist(lapply(names(conditions), function(name) {
+    table <- table(conditions[[name]])
+    stats::setNames(as.list(as.numeric(table)),
+                    paste0("level_count:", if (single) "" else paste0(name, "="), names(table)))
+  }), recursive = FALSE)
+  columns <- if (single) list(condition_column = names(conditions)) else list(condition_columns = names(conditions))
+  c(columns, counts)
 }
 
 # One progress bar per training stage (latent models train "vae", then

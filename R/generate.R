@@ -31,7 +31,13 @@
 #'   conditions are allotted in proportion to the training cells.
 #' @param condition `NULL`; one level (all `n` cells); one level per cell
 #'   (`n` may then be omitted); or a named vector of counts per level, e.g.
-#'   `c(B = 100, NK = 50)`.
+#'   `c(B = 100, NK = 50)`. For a model of several covariates (and for any
+#'   conditional model): a data.frame with one column per covariate and one
+#'   row per cell to generate, e.g.
+#'   `data.frame(cell_type = "B", stim = rep(c("ctrl", "stim"), 50))`; a
+#'   single row is repeated `n` times. A covariate left out (or `NA`) is
+#'   unconditional (its null embedding, what classifier-free guidance
+#'   trains).
 #' @param method `NULL` for the objective's default (`"euler"` for flow,
 #'   `"ddim"` for DDPM), or `"euler"` (first-order ODE step; equal to
 #'   deterministic DDIM), `"heun"` (second-order ODE step: two network
@@ -41,6 +47,12 @@
 #'   timesteps, 1000 by default).
 #' @param guidance_scale Classifier-free guidance scale; 1 is the plain
 #'   conditional model, larger values push cells towards their condition.
+#'   Per covariate: a named vector, e.g. `c(stim = 2)` (covariates not named
+#'   get 1). Each named covariate `a` is guided given the others:
+#'   `out(c) + (w_a - 1) (out(c) - out(c without a))`, so `c(stim = 0)` gives
+#'   cells of the asked cell type with the stimulation left unknown, and for
+#'   a one-covariate model it is ordinary guidance. One number guides all
+#'   covariates together against the all-null condition.
 #'   `NULL` (default): the model's own default, 2 for the VAE-based flow
 #'   models (`guidance_scale` in [architecture_defaults()]), 1 otherwise.
 #' @param eta DDIM noise (0 = deterministic); only used by `method = "ddim"`.
@@ -79,21 +91,36 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   method <- .sampler_method(method, model)
   .check_count(steps, "steps")
   guidance_scale <- guidance_scale %||% model$spec$guidance_scale %||% 1
-  .check_number(guidance_scale, "guidance_scale", lower = 0)
+  guidance <- .guidance_option(model, guidance_scale)
   .check_number(eta, "eta", 0, 1)
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   library_size <- match.arg(library_size)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
-  levels <- .generation_levels(model, n, condition)
-  codes <- if (length(model$levels)) match(levels, model$levels) - 1L else rep(-1L, length(levels))
-  options <- list(method = method, steps = steps, guidance_scale = guidance_scale, eta = eta,
+  table <- .generation_table(model, n, condition)
+  options <- list(method = method, steps = steps, guidance_scale = guidance, eta = eta,
                   seed = seed, batch_size = batch_size, library_size = library_size)
-  out <- .cpp_model_generate(pointer, codes, options)
+  out <- .cpp_model_generate(pointer, nrow(table), .covariate_codes(model, table), options)
 
-  .generated_sce(out$counts, levels, model$genes, model$condition, model$levels,
+  .generated_sce(out$counts, table, model$genes, model$condition, model$covariates,
                  list(architecture = model$architecture, method = method, steps = steps,
                       guidance_scale = guidance_scale, eta = eta, seed = seed, library_size = library_size))
+}
+
+# The covariates of the cells to generate: a data.frame with a column per
+# covariate of the model (NA: unknown) and a row per cell.
+.generation_table <- function(model, n, condition) {
+  if (!is.null(n)) .check_count(n, "n")
+  if (is.data.frame(condition)) return(.covariate_table(model, condition, n))
+  if (length(model$covariates) > 1L) {
+    stop(sprintf(paste0("the model has several covariates (%s): give `condition` as a data.frame with a ",
+                        "column per covariate and a row per cell"), .first_few(names(model$covariates))),
+         call. = FALSE)
+  }
+  levels <- .generation_levels(model, n, condition)
+  table <- data.frame(row.names = seq_along(levels))
+  if (length(model$covariates)) table[[model$condition]] <- levels
+  table
 }
 
 # The sampler a user asked for (NULL: the model objective's default), checked.
@@ -111,16 +138,24 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 # counts), colData with the condition (named after the training condition)
 # and each cell's library size (its total count), and the generation
 # settings as metadata. `cells`: their names (NULL: generated_<seed>_<i>).
+# `levels`: one level per cell of the one `condition` with
+# `condition_levels`; or a data.frame with a column per covariate and
+# `condition_levels` a named list of each covariate's levels.
 .generated_sce <- function(counts, levels, genes, condition, condition_levels, settings, cells = NULL) {
+  n_cells <- ncol(counts)
   # Named after the seed too, so that cells of two calls can be combined.
-  cells <- cells %||% sprintf("generated_%s_%d", format(settings$seed, scientific = FALSE), seq_along(levels))
+  cells <- cells %||% sprintf("generated_%s_%d", format(settings$seed, scientific = FALSE), seq_len(n_cells))
   counts <- methods::as(counts, "CsparseMatrix")  # integer or double base matrix -> dgCMatrix
   dimnames(counts) <- list(genes, cells)
   library_size <- Matrix::colSums(counts)
   col_data <- S4Vectors::DataFrame(row.names = cells)
-  if (length(condition_levels)) col_data[[condition]] <- factor(levels, levels = condition_levels)
+  if (is.data.frame(levels)) {
+    for (name in names(levels)) col_data[[name]] <- factor(levels[[name]], levels = condition_levels[[name]])
+  } else if (length(condition_levels)) {
+    col_data[[condition]] <- factor(levels, levels = condition_levels)
+  }
   # A training condition called "library_size" keeps its name; the sizes move aside.
-  size_column <- if (identical(condition, "library_size")) "exprflow_library_size" else "library_size"
+  size_column <- if ("library_size" %in% condition) "exprflow_library_size" else "library_size"
   col_data[[size_column]] <- unname(library_size)
   sce <- SingleCellExperiment::SingleCellExperiment(
     assays = list(counts = counts, logcounts = .log_normalise(counts, 1e4, library_size)),

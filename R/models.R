@@ -18,18 +18,26 @@
 .refresh_model <- function(model) {
   info <- .cpp_model_info(model$state$pointer)
   notes <- .cpp_model_annotations(model$state$pointer)
-  levels <- info$condition_levels
-  counts <- vapply(levels, function(l) {
-    v <- notes[[paste0("level_count:", l)]]
+  # `covariates`: each covariate's levels, named by its column. A model of
+  # one covariate also has `condition` (its column) and `levels`, as every
+  # function written for one condition reads them; a model of several has
+  # `condition` (their columns) and no `levels`.
+  covariates <- info$covariates
+  if (length(covariates) == 1L) names(covariates) <- notes$condition_column %||% "condition"
+  keys <- if (length(covariates) == 1L) covariates[[1L]] else
+    unlist(lapply(names(covariates), function(n) paste0(n, "=", covariates[[n]])))
+  counts <- vapply(keys, function(k) {
+    v <- notes[[paste0("level_count:", k)]]
     if (is.null(v)) NA_real_ else as.numeric(v)
   }, numeric(1))
   model$architecture <- info$spec$architecture
   model$spec <- info$spec
   model$genes <- info$genes
-  model$condition <- if (length(levels)) (notes$condition_column %||% "condition") else NULL
-  model$levels <- levels
-  model$level_counts <- stats::setNames(counts, levels)
-  model$split <- .training_split(notes, levels)
+  model$covariates <- covariates
+  model$condition <- if (length(covariates)) names(covariates) else NULL
+  model$levels <- if (length(covariates) == 1L) covariates[[1L]] else character()
+  model$level_counts <- stats::setNames(counts, keys)
+  model$split <- .training_split(notes, keys)
   model$history <- info$history
   model$parameters <- info$parameters
   model$trained <- info$trained
@@ -46,8 +54,9 @@
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
 # Cells of the last training run's split, per condition level (one row
-# "all" for an unconditional model), from the core's annotations; NULL for
-# an untrained model or one saved before they were recorded.
+# "all" for an unconditional model; "<covariate>=<level>" rows for several
+# covariates), from the core's annotations; NULL for an untrained model or
+# one saved before they were recorded.
 .training_split <- function(notes, levels) {
   if (is.null(notes$training_cells)) return(NULL)
   keys <- if (length(levels)) paste0(":", levels) else ""
@@ -78,9 +87,12 @@
 print.exprflow_model <- function(x, ...) {
   cat("<exprflow_model> ", x$architecture, if (!isTRUE(x$trained)) " (untrained)", "\n", sep = "")
   cat("  genes      : ", length(x$genes), "\n", sep = "")
-  if (length(x$levels)) {
-    cat("  condition  : ", x$condition, " (", length(x$levels), " levels: ",
-        paste(utils::head(x$levels, 6), collapse = ", "), if (length(x$levels) > 6) ", ...", ")\n", sep = "")
+  if (length(x$covariates)) {
+    for (name in names(x$covariates)) {
+      levels <- x$covariates[[name]]
+      cat("  condition  : ", name, " (", length(levels), " levels: ",
+          paste(utils::head(levels, 6), collapse = ", "), if (length(levels) > 6) ", ...", ")\n", sep = "")
+    }
   } else {
     cat("  condition  : none (unconditional)\n")
   }

@@ -35,8 +35,9 @@
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param condition For a conditional model: a colData column name or one
-#'   level per cell. `NULL` uses the model's own condition column when `x` has
-#'   it, and the unconditional (null) condition otherwise.
+#'   level per cell (several covariates: their column names, or a data.frame
+#'   with one row per cell). `NULL` uses the model's own condition column(s)
+#'   that `x` has, and the unconditional (null) condition for the others.
 #' @param noise_level Fraction of the diffusion to noise to, in `[0, 1]`.
 #' @param steps,method,guidance_scale Sampler settings, as in [generate_cells()].
 #' @param seed Seed of the noise: `NULL` (default) draws it from R's random
@@ -61,23 +62,22 @@ reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_le
   method <- if (identical(model$space, "latent")) model$default_sampler else .sampler_method(method, model)
   .check_number(noise_level, "noise_level", 0, 1)
   .check_count(steps, "steps")
-  .check_number(guidance_scale, "guidance_scale", lower = 0)
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
-  if (is.null(condition) && length(model$levels)) {
-    covariates <- .counts_and_covariates(x, assay)$covariates
-    if (!is.null(covariates) && model$condition %in% colnames(covariates)) condition <- model$condition
-  }
-  input <- .expression_input(x, assay, condition = condition, genes = model$genes)
-  codes <- .model_level_codes(model, input$condition, input$n_cells)
+  input <- .input_with_covariates(model, x, assay, condition)
+  codes <- .covariate_codes(model, input$table)
   out <- .cpp_model_reconstruct(pointer, input$source, codes,
                                 list(noise_level = noise_level, steps = steps, method = method,
-                                     guidance_scale = guidance_scale, seed = seed,
+                                     guidance_scale = .guidance_option(model, guidance_scale), seed = seed,
                                      batch_size = batch_size))
   counts <- .align_genes(.counts_and_covariates(x, assay)$counts, model$genes, "x")
   dimnames(out$expected_counts) <- dimnames(out$logcounts) <- list(model$genes, input$cells)
   col_data <- S4Vectors::DataFrame(log_likelihood = out$log_likelihood, row.names = input$cells)
-  if (!is.null(input$condition)) col_data[[model$condition %||% "condition"]] <- input$condition
+  for (name in names(model$covariates)) {
+    if (!all(is.na(input$table[[name]]))) {
+      col_data[[name]] <- factor(input$table[[name]], levels = model$covariates[[name]])
+    }
+  }
   sce <- SingleCellExperiment::SingleCellExperiment(
     assays = list(counts = counts, reconstructed = out$expected_counts,
                   reconstructed_logcounts = out$logcounts),
@@ -85,17 +85,4 @@ reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_le
   S4Vectors::metadata(sce)$exprflow <- list(noise_level = noise_level, steps = steps, method = method,
                                             seed = seed)
   sce
-}
-
-# 0-based model level per cell (-1 = the null condition) for a resolved
-# condition factor, which must only hold levels the model knows.
-.model_level_codes <- function(model, condition, n_cells) {
-  if (!length(model$levels) || is.null(condition)) return(rep(-1L, n_cells))
-  values <- as.character(condition)
-  unknown <- setdiff(values, model$levels)
-  if (length(unknown)) {
-    stop(sprintf("unknown condition level(s) %s; the model knows: %s", .first_few(unknown),
-                 .first_few(model$levels, 50L)), call. = FALSE)
-  }
-  match(values, model$levels) - 1L
 }

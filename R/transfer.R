@@ -23,20 +23,25 @@
 #' @inheritParams reconstruct_cells
 #' @param to The condition to move the cells to: one level (every cell), one
 #'   level per cell, or a data.frame with a column named after the model's
-#'   condition and one row (every cell) or one row per cell.
+#'   condition and one row (every cell) or one row per cell. For a model of
+#'   several covariates, a data.frame with the covariates to change, e.g.
+#'   `data.frame(stim = "stim")`: the others keep each cell's own levels.
 #' @param from The cells' own condition: a colData column name or one level
-#'   per cell. `NULL` reads the model's condition column from `x`.
+#'   per cell (several covariates: their column names, or a data.frame with
+#'   one row per cell). `NULL` reads the model's condition column(s) from `x`.
 #' @param steps,method Deterministic sampler settings (as in
 #'   [generate_cells()]): `method` `NULL` (the model's own: Euler for flows,
 #'   DDIM for DDPM), `"euler"`, `"heun"` or `"ddim"` (with no noise).
 #' @param guidance_scale Classifier-free guidance, used both ways (1: none;
-#'   inverting with strong guidance is unstable).
+#'   inverting with strong guidance is unstable); one number, or one per
+#'   covariate as in [generate_cells()].
 #' @param seed Seed of the count draws: `NULL` (default) draws it from R's
 #'   random number generator; a whole number reproduces.
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
 #'   (same names) with assays `counts` and `logcounts`, and colData: the new
-#'   condition (named after the model's condition), `transferred_from` (the
-#'   cell's own) and `library_size`.
+#'   condition (named after the model's condition; one column per covariate),
+#'   `transferred_from` (the cell's own; for several covariates their
+#'   combination, e.g. "B / ctrl") and `library_size`.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, "state_mlp", condition = "cell_type", epochs = 2, hidden = 64,
@@ -49,7 +54,8 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
                            guidance_scale = 1, seed = NULL, batch_size = 256) {
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
-  if (!length(model$levels)) {
+  covariates <- model$covariates
+  if (!length(covariates)) {
     stop("transfer_cells() needs a conditional model (fit with `condition =`)", call. = FALSE)
   }
   if (!is.null(method)) {
@@ -60,45 +66,52 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
     }
   }
   .check_count(steps, "steps")
-  .check_number(guidance_scale, "guidance_scale", lower = 0)
+  guidance <- .guidance_option(model, guidance_scale)
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
-  condition <- model$condition %||% "condition"
   if (is.null(from)) {
-    covariates <- .counts_and_covariates(x, assay)$covariates
-    if (is.null(covariates) || !condition %in% colnames(covariates)) {
-      stop(sprintf("`x` has no column '%s' (the model's condition): give the cells' own condition in `from`",
-                   condition), call. = FALSE)
+    columns <- colnames(.counts_and_covariates(x, assay)$covariates)
+    missing <- setdiff(names(covariates), columns)
+    if (length(missing)) {
+      stop(sprintf("`x` has no column(s) %s (the model's condition): give the cells' own condition in `from`",
+                   paste0("'", missing, "'", collapse = ", ")), call. = FALSE)
     }
-    from <- condition
+    from <- names(covariates)
   }
-  input <- .expression_input(x, assay, condition = from, genes = model$genes)
-  from_codes <- .model_level_codes(model, input$condition, input$n_cells)
-  to_levels <- .transfer_targets(to, condition, input$n_cells)
-  to_codes <- .model_level_codes(model, to_levels, input$n_cells)
-  out <- .cpp_model_transfer(pointer, input$source, from_codes, to_codes,
-                             list(steps = steps, method = method %||% "default", guidance_scale = guidance_scale,
+  input <- .input_with_covariates(model, x, assay, from, "from")
+  from_table <- input$table
+  to_table <- .transfer_targets(model, to, from_table)
+  out <- .cpp_model_transfer(pointer, input$source, .covariate_codes(model, from_table),
+                             .covariate_codes(model, to_table),
+                             list(steps = steps, method = method %||% "default", guidance_scale = guidance,
                                   seed = seed, batch_size = batch_size))
-  sce <- .generated_sce(out$counts, to_levels, model$genes, condition, model$levels,
+  sce <- .generated_sce(out$counts, to_table, model$genes, model$condition, covariates,
                         list(steps = steps, method = method %||% model$default_sampler,
                              guidance_scale = guidance_scale, seed = seed),
                         cells = input$cells)
-  sce$transferred_from <- factor(as.character(input$condition), levels = model$levels)
+  sce$transferred_from <- input$condition
   sce
 }
 
-# The target level of every cell from `to`: one level, one per cell, or a
-# data.frame with the condition column (one row, or one per cell).
-.transfer_targets <- function(to, condition, n_cells) {
-  if (is.data.frame(to)) {
-    if (!condition %in% names(to)) {
-      stop(sprintf("the data.frame `to` needs a column '%s' (the model's condition)", condition), call. = FALSE)
+# The covariates every cell moves to: `to` as one level or one per cell (a
+# model of one covariate), or a data.frame with some of the model's
+# covariates as columns and one row (every cell) or one per cell; covariates
+# `to` leaves out keep the cell's own (`from_table`).
+.transfer_targets <- function(model, to, from_table) {
+  n_cells <- nrow(from_table)
+  if (!is.data.frame(to)) {
+    if (length(model$covariates) > 1L) {
+      stop(sprintf("the model has several covariates (%s): give `to` as a data.frame with the ones to change",
+                   .first_few(names(model$covariates))), call. = FALSE)
     }
-    to <- to[[condition]]
+    if (is.factor(to)) to <- as.character(to)
+    if (!is.character(to) || anyNA(to) || !length(to) %in% c(1L, n_cells)) {
+      stop(sprintf("`to` must give one condition level, or one per cell (%d), without NA", n_cells), call. = FALSE)
+    }
+    to <- stats::setNames(data.frame(rep_len(to, n_cells), stringsAsFactors = FALSE), model$condition)
   }
-  if (is.factor(to)) to <- as.character(to)
-  if (!is.character(to) || anyNA(to) || !length(to) %in% c(1L, n_cells)) {
-    stop(sprintf("`to` must give one condition level, or one per cell (%d), without NA", n_cells), call. = FALSE)
-  }
-  rep_len(to, n_cells)
+  if (!ncol(to)) stop("`to` has no columns: name the covariates to change", call. = FALSE)
+  table <- .covariate_table(model, to, n_cells, "to")
+  for (name in setdiff(names(model$covariates), names(to))) table[[name]] <- from_table[[name]]
+  table
 }

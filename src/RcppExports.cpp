@@ -260,57 +260,58 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_model_create
-SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels, Rcpp::List resources);
-RcppExport SEXP _exprflow_cpp_model_create(SEXP specSEXP, SEXP genesSEXP, SEXP levelsSEXP, SEXP resourcesSEXP) {
+SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::List covariates, Rcpp::List resources);
+RcppExport SEXP _exprflow_cpp_model_create(SEXP specSEXP, SEXP genesSEXP, SEXP covariatesSEXP, SEXP resourcesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type spec(specSEXP);
     Rcpp::traits::input_parameter< Rcpp::CharacterVector >::type genes(genesSEXP);
-    Rcpp::traits::input_parameter< Rcpp::CharacterVector >::type levels(levelsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type covariates(covariatesSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type resources(resourcesSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_create(spec, genes, levels, resources));
+    rcpp_result_gen = Rcpp::wrap(cpp_model_create(spec, genes, covariates, resources));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_model_train
-Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions, Rcpp::List options, Rcpp::Function progress);
-RcppExport SEXP _exprflow_cpp_model_train(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP conditionsSEXP, SEXP optionsSEXP, SEXP progressSEXP) {
+Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::List codes, Rcpp::List options, Rcpp::Function progress);
+RcppExport SEXP _exprflow_cpp_model_train(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP codesSEXP, SEXP optionsSEXP, SEXP progressSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
     Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type conditions(conditionsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type codes(codesSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
     Rcpp::traits::input_parameter< Rcpp::Function >::type progress(progressSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_train(model_ptr, source_ptr, conditions, options, progress));
+    rcpp_result_gen = Rcpp::wrap(cpp_model_train(model_ptr, source_ptr, codes, options, progress));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_model_generate
-Rcpp::List cpp_model_generate(SEXP model_ptr, Rcpp::IntegerVector conditions, Rcpp::List options);
-RcppExport SEXP _exprflow_cpp_model_generate(SEXP model_ptrSEXP, SEXP conditionsSEXP, SEXP optionsSEXP) {
+Rcpp::List cpp_model_generate(SEXP model_ptr, int n, Rcpp::List codes, Rcpp::List options);
+RcppExport SEXP _exprflow_cpp_model_generate(SEXP model_ptrSEXP, SEXP nSEXP, SEXP codesSEXP, SEXP optionsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type conditions(conditionsSEXP);
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type codes(codesSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_generate(model_ptr, conditions, options));
+    rcpp_result_gen = Rcpp::wrap(cpp_model_generate(model_ptr, n, codes, options));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_model_transfer
-Rcpp::List cpp_model_transfer(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector from, Rcpp::IntegerVector to, Rcpp::List options);
+Rcpp::List cpp_model_transfer(SEXP model_ptr, SEXP source_ptr, Rcpp::List from, Rcpp::List to, Rcpp::List options);
 RcppExport SEXP _exprflow_cpp_model_transfer(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP fromSEXP, SEXP toSEXP, SEXP optionsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
     Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type from(fromSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type to(toSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type from(fromSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type to(toSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
     rcpp_result_gen = Rcpp::wrap(cpp_model_transfer(model_ptr, source_ptr, from, to, options));
     return rcpp_result_gen;
@@ -329,16 +330,16 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_model_reconstruct
-Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions, Rcpp::List options);
-RcppExport SEXP _exprflow_cpp_model_reconstruct(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP conditionsSEXP, SEXP optionsSEXP) {
+Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::List codes, Rcpp::List options);
+RcppExport SEXP _exprflow_cpp_model_reconstruct(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP codesSEXP, SEXP optionsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
     Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type conditions(conditionsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type codes(codesSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_model_reconstruct(model_ptr, source_ptr, conditions, options));
+    rcpp_result_gen = Rcpp::wrap(cpp_model_reconstruct(model_ptr, source_ptr, codes, options));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -470,7 +471,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 1},
     {"_exprflow_cpp_model_create", (DL_FUNC) &_exprflow_cpp_model_create, 4},
     {"_exprflow_cpp_model_train", (DL_FUNC) &_exprflow_cpp_model_train, 5},
-    {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 3},
+    {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 4},
     {"_exprflow_cpp_model_transfer", (DL_FUNC) &_exprflow_cpp_model_transfer, 5},
     {"_exprflow_cpp_model_embed", (DL_FUNC) &_exprflow_cpp_model_embed, 2},
     {"_exprflow_cpp_model_reconstruct", (DL_FUNC) &_exprflow_cpp_model_reconstruct, 4},

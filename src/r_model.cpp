@@ -90,32 +90,55 @@ Rcpp::List cpp_default_train_options(std::string architecture) {
       [&]() { return exprflow_r::options_to_list(GenerativeModel::default_train_options(architecture)); });
 }
 
-// `resources`: a named list of list(values = numeric matrix, row_names,
-// column_names) (see .model_resources() in R/fit.R).
+// `covariates`: a named list of character vectors, each covariate's levels
+// (list(): an unconditional model). `resources`: a named list of
+// list(values = numeric matrix, row_names, column_names) (see
+// .model_resources() in R/fit.R).
 // [[Rcpp::export(.cpp_model_create)]]
-SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::CharacterVector levels,
+SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::List covariates,
                       Rcpp::List resources) {
   return exprflow_r::guarded([&]() -> SEXP {
-    auto model = GenerativeModel::create(exprflow_r::options_from_list(spec),
-                                         Rcpp::as<std::vector<std::string>>(genes),
-                                         Rcpp::as<std::vector<std::string>>(levels),
-                                         resources_from_list(resources));
+    std::vector<exprflow::Covariate> layout;
+    const Rcpp::CharacterVector names = covariates.size() ? Rcpp::CharacterVector(covariates.names())
+                                                          : Rcpp::CharacterVector();
+    for (R_xlen_t i = 0; i < covariates.size(); ++i) {
+      layout.push_back({Rcpp::as<std::string>(names[i]), Rcpp::as<std::vector<std::string>>(covariates[i])});
+    }
+    auto model = GenerativeModel::create_with_covariates(exprflow_r::options_from_list(spec),
+                                                         Rcpp::as<std::vector<std::string>>(genes),
+                                                         std::move(layout), resources_from_list(resources));
     return ModelPtr(model.release(), true);
   });
 }
 
-// Trains in place. `conditions`: 0-based level per cell. `progress` is
+namespace {
+// `codes`: one integer vector of 0-based levels (-1: unknown) per covariate
+// of the model, in its order, n_cells long each.
+exprflow::CellCovariates cell_covariates(const GenerativeModel& model, const Rcpp::List& codes, size_t n_cells) {
+  const std::vector<exprflow::Covariate>& covariates = model.covariates();
+  if (static_cast<size_t>(codes.size()) != covariates.size()) {
+    Rcpp::stop("internal: %d covariate code vectors for a model of %d covariates", static_cast<int>(codes.size()),
+               static_cast<int>(covariates.size()));
+  }
+  exprflow::CovariateCodes by_name;
+  for (size_t i = 0; i < covariates.size(); ++i) by_name[covariates[i].name] = Rcpp::as<std::vector<int>>(codes[i]);
+  if (by_name.empty()) return exprflow::CellCovariates(std::vector<int>(n_cells, -1));
+  return exprflow::CellCovariates(std::move(by_name));
+}
+}  // namespace
+
+// Trains in place. `codes`: see cell_covariates(). `progress` is
 // called after every step on this (R's main) thread (see
 // exprflow_r::progress_callbacks); steps restart at 1 when a stage starts.
 // [[Rcpp::export(.cpp_model_train)]]
-Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions,
+Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::List codes,
                            Rcpp::List options, Rcpp::Function progress) {
   return exprflow_r::guarded([&]() {
     GenerativeModel& model = model_of(model_ptr);
     const exprflow::ExpressionSource& source = source_of(source_ptr);
     const exprflow::TrainCallbacks callbacks = exprflow_r::progress_callbacks(progress);
     const exprflow::TrainReport report =
-        model.train(source, Rcpp::as<std::vector<int>>(conditions), exprflow_r::options_from_list(options),
+        model.train(source, cell_covariates(model, codes, source.n_cells()), exprflow_r::options_from_list(options),
                     callbacks);
     return Rcpp::List::create(Rcpp::Named("interrupted") = report.interrupted,
                               Rcpp::Named("stopped_early") = report.stopped_early,
@@ -125,11 +148,11 @@ Rcpp::List cpp_model_train(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector 
 }
 
 // [[Rcpp::export(.cpp_model_generate)]]
-Rcpp::List cpp_model_generate(SEXP model_ptr, Rcpp::IntegerVector conditions, Rcpp::List options) {
+Rcpp::List cpp_model_generate(SEXP model_ptr, int n, Rcpp::List codes, Rcpp::List options) {
   return exprflow_r::guarded([&]() {
     GenerativeModel& model = model_of(model_ptr);
     const exprflow::GeneratedCells cells =
-        model.generate(Rcpp::as<std::vector<int>>(conditions), exprflow_r::options_from_list(options));
+        model.generate(cell_covariates(model, codes, n), exprflow_r::options_from_list(options));
     // Counts only: R log-normalises them (sparse) as it would observed cells.
     Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
     std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
@@ -138,15 +161,16 @@ Rcpp::List cpp_model_generate(SEXP model_ptr, Rcpp::IntegerVector conditions, Rc
 }
 
 // Counterfactual counts (genes x cells) of the cells of `source`, moved from
-// level `from` to level `to` (0-based, one per cell each).
+// the codes `from` to the codes `to` (see cell_covariates()).
 // [[Rcpp::export(.cpp_model_transfer)]]
-Rcpp::List cpp_model_transfer(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector from, Rcpp::IntegerVector to,
+Rcpp::List cpp_model_transfer(SEXP model_ptr, SEXP source_ptr, Rcpp::List from, Rcpp::List to,
                               Rcpp::List options) {
   return exprflow_r::guarded([&]() {
     GenerativeModel& model = model_of(model_ptr);
+    const exprflow::ExpressionSource& source = source_of(source_ptr);
     const exprflow::GeneratedCells cells =
-        model.transfer(source_of(source_ptr), Rcpp::as<std::vector<int>>(from), Rcpp::as<std::vector<int>>(to),
-                       exprflow_r::options_from_list(options));
+        model.transfer(source, cell_covariates(model, from, source.n_cells()),
+                       cell_covariates(model, to, source.n_cells()), exprflow_r::options_from_list(options));
     Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
     std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
     return Rcpp::List::create(Rcpp::Named("counts") = counts);
@@ -173,12 +197,12 @@ Rcpp::NumericMatrix cpp_model_embed(SEXP model_ptr, SEXP source_ptr) {
 // Reconstruction of observed cells: logcounts and expected counts (genes x
 // cells) and the per-cell NB log-likelihood of the observed counts.
 // [[Rcpp::export(.cpp_model_reconstruct)]]
-Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::IntegerVector conditions,
-                                 Rcpp::List options) {
+Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::List codes, Rcpp::List options) {
   return exprflow_r::guarded([&]() {
     GenerativeModel& model = model_of(model_ptr);
+    const exprflow::ExpressionSource& source = source_of(source_ptr);
     const exprflow::ReconstructedCells cells =
-        model.reconstruct(source_of(source_ptr), Rcpp::as<std::vector<int>>(conditions),
+        model.reconstruct(source, cell_covariates(model, codes, source.n_cells()),
                           exprflow_r::options_from_list(options));
     Rcpp::NumericMatrix logcounts(cells.n_genes, cells.n_cells), expected(cells.n_genes, cells.n_cells);
     std::copy(cells.logcounts.begin(), cells.logcounts.end(), logcounts.begin());
@@ -248,13 +272,27 @@ void cpp_write_model_raw(Rcpp::RawVector bytes, std::string path) {
   });
 }
 
+namespace {
+// Each covariate's levels, named by the covariate.
+Rcpp::List covariate_list(const std::vector<exprflow::Covariate>& covariates) {
+  Rcpp::List out(covariates.size());
+  Rcpp::CharacterVector names(covariates.size());
+  for (size_t i = 0; i < covariates.size(); ++i) {
+    out[i] = Rcpp::wrap(covariates[i].levels);
+    names[i] = covariates[i].name;
+  }
+  out.attr("names") = names;
+  return out;
+}
+}  // namespace
+
 // [[Rcpp::export(.cpp_model_info)]]
 Rcpp::List cpp_model_info(SEXP model_ptr) {
   return exprflow_r::guarded([&]() {
     GenerativeModel& model = model_of(model_ptr);
     return Rcpp::List::create(Rcpp::Named("spec") = exprflow_r::options_to_list(model.spec()),
                               Rcpp::Named("genes") = Rcpp::wrap(model.genes()),
-                              Rcpp::Named("condition_levels") = Rcpp::wrap(model.condition_levels()),
+                              Rcpp::Named("covariates") = covariate_list(model.covariates()),
                               Rcpp::Named("history") = exprflow_r::history_frame(model.history()),
                               Rcpp::Named("parameters") = static_cast<double>(model.parameter_count()),
                               Rcpp::Named("trained") = model.trained(),

@@ -3,11 +3,20 @@
 # every type with at least 20 cells in each condition; score with
 # perturbation_metrics() against the real stimulated cells of the type.
 #
-#   Rscript inst/scripts/perturbation_kang.R [data-folder] [top_k]
+#   Rscript inst/scripts/perturbation_kang.R [data-folder] [top_k] [architectures] [n_genes]
 #
-# Predictions scored today: the baselines, control as the prediction and the
-# mean shift (the type's control cells moved by the average response of the
-# other types, perturbation_shift()). Cell types come from read_kang2018()
+# Predictions scored: the baselines, control as the prediction and the mean
+# shift (the type's control cells moved by the average response of the other
+# types, perturbation_shift()); and for each architecture named (comma
+# separated, e.g. "state_mlp,latent_mlp"; none by default), a model fitted
+# with package defaults and condition = c("cell_type", "stim") on every cell
+# but the held-out ones, predicting them two ways:
+#   <architecture>_transfer  transfer_cells() of the type's control cells to
+#                            data.frame(stim = "stim") (each cell keeps its type);
+#   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
+#                            stim = "stim"), a combination never trained on.
+# Everything is scored on the n_genes (2,000) most variable genes of Kang
+# (log-normalised, both conditions). Cell types come from read_kang2018()
 # (transfer from PBMC3k; see that script). Prints one row per type and the
 # mean over types.
 suppressPackageStartupMessages({
@@ -17,11 +26,19 @@ suppressPackageStartupMessages({
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- if (length(args) >= 1) args[[1]] else file.path("..", "shared", "data")
 top_k <- if (length(args) >= 2) as.integer(args[[2]]) else 100L
+architectures <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character()
+n_genes <- if (length(args) >= 4) as.integer(args[[4]]) else 2000L
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_kang2018.R"))
 sce <- read_kang2018(file.path(data_dir, "perturb_kang2018_ifnb_pbmc"), file.path(data_dir, "scrna_pbmc3k_seurat"))
 counts <- counts(sce)
+logs <- log1p(t(t(counts) / Matrix::colSums(counts)) * 1e4)
+means <- Matrix::rowMeans(logs)
+variance <- Matrix::rowMeans(logs^2) - means^2
+genes <- rownames(counts)[order(variance, decreasing = TRUE)[seq_len(min(n_genes, nrow(counts)))]]
+counts <- counts[genes, ]
+sce <- sce[genes, ]
 cells <- function(type, stim) counts[, sce$cell_type == type & sce$stim == stim, drop = FALSE]
 sizes <- table(sce$cell_type, sce$stim)
 types <- rownames(sizes)[sizes[, "ctrl"] >= 20 & sizes[, "stim"] >= 20]
@@ -30,8 +47,22 @@ wanted <- c("r2_mean", "r2_mean_deg", "pearson_delta", "pearson_delta_deg", "deg
 rows <- lapply(types, function(type) {
   others <- setdiff(types, type)
   shift <- perturbation_shift(lapply(others, cells, stim = "stim"), lapply(others, cells, stim = "ctrl"))
-  scores <- perturbation_metrics(cells(type, "stim"), NULL, cells(type, "ctrl"), top_k = top_k,
-                                 training_shift = shift)
+  predictions <- list()
+  for (architecture in architectures) {
+    started <- Sys.time()
+    model <- fit_expression_model(sce[, !(sce$cell_type == type & sce$stim == "stim")], architecture,
+                                  condition = c("cell_type", "stim"), seed = 1)
+    control <- sce[, sce$cell_type == type & sce$stim == "ctrl"]
+    moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), seed = 1)
+    made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
+                           n = ncol(cells(type, "stim")), seed = 1)
+    predictions[[paste0(architecture, "_transfer")]] <- counts(moved)
+    predictions[[paste0(architecture, "_generate")]] <- counts(made)
+    message(sprintf("%s held out, %s: fit and predict %.0f s", type, architecture,
+                    as.numeric(difftime(Sys.time(), started, units = "secs"))))
+  }
+  scores <- perturbation_metrics(cells(type, "stim"), if (length(predictions)) predictions, cells(type, "ctrl"),
+                                 top_k = top_k, training_shift = shift)
   scores <- scores[scores$metric %in% wanted, c("prediction", "metric", "value")]
   cbind(cell_type = type, scores)
 })

@@ -49,7 +49,7 @@ test_that("transfer_cells() names what is wrong", {
   model <- tiny_flow_model()
   b_cells <- pbmc_sce()[, 1:10]
   expect_error(transfer_cells(model, b_cells, to = "Alien"), "unknown condition level\\(s\\) 'Alien'")
-  expect_error(transfer_cells(model, b_cells, to = data.frame(stim = "x")), "needs a column 'cell_type'")
+  expect_error(transfer_cells(model, b_cells, to = data.frame(stim = "x")), "'stim', which are not covariates")
   expect_error(transfer_cells(model, b_cells, to = c("B", "NK")), "one per cell \\(10\\)")
   expect_error(transfer_cells(model, b_cells, to = "B", method = "ddpm"), "deterministic samplers invert")
   expect_error(transfer_cells(model, SingleCellExperiment::counts(b_cells), to = "B"), "give the cells' own condition")

@@ -58,15 +58,15 @@ void check_resources(const Resources& resources) {
 }
 
 // ------------------------------------------------------------ construction ---
-ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<Covariate> covariates,
                                  Resources resources)
-    : ModelRecord(std::move(spec), std::move(genes), std::move(levels), std::move(resources)),
+    : ModelRecord(std::move(spec), std::move(genes), std::move(covariates), std::move(resources)),
       objective_(make_objective(spec_)) {
   const double cfg_dropout = spec_.number("cfg_dropout");
   if (cfg_dropout < 0 || cfg_dropout >= 1) throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
-  const int64_t G = static_cast<int64_t>(genes_.size()), L = static_cast<int64_t>(levels_.size());
+  const int64_t G = static_cast<int64_t>(genes_.size());
   for (auto* net : {&network_, &ema_}) {
-    *net = std::make_shared<ComposedNetworkImpl>(spec_, G, condition_covariates(levels_.size()),
+    *net = std::make_shared<ComposedNetworkImpl>(spec_, G, covariate_specs(covariates_),
                                                  objective_->output_heads(), resources_);
   }
   network_->to(device_);
@@ -75,7 +75,7 @@ ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, s
   scale_ = {at::zeros({G}, at::TensorOptions().dtype(at::kFloat).device(device_)),
             at::ones({G}, at::TensorOptions().dtype(at::kFloat).device(device_))};
   theta_.assign(G, kPoissonTheta);
-  library_sizes_ = LibrarySizePools(static_cast<int>(L));
+  library_sizes_ = LibrarySizePools(static_cast<int>(covariates_.size()));
 }
 
 long ExpressionModel::parameter_count() const {
@@ -95,10 +95,6 @@ void ExpressionModel::set_scaling(const GeneScaling& s) {
 // ----------------------------------------------------------------- helpers ---
 void ExpressionModel::check_genes(const ExpressionSource& data) const { check_model_genes(genes_, data); }
 
-CovariateColumns ExpressionModel::covariate_columns(const std::vector<int>& levels, size_t n_cells) const {
-  return condition_columns(levels, n_cells, levels_.size());
-}
-
 CellBatch ExpressionModel::batch(const ExpressionSource& data, const std::vector<int>& cells,
                                  const CovariateColumns& columns) const {
   return make_cell_batch(data, cells, columns, scale_, /*with_counts=*/false, device_);
@@ -109,26 +105,23 @@ Tensor ExpressionModel::scaled_batch(const ExpressionSource& data, const std::ve
 }
 
 // ------------------------------------------------------------------- train ---
-TrainReport ExpressionModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
+TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovariates& conditions,
                                    const Options& train_options, const TrainCallbacks& callbacks) {
   check_genes(data);
   Options options = default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
   if (!train_options.has("patience")) options.set("patience", static_cast<double>(objective_->default_patience()));
   const TrainerSettings settings = TrainerSettings::from(options);
   const int n = data.n_cells();
-  const CovariateColumns columns = covariate_columns(conditions, n);
-  const std::vector<int> levels = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kCondition);
-
-  const CellSplit split = split_cells(n, levels, options.number("validation_fraction"), settings.seed);
+  const CovariateColumns columns = columns_of(conditions, n);
+  const CellSplit split = split_and_annotate(columns, n, options.number("validation_fraction"), settings.seed);
   check_training_cells(split);
-  annotate_split(split, levels);
   if (!trained_) {
     // The data's scale, dispersions and library sizes are fixed by the first
     // training run; fine-tuning keeps them so the network's inputs keep meaning.
     set_scaling(GeneScaling::fit(data, split.train));
     theta_ = estimate_nb_theta(data, split.train);
     library_sizes_.clear();
-    for (int c : split.train) library_sizes_.add(levels[c], data.library_sizes()[c]);
+    for (int c : split.train) library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c]);
   }
 
   const CleanData clean = [&](const std::vector<int>& cells, at::Generator&) {
@@ -149,11 +142,11 @@ SamplerSettings ExpressionModel::sampler_settings(const Options& o) const {
   return SamplerSettings::from(o, *objective_, low_, high_);
 }
 
-Denoiser ExpressionModel::sampling_network(double guidance_scale) {
-  return guided_sampler(*ema_, guidance_scale, !levels_.empty());
+Denoiser ExpressionModel::sampling_network(const Options& sample_options) {
+  return guided_sampler(*ema_, guidance_scales(sample_options, covariates_), !covariates_.empty());
 }
 
-GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
+GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const Options& sample_options) {
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
   const SamplerSettings settings = sampler_settings(o);
@@ -161,9 +154,9 @@ GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, con
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
   const std::string library_size_method = o.text("library_size");
   check_library_size_method(library_size_method);
-  const Denoiser network = sampling_network(o.number("guidance_scale"));
-  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
-  const CovariateColumns columns = covariate_columns(conditions, n);
+  const Denoiser network = sampling_network(o);
+  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.n_cells());
+  const CovariateColumns columns = columns_of(conditions, n);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
 
@@ -177,10 +170,10 @@ GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, con
     Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();         // (B, G)
     std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
-  // Counts: library size from training cells of the same condition, then the
+  // Counts: library size from training cells of the same levels, then the
   // inverse of the normalisation (see decode/count_decoding.hpp).
   for (int i = 0; i < n; ++i) {
-    out.library_size[i] = library_sizes_.draw(conditions.empty() ? -1 : conditions[i], library_size_method, rng);
+    out.library_size[i] = library_sizes_.draw(codes_of_cell(columns, covariates_, i), library_size_method, rng);
     round_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], rng,
                  out.counts.data() + static_cast<size_t>(i) * G);
   }
@@ -188,7 +181,7 @@ GeneratedCells ExpressionModel::generate(const std::vector<int>& conditions, con
 }
 
 // ------------------------------------------------------------- reconstruct ---
-ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                                 const Options& options) {
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   check_genes(data);
@@ -198,8 +191,8 @@ ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, co
   const SamplerSettings settings = sampler_settings(o);
   const double noise_level = o.number("noise_level");
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
-  const CovariateColumns columns = covariate_columns(conditions, n);
-  const Denoiser network = sampling_network(o.number("guidance_scale"));
+  const CovariateColumns columns = columns_of(conditions, n);
+  const Denoiser network = sampling_network(o);
   const long batch_size = o.integer("batch_size");
 
   ReconstructedCells out = ReconstructedCells::sized(G, n);
@@ -226,15 +219,15 @@ ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, co
 }
 
 // ---------------------------------------------------------------- transfer ---
-GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const std::vector<int>& from,
-                                         const std::vector<int>& to, const Options& options) {
+GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const CellCovariates& from,
+                                         const CellCovariates& to, const Options& options) {
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   check_genes(data);
   const Options o = default_sample_options().merged(options, /*known_only=*/true);
   const SamplerSettings settings = sampler_settings(o);
-  const Denoiser network = sampling_network(o.number("guidance_scale"));
+  const Denoiser network = sampling_network(o);
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
-  const CovariateColumns from_columns = covariate_columns(from, n), to_columns = covariate_columns(to, n);
+  const CovariateColumns from_columns = columns_of(from, n), to_columns = columns_of(to, n);
   const long batch_size = o.integer("batch_size");
 
   GeneratedCells out = GeneratedCells::sized(G, n);
@@ -314,7 +307,7 @@ std::string ExpressionModel::to_bytes() const {
 std::unique_ptr<ExpressionModel> ExpressionModel::read_model(const TensorBundle& bundle) {
   const Json& meta = bundle.meta;
   auto model = std::make_unique<ExpressionModel>(loaded_spec(meta), meta.at("genes").get<std::vector<std::string>>(),
-                                                 meta.at("condition_levels").get<std::vector<std::string>>(),
+                                                 read_covariates(meta),
                                                  read_resources(bundle));
   bundle.get_module("network", *model->network_);
   bundle.get_module("ema", *model->ema_);

@@ -2,11 +2,11 @@
 // (models/compositions.hpp) trained with its objective (flow or DDPM) on
 // standardised log-normalised expression, sampled from its EMA weights with
 // any sampler, and turned into counts by inverting the normalisation for a
-// library size drawn from training cells of the same condition.
+// library size drawn from training cells of the same covariate levels.
 //
 // What it owns beside the networks: the per-gene scaling and clipping box,
 // per-gene NB dispersions (for reconstruction likelihoods), the library-size
-// pools per condition level and the model file (spec, genes, history: the
+// pools by covariate levels and the model file (spec, genes, history: the
 // ModelRecord it derives from).
 #pragma once
 
@@ -31,19 +31,16 @@ struct GeneScaling;
 
 class ExpressionModel final : public ModelRecord {
  public:
-  // The one categorical covariate the front end passes today is named so.
-  static constexpr const char* kCondition = kConditionCovariate;
-
-  ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+  ExpressionModel(Options spec, std::vector<std::string> genes, std::vector<Covariate> covariates,
                   Resources resources = {});
 
-  TrainReport train(const ExpressionSource& data, const std::vector<int>& conditions,
+  TrainReport train(const ExpressionSource& data, const CellCovariates& conditions,
                     const Options& train_options, const TrainCallbacks& callbacks) override;
-  GeneratedCells generate(const std::vector<int>& conditions, const Options& sample_options) override;
+  GeneratedCells generate(const CellCovariates& conditions, const Options& sample_options) override;
   std::vector<float> embed(const ExpressionSource& data, int* dims) override;
-  ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+  ReconstructedCells reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                  const Options& options) override;
-  GeneratedCells transfer(const ExpressionSource& data, const std::vector<int>& from, const std::vector<int>& to,
+  GeneratedCells transfer(const ExpressionSource& data, const CellCovariates& from, const CellCovariates& to,
                           const Options& options) override;
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
@@ -64,13 +61,12 @@ class ExpressionModel final : public ModelRecord {
 
  private:
   void check_genes(const ExpressionSource& data) const;
-  // One covariate column ("condition") from 0-based level codes, checked.
-  CovariateColumns covariate_columns(const std::vector<int>& levels, size_t n_cells) const;
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
   Tensor scaled_batch(const ExpressionSource& data, const std::vector<int>& cells) const;  // (B, G)
   void set_scaling(const GeneScaling& scaling);
   SamplerSettings sampler_settings(const Options& sample_options) const;
-  Denoiser sampling_network(double guidance_scale);
+  // The EMA network with the guidance sample option guidance_scale asks for.
+  Denoiser sampling_network(const Options& sample_options);
   // f applied to the scaled cells of `data` in batches: (B, G) -> (B, W); the
   // rows of all cells, row-major, with W in *width.
   std::vector<float> per_cell_rows(const ExpressionSource& data, int* width,
@@ -81,7 +77,7 @@ class ExpressionModel final : public ModelRecord {
   GeneStandardiser scale_;
   Tensor low_, high_;              // (G,) x_0 clipping box, standardised units
   std::vector<double> theta_;      // NB inverse dispersion per gene
-  LibrarySizePools library_sizes_;  // per level; the last pool holds all cells
+  LibrarySizePools library_sizes_;  // training cells' sizes with their covariate codes
   bool trained_ = false;
 };
 

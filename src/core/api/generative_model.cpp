@@ -7,6 +7,7 @@
 #include "api/expression_model.hpp"
 #include "api/latent_model.hpp"
 #include "api/model_file.hpp"
+#include "api/model_inputs.hpp"
 #include "io/model_envelope.hpp"
 #include "models/compositions.hpp"
 
@@ -14,10 +15,30 @@ namespace exprflow {
 
 std::unique_ptr<GenerativeModel> GenerativeModel::create(const Options& spec, std::vector<std::string> genes,
                                                          std::vector<std::string> levels, Resources resources) {
+  std::vector<Covariate> covariates;
+  if (!levels.empty()) covariates.push_back({kConditionCovariate, std::move(levels)});
+  return create_with_covariates(spec, std::move(genes), std::move(covariates), std::move(resources));
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::create_with_covariates(const Options& spec,
+                                                                         std::vector<std::string> genes,
+                                                                         std::vector<Covariate> covariates,
+                                                                         Resources resources) {
   if (composition(spec.text("architecture", "latent_tokens")).space == "latent") {
-    return std::make_unique<LatentModel>(spec, std::move(genes), std::move(levels), std::move(resources));
+    return std::make_unique<LatentModel>(spec, std::move(genes), std::move(covariates), std::move(resources));
   }
-  return std::make_unique<ExpressionModel>(spec, std::move(genes), std::move(levels), std::move(resources));
+  return std::make_unique<ExpressionModel>(spec, std::move(genes), std::move(covariates), std::move(resources));
+}
+
+const std::vector<std::string>& GenerativeModel::condition_levels() const {
+  static const std::vector<std::string> none;
+  const std::vector<Covariate>& c = covariates();
+  if (c.empty()) return none;
+  if (c.size() > 1) {
+    throw std::invalid_argument("the model has " + std::to_string(c.size()) +
+                                " covariates: ask for its covariates(), not one condition's levels");
+  }
+  return c.front().levels;
 }
 
 std::vector<std::string> GenerativeModel::architectures() { return composition_names(); }

@@ -51,10 +51,10 @@ constexpr double kVaeConditionDropout = 0.1;
 }  // namespace
 
 // ------------------------------------------------------------ construction ---
-LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vector<Covariate> covariates,
                          Resources resources)
-    : ModelRecord(std::move(spec), std::move(genes), std::move(levels), std::move(resources)),
-      library_sizes_(static_cast<int>(levels_.size())) {
+    : ModelRecord(std::move(spec), std::move(genes), std::move(covariates), std::move(resources)),
+      library_sizes_(static_cast<int>(covariates_.size())) {
   const int64_t G = static_cast<int64_t>(genes_.size());
   CountVaeSettings settings = CountVaeSettings::from(spec_);
   if (settings.encoder != "mlp") {
@@ -81,8 +81,8 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
       derive("n_tokens", n_encoder_tokens, "one flow token per encoder token");
     }
   }
-  vae_ = CountVae(G, condition_covariates(levels_.size()), settings, resources_);
-  vae_average_ = CountVae(G, condition_covariates(levels_.size()), settings, resources_);
+  vae_ = CountVae(G, covariate_specs(covariates_), settings, resources_);
+  vae_average_ = CountVae(G, covariate_specs(covariates_), settings, resources_);
   vae_->to(device_);
   prepare_average(*vae_average_, device_);
 
@@ -91,8 +91,8 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
     if (cfg_dropout < 0 || cfg_dropout >= 1) throw std::invalid_argument("setting 'cfg_dropout' must be in [0, 1)");
     objective_ = make_objective(spec_);
     const int64_t d = settings.latent_dim, heads = objective_->output_heads();
-    network_ = std::make_shared<ComposedNetworkImpl>(spec_, d, condition_covariates(levels_.size()), heads, resources_);
-    ema_ = std::make_shared<ComposedNetworkImpl>(spec_, d, condition_covariates(levels_.size()), heads, resources_);
+    network_ = std::make_shared<ComposedNetworkImpl>(spec_, d, covariate_specs(covariates_), heads, resources_);
+    ema_ = std::make_shared<ComposedNetworkImpl>(spec_, d, covariate_specs(covariates_), heads, resources_);
     network_->to(device_);
     prepare_average(*ema_, device_);
   }
@@ -123,7 +123,7 @@ CellBatch LatentModel::batch(const ExpressionSource& data, const std::vector<int
 }
 
 // ------------------------------------------------------------------- train ---
-TrainReport LatentModel::train(const ExpressionSource& data, const std::vector<int>& conditions,
+TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariates& conditions,
                                const Options& train_options, const TrainCallbacks& callbacks) {
   check_model_genes(genes_, data);
   Options options = default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
@@ -132,16 +132,14 @@ TrainReport LatentModel::train(const ExpressionSource& data, const std::vector<i
     options.set("patience", static_cast<double>(objective_->default_patience()));
   }
   const int n = data.n_cells();
-  const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
-  const std::vector<int> strata = levels_.empty() ? std::vector<int>(n, -1) : columns.at(kConditionCovariate);
-  const CellSplit split = split_cells(n, strata, options.number("validation_fraction"),
-                                      static_cast<uint64_t>(options.integer("seed")));
+  const CovariateColumns columns = columns_of(conditions, n);
+  const CellSplit split = split_and_annotate(columns, n, options.number("validation_fraction"),
+                                             static_cast<uint64_t>(options.integer("seed")));
   check_training_cells(split);
-  annotate_split(split, strata);
   if (!vae_trained_) {
     // Fixed by the first training run, as the gene-space models' scaling.
     library_sizes_.clear();
-    for (int c : split.train) library_sizes_.add(strata[c], data.library_sizes()[c]);
+    for (int c : split.train) library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c]);
     if (vae_->settings().input == "pca") fit_input_projection(data, split.train);
   }
 
@@ -292,7 +290,7 @@ TrainReport LatentModel::train_latent(const ExpressionSource& data, const Covari
 }
 
 // ---------------------------------------------------------------- generate ---
-GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const Options& sample_options) {
+GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Options& sample_options) {
   if (!trained()) throw std::invalid_argument("the model has not been trained yet");
   const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
   const long batch_size = o.integer("batch_size");
@@ -305,18 +303,22 @@ GeneratedCells LatentModel::generate(const std::vector<int>& conditions, const O
   if (has_latent_model()) {
     settings = SamplerSettings::from(o, *objective_, z_low_, z_high_);
     // Unless the caller sets it, guidance is the model's own default.
-    network = guided_sampler(*ema_, sample_options.has("guidance_scale") ? o.number("guidance_scale")
-                                                                        : spec_.number("guidance_scale"),
-                             !levels_.empty());
+    GuidanceScales scales;
+    if (sample_options.has("guidance_scale")) {
+      scales = guidance_scales(o, covariates_);
+    } else {
+      scales.joint = spec_.number("guidance_scale");
+    }
+    network = guided_sampler(*ema_, scales, !covariates_.empty());
   }
-  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.size());
+  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.n_cells());
   const int64_t d = z_mean_.size(0);
-  const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
+  const CovariateColumns columns = columns_of(conditions, n);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
   for (int i = 0; i < n; ++i) {
-    out.library_size[i] = library_sizes_.draw(conditions.empty() ? -1 : conditions[i], library_size_method, rng);
+    out.library_size[i] = library_sizes_.draw(codes_of_cell(columns, covariates_, i), library_size_method, rng);
   }
 
   torch::NoGradGuard no_grad;
@@ -353,8 +355,8 @@ void LatentModel::draw_counts(const Tensor& z, const Covariates& covariates, int
 }
 
 // ---------------------------------------------------------------- transfer ---
-GeneratedCells LatentModel::transfer(const ExpressionSource& data, const std::vector<int>& from,
-                                     const std::vector<int>& to, const Options& options) {
+GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCovariates& from,
+                                     const CellCovariates& to, const Options& options) {
   if (!trained()) throw std::invalid_argument("the model has not been trained yet");
   check_model_genes(genes_, data);
   const Options o = default_sample_options().merged(options, /*known_only=*/true);
@@ -364,11 +366,11 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const std::ve
   Denoiser network;
   if (has_latent_model()) {
     settings = SamplerSettings::from(o, *objective_, z_low_, z_high_);
-    network = guided_sampler(*ema_, o.number("guidance_scale"), !levels_.empty());
+    network = guided_sampler(*ema_, guidance_scales(o, covariates_), !covariates_.empty());
   }
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
-  const CovariateColumns from_columns = condition_columns(from, n, levels_.size());
-  const CovariateColumns to_columns = condition_columns(to, n, levels_.size());
+  const CovariateColumns from_columns = columns_of(from, n);
+  const CovariateColumns to_columns = columns_of(to, n);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
@@ -391,7 +393,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const std::ve
 }
 
 // ------------------------------------------------------------- reconstruct ---
-ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                             const Options& options) {
   if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");
   check_model_genes(genes_, data);
@@ -401,7 +403,7 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
-  const CovariateColumns columns = condition_columns(conditions, n, levels_.size());
+  const CovariateColumns columns = columns_of(conditions, n);
 
   ReconstructedCells out = ReconstructedCells::sized(G, n);
   torch::NoGradGuard no_grad;
@@ -505,7 +507,7 @@ std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle)
   // Files from before the encoder's input was a setting read log expression.
   if (!spec.has("vae_input")) spec.set("vae_input", "log");
   auto model = std::make_unique<LatentModel>(spec, meta.at("genes").get<std::vector<std::string>>(),
-                                             meta.at("condition_levels").get<std::vector<std::string>>(),
+                                             read_covariates(meta),
                                              read_resources(bundle));
   bundle.get_module("vae", *model->vae_);
   bundle.get_module("vae_average", *model->vae_average_);

@@ -37,16 +37,16 @@ namespace exprflow {
 
 class LatentModel final : public ModelRecord {
  public:
-  LatentModel(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+  LatentModel(Options spec, std::vector<std::string> genes, std::vector<Covariate> covariates,
               Resources resources = {});
 
-  TrainReport train(const ExpressionSource& data, const std::vector<int>& conditions,
+  TrainReport train(const ExpressionSource& data, const CellCovariates& conditions,
                     const Options& train_options, const TrainCallbacks& callbacks) override;
-  GeneratedCells generate(const std::vector<int>& conditions, const Options& sample_options) override;
+  GeneratedCells generate(const CellCovariates& conditions, const Options& sample_options) override;
   std::vector<float> embed(const ExpressionSource& data, int* dims) override;
-  ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+  ReconstructedCells reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                  const Options& options) override;
-  GeneratedCells transfer(const ExpressionSource& data, const std::vector<int>& from, const std::vector<int>& to,
+  GeneratedCells transfer(const ExpressionSource& data, const CellCovariates& from, const CellCovariates& to,
                           const Options& options) override;
   std::vector<float> token_activations(const ExpressionSource& data, int* n_tokens) override;
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,

@@ -1,5 +1,8 @@
 #include "api/model_file.hpp"
 
+#include <set>
+
+#include "api/model_inputs.hpp"
 #include "io/model_archive.hpp"
 
 namespace exprflow {
@@ -17,7 +20,9 @@ constexpr int kFormatVersion = 2;
 Json generative_model_meta(const GenerativeModel& model) {
   Json meta = archive_meta(kFormat, kFormatVersion, model.spec());
   meta["genes"] = model.genes();
-  meta["condition_levels"] = model.condition_levels();
+  Json covariates = Json::array();
+  for (const Covariate& c : model.covariates()) covariates.push_back({{"name", c.name}, {"levels", c.levels}});
+  meta["covariates"] = covariates;
   meta["trained"] = model.trained();
   meta["annotations"] = Json::parse(const_cast<GenerativeModel&>(model).annotations().to_json());
   meta["history"] = history_to_json(model.history());
@@ -61,17 +66,65 @@ Resources read_resources(const TensorBundle& bundle) {
   return resources;
 }
 
-void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools) {
-  for (int l = 0; l < pools.n_pools(); ++l) {
-    bundle.put("library_sizes_" + std::to_string(l), at::tensor(pools.pool(l), at::TensorOptions().dtype(at::kDouble)));
+std::vector<Covariate> read_covariates(const Json& meta) {
+  std::vector<Covariate> covariates;
+  if (meta.contains("covariates")) {
+    for (const Json& c : meta.at("covariates")) {
+      covariates.push_back({c.at("name").get<std::string>(), c.at("levels").get<std::vector<std::string>>()});
+    }
+    return covariates;
   }
+  // Files written before several covariates: one condition, possibly none.
+  auto levels = meta.at("condition_levels").get<std::vector<std::string>>();
+  if (!levels.empty()) covariates.push_back({kConditionCovariate, std::move(levels)});
+  return covariates;
 }
 
+void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools) {
+  bundle.put("library_size_values", at::tensor(pools.sizes(), at::TensorOptions().dtype(at::kDouble)));
+  bundle.put("library_size_codes", at::tensor(pools.codes(), at::TensorOptions().dtype(at::kInt)));
+}
+
+namespace {
+
+std::vector<double> doubles_of(const Tensor& t) {
+  const Tensor d = t.to(at::kDouble).contiguous();
+  return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
+}
+
+}  // namespace
+
 void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools) {
-  for (int l = 0; l < pools.n_pools(); ++l) {
-    const Tensor sizes = bundle.get("library_sizes_" + std::to_string(l)).to(at::kDouble).contiguous();
-    pools.pool(l).assign(sizes.data_ptr<double>(), sizes.data_ptr<double>() + sizes.numel());
+  pools.clear();
+  const int k = pools.n_covariates();
+  if (bundle.has("library_size_values")) {
+    const std::vector<double> sizes = doubles_of(bundle.get("library_size_values"));
+    const Tensor codes = bundle.get("library_size_codes").to(at::kInt).contiguous();
+    if (codes.numel() != static_cast<int64_t>(sizes.size()) * k) {
+      throw std::invalid_argument("'library_size_codes' does not hold " + std::to_string(k) + " codes per cell");
+    }
+    const int* code = codes.data_ptr<int>();
+    for (size_t cell = 0; cell < sizes.size(); ++cell) {
+      pools.add(std::vector<int>(code + cell * k, code + (cell + 1) * k), sizes[cell]);
+    }
+    return;
   }
+  // Files written before several covariates: one pool per level of the one
+  // condition, then a pool of all cells (which also holds the cells without
+  // a level: what it has beyond the level pools).
+  if (k > 1) throw std::invalid_argument("the file's library sizes are for one condition, the model has several");
+  int n_levels = 0;
+  while (bundle.has("library_sizes_" + std::to_string(n_levels + 1))) ++n_levels;
+  std::multiset<double> without_level;
+  for (double s : doubles_of(bundle.get("library_sizes_" + std::to_string(n_levels)))) without_level.insert(s);
+  for (int l = 0; l < n_levels; ++l) {
+    for (double s : doubles_of(bundle.get("library_sizes_" + std::to_string(l)))) {
+      pools.add(k == 0 ? std::vector<int>{} : std::vector<int>{l}, s);
+      auto it = without_level.find(s);
+      if (it != without_level.end()) without_level.erase(it);
+    }
+  }
+  for (double s : without_level) pools.add(std::vector<int>(k, -1), s);
 }
 
 }  // namespace exprflow

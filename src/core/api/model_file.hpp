@@ -16,8 +16,11 @@
 namespace exprflow {
 
 // The meta fields every generative model file holds: format, version, spec,
-// genes, condition_levels, trained, annotations, history, resources.
+// genes, covariates, trained, annotations, history, resources.
 Json generative_model_meta(const GenerativeModel& model);
+// The covariates of a model file's meta (files written before several
+// covariates hold "condition_levels": one covariate "condition", or none).
+std::vector<Covariate> read_covariates(const Json& meta);
 // Opens the bytes of a model file (`path` names them in errors) and checks
 // they hold a generative model of this format version; files of earlier
 // exprflow versions only with `trust_legacy` (io/model_archive.hpp).
@@ -26,6 +29,9 @@ TensorBundle open_generative_model_bytes(std::string_view bytes, const std::stri
 void write_resources(TensorBundle& bundle, const Resources& resources);
 Resources read_resources(const TensorBundle& bundle);
 
+// Every training cell's library size with its covariate codes. Reading
+// needs `pools` made for the model's covariate count; it also reads the
+// per-level pools files of one condition were written with.
 void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools);
 void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools);
 

@@ -2,21 +2,23 @@
 
 #include <stdexcept>
 
+#include "api/model_inputs.hpp"
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "runtime/device.hpp"
 
 namespace exprflow {
 
-ModelRecord::ModelRecord(Options spec, std::vector<std::string> genes, std::vector<std::string> levels,
+ModelRecord::ModelRecord(Options spec, std::vector<std::string> genes, std::vector<Covariate> covariates,
                          Resources resources)
     : spec_(complete_spec(spec)),
       genes_(std::move(genes)),
-      levels_(std::move(levels)),
+      covariates_(std::move(covariates)),
       resources_(std::move(resources)),
       device_(parse_device(spec_.text("device"))) {
   if (genes_.empty()) throw std::invalid_argument("a model needs at least one gene");
   check_resources(resources_);
+  check_covariates(covariates_);
   at::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
 }
 
@@ -31,17 +33,29 @@ void ModelRecord::restore_record(const Json& meta) {
   history_ = history_from_json(meta.at("history"));
 }
 
-void ModelRecord::annotate_split(const CellSplit& split, const std::vector<int>& strata) {
+CovariateColumns ModelRecord::columns_of(const CellCovariates& cells, size_t n_cells) const {
+  return covariate_columns(cells, n_cells, covariates_);
+}
+
+CellSplit ModelRecord::split_and_annotate(const CovariateColumns& columns, size_t n_cells, double fraction,
+                                          uint64_t seed) {
+  const CellSplit split =
+      split_cells(static_cast<int>(n_cells), combination_strata(columns, covariates_, n_cells), fraction, seed);
   const auto record = [&](const std::vector<int>& cells, const std::string& key) {
     annotations_.set(key, static_cast<double>(cells.size()));
-    std::vector<double> per_level(levels_.size(), 0.0);
-    for (int c : cells) {
-      if (strata[c] >= 0 && strata[c] < static_cast<int>(per_level.size())) per_level[strata[c]] += 1.0;
+    for (const Covariate& covariate : covariates_) {
+      std::vector<double> per_level(covariate.levels.size(), 0.0);
+      const std::vector<int>& codes = columns.at(covariate.name);
+      for (int c : cells) {
+        if (codes[c] >= 0) per_level[codes[c]] += 1.0;
+      }
+      const std::string prefix = covariates_.size() == 1 ? key + ":" : key + ":" + covariate.name + "=";
+      for (size_t l = 0; l < per_level.size(); ++l) annotations_.set(prefix + covariate.levels[l], per_level[l]);
     }
-    for (size_t l = 0; l < levels_.size(); ++l) annotations_.set(key + ":" + levels_[l], per_level[l]);
   };
   record(split.train, "training_cells");
   record(split.validation, "validation_cells");
+  return split;
 }
 
 }  // namespace exprflow

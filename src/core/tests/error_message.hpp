@@ -20,4 +20,9 @@ inline std::string error_of(const std::function<void()>& f) {
   return "<no exception>";
 }
 
+// Whether an error message says `part`.
+inline bool mentions(const std::string& message, const std::string& part) {
+  return message.find(part) != std::string::npos;
+}
+
 }  // namespace exprflow

@@ -23,10 +23,6 @@ EdgeGraph small_graph() {
   return EdgeGraph::from_pairs({{0, 1}, {2, 1}, {0, 1}, {1, 2}, {3, 3}, {4, 5}, {5, 4}, {0, 5}, {2, 3}}, kGenes);
 }
 
-bool mentions(const std::string& message, const std::string& part) {
-  return message.find(part) != std::string::npos;
-}
-
 struct Qkv {
   Tensor q, k, v;
 };

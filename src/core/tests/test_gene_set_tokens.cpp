@@ -36,10 +36,6 @@ std::string layout_error(const Resources& r, int64_t genes) {
   return error_of([&] { GeneSetLayout::from_resources(r, genes); });
 }
 
-bool mentions(const std::string& message, const std::string& part) {
-  return message.find(part) != std::string::npos;
-}
-
 }  // namespace
 
 TEST(GeneSetLayout, GroupsPairsByTokenAndAddsTheResidual) {

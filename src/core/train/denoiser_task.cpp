@@ -51,8 +51,9 @@ TrainingTask denoiser_task(ComposedNetworkImpl& network, ComposedNetworkImpl& em
   return task;
 }
 
-Denoiser guided_sampler(ComposedNetworkImpl& ema, double guidance_scale, bool conditional) {
-  return with_guidance(forward_of(ema), conditional ? guidance_scale : 1.0);
+Denoiser guided_sampler(ComposedNetworkImpl& ema, const GuidanceScales& scales, bool conditional) {
+  if (!conditional) return forward_of(ema);
+  return with_covariate_guidance(forward_of(ema), scales);
 }
 
 }  // namespace exprflow

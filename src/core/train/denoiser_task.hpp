@@ -11,6 +11,7 @@
 #include "data/cell_batch.hpp"
 #include "models/composed_network.hpp"
 #include "objective/objective.hpp"
+#include "sample/guidance.hpp"
 #include "train/trainer.hpp"
 
 namespace exprflow {
@@ -33,8 +34,9 @@ TrainingTask denoiser_task(ComposedNetworkImpl& network, ComposedNetworkImpl& em
 double fixed_noise_mean(const std::vector<int>& cells, long batch_size, uint64_t seed,
                         const std::function<double(const std::vector<int>& part, at::Generator& generator)>& batch_sum);
 
-// The EMA network for sampling, with classifier-free guidance when the model
-// has covariates to guide by.
-Denoiser guided_sampler(ComposedNetworkImpl& ema, double guidance_scale, bool conditional);
+// The EMA network for sampling, with classifier-free guidance (one scale or
+// one per covariate, sample/guidance.hpp) when the model has covariates to
+// guide by.
+Denoiser guided_sampler(ComposedNetworkImpl& ema, const GuidanceScales& scales, bool conditional);
 
 }  // namespace exprflow

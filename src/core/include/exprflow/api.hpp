@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -115,6 +116,38 @@ using Resources = std::map<std::string, NamedTensor>;
 // Throws std::invalid_argument naming the resource when its sizes disagree.
 void check_resources(const Resources& resources);
 
+// ------------------------------------------------------------- covariates ---
+// A categorical covariate a model conditions on: its name (e.g. a colData
+// column, "cell_type") and its levels. Each gets its own embedding; the
+// condition is their sum, so a combination of levels never seen together in
+// training can still be asked for.
+struct Covariate {
+  std::string name;
+  std::vector<std::string> levels;
+};
+
+// Covariate name -> one 0-based level per cell (-1: unknown, i.e. the
+// covariate's null embedding, what classifier-free guidance trains).
+using CovariateCodes = std::map<std::string, std::vector<int>>;
+
+// The covariates of the cells a model is handed (to train on, generate,
+// reconstruct, transfer): either `by_name`, for any model (a covariate the map
+// lacks is -1 for every cell), or `condition`, the codes of a model's only
+// covariate (and all -1 for an unconditional one) - the form callers written
+// for one condition use, converted implicitly from a std::vector<int>.
+struct CellCovariates {
+  std::vector<int> condition;
+  CovariateCodes by_name;
+
+  CellCovariates() = default;
+  CellCovariates(std::vector<int> codes) : condition(std::move(codes)) {}  // NOLINT: implicit by design
+  CellCovariates(CovariateCodes codes) : by_name(std::move(codes)) {}      // NOLINT: implicit by design
+  CellCovariates(std::initializer_list<int> codes) : condition(codes) {}
+  // Cells described: the length of `condition` or of the columns of `by_name`
+  // (which must agree; checked by the model).
+  size_t n_cells() const { return by_name.empty() ? condition.size() : by_name.begin()->second.size(); }
+};
+
 // ------------------------------------------------------------------ model ---
 // One row of the composition table (see models/compositions.hpp).
 struct ArchitectureInfo {
@@ -147,11 +180,18 @@ class GenerativeModel {
   static Options default_sample_options();
 
   // `spec` holds "architecture" plus overrides of its defaults. Condition
-  // levels may be empty (unconditional model).
+  // levels may be empty (unconditional model); otherwise they are the levels
+  // of one covariate named "condition".
   static std::unique_ptr<GenerativeModel> create(const Options& spec,
                                                  std::vector<std::string> genes,
                                                  std::vector<std::string> condition_levels,
                                                  Resources resources = {});
+  // A model of several categorical covariates (names unique and non-empty,
+  // each with at least one level); none: an unconditional model.
+  static std::unique_ptr<GenerativeModel> create_with_covariates(const Options& spec,
+                                                                 std::vector<std::string> genes,
+                                                                 std::vector<Covariate> covariates,
+                                                                 Resources resources = {});
   // Files saved by exprflow before its own tensor format hold a LibTorch
   // archive, whose reader a crafted file can crash: they are read only with
   // `trust_legacy`, else refused with an error that says so.
@@ -162,13 +202,21 @@ class GenerativeModel {
                                                      const std::string& source = "model bytes",
                                                      bool trust_legacy = false);
 
-  // `conditions` holds one 0-based level index per cell of `data` (ignored
-  // for an unconditional model). Training options: see default_train_options().
-  virtual TrainReport train(const ExpressionSource& data, const std::vector<int>& conditions,
+  // `conditions` holds the covariates of each cell of `data` (see
+  // CellCovariates). The validation split is stratified by the combination
+  // of levels. Training options: see default_train_options().
+  virtual TrainReport train(const ExpressionSource& data, const CellCovariates& conditions,
                             const Options& train_options, const TrainCallbacks& callbacks) = 0;
 
-  // One 0-based level index per cell to generate (-1: unconditional).
-  virtual GeneratedCells generate(const std::vector<int>& conditions,
+  // One cell per entry of `conditions` (-1: that covariate unconditional).
+  // Sample option guidance_scale: a number guides all covariates together
+  // (classifier-free guidance against the all-null condition); nested options
+  // {covariate: scale} guide each covariate by its own scale (compositional
+  // guidance, see sample/guidance.hpp; covariates not named get 1). Counts
+  // use a library size drawn from training cells of the same combination of
+  // levels (falling back to fewer covariates, the last one first, where the
+  // combination has no training cells).
+  virtual GeneratedCells generate(const CellCovariates& conditions,
                                   const Options& sample_options) = 0;
 
   // Pooled encoder tokens of clean input: cells x dims, row-major.
@@ -177,7 +225,7 @@ class GenerativeModel {
   // Noises each cell to `noise_level` (a fraction of the diffusion, 0-1) and
   // denoises it back with the sampler; conditions as for train(). Options:
   // noise_level, steps, seed, batch_size, guidance_scale.
-  virtual ReconstructedCells reconstruct(const ExpressionSource& data, const std::vector<int>& conditions,
+  virtual ReconstructedCells reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                          const Options& options) = 0;
 
   // Counterfactual cells: each cell of `data` keeps what the model does not
@@ -190,8 +238,8 @@ class GenerativeModel {
   // (deterministic: "default" = the objective's own, "euler", "heun", or
   // "ddim" with eta 0), guidance_scale (both ways), seed (count draws),
   // batch_size.
-  virtual GeneratedCells transfer(const ExpressionSource& data, const std::vector<int>& from,
-                                  const std::vector<int>& to, const Options& options) = 0;
+  virtual GeneratedCells transfer(const ExpressionSource& data, const CellCovariates& from,
+                                  const CellCovariates& to, const Options& options) = 0;
 
   // Token models: per cell, the L2 norm of each encoder token (content, no
   // position): cells x tokens, row-major. Throws for models without tokens.
@@ -221,7 +269,11 @@ class GenerativeModel {
   // per gene set, and the residual token); empty otherwise.
   virtual std::vector<std::string> token_names() const { return {}; }
   virtual const std::vector<std::string>& genes() const = 0;
-  virtual const std::vector<std::string>& condition_levels() const = 0;
+  // The covariates in the model's order (empty: unconditional).
+  virtual const std::vector<Covariate>& covariates() const = 0;
+  // The levels of a one-covariate model's covariate (empty for an
+  // unconditional model); throws for a model of several covariates.
+  const std::vector<std::string>& condition_levels() const;
   virtual const std::vector<EpochRecord>& history() const = 0;
   virtual long parameter_count() const = 0;
   virtual bool trained() const = 0;

@@ -1,0 +1,89 @@
+# Covariates of a model as the R functions hand them to the core: a table of
+# levels (one column per covariate of the model, one row per cell, NA for
+# "unknown", i.e. the covariate's null embedding), its 0-based codes, and
+# guidance scales per covariate.
+
+# A data.frame given for a model's covariates, checked: columns the model
+# has, `n_rows` rows (a single row is repeated), known levels or NA. Returns
+# a data.frame with every covariate of the model (absent ones NA).
+.covariate_table <- function(model, table, n_rows = NULL, arg = "condition") {
+  covariates <- model$covariates
+  if (!is.data.frame(table)) stop(sprintf("`%s` must be a data.frame", arg), call. = FALSE)
+  unknown <- setdiff(names(table), names(covariates))
+  if (length(unknown)) {
+    stop(sprintf("`%s` has column(s) %s, which are not covariates of the model; its covariates are: %s", arg,
+                 .first_few(unknown), if (length(covariates)) .first_few(names(covariates)) else "none"),
+         call. = FALSE)
+  }
+  if (!nrow(table)) stop(sprintf("`%s` has no rows", arg), call. = FALSE)
+  if (!is.null(n_rows) && nrow(table) != n_rows) {
+    if (nrow(table) != 1L) {
+      stop(sprintf("`%s` has %d rows; give one row, or one per cell (%d)", arg, nrow(table), n_rows),
+           call. = FALSE)
+    }
+    table <- table[rep(1L, n_rows), , drop = FALSE]
+  }
+  out <- data.frame(row.names = seq_len(nrow(table)))
+  for (name in names(covariates)) {
+    values <- if (name %in% names(table)) as.character(table[[name]]) else rep(NA_character_, nrow(table))
+    bad <- setdiff(values[!is.na(values)], covariates[[name]])
+    if (length(bad)) {
+      stop(sprintf("unknown condition level(s) %s; the model knows: %s (`%s`, covariate '%s')", .first_few(bad),
+                   .first_few(covariates[[name]], 50L), arg, name), call. = FALSE)
+    }
+    out[[name]] <- values
+  }
+  out
+}
+
+# One integer vector of 0-based codes (-1 for NA) per covariate of the model,
+# in its order: what the core's train / generate / transfer read.
+.covariate_codes <- function(model, table) {
+  unname(lapply(names(model$covariates), function(name) {
+    codes <- match(table[[name]], model$covariates[[name]]) - 1L
+    codes[is.na(codes)] <- -1L
+    codes
+  }))
+}
+
+# guidance_scale for the core: one number (every covariate together), or a
+# named numeric vector, one scale per covariate (others 1), as a named list
+# with the core's covariate names ("condition" for a model of one).
+.guidance_option <- function(model, guidance_scale) {
+  if (is.null(names(guidance_scale))) {
+    .check_number(guidance_scale, "guidance_scale", lower = 0)
+    return(guidance_scale)
+  }
+  if (!is.numeric(guidance_scale) || anyNA(guidance_scale) || any(guidance_scale < 0) ||
+      any(!nzchar(names(guidance_scale))) || anyDuplicated(names(guidance_scale))) {
+    stop("`guidance_scale` must be one number >= 0, or numbers >= 0 named by covariate", call. = FALSE)
+  }
+  unknown <- setdiff(names(guidance_scale), names(model$covariates))
+  if (length(unknown)) {
+    stop(sprintf("`guidance_scale` names %s, not covariates of the model; its covariates are: %s",
+                 .first_few(unknown), if (length(model$covariates)) .first_few(names(model$covariates)) else "none"),
+         call. = FALSE)
+  }
+  scales <- as.list(guidance_scale)
+  if (length(model$covariates) == 1L) names(scales) <- "condition"
+  scales
+}
+
+# The cells' own covariates from `condition` (as reconstruct_cells() and
+# transfer_cells() take it: column names, a data.frame, or one level per cell
+# of a one-covariate model), or NULL: the model's columns that `x` has.
+# Returns the resolved input (.expression_input()) with `table`, the
+# covariate table of its cells (NA where unknown).
+.input_with_covariates <- function(model, x, assay, condition, arg = "condition") {
+  if (is.null(condition) && length(model$covariates)) {
+    columns <- colnames(.counts_and_covariates(x, assay)$covariates)
+    present <- intersect(names(model$covariates), columns)
+    if (length(present)) condition <- present
+  }
+  input <- .expression_input(x, assay, condition = condition, genes = model$genes)
+  own <- as.data.frame(lapply(input$conditions, as.character), stringsAsFactors = FALSE)
+  if (length(model$covariates) == 1L && ncol(own) == 1L) names(own) <- names(model$covariates)
+  input$table <- if (ncol(own)) .covariate_table(model, own, input$n_cells, arg) else
+    .covariate_table(model, data.frame(row.names = seq_len(input$n_cells)), input$n_cells, arg)
+  input
+}

@@ -1,0 +1,101 @@
+# Models of several categorical covariates from R: fit with condition =
+# c(...), generate from a data.frame, guide per covariate, transfer one
+# covariate while keeping the others, reconstruct, save and load.
+
+two_covariate_cells <- function() {
+  sce <- pbmc_sce()[, seq(1, 1200, by = 3)]
+  # A second covariate with a real effect: "high" cells get their counts
+  # of 20 well-expressed genes quadrupled (dosed_genes()).
+  sce$dose <- rep(c("low", "high"), length.out = ncol(sce))
+  counts <- SingleCellExperiment::counts(sce)
+  high <- sce$dose == "high"
+  counts[dosed_genes(), high] <- counts[dosed_genes(), high] * 4
+  SingleCellExperiment::counts(sce) <- counts
+  sce
+}
+
+# The 20 genes ranked 21-40 by mean count in the example data.
+dosed_genes <- function() {
+  order(Matrix::rowMeans(SingleCellExperiment::counts(pbmc_sce())), decreasing = TRUE)[21:40]
+}
+
+two_covariate_model <- function() {
+  .cached("two_covariate_model", fit_expression_model(
+    two_covariate_cells(), architecture = "state_mlp", condition = c("cell_type", "dose"), epochs = 30,
+    hidden = 256, n_layers = 1, batch_size = 64, verbose = FALSE, seed = 1))
+}
+
+test_that("a model of two covariates keeps both, with their levels and split", {
+  model <- two_covariate_model()
+  expect_identical(names(model$covariates), c("cell_type", "dose"))
+  expect_identical(model$covariates$dose, c("high", "low"))
+  expect_identical(model$condition, c("cell_type", "dose"))
+  expect_equal(unname(model$level_counts[c("dose=high", "dose=low")]), c(200, 200))
+  expect_true(all(c("dose=high", "cell_type=B") %in% model$split$condition))
+  expect_output(print(model), "condition  : dose \\(2 levels: high, low\\)")
+  path <- tempfile(fileext = ".exprflow")
+  on.exit(unlink(path))
+  save_model(model, path)
+  loaded <- load_model(path)
+  expect_identical(loaded$covariates, model$covariates)
+  table <- data.frame(cell_type = "B", dose = c("low", "high"))
+  expect_identical(SingleCellExperiment::counts(generate_cells(loaded, condition = table, steps = 5, seed = 1)),
+                   SingleCellExperiment::counts(generate_cells(model, condition = table, steps = 5, seed = 1)))
+})
+
+test_that("generate_cells() takes a data.frame of covariates and guidance per covariate", {
+  model <- two_covariate_model()
+  table <- data.frame(cell_type = "CD14+ Mono", dose = rep(c("low", "high"), each = 100))
+  cells <- generate_cells(model, condition = table, steps = 20, seed = 2)
+  expect_identical(as.character(cells$dose), table$dose)
+  expect_true(all(cells$cell_type == "CD14+ Mono"))
+  logs <- as.matrix(SingleCellExperiment::logcounts(cells))
+  shift <- function(sce) {
+    l <- as.matrix(SingleCellExperiment::logcounts(sce))
+    genes <- rownames(pbmc_sce())[dosed_genes()]
+    mean(l[genes, sce$dose == "high"]) - mean(l[genes, sce$dose == "low"])
+  }
+  # The dose effect is learnt (a four-fold rise of the dosed genes) ...
+  expect_gt(shift(cells), 0.2)
+  # ... and guidance by dose alone at 0 leaves the dose unknown: no shift.
+  unguided <- generate_cells(model, condition = table, steps = 20, seed = 2, guidance_scale = c(dose = 0))
+  expect_lt(abs(shift(unguided)), 0.5 * shift(cells))
+  expect_identical(S4Vectors::metadata(unguided)$exprflow$guidance_scale, c(dose = 0))
+  # One row is repeated n times; a covariate left out is unconditional.
+  expect_equal(ncol(generate_cells(model, n = 7, condition = data.frame(dose = "high"), steps = 5)), 7L)
+  expect_true(all(is.na(generate_cells(model, n = 3, condition = data.frame(dose = "high"), steps = 5)$cell_type)))
+})
+
+test_that("transfer_cells() changes the covariates in `to` and keeps the others", {
+  model <- two_covariate_model()
+  cells <- two_covariate_cells()
+  low <- cells[, cells$dose == "low"][, 1:30]
+  moved <- transfer_cells(model, low, to = data.frame(dose = "high"), steps = 20, seed = 1)
+  expect_true(all(moved$dose == "high"))
+  expect_identical(as.character(moved$cell_type), as.character(low$cell_type))
+  expect_identical(as.character(moved$transferred_from), paste(low$cell_type, "/ low"))
+  before <- log1p(t(t(as.matrix(SingleCellExperiment::counts(low)[model$genes, ])) /
+                      Matrix::colSums(SingleCellExperiment::counts(low)[model$genes, ])) * 1e4)
+  after <- as.matrix(SingleCellExperiment::logcounts(moved))
+  genes <- rownames(pbmc_sce())[dosed_genes()]
+  expect_gt(mean(after[genes, ]) - mean(before[genes, ]), 0.2)
+  rec <- reconstruct_cells(model, low, steps = 10, seed = 1)
+  expect_identical(as.character(rec$dose), rep("low", 30))
+})
+
+test_that("several covariates: errors name the argument and the covariate", {
+  model <- two_covariate_model()
+  expect_error(generate_cells(model, n = 5, steps = 5), "several covariates .*data.frame")
+  expect_error(generate_cells(model, condition = data.frame(batch = "x"), steps = 5), "'batch', which are not covariates")
+  expect_error(generate_cells(model, condition = data.frame(dose = "max"), steps = 5),
+               "unknown condition level\\(s\\) 'max'.*covariate 'dose'")
+  expect_error(generate_cells(model, condition = data.frame(dose = c("low", "high")), n = 3, steps = 5),
+               "has 2 rows; give one row, or one per cell \\(3\\)")
+  expect_error(generate_cells(model, n = 2, condition = data.frame(dose = "low"), guidance_scale = c(batch = 2)),
+               "`guidance_scale` names 'batch'")
+  expect_error(transfer_cells(model, two_covariate_cells()[, 1:5], to = "high"), "give `to` as a data.frame")
+  expect_error(fit_expression_model(two_covariate_cells(), "state_mlp", condition = c("cell_type", "cell_type")),
+               "names a column twice")
+  expect_error(fit_expression_model(two_covariate_cells(), "state_mlp", condition = data.frame(a = 1:3)),
+               "`condition\\$a` has 3 values for 400 cells")
+})
