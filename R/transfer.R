@@ -35,6 +35,19 @@
 #' @param guidance_scale Classifier-free guidance, used both ways (1: none;
 #'   inverting with strong guidance is unstable); one number, or one per
 #'   covariate as in [generate_cells()].
+#' @param mode Under which covariates the cell is inverted and integrated
+#'   back (a covariate changes for a cell when `to` gives it another level):
+#'   `"joint"` (default) all of them both ways; `"marginal"` only the
+#'   changed ones, the others unknown both ways, so the cell moves as the
+#'   population of every level of the kept covariates does; `"contrast"` the
+#'   cell's own flow (inverted under all its covariates) plus the marginal
+#'   contrast of the changed ones, `out(x | from) + out(x | changed in to) -
+#'   out(x | changed in from)`. For a combination the model never trained
+#'   on, e.g. the stimulated cells of a held-out cell type, "joint" asks the
+#'   network for that combination, which it composes poorly; measured on Kang
+#'   2018 with stimulated B cells held out (see the perturbation vignette),
+#'   "marginal" raised the squared Pearson of mean expression from 0.90 to
+#'   0.94 (top-100 DEGs 0.70 to 0.87).
 #' @param seed Seed of the count draws: `NULL` (default) draws it from R's
 #'   random number generator; a whole number reproduces.
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
@@ -51,7 +64,8 @@
 #' table(droplevels(as_nk$transferred_from), droplevels(as_nk$cell_type))
 #' @export
 transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, method = NULL,
-                           guidance_scale = 1, seed = NULL, batch_size = 256) {
+                           guidance_scale = 1, mode = c("joint", "marginal", "contrast"), seed = NULL,
+                           batch_size = 256) {
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   covariates <- model$covariates
@@ -67,6 +81,7 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
   }
   .check_count(steps, "steps")
   guidance <- .guidance_option(model, guidance_scale)
+  mode <- match.arg(mode)
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   if (is.null(from)) {
@@ -84,10 +99,10 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
   out <- .cpp_model_transfer(pointer, input$source, .covariate_codes(model, from_table),
                              .covariate_codes(model, to_table),
                              list(steps = steps, method = method %||% "default", guidance_scale = guidance,
-                                  seed = seed, batch_size = batch_size))
+                                  transfer = mode, seed = seed, batch_size = batch_size))
   sce <- .generated_sce(out$counts, to_table, model$genes, model$condition, covariates,
                         list(steps = steps, method = method %||% model$default_sampler,
-                             guidance_scale = guidance_scale, seed = seed),
+                             guidance_scale = guidance_scale, mode = mode, seed = seed),
                         cells = input$cells)
   sce$transferred_from <- input$condition
   sce

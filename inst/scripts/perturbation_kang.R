@@ -11,8 +11,9 @@
 # separated, e.g. "state_mlp,latent_mlp"; none by default), a model fitted
 # with package defaults and condition = c("cell_type", "stim") on every cell
 # but the held-out ones, predicting them two ways:
-#   <architecture>_transfer  transfer_cells() of the type's control cells to
-#                            data.frame(stim = "stim") (each cell keeps its type);
+#   <architecture>_<mode>    transfer_cells() of the type's control cells to
+#                            data.frame(stim = "stim") (each cell keeps its type)
+#                            with mode "joint", "marginal" and "contrast";
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on.
 # Everything is scored on the n_genes (2,000) most variable genes of Kang
@@ -53,10 +54,12 @@ rows <- lapply(types, function(type) {
     model <- fit_expression_model(sce[, !(sce$cell_type == type & sce$stim == "stim")], architecture,
                                   condition = c("cell_type", "stim"), seed = 1)
     control <- sce[, sce$cell_type == type & sce$stim == "ctrl"]
-    moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), seed = 1)
+    for (mode in c("joint", "marginal", "contrast")) {
+      moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, seed = 1)
+      predictions[[paste0(architecture, "_", mode)]] <- counts(moved)
+    }
     made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
                            n = ncol(cells(type, "stim")), seed = 1)
-    predictions[[paste0(architecture, "_transfer")]] <- counts(moved)
     predictions[[paste0(architecture, "_generate")]] <- counts(made)
     message(sprintf("%s held out, %s: fit and predict %.0f s", type, architecture,
                     as.numeric(difftime(Sys.time(), started, units = "secs"))))

@@ -79,6 +79,13 @@ test_that("transfer_cells() changes the covariates in `to` and keeps the others"
   after <- as.matrix(SingleCellExperiment::logcounts(moved))
   genes <- rownames(pbmc_sce())[dosed_genes()]
   expect_gt(mean(after[genes, ]) - mean(before[genes, ]), 0.2)
+  # Every mode moves the dosed genes up; the mode is kept in the metadata.
+  for (mode in c("marginal", "contrast")) {
+    other <- transfer_cells(model, low, to = data.frame(dose = "high"), steps = 20, seed = 1, mode = mode)
+    expect_gt(mean(as.matrix(SingleCellExperiment::logcounts(other))[genes, ]) - mean(before[genes, ]), 0.2)
+    expect_identical(S4Vectors::metadata(other)$exprflow$mode, mode)
+  }
+  expect_error(transfer_cells(model, low, to = data.frame(dose = "high"), mode = "sideways"), "'arg' should be one of")
   rec <- reconstruct_cells(model, low, steps = 10, seed = 1)
   expect_identical(as.character(rec$dose), rep("low", 30))
 })

@@ -238,7 +238,7 @@ GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const Cel
     const std::vector<int> cells = cell_range(lo, hi);
     const CellBatch b = batch(data, cells, from_columns);
     Tensor x0 = transfer_cells(network, *objective_, b.expression, b.covariates,
-                               covariates_of(to_columns, cells, device_), settings);             // (B, G)
+                               covariates_of(to_columns, cells, device_), settings, o.text("transfer"));  // (B, G)
     Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();   // (B, G)
     std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
   }

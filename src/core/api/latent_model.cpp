@@ -384,7 +384,8 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     const Covariates target = covariates_of(to_columns, cells, device_);
     if (has_latent_model()) {
       const Tensor moved = transfer_cells(network, *objective_, (z - z_mean_) / z_sd_,
-                                          covariates_of(from_columns, cells, device_), target, settings);  // (B, d)
+                                          covariates_of(from_columns, cells, device_), target, settings,
+                                          o.text("transfer"));  // (B, d)
       z = moved * z_sd_ + z_mean_;
     }
     draw_counts(z, target, lo, generator, out);

@@ -177,11 +177,43 @@ Tensor invert_to_noise(const Denoiser& network, const Objective& objective, cons
   return x;  // (B, G) at the grid's noisiest time
 }
 
+std::vector<std::string> transfer_modes() { return {"contrast", "joint", "marginal"}; }
+
+std::pair<Covariates, Covariates> changed_covariates(const Covariates& from, const Covariates& to) {
+  Covariates from_changed, to_changed;
+  for (const auto& [name, codes] : from) {
+    const Tensor& target = to.at(name);                                     // (B,)
+    const Tensor kept = codes == target;                                    // (B,)
+    from_changed[name] = at::where(kept, at::full_like(codes, -1), codes);  // (B,)
+    to_changed[name] = at::where(kept, at::full_like(target, -1), target);  // (B,)
+  }
+  return {from_changed, to_changed};
+}
+
 Tensor transfer_cells(const Denoiser& network, const Objective& objective, const Tensor& x0, const Covariates& from,
-                      const Covariates& to, const SamplerSettings& settings) {
-  const Tensor noise = invert_to_noise(network, objective, x0, from, settings);  // (B, G)
+                      const Covariates& to, const SamplerSettings& settings, const std::string& mode) {
+  const std::vector<std::string> modes = transfer_modes();
+  if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
+    throw std::invalid_argument("transfer mode must be 'joint', 'marginal' or 'contrast', got '" + mode + "'");
+  }
+  const auto [from_changed, to_changed] = changed_covariates(from, to);
   at::Generator unused = at::detail::createCPUGenerator(0);
-  return run_sampler(network, objective, noise, objective.time_grid(settings.steps), 0, to, settings, unused);
+  const std::vector<double> grid = objective.time_grid(settings.steps);
+  if (mode == "marginal") {
+    const Tensor noise = invert_to_noise(network, objective, x0, from_changed, settings);  // (B, G)
+    return run_sampler(network, objective, noise, grid, 0, to_changed, settings, unused);
+  }
+  const Tensor noise = invert_to_noise(network, objective, x0, from, settings);  // (B, G)
+  if (mode == "joint") return run_sampler(network, objective, noise, grid, 0, to, settings, unused);
+  // "contrast": the sampler's own covariates are replaced by the three branches.
+  const Covariates branches = concat_covariates(concat_covariates(from, to_changed), from_changed);
+  const Denoiser along_contrast = [network, branches](const Tensor& x_t, const Tensor& t, const Covariates&) {
+    GeneOutput out = network(at::cat({x_t, x_t, x_t}), at::cat({t, t, t}), branches);  // (3B, G)
+    std::vector<Tensor> value = out.value.chunk(3, 0);
+    Tensor scale_head = out.scale.defined() ? out.scale.chunk(3, 0)[0] : Tensor();
+    return GeneOutput{value[0] + value[1] - value[2], scale_head};
+  };
+  return run_sampler(along_contrast, objective, noise, grid, 0, to, settings, unused);
 }
 
 Denoiser with_guidance(Denoiser network, double scale) {

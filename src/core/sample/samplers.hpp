@@ -67,11 +67,30 @@ Tensor renoise_and_denoise(const Denoiser& network, const Objective& objective, 
 Tensor invert_to_noise(const Denoiser& network, const Objective& objective, const Tensor& x0,
                        const Covariates& covariates, const SamplerSettings& settings);
 
-// Counterfactual cells: x_0 (B, G) inverted to noise under `from` and sampled
-// back under `to` (same deterministic settings both ways), so that what the
+// Counterfactual cells: x_0 (B, G) inverted to noise with a deterministic
+// sampler and integrated back (same settings both ways), so that what the
 // network does not explain by the covariates (the cell's own noise) is kept.
+// `mode` says under which covariates (a covariate "changes" for a cell when
+// its code in `to` differs from the one in `from`):
+//   "joint"     inverted under `from`, integrated under `to`;
+//   "marginal"  only the changed covariates both ways, the kept ones null:
+//               the cell moves as the population of every level of the kept
+//               covariates does (what a combination never trained on, e.g.
+//               a held-out cell type's stimulation, needs);
+//   "contrast"  inverted under `from`, integrated along the cell's own flow
+//               plus the marginal contrast of the changed covariates:
+//               out(x | from) + out(x | changed in to) - out(x | changed in
+//               from), three branches in one call.
+// Unknown modes are std::invalid_argument.
 Tensor transfer_cells(const Denoiser& network, const Objective& objective, const Tensor& x0, const Covariates& from,
-                      const Covariates& to, const SamplerSettings& settings);
+                      const Covariates& to, const SamplerSettings& settings, const std::string& mode = "joint");
+
+// The transfer modes, {"contrast", "joint", "marginal"}.
+std::vector<std::string> transfer_modes();
+
+// Per cell, the covariates whose codes differ between `from` and `to`; the
+// others set to -1 on both sides. Returns {from, to} so masked.
+std::pair<Covariates, Covariates> changed_covariates(const Covariates& from, const Covariates& to);
 
 // Classifier-free guidance on the raw output (noise, velocity and clean-data
 // predictions are all linear in it): out_null + scale * (out_cond - out_null),

@@ -142,6 +142,43 @@ TEST(Covariates, EachEffectIsLearntAndGuidedOnItsOwn) {
   guided.set("guidance_scale", Options().set("dose", 2.0));
   EXPECT_TRUE(mentions(error_of([&] { model->generate(asked(5, 1, 1), guided); }), "'dose'"));
 
+  // Transfer modes. Moving stim only: "joint" keeps the type both ways,
+  // "marginal" leaves it unknown, "contrast" adds the stim contrast to the
+  // cell's own flow; each moves the stim genes up. When every covariate
+  // changes, the three agree (contrast: out(from) + out(to) - out(from)).
+  const Options steps = Options().set("steps", 20).set("seed", 1);
+  CovariateCodes to_stim = d.codes, swapped = d.codes;
+  for (int& s : to_stim["stim"]) s = 1;
+  for (int& t : swapped["type"]) t = 1 - t;
+  for (int& s : swapped["stim"]) s = 1 - s;
+  const auto stim_genes_of_ctrl_cells = [&](const GeneratedCells& cells) {
+    double sum = 0;
+    int n_ctrl = 0;
+    for (int i = 0; i < cells.n_cells; ++i) {
+      if (d.codes.at("stim")[i] != 0) continue;
+      ++n_ctrl;
+      for (int g = 16; g < 24; ++g) sum += cells.logcounts[static_cast<size_t>(i) * kGenes + g];
+    }
+    return sum / (8.0 * n_ctrl);
+  };
+  const double before = stim_genes_of_ctrl_cells(model->transfer(*d.source, d.codes, d.codes, steps));
+  for (const char* mode : {"joint", "marginal", "contrast"}) {
+    Options o = steps;
+    o.set("transfer", mode);
+    EXPECT_GT(stim_genes_of_ctrl_cells(model->transfer(*d.source, d.codes, to_stim, o)), before + 0.8) << mode;
+  }
+  Options joint = steps, marginal = steps, contrast = steps;
+  marginal.set("transfer", "marginal");
+  contrast.set("transfer", "contrast");
+  const GeneratedCells all_joint = model->transfer(*d.source, d.codes, swapped, joint);
+  EXPECT_EQ(model->transfer(*d.source, d.codes, swapped, marginal).logcounts, all_joint.logcounts);
+  const GeneratedCells all_contrast = model->transfer(*d.source, d.codes, swapped, contrast);
+  for (size_t i = 0; i < all_joint.logcounts.size(); ++i) {
+    ASSERT_NEAR(all_contrast.logcounts[i], all_joint.logcounts[i], 1e-3);
+  }
+  contrast.set("transfer", "sideways");
+  EXPECT_TRUE(mentions(error_of([&] { model->transfer(*d.source, d.codes, swapped, contrast); }), "'sideways'"));
+
   // The file keeps the covariates and the library sizes with their codes.
   const std::string path = ::testing::TempDir() + "exprflow_covariates.pt";
   model->save(path);

@@ -237,7 +237,10 @@ class GenerativeModel {
   // Counts keep each cell's observed library size. Options: steps, method
   // (deterministic: "default" = the objective's own, "euler", "heun", or
   // "ddim" with eta 0), guidance_scale (both ways), seed (count draws),
-  // batch_size.
+  // batch_size, transfer ("joint": all covariates both ways; "marginal": only
+  // the covariates that change, the others null; "contrast": the cell's own
+  // flow plus the changed covariates' marginal contrast; see
+  // sample/samplers.hpp transfer_cells).
   virtual GeneratedCells transfer(const ExpressionSource& data, const CellCovariates& from,
                                   const CellCovariates& to, const Options& options) = 0;
 
