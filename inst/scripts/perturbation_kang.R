@@ -67,6 +67,11 @@ rows <- lapply(types, function(type) {
   scores <- perturbation_metrics(cells(type, "stim"), if (length(predictions)) predictions, cells(type, "ctrl"),
                                  top_k = top_k, training_shift = shift)
   scores <- scores[scores$metric %in% wanted, c("prediction", "metric", "value")]
+  # Each type's scores as they come (a full run takes a while).
+  one <- stats::reshape(scores, idvar = "prediction", timevar = "metric", direction = "wide")
+  names(one) <- sub("^value\\.", "", names(one))
+  message(type, " held out:\n", paste(utils::capture.output(print(one, row.names = FALSE, digits = 3)),
+                                      collapse = "\n"))
   cbind(cell_type = type, scores)
 })
 all <- do.call(rbind, rows)
