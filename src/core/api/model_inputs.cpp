@@ -35,13 +35,13 @@ void check_model_genes(const std::vector<std::string>& genes, const ExpressionSo
   }
 }
 
-namespace {
-
-std::string names_of(const std::vector<Covariate>& covariates) {
+std::string covariate_names(const std::vector<Covariate>& covariates) {
   std::string names;
   for (const Covariate& c : covariates) names += (names.empty() ? "'" : ", '") + c.name + "'";
-  return names;
+  return names.empty() ? "none" : names;
 }
+
+namespace {
 
 void check_codes(const std::vector<int>& codes, size_t n_cells, const Covariate& covariate) {
   if (codes.size() != n_cells) {
@@ -69,7 +69,7 @@ CovariateColumns covariate_columns(const CellCovariates& cells, size_t n_cells,
       if (!known) {
         throw std::invalid_argument("the model has no covariate '" + name + "'" +
                                     (covariates.empty() ? std::string(" (it is unconditional)")
-                                                        : "; its covariates are " + names_of(covariates)));
+                                                        : "; its covariates are " + covariate_names(covariates)));
       }
     }
     for (const Covariate& c : covariates) {
@@ -90,7 +90,7 @@ CovariateColumns covariate_columns(const CellCovariates& cells, size_t n_cells,
     bool all_null = true;
     for (int code : cells.condition) all_null = all_null && code == -1;
     if (!all_null) {
-      throw std::invalid_argument("the model has several covariates (" + names_of(covariates) +
+      throw std::invalid_argument("the model has several covariates (" + covariate_names(covariates) +
                                   "): give each cell's codes by covariate name");
     }
   }

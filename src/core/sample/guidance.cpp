@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "api/model_inputs.hpp"
 #include "sample/samplers.hpp"
 
 namespace exprflow {
@@ -20,10 +21,8 @@ GuidanceScales guidance_scales(const Options& sample_options, const std::vector<
     bool known = false;
     for (const Covariate& c : covariates) known = known || c.name == name;
     if (!known) {
-      std::string names;
-      for (const Covariate& c : covariates) names += (names.empty() ? "'" : ", '") + c.name + "'";
       throw std::invalid_argument("guidance_scale names covariate '" + name + "' but the model's covariates are " +
-                                  (names.empty() ? std::string("none") : names));
+                                  covariate_names(covariates));
     }
     if (scale.kind != Options::Value::Kind::number || !std::isfinite(scale.number)) {
       throw std::invalid_argument("guidance_scale for '" + name + "' must be one finite number");
