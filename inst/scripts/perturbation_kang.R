@@ -13,7 +13,9 @@
 # but the held-out ones, predicting them two ways:
 #   <architecture>_<mode>    transfer_cells() of the type's control cells to
 #                            data.frame(stim = "stim") (each cell keeps its type)
-#                            with mode "joint", "marginal" and "contrast";
+#                            with mode "joint", "marginal" and "contrast"
+#                            (flows), and "shift" (latent models: the
+#                            other types' mean latent response, scGen);
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on.
 # Everything is scored on the n_genes (2,000) most variable genes of Kang
@@ -54,7 +56,11 @@ rows <- lapply(types, function(type) {
     model <- fit_expression_model(sce[, !(sce$cell_type == type & sce$stim == "stim")], architecture,
                                   condition = c("cell_type", "stim"), seed = 1)
     control <- sce[, sce$cell_type == type & sce$stim == "ctrl"]
-    for (mode in c("joint", "marginal", "contrast")) {
+    # Latent models add the latent shift (scGen's arithmetic); the "vae"
+    # alone has no flow, so only that.
+    modes <- c(if (architecture != "vae") c("joint", "marginal", "contrast"),
+               if (identical(model$space, "latent")) "shift")
+    for (mode in modes) {
       moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, seed = 1)
       predictions[[paste0(architecture, "_", mode)]] <- counts(moved)
     }

@@ -90,6 +90,28 @@ test_that("transfer_cells() changes the covariates in `to` and keeps the others"
   expect_identical(as.character(rec$dose), rep("low", 30))
 })
 
+test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the other contexts' latent shift", {
+  cells <- two_covariate_cells()
+  # B cells are never seen at the high dose: the shift comes from the other types.
+  held_out <- cells$cell_type == "B" & cells$dose == "high"
+  model <- fit_expression_model(cells[, !held_out], architecture = "vae", condition = c("cell_type", "dose"),
+                                epochs = 40, vae_hidden = 128, latent_dim = 10, batch_size = 64,
+                                verbose = FALSE, seed = 1)
+  low <- cells[, cells$cell_type == "B" & cells$dose == "low"]
+  genes <- rownames(pbmc_sce())[dosed_genes()]
+  dosed_mean <- function(sce) mean(as.matrix(SingleCellExperiment::logcounts(sce))[genes, ])
+  kept <- transfer_cells(model, low, to = data.frame(dose = "low"), mode = "shift", seed = 1)
+  moved <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", seed = 1)
+  expect_gt(dosed_mean(moved) - dosed_mean(kept), 0.2)
+  expect_true(all(moved$dose == "high") && all(moved$cell_type == "B"))
+  expect_identical(S4Vectors::metadata(moved)$exprflow$mode, "shift")
+  # The VAE's decoder does not read the condition: without the shift nothing moves.
+  joint <- transfer_cells(model, low, to = data.frame(dose = "high"), seed = 1)
+  expect_lt(abs(dosed_mean(joint) - dosed_mean(kept)), 0.1)
+  expect_error(transfer_cells(two_covariate_model(), low, to = data.frame(dose = "high"), mode = "shift"),
+               "needs a latent model")
+})
+
 test_that("several covariates: errors name the argument and the covariate", {
   model <- two_covariate_model()
   expect_error(generate_cells(model, n = 5, steps = 5), "several covariates .*data.frame")

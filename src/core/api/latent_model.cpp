@@ -100,6 +100,9 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
   identity_ = {at::zeros({G}, options), at::ones({G}, options)};
   z_mean_ = at::zeros({settings.latent_dim}, options);
   z_sd_ = at::ones({settings.latent_dim}, options);
+  std::vector<std::string> names;
+  for (const Covariate& c : covariates_) names.push_back(c.name);
+  centroids_ = CovariateCentroids(names, static_cast<int>(settings.latent_dim));
 }
 
 long LatentModel::parameter_count() const {
@@ -149,8 +152,11 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
     report = train_vae(data, columns, split, vae_options, callbacks);
     if (report.interrupted) return report;
   }
+  // Both the latent model and the centroids read the trained encoder's codes of every cell.
+  const Posterior q = posteriors(data);  // (N, d) each
+  fit_centroids(q, columns);
   if (has_latent_model()) {
-    const TrainReport latent = train_latent(data, columns, split, options, callbacks);
+    const TrainReport latent = train_latent(q, columns, split, options, callbacks);
     report.history.insert(report.history.end(), latent.history.begin(), latent.history.end());
     report.steps += latent.steps;
     report.interrupted = latent.interrupted;
@@ -239,7 +245,15 @@ Posterior LatentModel::posteriors(const ExpressionSource& data) {
 
 Tensor LatentModel::latent_codes(const ExpressionSource& data) { return posteriors(data).mean; }
 
-TrainReport LatentModel::train_latent(const ExpressionSource& data, const CovariateColumns& columns,
+void LatentModel::fit_centroids(const Posterior& q, const CovariateColumns& columns) {
+  centroids_.clear();
+  const Tensor means = q.mean.to(at::kCPU).contiguous();  // (N, d)
+  const int64_t d = means.size(1);
+  const float* row = means.data_ptr<float>();
+  for (int64_t i = 0; i < means.size(0); ++i) centroids_.add(codes_of_cell(columns, covariates_, i), row + i * d);
+}
+
+TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns& columns,
                                       const CellSplit& split, const Options& options,
                                       const TrainCallbacks& callbacks) {
   const TrainerSettings settings = TrainerSettings::from(options);
@@ -254,7 +268,6 @@ TrainReport LatentModel::train_latent(const ExpressionSource& data, const Covari
     throw std::invalid_argument("setting 'latent_codes' must be 'sample' or 'mean', got '" + codes_kind + "'");
   }
   const bool draw = codes_kind == "sample";
-  const Posterior q = posteriors(data);  // (N, d) each
   const Tensor train_index = index_tensor(split.train, device_);
   Tensor train_means = q.mean.index_select(0, train_index);  // (n, d)
   z_mean_ = train_means.mean(0);
@@ -362,11 +375,19 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   const Options o = default_sample_options().merged(options, /*known_only=*/true);
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const std::string mode = o.text("transfer");
+  const bool shift = mode == "shift";
+  if (shift && centroids_.empty()) {
+    throw std::invalid_argument("transfer mode 'shift' needs the training cells' mean codes, which this model "
+                                "file does not hold (it predates them): train the model again");
+  }
   SamplerSettings settings;
   Denoiser network;
-  if (has_latent_model()) {
+  if (has_latent_model() && !shift) {
     settings = SamplerSettings::from(o, *objective_, z_low_, z_high_);
     network = guided_sampler(*ema_, guidance_scales(o, covariates_), !covariates_.empty());
+  } else if (!shift) {
+    check_transfer_mode(mode);
   }
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
   const CovariateColumns from_columns = columns_of(from, n);
@@ -379,13 +400,23 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);
     const std::vector<int> cells = cell_range(lo, hi);
-    // Encoded as the flow's training codes were: without the condition.
+    // Encoded as the flow's training codes and the centroids were: without the condition.
     Tensor z = vae_average_->encode(batch(data, cells, {}).expression, {}).mean;  // (B, d)
     const Covariates target = covariates_of(to_columns, cells, device_);
-    if (has_latent_model()) {
+    if (shift) {
+      const int64_t d = z.size(1);
+      std::vector<float> shifts;  // (B x d)
+      shifts.reserve(cells.size() * d);
+      for (int c : cells) {
+        const std::vector<float>& delta =
+            centroids_.shift(codes_of_cell(from_columns, covariates_, c), codes_of_cell(to_columns, covariates_, c));
+        shifts.insert(shifts.end(), delta.begin(), delta.end());
+      }
+      z = z + at::tensor(shifts, at::TensorOptions().dtype(at::kFloat)).view({-1, d}).to(device_);  // (B, d)
+    } else if (has_latent_model()) {
       const Tensor moved = transfer_cells(network, *objective_, (z - z_mean_) / z_sd_,
                                           covariates_of(from_columns, cells, device_), target, settings,
-                                          o.text("transfer"));  // (B, d)
+                                          mode);  // (B, d)
       z = moved * z_sd_ + z_mean_;
     }
     draw_counts(z, target, lo, generator, out);
@@ -498,6 +529,15 @@ std::string LatentModel::to_bytes() const {
     bundle.put("clip_high", z_high_);
   }
   write_library_sizes(bundle, library_sizes_);
+  if (!centroids_.empty()) {
+    const CovariateCentroids::Table t = centroids_.table();
+    const int64_t k = static_cast<int64_t>(t.counts.size());
+    bundle.put("centroid_codes", at::tensor(std::vector<int64_t>(t.codes.begin(), t.codes.end()),
+                                            at::TensorOptions().dtype(at::kLong)).view({k, -1}));
+    bundle.put("centroid_means", at::tensor(t.means, at::TensorOptions().dtype(at::kFloat)).view({k, -1}));
+    bundle.put("centroid_counts", at::tensor(std::vector<int64_t>(t.counts.begin(), t.counts.end()),
+                                             at::TensorOptions().dtype(at::kLong)));
+  }
   write_resources(bundle, resources_);
   return model_file_bytes(bundle);
 }
@@ -528,6 +568,18 @@ std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle)
     model->objective_->set_x0_bounds(model->z_low_, model->z_high_);
   }
   read_library_sizes(bundle, model->library_sizes_);
+  if (bundle.has("centroid_counts")) {  // files written before transfer mode "shift" have none
+    auto longs = [](const Tensor& t) {
+      const Tensor c = t.to(at::kLong).contiguous();
+      return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+    };
+    CovariateCentroids::Table t;
+    for (int64_t v : longs(bundle.get("centroid_codes"))) t.codes.push_back(static_cast<int>(v));
+    for (int64_t v : longs(bundle.get("centroid_counts"))) t.counts.push_back(static_cast<long>(v));
+    const Tensor means = bundle.get("centroid_means").to(at::kFloat).contiguous();
+    t.means.assign(means.data_ptr<float>(), means.data_ptr<float>() + means.numel());
+    model->centroids_.restore(t);
+  }
   model->restore_record(meta);
   return model;
 }

@@ -13,6 +13,12 @@
 //   reconstruct  decoder at the posterior mean with the cell's observed
 //             library size: expected counts and the log-likelihood of the
 //             observed counts
+//   transfer  the cell's posterior mean, moved by the flow (modes "joint",
+//             "marginal", "contrast"; for "vae" these only decode under the
+//             new covariates) or by latent arithmetic (mode "shift": plus the
+//             difference of the training cells' mean codes between the two
+//             combinations, data/covariate_centroids.hpp, scGen's recipe),
+//             then decoded and drawn with the cell's own library size
 //
 // Inference uses averaged weights: the VAE's (vae_ema_decay, 0 = the
 // weights themselves) and the latent network's EMA.
@@ -23,6 +29,7 @@
 
 #include "api/model_record.hpp"
 #include "data/cell_batch.hpp"
+#include "data/covariate_centroids.hpp"
 #include "data/library_sizes.hpp"
 #include "data/split.hpp"
 #include "exprflow/api.hpp"
@@ -69,8 +76,10 @@ class LatentModel final : public ModelRecord {
  private:
   TrainReport train_vae(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
                         const Options& options, const TrainCallbacks& callbacks);
-  TrainReport train_latent(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
+  TrainReport train_latent(const Posterior& q, const CovariateColumns& columns, const CellSplit& split,
                            const Options& options, const TrainCallbacks& callbacks);
+  // The training cells' mean codes per combination of levels (transfer mode "shift").
+  void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
   // Counts drawn from the decoder's likelihood at codes z (B, d) under
   // `covariates`, with the library sizes already in out.library_size, into
@@ -89,6 +98,7 @@ class LatentModel final : public ModelRecord {
   Tensor z_mean_, z_sd_;    // (d,) standardisation of the codes the latent model learns
   Tensor z_low_, z_high_;   // (d,) clipping box, standardised units
   LibrarySizePools library_sizes_;
+  CovariateCentroids centroids_;  // posterior means (unstandardised) per combination of levels
   bool vae_trained_ = false, latent_trained_ = false;
 };
 

@@ -179,6 +179,14 @@ Tensor invert_to_noise(const Denoiser& network, const Objective& objective, cons
 
 std::vector<std::string> transfer_modes() { return {"contrast", "joint", "marginal"}; }
 
+void check_transfer_mode(const std::string& mode) {
+  const std::vector<std::string> modes = transfer_modes();
+  if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
+    throw std::invalid_argument("transfer mode must be 'joint', 'marginal' or 'contrast' (or 'shift' for latent "
+                                "models), got '" + mode + "'");
+  }
+}
+
 std::pair<Covariates, Covariates> changed_covariates(const Covariates& from, const Covariates& to) {
   Covariates from_changed, to_changed;
   for (const auto& [name, codes] : from) {
@@ -192,10 +200,7 @@ std::pair<Covariates, Covariates> changed_covariates(const Covariates& from, con
 
 Tensor transfer_cells(const Denoiser& network, const Objective& objective, const Tensor& x0, const Covariates& from,
                       const Covariates& to, const SamplerSettings& settings, const std::string& mode) {
-  const std::vector<std::string> modes = transfer_modes();
-  if (std::find(modes.begin(), modes.end(), mode) == modes.end()) {
-    throw std::invalid_argument("transfer mode must be 'joint', 'marginal' or 'contrast', got '" + mode + "'");
-  }
+  check_transfer_mode(mode);
   const auto [from_changed, to_changed] = changed_covariates(from, to);
   at::Generator unused = at::detail::createCPUGenerator(0);
   const std::vector<double> grid = objective.time_grid(settings.steps);

@@ -87,6 +87,8 @@ Tensor transfer_cells(const Denoiser& network, const Objective& objective, const
 
 // The transfer modes, {"contrast", "joint", "marginal"}.
 std::vector<std::string> transfer_modes();
+// std::invalid_argument unless `mode` is one of transfer_modes().
+void check_transfer_mode(const std::string& mode);
 
 // Per cell, the covariates whose codes differ between `from` and `to`; the
 // others set to -1 on both sides. Returns {from, to} so masked.

@@ -1,0 +1,156 @@
+#include "data/covariate_centroids.hpp"
+
+#include <set>
+#include <stdexcept>
+
+namespace exprflow {
+
+CovariateCentroids::CovariateCentroids(std::vector<std::string> covariate_names, int dims)
+    : names_(std::move(covariate_names)), dims_(dims) {}
+
+void CovariateCentroids::clear() {
+  groups_.clear();
+  cache_.clear();
+}
+
+void CovariateCentroids::add(const std::vector<int>& codes, const float* vector) {
+  if (codes.size() != names_.size()) {
+    throw std::invalid_argument("a centroid needs " + std::to_string(names_.size()) + " covariate codes, got " +
+                                std::to_string(codes.size()));
+  }
+  Group& group = groups_[codes];
+  if (group.sum.empty()) group.sum.assign(dims_, 0.0);
+  for (int j = 0; j < dims_; ++j) group.sum[j] += vector[j];
+  ++group.count;
+  cache_.clear();
+}
+
+bool CovariateCentroids::pooled_mean(const std::vector<int>& pattern, std::vector<double>& mean) const {
+  mean.assign(dims_, 0.0);
+  long count = 0;
+  for (const auto& [codes, group] : groups_) {
+    bool match = true;
+    for (size_t k = 0; k < codes.size() && match; ++k) match = pattern[k] < 0 || pattern[k] == codes[k];
+    if (!match) continue;
+    for (int j = 0; j < dims_; ++j) mean[j] += group.sum[j];
+    count += group.count;
+  }
+  if (count == 0) return false;
+  for (double& m : mean) m /= count;
+  return true;
+}
+
+const std::vector<float>& CovariateCentroids::shift(const std::vector<int>& from, const std::vector<int>& to) const {
+  if (from.size() != names_.size() || to.size() != names_.size()) {
+    throw std::invalid_argument("a latent shift needs " + std::to_string(names_.size()) + " covariate codes per end");
+  }
+  auto key = std::make_pair(from, to);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) it = cache_.emplace(key, compute_shift(from, to)).first;
+  return it->second;
+}
+
+std::vector<float> CovariateCentroids::compute_shift(const std::vector<int>& from, const std::vector<int>& to) const {
+  if (groups_.empty()) throw std::invalid_argument("the model holds no latent centroids (is it trained?)");
+  const size_t k = names_.size();
+  std::vector<bool> changed(k);
+  bool any = false;
+  for (size_t a = 0; a < k; ++a) any |= (changed[a] = from[a] != to[a]);
+  std::vector<float> out(dims_, 0.0f);
+  if (!any) return out;
+
+  // Both ends of one context: the context's codes on the kept covariates,
+  // `from` / `to` on the changed ones.
+  auto ends = [&](const std::vector<int>& context) {
+    std::vector<int> source = context, target = context;
+    for (size_t a = 0; a < k; ++a) {
+      if (changed[a]) {
+        source[a] = from[a];
+        target[a] = to[a];
+      }
+    }
+    return std::make_pair(source, target);
+  };
+  auto difference = [&](const std::vector<int>& context, std::vector<double>& delta) {
+    const auto [source, target] = ends(context);
+    std::vector<double> a, b;
+    if (!pooled_mean(source, a) || !pooled_mean(target, b)) return false;
+    for (int j = 0; j < dims_; ++j) delta[j] = b[j] - a[j];
+    return true;
+  };
+
+  std::vector<double> delta(dims_);
+  // 1. The cell's own context.
+  std::vector<int> own = from;
+  for (size_t a = 0; a < k; ++a) if (changed[a]) own[a] = -1;
+  bool own_is_specific = true;
+  for (size_t a = 0; a < k; ++a) own_is_specific &= changed[a] || own[a] >= 0;
+  if (own_is_specific && difference(own, delta)) {
+    for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(delta[j]);
+    return out;
+  }
+  // 2. Every context seen in training, each counted once.
+  std::set<std::vector<int>> contexts;
+  for (const auto& [codes, group] : groups_) {
+    std::vector<int> context = codes;
+    for (size_t a = 0; a < k; ++a) if (changed[a]) context[a] = -1;
+    contexts.insert(context);
+  }
+  std::vector<double> total(dims_, 0.0);
+  int used = 0;
+  for (const auto& context : contexts) {
+    bool specific = true;  // a context with an unknown level would pool others: step 3 does that
+    for (size_t a = 0; a < k; ++a) specific &= changed[a] || context[a] >= 0;
+    if (!specific) continue;
+    if (!difference(context, delta)) continue;
+    for (int j = 0; j < dims_; ++j) total[j] += delta[j];
+    ++used;
+  }
+  if (used > 0) {
+    for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(total[j] / used);
+    return out;
+  }
+  // 3. Pooled over every context.
+  std::vector<int> anything(k, -1);
+  const auto [source, target] = ends(anything);
+  std::vector<double> a, b;
+  for (const auto& [pattern, mean] : {std::make_pair(&source, &a), std::make_pair(&target, &b)}) {
+    if (pooled_mean(*pattern, *mean)) continue;
+    std::string which;
+    for (size_t c = 0; c < k; ++c) {
+      if (changed[c] && (*pattern)[c] >= 0) which += (which.empty() ? "'" : ", '") + names_[c] + "'";
+    }
+    throw std::invalid_argument("no training cell has the asked level of " + which +
+                                ": a latent shift needs training cells at both ends");
+  }
+  for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(b[j] - a[j]);
+  return out;
+}
+
+CovariateCentroids::Table CovariateCentroids::table() const {
+  Table t;
+  for (const auto& [codes, group] : groups_) {
+    t.codes.insert(t.codes.end(), codes.begin(), codes.end());
+    for (double s : group.sum) t.means.push_back(static_cast<float>(s / group.count));
+    t.counts.push_back(group.count);
+  }
+  return t;
+}
+
+void CovariateCentroids::restore(const Table& t) {
+  const size_t k = names_.size(), n = t.counts.size();
+  if (t.codes.size() != n * k || t.means.size() != n * static_cast<size_t>(dims_)) {
+    throw std::invalid_argument("latent centroids: expected " + std::to_string(k) + " codes and " +
+                                std::to_string(dims_) + " values for each of " + std::to_string(n) + " combinations");
+  }
+  clear();
+  for (size_t g = 0; g < n; ++g) {
+    if (t.counts[g] < 1) throw std::invalid_argument("latent centroids: a combination has no cells");
+    Group& group = groups_[std::vector<int>(t.codes.begin() + g * k, t.codes.begin() + (g + 1) * k)];
+    group.count = t.counts[g];
+    group.sum.resize(dims_);
+    for (int j = 0; j < dims_; ++j) group.sum[j] = static_cast<double>(t.means[g * dims_ + j]) * group.count;
+  }
+}
+
+}  // namespace exprflow

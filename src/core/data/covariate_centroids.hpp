@@ -1,0 +1,67 @@
+// Mean codes (e.g. VAE latent means) of the training cells per combination of
+// covariate levels, and the shift that moves a cell from one combination to
+// another: scGen's latent arithmetic, generalised to several covariates.
+// Torch-free.
+//
+// A cell moving from codes `from` to codes `to` changes the covariates whose
+// codes differ ("changed"); the others are its context. The shift is
+//   own context  mean(context, to) - mean(context, from), when the training
+//                cells of the cell's own context hold both ends (a
+//                combination seen in training);
+//   otherwise    the unweighted average of that difference over every context
+//                whose training cells hold both ends (scGen's balanced delta:
+//                each cell type counts once, however many cells it has);
+//   otherwise    the pooled difference mean(to) - mean(from) over all cells,
+//                whatever their context.
+// A code of -1 (in a pattern or a target) matches every level. Asking for a
+// level no training cell has is std::invalid_argument naming the covariate.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace exprflow {
+
+class CovariateCentroids {
+ public:
+  CovariateCentroids() = default;
+  CovariateCentroids(std::vector<std::string> covariate_names, int dims);
+
+  void clear();
+  // One cell: its codes (one per covariate, -1 unknown) and its vector (dims values).
+  void add(const std::vector<int>& codes, const float* vector);
+  // (dims,) the shift from `from` to `to` (one code per covariate each).
+  const std::vector<float>& shift(const std::vector<int>& from, const std::vector<int>& to) const;
+
+  bool empty() const { return groups_.empty(); }
+  int dims() const { return dims_; }
+  int n_covariates() const { return static_cast<int>(names_.size()); }
+
+  // Storage: one row per combination seen, in a fixed order.
+  struct Table {
+    std::vector<int> codes;     // (K x n_covariates)
+    std::vector<float> means;   // (K x dims)
+    std::vector<long> counts;   // (K)
+  };
+  Table table() const;
+  // Replaces the contents; sizes that do not match are std::invalid_argument.
+  void restore(const Table& table);
+
+ private:
+  struct Group {
+    std::vector<double> sum;
+    long count = 0;
+  };
+  // The pooled mean over groups matching `pattern` (-1: any); false when none has cells.
+  bool pooled_mean(const std::vector<int>& pattern, std::vector<double>& mean) const;
+  std::vector<float> compute_shift(const std::vector<int>& from, const std::vector<int>& to) const;
+
+  std::vector<std::string> names_;
+  int dims_ = 0;
+  std::map<std::vector<int>, Group> groups_;
+  mutable std::map<std::pair<std::vector<int>, std::vector<int>>, std::vector<float>> cache_;
+};
+
+}  // namespace exprflow
