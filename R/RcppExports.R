@@ -141,3 +141,11 @@
     invisible(.Call(`_exprflow_cpp_model_annotate`, model_ptr, values))
 }
 
+.cpp_model_adapter_raw <- function(model_ptr) {
+    .Call(`_exprflow_cpp_model_adapter_raw`, model_ptr)
+}
+
+.cpp_model_apply_adapter <- function(model_ptr, bytes, source) {
+    invisible(.Call(`_exprflow_cpp_model_apply_adapter`, model_ptr, bytes, source))
+}
+

@@ -217,13 +217,8 @@ fit_connectivity <- function(expression, connectivity, coords = NULL, gene2vec =
                              verbose = interactive(), ..., training = list()) {
   .check_model_name(model)
   missing_genes <- match.arg(missing_genes)
-  if (!is.null(epochs)) .check_count(epochs, "epochs")
-  if (!is.null(batch_size)) .check_count(batch_size, "batch_size")
-  if (!is.null(learning_rate)) .check_number(learning_rate, "learning_rate", lower = 0)
-  .check_number(validation_fraction, "validation_fraction", 0, 0.9)
-  if (!is.null(patience)) .check_count(patience, "patience", min = 0)
-  .check_count(seed, "seed", min = 0)
-  if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
+  # Checked as for expression models (the connectivity trainer takes no validation_fraction: the split is here).
+  .training_options(epochs, batch_size, learning_rate, validation_fraction, patience, seed, training)
   settings <- list(...)
   if (length(settings) && (is.null(names(settings)) || any(!nzchar(names(settings))))) {
     stop("model settings in `...` must be named (e.g. d_model = 64)", call. = FALSE)

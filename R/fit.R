@@ -232,14 +232,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
     .check_string(objective, "objective")
     objective <- match.arg(objective, c("flow", "ddpm"))
   }
-  if (!is.null(epochs)) .check_count(epochs, "epochs")
-  if (!is.null(batch_size)) .check_count(batch_size, "batch_size")
-  if (!is.null(learning_rate)) .check_number(learning_rate, "learning_rate", lower = 0)
-  .check_number(validation_fraction, "validation_fraction", 0, 0.9)
-  if (!is.null(patience)) .check_count(patience, "patience", min = 0)
-  .check_count(seed, "seed", min = 0)
+  options <- .training_options(epochs, batch_size, learning_rate, validation_fraction, patience, seed, training)
   device <- match.arg(device)
-  if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
   spec_overrides <- list(...)
   if (length(spec_overrides) && (is.null(names(spec_overrides)) || any(!nzchar(names(spec_overrides))))) {
     stop("architecture settings in `...` must be named (e.g. n_tokens = 16)", call. = FALSE)
@@ -261,19 +255,32 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   pointer <- .cpp_model_create(spec, input$genes, covariates, resources)
   .cpp_model_annotate(pointer, .condition_annotations(input$conditions))
 
-  # Settings left NULL are left out: the core then uses the architecture's
-  # defaults (training_defaults()) and, for patience, the objective's.
-  options <- utils::modifyList(c(list(validation_fraction = validation_fraction, seed = seed),
-                                 if (!is.null(epochs)) list(epochs = epochs),
-                                 if (!is.null(batch_size)) list(batch_size = batch_size),
-                                 if (!is.null(learning_rate)) list(learning_rate = learning_rate),
-                                 if (!is.null(patience)) list(patience = patience)), training)
   report <- .train_with_progress(pointer, input, codes, options, verbose)
   if (report$interrupted) {
     warning(sprintf("training was interrupted after %d steps; returning the model trained so far",
                     as.integer(report$steps)), call. = FALSE)
   }
   .new_model(pointer)
+}
+
+# The core's training options from the R arguments, checked (errors name
+# the argument). Settings left NULL are left out: the core then uses the
+# architecture's defaults (training_defaults()) and, for patience, the
+# objective's. `training` (a named list) overrides; `extra` comes first.
+.training_options <- function(epochs, batch_size, learning_rate, validation_fraction, patience, seed, training,
+                              extra = list()) {
+  if (!is.null(epochs)) .check_count(epochs, "epochs")
+  if (!is.null(batch_size)) .check_count(batch_size, "batch_size")
+  if (!is.null(learning_rate)) .check_number(learning_rate, "learning_rate", lower = 0)
+  .check_number(validation_fraction, "validation_fraction", 0, 0.9)
+  if (!is.null(patience)) .check_count(patience, "patience", min = 0)
+  .check_count(seed, "seed", min = 0)
+  if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
+  utils::modifyList(c(list(validation_fraction = validation_fraction, seed = seed), extra,
+                      if (!is.null(epochs)) list(epochs = epochs),
+                      if (!is.null(batch_size)) list(batch_size = batch_size),
+                      if (!is.null(learning_rate)) list(learning_rate = learning_rate),
+                      if (!is.null(patience)) list(patience = patience)), training)
 }
 
 # What the model keeps about its covariates beside their levels: the

@@ -25,6 +25,9 @@
 #'
 #' @param model An `exprflow_model`.
 #' @param path File path.
+#' @param adapter_only `TRUE` writes only the LoRA adapter of the model's
+#'   last [fine_tune()] (an error for a model never fine-tuned), which
+#'   [load_adapter()] applies to the original model. Default `FALSE`.
 #' @param trust_legacy `TRUE` to read a model file saved by an earlier
 #'   exprflow in the LibTorch archive format (only for files whose origin you
 #'   trust; see Details). Default `FALSE`.
@@ -38,9 +41,14 @@
 #' save_model(model, path)
 #' restored <- load_model(path)
 #' @export
-save_model <- function(model, path) {
-  .model_pointer(model)  # checks `model`; a damaged object's bytes are refused here
+save_model <- function(model, path, adapter_only = FALSE) {
+  pointer <- .model_pointer(model)  # checks `model`; a damaged object's bytes are refused here
   .check_string(path, "path")
+  .check_flag(adapter_only, "adapter_only")
+  if (adapter_only) {
+    .cpp_write_model_raw(.cpp_model_adapter_raw(pointer), path.expand(path))
+    return(invisible(model))
+  }
   # The object's own bytes: the file is exactly what it carries.
   .cpp_write_model_raw(model$state$raw, path.expand(path))
   invisible(model)

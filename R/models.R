@@ -48,6 +48,11 @@
   # with or without a model of its latent codes).
   table <- expression_architectures()
   model$space <- table$space[match(model$architecture, table$name)]
+  # The last LoRA fine-tuning (fine_tune()), or NULL.
+  model$lora <- if (!is.null(notes$lora_rank)) {
+    list(rank = as.integer(notes$lora_rank), trainable = as.numeric(notes$lora_trainable_parameters),
+         network = as.numeric(notes$lora_network_parameters))
+  }
   model
 }
 
@@ -103,6 +108,10 @@ print.exprflow_model <- function(x, ...) {
         "\n", sep = "")
   }
   cat("  parameters : ", format(x$parameters, big.mark = ","), "\n", sep = "")
+  if (!is.null(x$lora)) {
+    cat(sprintf("  LoRA       : rank %d, %s of the network's %s parameters fine-tuned\n", x$lora$rank,
+                format(x$lora$trainable, big.mark = ","), format(x$lora$network, big.mark = ",")))
+  }
   h <- x$history
   if (NROW(h)) {
     # One line per training stage (VAE-based models train "vae", then "latent").

@@ -447,6 +447,29 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_model_adapter_raw
+Rcpp::RawVector cpp_model_adapter_raw(SEXP model_ptr);
+RcppExport SEXP _exprflow_cpp_model_adapter_raw(SEXP model_ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_adapter_raw(model_ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_model_apply_adapter
+void cpp_model_apply_adapter(SEXP model_ptr, Rcpp::RawVector bytes, std::string source);
+RcppExport SEXP _exprflow_cpp_model_apply_adapter(SEXP model_ptrSEXP, SEXP bytesSEXP, SEXP sourceSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type bytes(bytesSEXP);
+    Rcpp::traits::input_parameter< std::string >::type source(sourceSEXP);
+    cpp_model_apply_adapter(model_ptr, bytes, source);
+    return R_NilValue;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_connectivity_architectures", (DL_FUNC) &_exprflow_cpp_connectivity_architectures, 0},
@@ -484,6 +507,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_pointer_alive", (DL_FUNC) &_exprflow_cpp_pointer_alive, 1},
     {"_exprflow_cpp_model_annotations", (DL_FUNC) &_exprflow_cpp_model_annotations, 1},
     {"_exprflow_cpp_model_annotate", (DL_FUNC) &_exprflow_cpp_model_annotate, 2},
+    {"_exprflow_cpp_model_adapter_raw", (DL_FUNC) &_exprflow_cpp_model_adapter_raw, 1},
+    {"_exprflow_cpp_model_apply_adapter", (DL_FUNC) &_exprflow_cpp_model_apply_adapter, 3},
     {NULL, NULL, 0}
 };
 

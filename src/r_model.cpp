@@ -319,3 +319,15 @@ void cpp_model_annotate(SEXP model_ptr, Rcpp::List values) {
     annotations = annotations.merged(exprflow_r::options_from_list(values), /*known_only=*/false);
   });
 }
+
+// The last LoRA fine-tuning's adapter alone, as an adapter file's bytes.
+// [[Rcpp::export(.cpp_model_adapter_raw)]]
+Rcpp::RawVector cpp_model_adapter_raw(SEXP model_ptr) {
+  return exprflow_r::guarded([&]() { return exprflow_r::raw_from_bytes(model_of(model_ptr).adapter_bytes()); });
+}
+
+// Merges an adapter file's bytes into the model (`source` names them in errors).
+// [[Rcpp::export(.cpp_model_apply_adapter)]]
+void cpp_model_apply_adapter(SEXP model_ptr, Rcpp::RawVector bytes, std::string source) {
+  exprflow_r::guarded([&]() { model_of(model_ptr).apply_adapter(exprflow_r::bytes_of_raw(bytes), source); });
+}

@@ -19,6 +19,7 @@
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
+#include "api/lora_adapter.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
 #include "train/trainer.hpp"
@@ -122,6 +123,14 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
     theta_ = estimate_nb_theta(data, split.train);
     library_sizes_.clear();
     for (int c : split.train) library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c]);
+  } else {
+    // Continued training and fine-tuning widen the clipping box to the new
+    // cells' range (in the first run's units), or new data outside the old
+    // range could never be generated.
+    const GeneScaling s = GeneScaling::fit(data, split.train);
+    low_ = at::minimum(low_, (float_tensor(s.min, device_) - scale_.mean) / scale_.sd);
+    high_ = at::maximum(high_, (float_tensor(s.max, device_) - scale_.mean) / scale_.sd);
+    objective_->set_x0_bounds(low_, high_);
   }
 
   const CleanData clean = [&](const std::vector<int>& cells, at::Generator&) {
@@ -130,8 +139,20 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   };
   const TrainingTask task =
       denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
-  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
-  append_history(history_, report);
+  const LoraSettings lora = LoraSettings::from(options);
+  TrainReport report;
+  if (lora.rank > 0) {
+    if (!trained_) throw std::invalid_argument("LoRA fine-tuning (lora_rank > 0) needs a trained model: train it first");
+    report = fine_tune_with_adapters(task, *network_, *ema_, lora, split.train, split.validation, settings, callbacks,
+                                     adapter_);
+    // The clipping box the fine-tuning data widened travels with the adapter.
+    adapter_.put("clip_low", low_);
+    adapter_.put("clip_high", high_);
+    annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
+  } else {
+    report = run_training(task, split.train, split.validation, settings, callbacks);
+  }
+  append_history(history_, report, lora.rank > 0 ? "lora" : "model");
   trained_ = trained_ || report.steps > 0;
   return report;
 }
@@ -300,6 +321,7 @@ std::string ExpressionModel::to_bytes() const {
   }
   bundle.put("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
   write_library_sizes(bundle, library_sizes_);
+  write_adapter(bundle, adapter_);
   write_resources(bundle, resources_);
   return model_file_bytes(bundle);
 }
@@ -324,8 +346,21 @@ std::unique_ptr<ExpressionModel> ExpressionModel::read_model(const TensorBundle&
   if (theta.scalar_type() != at::kDouble || theta.dim() != 1) throw std::invalid_argument("'theta' is not a vector of doubles");
   model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
   read_library_sizes(bundle, model->library_sizes_);
+  model->adapter_ = read_adapter(bundle);
   model->restore_record(meta);
   return model;
+}
+
+}  // namespace exprflow
+
+namespace exprflow {
+
+std::string ExpressionModel::adapter_bytes() const { return adapter_file_bytes(adapter_); }
+
+void ExpressionModel::apply_adapter(std::string_view bytes, const std::string& source) {
+  adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, low_, high_);
+  objective_->set_x0_bounds(low_, high_);
+  annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
 }
 
 }  // namespace exprflow

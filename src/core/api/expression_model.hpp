@@ -46,6 +46,8 @@ class ExpressionModel final : public ModelRecord {
   std::vector<float> token_gene_loadings(const std::string& method, const ExpressionSource* data,
                                          int* n_tokens) override;
   std::string to_bytes() const override;
+  std::string adapter_bytes() const override;
+  void apply_adapter(std::string_view bytes, const std::string& source) override;
   // The model in an opened model file (see GenerativeModel::load()).
   static std::unique_ptr<ExpressionModel> read_model(const TensorBundle& bundle);
 
@@ -78,6 +80,7 @@ class ExpressionModel final : public ModelRecord {
   Tensor low_, high_;              // (G,) x_0 clipping box, standardised units
   std::vector<double> theta_;      // NB inverse dispersion per gene
   LibrarySizePools library_sizes_;  // training cells' sizes with their covariate codes
+  TensorBundle adapter_;            // the last LoRA fine-tuning's adapter file (empty: none)
   bool trained_ = false;
 };
 

@@ -57,7 +57,12 @@ Options GenerativeModel::default_spec(const std::string& architecture, const std
 }
 
 Options GenerativeModel::default_train_options(const std::string& architecture) {
-  return composition_train_options(architecture.empty() ? "latent_tokens" : architecture);
+  // lora_rank > 0 fine-tunes a trained model's denoising network with LoRA
+  // adapters of that rank (api/lora_adapter.hpp); lora_alpha 0 means the rank.
+  return composition_train_options(architecture.empty() ? "latent_tokens" : architecture)
+      .set("lora_rank", 0.0)
+      .set("lora_alpha", 0.0)
+      .set("lora_layers", "all");
 }
 
 Options GenerativeModel::default_sample_options() {

@@ -17,6 +17,7 @@
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
+#include "api/lora_adapter.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
 #include "train/trainer.hpp"
@@ -147,14 +148,21 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
   }
 
   TrainReport report;
+  const bool lora = LoraSettings::from(options).rank > 0;
+  if (lora && !has_latent_model()) {
+    throw std::invalid_argument("LoRA fine-tuning adapts a latent model's flow; the 'vae' has none");
+  }
+  if (lora && !trained()) {
+    throw std::invalid_argument("LoRA fine-tuning (lora_rank > 0) needs a trained model: train it first");
+  }
   const Options vae_options = vae_stage_options(options, has_latent_model());
-  if (vae_options.integer("epochs") > 0 || !vae_trained_) {
+  if (!lora && (vae_options.integer("epochs") > 0 || !vae_trained_)) {
     report = train_vae(data, columns, split, vae_options, callbacks);
     if (report.interrupted) return report;
   }
   // Both the latent model and the centroids read the trained encoder's codes of every cell.
   const Posterior q = posteriors(data);  // (N, d) each
-  fit_centroids(q, columns);
+  if (!lora) fit_centroids(q, columns);  // LoRA leaves the VAE, and so its codes, as they were
   if (has_latent_model()) {
     const TrainReport latent = train_latent(q, columns, split, options, callbacks);
     report.history.insert(report.history.end(), latent.history.begin(), latent.history.end());
@@ -270,18 +278,24 @@ TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns
   const bool draw = codes_kind == "sample";
   const Tensor train_index = index_tensor(split.train, device_);
   Tensor train_means = q.mean.index_select(0, train_index);  // (n, d)
-  z_mean_ = train_means.mean(0);
-  // Var of a draw = var of the means + mean posterior variance.
-  Tensor variance = train_means.var(0);
-  if (draw) variance = variance + q.var.index_select(0, train_index).mean(0);
-  z_sd_ = variance.sqrt().clamp_min(1e-3);
+  if (!latent_trained_) {
+    // Fixed by the first training run: continued training and fine-tuning
+    // keep the standardisation, so the flow's inputs keep their meaning.
+    z_mean_ = train_means.mean(0);
+    // Var of a draw = var of the means + mean posterior variance.
+    Tensor variance = train_means.var(0);
+    if (draw) variance = variance + q.var.index_select(0, train_index).mean(0);
+    z_sd_ = variance.sqrt().clamp_min(1e-3);
+  }
   const Tensor z = (q.mean - z_mean_) / z_sd_;  // (N, d)
   const Tensor z_noise_sd = q.var.sqrt() / z_sd_;  // (N, d)
   // Clipping box: the training codes' range, widened by 3 posterior sds when drawing.
   Tensor z_train = z.index_select(0, train_index);
   Tensor margin = draw ? 3.0 * z_noise_sd.index_select(0, train_index) : at::zeros_like(z_train);
-  z_low_ = std::get<0>((z_train - margin).min(0));
-  z_high_ = std::get<0>((z_train + margin).max(0));
+  const Tensor low = std::get<0>((z_train - margin).min(0)), high = std::get<0>((z_train + margin).max(0));
+  // Continued training widens the box to the new cells' range too.
+  z_low_ = latent_trained_ ? at::minimum(z_low_, low) : low;
+  z_high_ = latent_trained_ ? at::maximum(z_high_, high) : high;
   objective_->set_x0_bounds(z_low_, z_high_);
   const CleanData codes = [&](const std::vector<int>& cells, at::Generator& generator) {
     const Tensor index = index_tensor(cells, device_);
@@ -295,9 +309,21 @@ TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns
   if (callbacks.on_stage) callbacks.on_stage("latent");
   const TrainingTask task =
       denoiser_task(*network_, *ema_, *objective_, codes, spec_.number("cfg_dropout"), settings);
-  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
-  for (EpochRecord& r : report.history) r.stage = "latent";
-  append_history(history_, report, "latent");
+  const LoraSettings lora = LoraSettings::from(options);
+  TrainReport report;
+  if (lora.rank > 0) {
+    report = fine_tune_with_adapters(task, *network_, *ema_, lora, split.train, split.validation, settings, callbacks,
+                                     adapter_);
+    // The clipping box the fine-tuning data widened travels with the adapter.
+    adapter_.put("clip_low", z_low_);
+    adapter_.put("clip_high", z_high_);
+    annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
+  } else {
+    report = run_training(task, split.train, split.validation, settings, callbacks);
+  }
+  const std::string stage = lora.rank > 0 ? "lora" : "latent";
+  for (EpochRecord& r : report.history) r.stage = stage;
+  append_history(history_, report, stage);
   latent_trained_ = latent_trained_ || report.steps > 0;
   return report;
 }
@@ -529,6 +555,7 @@ std::string LatentModel::to_bytes() const {
     bundle.put("clip_high", z_high_);
   }
   write_library_sizes(bundle, library_sizes_);
+  write_adapter(bundle, adapter_);
   if (!centroids_.empty()) {
     const CovariateCentroids::Table t = centroids_.table();
     const int64_t k = static_cast<int64_t>(t.counts.size());
@@ -568,6 +595,7 @@ std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle)
     model->objective_->set_x0_bounds(model->z_low_, model->z_high_);
   }
   read_library_sizes(bundle, model->library_sizes_);
+  model->adapter_ = read_adapter(bundle);
   if (bundle.has("centroid_counts")) {  // files written before transfer mode "shift" have none
     auto longs = [](const Tensor& t) {
       const Tensor c = t.to(at::kLong).contiguous();
@@ -582,6 +610,19 @@ std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle)
   }
   model->restore_record(meta);
   return model;
+}
+
+}  // namespace exprflow
+
+namespace exprflow {
+
+std::string LatentModel::adapter_bytes() const { return adapter_file_bytes(adapter_); }
+
+void LatentModel::apply_adapter(std::string_view bytes, const std::string& source) {
+  if (!has_latent_model()) throw std::invalid_argument("a LoRA adapter adapts a latent model's flow; the 'vae' has none");
+  adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, z_low_, z_high_);
+  objective_->set_x0_bounds(z_low_, z_high_);
+  annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
 }
 
 }  // namespace exprflow

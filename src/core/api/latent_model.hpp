@@ -60,6 +60,8 @@ class LatentModel final : public ModelRecord {
                                          int* n_tokens) override;
   std::vector<std::string> token_names() const override;
   std::string to_bytes() const override;
+  std::string adapter_bytes() const override;
+  void apply_adapter(std::string_view bytes, const std::string& source) override;
   static std::unique_ptr<LatentModel> read_model(const TensorBundle& bundle);
 
   long parameter_count() const override;
@@ -98,7 +100,8 @@ class LatentModel final : public ModelRecord {
   Tensor z_mean_, z_sd_;    // (d,) standardisation of the codes the latent model learns
   Tensor z_low_, z_high_;   // (d,) clipping box, standardised units
   LibrarySizePools library_sizes_;
-  CovariateCentroids centroids_;  // posterior means (unstandardised) per combination of levels
+  CovariateCentroids centroids_;
+  TensorBundle adapter_;  // the last LoRA fine-tuning's adapter file (empty: none)  // posterior means (unstandardised) per combination of levels
   bool vae_trained_ = false, latent_trained_ = false;
 };
 

@@ -259,6 +259,14 @@ class GenerativeModel {
   // envelope with the format version (front ends keep them in memory, as the
   // R package does in each model object).
   virtual std::string to_bytes() const = 0;
+  // LoRA: train() with lora_rank > 0 fine-tunes a trained model through
+  // low-rank adapters of its denoising network's backbone and merges them.
+  // adapter_bytes() is the last such run's adapter alone, as a file's bytes
+  // (std::invalid_argument when there was none); apply_adapter() merges one
+  // into this model, which must be the one it was fine-tuned from, as it
+  // was then (`source` names the bytes in errors).
+  virtual std::string adapter_bytes() const = 0;
+  virtual void apply_adapter(std::string_view bytes, const std::string& source) = 0;
   // to_bytes() written to `path` atomically (a temporary file renamed over it).
   void save(const std::string& path) const;
 

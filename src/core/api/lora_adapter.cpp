@@ -1,0 +1,116 @@
+#include "api/lora_adapter.hpp"
+
+#include <stdexcept>
+
+#include "io/model_archive.hpp"
+
+namespace exprflow {
+
+namespace {
+
+constexpr const char* kAdapterFormat = "exprflow-lora-adapter";
+constexpr int kAdapterVersion = 1;
+
+std::string base_fingerprint(torch::nn::Module& network, torch::nn::Module& ema) {
+  return parameter_fingerprint(network) + parameter_fingerprint(ema);
+}
+
+long parameter_count(torch::nn::Module& module) {
+  long n = 0;
+  for (const Tensor& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace
+
+TrainReport fine_tune_with_adapters(const TrainingTask& task, torch::nn::Module& network, torch::nn::Module& ema,
+                                    const LoraSettings& settings, const std::vector<int>& train_cells,
+                                    const std::vector<int>& validation_cells, const TrainerSettings& trainer,
+                                    const TrainCallbacks& callbacks, TensorBundle& adapter) {
+  const std::string base = base_fingerprint(network, ema);
+  const long total = parameter_count(network);
+  LoraAdapters raw(network, settings), average(network, settings);
+  // The average starts as (and is a copy of the layout of) the trained adapters.
+  for (Tensor& p : average->parameters()) p.set_requires_grad(false);
+  const TrainReport report =
+      run_training(adapter_task(task, network, *raw, *average), train_cells, validation_cells, trainer, callbacks);
+  merge_adapters(network, ema, *raw, *average);
+
+  adapter = TensorBundle();
+  adapter.meta = archive_meta(kAdapterFormat, kAdapterVersion, Options());
+  adapter.meta["rank"] = settings.rank;
+  adapter.meta["alpha"] = settings.alpha;
+  adapter.meta["layers"] = raw->layer_names();
+  adapter.meta["which_layers"] = settings.layers;
+  adapter.meta["base"] = base;
+  adapter.meta["trainable_parameters"] = raw->trainable_count();
+  adapter.meta["network_parameters"] = total;
+  adapter.put_module("raw", *raw);
+  adapter.put_module("average", *average);
+  return report;
+}
+
+std::string adapter_file_bytes(const TensorBundle& adapter) {
+  if (!adapter.meta.contains("rank")) {
+    throw std::invalid_argument("the model holds no LoRA adapter: fine-tune it with a LoRA rank first");
+  }
+  return model_file_bytes(adapter);
+}
+
+TensorBundle apply_adapter_bytes(std::string_view bytes, const std::string& source, torch::nn::Module& network,
+                                 torch::nn::Module& ema) {
+  TensorBundle adapter = open_model_bytes(bytes, source, kAdapterFormat, kAdapterVersion, "LoRA adapter", false);
+  if (adapter.meta.at("base").get<std::string>() != base_fingerprint(network, ema)) {
+    throw std::invalid_argument("'" + source + "' adapts another model's weights: apply it to the model it was "
+                                "fine-tuned from, as it was before fine-tuning");
+  }
+  LoraSettings settings;
+  settings.rank = adapter.meta.at("rank").get<int64_t>();
+  settings.alpha = adapter.meta.at("alpha").get<double>();
+  settings.layers = adapter.meta.at("which_layers").get<std::string>();
+  LoraAdapters raw(network, settings), average(network, settings);
+  if (raw->layer_names() != adapter.meta.at("layers").get<std::vector<std::string>>()) {
+    throw std::invalid_argument("'" + source + "' adapts other layers than this model has");
+  }
+  adapter.get_module("raw", *raw);
+  adapter.get_module("average", *average);
+  merge_adapters(network, ema, *raw, *average);
+  return adapter;
+}
+
+TensorBundle apply_adapter_and_box(std::string_view bytes, const std::string& source, torch::nn::Module& network,
+                                   torch::nn::Module& ema, Tensor& low, Tensor& high) {
+  TensorBundle adapter = apply_adapter_bytes(bytes, source, network, ema);
+  const std::vector<int64_t> shape = low.sizes().vec();
+  low = adapter.get("clip_low", shape, at::kFloat).to(low.device());
+  high = adapter.get("clip_high", shape, at::kFloat).to(high.device());
+  return adapter;
+}
+
+void write_adapter(TensorBundle& model_bundle, const TensorBundle& adapter) {
+  if (!adapter.meta.contains("rank")) return;
+  model_bundle.meta["lora_adapter"] = adapter.meta;
+  for (const auto& [name, tensor] : adapter.tensors()) model_bundle.put("lora_adapter/" + name, tensor);
+}
+
+TensorBundle read_adapter(const TensorBundle& model_bundle) {
+  TensorBundle adapter;
+  if (!model_bundle.meta.contains("lora_adapter")) return adapter;
+  adapter.meta = model_bundle.meta.at("lora_adapter");
+  const std::string prefix = "lora_adapter/";
+  for (const auto& [name, tensor] : model_bundle.tensors()) {
+    if (name.rfind(prefix, 0) == 0) adapter.put(name.substr(prefix.size()), tensor);
+  }
+  return adapter;
+}
+
+Options adapter_annotations(const TensorBundle& adapter) {
+  Options o;
+  if (!adapter.meta.contains("rank")) return o;
+  o.set("lora_rank", adapter.meta.at("rank").get<double>());
+  o.set("lora_trainable_parameters", adapter.meta.at("trainable_parameters").get<double>());
+  o.set("lora_network_parameters", adapter.meta.at("network_parameters").get<double>());
+  return o;
+}
+
+}  // namespace exprflow

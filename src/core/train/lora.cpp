@@ -1,0 +1,130 @@
+#include "train/lora.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace exprflow {
+
+LoraSettings LoraSettings::from(const Options& options) {
+  LoraSettings s;
+  s.rank = options.integer("lora_rank", 0);
+  s.alpha = options.number("lora_alpha", 0.0);
+  if (s.alpha == 0) s.alpha = static_cast<double>(s.rank);  // 0: the rank (an update scale of 1)
+  s.seed = static_cast<uint64_t>(options.integer("seed", 1));
+  if (s.rank < 0) throw std::invalid_argument("lora_rank must be at least 0 (0: train every weight)");
+  s.layers = options.text("lora_layers", "all");
+  if (s.layers != "all" && s.layers != "backbone") {
+    throw std::invalid_argument("lora_layers must be 'all' or 'backbone', got '" + s.layers + "'");
+  }
+  if (s.alpha < 0) throw std::invalid_argument("lora_alpha must be at least 0 (0: the rank)");
+  return s;
+}
+
+namespace {
+
+// The adapted layers: name -> Linear, in the module tree's order.
+std::vector<std::pair<std::string, torch::nn::LinearImpl*>> adapted_layers(torch::nn::Module& network,
+                                                                           const std::string& which) {
+  std::vector<std::pair<std::string, torch::nn::LinearImpl*>> all, in_backbone;
+  for (const auto& item : network.named_modules("", /*include_self=*/false)) {
+    auto* linear = dynamic_cast<torch::nn::LinearImpl*>(item.value().get());
+    if (linear == nullptr) continue;
+    all.emplace_back(item.key(), linear);
+    if (item.key().rfind("backbone.", 0) == 0) in_backbone.emplace_back(item.key(), linear);
+  }
+  return which == "all" || in_backbone.empty() ? all : in_backbone;
+}
+
+// The layer's own weight parameter (the member may point at an attached sum).
+Tensor registered_weight(torch::nn::LinearImpl& layer) { return layer.named_parameters(/*recurse=*/false)["weight"]; }
+
+}  // namespace
+
+LoraAdaptersImpl::LoraAdaptersImpl(torch::nn::Module& network, const LoraSettings& settings) : settings_(settings) {
+  if (settings.rank < 1) throw std::invalid_argument("LoRA adapters need lora_rank of at least 1");
+  at::Generator generator = at::detail::createCPUGenerator(settings.seed);
+  for (const auto& [name, layer] : adapted_layers(network, settings_.layers)) {
+    const Tensor w = registered_weight(*layer);  // (out, in)
+    const int64_t out = w.size(0), in = w.size(1), r = std::min<int64_t>(settings.rank, std::min(out, in));
+    // As the LoRA paper: A ~ Kaiming-uniform scale, B = 0, so B A = 0 at the start.
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    Tensor a = at::rand({r, in}, generator, at::TensorOptions().dtype(at::kFloat)).mul_(2 * bound).sub_(bound);
+    std::string key = "a" + std::to_string(names_.size());
+    a_.push_back(register_parameter(key, a.to(w.options())));
+    b_.push_back(register_parameter("b" + std::to_string(names_.size()), at::zeros({out, r}, w.options())));
+    names_.push_back(name);
+  }
+  if (names_.empty()) throw std::invalid_argument("the network has no Linear layers to adapt");
+}
+
+long LoraAdaptersImpl::trainable_count() {
+  long n = 0;
+  for (const Tensor& p : parameters()) n += p.numel();
+  return n;
+}
+
+void LoraAdaptersImpl::attach(torch::nn::Module& network) {
+  const auto layers = adapted_layers(network, settings_.layers);
+  if (layers.size() != names_.size()) throw std::logic_error("LoRA: the network's layers differ from the adapters'");
+  const double scale = settings_.scale();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Tensor w0 = registered_weight(*layers[i].second);  // (out, in)
+    w0.set_requires_grad(false);
+    layers[i].second->weight = w0 + scale * b_[i].mm(a_[i]);  // (out, in)
+  }
+}
+
+void LoraAdaptersImpl::merge(torch::nn::Module& network) {
+  const auto layers = adapted_layers(network, settings_.layers);
+  if (layers.size() != names_.size()) throw std::logic_error("LoRA: the network's layers differ from the adapters'");
+  const double scale = settings_.scale();
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Tensor w0 = registered_weight(*layers[i].second);  // (out, in)
+    w0.add_(b_[i].mm(a_[i]), scale);
+    layers[i].second->weight = w0;
+  }
+}
+
+TrainingTask adapter_task(TrainingTask task, torch::nn::Module& network, LoraAdaptersImpl& adapters,
+                          LoraAdaptersImpl& average) {
+  auto batch_loss = task.batch_loss;
+  auto validation_loss = task.validation_loss;
+  // The whole network is frozen: gradients reach only A and B.
+  for (Tensor& p : network.parameters()) p.set_requires_grad(false);
+  task.module = &adapters;
+  task.ema = &average;
+  task.batch_loss = [batch_loss, &network, &adapters](const std::vector<int>& cells, at::Generator& generator) {
+    adapters.attach(network);
+    return batch_loss(cells, generator);
+  };
+  task.validation_loss = [validation_loss, &network, &adapters](const std::vector<int>& cells) {
+    adapters.attach(network);
+    return validation_loss(cells);
+  };
+  return task;
+}
+
+void merge_adapters(torch::nn::Module& network, torch::nn::Module& ema, LoraAdaptersImpl& adapters,
+                    LoraAdaptersImpl& average) {
+  adapters.merge(network);
+  for (Tensor& p : network.parameters()) p.set_requires_grad(true);
+  average.merge(ema);
+  for (Tensor& p : ema.parameters()) p.set_requires_grad(false);  // an average is never trained
+}
+
+std::string parameter_fingerprint(torch::nn::Module& module) {
+  uint64_t hash = 1469598103934665603ULL;
+  for (const auto& item : module.named_parameters()) {
+    for (char c : item.key()) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    const Tensor t = item.value().detach().to(at::kCPU).contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(t.data_ptr());
+    for (size_t i = 0; i < t.nbytes(); ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
+  }
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+}  // namespace exprflow
