@@ -57,7 +57,10 @@
 #'   "marginal" raised the squared Pearson of mean expression from 0.90 to
 #'   0.94 (top-100 DEGs 0.70 to 0.87). `"shift"` (latent models only) adds
 #'   the latent shift described above; it needs no sampler (`steps`,
-#'   `method` and `guidance_scale` are unused).
+#'   `method` and `guidance_scale` are unused). On Kang 2018, holding out
+#'   each of six cell types' stimulated cells in turn, a `"vae"` with
+#'   `"shift"` averaged 0.917 (all genes) and 0.821 (top-100 DEGs) against
+#'   the mean shift's 0.906 and 0.722.
 #' @param seed Seed of the count draws: `NULL` (default) draws it from R's
 #'   random number generator; a whole number reproduces.
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
