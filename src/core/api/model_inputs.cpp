@@ -35,12 +35,6 @@ void check_model_genes(const std::vector<std::string>& genes, const ExpressionSo
   }
 }
 
-std::string covariate_names(const std::vector<Covariate>& covariates) {
-  std::string names;
-  for (const Covariate& c : covariates) names += (names.empty() ? "'" : ", '") + c.name + "'";
-  return names.empty() ? "none" : names;
-}
-
 namespace {
 
 void check_codes(const std::vector<int>& codes, size_t n_cells, const Covariate& covariate) {

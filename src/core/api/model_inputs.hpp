@@ -20,9 +20,6 @@ constexpr const char* kConditionCovariate = "condition";
 // every covariate has at least one level.
 void check_covariates(const std::vector<Covariate>& covariates);
 
-// The covariates' names for messages: "'a', 'b'", or "none".
-std::string covariate_names(const std::vector<Covariate>& covariates);
-
 // What the networks embed: one table per covariate.
 std::vector<CovariateSpec> covariate_specs(const std::vector<Covariate>& covariates);
 

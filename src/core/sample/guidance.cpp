@@ -3,7 +3,6 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "api/model_inputs.hpp"
 #include "sample/samplers.hpp"
 
 namespace exprflow {

@@ -126,6 +126,13 @@ struct Covariate {
   std::vector<std::string> levels;
 };
 
+// The covariates' names for messages: "'a', 'b'", or "none".
+inline std::string covariate_names(const std::vector<Covariate>& covariates) {
+  std::string names;
+  for (const Covariate& c : covariates) names += (names.empty() ? "'" : ", '") + c.name + "'";
+  return names.empty() ? "none" : names;
+}
+
 // Covariate name -> one 0-based level per cell (-1: unknown, i.e. the
 // covariate's null embedding, what classifier-free guidance trains).
 using CovariateCodes = std::map<std::string, std::vector<int>>;
