@@ -80,7 +80,8 @@
 #'   embedding; the decoder gives each gene's share of the library (a
 #'   softmax), times the cell's OBSERVED library size, with a per-gene
 #'   dispersion: `likelihood = "nb"` (default), `"zinb"` or `"poisson"`;
-#'   `dispersion = "gene_condition"` for one per gene and condition;
+#'   `dispersion = "gene_condition"` for one per gene and condition (with
+#'   several covariates, the first one's levels: list the cell type first);
 #'   `encode_condition` / `decode_condition` condition the encoder / decoder.
 #'   Trained on the ELBO with KL warm-up (`kl_warmup`, a fraction of the
 #'   steps; `kl_weight`). It generates from its N(0, I) prior, which ignores

@@ -32,7 +32,7 @@ struct CountVaeSettings {
   int64_t n_layers = 2;          // hidden layers of the encoder and of the decoder
   double dropout = 0.1;
   std::string likelihood = "nb";  // "nb", "zinb", "poisson"
-  std::string dispersion = "gene";  // "gene" or "gene_condition"
+  std::string dispersion = "gene";  // "gene" or "gene_condition" (levels of the first covariate)
   bool encode_condition = false;
   bool decode_condition = false;
   // What the encoder reads: "pca", log1p-normalised expression projected on
