@@ -45,7 +45,8 @@
 #'   covariate as in [generate_cells()].
 #' @param mode Under which covariates the cell is inverted and integrated
 #'   back (a covariate changes for a cell when `to` gives it another level):
-#'   `"joint"` (default) all of them both ways; `"marginal"` only the
+#'   `NULL` (default) is `"joint"`, or `"shift"` for the `"vae"`;
+#'   `"joint"` all of them both ways; `"marginal"` only the
 #'   changed ones, the others unknown both ways, so the cell moves as the
 #'   population of every level of the kept covariates does; `"contrast"` the
 #'   cell's own flow (inverted under all its covariates) plus the marginal
@@ -77,7 +78,7 @@
 #' table(droplevels(as_nk$transferred_from), droplevels(as_nk$cell_type))
 #' @export
 transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, method = NULL,
-                           guidance_scale = 1, mode = c("joint", "marginal", "contrast", "shift"), seed = NULL,
+                           guidance_scale = 1, mode = NULL, seed = NULL,
                            batch_size = 256) {
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
@@ -94,7 +95,11 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
   }
   .check_count(steps, "steps")
   guidance <- .guidance_option(model, guidance_scale)
-  mode <- match.arg(mode)
+  # The "vae" has no flow to invert: its only transfer that changes cells
+  # (unless its decoder reads the condition) is the latent shift.
+  if (is.null(mode)) mode <- if (identical(model$architecture, "vae")) "shift" else "joint"
+  .check_string(mode, "mode")
+  mode <- match.arg(mode, c("joint", "marginal", "contrast", "shift"))
   if (mode == "shift" && !identical(model$space, "latent")) {
     stop(sprintf("`mode = \"shift\"` needs a latent model (\"vae\", \"latent_mlp\", ...); \"%s\" models expression directly",
                  model$architecture), call. = FALSE)

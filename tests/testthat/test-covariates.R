@@ -105,9 +105,12 @@ test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the 
   expect_gt(dosed_mean(moved) - dosed_mean(kept), 0.2)
   expect_true(all(moved$dose == "high") && all(moved$cell_type == "B"))
   expect_identical(S4Vectors::metadata(moved)$exprflow$mode, "shift")
-  # The VAE's decoder does not read the condition: without the shift nothing moves.
-  joint <- transfer_cells(model, low, to = data.frame(dose = "high"), seed = 1)
+  # The VAE's decoder does not read the condition: without the shift nothing
+  # moves, so the shift is the vae's default.
+  joint <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "joint", seed = 1)
   expect_lt(abs(dosed_mean(joint) - dosed_mean(kept)), 0.1)
+  by_default <- transfer_cells(model, low, to = data.frame(dose = "high"), seed = 1)
+  expect_identical(SingleCellExperiment::counts(by_default), SingleCellExperiment::counts(moved))
   expect_error(transfer_cells(two_covariate_model(), low, to = data.frame(dose = "high"), mode = "shift"),
                "needs a latent model")
 })
