@@ -157,7 +157,8 @@ architecture_defaults <- function(architecture = "latent_tokens", objective = NU
 #' architectures (`"latent_mlp"`, `"latent_dit"`) train in two stages: their
 #' count VAE with the `vae_*` settings (and `kl_warmup`, the fraction of its
 #' steps over which the KL weight rises from 0 to `kl_weight`), then the
-#' latent model with the plain ones.
+#' latent model with the plain ones. `lora_rank`, `lora_alpha` and
+#' `lora_layers` are [fine_tune()]'s (`lora_rank` 0: every weight trains).
 #'
 #' @param architecture One of `expression_architectures()$name`.
 #' @return A named list of training settings.
