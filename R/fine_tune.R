@@ -66,8 +66,7 @@ fine_tune <- function(model, x, condition = NULL, assay = NULL, rank = 8, alpha 
                                 extra = list(lora_rank = rank, lora_alpha = alpha, lora_layers = layers))
 
   input <- .input_with_covariates(model, x, assay, condition)
-  # A copy: the caller's model stays as it was.
-  pointer <- .cpp_model_from_raw(model$state$raw, "the model object's saved state", TRUE)
+  pointer <- .model_copy(model)
   report <- .train_with_progress(pointer, input, .covariate_codes(model, input$table), options, verbose)
   if (report$interrupted) {
     warning(sprintf("fine-tuning was interrupted after %d steps; returning the model tuned so far",
@@ -106,7 +105,7 @@ load_adapter <- function(model, path) {
   .check_string(path, "path")
   if (!file.exists(path) || dir.exists(path)) stop(sprintf("adapter file '%s' does not exist", path), call. = FALSE)
   raw <- readBin(path.expand(path), "raw", file.size(path))
-  pointer <- .cpp_model_from_raw(model$state$raw, "the model object's saved state", TRUE)
+  pointer <- .model_copy(model)
   .cpp_model_apply_adapter(pointer, raw, path)
   .new_model(pointer)
 }

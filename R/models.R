@@ -82,11 +82,16 @@
     stop("this model object holds no model (it was built by an exprflow version that did not keep the ",
          "model in the object); load it from its file with load_model()", call. = FALSE)
   }
-  # Bytes of any format version: whoever read this object from an RDS file has
-  # trusted that file already (unserialising untrusted data is unsafe in R itself).
-  state$pointer <- .cpp_model_from_raw(state$raw, "the model object's saved state", TRUE)
+  # (Unserialising untrusted data is unsafe in R itself.)
+  state$pointer <- .model_copy(model)
   state$pointer
 }
+
+# A new C++ model from the object's own bytes (any format version: whoever
+# read this object from an RDS file has trusted that file already). Functions
+# that return a changed model (fine_tune(), load_adapter()) change a copy, as
+# R functions do.
+.model_copy <- function(model) .cpp_model_from_raw(model$state$raw, "the model object's saved state", TRUE)
 
 #' @export
 print.exprflow_model <- function(x, ...) {

@@ -112,6 +112,8 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   Options options = default_train_options(spec_.text("architecture")).merged(train_options, /*known_only=*/true);
   if (!train_options.has("patience")) options.set("patience", static_cast<double>(objective_->default_patience()));
   const TrainerSettings settings = TrainerSettings::from(options);
+  const bool lora = LoraSettings::from(options).rank > 0;
+  if (lora && !trained_) throw std::invalid_argument("LoRA fine-tuning (lora_rank > 0) needs a trained model: train it first");
   const int n = data.n_cells();
   const CovariateColumns columns = columns_of(conditions, n);
   const CellSplit split = split_and_annotate(columns, n, options.number("validation_fraction"), settings.seed);
@@ -139,20 +141,9 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   };
   const TrainingTask task =
       denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
-  const LoraSettings lora = LoraSettings::from(options);
-  TrainReport report;
-  if (lora.rank > 0) {
-    if (!trained_) throw std::invalid_argument("LoRA fine-tuning (lora_rank > 0) needs a trained model: train it first");
-    report = fine_tune_with_adapters(task, *network_, *ema_, lora, split.train, split.validation, settings, callbacks,
-                                     adapter_);
-    // The clipping box the fine-tuning data widened travels with the adapter.
-    adapter_.put("clip_low", low_);
-    adapter_.put("clip_high", high_);
-    annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
-  } else {
-    report = run_training(task, split.train, split.validation, settings, callbacks);
-  }
-  append_history(history_, report, lora.rank > 0 ? "lora" : "model");
+  const TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
+                                            callbacks, low_, high_, adapter_, annotations());
+  append_history(history_, report, lora ? "lora" : "model");
   trained_ = trained_ || report.steps > 0;
   return report;
 }

@@ -309,19 +309,9 @@ TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns
   if (callbacks.on_stage) callbacks.on_stage("latent");
   const TrainingTask task =
       denoiser_task(*network_, *ema_, *objective_, codes, spec_.number("cfg_dropout"), settings);
-  const LoraSettings lora = LoraSettings::from(options);
-  TrainReport report;
-  if (lora.rank > 0) {
-    report = fine_tune_with_adapters(task, *network_, *ema_, lora, split.train, split.validation, settings, callbacks,
-                                     adapter_);
-    // The clipping box the fine-tuning data widened travels with the adapter.
-    adapter_.put("clip_low", z_low_);
-    adapter_.put("clip_high", z_high_);
-    annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
-  } else {
-    report = run_training(task, split.train, split.validation, settings, callbacks);
-  }
-  const std::string stage = lora.rank > 0 ? "lora" : "latent";
+  TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
+                                      callbacks, z_low_, z_high_, adapter_, annotations());
+  const std::string stage = LoraSettings::from(options).rank > 0 ? "lora" : "latent";
   for (EpochRecord& r : report.history) r.stage = stage;
   append_history(history_, report, stage);
   latent_trained_ = latent_trained_ || report.steps > 0;
@@ -556,15 +546,7 @@ std::string LatentModel::to_bytes() const {
   }
   write_library_sizes(bundle, library_sizes_);
   write_adapter(bundle, adapter_);
-  if (!centroids_.empty()) {
-    const CovariateCentroids::Table t = centroids_.table();
-    const int64_t k = static_cast<int64_t>(t.counts.size());
-    bundle.put("centroid_codes", at::tensor(std::vector<int64_t>(t.codes.begin(), t.codes.end()),
-                                            at::TensorOptions().dtype(at::kLong)).view({k, -1}));
-    bundle.put("centroid_means", at::tensor(t.means, at::TensorOptions().dtype(at::kFloat)).view({k, -1}));
-    bundle.put("centroid_counts", at::tensor(std::vector<int64_t>(t.counts.begin(), t.counts.end()),
-                                             at::TensorOptions().dtype(at::kLong)));
-  }
+  write_centroids(bundle, centroids_);
   write_resources(bundle, resources_);
   return model_file_bytes(bundle);
 }
@@ -596,18 +578,7 @@ std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle)
   }
   read_library_sizes(bundle, model->library_sizes_);
   model->adapter_ = read_adapter(bundle);
-  if (bundle.has("centroid_counts")) {  // files written before transfer mode "shift" have none
-    auto longs = [](const Tensor& t) {
-      const Tensor c = t.to(at::kLong).contiguous();
-      return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-    };
-    CovariateCentroids::Table t;
-    for (int64_t v : longs(bundle.get("centroid_codes"))) t.codes.push_back(static_cast<int>(v));
-    for (int64_t v : longs(bundle.get("centroid_counts"))) t.counts.push_back(static_cast<long>(v));
-    const Tensor means = bundle.get("centroid_means").to(at::kFloat).contiguous();
-    t.means.assign(means.data_ptr<float>(), means.data_ptr<float>() + means.numel());
-    model->centroids_.restore(t);
-  }
+  read_centroids(bundle, model->centroids_);
   model->restore_record(meta);
   return model;
 }

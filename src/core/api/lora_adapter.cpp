@@ -3,6 +3,8 @@
 #include <stdexcept>
 
 #include "io/model_archive.hpp"
+#include "io/model_envelope.hpp"
+#include "train/ema.hpp"
 
 namespace exprflow {
 
@@ -11,8 +13,15 @@ namespace {
 constexpr const char* kAdapterFormat = "exprflow-lora-adapter";
 constexpr int kAdapterVersion = 1;
 
+// The CRC-32 of the network's and the EMA's weights as a model file stores
+// them, so that an adapter saved alone is applied only to the weights it was
+// trained from.
 std::string base_fingerprint(torch::nn::Module& network, torch::nn::Module& ema) {
-  return parameter_fingerprint(network) + parameter_fingerprint(ema);
+  TensorBundle weights;
+  weights.put_module("network", network);
+  weights.put_module("ema", ema);
+  const std::string bytes = weights.to_bytes();
+  return std::to_string(crc32(bytes.data(), bytes.size()));
 }
 
 long parameter_count(torch::nn::Module& module) {
@@ -30,8 +39,7 @@ TrainReport fine_tune_with_adapters(const TrainingTask& task, torch::nn::Module&
   const std::string base = base_fingerprint(network, ema);
   const long total = parameter_count(network);
   LoraAdapters raw(network, settings), average(network, settings);
-  // The average starts as (and is a copy of the layout of) the trained adapters.
-  for (Tensor& p : average->parameters()) p.set_requires_grad(false);
+  prepare_average(*average, raw->parameters().front().device());
   const TrainReport report =
       run_training(adapter_task(task, network, *raw, *average), train_cells, validation_cells, trainer, callbacks);
   merge_adapters(network, ema, *raw, *average);
@@ -47,6 +55,22 @@ TrainReport fine_tune_with_adapters(const TrainingTask& task, torch::nn::Module&
   adapter.meta["network_parameters"] = total;
   adapter.put_module("raw", *raw);
   adapter.put_module("average", *average);
+  return report;
+}
+
+TrainReport train_or_adapt(const TrainingTask& task, torch::nn::Module& network, torch::nn::Module& ema,
+                           const Options& options, const std::vector<int>& train_cells,
+                           const std::vector<int>& validation_cells, const TrainerSettings& trainer,
+                           const TrainCallbacks& callbacks, const Tensor& clip_low, const Tensor& clip_high,
+                           TensorBundle& adapter, Options& annotations) {
+  const LoraSettings lora = LoraSettings::from(options);
+  if (lora.rank == 0) return run_training(task, train_cells, validation_cells, trainer, callbacks);
+  TrainReport report = fine_tune_with_adapters(task, network, ema, lora, train_cells, validation_cells, trainer,
+                                               callbacks, adapter);
+  // The clipping box the fine-tuning data widened travels with the adapter.
+  adapter.put("clip_low", clip_low);
+  adapter.put("clip_high", clip_high);
+  annotations = annotations.merged(adapter_annotations(adapter), /*known_only=*/false);
   return report;
 }
 

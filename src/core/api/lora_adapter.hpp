@@ -27,6 +27,16 @@ TrainReport fine_tune_with_adapters(const TrainingTask& task, torch::nn::Module&
                                     const std::vector<int>& validation_cells, const TrainerSettings& trainer,
                                     const TrainCallbacks& callbacks, TensorBundle& adapter);
 
+// The training run of a model's denoising network: run_training(task, ...)
+// with train option lora_rank 0, else fine_tune_with_adapters(), whose
+// adapter then also carries the clipping box (clip_low, clip_high) and whose
+// counts are merged into `annotations` (adapter_annotations()).
+TrainReport train_or_adapt(const TrainingTask& task, torch::nn::Module& network, torch::nn::Module& ema,
+                           const Options& options, const std::vector<int>& train_cells,
+                           const std::vector<int>& validation_cells, const TrainerSettings& trainer,
+                           const TrainCallbacks& callbacks, const Tensor& clip_low, const Tensor& clip_high,
+                           TensorBundle& adapter, Options& annotations);
+
 // The bytes of an adapter file; std::invalid_argument when `adapter` is empty
 // (the model was never fine-tuned with adapters).
 std::string adapter_file_bytes(const TensorBundle& adapter);

@@ -92,7 +92,33 @@ std::vector<double> doubles_of(const Tensor& t) {
   return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
 }
 
+std::vector<int64_t> longs_of(const Tensor& t) {
+  const Tensor c = t.to(at::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
 }  // namespace
+
+void write_centroids(TensorBundle& bundle, const CovariateCentroids& centroids) {
+  if (centroids.empty()) return;
+  const CovariateCentroids::Table t = centroids.table();
+  const int64_t k = static_cast<int64_t>(t.counts.size());
+  const auto longs = at::TensorOptions().dtype(at::kLong);
+  bundle.put("centroid_codes", at::tensor(std::vector<int64_t>(t.codes.begin(), t.codes.end()), longs).view({k, -1}));
+  bundle.put("centroid_means", at::tensor(t.means, at::TensorOptions().dtype(at::kFloat)).view({k, -1}));
+  bundle.put("centroid_counts", at::tensor(std::vector<int64_t>(t.counts.begin(), t.counts.end()), longs));
+}
+
+void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids) {
+  centroids.clear();
+  if (!bundle.has("centroid_counts")) return;
+  CovariateCentroids::Table t;
+  for (int64_t v : longs_of(bundle.get("centroid_codes"))) t.codes.push_back(static_cast<int>(v));
+  for (int64_t v : longs_of(bundle.get("centroid_counts"))) t.counts.push_back(static_cast<long>(v));
+  const Tensor means = bundle.get("centroid_means").to(at::kFloat).contiguous();
+  t.means.assign(means.data_ptr<float>(), means.data_ptr<float>() + means.numel());
+  centroids.restore(t);
+}
 
 void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools) {
   pools.clear();

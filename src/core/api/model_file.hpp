@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data/covariate_centroids.hpp"
 #include "data/library_sizes.hpp"
 #include "exprflow/api.hpp"
 #include "io/json.hpp"
@@ -34,5 +35,11 @@ Resources read_resources(const TensorBundle& bundle);
 // per-level pools files of one condition were written with.
 void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools);
 void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools);
+
+// A latent model's mean codes per combination of levels (centroid_codes,
+// centroid_means, centroid_counts); nothing when empty. Files written before
+// them leave `centroids` empty.
+void write_centroids(TensorBundle& bundle, const CovariateCentroids& centroids);
+void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids);
 
 }  // namespace exprflow

@@ -1,7 +1,6 @@
 #include "train/lora.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <stdexcept>
 
 namespace exprflow {
@@ -64,26 +63,35 @@ long LoraAdaptersImpl::trainable_count() {
   return n;
 }
 
+const std::vector<torch::nn::LinearImpl*>& LoraAdaptersImpl::layers_of(torch::nn::Module& network) {
+  if (&network != cached_network_) {
+    const auto layers = adapted_layers(network, settings_.layers);
+    if (layers.size() != names_.size()) throw std::logic_error("LoRA: the network's layers differ from the adapters'");
+    cached_layers_.clear();
+    for (const auto& [name, layer] : layers) cached_layers_.push_back(layer);
+    cached_network_ = &network;
+  }
+  return cached_layers_;
+}
+
 void LoraAdaptersImpl::attach(torch::nn::Module& network) {
-  const auto layers = adapted_layers(network, settings_.layers);
-  if (layers.size() != names_.size()) throw std::logic_error("LoRA: the network's layers differ from the adapters'");
   const double scale = settings_.scale();
+  const auto& layers = layers_of(network);
   for (size_t i = 0; i < layers.size(); ++i) {
-    Tensor w0 = registered_weight(*layers[i].second);  // (out, in)
+    Tensor w0 = registered_weight(*layers[i]);  // (out, in)
     w0.set_requires_grad(false);
-    layers[i].second->weight = w0 + scale * b_[i].mm(a_[i]);  // (out, in)
+    layers[i]->weight = w0 + scale * b_[i].mm(a_[i]);  // (out, in)
   }
 }
 
 void LoraAdaptersImpl::merge(torch::nn::Module& network) {
-  const auto layers = adapted_layers(network, settings_.layers);
-  if (layers.size() != names_.size()) throw std::logic_error("LoRA: the network's layers differ from the adapters'");
   const double scale = settings_.scale();
   torch::NoGradGuard no_grad;
+  const auto& layers = layers_of(network);
   for (size_t i = 0; i < layers.size(); ++i) {
-    Tensor w0 = registered_weight(*layers[i].second);  // (out, in)
+    Tensor w0 = registered_weight(*layers[i]);  // (out, in)
     w0.add_(b_[i].mm(a_[i]), scale);
-    layers[i].second->weight = w0;
+    layers[i]->weight = w0;
   }
 }
 
@@ -112,19 +120,6 @@ void merge_adapters(torch::nn::Module& network, torch::nn::Module& ema, LoraAdap
   for (Tensor& p : network.parameters()) p.set_requires_grad(true);
   average.merge(ema);
   for (Tensor& p : ema.parameters()) p.set_requires_grad(false);  // an average is never trained
-}
-
-std::string parameter_fingerprint(torch::nn::Module& module) {
-  uint64_t hash = 1469598103934665603ULL;
-  for (const auto& item : module.named_parameters()) {
-    for (char c : item.key()) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    const Tensor t = item.value().detach().to(at::kCPU).contiguous();
-    const auto* bytes = static_cast<const unsigned char*>(t.data_ptr());
-    for (size_t i = 0; i < t.nbytes(); ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
-  }
-  char text[17];
-  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
-  return text;
 }
 
 }  // namespace exprflow

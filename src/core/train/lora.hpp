@@ -52,8 +52,14 @@ class LoraAdaptersImpl : public torch::nn::Module {
   long trainable_count();
 
  private:
+  // The adapted layers of `network`, looked up once per network (attach()
+  // runs every training step).
+  const std::vector<torch::nn::LinearImpl*>& layers_of(torch::nn::Module& network);
+
   LoraSettings settings_;
   std::vector<std::string> names_;
+  torch::nn::Module* cached_network_ = nullptr;
+  std::vector<torch::nn::LinearImpl*> cached_layers_;
   std::vector<Tensor> a_, b_;  // per layer: (r, in), (out, r)
 };
 TORCH_MODULE(LoraAdapters);
@@ -67,9 +73,5 @@ TrainingTask adapter_task(TrainingTask task, torch::nn::Module& network, LoraAda
 // The trained adapters into `network`, their average into `ema`.
 void merge_adapters(torch::nn::Module& network, torch::nn::Module& ema, LoraAdaptersImpl& adapters,
                     LoraAdaptersImpl& average);
-
-// A fingerprint of a module's parameter values (FNV-1a over their bytes), so
-// that an adapter saved alone is applied only to the network it was trained on.
-std::string parameter_fingerprint(torch::nn::Module& module);
 
 }  // namespace exprflow
