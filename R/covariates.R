@@ -8,8 +8,9 @@
 # a data.frame with every covariate of the model (absent ones NA).
 .covariate_table <- function(model, table, n_rows = NULL, arg = "condition") {
   covariates <- model$covariates
+  perturbation <- model$perturbation
   if (!is.data.frame(table)) stop(sprintf("`%s` must be a data.frame", arg), call. = FALSE)
-  unknown <- setdiff(names(table), names(covariates))
+  unknown <- setdiff(names(table), c(names(covariates), perturbation$dose_column))
   if (length(unknown)) {
     stop(sprintf("`%s` has column(s) %s, which are not covariates of the model; its covariates are: %s", arg,
                  .first_few(unknown), if (length(covariates)) .first_few(names(covariates)) else "none"),
@@ -26,6 +27,21 @@
   out <- data.frame(row.names = seq_len(nrow(table)))
   for (name in names(covariates)) {
     values <- if (name %in% names(table)) as.character(table[[name]]) else rep(NA_character_, nrow(table))
+    if (identical(name, perturbation$covariate)) {
+      # Combinations the model has no level for are fine (their members are
+      # checked); doses are kept as text in the labels' member order.
+      dose_column <- perturbation$dose_column
+      labels <- .perturbation_column(model, values, if (!is.null(dose_column)) table[[dose_column]], arg)
+      out[[name]] <- as.vector(labels)
+      doses <- attr(labels, "doses")
+      if (!is.null(doses)) {
+        out[[dose_column]] <- vapply(seq_along(labels), function(i) {
+          k <- length(.perturbation_members(labels[i], perturbation$control))
+          if (k) paste(doses[i, seq_len(k)], collapse = "+") else NA_character_
+        }, character(1))
+      }
+      next
+    }
     bad <- setdiff(values[!is.na(values)], covariates[[name]])
     if (length(bad)) {
       stop(sprintf("unknown condition level(s) %s; the model knows: %s (`%s`, covariate '%s')", .first_few(bad),
@@ -39,8 +55,24 @@
 # One integer vector of 0-based codes (-1 for NA) per covariate of the model,
 # in its order: what the core's train / generate / transfer read.
 .covariate_codes <- function(model, table) {
+  perturbation <- model$perturbation
   unname(lapply(names(model$covariates), function(name) {
-    codes <- match(table[[name]], model$covariates[[name]]) - 1L
+    levels <- model$covariates[[name]]
+    codes <- match(table[[name]], levels) - 1L
+    if (identical(name, perturbation$covariate)) {
+      # Combinations the model has no level for: codes past its levels.
+      extra <- unique(table[[name]][is.na(codes) & !is.na(table[[name]])])
+      unseen <- match(table[[name]], extra)
+      codes[!is.na(unseen)] <- length(levels) + unseen[!is.na(unseen)] - 1L
+      codes[is.na(codes)] <- -1L
+      if (length(extra)) attr(codes, "extra_levels") <- extra
+      if (!is.null(perturbation$dose_column)) {
+        canonical <- .canonical_perturbations(table[[name]], perturbation$control)
+        doses <- table[[perturbation$dose_column]]
+        attr(codes, "doses") <- .perturbation_doses(if (is.null(doses)) rep(NA, nrow(table)) else doses, canonical)
+      }
+      return(codes)
+    }
     codes[is.na(codes)] <- -1L
     codes
   }))
@@ -83,6 +115,12 @@
   input <- .expression_input(x, assay, condition = condition, genes = model$genes)
   own <- as.data.frame(lapply(input$conditions, as.character), stringsAsFactors = FALSE)
   if (length(model$covariates) == 1L && ncol(own) == 1L) names(own) <- names(model$covariates)
+  # A dosed perturbation model reads the cells' own doses from their column.
+  dose_column <- model$perturbation$dose_column
+  if (!is.null(dose_column) && ncol(own) && !dose_column %in% names(own) &&
+      dose_column %in% colnames(input$covariates)) {
+    own[[dose_column]] <- as.character(input$covariates[[dose_column]])
+  }
   input$table <- if (ncol(own)) .covariate_table(model, own, input$n_cells, arg) else
     .covariate_table(model, data.frame(row.names = seq_len(input$n_cells)), input$n_cells, arg)
   input

@@ -166,6 +166,26 @@
 #'   conditions vignette). Training drops each covariate independently
 #'   (`cfg_dropout`), so [generate_cells()] can guide each by its own scale.
 #'   The validation split is stratified by the combination of levels.
+#' @param perturbation `NULL`, or a covariate of perturbation sets: the name
+#'   of a cell-data column (or one label per cell) whose labels name what
+#'   was perturbed, a combination written with `+` (`"JAK2"`,
+#'   `"JAK2+STAT1"`, the CPA / GEARS convention; member order does not
+#'   matter). Each member (a knocked-out gene, a drug) gets its own
+#'   embedding and a combination is the sum of its members', so
+#'   [generate_cells()] and [transfer_cells()] can be asked for a
+#'   combination no training cell had, as long as each of its members was
+#'   seen (in the VAE's latent arithmetic, `transfer_cells(mode = "shift")`,
+#'   each member needs cells of its own: the shift is the sum of the
+#'   members' shifts). It comes after the `condition` covariates, has the
+#'   column's name and takes part in guidance like them.
+#' @param control The label of the unperturbed cells in `perturbation`
+#'   (e.g. `"non-targeting"`, `"ctrl"`, `"DMSO"`): the empty set.
+#' @param dose `NULL`, or the doses of the perturbations: a cell-data column
+#'   name (or one value per cell), a number per cell, or for combinations
+#'   one number per member joined by `+` in the order the label names them
+#'   (`"10+100"`). Each member's embedding is then scaled by a learned dose
+#'   response, a Hill curve `d^h / (d^h + k^h)` per member (monotone, 0 at
+#'   dose 0; `k` starts at the median training dose), as CPA does.
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
@@ -223,7 +243,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                  assay = NULL,
                                  epochs = NULL, batch_size = NULL, learning_rate = NULL,
                                  validation_fraction = 0.1, patience = NULL, seed = 1,
-                                 device = c("cpu", "cuda"), verbose = interactive(), ..., training = list()) {
+                                 device = c("cpu", "cuda"), verbose = interactive(), ...,
+                                 perturbation = NULL, control = NULL, dose = NULL, training = list()) {
   .check_string(architecture, "architecture")
   known <- expression_architectures()$name
   if (!architecture %in% known) {
@@ -244,17 +265,35 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   .warn_reference_blas()
 
   input <- .expression_input(x, assay, condition)
+  # The perturbation covariate comes last: library sizes of unseen
+  # combinations fall back from the last covariate first.
+  perturbed <- .perturbation_input(input, perturbation, control, dose)
+  if (!is.null(perturbed)) {
+    input$conditions[[perturbed$name]] <- perturbed$labels
+    input$condition <- .combined_condition(input$conditions)
+  }
   # One covariate keeps the core's name "condition" (the layout of models
   # from before several covariates); several are named by their columns.
   covariates <- lapply(input$conditions, levels)
-  if (length(covariates) == 1L) names(covariates) <- "condition"
   codes <- lapply(input$conditions, function(f) as.integer(f) - 1L)
+  if (!is.null(perturbed)) {
+    attr(covariates[[perturbed$name]], "control") <- perturbed$control
+    if (!is.null(perturbed$doses)) {
+      attr(covariates[[perturbed$name]], "dose_scale") <- perturbed$dose_scale
+      attr(codes[[perturbed$name]], "doses") <- perturbed$doses
+    }
+  }
+  if (length(covariates) == 1L) names(covariates) <- "condition"
 
   spec <- c(list(architecture = architecture, seed = seed, device = device),
             if (!is.null(objective)) list(objective = objective), spec_overrides)
   resources <- .model_resources(architecture, resource_args, input, seed, verbose)
   pointer <- .cpp_model_create(spec, input$genes, covariates, resources)
-  .cpp_model_annotate(pointer, .condition_annotations(input$conditions))
+  .cpp_model_annotate(pointer, c(.condition_annotations(input$conditions),
+                                 if (!is.null(perturbed)) c(list(perturbation_column = perturbed$name,
+                                                                 perturbation_control = perturbed$control),
+                                                            if (!is.null(perturbed$dose_column))
+                                                              list(dose_column = perturbed$dose_column))))
 
   report <- .train_with_progress(pointer, input, codes, options, verbose)
   if (report$interrupted) {

@@ -150,7 +150,13 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   library_size <- Matrix::colSums(counts)
   col_data <- S4Vectors::DataFrame(row.names = cells)
   if (is.data.frame(levels)) {
-    for (name in names(levels)) col_data[[name]] <- factor(levels[[name]], levels = condition_levels[[name]])
+    for (name in names(levels)) {
+      known <- condition_levels[[name]]
+      # Perturbation combinations the model has no level for come after its
+      # levels; a column that is no covariate (doses) stays as it is.
+      col_data[[name]] <- if (is.null(known)) levels[[name]] else
+        factor(levels[[name]], levels = union(known, unique(stats::na.omit(levels[[name]]))))
+    }
   } else if (length(condition_levels)) {
     col_data[[condition]] <- factor(levels, levels = condition_levels)
   }

@@ -37,6 +37,8 @@
   model$condition <- if (length(covariates)) names(covariates) else NULL
   model$levels <- if (length(covariates) == 1L) covariates[[1L]] else character()
   model$level_counts <- stats::setNames(counts, keys)
+  # The perturbation covariate ("A+B" labels, a control, doses), or NULL.
+  model$perturbation <- .model_perturbation(notes, covariates)
   model$split <- .training_split(notes, keys)
   model$history <- info$history
   model$parameters <- info$parameters
@@ -100,6 +102,13 @@ print.exprflow_model <- function(x, ...) {
   if (length(x$covariates)) {
     for (name in names(x$covariates)) {
       levels <- x$covariates[[name]]
+      if (identical(name, x$perturbation$covariate)) {
+        p <- x$perturbation
+        cat("  perturbed  : ", name, " (", length(p$members), " perturbations in ", length(levels) - 1L,
+            " combinations; control \"", p$control, "\"", if (!is.null(p$dose_column))
+              paste0("; doses from '", p$dose_column, "'"), ")\n", sep = "")
+        next
+      }
       cat("  condition  : ", name, " (", length(levels), " levels: ",
           paste(utils::head(levels, 6), collapse = ", "), if (length(levels) > 6) ", ...", ")\n", sep = "")
     }

@@ -149,6 +149,10 @@ transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, 
   }
   if (!ncol(to)) stop("`to` has no columns: name the covariates to change", call. = FALSE)
   table <- .covariate_table(model, to, n_cells, "to")
-  for (name in setdiff(names(model$covariates), names(to))) table[[name]] <- from_table[[name]]
+  kept <- setdiff(names(model$covariates), names(to))
+  for (name in kept) table[[name]] <- from_table[[name]]
+  # A perturbation kept as it was keeps its doses too.
+  dose_column <- model$perturbation$dose_column
+  if (!is.null(dose_column) && model$perturbation$covariate %in% kept) table[[dose_column]] <- from_table[[dose_column]]
   table
 }

@@ -102,7 +102,20 @@ SEXP cpp_model_create(Rcpp::List spec, Rcpp::CharacterVector genes, Rcpp::List c
     const Rcpp::CharacterVector names = covariates.size() ? Rcpp::CharacterVector(covariates.names())
                                                           : Rcpp::CharacterVector();
     for (R_xlen_t i = 0; i < covariates.size(); ++i) {
-      layout.push_back({Rcpp::as<std::string>(names[i]), Rcpp::as<std::vector<std::string>>(covariates[i])});
+      exprflow::Covariate covariate{Rcpp::as<std::string>(names[i]), Rcpp::as<std::vector<std::string>>(covariates[i])};
+      // A perturbation covariate's levels carry its control level (and,
+      // dosed, a typical dose) as attributes.
+      const SEXP control = Rf_getAttrib(covariates[i], Rf_install("control"));
+      if (control != R_NilValue) {
+        covariate.perturbation_set = true;
+        covariate.control = Rcpp::as<std::string>(control);
+        const SEXP dose_scale = Rf_getAttrib(covariates[i], Rf_install("dose_scale"));
+        if (dose_scale != R_NilValue) {
+          covariate.dosed = true;
+          covariate.dose_scale = Rcpp::as<double>(dose_scale);
+        }
+      }
+      layout.push_back(std::move(covariate));
     }
     auto model = GenerativeModel::create_with_covariates(exprflow_r::options_from_list(spec),
                                                          Rcpp::as<std::vector<std::string>>(genes),
@@ -123,7 +136,24 @@ exprflow::CellCovariates cell_covariates(const GenerativeModel& model, const Rcp
   exprflow::CovariateCodes by_name;
   for (size_t i = 0; i < covariates.size(); ++i) by_name[covariates[i].name] = Rcpp::as<std::vector<int>>(codes[i]);
   if (by_name.empty()) return exprflow::CellCovariates(std::vector<int>(n_cells, -1));
-  return exprflow::CellCovariates(std::move(by_name));
+  exprflow::CellCovariates cells(std::move(by_name));
+  // Perturbation codes carry combinations the model has no level for
+  // ("extra_levels") and doses (a cells x members matrix) as attributes.
+  for (size_t i = 0; i < covariates.size(); ++i) {
+    const SEXP extra = Rf_getAttrib(codes[i], Rf_install("extra_levels"));
+    if (extra != R_NilValue) cells.extra_levels[covariates[i].name] = Rcpp::as<std::vector<std::string>>(extra);
+    const SEXP doses = Rf_getAttrib(codes[i], Rf_install("doses"));
+    if (doses == R_NilValue) continue;
+    const Rcpp::NumericMatrix matrix(doses);
+    exprflow::CellDoses cell_doses;
+    cell_doses.width = matrix.ncol();
+    cell_doses.values.resize(static_cast<size_t>(matrix.nrow()) * matrix.ncol());
+    for (int r = 0; r < matrix.nrow(); ++r) {
+      for (int c = 0; c < matrix.ncol(); ++c) cell_doses.values[static_cast<size_t>(r) * matrix.ncol() + c] = matrix(r, c);
+    }
+    cells.doses[covariates[i].name] = std::move(cell_doses);
+  }
+  return cells;
 }
 }  // namespace
 

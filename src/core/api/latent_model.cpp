@@ -408,6 +408,8 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
   const CovariateColumns from_columns = columns_of(from, n);
   const CovariateColumns to_columns = columns_of(to, n);
+  const std::vector<PerturbationLevels> from_perturbations = perturbation_levels(covariates_, from);
+  const std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
@@ -424,8 +426,9 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
       std::vector<float> shifts;  // (B x d)
       shifts.reserve(cells.size() * d);
       for (int c : cells) {
-        const std::vector<float>& delta =
-            centroids_.shift(codes_of_cell(from_columns, covariates_, c), codes_of_cell(to_columns, covariates_, c));
+        const std::vector<float> delta =
+            perturbation_shift(centroids_, from_perturbations, to_perturbations,
+                               codes_of_cell(from_columns, covariates_, c), codes_of_cell(to_columns, covariates_, c));
         shifts.insert(shifts.end(), delta.begin(), delta.end());
       }
       z = z + at::tensor(shifts, at::TensorOptions().dtype(at::kFloat)).view({-1, d}).to(device_);  // (B, d)

@@ -21,7 +21,16 @@ Json generative_model_meta(const GenerativeModel& model) {
   Json meta = archive_meta(kFormat, kFormatVersion, model.spec());
   meta["genes"] = model.genes();
   Json covariates = Json::array();
-  for (const Covariate& c : model.covariates()) covariates.push_back({{"name", c.name}, {"levels", c.levels}});
+  for (const Covariate& c : model.covariates()) {
+    Json entry = {{"name", c.name}, {"levels", c.levels}};
+    if (c.perturbation_set) {
+      entry["perturbation_set"] = true;
+      entry["control"] = c.control;
+      entry["dosed"] = c.dosed;
+      entry["dose_scale"] = c.dose_scale;
+    }
+    covariates.push_back(entry);
+  }
   meta["covariates"] = covariates;
   meta["trained"] = model.trained();
   meta["annotations"] = Json::parse(const_cast<GenerativeModel&>(model).annotations().to_json());
@@ -70,7 +79,14 @@ std::vector<Covariate> read_covariates(const Json& meta) {
   std::vector<Covariate> covariates;
   if (meta.contains("covariates")) {
     for (const Json& c : meta.at("covariates")) {
-      covariates.push_back({c.at("name").get<std::string>(), c.at("levels").get<std::vector<std::string>>()});
+      Covariate covariate{c.at("name").get<std::string>(), c.at("levels").get<std::vector<std::string>>()};
+      if (c.value("perturbation_set", false)) {
+        covariate.perturbation_set = true;
+        covariate.control = c.at("control").get<std::string>();
+        covariate.dosed = c.at("dosed").get<bool>();
+        covariate.dose_scale = c.at("dose_scale").get<double>();
+      }
+      covariates.push_back(std::move(covariate));
     }
     return covariates;
   }

@@ -8,6 +8,7 @@
 
 #include "condition/condition_encoder.hpp"
 #include "data/cell_batch.hpp"
+#include "data/perturbation_shift.hpp"
 #include "exprflow/api.hpp"
 
 namespace exprflow {
@@ -20,6 +21,19 @@ constexpr const char* kConditionCovariate = "condition";
 // every covariate has at least one level.
 void check_covariates(const std::vector<Covariate>& covariates);
 
+// A perturbation covariate's members in a fixed order (first appearance in
+// its levels): the rows of its member embedding.
+std::vector<std::string> perturbation_member_names(const Covariate& covariate);
+// Per level of `levels`, its members' indices into perturbation_member_names();
+// a member the covariate has not got is std::invalid_argument naming it.
+std::vector<std::vector<int64_t>> level_member_indices(const Covariate& covariate,
+                                                       const std::vector<std::string>& levels);
+
+// The perturbation covariates' levels as one end of a call sees them (the
+// model's, then the call's extra levels), for perturbation_shift().
+std::vector<PerturbationLevels> perturbation_levels(const std::vector<Covariate>& covariates,
+                                                    const CellCovariates& cells);
+
 // What the networks embed: one table per covariate.
 std::vector<CovariateSpec> covariate_specs(const std::vector<Covariate>& covariates);
 
@@ -28,7 +42,9 @@ void check_model_genes(const std::vector<std::string>& model_genes, const Expres
 
 // One column per covariate of the model from `cells` (by name, or the codes
 // of a one-covariate model), n_cells codes each, checked: names the model
-// knows, lengths, codes in [-1, levels). Covariates not given are -1.
+// knows, lengths, codes in [-1, levels) (perturbations: [-1, levels + extra
+// levels)). Covariates not given are -1. Perturbation covariates also get
+// their members and doses per cell (CovariateColumns::sets).
 CovariateColumns covariate_columns(const CellCovariates& cells, size_t n_cells,
                                    const std::vector<Covariate>& covariates);
 

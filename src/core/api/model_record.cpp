@@ -47,7 +47,8 @@ CellSplit ModelRecord::split_and_annotate(const CovariateColumns& columns, size_
       std::vector<double> per_level(covariate.levels.size(), 0.0);
       const std::vector<int>& codes = columns.at(covariate.name);
       for (int c : cells) {
-        if (codes[c] >= 0) per_level[codes[c]] += 1.0;
+        // (Codes past the levels are extra perturbation combinations: not annotated.)
+        if (codes[c] >= 0 && static_cast<size_t>(codes[c]) < per_level.size()) per_level[codes[c]] += 1.0;
       }
       const std::string prefix = covariates_.size() == 1 ? key + ":" : key + ":" + covariate.name + "=";
       for (size_t l = 0; l < per_level.size(); ++l) annotations_.set(prefix + covariate.levels[l], per_level[l]);

@@ -8,7 +8,14 @@ ConditionEncoderImpl::ConditionEncoderImpl(std::vector<CovariateSpec> covariates
     : covariates_(std::move(covariates)), dim_(dim) {
   for (const CovariateSpec& spec : covariates_) {
     if (spec.n_levels < 0) throw std::invalid_argument("covariate '" + spec.name + "' has a negative level count");
-    tables_.push_back(register_module(spec.name, CategoricalCondition(spec.n_levels, dim)));
+    if (spec.perturbation_set) {
+      tables_.emplace_back(nullptr);
+      perturbations_.push_back(register_module(
+          spec.name, PerturbationCondition(spec.n_members, spec.level_members, dim, spec.dosed, spec.dose_scale)));
+    } else {
+      tables_.push_back(register_module(spec.name, CategoricalCondition(spec.n_levels, dim)));
+      perturbations_.emplace_back(nullptr);
+    }
   }
 }
 
@@ -19,6 +26,14 @@ Tensor ConditionEncoderImpl::forward(const Covariates& c, int64_t batch_size, co
     auto it = c.find(spec.name);
     Tensor codes = it == c.end() ? at::full({batch_size}, -1, at::TensorOptions().dtype(at::kLong).device(device))
                                  : it->second;  // (B,)
+    if (spec.perturbation_set) {
+      const auto side = [&](const std::string& key) {
+        auto found = c.find(key);
+        return found == c.end() ? Tensor() : found->second;
+      };
+      out = out + perturbations_[i]->forward(codes, side(members_key(spec.name)), side(doses_key(spec.name)));  // (B, D)
+      continue;
+    }
     Tensor rows = at::where(codes < 0, at::full_like(codes, spec.n_levels), codes);  // -1 -> null row
     out = out + tables_[i]->forward(rows);                                            // (B, D)
   }
@@ -29,6 +44,10 @@ Covariates drop_covariates(const Covariates& c, double p, at::Generator& generat
   if (p <= 0) return c;
   Covariates out;
   for (const auto& [name, codes] : c) {
+    if (is_side_tensor(name)) {  // members and doses follow their covariate's code
+      out[name] = codes;
+      continue;
+    }
     Tensor u = at::rand(codes.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).to(codes.device());  // (B,)
     out[name] = at::where(u < p, at::full_like(codes, -1), codes);
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "condition/categorical_condition.hpp"
+#include "condition/perturbation_condition.hpp"
 #include "data/cell_batch.hpp"
 
 namespace exprflow {
@@ -18,6 +19,13 @@ namespace exprflow {
 struct CovariateSpec {
   std::string name;
   int64_t n_levels = 0;
+  // Perturbation covariates (see condition/perturbation_condition.hpp): the
+  // members of each level, indices into n_members member embeddings.
+  bool perturbation_set = false;
+  int64_t n_members = 0;
+  std::vector<std::vector<int64_t>> level_members;
+  bool dosed = false;
+  double dose_scale = 1.0;
 };
 
 class ConditionEncoderImpl : public torch::nn::Module {
@@ -35,11 +43,15 @@ class ConditionEncoderImpl : public torch::nn::Module {
  private:
   std::vector<CovariateSpec> covariates_;
   int64_t dim_;
+  // One per covariate, in order: a table for a categorical covariate (the
+  // other null), a perturbation encoder for a perturbation set.
   std::vector<CategoricalCondition> tables_;
+  std::vector<PerturbationCondition> perturbations_;
 };
 TORCH_MODULE(ConditionEncoder);
 
-// Each covariate independently replaced by null (-1) with probability p:
+// Each covariate independently replaced by null (-1) with probability p
+// (a perturbation set as a whole; its members and doses are kept as they are):
 // classifier-free-guidance dropout per attribute, so that guidance can later
 // scale attributes separately.
 Covariates drop_covariates(const Covariates& c, double p, at::Generator& generator);

@@ -1,5 +1,6 @@
 #include "data/cell_batch.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace exprflow {
@@ -17,18 +18,44 @@ Covariates covariates_of(const CovariateColumns& columns, const std::vector<int>
     }
     out[name] = at::tensor(picked, at::TensorOptions().dtype(at::kLong)).to(device);  // (B,)
   }
+  for (const auto& [name, set] : columns.sets) {
+    const int64_t b = static_cast<int64_t>(cells.size()), k = set.width;
+    std::vector<int64_t> members(b * k);
+    std::vector<float> doses(set.doses.empty() ? 0 : b * k);
+    for (int64_t i = 0; i < b; ++i) {
+      for (int64_t j = 0; j < k; ++j) {
+        members[i * k + j] = set.members[cells[i] * k + j];
+        if (!doses.empty()) doses[i * k + j] = set.doses[cells[i] * k + j];
+      }
+    }
+    out[members_key(name)] = at::tensor(members, at::TensorOptions().dtype(at::kLong)).view({b, k}).to(device);  // (B, K)
+    if (!doses.empty()) out[doses_key(name)] = at::tensor(doses).view({b, k}).to(device);                      // (B, K)
+  }
   return out;
 }
 
 Covariates null_covariates(const Covariates& like) {
   Covariates out;
-  for (const auto& [name, codes] : like) out[name] = at::full_like(codes, -1);
+  for (const auto& [name, codes] : like) out[name] = is_side_tensor(name) ? codes : at::full_like(codes, -1);
   return out;
 }
 
 Covariates concat_covariates(const Covariates& a, const Covariates& b) {
   Covariates out;
-  for (const auto& [name, codes] : a) out[name] = at::cat({codes, b.at(name)});
+  for (const auto& [name, codes] : a) {
+    Tensor other = b.at(name);
+    if (is_side_tensor(name) && codes.size(1) != other.size(1)) {
+      // Perturbation members of two widths: pad the narrower with empty slots.
+      const int64_t k = std::max(codes.size(1), other.size(1));
+      const auto widen = [k](const Tensor& t) {
+        const double empty = t.scalar_type() == at::kLong ? -1.0 : 0.0;
+        return at::constant_pad_nd(t, {0, k - t.size(1)}, empty);  // (B, k)
+      };
+      out[name] = at::cat({widen(codes), widen(other)});
+      continue;
+    }
+    out[name] = at::cat({codes, other});
+  }
   return out;
 }
 

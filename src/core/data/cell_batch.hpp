@@ -18,9 +18,30 @@
 namespace exprflow {
 
 // Covariate name -> (B,) int64 codes; -1 is "unknown / unconditional".
+// A perturbation covariate also carries side tensors (members_key(),
+// doses_key()): (B, K) member indices (-1: empty slot) and (B, K) doses. Its
+// level code alone says whether it is null; dropping, nulling and grouping
+// act on the codes and carry the side tensors along.
 using Covariates = std::map<std::string, Tensor>;
-// Covariate name -> one code per cell of a whole dataset (-1: none).
-using CovariateColumns = std::map<std::string, std::vector<int>>;
+
+inline std::string members_key(const std::string& covariate) { return covariate + "/members"; }
+inline std::string doses_key(const std::string& covariate) { return covariate + "/doses"; }
+// Covariate names never hold '/' (checked where a model is created).
+inline bool is_side_tensor(const std::string& key) { return key.find('/') != std::string::npos; }
+
+// A perturbation covariate's members (and doses) per cell of a dataset.
+struct SetColumn {
+  int64_t width = 0;
+  std::vector<int> members;  // (n_cells x width) member indices, -1: empty slot
+  std::vector<float> doses;  // same shape; empty: not dosed
+};
+
+// Covariate name -> one code per cell of a whole dataset (-1: none), and
+// the perturbation covariates' members.
+struct CovariateColumns : std::map<std::string, std::vector<int>> {
+  using std::map<std::string, std::vector<int>>::map;
+  std::map<std::string, SetColumn> sets;
+};
 
 struct CellBatch {
   Tensor expression;    // (B, G) log-normalised, standardised per gene

@@ -40,6 +40,13 @@ bool CovariateCentroids::pooled_mean(const std::vector<int>& pattern, std::vecto
   return true;
 }
 
+bool CovariateCentroids::has_level(int covariate, int code) const {
+  for (const auto& [codes, group] : groups_) {
+    if (codes.at(covariate) == code && group.count > 0) return true;
+  }
+  return false;
+}
+
 const std::vector<float>& CovariateCentroids::shift(const std::vector<int>& from, const std::vector<int>& to) const {
   if (from.size() != names_.size() || to.size() != names_.size()) {
     throw std::invalid_argument("a latent shift needs " + std::to_string(names_.size()) + " covariate codes per end");

@@ -35,6 +35,9 @@ class CovariateCentroids {
   // (dims,) the shift from `from` to `to` (one code per covariate each).
   const std::vector<float>& shift(const std::vector<int>& from, const std::vector<int>& to) const;
 
+  // Whether training cells have level `code` of covariate `covariate`.
+  bool has_level(int covariate, int code) const;
+
   bool empty() const { return groups_.empty(); }
   int dims() const { return dims_; }
   int n_covariates() const { return static_cast<int>(names_.size()); }

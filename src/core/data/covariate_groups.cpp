@@ -8,6 +8,7 @@ namespace exprflow {
 std::vector<std::vector<int64_t>> covariate_groups(const Covariates& covariates, int64_t n) {
   std::vector<std::vector<int64_t>> codes;
   for (const auto& [name, values] : covariates) {
+    if (is_side_tensor(name)) continue;  // a perturbation's level code names its combination
     if (values.size(0) != n) throw std::invalid_argument("covariate '" + name + "' has a code per cell of another batch");
     Tensor v = values.to(at::kCPU).to(at::kLong).contiguous();
     codes.emplace_back(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + n);

@@ -220,7 +220,8 @@ LikelihoodParams CountVaeImpl::decode(const Tensor& z, const Covariates& c) {
       auto it = c.find(dispersion_covariate_);
       Tensor codes = it == c.end() ? at::full({z.size(0)}, -1, at::TensorOptions().dtype(at::kLong).device(z.device()))
                                    : it->second;
-      codes = at::where(codes < 0, at::full_like(codes, null_row), codes);  // (B,)
+      // So does a perturbation combination the model has no level for.
+      codes = at::where((codes < 0) | (codes >= null_row), at::full_like(codes, null_row), codes);  // (B,)
       p.log_theta = log_theta_.index_select(0, codes) * kDispersionStep;  // (B, G)
     }
   }

@@ -190,6 +190,11 @@ void check_transfer_mode(const std::string& mode) {
 std::pair<Covariates, Covariates> changed_covariates(const Covariates& from, const Covariates& to) {
   Covariates from_changed, to_changed;
   for (const auto& [name, codes] : from) {
+    if (is_side_tensor(name)) {  // members and doses follow their covariate's code
+      from_changed[name] = codes;
+      to_changed[name] = to.at(name);
+      continue;
+    }
     const Tensor& target = to.at(name);                                     // (B,)
     const Tensor kept = codes == target;                                    // (B,)
     from_changed[name] = at::where(kept, at::full_like(codes, -1), codes);  // (B,)

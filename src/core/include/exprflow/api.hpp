@@ -121,10 +121,28 @@ void check_resources(const Resources& resources);
 // column, "cell_type") and its levels. Each gets its own embedding; the
 // condition is their sum, so a combination of levels never seen together in
 // training can still be asked for.
+//
+// A perturbation covariate (`perturbation_set`) has combinations for levels,
+// written with their members joined by '+' ("JAK2", "JAK2+STAT1"), and one
+// `control` level with no member (e.g. "non-targeting"). Each member gets an
+// embedding and a level is the sum of its members' (plus a learned control
+// vector), so that a combination never seen in training can be asked for as
+// an extra level (CellCovariates::extra_levels). `dosed`: each member's
+// embedding is scaled by a learned monotone dose response, a Hill curve
+// d^h / (d^h + k^h) per member of the dose d / dose_scale (dose 0: no
+// effect), with the doses of CellCovariates::doses.
 struct Covariate {
   std::string name;
   std::vector<std::string> levels;
+  bool perturbation_set = false;
+  std::string control;
+  bool dosed = false;
+  double dose_scale = 1.0;
 };
+
+// The members of a perturbation level ("A+B" -> {"A", "B"}; the control
+// level -> none).
+std::vector<std::string> perturbation_members(const Covariate& covariate, const std::string& level);
 
 // The covariates' names for messages: "'a', 'b'", or "none".
 inline std::string covariate_names(const std::vector<Covariate>& covariates) {
@@ -142,9 +160,21 @@ using CovariateCodes = std::map<std::string, std::vector<int>>;
 // lacks is -1 for every cell), or `condition`, the codes of a model's only
 // covariate (and all -1 for an unconditional one) - the form callers written
 // for one condition use, converted implicitly from a std::vector<int>.
+//
+// Perturbation covariates also take `extra_levels`: combinations of known
+// members the model has no level for (code n_levels + i is extra level i),
+// and, where dosed, `doses`: per cell the dose of each member of its level,
+// in the order the level names them (row-major, n_cells x width, zero
+// padded; missing: dose 1 for every member).
+struct CellDoses {
+  int width = 0;
+  std::vector<float> values;
+};
 struct CellCovariates {
   std::vector<int> condition;
   CovariateCodes by_name;
+  std::map<std::string, std::vector<std::string>> extra_levels;
+  std::map<std::string, CellDoses> doses;
 
   CellCovariates() = default;
   CellCovariates(std::vector<int> codes) : condition(std::move(codes)) {}  // NOLINT: implicit by design
