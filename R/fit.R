@@ -19,7 +19,13 @@
 #'   expression to `n_tokens` learned tokens of width `token_dim`; `n_layers`
 #'   DiT blocks with adaLN-Zero, modulated by the time and the condition,
 #'   process them; an MLP decoder maps the tokens back to genes. Defaults:
-#'   64 tokens x 256, 8 layers, 8 heads, hidden width 2048.
+#'   64 tokens x 256, 8 layers, 8 heads, hidden width 2048. Every DiT
+#'   backbone (this one, `"pathway_tokens"`, `"rank_tokens"`,
+#'   `"set_tokens"`, `"latent_dit"`, ...) takes the condition by
+#'   `condition_path`: `"adaln"` (default; the sum of the covariate
+#'   embeddings modulates every block with the time), `"cross_attention"`
+#'   (each covariate is a token that every block cross-attends to; the time
+#'   alone modulates) or `"tokens"` (the covariate tokens join the sequence).
 #' * `"state_mlp"` (flow by default): no tokens; the expression vector is
 #'   projected to `hidden` (512) units and transformed by `n_layers` (3)
 #'   residual MLP blocks with FiLM modulation by time and condition (dropout
@@ -163,7 +169,11 @@
 #'   and the model's condition is their sum, so a combination of levels can
 #'   be asked for whatever cells it was trained on (how well an unseen
 #'   combination is generated is measured, not promised: see the
-#'   conditions vignette). Training drops each covariate independently
+#'   conditions vignette). A hierarchy (organism > tissue > cell type >
+#'   state) is given the same way, one column per level
+#'   (`c("tissue", "cell_type")`): the context is the sum of the levels'
+#'   embeddings, so a cell type can be asked for in a tissue where no
+#'   training cell had it. Training drops each covariate independently
 #'   (`cfg_dropout`), so [generate_cells()] can guide each by its own scale.
 #'   The validation split is stratified by the combination of levels.
 #' @param perturbation `NULL`, or a covariate of perturbation sets: the name

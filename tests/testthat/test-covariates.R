@@ -131,3 +131,18 @@ test_that("several covariates: errors name the argument and the covariate", {
   expect_error(fit_expression_model(two_covariate_cells(), "state_mlp", condition = data.frame(a = 1:3)),
                "`condition\\$a` has 3 values for 400 cells")
 })
+
+test_that("condition_path takes the covariates into a DiT backbone as tokens", {
+  cells <- two_covariate_cells()[, 1:120]
+  for (path in c("cross_attention", "tokens")) {
+    model <- fit_tiny(cells, condition = c("cell_type", "dose"), condition_path = path)
+    expect_identical(model$spec$condition_path, path)
+    generated <- generate_cells(model, condition = data.frame(cell_type = "B", dose = c("low", "high")), steps = 3,
+                                seed = 1, guidance_scale = c(dose = 2))
+    expect_identical(as.character(generated$dose), c("low", "high"))
+  }
+  expect_error(fit_tiny(cells, condition = "cell_type", condition_path = "film"),
+               "'condition_path' must be 'adaln', 'cross_attention' or 'tokens'")
+  expect_error(fit_tiny(cells, architecture = "state_mlp", condition = "cell_type", condition_path = "tokens"),
+               "condition_path")
+})

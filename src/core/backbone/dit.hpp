@@ -12,9 +12,15 @@ class DiTImpl : public BackboneImpl {
   // graph: attention along a gene graph's edges only, in every block.
   // checkpoint_blocks: in training, keep only each block's input and recompute
   // its activations in backward (backbone/activation_checkpoint.hpp).
+  // condition_path: "adaln" (in c), "cross_attention" (each block attends
+  // to the condition tokens) or "tokens" (they join the sequence and leave
+  // it after the final layer; not with a gene graph). See BackboneImpl.
   DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio,
-          std::shared_ptr<EdgeIndex> graph = nullptr, bool checkpoint_blocks = false);
+          std::shared_ptr<EdgeIndex> graph = nullptr, bool checkpoint_blocks = false,
+          const std::string& condition_path = "adaln");
   Tensor forward(const Tensor& tokens, const Tensor& c) override;  // (B, T, D) -> (B, T, D)
+  std::string condition_path() const override { return condition_path_; }
+  Tensor forward_conditioned(const Tensor& tokens, const Tensor& c, const Tensor& condition_tokens) override;
 
   const torch::nn::ModuleList& blocks() const { return blocks_; }
 
@@ -22,7 +28,11 @@ class DiTImpl : public BackboneImpl {
   torch::nn::ModuleList blocks_{nullptr};
   FinalModulation final_{nullptr};
   bool checkpoint_blocks_;
+  std::string condition_path_;
 };
+
+// The condition paths a DiT backbone takes.
+std::vector<std::string> condition_paths();
 TORCH_MODULE(DiT);
 
 }  // namespace exprflow

@@ -1,5 +1,7 @@
 #include "backbone/dit_block.hpp"
 
+#include <stdexcept>
+
 namespace exprflow {
 
 namespace {
@@ -27,23 +29,29 @@ Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
   return x * (1 + per_token(scale)) + per_token(shift);  // (B, T, D)
 }
 
-DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::shared_ptr<EdgeIndex> graph) {
+DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::shared_ptr<EdgeIndex> graph,
+                           bool cross_attention) {
   const int64_t hidden = static_cast<int64_t>(dim * mlp_ratio);
   norm1_ = register_module("norm1", affine_free_norm(dim));
   attention_ = register_module("attention", SelfAttention(dim, heads, std::move(graph)));
+  if (cross_attention) cross_ = register_module("cross_attention", ConditionAttention(dim, heads));
   norm2_ = register_module("norm2", affine_free_norm(dim));
   mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
   mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));
   modulation_ = register_module("modulation", zero_linear(dim, 6 * dim));
 }
 
-Tensor DiTBlockImpl::forward(const Tensor& x, const Tensor& c, const Tensor& bias) {
+Tensor DiTBlockImpl::forward(const Tensor& x, const Tensor& c, const Tensor& bias, const Tensor& condition_tokens) {
   std::vector<Tensor> m = modulation_->forward(at::silu(c)).chunk(6, -1);  // 6 x (B, [T,] D)
   const Tensor &shift_attn = m[0], &scale_attn = m[1], &gate_attn = m[2];
   const Tensor &shift_mlp = m[3], &scale_mlp = m[4], &gate_mlp = m[5];
 
   Tensor h = attention_->forward(modulate(norm1_->forward(x), shift_attn, scale_attn), bias);  // (B, T, D)
   Tensor out = x + per_token(gate_attn) * h;
+  if (cross_) {
+    if (!condition_tokens.defined()) throw std::invalid_argument("a DiT block with cross-attention needs condition tokens");
+    out = out + cross_->forward(out, condition_tokens);  // (B, T, D)
+  }
   h = modulate(norm2_->forward(out), shift_mlp, scale_mlp);
   h = mlp_out_->forward(at::gelu(mlp_in_->forward(h), "tanh"));  // (B, T, D)
   return out + per_token(gate_mlp) * h;

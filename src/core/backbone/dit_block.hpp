@@ -7,6 +7,7 @@
 #pragma once
 
 #include "backbone/attention.hpp"
+#include "backbone/condition_attention.hpp"
 #include "exprflow/torch_prelude.hpp"
 
 namespace exprflow {
@@ -18,14 +19,20 @@ Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale);
 class DiTBlockImpl : public torch::nn::Module {
  public:
   // graph: attention along a gene graph's edges only (see SelfAttentionImpl).
-  DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0, std::shared_ptr<EdgeIndex> graph = nullptr);
+  // cross_attention: a cross-attention branch to condition tokens after the
+  // self-attention (backbone/condition_attention.hpp).
+  DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio = 4.0, std::shared_ptr<EdgeIndex> graph = nullptr,
+               bool cross_attention = false);
   // bias: additive attention score bias (SelfAttentionImpl), or undefined.
-  // c: (B, D), or (B, T, D) per token.
-  Tensor forward(const Tensor& x, const Tensor& c, const Tensor& bias = Tensor());  // (B, T, D) -> (B, T, D)
+  // c: (B, D), or (B, T, D) per token. condition_tokens: (B, C, D) for a
+  // block with cross-attention (which needs them), else undefined.
+  Tensor forward(const Tensor& x, const Tensor& c, const Tensor& bias = Tensor(),
+                 const Tensor& condition_tokens = Tensor());  // (B, T, D) -> (B, T, D)
 
  private:
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   SelfAttention attention_{nullptr};
+  ConditionAttention cross_{nullptr};  // only with cross-attention
   torch::nn::Linear mlp_in_{nullptr}, mlp_out_{nullptr};
   torch::nn::Linear modulation_{nullptr};  // D -> 6D, zero-initialised
 };

@@ -19,8 +19,9 @@ ConditionEncoderImpl::ConditionEncoderImpl(std::vector<CovariateSpec> covariates
   }
 }
 
-Tensor ConditionEncoderImpl::forward(const Covariates& c, int64_t batch_size, const at::Device& device) {
-  Tensor out = at::zeros({batch_size, dim_}, at::TensorOptions().dtype(at::kFloat).device(device));  // (B, D)
+std::vector<Tensor> ConditionEncoderImpl::per_covariate(const Covariates& c, int64_t batch_size,
+                                                        const at::Device& device) {
+  std::vector<Tensor> out;
   for (size_t i = 0; i < covariates_.size(); ++i) {
     const CovariateSpec& spec = covariates_[i];
     auto it = c.find(spec.name);
@@ -31,13 +32,25 @@ Tensor ConditionEncoderImpl::forward(const Covariates& c, int64_t batch_size, co
         auto found = c.find(key);
         return found == c.end() ? Tensor() : found->second;
       };
-      out = out + perturbations_[i]->forward(codes, side(members_key(spec.name)), side(doses_key(spec.name)));  // (B, D)
+      out.push_back(perturbations_[i]->forward(codes, side(members_key(spec.name)), side(doses_key(spec.name))));  // (B, D)
       continue;
     }
     Tensor rows = at::where(codes < 0, at::full_like(codes, spec.n_levels), codes);  // -1 -> null row
-    out = out + tables_[i]->forward(rows);                                            // (B, D)
+    out.push_back(tables_[i]->forward(rows));                                          // (B, D)
   }
   return out;
+}
+
+Tensor ConditionEncoderImpl::forward(const Covariates& c, int64_t batch_size, const at::Device& device) {
+  Tensor out = at::zeros({batch_size, dim_}, at::TensorOptions().dtype(at::kFloat).device(device));  // (B, D)
+  for (const Tensor& v : per_covariate(c, batch_size, device)) out = out + v;
+  return out;
+}
+
+Tensor ConditionEncoderImpl::tokens(const Covariates& c, int64_t batch_size, const at::Device& device) {
+  std::vector<Tensor> each = per_covariate(c, batch_size, device);
+  if (each.empty()) return at::zeros({batch_size, 1, dim_}, at::TensorOptions().dtype(at::kFloat).device(device));
+  return at::stack(each, 1);  // (B, C, D)
 }
 
 Covariates drop_covariates(const Covariates& c, double p, at::Generator& generator) {

@@ -37,6 +37,10 @@ class ConditionEncoderImpl : public torch::nn::Module {
   // forward): the model checks them where it builds batches
   // (ExpressionModel::covariate_columns).
   Tensor forward(const Covariates& c, int64_t batch_size, const at::Device& device);
+  // (B, C, dim): each covariate's vector as its own token (condition paths
+  // "cross_attention" and "tokens"); one zero token for a model without
+  // covariates. forward() is their sum.
+  Tensor tokens(const Covariates& c, int64_t batch_size, const at::Device& device);
 
   const std::vector<CovariateSpec>& covariates() const { return covariates_; }
 
@@ -47,6 +51,8 @@ class ConditionEncoderImpl : public torch::nn::Module {
   // other null), a perturbation encoder for a perturbation set.
   std::vector<CategoricalCondition> tables_;
   std::vector<PerturbationCondition> perturbations_;
+
+  std::vector<Tensor> per_covariate(const Covariates& c, int64_t batch_size, const at::Device& device);  // C x (B, D)
 };
 TORCH_MODULE(ConditionEncoder);
 

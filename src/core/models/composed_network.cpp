@@ -24,12 +24,21 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
 }
 
 GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
-  Tensor tokens = tokenizer_->forward(x_t);                                                // (B, T, D)
-  Tensor c = time_->forward(t) + condition_->forward(covariates, x_t.size(0), x_t.device());  // (B, D)
-  // A backbone that attends across cells attends within covariate groups.
-  Tensor h = backbone_->attends_across_cells()
-                 ? backbone_->forward_groups(tokens, c, covariate_groups(covariates, x_t.size(0)))
-                 : backbone_->forward(tokens, c);                                        // (B, T, D)
+  Tensor tokens = tokenizer_->forward(x_t);  // (B, T, D)
+  Tensor c, h;
+  if (backbone_->condition_path() != "adaln") {
+    // The time modulates; the covariates come as tokens.
+    const Tensor time = time_->forward(t);                                                    // (B, D)
+    const Tensor condition_tokens = condition_->tokens(covariates, x_t.size(0), x_t.device());  // (B, C, D)
+    h = backbone_->forward_conditioned(tokens, time, condition_tokens);                        // (B, T, D)
+    c = time + condition_tokens.sum(1);  // (B, D) for the input skip
+  } else {
+    c = time_->forward(t) + condition_->forward(covariates, x_t.size(0), x_t.device());  // (B, D)
+    // A backbone that attends across cells attends within covariate groups.
+    h = backbone_->attends_across_cells()
+            ? backbone_->forward_groups(tokens, c, covariate_groups(covariates, x_t.size(0)))
+            : backbone_->forward(tokens, c);  // (B, T, D)
+  }
   GeneOutput out = decoder_->decode(h, x_t);                                             // (B, G) [x 2]
   if (skip_) out.value = out.value + skip_->forward(at::silu(c)) * x_t;                  // (B, G)
   return out;
@@ -37,9 +46,13 @@ GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, cons
 
 Tensor ComposedNetworkImpl::embed(const Tensor& x) {
   if (tokenizer_->has_tokens()) return tokenizer_->content(x).mean(1);  // (B, D)
-  Tensor t = at::zeros({x.size(0)}, x.options());                      // clean
+  Tensor t = at::zeros({x.size(0)}, x.options());  // clean
+  if (backbone_->condition_path() != "adaln") {
+    const Tensor null_tokens = condition_->tokens({}, x.size(0), x.device());  // (B, C, D) unconditional
+    return backbone_->forward_conditioned(tokenizer_->forward(x), time_->forward(t), null_tokens).mean(1);  // (B, D)
+  }
   Tensor c = time_->forward(t) + condition_->forward({}, x.size(0), x.device());  // (B, D) unconditional
-  return backbone_->forward(tokenizer_->forward(x), c).mean(1);       // (B, D)
+  return backbone_->forward(tokenizer_->forward(x), c).mean(1);                   // (B, D)
 }
 
 Tensor ComposedNetworkImpl::tokens(const Tensor& x) {

@@ -104,12 +104,12 @@ const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
       {"dit",
        {[] {
           return Options().set("n_layers", 8.0).set("n_heads", 8.0).set("mlp_ratio", 4.0)
-              .set("activation_checkpointing", 0.0);
+              .set("activation_checkpointing", 0.0).set("condition_path", "adaln");
         },
         [](const Options& s, int64_t, int64_t dim, const Resources&) -> std::shared_ptr<BackboneImpl> {
           return std::make_shared<DiTImpl>(dim, count(s, "n_layers"), s.positive("n_heads"),
                                            positive_number(s, "mlp_ratio"), nullptr,
-                                           s.flag("activation_checkpointing", false));
+                                           s.flag("activation_checkpointing", false), s.text("condition_path"));
         }}},
       // DiT blocks whose attention follows the edges of the "grn" resource
       // (one token per gene; backbone/edge_attention.hpp).
