@@ -40,9 +40,14 @@ TrainReport fine_tune_with_adapters(const TrainingTask& task, torch::nn::Module&
   const long total = parameter_count(network);
   LoraAdapters raw(network, settings), average(network, settings);
   prepare_average(*average, raw->parameters().front().device());
+  // adapter_task() freezes the network; its parameters get back what they were.
+  std::vector<bool> trainable;
+  for (const Tensor& p : network.parameters()) trainable.push_back(p.requires_grad());
   const TrainReport report =
       run_training(adapter_task(task, network, *raw, *average), train_cells, validation_cells, trainer, callbacks);
   merge_adapters(network, ema, *raw, *average);
+  size_t i = 0;
+  for (Tensor& p : network.parameters()) p.set_requires_grad(trainable.at(i++));
 
   adapter = TensorBundle();
   adapter.meta = archive_meta(kAdapterFormat, kAdapterVersion, Options());
