@@ -113,6 +113,10 @@
     .Call(`_exprflow_cpp_model_token_loadings`, model_ptr, method, source_ptr)
 }
 
+.cpp_model_with_levels <- function(model_ptr, levels) {
+    .Call(`_exprflow_cpp_model_with_levels`, model_ptr, levels)
+}
+
 .cpp_model_to_raw <- function(model_ptr) {
     .Call(`_exprflow_cpp_model_to_raw`, model_ptr)
 }

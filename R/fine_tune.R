@@ -17,9 +17,16 @@
 #' generated values are clipped to widens to the new cells'. `model` itself is
 #' left unchanged: the result is a new model.
 #'
-#' The new cells' condition levels must be levels the model has. The number
-#' of trainable parameters against the network's is printed with the model
-#' and kept in `model$lora`.
+#' The new cells may have condition levels the model never saw (a new cell
+#' type, donor, perturbation): the model first gets them (their embeddings
+#' start as the covariate's unconditional one), and the adapters train them,
+#' as the condition embedding tables get an update of their own beside the
+#' linear layers'. Give cells of the known levels too: fine-tuned on a new
+#' level alone, the network drifts towards it (in the package's test, a
+#' type's own programme was lost). An adapter trained with new levels
+#' applies to the model with those levels, not to the original: save the
+#' whole model. The number of trainable parameters against the network's is
+#' printed with the model and kept in `model$lora`.
 #'
 #' @param model A trained `exprflow_model`.
 #' @param x The new cells: as for [fit_expression_model()], over the model's
@@ -65,6 +72,7 @@ fine_tune <- function(model, x, condition = NULL, assay = NULL, rank = 8, alpha 
   options <- .training_options(epochs, batch_size, learning_rate, validation_fraction, patience, seed, training,
                                 extra = list(lora_rank = rank, lora_alpha = alpha, lora_layers = layers))
 
+  model <- .with_new_levels(model, x, assay, condition)
   input <- .input_with_covariates(model, x, assay, condition)
   pointer <- .model_copy(model)
   report <- .train_with_progress(pointer, input, .covariate_codes(model, input$table), options, verbose)
@@ -108,4 +116,30 @@ load_adapter <- function(model, path) {
   pointer <- .model_copy(model)
   .cpp_model_apply_adapter(pointer, raw, path)
   .new_model(pointer)
+}
+
+# The model with the levels of `x`'s cells that it lacks added after its
+# own (the same model when there are none): what fine_tune() trains.
+.with_new_levels <- function(model, x, assay, condition) {
+  if (!length(model$covariates)) return(model)
+  if (is.null(condition)) {
+    columns <- colnames(.counts_and_covariates(x, assay)$covariates)
+    condition <- intersect(names(model$covariates), columns)
+    if (!length(condition)) return(model)
+  }
+  input <- .expression_input(x, assay, condition = condition, genes = model$genes)
+  own <- input$conditions
+  if (length(model$covariates) == 1L && length(own) == 1L) names(own) <- names(model$covariates)
+  perturbation <- model$perturbation
+  grown <- lapply(names(model$covariates), function(name) {
+    levels <- model$covariates[[name]]
+    if (!name %in% names(own)) return(levels)
+    values <- as.character(own[[name]])
+    if (identical(name, perturbation$covariate)) {
+      values <- .canonical_perturbations(values, perturbation$control)$labels
+    }
+    c(levels, setdiff(unique(stats::na.omit(values)), levels))
+  })
+  if (identical(lengths(grown), lengths(model$covariates))) return(model)
+  .new_model(.cpp_model_with_levels(.model_pointer(model), grown))
 }

@@ -368,6 +368,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_model_with_levels
+SEXP cpp_model_with_levels(SEXP model_ptr, Rcpp::List levels);
+RcppExport SEXP _exprflow_cpp_model_with_levels(SEXP model_ptrSEXP, SEXP levelsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type levels(levelsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_with_levels(model_ptr, levels));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_model_to_raw
 Rcpp::RawVector cpp_model_to_raw(SEXP model_ptr);
 RcppExport SEXP _exprflow_cpp_model_to_raw(SEXP model_ptrSEXP) {
@@ -500,6 +512,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_reconstruct", (DL_FUNC) &_exprflow_cpp_model_reconstruct, 4},
     {"_exprflow_cpp_model_token_activations", (DL_FUNC) &_exprflow_cpp_model_token_activations, 2},
     {"_exprflow_cpp_model_token_loadings", (DL_FUNC) &_exprflow_cpp_model_token_loadings, 3},
+    {"_exprflow_cpp_model_with_levels", (DL_FUNC) &_exprflow_cpp_model_with_levels, 2},
     {"_exprflow_cpp_model_to_raw", (DL_FUNC) &_exprflow_cpp_model_to_raw, 1},
     {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 3},
     {"_exprflow_cpp_write_model_raw", (DL_FUNC) &_exprflow_cpp_write_model_raw, 2},

@@ -276,6 +276,20 @@ Rcpp::NumericMatrix cpp_model_token_loadings(SEXP model_ptr, std::string method,
   });
 }
 
+// A new model: the model with more levels (`levels`: per covariate, in the
+// model's order, its levels followed by new ones); see
+// GenerativeModel::with_levels().
+// [[Rcpp::export(.cpp_model_with_levels)]]
+SEXP cpp_model_with_levels(SEXP model_ptr, Rcpp::List levels) {
+  return exprflow_r::guarded([&]() -> SEXP {
+    const GenerativeModel& model = model_of(model_ptr);
+    std::vector<exprflow::Covariate> grown = model.covariates();
+    if (static_cast<size_t>(levels.size()) != grown.size()) Rcpp::stop("internal: one level vector per covariate");
+    for (size_t i = 0; i < grown.size(); ++i) grown[i].levels = Rcpp::as<std::vector<std::string>>(levels[i]);
+    return ModelPtr(model.with_levels(grown).release(), true);
+  });
+}
+
 // The model file's bytes (checksummed, with the format version), which the R
 // object keeps so that a copy restored by readRDS() is always this model.
 // [[Rcpp::export(.cpp_model_to_raw)]]

@@ -46,7 +46,22 @@ test_that("fine_tune() adapts a model to shifted cells, and its adapter replays 
   expect_error(save_model(base, tempfile(), adapter_only = TRUE), "holds no LoRA adapter")
   expect_error(load_adapter(base, tempfile()), "does not exist")
   expect_error(fine_tune(base, shifted, rank = 0), "`rank`")
-  other <- fine_tune_cells(FALSE)
-  other$cell_type <- "Unknown type"
-  expect_error(fine_tune(base, other, rank = 2, epochs = 1), "unknown condition level")
+})
+
+test_that("fine_tune() learns a condition level the model never saw", {
+  cells <- pbmc_sce()
+  base <- fit_expression_model(cells[, cells$cell_type != "NK"][, 1:500], "state_mlp", condition = "cell_type",
+                               epochs = 20, hidden = 128, n_layers = 1, batch_size = 64, verbose = FALSE, seed = 1)
+  expect_false("NK" %in% base$levels)
+  tuned <- fine_tune(base, cells[, 501:1200], rank = 4, epochs = 20, learning_rate = 1e-2, batch_size = 64,
+                     training = list(ema_decay = 0.99), verbose = FALSE)
+  expect_identical(tuned$levels, c(base$levels, "NK"))
+  expect_false("NK" %in% base$levels)  # the original is unchanged
+  nk_markers <- function(model, type) {
+    generated <- generate_cells(model, condition = stats::setNames(100, type), steps = 20, seed = 2)
+    mean(as.matrix(SingleCellExperiment::logcounts(generated))[c("NKG7", "GNLY", "GZMB", "PRF1"), ])
+  }
+  # Seed 1: NKG7, GNLY, GZMB, PRF1 at 3.7, 2.5, 2.2, 2.0 in generated NK
+  # cells (real NK: 5.0, 4.9, 3.9, 3.1), 0.5, 0.2, 0.1, 0.3 in CD4 T cells.
+  expect_gt(nk_markers(tuned, "NK") - nk_markers(tuned, "Naive CD4 T"), 1)
 })

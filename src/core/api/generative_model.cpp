@@ -2,12 +2,14 @@
 // and the factory and loader that pick the implementation an architecture's
 // space names (ExpressionModel for "gene", LatentModel for "latent").
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "api/expression_model.hpp"
 #include "api/latent_model.hpp"
 #include "api/model_file.hpp"
 #include "api/model_inputs.hpp"
+#include "io/model_archive.hpp"
 #include "io/model_envelope.hpp"
 #include "models/compositions.hpp"
 
@@ -110,6 +112,75 @@ std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(std::string_view by
     throw std::runtime_error("cannot read model file '" + source + "': the file is incomplete or corrupt (" +
                              e.what() + ")");
   }
+}
+
+namespace {
+
+// Whether `key` names the weight of covariate `name`'s table `part`
+// ("...condition.<name>.<part>.weight", in any network of the file).
+bool is_table_of(const std::string& key, const std::string& name, const std::string& part) {
+  const std::string tail = "condition." + name + "." + part;
+  return key.size() > tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// `rows` new rows inserted at row `at` of `t`, each a copy of row `from`
+// (or zero where from < 0).
+Tensor with_rows(const Tensor& t, int64_t at, int64_t rows, int64_t from) {
+  const Tensor fill = from < 0 ? at::zeros({rows, t.size(1)}, t.options())
+                               : t.slice(0, from, from + 1).expand({rows, t.size(1)});
+  return at::cat({t.slice(0, 0, at), fill, t.slice(0, at)}, 0);
+}
+
+}  // namespace
+
+std::unique_ptr<GenerativeModel> GenerativeModel::with_levels(const std::vector<Covariate>& grown) const {
+  const std::vector<Covariate>& now = covariates();
+  if (grown.size() != now.size()) {
+    throw std::invalid_argument("new levels need the model's covariates (" + covariate_names(now) + "), got " +
+                                covariate_names(grown));
+  }
+  for (size_t k = 0; k < now.size(); ++k) {
+    const Covariate &a = now[k], &b = grown[k];
+    if (a.name != b.name || a.perturbation_set != b.perturbation_set || a.control != b.control || a.dosed != b.dosed) {
+      throw std::invalid_argument("covariate " + std::to_string(k + 1) + " of the model is '" + a.name +
+                                  "' as the model has it; new levels cannot change what it is");
+    }
+    if (b.levels.size() < a.levels.size() || !std::equal(a.levels.begin(), a.levels.end(), b.levels.begin())) {
+      throw std::invalid_argument("the levels of covariate '" + a.name + "' must start with the model's, in order");
+    }
+  }
+  check_covariates(grown);
+  TensorBundle in = open_generative_model_bytes(to_bytes(), "model", false);
+  TensorBundle out;
+  out.meta = in.meta;
+  out.meta.erase("lora_adapter");  // it adapted the model before its new levels
+  for (size_t k = 0; k < now.size(); ++k) out.meta["covariates"][k]["levels"] = grown[k].levels;
+  for (const auto& [key, tensor] : in.tensors()) {
+    if (key.rfind("lora_adapter/", 0) == 0) continue;
+    Tensor t = tensor;
+    for (size_t k = 0; k < now.size(); ++k) {
+      const int64_t old_levels = static_cast<int64_t>(now[k].levels.size());
+      const int64_t added = static_cast<int64_t>(grown[k].levels.size()) - old_levels;
+      if (added == 0) continue;
+      if (is_table_of(key, now[k].name, "table.weight")) {
+        t = with_rows(t, old_levels, added, old_levels);  // (levels + 1, D): null row last, copied to the new
+      } else if (k == 0 && key.size() >= 9 && key.compare(key.size() - 9, 9, "log_theta") == 0 && t.dim() == 2 &&
+                 t.size(0) == old_levels + 1) {
+        t = with_rows(t, old_levels, added, old_levels);  // dispersion per gene and level: as unknown
+      } else if (now[k].perturbation_set) {
+        const int64_t old_members = static_cast<int64_t>(perturbation_member_names(now[k]).size());
+        const int64_t new_members = static_cast<int64_t>(perturbation_member_names(grown[k]).size()) - old_members;
+        if (new_members > 0 && is_table_of(key, now[k].name, "members.weight")) {
+          t = with_rows(t, old_members, new_members, -1);  // (members, D)
+        } else if (new_members > 0 && (is_table_of(key, now[k].name, "log_hill") ||
+                                       is_table_of(key, now[k].name, "log_half_dose"))) {
+          t = at::cat({t, at::zeros({new_members}, t.options())});  // (members)
+        }
+      }
+    }
+    out.put(key, t);
+  }
+  return load_bytes(model_file_bytes(out), "model with new levels");
 }
 
 void GenerativeModel::save(const std::string& path) const { write_file_atomically(path, to_bytes(), "model"); }

@@ -11,7 +11,8 @@ namespace exprflow {
 namespace {
 
 constexpr const char* kAdapterFormat = "exprflow-lora-adapter";
-constexpr int kAdapterVersion = 1;
+// Version 2: the condition tables' updates (e<i>, meta "tables").
+constexpr int kAdapterVersion = 2;
 
 // The CRC-32 of the network's and the EMA's weights as a model file stores
 // them, so that an adapter saved alone is applied only to the weights it was
@@ -54,6 +55,7 @@ TrainReport fine_tune_with_adapters(const TrainingTask& task, torch::nn::Module&
   adapter.meta["rank"] = settings.rank;
   adapter.meta["alpha"] = settings.alpha;
   adapter.meta["layers"] = raw->layer_names();
+  adapter.meta["tables"] = raw->table_names();
   adapter.meta["which_layers"] = settings.layers;
   adapter.meta["base"] = base;
   adapter.meta["trainable_parameters"] = raw->trainable_count();
@@ -97,8 +99,10 @@ TensorBundle apply_adapter_bytes(std::string_view bytes, const std::string& sour
   settings.rank = adapter.meta.at("rank").get<int64_t>();
   settings.alpha = adapter.meta.at("alpha").get<double>();
   settings.layers = adapter.meta.at("which_layers").get<std::string>();
+  settings.condition_tables = adapter.meta.contains("tables");  // version 1 adapted Linear layers only
   LoraAdapters raw(network, settings), average(network, settings);
-  if (raw->layer_names() != adapter.meta.at("layers").get<std::vector<std::string>>()) {
+  if (raw->layer_names() != adapter.meta.at("layers").get<std::vector<std::string>>() ||
+      (settings.condition_tables && raw->table_names() != adapter.meta.at("tables").get<std::vector<std::string>>())) {
     throw std::invalid_argument("'" + source + "' adapts other layers than this model has");
   }
   adapter.get_module("raw", *raw);

@@ -35,8 +35,25 @@ std::vector<std::pair<std::string, torch::nn::LinearImpl*>> adapted_layers(torch
   return which == "all" || in_backbone.empty() ? all : in_backbone;
 }
 
+// The condition embedding tables (rows per covariate level or perturbation
+// member): modules under a "condition" module, in the module tree's order.
+std::vector<std::pair<std::string, torch::nn::EmbeddingImpl*>> condition_tables(torch::nn::Module& network) {
+  std::vector<std::pair<std::string, torch::nn::EmbeddingImpl*>> out;
+  for (const auto& item : network.named_modules("", /*include_self=*/false)) {
+    auto* table = dynamic_cast<torch::nn::EmbeddingImpl*>(item.value().get());
+    const std::string& key = item.key();
+    if (table && (key.rfind("condition.", 0) == 0 || key.find(".condition.") != std::string::npos)) {
+      out.emplace_back(key, table);
+    }
+  }
+  return out;
+}
+
 // The layer's own weight parameter (the member may point at an attached sum).
-Tensor registered_weight(torch::nn::LinearImpl& layer) { return layer.named_parameters(/*recurse=*/false)["weight"]; }
+template <typename Layer>
+Tensor registered_weight(Layer& layer) {
+  return layer.named_parameters(/*recurse=*/false)["weight"];
+}
 
 }  // namespace
 
@@ -55,6 +72,12 @@ LoraAdaptersImpl::LoraAdaptersImpl(torch::nn::Module& network, const LoraSetting
     names_.push_back(name);
   }
   if (names_.empty()) throw std::invalid_argument("the network has no Linear layers to adapt");
+  if (!settings.condition_tables) return;
+  for (const auto& [name, table] : condition_tables(network)) {
+    const Tensor w = registered_weight(*table);  // (levels + 1, D)
+    deltas_.push_back(register_parameter("e" + std::to_string(table_names_.size()), at::zeros_like(w)));
+    table_names_.push_back(name);
+  }
 }
 
 long LoraAdaptersImpl::trainable_count() {
@@ -69,6 +92,12 @@ const std::vector<torch::nn::LinearImpl*>& LoraAdaptersImpl::layers_of(torch::nn
     if (layers.size() != names_.size()) throw std::logic_error("LoRA: the network's layers differ from the adapters'");
     cached_layers_.clear();
     for (const auto& [name, layer] : layers) cached_layers_.push_back(layer);
+    cached_tables_.clear();
+    if (!table_names_.empty()) {
+      const auto tables = condition_tables(network);
+      if (tables.size() != table_names_.size()) throw std::logic_error("LoRA: the network's tables differ from the adapters'");
+      for (const auto& [name, table] : tables) cached_tables_.push_back(table);
+    }
     cached_network_ = &network;
   }
   return cached_layers_;
@@ -82,6 +111,11 @@ void LoraAdaptersImpl::attach(torch::nn::Module& network) {
     w0.set_requires_grad(false);
     layers[i]->weight = w0 + scale * b_[i].mm(a_[i]);  // (out, in)
   }
+  for (size_t i = 0; i < cached_tables_.size(); ++i) {
+    Tensor w0 = registered_weight(*cached_tables_[i]);  // (levels + 1, D)
+    w0.set_requires_grad(false);
+    cached_tables_[i]->weight = w0 + deltas_[i];
+  }
 }
 
 void LoraAdaptersImpl::merge(torch::nn::Module& network) {
@@ -92,6 +126,11 @@ void LoraAdaptersImpl::merge(torch::nn::Module& network) {
     Tensor w0 = registered_weight(*layers[i]);  // (out, in)
     w0.add_(b_[i].mm(a_[i]), scale);
     layers[i]->weight = w0;
+  }
+  for (size_t i = 0; i < cached_tables_.size(); ++i) {
+    Tensor w0 = registered_weight(*cached_tables_[i]);  // (levels + 1, D)
+    w0.add_(deltas_[i]);
+    cached_tables_[i]->weight = w0;
   }
 }
 

@@ -12,7 +12,8 @@
 //
 // Adapted layers (lora_layers): "all" Linear layers of the network, or only
 // those inside its "backbone" (attention projections, MLPs, adaLN / FiLM
-// modulation; all where the network has no backbone module).
+// modulation; all where the network has no backbone module); and, either
+// way, the condition embedding tables, each with a dense update.
 #pragma once
 
 #include <string>
@@ -29,6 +30,10 @@ struct LoraSettings {
   double alpha = 8;  // the update is scaled by alpha / rank
   uint64_t seed = 1;
   std::string layers = "all";  // "all" Linear layers, or those in the "backbone" only
+  // The condition embedding tables also get a (dense, zero-started) update,
+  // so that levels the base model never trained (GenerativeModel::
+  // with_levels) learn their embedding: one row per level, a few numbers.
+  bool condition_tables = true;
   double scale() const { return alpha / static_cast<double>(rank); }
   // From train options lora_rank / lora_alpha / lora_layers (rank 0: no adapters) and seed.
   static LoraSettings from(const Options& options);
@@ -49,6 +54,7 @@ class LoraAdaptersImpl : public torch::nn::Module {
 
   const LoraSettings& settings() const { return settings_; }
   const std::vector<std::string>& layer_names() const { return names_; }
+  const std::vector<std::string>& table_names() const { return table_names_; }
   long trainable_count();
 
  private:
@@ -61,6 +67,9 @@ class LoraAdaptersImpl : public torch::nn::Module {
   torch::nn::Module* cached_network_ = nullptr;
   std::vector<torch::nn::LinearImpl*> cached_layers_;
   std::vector<Tensor> a_, b_;  // per layer: (r, in), (out, r)
+  std::vector<std::string> table_names_;
+  std::vector<torch::nn::EmbeddingImpl*> cached_tables_;
+  std::vector<Tensor> deltas_;  // per condition table: (levels + 1, D)
 };
 TORCH_MODULE(LoraAdapters);
 

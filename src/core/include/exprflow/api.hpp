@@ -304,6 +304,14 @@ class GenerativeModel {
   // was then (`source` names the bytes in errors).
   virtual std::string adapter_bytes() const = 0;
   virtual void apply_adapter(std::string_view bytes, const std::string& source) = 0;
+  // A copy of this model whose covariates have more levels: `covariates` are
+  // the model's, in its order, each with the model's levels first (in their
+  // order) and new ones after. A new level's embedding rows start as the
+  // covariate's null (unconditional) row, a new perturbation member's at
+  // zero; fine-tuning (train() with lora_rank, which also updates the
+  // condition tables) learns them. Otherwise std::invalid_argument naming
+  // the covariate. The copy holds no adapter of an earlier fine-tuning.
+  std::unique_ptr<GenerativeModel> with_levels(const std::vector<Covariate>& covariates) const;
   // to_bytes() written to `path` atomically (a temporary file renamed over it).
   void save(const std::string& path) const;
 
