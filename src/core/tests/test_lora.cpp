@@ -84,14 +84,24 @@ TEST(LoraAdapters, StartAsTheIdentityAndMergeTheLowRankUpdate) {
   EXPECT_TRUE(mentions(error_of([&] { LoraAdapters bad(*network, settings); }), "lora_rank"));
 }
 
+namespace {
+
+// The base of the fine-tuning tests: a small state_mlp of two types (untrained).
+Options base_spec() {
+  return Options().set("architecture", "state_mlp").set("seed", 2).set("hidden", 64).set("n_layers", 2);
+}
+Options base_training() {
+  return Options().set("epochs", 40).set("batch_size", 32).set("learning_rate", 3e-3).set("seed", 2);
+}
+
+}  // namespace
+
 TEST(Lora, FineTuningMovesAModelToNewDataAndItsAdapterReplaysIt) {
   std::vector<int> types;
   const std::vector<double> base_counts = toy_counts(300, false, 3, types);
   DenseExpressionSource base(gene_names(), 300, base_counts.data());
-  Options spec;
-  spec.set("architecture", "state_mlp").set("seed", 2).set("hidden", 64).set("n_layers", 2);
+  const Options spec = base_spec(), train = base_training();
   auto model = GenerativeModel::create_with_covariates(spec, gene_names(), {{"type", {"T0", "T1"}}});
-  const Options train = Options().set("epochs", 40).set("batch_size", 32).set("learning_rate", 3e-3).set("seed", 2);
   CellCovariates base_types{types};
   EXPECT_TRUE(mentions(error_of([&] {
     auto fresh = GenerativeModel::create_with_covariates(spec, gene_names(), {{"type", {"T0", "T1"}}});
@@ -168,10 +178,8 @@ TEST(Lora, NewLevelsLearnTheirEmbedding) {
   std::vector<int> types;
   const std::vector<double> base_counts = toy_counts(300, false, 3, types);
   DenseExpressionSource base(gene_names(), 300, base_counts.data());
-  Options spec;
-  spec.set("architecture", "state_mlp").set("seed", 2).set("hidden", 64).set("n_layers", 2);
-  auto model = GenerativeModel::create_with_covariates(spec, gene_names(), {{"type", {"T0", "T1"}}});
-  const Options train = Options().set("epochs", 40).set("batch_size", 32).set("learning_rate", 3e-3).set("seed", 2);
+  const Options train = base_training();
+  auto model = GenerativeModel::create_with_covariates(base_spec(), gene_names(), {{"type", {"T0", "T1"}}});
   model->train(base, CellCovariates{types}, train, {});
 
   EXPECT_TRUE(mentions(error_of([&] { model->with_levels({{"type", {"T1", "T0", "T2"}}}); }),
