@@ -3,7 +3,11 @@
 # latent_tokens flow models, beside the built-in baselines, on a stratified
 # quarter of held-out cells of the example data (or PBMC3k).
 #   Rscript inst/scripts/compare_condition_paths.R [example|pbmc3k] [epochs] [data-folder]
-# Takes ~15-30 minutes on 2 CPU cores.
+# Takes ~15-30 minutes on 2 CPU cores. On the example data (seed 1, 60 epochs):
+# MMD / energy / kNN AUC / condition accuracy 0.0174 / 0.668 / 0.743 / 0.718
+# (adaln), 0.0128 / 0.523 / 0.732 / 0.887 (cross_attention), 0.0112 / 0.457 /
+# 0.711 / 0.907 (tokens); state_mlp 0.0114 / 0.457 / 0.756 / 0.891,
+# independent_nb 0.0073 / 0.273 / 0.654 / 0.861.
 suppressPackageStartupMessages({
   library(exprflow)
   library(SingleCellExperiment)
