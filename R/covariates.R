@@ -107,6 +107,15 @@
 # Returns the resolved input (.expression_input()) with `table`, the
 # covariate table of its cells (NA where unknown).
 .input_with_covariates <- function(model, x, assay, condition, arg = "condition") {
+  input <- .input_with_own_covariates(model, x, assay, condition)
+  input$table <- .covariate_table(model, input$own, input$n_cells, arg)
+  input
+}
+
+# The same input before its values are checked against the model: `own`
+# holds the cells' values as they are (a data.frame of the model's columns
+# that were found, and the dose column of a dosed perturbation model).
+.input_with_own_covariates <- function(model, x, assay, condition) {
   if (is.null(condition) && length(model$covariates)) {
     columns <- colnames(.counts_and_covariates(x, assay)$covariates)
     present <- intersect(names(model$covariates), columns)
@@ -121,7 +130,6 @@
       dose_column %in% colnames(input$covariates)) {
     own[[dose_column]] <- as.character(input$covariates[[dose_column]])
   }
-  input$table <- if (ncol(own)) .covariate_table(model, own, input$n_cells, arg) else
-    .covariate_table(model, data.frame(row.names = seq_len(input$n_cells)), input$n_cells, arg)
+  input$own <- if (ncol(own)) own else data.frame(row.names = seq_len(input$n_cells))
   input
 }

@@ -72,8 +72,9 @@ fine_tune <- function(model, x, condition = NULL, assay = NULL, rank = 8, alpha 
   options <- .training_options(epochs, batch_size, learning_rate, validation_fraction, patience, seed, training,
                                 extra = list(lora_rank = rank, lora_alpha = alpha, lora_layers = layers))
 
-  model <- .with_new_levels(model, x, assay, condition)
-  input <- .input_with_covariates(model, x, assay, condition)
+  input <- .input_with_own_covariates(model, x, assay, condition)
+  model <- .with_new_levels(model, input$own)
+  input$table <- .covariate_table(model, input$own, input$n_cells, "condition")
   pointer <- .model_copy(model)
   report <- .train_with_progress(pointer, input, .covariate_codes(model, input$table), options, verbose)
   if (report$interrupted) {
@@ -118,23 +119,15 @@ load_adapter <- function(model, path) {
   .new_model(pointer)
 }
 
-# The model with the levels of `x`'s cells that it lacks added after its
-# own (the same model when there are none): what fine_tune() trains.
-.with_new_levels <- function(model, x, assay, condition) {
-  if (!length(model$covariates)) return(model)
-  if (is.null(condition)) {
-    columns <- colnames(.counts_and_covariates(x, assay)$covariates)
-    condition <- intersect(names(model$covariates), columns)
-    if (!length(condition)) return(model)
-  }
-  input <- .expression_input(x, assay, condition = condition, genes = model$genes)
-  own <- input$conditions
-  if (length(model$covariates) == 1L && length(own) == 1L) names(own) <- names(model$covariates)
+# The model with the levels of the cells' own covariate values (`own`,
+# .input_with_own_covariates()) that it lacks added after its own (the same
+# model when there are none): what fine_tune() trains.
+.with_new_levels <- function(model, own) {
   perturbation <- model$perturbation
   grown <- lapply(names(model$covariates), function(name) {
     levels <- model$covariates[[name]]
     if (!name %in% names(own)) return(levels)
-    values <- as.character(own[[name]])
+    values <- own[[name]]
     if (identical(name, perturbation$covariate)) {
       values <- .canonical_perturbations(values, perturbation$control)$labels
     }

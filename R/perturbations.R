@@ -9,17 +9,12 @@
 # cell, the order that sorts its members as written (for their doses).
 .canonical_perturbations <- function(values, control, arg = "perturbation") {
   values <- as.character(values)
-  # strsplit() drops a trailing empty member ("A+"): look for it first.
-  dangling <- !is.na(values) & values != control & grepl("^\\s*\\+|\\+\\s*$", values)
-  if (any(dangling)) {
-    stop(sprintf("`%s` has label(s) with an empty member: %s", arg, .first_few(unique(values[dangling]))),
-         call. = FALSE)
-  }
-  parts <- strsplit(ifelse(is.na(values) | values == control, "", values), "+", fixed = TRUE)
+  perturbed <- !is.na(values) & values != control
+  parts <- strsplit(ifelse(perturbed, values, ""), "+", fixed = TRUE)
   parts <- lapply(parts, trimws)
-  empty <- vapply(seq_along(parts), function(i) {
-    !is.na(values[i]) && values[i] != control && (!length(parts[[i]]) || any(!nzchar(parts[[i]])))
-  }, logical(1))
+  # strsplit() drops a trailing empty member ("A+"), hence the pattern.
+  empty <- perturbed & (grepl("^\\s*\\+|\\+\\s*$", values) |
+                          vapply(parts, function(p) !length(p) || any(!nzchar(p)), logical(1)))
   if (any(empty)) {
     stop(sprintf("`%s` has label(s) with an empty member: %s", arg, .first_few(unique(values[empty]))),
          call. = FALSE)
