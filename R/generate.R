@@ -24,7 +24,9 @@
 #' log-normalisation of the returned counts and `library_size` their total.
 #'
 #' `generate_cells()` is generic: it also samples from the baselines of
-#' [fit_baseline()] (which ignore the sampler settings).
+#' [fit_baseline()] (which ignore the sampler settings) and, at given times
+#' (`time =`), from the time-course baselines of [fit_dynamics_baseline()]
+#' (log expression, assay `logcounts`).
 #'
 #' @param model An `exprflow_model`, or an `exprflow_baseline`.
 #' @param n Number of cells. With `condition = NULL` on a conditional model,
@@ -110,7 +112,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 # The covariates of the cells to generate: a data.frame with a column per
 # covariate of the model (NA: unknown) and a row per cell.
 .generation_table <- function(model, n, condition) {
-  if (!is.null(n)) .check_count(n, "n")
+  .check_cell_number(n)
   if (is.data.frame(condition)) return(.covariate_table(model, condition, n))
   if (length(model$covariates) > 1L) {
     stop(sprintf(paste0("the model has several covariates (%s): give `condition` as a data.frame with a ",
@@ -121,6 +123,17 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   table <- data.frame(row.names = seq_along(levels))
   if (length(model$covariates)) table[[model$condition]] <- levels
   table
+}
+
+# `n`: NULL or one number of cells. Names would read like counts per level,
+# which `condition` takes: an error rather than names silently dropped.
+.check_cell_number <- function(n) {
+  if (is.null(n)) return(invisible(NULL))
+  if (!is.null(names(n))) {
+    stop(sprintf("`n` is one number of cells, without names; counts per level go in `condition`, e.g. condition = c(%s = %s)",
+                 names(n)[1], format(n[[1]])), call. = FALSE)
+  }
+  .check_count(n, "n")
 }
 
 # The sampler a user asked for (NULL: the model objective's default), checked.
@@ -172,6 +185,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 
 # One condition level per generated cell (NA for an unconditional model).
 .generation_levels <- function(model, n, condition) {
+  .check_cell_number(n)
   levels <- model$levels
   if (!length(levels)) {
     if (!is.null(condition)) stop("the model is unconditional: leave `condition` NULL", call. = FALSE)
@@ -226,6 +240,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 
 #' @export
 generate_cells.default <- function(model, n = NULL, condition = NULL, ...) {
-  stop("`model` must be an exprflow_model (from fit_expression_model() or load_model()) or an ",
-       "exprflow_baseline (from fit_baseline())", call. = FALSE)
+  stop("`model` must be an exprflow_model (from fit_expression_model() or load_model()), an ",
+       "exprflow_baseline (from fit_baseline()) or an exprflow_dynamics_baseline (from fit_dynamics_baseline())",
+       call. = FALSE)
 }

@@ -57,6 +57,7 @@ test_that("the PCA-Gaussian baseline samples around each level and embeds cells"
 test_that("an unconditional baseline ignores labels and fit_baseline checks input", {
   nb <- fit_baseline(small_counts(), "independent_nb")
   fake <- generate_cells(nb, n = 7)
+  expect_error(generate_cells(nb, n = c(B = 7)), "`n` is one number of cells")
   expect_identical(ncol(fake), 7L)
   expect_error(generate_cells(nb, condition = "B"), "unconditional")
   expect_error(fit_baseline(small_counts()[, 1, drop = FALSE]), "two cells")

@@ -29,7 +29,7 @@ test_that("fine_tune() adapts a model to shifted cells, and its adapter replays 
   genes <- rownames(pbmc_sce())[order(Matrix::rowMeans(SingleCellExperiment::counts(pbmc_sce())),
                                       decreasing = TRUE)[21:40]]
   shifted_mean <- function(model) {
-    cells <- generate_cells(model, n = c("CD4 T" = 150), steps = 20, seed = 2)
+    cells <- generate_cells(model, condition = c("Naive CD4 T" = 150), steps = 20, seed = 2)
     mean(as.matrix(SingleCellExperiment::logcounts(cells))[genes, ])
   }
   expect_gt(shifted_mean(tuned) - shifted_mean(base), 0.3)
@@ -39,8 +39,8 @@ test_that("fine_tune() adapts a model to shifted cells, and its adapter replays 
   save_model(tuned, path, adapter_only = TRUE)
   expect_lt(file.size(path), length(tuned$state$raw))
   again <- load_adapter(base, path)
-  expect_identical(SingleCellExperiment::counts(generate_cells(again, n = c(B = 20), steps = 5, seed = 3)),
-                   SingleCellExperiment::counts(generate_cells(tuned, n = c(B = 20), steps = 5, seed = 3)))
+  expect_identical(SingleCellExperiment::counts(generate_cells(again, condition = c(B = 20), steps = 5, seed = 3)),
+                   SingleCellExperiment::counts(generate_cells(tuned, condition = c(B = 20), steps = 5, seed = 3)))
   # Only onto the model it was fine-tuned from, as it was.
   expect_error(load_adapter(tuned, path), "adapts another model")
   expect_error(save_model(base, tempfile(), adapter_only = TRUE), "holds no LoRA adapter")

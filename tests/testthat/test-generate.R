@@ -133,6 +133,9 @@ test_that("an unseen condition level is rejected, listing the known ones", {
                "unknown condition level\\(s\\) 'Neuron'; the model knows: 'B'")
   expect_error(generate_cells(model, condition = c(B = 2, Neuron = 1), steps = 5), "'Neuron'")
   expect_error(generate_cells(model, condition = c("B", "Neuron"), steps = 5), "'Neuron'")
+  # Counts per level belong in `condition`; names on `n` are not dropped silently.
+  expect_error(generate_cells(model, n = c(B = 3), steps = 5),
+               "`n` is one number of cells, without names.*condition = c\\(B = 3\\)")
 })
 
 test_that("an unconditional model given a condition is an error", {

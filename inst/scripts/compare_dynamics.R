@@ -1,0 +1,25 @@
+# exprflow evaluation: the time-course protocol (issue 12) on the hESC ->
+# definitive endoderm time course (Chu et al. 2016, SCODE's 100 transcription
+# factors, log expression; 0 / 12 / 24 / 36 / 72 / 96 h): each interior time
+# point held out in turn and predicted from the others, and 96 h forecast
+# from the first five, by the dynamics baselines, with compare_dynamics().
+#   Rscript inst/scripts/compare_dynamics.R [data-folder] [n_pcs]
+# Takes under a minute.
+suppressPackageStartupMessages(library(exprflow))
+args <- commandArgs(trailingOnly = TRUE)
+data_dir <- if (length(args) >= 1) args[[1]] else file.path("..", "shared", "data", "timecourse_scode_tf100")
+n_pcs <- if (length(args) >= 2) as.integer(args[[2]]) else 30L
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(script_dir, "read_time_course.R"))
+sce <- read_time_course(data_dir, "chu2016_hESC_to_DE")
+cat(sprintf("hESC -> DE: %d genes x %d cells; cells per time: %s\n", nrow(sce), ncol(sce),
+            paste(sprintf("%sh %d", names(table(sce$time)), table(sce$time)), collapse = ", ")))
+scores <- compare_dynamics(sce, "time", values = "log", n_pcs = n_pcs, seed = 1)
+options(width = 150)
+wide <- stats::reshape(scores[, c("task", "time", "model", "metric", "value")],
+                       idvar = c("task", "time", "metric"), timevar = "model", direction = "wide")
+names(wide) <- sub("^value\\.", "", names(wide))
+print(wide[order(wide$metric, wide$task, wide$time), ], row.names = FALSE, digits = 3)
+cat("\nMean over the interior time points (interpolation):\n")
+interior <- scores[scores$task == "interpolation", ]
+print(round(tapply(interior$value, list(interior$metric, interior$model), mean), 4))

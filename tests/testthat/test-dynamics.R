@@ -1,0 +1,124 @@
+# Dynamics baselines and the time-course protocol: what each baseline
+# generates between and beyond observed time points, the errors that name the
+# argument, and the protocol on the real hESC -> endoderm time course.
+
+# Two clusters (at x1 = -3 and +3) that move together along x2, 4 units per
+# 24 h, in 10 dimensions of log-like values (shifted to stay positive).
+moving_clusters <- function(times = c(0, 24, 48), per_time = 80, seed = 1) {
+  set.seed(seed)
+  cells <- lapply(times, function(t) {
+    values <- matrix(stats::rnorm(10 * per_time, sd = 0.3), 10, per_time)
+    values[1, ] <- values[1, ] + rep(c(-3, 3), length.out = per_time)
+    values[2, ] <- values[2, ] + 4 * t / 24
+    values + 10
+  })
+  values <- do.call(cbind, cells)
+  rownames(values) <- paste0("g", 1:10)
+  list(values = values, time = rep(times, each = per_time))
+}
+
+test_that("optimal transport interpolates a moving bimodal population; a Gaussian fills the gap", {
+  toy <- moving_clusters()
+  generated <- function(method, time) {
+    model <- fit_dynamics_baseline(toy$values, toy$time, method = method, values = "log", n_pcs = 5)
+    SummarizedExperiment::assay(generate_cells(model, n = 400, time = time, seed = 2), "logcounts") - 10
+  }
+  ot <- generated("optimal_transport", 12)
+  gaussian <- generated("gaussian", 12)
+  nearest <- generated("nearest", 12)
+  # Half-way along x2 for both interpolations; the nearest (earlier, on a tie) time stays at 0.
+  expect_equal(mean(ot[2, ]), 2, tolerance = 0.1)
+  expect_equal(mean(gaussian[2, ]), 2, tolerance = 0.1)
+  expect_equal(mean(nearest[2, ]), 0, tolerance = 0.1)
+  # The coupling moves each cluster onto itself: no cells between them. The
+  # Gaussian puts many cells in between.
+  expect_lt(mean(abs(ot[1, ]) < 1.5), 0.02)
+  expect_gt(mean(abs(gaussian[1, ]) < 1.5), 0.15)
+  # Half of each paired cell's noise: the spread (0.3) shrinks, at most to
+  # that of two independent halves (0.3 / sqrt(2)).
+  expect_gt(stats::sd(ot[2, ]), 0.3 / sqrt(2) - 0.03)
+  expect_lt(stats::sd(ot[2, ]), 0.3)
+  # Beyond the last time: linear extrapolation from the last two, or the last population.
+  expect_equal(mean(generated("optimal_transport", 72)[2, ]), 12, tolerance = 0.15)
+  expect_equal(mean(generated("gaussian", 72)[2, ]), 12, tolerance = 0.15)
+  expect_equal(mean(generated("nearest", 72)[2, ]), 8, tolerance = 0.15)
+  # At an observed time, every baseline gives that population.
+  expect_equal(mean(generated("optimal_transport", 24)[2, ]), 4, tolerance = 0.1)
+})
+
+test_that("dynamics baselines generate reproducibly, one time or one per cell", {
+  toy <- moving_clusters()
+  model <- fit_dynamics_baseline(toy$values, toy$time, values = "log", n_pcs = 5)
+  expect_output(print(model), "optimal_transport.*\n.*10 genes \\(log values\\), 240 cells at 3 time points")
+  a <- generate_cells(model, n = 20, time = 30, seed = 3)
+  b <- generate_cells(model, n = 20, time = 30, seed = 3)
+  expect_s4_class(a, "SingleCellExperiment")
+  expect_identical(SummarizedExperiment::assay(a, "logcounts"), SummarizedExperiment::assay(b, "logcounts"))
+  expect_identical(a$time, rep(30, 20))
+  mixed <- generate_cells(model, time = rep(c(0, 48), each = 5), seed = 3)
+  expect_identical(mixed$time, rep(c(0, 48), each = 5))
+  expect_identical(S4Vectors::metadata(mixed)$exprflow$architecture, "dynamics_baseline:optimal_transport")
+})
+
+test_that("dynamics baselines read counts (log-normalised) and never go below zero", {
+  sce <- pbmc_sce()[, 1:300]
+  sce$hours <- rep(c(0, 10, 20), each = 100)
+  model <- fit_dynamics_baseline(sce, "hours", method = "gaussian", n_pcs = 10)
+  cells <- generate_cells(model, n = 50, time = 40, seed = 1)
+  values <- SummarizedExperiment::assay(cells, "logcounts")
+  expect_identical(rownames(values), rownames(sce))
+  expect_gte(min(values), 0)
+  expect_gt(max(values), 1)
+})
+
+test_that("dynamics baselines name the argument that is wrong", {
+  toy <- moving_clusters()
+  expect_error(fit_dynamics_baseline(toy$values, rep(0, ncol(toy$values)), values = "log"),
+               "`time` has one distinct value")
+  expect_error(fit_dynamics_baseline(toy$values, as.character(toy$time), values = "log"),
+               "`time` must be numeric")
+  expect_error(fit_dynamics_baseline(toy$values, toy$time[-1], values = "log"), "`time` has 239 values for 240 cells")
+  expect_error(fit_dynamics_baseline(toy$values, "hours", values = "log"), "`time` column 'hours' does not exist")
+  expect_error(fit_dynamics_baseline(toy$values, toy$time, values = "log", n_pcs = 10), "`n_pcs` \\(10\\) must be at most 9")
+  expect_error(fit_dynamics_baseline(toy$values, toy$time, values = "log", ot_epsilon = 0), "`ot_epsilon`")
+  model <- fit_dynamics_baseline(toy$values, toy$time, method = "nearest", values = "log", n_pcs = 5)
+  expect_error(generate_cells(model, n = 5), "`time` must be one or more finite numbers")
+  expect_error(generate_cells(model, time = 5), "`n` \\(the number of cells\\) is required")
+  expect_error(generate_cells(model, n = 3, time = c(1, 2)), "`n` \\(3\\) and the 2 values of `time` disagree")
+  expect_error(generate_cells(model, n = 3, time = 1, condition = "B"), "no condition")
+  expect_error(generate_cells(model, n = 3, time = 1, guidance = 2), "unknown argument")
+})
+
+test_that("compare_dynamics() holds out each interior time point and forecasts the last", {
+  toy <- moving_clusters(times = c(0, 24, 48, 72), per_time = 60)
+  scores <- compare_dynamics(toy$values, toy$time, values = "log", n_pcs = 5)
+  expect_setequal(unique(scores$model), c("nearest", "gaussian", "optimal_transport"))
+  expect_setequal(unique(paste(scores$task, scores$time)), c("interpolation 24", "interpolation 48", "forecast 72"))
+  expect_setequal(unique(scores$metric), c("wasserstein_1", "wasserstein_2", "energy_distance", "mmd_rbf"))
+  expect_true(all(scores$lower_is_better))
+  expect_true(all(scores$n_real == 60 & scores$n_train == 180))
+  w1 <- function(model, task) scores$value[scores$model == model & scores$task == task & scores$metric == "wasserstein_1"]
+  # The populations move linearly: interpolating or extrapolating beats the nearest time point.
+  expect_true(all(w1("optimal_transport", "interpolation") < w1("nearest", "interpolation") / 2))
+  expect_lt(w1("optimal_transport", "forecast"), w1("nearest", "forecast") / 2)
+  only <- compare_dynamics(toy$values, toy$time, baselines = "nearest", held_out = 48, forecast = FALSE,
+                           values = "log", n_pcs = 5)
+  expect_identical(unique(only$time), 48)
+  expect_error(compare_dynamics(toy$values, toy$time, held_out = 0, values = "log"),
+               "`held_out` must be interior observed time points: 24, 48")
+  expect_error(compare_dynamics(toy$values[, toy$time < 48], toy$time[toy$time < 48], values = "log"),
+               "holding one out needs at least three")
+})
+
+test_that("on the hESC -> endoderm time course, interpolation beats the nearest time point", {
+  dir <- shared_data_dir("timecourse_scode_tf100")
+  source(system.file("scripts", "read_time_course.R", package = "exprflow"), local = TRUE)
+  sce <- read_time_course(dir, "chu2016_hESC_to_DE")
+  expect_identical(dim(sce), c(100L, 758L))
+  scores <- compare_dynamics(sce, "time", values = "log", seed = 1)
+  interior <- scores[scores$task == "interpolation" & scores$metric == "wasserstein_1", ]
+  expect_setequal(interior$time, c(12, 24, 36, 72))
+  mean_w1 <- tapply(interior$value, interior$model, mean)
+  expect_lt(mean_w1[["optimal_transport"]], mean_w1[["nearest"]])
+  expect_lt(mean_w1[["gaussian"]], mean_w1[["nearest"]])
+})
