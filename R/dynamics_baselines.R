@@ -93,7 +93,8 @@ fit_dynamics_baseline <- function(x, time, method = c("optimal_transport", "gaus
     stop(sprintf("`n_pcs` (%d) must be at most %d: one less than the smaller of the number of genes (%d) and of cells (%d)",
                  n_pcs, max_pcs, nrow(input$values), ncol(input$values)), call. = FALSE)
   }
-  pca <- .fit_pca(input$values, n_pcs)
+  # Seeded: the truncated SVD starts from a random vector.
+  pca <- .with_seed(1, .fit_pca(input$values, n_pcs))
   populations <- lapply(times, function(t) input$values[, input$time == t, drop = FALSE])  # genes x cells each
   # Expression never goes below the smallest value the data has where that is
   # 0 (log-normalised counts, log1p values): Gaussian draws and extrapolation

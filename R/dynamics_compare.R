@@ -67,7 +67,7 @@ compare_dynamics <- function(x, time, baselines = c("nearest", "gaussian", "opti
   for (split in splits) {
     train <- input$values[, split$train, drop = FALSE]
     real <- input$values[, input$time == split$time, drop = FALSE]
-    space <- .fit_pca(train, n_pcs)
+    space <- .with_seed(seed, .fit_pca(train, n_pcs))
     project <- function(cells) t(crossprod(space$rotation, cells - space$centre))  # cells x pcs
     real_points <- project(real)
     for (method in baselines) {
@@ -91,4 +91,68 @@ compare_dynamics <- function(x, time, baselines = c("nearest", "gaussian", "opti
     wasserstein_2 = wasserstein_distance(real, generated, p = 2, n_projections = n_projections, seed = seed),
     energy_distance = energy_distance(real, generated, seed = seed),
     mmd_rbf = mmd_rbf(real, generated, seed = seed)))
+}
+
+#' Real and generated populations over time
+#'
+#' Draws the cells of a time course on the first two principal components of
+#' the real cells' expression (log-normalised counts, or the log values as
+#' given), one panel per time point: the real cells observed at that time and
+#' the cells generated for it (e.g. by [generate_cells()] with `time =`), so
+#' that a held-out or forecast population can be seen against the real one.
+#'
+#' @inheritParams fit_dynamics_baseline
+#' @param real Real cells of the time course (as `x` in
+#'   [fit_dynamics_baseline()]).
+#' @param generated Generated cells with a colData column `time` and an assay
+#'   `logcounts` (what [generate_cells()] returns for a dynamics baseline), or
+#'   a named list of them.
+#' @param time The real cells' times: a colData column name or one number per
+#'   cell.
+#' @return A ggplot object.
+#' @examples
+#' set.seed(1)
+#' time <- rep(c(0, 12, 24), each = 60)
+#' values <- matrix(rnorm(20 * 180), 20, 180) + outer(seq(0, 2, length.out = 20), time / 12)
+#' rownames(values) <- paste0("gene", 1:20)
+#' nearest <- fit_dynamics_baseline(values[, time != 12], time[time != 12], "nearest", values = "log", n_pcs = 5)
+#' plot_time_course(values, list(nearest = generate_cells(nearest, n = 60, time = 12)), time, values = "log")
+#' @export
+plot_time_course <- function(real, generated, time = "time", values = c("counts", "log"), assay = NULL) {
+  values <- match.arg(values)
+  if (!is.list(generated) || methods::is(generated, "SummarizedExperiment")) generated <- list(generated = generated)
+  if (is.null(names(generated)) || any(!nzchar(names(generated))) || "real" %in% names(generated)) {
+    stop("`generated` must be one set of cells or a named list of them (not named \"real\")", call. = FALSE)
+  }
+  input <- .time_course_input(real, time, assay, values)
+  pca <- .with_seed(1, .fit_pca(input$values, 2L))
+  project <- function(cells) t(crossprod(pca$rotation, cells[rownames(pca$rotation), , drop = FALSE] - pca$centre))
+  parts <- list(data.frame(project(input$values), time = input$time, source = "real"))
+  for (name in names(generated)) {
+    cells <- generated[[name]]
+    if (!methods::is(cells, "SummarizedExperiment") || !"logcounts" %in% SummarizedExperiment::assayNames(cells) ||
+        !is.numeric(cells$time)) {
+      stop(sprintf("`generated$%s` must be cells from generate_cells(..., time =): an assay 'logcounts' and a numeric colData column 'time'",
+                   name), call. = FALSE)
+    }
+    missing <- setdiff(rownames(pca$rotation), rownames(cells))
+    if (length(missing)) {
+      stop(sprintf("`generated$%s` lacks %d gene(s) of `real`: %s", name, length(missing), .first_few(missing)),
+           call. = FALSE)
+    }
+    parts[[length(parts) + 1L]] <- data.frame(project(as.matrix(SummarizedExperiment::assay(cells, "logcounts"))),
+                                              time = cells$time, source = name)
+  }
+  frame <- do.call(rbind, parts)
+  frame$source <- factor(frame$source, levels = c("real", names(generated)))
+  frame$time <- factor(frame$time, levels = sort(unique(frame$time)))
+  # Real cells underneath so generated cells on top of them stay visible.
+  frame <- frame[order(frame$source != "real"), ]
+  ggplot2::ggplot(frame, ggplot2::aes(x = .data$PC1, y = .data$PC2, colour = .data$source)) +
+    ggplot2::geom_point(size = 0.6, alpha = 0.6) +
+    ggplot2::facet_wrap(~time, labeller = ggplot2::label_both) +
+    ggplot2::labs(x = "PC 1", y = "PC 2", colour = NULL,
+                  title = "Real and generated populations per time point (PCA of the real cells)") +
+    ggplot2::theme_bw(base_size = 9) +
+    ggplot2::guides(colour = ggplot2::guide_legend(override.aes = list(size = 2, alpha = 1)))
 }

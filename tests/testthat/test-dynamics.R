@@ -110,6 +110,20 @@ test_that("compare_dynamics() holds out each interior time point and forecasts t
                "holding one out needs at least three")
 })
 
+test_that("plot_time_course() draws real and generated cells per time point", {
+  toy <- moving_clusters()
+  held <- toy$time != 24
+  ot <- fit_dynamics_baseline(toy$values[, held], toy$time[held], values = "log", n_pcs = 5)
+  p <- plot_time_course(toy$values, list(ot = generate_cells(ot, n = 80, time = 24, seed = 1)), toy$time,
+                        values = "log")
+  expect_s3_class(p, "ggplot")
+  expect_identical(levels(p$data$source), c("real", "ot"))
+  expect_identical(levels(p$data$time), c("0", "24", "48"))
+  expect_equal(sum(p$data$source == "ot" & p$data$time == "24"), 80)
+  expect_error(plot_time_course(toy$values, list(toy$values), toy$time, values = "log"), "named list")
+  expect_error(plot_time_course(toy$values, list(x = pbmc_sce()), toy$time, values = "log"), "generate_cells")
+})
+
 test_that("on the hESC -> endoderm time course, interpolation beats the nearest time point", {
   dir <- shared_data_dir("timecourse_scode_tf100")
   source(system.file("scripts", "read_time_course.R", package = "exprflow"), local = TRUE)
