@@ -115,8 +115,10 @@ compare_dynamics <- function(x, time, baselines = c("nearest", "gaussian", "opti
 #' time <- rep(c(0, 12, 24), each = 60)
 #' values <- matrix(rnorm(20 * 180), 20, 180) + outer(seq(0, 2, length.out = 20), time / 12)
 #' rownames(values) <- paste0("gene", 1:20)
-#' nearest <- fit_dynamics_baseline(values[, time != 12], time[time != 12], "nearest", values = "log", n_pcs = 5)
-#' plot_time_course(values, list(nearest = generate_cells(nearest, n = 60, time = 12)), time, values = "log")
+#' kept <- time != 12
+#' nearest <- fit_dynamics_baseline(values[, kept], time[kept], "nearest", values = "log", n_pcs = 5)
+#' held_out <- generate_cells(nearest, n = 60, time = 12)
+#' plot_time_course(values, list(nearest = held_out), time, values = "log")
 #' @export
 plot_time_course <- function(real, generated, time = "time", values = c("counts", "log"), assay = NULL) {
   values <- match.arg(values)
