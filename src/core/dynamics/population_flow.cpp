@@ -1,0 +1,291 @@
+#include "dynamics/population_flow.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "dynamics/population_coupling.hpp"
+#include "dynamics/time_spline.hpp"
+#include "io/model_envelope.hpp"
+#include "io/tensor_bundle.hpp"
+#include "train/optimiser.hpp"
+
+namespace exprflow {
+
+namespace {
+
+constexpr const char* kKind = "population_flow";
+constexpr int kStepsPerRecord = 100;  // one history record per this many optimiser steps
+
+}  // namespace
+
+// ------------------------------------------------------------ the network ---
+VelocityFieldImpl::VelocityFieldImpl(int64_t dim, int64_t hidden, int64_t n_layers, double dropout) {
+  in_ = register_module("in", torch::nn::Linear(dim, hidden));
+  time_ = register_module("time", TimestepEmbedding(hidden));
+  blocks_ = register_module("blocks", ResidualMlp(hidden, n_layers, 2.0, dropout));
+  out_ = register_module("out", torch::nn::Linear(hidden, dim));
+}
+
+Tensor VelocityFieldImpl::forward(const Tensor& x, const Tensor& t) {
+  const Tensor h = in_->forward(x).unsqueeze(1);           // (B, 1, H)
+  const Tensor c = time_->forward(t);                      // (B, H)
+  return out_->forward(blocks_->forward(h, c).squeeze(1));  // (B, d)
+}
+
+// ------------------------------------------------------------- the model ---
+Options PopulationFlowModel::default_spec() {
+  // Measured on the hESC -> endoderm time course (inst/scripts/compare_dynamics.R).
+  return Options()
+      .set("hidden", 128.0)
+      .set("n_layers", 3.0)
+      .set("dropout", 0.0)
+      .set("path", "spline")
+      .set("coupling_epsilon", 0.05)
+      .set("path_noise", 0.0)
+      .set("batch_size", 128.0)
+      .set("steps", 2000.0)
+      .set("learning_rate", 1e-3)
+      .set("weight_decay", 0.0)
+      .set("seed", 1.0);
+}
+
+std::unique_ptr<PopulationFlowModel> PopulationFlowModel::create(const Options& spec, int dim) {
+  return std::make_unique<PopulationFlow>(default_spec().merged(spec, true), dim);
+}
+
+std::unique_ptr<PopulationFlowModel> PopulationFlowModel::load_bytes(std::string_view bytes,
+                                                                     const std::string& source) {
+  return PopulationFlow::from_payload(open_envelope(bytes, source, "population flow model").payload, source);
+}
+
+PopulationFlow::PopulationFlow(const Options& spec, int dim) : spec_(spec), dim_(dim) {
+  if (dim < 1) throw std::invalid_argument("the cells' dimension must be at least 1");
+  const long hidden = spec_.positive("hidden"), n_layers = spec_.positive("n_layers");
+  spec_.positive("batch_size");
+  spec_.positive("steps");
+  const double dropout = spec_.number("dropout");
+  if (dropout < 0 || dropout >= 1) throw std::invalid_argument("dropout must be in [0, 1)");
+  if (!(spec_.number("coupling_epsilon") > 0)) throw std::invalid_argument("coupling_epsilon must be positive");
+  if (spec_.number("path_noise") < 0) throw std::invalid_argument("path_noise must be at least 0");
+  if (!(spec_.number("learning_rate") > 0)) throw std::invalid_argument("learning_rate must be positive");
+  const std::string path = spec_.text("path");
+  if (path != "spline" && path != "linear") {
+    throw std::invalid_argument("path must be \"spline\" or \"linear\"; got \"" + path + "\"");
+  }
+  torch::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
+  field_ = VelocityField(dim, hidden, n_layers, dropout);
+  centre_ = at::zeros({dim});
+}
+
+long PopulationFlow::parameter_count() const {
+  long n = 0;
+  for (const Tensor& p : field_->parameters()) n += p.numel();
+  return n;
+}
+
+Tensor PopulationFlow::cells_tensor(const std::vector<float>& cells, int n) const {
+  if (n < 0 || cells.size() != static_cast<size_t>(n) * static_cast<size_t>(dim_)) {
+    throw std::invalid_argument("cells must hold n x " + std::to_string(dim_) + " values");
+  }
+  return at::from_blob(const_cast<float*>(cells.data()), {n, dim_}, at::kFloat).clone();  // (n, d)
+}
+
+TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& callbacks) {
+  if (data.dim != dim_) {
+    throw std::invalid_argument("the time course has " + std::to_string(data.dim) + " dimensions; the model " +
+                                std::to_string(dim_));
+  }
+  if (data.times.size() != static_cast<size_t>(data.n_cells)) throw std::invalid_argument("one time per cell is needed");
+  const Tensor points = cells_tensor(data.points, data.n_cells);  // (N, d)
+  if (!at::isfinite(points).all().item<bool>()) throw std::invalid_argument("the cells have non-finite values");
+  std::set<double> distinct;
+  for (double t : data.times) {
+    if (!std::isfinite(t)) throw std::invalid_argument("the times must be finite");
+    distinct.insert(t);
+  }
+  if (distinct.size() < 2) throw std::invalid_argument("a time course needs at least two distinct times");
+  if (trained_ && std::vector<double>(distinct.begin(), distinct.end()) != times_) {
+    throw std::invalid_argument("continued training needs the same time points");
+  }
+  times_.assign(distinct.begin(), distinct.end());
+  if (!trained_) {
+    // One overall scale, so that directions keep their relative sizes.
+    centre_ = points.mean(0);
+    scale_ = std::max(std::sqrt((points - centre_).pow(2).mean().item<double>()), 1e-8);
+  }
+  std::vector<Tensor> populations;  // one (n_k, d) per observed time, in the field's units
+  std::vector<double> knots;
+  for (double t : times_) {
+    std::vector<int64_t> rows;
+    for (int i = 0; i < data.n_cells; ++i) {
+      if (data.times[i] == t) rows.push_back(i);
+    }
+    populations.push_back(to_field(points.index_select(0, at::tensor(rows, at::kLong))));
+    knots.push_back(scaled_time(t));
+  }
+  const TimePaths paths(knots, spec_.text("path"));
+  const int64_t batch = spec_.positive("batch_size"), steps = spec_.positive("steps");
+  const double epsilon = spec_.number("coupling_epsilon"), noise = spec_.number("path_noise");
+  const double lr = spec_.number("learning_rate");
+  AdamWSettings adamw;
+  adamw.learning_rate = lr;
+  adamw.weight_decay = spec_.number("weight_decay");
+  const std::unique_ptr<Optimiser> optimiser = make_adamw(field_->parameters(), adamw);
+  at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(spec_.integer("seed")));
+  field_->train();
+  if (callbacks.on_stage) callbacks.on_stage("dynamics");
+  TrainReport report;
+  double loss_sum = 0;
+  int in_record = 0;
+  auto started = std::chrono::steady_clock::now();
+  for (int64_t step = 1; step <= steps; ++step) {
+    // Cosine decay to a tenth of the learning rate.
+    const double progress = static_cast<double>(step - 1) / static_cast<double>(steps);
+    const double rate = lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * progress)));
+    optimiser->set_learning_rate(rate);
+    Tensor chains, tau;
+    TimePaths::Point target;
+    {
+      torch::NoGradGuard no_grad;
+      chains = sample_chains(populations, batch, epsilon, generator);  // (B, K, d)
+      tau = at::rand({batch}, generator);                              // (B,)
+      target = paths.at(chains, tau);
+      if (noise > 0) target.position = target.position + noise * at::randn(target.position.sizes(), generator);
+    }
+    const Tensor loss = (field_->forward(target.position, tau) - target.velocity).pow(2).mean();
+    optimiser->zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(field_->parameters(), 1.0);
+    optimiser->step();
+    const double value = loss.item<double>();
+    loss_sum += value;
+    ++in_record;
+    ++report.steps;
+    if (callbacks.on_step && !callbacks.on_step(step, steps, value)) {
+      report.interrupted = true;
+      break;
+    }
+    if (in_record == kStepsPerRecord || step == steps) {
+      EpochRecord record;
+      record.stage = "dynamics";
+      record.epoch = static_cast<int>(history_.size()) + 1;
+      record.train_loss = loss_sum / in_record;
+      record.validation_loss = std::nan("");
+      record.learning_rate = rate;
+      const auto now = std::chrono::steady_clock::now();
+      record.seconds = std::chrono::duration<double>(now - started).count();
+      started = now;
+      history_.push_back(record);
+      report.history.push_back(record);
+      if (callbacks.on_epoch) callbacks.on_epoch(record);
+      loss_sum = 0;
+      in_record = 0;
+    }
+  }
+  field_->eval();
+  trained_ = trained_ || report.steps > 0;
+  return report;
+}
+
+Tensor PopulationFlow::heun_step(const Tensor& z, double t, double dt) const {
+  const int64_t n = z.size(0);
+  const Tensor v0 = field_->forward(z, at::full({n}, t, z.options()));                 // (n, d)
+  const Tensor v1 = field_->forward(z + dt * v0, at::full({n}, t + dt, z.options()));  // (n, d)
+  return z + 0.5 * dt * (v0 + v1);
+}
+
+std::vector<float> PopulationFlow::transport(const std::vector<float>& cells, int n, double from, double to,
+                                             int steps) const {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  if (steps < 1) throw std::invalid_argument("steps must be at least 1");
+  if (from == to) return trajectories(cells, n, {from}, 1);
+  // `steps` over the whole move: per unit of the scaled time, that many over its length.
+  const double span = std::abs(scaled_time(to) - scaled_time(from));
+  const int per_unit = std::max(1, static_cast<int>(std::ceil(steps / span - 1e-9)));
+  std::vector<float> path = trajectories(cells, n, {from, to}, per_unit);
+  return std::vector<float>(path.begin() + static_cast<std::ptrdiff_t>(n) * dim_, path.end());
+}
+
+std::vector<float> PopulationFlow::trajectories(const std::vector<float>& cells, int n,
+                                                const std::vector<double>& times, int steps_per_unit) const {
+  if (!trained_) throw std::invalid_argument("the model has not been trained yet");
+  if (times.empty()) throw std::invalid_argument("give at least one time");
+  for (double t : times) {
+    if (!std::isfinite(t)) throw std::invalid_argument("the times must be finite");
+  }
+  if (steps_per_unit < 1) throw std::invalid_argument("steps must be at least 1");
+  torch::NoGradGuard no_grad;
+  field_->eval();
+  const Tensor x = cells_tensor(cells, n);  // (n, d)
+  Tensor z = to_field(x);
+  std::vector<Tensor> path{x};  // where the cells are, exactly
+  for (size_t k = 1; k < times.size(); ++k) {
+    const double t0 = scaled_time(times[k - 1]), t1 = scaled_time(times[k]);
+    const int64_t steps = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(std::abs(t1 - t0) * steps_per_unit)));
+    const double dt = (t1 - t0) / static_cast<double>(steps);
+    for (int64_t s = 0; s < steps; ++s) z = heun_step(z, t0 + s * dt, dt);
+    path.push_back(from_field(z));
+  }
+  const Tensor out = at::stack(path).contiguous();  // (T, n, d)
+  return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+}
+
+std::string PopulationFlow::to_bytes() const {
+  TensorBundle bundle;
+  bundle.meta["kind"] = kKind;
+  bundle.meta["spec"] = Json::parse(spec_.to_json());
+  bundle.meta["dim"] = dim_;
+  bundle.meta["times"] = times_;
+  bundle.meta["scale"] = scale_;
+  bundle.meta["trained"] = trained_;
+  Json history = Json::array();
+  for (const EpochRecord& r : history_) {
+    history.push_back({{"epoch", r.epoch}, {"train_loss", r.train_loss}, {"learning_rate", r.learning_rate},
+                       {"seconds", r.seconds}});
+  }
+  bundle.meta["history"] = history;
+  bundle.put("centre", centre_);
+  bundle.put_module("field", *field_);
+  return seal_payload(bundle.to_bytes());
+}
+
+std::unique_ptr<PopulationFlow> PopulationFlow::from_payload(std::string_view payload, const std::string& source) {
+  const TensorBundle bundle = TensorBundle::from_bytes(payload);
+  if (!bundle.meta.contains("kind") || bundle.meta["kind"] != kKind) {
+    throw std::invalid_argument(source + " does not hold a population flow model");
+  }
+  try {
+    auto model = std::make_unique<PopulationFlow>(Options::from_json(bundle.meta.at("spec").dump()),
+                                                  bundle.meta.at("dim").get<int>());
+    model->times_ = bundle.meta.at("times").get<std::vector<double>>();
+    model->scale_ = bundle.meta.at("scale").get<double>();
+    model->trained_ = bundle.meta.at("trained").get<bool>();
+    for (const Json& r : bundle.meta.at("history")) {
+      EpochRecord record;
+      record.stage = "dynamics";
+      record.epoch = r.at("epoch").get<int>();
+      record.train_loss = r.at("train_loss").get<double>();
+      record.validation_loss = std::nan("");
+      record.learning_rate = r.at("learning_rate").get<double>();
+      record.seconds = r.at("seconds").get<double>();
+      model->history_.push_back(record);
+    }
+    model->centre_ = bundle.get("centre", {model->dim_}, at::kFloat).clone();
+    bundle.get_module("field", *model->field_);
+    model->field_->eval();
+    if (model->trained_ && (model->times_.size() < 2 || !(model->scale_ > 0))) {
+      throw std::invalid_argument("its times or scale are malformed");
+    }
+    return model;
+  } catch (const Json::exception& e) {
+    throw std::invalid_argument(source + ": malformed population flow metadata (" + e.what() + ")");
+  }
+}
+
+}  // namespace exprflow

@@ -1,0 +1,69 @@
+// The population flow: a velocity field over (cell, time) trained on paths
+// through optimal-transport chains of cells (dynamics/population_coupling,
+// dynamics/time_spline), and the ODE integration that moves cells along it.
+// Implements the public PopulationFlowModel (exprflow/dynamics.hpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "backbone/residual_mlp.hpp"
+#include "condition/timestep_embedding.hpp"
+#include "exprflow/dynamics.hpp"
+#include "exprflow/torch_prelude.hpp"
+
+namespace exprflow {
+
+// v(x, t): the cell projected to `hidden`, FiLM residual blocks modulated by
+// an embedding of the (normalised) time, projected back.
+class VelocityFieldImpl : public torch::nn::Module {
+ public:
+  VelocityFieldImpl(int64_t dim, int64_t hidden, int64_t n_layers, double dropout);
+  Tensor forward(const Tensor& x, const Tensor& t);  // (B, d), (B,) -> (B, d)
+
+ private:
+  torch::nn::Linear in_{nullptr}, out_{nullptr};
+  TimestepEmbedding time_{nullptr};
+  ResidualMlp blocks_{nullptr};
+};
+TORCH_MODULE(VelocityField);
+
+class PopulationFlow : public PopulationFlowModel {
+ public:
+  PopulationFlow(const Options& spec, int dim);
+
+  TrainReport train(const TimeCourse& data, const TrainCallbacks& callbacks) override;
+  std::vector<float> transport(const std::vector<float>& cells, int n, double from, double to,
+                               int steps) const override;
+  std::vector<float> trajectories(const std::vector<float>& cells, int n, const std::vector<double>& times,
+                                  int steps_per_unit) const override;
+  std::string to_bytes() const override;
+  static std::unique_ptr<PopulationFlow> from_payload(std::string_view payload, const std::string& source);
+
+  const Options& spec() const override { return spec_; }
+  int dim() const override { return dim_; }
+  const std::vector<double>& observed_times() const override { return times_; }
+  const std::vector<EpochRecord>& history() const override { return history_; }
+  long parameter_count() const override;
+
+ private:
+  // Time on the model's scale: 0 at the first observed time, 1 at the last.
+  double scaled_time(double t) const { return (t - times_.front()) / (times_.back() - times_.front()); }
+  // Cells (n, d) in the field's units (centred, divided by one overall scale) and back.
+  Tensor to_field(const Tensor& x) const { return (x - centre_) / scale_; }
+  Tensor from_field(const Tensor& z) const { return z * scale_ + centre_; }
+  // One Heun step of dz/dt = v(z, t) on the scaled time.
+  Tensor heun_step(const Tensor& z, double t, double dt) const;
+  Tensor cells_tensor(const std::vector<float>& cells, int n) const;
+
+  Options spec_;
+  int dim_;
+  std::vector<double> times_;  // observed times, increasing (empty before training)
+  Tensor centre_;              // (d,)
+  double scale_ = 1.0;
+  mutable VelocityField field_{nullptr};  // eval-mode forward passes from const methods
+  std::vector<EpochRecord> history_;
+  bool trained_ = false;
+};
+
+}  // namespace exprflow

@@ -1,0 +1,61 @@
+// Population flows: how a population of cells moves between observed time
+// points (issue 12's dynamics model). Torch-free, for the R glue.
+//
+// Cells are points in a space the caller chooses (e.g. principal components of
+// log expression). A velocity field v(x, t) is trained on paths through
+// chains of cells coupled by optimal transport across consecutive time points
+// (natural cubic splines through each chain, or straight segments), and
+// transport() integrates it to move cells from one time to another: inside
+// the observed range (interpolation, including times held out of training)
+// or beyond it (forecast).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exprflow/api.hpp"  // TrainReport, TrainCallbacks
+#include "exprflow/options.hpp"
+
+namespace exprflow {
+
+struct TimeCourse {
+  int n_cells = 0;
+  int dim = 0;
+  std::vector<float> points;  // n_cells x dim, row-major, finite
+  std::vector<double> times;  // one per cell; at least two distinct
+};
+
+class PopulationFlowModel {
+ public:
+  virtual ~PopulationFlowModel() = default;
+
+  // Settings and their defaults: hidden, n_layers, dropout, path ("spline" |
+  // "linear"), coupling_epsilon, path_noise, batch_size, steps,
+  // learning_rate, weight_decay, seed.
+  static Options default_spec();
+  // `spec`: overrides of the defaults (unknown keys are an error); dim: the
+  // cells' dimension.
+  static std::unique_ptr<PopulationFlowModel> create(const Options& spec, int dim);
+  static std::unique_ptr<PopulationFlowModel> load_bytes(std::string_view bytes, const std::string& source);
+
+  virtual TrainReport train(const TimeCourse& data, const TrainCallbacks& callbacks) = 0;
+  // n cells (n x dim, row-major) at time `from` moved along the field to time
+  // `to` (either direction) in `steps` Heun steps.
+  virtual std::vector<float> transport(const std::vector<float>& cells, int n, double from, double to,
+                                       int steps) const = 0;
+  // The path of each cell at each of `times` (the first is where the cells
+  // are): times.size() x n x dim, row-major.
+  virtual std::vector<float> trajectories(const std::vector<float>& cells, int n, const std::vector<double>& times,
+                                          int steps_per_unit) const = 0;
+
+  virtual std::string to_bytes() const = 0;
+  virtual const Options& spec() const = 0;
+  virtual int dim() const = 0;
+  virtual const std::vector<double>& observed_times() const = 0;
+  virtual const std::vector<EpochRecord>& history() const = 0;
+  virtual long parameter_count() const = 0;
+};
+
+}  // namespace exprflow

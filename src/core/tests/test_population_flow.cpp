@@ -1,0 +1,136 @@
+// The population flow (issue 12): optimal-transport couplings, paths through
+// chains of cells, and a velocity field that moves a population along a
+// curved course to a time point it never saw.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "dynamics/population_coupling.hpp"
+#include "dynamics/time_spline.hpp"
+#include "error_message.hpp"
+#include "exprflow/dynamics.hpp"
+
+using namespace exprflow;
+
+namespace {
+
+// Cells in 2-D around a point that moves along a circle of radius 5, a
+// quarter turn per 2 time units: centre (5 cos(pi t / 4), 5 sin(pi t / 4)).
+TimeCourse arc_course(const std::vector<double>& times, int per_time, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 0.3f);
+  TimeCourse course;
+  course.dim = 2;
+  for (double t : times) {
+    for (int c = 0; c < per_time; ++c) {
+      course.points.push_back(static_cast<float>(5 * std::cos(M_PI * t / 4)) + noise(rng));
+      course.points.push_back(static_cast<float>(5 * std::sin(M_PI * t / 4)) + noise(rng));
+      course.times.push_back(t);
+    }
+  }
+  course.n_cells = static_cast<int>(course.times.size());
+  return course;
+}
+
+// Mean of n 2-D cells (row-major).
+std::pair<double, double> mean_2d(const std::vector<float>& cells) {
+  double x = 0, y = 0;
+  const size_t n = cells.size() / 2;
+  for (size_t i = 0; i < n; ++i) {
+    x += cells[2 * i];
+    y += cells[2 * i + 1];
+  }
+  return {x / n, y / n};
+}
+
+}  // namespace
+
+TEST(PopulationCoupling, HasUniformMarginalsAndPairsASetWithItself) {
+  torch::manual_seed(1);
+  const Tensor a = at::randn({30, 3}), b = at::randn({20, 3});
+  const Tensor plan = sinkhorn_coupling(a, b, 0.05);
+  EXPECT_EQ(plan.sizes(), (std::vector<int64_t>{30, 20}));
+  EXPECT_NEAR(plan.sum().item<double>(), 1.0, 1e-5);
+  EXPECT_LT((plan.sum(0) - 1.0 / 20).abs().max().item<double>(), 1e-6);  // the last update fits the columns
+  EXPECT_LT((plan.sum(1) - 1.0 / 30).abs().max().item<double>(), 2e-3);
+  // With a small regularisation, a set is coupled with itself point to point.
+  const Tensor self = sinkhorn_coupling(a, a, 0.005, 500);
+  EXPECT_TRUE(at::equal(self.argmax(1), at::arange(30)));
+  EXPECT_THROW(sinkhorn_coupling(a, at::randn({5, 2}), 0.05), std::invalid_argument);
+}
+
+TEST(PopulationCoupling, ChainsVisitEveryPopulationInOrder) {
+  std::vector<Tensor> populations{at::zeros({10, 2}), at::ones({7, 2}), at::full({12, 2}, 2.0)};
+  at::Generator generator = at::detail::createCPUGenerator(3);
+  const Tensor chains = sample_chains(populations, 16, 0.05, generator);
+  EXPECT_EQ(chains.sizes(), (std::vector<int64_t>{16, 3, 2}));
+  for (int k = 0; k < 3; ++k) EXPECT_TRUE(at::allclose(chains.select(1, k), at::full({16, 2}, double(k))));
+}
+
+TEST(TimePaths, SplinePassesThroughTheChainAndItsVelocityIsItsDerivative) {
+  // One chain on a parabola y = t^2 at knots 0, 0.3, 1.
+  const std::vector<double> knots{0.0, 0.3, 1.0};
+  const Tensor chain = at::tensor({0.0f, 0.09f, 1.0f}).reshape({1, 3, 1});
+  for (const char* kind : {"spline", "linear"}) {
+    const TimePaths paths(knots, kind);
+    for (size_t k = 0; k < knots.size(); ++k) {
+      const auto p = paths.at(chain, at::full({1}, knots[k], at::kFloat));
+      EXPECT_NEAR(p.position.item<double>(), chain[0][k][0].item<double>(), 1e-5) << kind;
+    }
+    for (double t : {0.1, 0.5, 0.9}) {
+      const double h = 1e-3;
+      const double ahead = paths.at(chain, at::full({1}, t + h, at::kFloat)).position.item<double>();
+      const double behind = paths.at(chain, at::full({1}, t - h, at::kFloat)).position.item<double>();
+      EXPECT_NEAR(paths.at(chain, at::full({1}, t, at::kFloat)).velocity.item<double>(), (ahead - behind) / (2 * h), 2e-2)
+          << kind << " at " << t;
+    }
+  }
+  // The spline bends with the parabola; the straight segments do not.
+  EXPECT_NEAR(TimePaths(knots, "linear").at(chain, at::full({1}, 0.65f)).position.item<double>(), 0.545, 1e-5);
+  EXPECT_LT(TimePaths(knots, "spline").at(chain, at::full({1}, 0.65f)).position.item<double>(), 0.52);
+  EXPECT_THROW(TimePaths(knots, "cubic"), std::invalid_argument);
+  EXPECT_THROW(TimePaths({0.0, 0.0, 1.0}, "spline"), std::invalid_argument);
+}
+
+TEST(PopulationFlow, FollowsACurvedCourseThroughATimePointItNeverSaw) {
+  // Time 2 is held out; the course turns through it (centre (0, 5)). Straight
+  // paths between times 1 and 3 pass at (0, 3.54).
+  const TimeCourse course = arc_course({0, 1, 3, 4}, 60, 1);
+  const TimeCourse start = arc_course({1}, 200, 2);
+  auto moved_to_2 = [&](const char* path) {
+    auto model = PopulationFlowModel::create(Options().set("path", path).set("steps", 600.0).set("batch_size", 64.0), 2);
+    const TrainReport report = model->train(course, {});
+    EXPECT_EQ(report.steps, 600);
+    EXPECT_EQ(model->history().size(), 6u);
+    return mean_2d(model->transport(start.points, 200, 1.0, 2.0, 20));
+  };
+  const auto spline = moved_to_2("spline");
+  const auto linear = moved_to_2("linear");
+  EXPECT_NEAR(spline.first, 0.0, 0.6);
+  EXPECT_NEAR(spline.second, 5.0, 0.6);
+  EXPECT_LT(linear.second, 4.2);
+  EXPECT_GT(spline.second, linear.second + 0.5);
+}
+
+TEST(PopulationFlow, SavedBytesMoveCellsAlikeAndErrorsNameTheProblem) {
+  const TimeCourse course = arc_course({0, 1, 2}, 30, 3);
+  auto model = PopulationFlowModel::create(Options().set("steps", 50.0).set("batch_size", 16.0), 2);
+  EXPECT_THROW(model->transport(course.points, course.n_cells, 0, 1, 5), std::invalid_argument);  // untrained
+  model->train(course, {});
+  const auto again = PopulationFlowModel::load_bytes(model->to_bytes(), "test bytes");
+  EXPECT_EQ(again->observed_times(), (std::vector<double>{0, 1, 2}));
+  EXPECT_EQ(again->history().size(), model->history().size());
+  EXPECT_EQ(model->transport(course.points, course.n_cells, 0.5, 2.5, 7),
+            again->transport(course.points, course.n_cells, 0.5, 2.5, 7));
+  // Trajectories start where the cells are and end where transport() ends.
+  const auto path = model->trajectories(course.points, course.n_cells, {0.5, 1.5, 2.5}, 7);
+  ASSERT_EQ(path.size(), 3 * course.points.size());
+  EXPECT_TRUE(std::equal(course.points.begin(), course.points.end(), path.begin()));
+  EXPECT_THROW(PopulationFlowModel::create(Options().set("path", "curvy"), 2), std::invalid_argument);
+  EXPECT_THROW(PopulationFlowModel::create(Options().set("n_layer", 2.0), 2), std::invalid_argument);
+  TimeCourse one_time = arc_course({1}, 10, 1);
+  EXPECT_THROW(PopulationFlowModel::create(Options(), 2)->train(one_time, {}), std::invalid_argument);
+  EXPECT_THROW(PopulationFlowModel::load_bytes("not a model", "junk"), std::runtime_error);
+}
