@@ -61,6 +61,18 @@
     .Call(`_exprflow_cpp_nmf_gene_modules`, source_ptr, n_modules, seed)
 }
 
+.cpp_dynamics_default_spec <- function() {
+    .Call(`_exprflow_cpp_dynamics_default_spec`)
+}
+
+.cpp_dynamics_fit <- function(points, times, spec, progress) {
+    .Call(`_exprflow_cpp_dynamics_fit`, points, times, spec, progress)
+}
+
+.cpp_dynamics_trajectories <- function(raw, cells, times, steps_per_unit) {
+    .Call(`_exprflow_cpp_dynamics_trajectories`, raw, cells, times, steps_per_unit)
+}
+
 .cpp_runtime_info <- function() {
     .Call(`_exprflow_cpp_runtime_info`)
 }

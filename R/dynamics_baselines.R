@@ -122,20 +122,7 @@ print.exprflow_dynamics_baseline <- function(x, ...) {
 generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition = NULL, time = NULL,
                                                       seed = NULL, ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
-  if (!is.null(condition)) {
-    stop("a dynamics baseline has no condition: leave `condition` NULL and give `time`", call. = FALSE)
-  }
-  .check_cell_number(n)
-  if (is.null(time) || !is.numeric(time) || !length(time) || any(!is.finite(time))) {
-    stop("`time` must be one or more finite numbers: the time of the cells to generate", call. = FALSE)
-  }
-  if (length(time) == 1L) {
-    if (is.null(n)) stop("`n` (the number of cells) is required with one `time`", call. = FALSE)
-    time <- rep(time, n)
-  } else if (!is.null(n) && n != length(time)) {
-    stop(sprintf("`n` (%d) and the %d values of `time` disagree; give one time, or one per cell", n,
-                 length(time)), call. = FALSE)
-  }
+  time <- .time_course_request(n, condition, time)
   seed <- .sampling_seed(seed)
   out <- matrix(0, length(model$genes), length(time), dimnames = list(model$genes, NULL))
   .with_seed(seed, for (t in unique(time)) {

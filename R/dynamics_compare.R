@@ -16,6 +16,10 @@
 #' [mmd_rbf()]; lower is better for all.
 #'
 #' @inheritParams fit_dynamics_baseline
+#' @param models A named list of models to score beside the baselines, each a
+#'   list of [fit_dynamics_model()] arguments (e.g.
+#'   `list(flow = list(steps = 1000))`; `values` and `n_pcs` are the
+#'   protocol's); generated with [generate_cells()].
 #' @param baselines Any of `"nearest"`, `"gaussian"`, `"optimal_transport"`
 #'   ([fit_dynamics_baseline()]).
 #' @param held_out Time points to hold out, one at a time (`NULL`: every time
@@ -37,11 +41,21 @@
 #' scores <- compare_dynamics(values, time, values = "log", n_pcs = 5)
 #' scores[scores$metric == "wasserstein_1", c("task", "time", "model", "value")]
 #' @export
-compare_dynamics <- function(x, time, baselines = c("nearest", "gaussian", "optimal_transport"), held_out = NULL,
+compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", "gaussian", "optimal_transport"),
+                             held_out = NULL,
                              forecast = TRUE, assay = NULL, values = c("counts", "log"), n_pcs = 30, seed = 1,
                              n_projections = 200) {
-  baselines <- match.arg(baselines, several.ok = TRUE)
+  baselines <- if (length(baselines)) match.arg(baselines, several.ok = TRUE) else character(0)
   values <- match.arg(values)
+  if (!is.list(models) || (length(models) && (is.null(names(models)) || any(!nzchar(names(models))) ||
+                                              !all(vapply(models, is.list, logical(1)))))) {
+    stop("`models` must be a named list of fit_dynamics_model() argument lists", call. = FALSE)
+  }
+  if (any(names(models) %in% baselines)) {
+    stop(sprintf("`models` names %s, which is a baseline's name", .first_few(intersect(names(models), baselines))),
+         call. = FALSE)
+  }
+  if (!length(models) && !length(baselines)) stop("nothing to compare: give `models` and/or `baselines`", call. = FALSE)
   .check_flag(forecast, "forecast")
   .check_count(n_pcs, "n_pcs")
   seed <- .check_count(seed, "seed", min = 0)
@@ -70,14 +84,19 @@ compare_dynamics <- function(x, time, baselines = c("nearest", "gaussian", "opti
     space <- .with_seed(seed, .fit_pca(train, n_pcs))
     project <- function(cells) t(crossprod(space$rotation, cells - space$centre))  # cells x pcs
     real_points <- project(real)
-    for (method in baselines) {
-      # Fitted on values already transformed: log values from here on.
-      model <- fit_dynamics_baseline(train, input$time[split$train], method = method, values = "log",
-                                     n_pcs = min(n_pcs, nrow(train) - 1L, ncol(train) - 1L))
-      generated <- SummarizedExperiment::assay(generate_cells(model, n = ncol(real), time = split$time, seed = seed),
-                                               "logcounts")
+    pcs <- min(n_pcs, nrow(train) - 1L, ncol(train) - 1L)
+    # Fitted on values already transformed: log values from here on.
+    fits <- c(lapply(stats::setNames(baselines, baselines), function(method) {
+      fit_dynamics_baseline(train, input$time[split$train], method = method, values = "log", n_pcs = pcs)
+    }), lapply(models, function(spec) {
+      do.call(fit_dynamics_model, utils::modifyList(spec, list(x = train, time = input$time[split$train],
+                                                               values = "log", n_pcs = pcs, verbose = FALSE)))
+    }))
+    for (name in names(fits)) {
+      generated <- SummarizedExperiment::assay(generate_cells(fits[[name]], n = ncol(real), time = split$time,
+                                                              seed = seed), "logcounts")
       scores <- .population_distances(real_points, project(generated), seed, n_projections)
-      rows[[length(rows) + 1L]] <- data.frame(task = split$task, time = split$time, model = method, scores,
+      rows[[length(rows) + 1L]] <- data.frame(task = split$task, time = split$time, model = name, scores,
                                               n_real = ncol(real), n_train = ncol(train), row.names = NULL)
     }
   }

@@ -206,6 +206,44 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_dynamics_default_spec
+Rcpp::List cpp_dynamics_default_spec();
+RcppExport SEXP _exprflow_cpp_dynamics_default_spec() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_default_spec());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_dynamics_fit
+Rcpp::List cpp_dynamics_fit(Rcpp::NumericMatrix points, Rcpp::NumericVector times, Rcpp::List spec, Rcpp::Function progress);
+RcppExport SEXP _exprflow_cpp_dynamics_fit(SEXP pointsSEXP, SEXP timesSEXP, SEXP specSEXP, SEXP progressSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type points(pointsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type times(timesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type spec(specSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Function >::type progress(progressSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_fit(points, times, spec, progress));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_dynamics_trajectories
+Rcpp::NumericVector cpp_dynamics_trajectories(Rcpp::RawVector raw, Rcpp::NumericMatrix cells, Rcpp::NumericVector times, int steps_per_unit);
+RcppExport SEXP _exprflow_cpp_dynamics_trajectories(SEXP rawSEXP, SEXP cellsSEXP, SEXP timesSEXP, SEXP steps_per_unitSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type raw(rawSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type cells(cellsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type times(timesSEXP);
+    Rcpp::traits::input_parameter< int >::type steps_per_unit(steps_per_unitSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_trajectories(raw, cells, times, steps_per_unit));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_runtime_info
 Rcpp::List cpp_runtime_info();
 RcppExport SEXP _exprflow_cpp_runtime_info() {
@@ -499,6 +537,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_source_minibatch", (DL_FUNC) &_exprflow_cpp_source_minibatch, 3},
     {"_exprflow_cpp_source_library_sizes", (DL_FUNC) &_exprflow_cpp_source_library_sizes, 1},
     {"_exprflow_cpp_nmf_gene_modules", (DL_FUNC) &_exprflow_cpp_nmf_gene_modules, 3},
+    {"_exprflow_cpp_dynamics_default_spec", (DL_FUNC) &_exprflow_cpp_dynamics_default_spec, 0},
+    {"_exprflow_cpp_dynamics_fit", (DL_FUNC) &_exprflow_cpp_dynamics_fit, 4},
+    {"_exprflow_cpp_dynamics_trajectories", (DL_FUNC) &_exprflow_cpp_dynamics_trajectories, 4},
     {"_exprflow_cpp_runtime_info", (DL_FUNC) &_exprflow_cpp_runtime_info, 0},
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},

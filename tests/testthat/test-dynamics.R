@@ -110,6 +110,50 @@ test_that("compare_dynamics() holds out each interior time point and forecasts t
                "holding one out needs at least three")
 })
 
+test_that("fit_dynamics_model() moves a population through a time point it never saw", {
+  toy <- moving_clusters()
+  held <- toy$time != 24
+  fit <- function(seed = 1) {
+    fit_dynamics_model(toy$values[, held], toy$time[held], values = "log", n_pcs = 5, steps = 150, batch_size = 32,
+                       hidden = 32, n_layers = 1, seed = seed, verbose = FALSE)
+  }
+  model <- fit()
+  expect_s3_class(model, "exprflow_dynamics_model")
+  expect_output(print(model), "population flow, spline paths.*\n.*10 genes \\(log values\\) in 5 principal components")
+  expect_identical(model$times, c(0, 48))
+  expect_equal(nrow(model$history), 2L)
+  cells <- generate_cells(model, n = 200, time = 24, seed = 2)
+  values <- SummarizedExperiment::assay(cells, "logcounts") - 10
+  # Half-way along x2 (0 -> 8), each cluster moved onto itself (x1 = -3 or 3).
+  expect_equal(mean(values[2, ]), 4, tolerance = 0.2)
+  expect_lt(mean(abs(values[1, ]) < 1.5), 0.05)
+  expect_identical(cells$time, rep(24, 200))
+  expect_identical(SummarizedExperiment::assay(generate_cells(model, n = 20, time = 24, seed = 2), "logcounts"),
+                   SummarizedExperiment::assay(generate_cells(model, n = 20, time = 24, seed = 2), "logcounts"))
+  # The same seed trains the same field (the bytes differ only in the history's timings).
+  expect_identical(SummarizedExperiment::assay(generate_cells(fit(), n = 20, time = 24, seed = 2), "logcounts"),
+                   SummarizedExperiment::assay(generate_cells(model, n = 20, time = 24, seed = 2), "logcounts"))
+  # At an observed time, the cells of that time (nothing to move).
+  expect_equal(mean(SummarizedExperiment::assay(generate_cells(model, n = 100, time = 48, seed = 1), "logcounts")[2, ]),
+               18, tolerance = 0.05)
+  expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 5, hiden = 3), "unknown setting\\(s\\) 'hiden'")
+  expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 12), "`n_pcs` \\(12\\) must be at most 9")
+  expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", path = "cubic"), "'arg' should be one of")
+  expect_error(generate_cells(model, n = 5, time = 1, condition = "B"), "no condition")
+})
+
+test_that("compare_dynamics() scores dynamics models beside the baselines", {
+  toy <- moving_clusters(times = c(0, 24, 48), per_time = 50)
+  scores <- compare_dynamics(toy$values, toy$time, baselines = "nearest", forecast = FALSE, values = "log", n_pcs = 5,
+                             models = list(flow = list(steps = 100, batch_size = 32, hidden = 32, n_layers = 1)))
+  expect_setequal(unique(scores$model), c("nearest", "flow"))
+  w1 <- function(model) scores$value[scores$model == model & scores$metric == "wasserstein_1"]
+  expect_lt(w1("flow"), w1("nearest") / 2)
+  expect_error(compare_dynamics(toy$values, toy$time, models = list(list(steps = 5)), values = "log"), "named list")
+  expect_error(compare_dynamics(toy$values, toy$time, models = list(nearest = list()), values = "log"),
+               "a baseline's name")
+})
+
 test_that("plot_time_course() draws real and generated cells per time point", {
   toy <- moving_clusters()
   held <- toy$time != 24

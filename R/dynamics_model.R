@@ -1,0 +1,169 @@
+# Dynamics, the model: a population flow (C++ core, src/core/dynamics) that
+# moves cells between time points along a velocity field learned from
+# optimal-transport chains of the observed populations.
+
+#' Fit a model of how a cell population moves over time
+#'
+#' Learns a velocity field `v(x, t)` over cells and time from populations
+#' observed at a few time points, so that cells can be moved to any time:
+#' between observed times (including ones left out of training) and beyond
+#' the last (forecast).
+#'
+#' * Cells are log-normalised (`values = "counts"`) or taken as given
+#'   (`values = "log"`) and projected on the first `n_pcs` principal
+#'   components of all cells.
+#' * Each training step draws chains of cells through the observed time
+#'   points: a cell of the first population, then at each later time a cell
+#'   drawn from an entropic optimal-transport coupling (minibatch Sinkhorn) of
+#'   the chain's cells with a minibatch of that population.
+#' * `path = "spline"` (default) follows each chain along the natural cubic
+#'   spline through its cells (multi-marginal flow matching, Rohbeck et al.
+#'   2024), so the paths bend where the population's course bends;
+#'   `"linear"` follows straight segments between consecutive times
+#'   (pairwise OT-CFM, Tong et al. 2023).
+#' * The field (a residual MLP whose blocks are modulated by an embedding of
+#'   time) is regressed on the paths' velocities.
+#'
+#' [generate_cells()] with `time =` starts from cells of the latest observed
+#' time at or before it (the first one for earlier times), moves them with
+#' the field (Heun steps) and adds each start cell's own expression outside
+#' the principal components back, so that generated cells keep gene-level
+#' detail. [compare_dynamics()] scores the model against the baselines of
+#' [fit_dynamics_baseline()] on held-out time points.
+#'
+#' @inheritParams fit_dynamics_baseline
+#' @param path `"spline"` or `"linear"` (see above).
+#' @param steps Optimiser steps (`NULL`: 2,000).
+#' @param batch_size Chains per step (`NULL`: 128).
+#' @param learning_rate AdamW learning rate (`NULL`: 1e-3), decayed by a
+#'   cosine to a tenth.
+#' @param seed Seed of the network's initialisation and of the chains.
+#' @param verbose Show a progress bar.
+#' @param ... Other settings of the field: `hidden` (128), `n_layers` (3),
+#'   `dropout` (0), `coupling_epsilon` (0.05: Sinkhorn's regularisation as a
+#'   fraction of the mean squared distance), `path_noise` (0: standard
+#'   deviation of noise added to path positions, in units of the cells'
+#'   overall spread), `weight_decay` (0).
+#' @return An `exprflow_dynamics_model`.
+#' @seealso [compare_dynamics()], [fit_dynamics_baseline()]
+#' @examples
+#' set.seed(1)
+#' time <- rep(c(0, 12, 24), each = 60)
+#' values <- matrix(rnorm(20 * 180), 20, 180) + outer(seq(0, 2, length.out = 20), time / 12)
+#' rownames(values) <- paste0("gene", 1:20)
+#' model <- fit_dynamics_model(values, time, values = "log", n_pcs = 5, steps = 100)
+#' cells <- generate_cells(model, n = 50, time = 6, seed = 1)
+#' mean(SummarizedExperiment::assay(cells, "logcounts")[20, ])  # about 1
+#' @export
+fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"), n_pcs = 30,
+                               path = c("spline", "linear"), steps = NULL, batch_size = NULL,
+                               learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
+  values <- match.arg(values)
+  path <- match.arg(path)
+  .check_count(n_pcs, "n_pcs")
+  seed <- .check_count(seed, "seed", min = 0)
+  settings <- list(...)
+  if (length(settings) && (is.null(names(settings)) || any(!nzchar(names(settings))))) {
+    stop("settings in `...` must be named, e.g. hidden = 64", call. = FALSE)
+  }
+  known <- names(.cpp_dynamics_default_spec())
+  unknown <- setdiff(names(settings), known)
+  if (length(unknown)) {
+    stop(sprintf("unknown setting(s) %s; the dynamics model's settings: %s", .first_few(unknown),
+                 paste(setdiff(known, c("path", "steps", "batch_size", "learning_rate", "seed")), collapse = ", ")),
+         call. = FALSE)
+  }
+  if (!is.null(steps)) settings$steps <- .check_count(steps, "steps")
+  if (!is.null(batch_size)) settings$batch_size <- .check_count(batch_size, "batch_size")
+  if (!is.null(learning_rate)) settings$learning_rate <- .check_positive(learning_rate, "learning_rate")
+  settings$path <- path
+  settings$seed <- seed
+  input <- .time_course_input(x, time, assay, values)
+  if (length(unique(input$time)) < 2L) {
+    stop("`time` has one distinct value; a time course needs at least two", call. = FALSE)
+  }
+  max_pcs <- min(nrow(input$values), ncol(input$values)) - 1L
+  if (n_pcs > max_pcs) {
+    stop(sprintf("`n_pcs` (%d) must be at most %d: one less than the smaller of the number of genes (%d) and of cells (%d)",
+                 n_pcs, max_pcs, nrow(input$values), ncol(input$values)), call. = FALSE)
+  }
+  pca <- .with_seed(seed, .fit_pca(input$values, n_pcs))
+  scores <- t(crossprod(pca$rotation, input$values - pca$centre))  # cells x pcs
+  progress <- .training_progress(verbose, environment())
+  fitted <- .cpp_dynamics_fit(scores, input$time, settings, progress)
+  times <- sort(unique(input$time))
+  structure(list(genes = rownames(input$values), values = values, times = times,
+                 populations = lapply(times, function(t) input$values[, input$time == t, drop = FALSE]),
+                 pca = pca, floor = if (min(input$values) >= 0) 0 else -Inf, raw = fitted$raw,
+                 spec = fitted$spec, history = fitted$history, parameters = fitted$parameters,
+                 cells_per_time = as.integer(table(factor(input$time, levels = times))),
+                 trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0),
+            class = "exprflow_dynamics_model")
+}
+
+#' @export
+print.exprflow_dynamics_model <- function(x, ...) {
+  cat(sprintf("<exprflow_dynamics_model> population flow, %s paths\n", x$spec$path))
+  cat(sprintf("  %d genes (%s values) in %d principal components; %d cells at %d time points: %s\n",
+              length(x$genes), if (x$values == "counts") "log-normalised" else "log", ncol(x$pca$rotation),
+              sum(x$cells_per_time), length(x$times),
+              paste(sprintf("%s (%d)", format(x$times), x$cells_per_time), collapse = ", ")))
+  cat(sprintf("  velocity field: %s parameters, %d steps of %d chains\n",
+              format(x$parameters, big.mark = ","), as.integer(x$spec$steps), as.integer(x$spec$batch_size)))
+  invisible(x)
+}
+
+#' @rdname generate_cells
+#' @param steps For a dynamics model: Heun steps per unit of the model's time
+#'   scale (the observed range).
+#' @export
+generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = NULL, time = NULL, seed = NULL,
+                                                   steps = 50, ...) {
+  .reject_unknown_arguments(list(...), "generate_cells")
+  steps <- .check_count(steps, "steps")
+  plan <- .time_course_request(n, condition, time)
+  seed <- .sampling_seed(seed)
+  out <- matrix(0, length(model$genes), length(plan), dimnames = list(model$genes, NULL))
+  .with_seed(seed, for (t in unique(plan)) {
+    cells <- which(plan == t)
+    # Start at the latest observed time at or before t (the first for earlier times).
+    start <- max(1L, findInterval(t, model$times))
+    population <- model$populations[[start]]
+    chosen <- population[, sample.int(ncol(population), length(cells), replace = TRUE), drop = FALSE]
+    out[, cells] <- .move_cells(model, chosen, model$times[start], t, steps)
+  })
+  colnames(out) <- sprintf("generated_%s_%d", format(seed, scientific = FALSE), seq_along(plan))
+  SingleCellExperiment::SingleCellExperiment(
+    list(logcounts = out), colData = S4Vectors::DataFrame(time = plan, row.names = colnames(out)),
+    metadata = list(exprflow = list(architecture = "dynamics_model", seed = seed, steps = steps,
+                                    values = model$values)))
+}
+
+# Cells (genes x n values) at time `from` moved to `to`: their principal
+# components move along the field, the rest of each cell stays its own.
+.move_cells <- function(model, cells, from, to, steps) {
+  scores <- t(crossprod(model$pca$rotation, cells - model$pca$centre))  # n x pcs
+  moved <- .cpp_dynamics_trajectories(model$raw, scores, c(from, to), steps)[, , 2L, drop = TRUE]  # pcs x n
+  if (is.null(dim(moved))) moved <- matrix(moved, ncol(model$pca$rotation))
+  pmax(cells + model$pca$rotation %*% (moved - t(scores)), model$floor)
+}
+
+# The times of the cells to generate (one per cell) from `n` and `time`.
+.time_course_request <- function(n, condition, time) {
+  if (!is.null(condition)) {
+    stop("a time-course model has no condition: leave `condition` NULL and give `time`", call. = FALSE)
+  }
+  .check_cell_number(n)
+  if (is.null(time) || !is.numeric(time) || !length(time) || any(!is.finite(time))) {
+    stop("`time` must be one or more finite numbers: the time of the cells to generate", call. = FALSE)
+  }
+  if (length(time) == 1L) {
+    if (is.null(n)) stop("`n` (the number of cells) is required with one `time`", call. = FALSE)
+    return(rep(time, n))
+  }
+  if (!is.null(n) && n != length(time)) {
+    stop(sprintf("`n` (%d) and the %d values of `time` disagree; give one time, or one per cell", n,
+                 length(time)), call. = FALSE)
+  }
+  time
+}
