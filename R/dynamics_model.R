@@ -19,8 +19,10 @@
 #' * `path = "spline"` (default) follows each chain along the natural cubic
 #'   spline through its cells (multi-marginal flow matching, Rohbeck et al.
 #'   2024), so the paths bend where the population's course bends;
-#'   `"linear"` follows straight segments between consecutive times
-#'   (pairwise OT-CFM, Tong et al. 2023).
+#'   `"hermite"` follows a cubic Hermite path whose tangent at each time
+#'   comes from the chain's neighbouring cells only (a noisy cell bends its own
+#'   two segments, not the whole path); `"linear"` follows straight segments
+#'   between consecutive times (pairwise OT-CFM, Tong et al. 2023).
 #' * The field (a residual MLP whose blocks are modulated by an embedding of
 #'   time) is regressed on the paths' velocities.
 #'
@@ -56,7 +58,7 @@
 #' mean(SummarizedExperiment::assay(cells, "logcounts")[20, ])  # about 1
 #' @export
 fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"), n_pcs = 30,
-                               path = c("spline", "linear"), steps = NULL, batch_size = NULL,
+                               path = c("spline", "hermite", "linear"), steps = NULL, batch_size = NULL,
                                learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
   values <- match.arg(values)
   path <- match.arg(path)

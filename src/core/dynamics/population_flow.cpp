@@ -75,8 +75,8 @@ PopulationFlow::PopulationFlow(const Options& spec, int dim) : spec_(spec), dim_
   if (spec_.number("path_noise") < 0) throw std::invalid_argument("path_noise must be at least 0");
   if (!(spec_.number("learning_rate") > 0)) throw std::invalid_argument("learning_rate must be positive");
   const std::string path = spec_.text("path");
-  if (path != "spline" && path != "linear") {
-    throw std::invalid_argument("path must be \"spline\" or \"linear\"; got \"" + path + "\"");
+  if (path != "hermite" && path != "spline" && path != "linear") {
+    throw std::invalid_argument("path must be \"hermite\", \"spline\" or \"linear\"; got \"" + path + "\"");
   }
   torch::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
   field_ = VelocityField(dim, hidden, n_layers, dropout);
@@ -195,8 +195,12 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
 
 Tensor PopulationFlow::heun_step(const Tensor& z, double t, double dt) const {
   const int64_t n = z.size(0);
-  const Tensor v0 = field_->forward(z, at::full({n}, t, z.options()));                 // (n, d)
-  const Tensor v1 = field_->forward(z + dt * v0, at::full({n}, t + dt, z.options()));  // (n, d)
+  // Outside the observed range the field was never trained: there it is
+  // read at the nearest observed end (a forecast continues the motion the
+  // population had at the last time point).
+  auto field_time = [&](double at_time) { return at::full({n}, std::clamp(at_time, 0.0, 1.0), z.options()); };
+  const Tensor v0 = field_->forward(z, field_time(t));                 // (n, d)
+  const Tensor v1 = field_->forward(z + dt * v0, field_time(t + dt));  // (n, d)
   return z + 0.5 * dt * (v0 + v1);
 }
 

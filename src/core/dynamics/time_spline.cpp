@@ -33,6 +33,30 @@ Tensor natural_spline_map(const std::vector<double>& t) {
   return S.to(at::kFloat);
 }
 
+// Tangents of the cubic Hermite path at the knots, linear in the knot values
+// (m = D y): inside, the three-point derivative (the secants on either side
+// weighted by the other side's length, exact for parabolas); at the ends, the
+// end secant. Each tangent depends on its two neighbours only, so one noisy
+// knot bends the path next to it and nowhere else (a natural spline spreads
+// it over every segment).
+Tensor hermite_tangent_map(const std::vector<double>& t) {
+  const int64_t K = static_cast<int64_t>(t.size());
+  Tensor D = at::zeros({K, K}, at::kDouble);
+  auto d = D.accessor<double, 2>();
+  d[0][0] = -1 / (t[1] - t[0]);
+  d[0][1] = 1 / (t[1] - t[0]);
+  d[K - 1][K - 2] = -1 / (t[K - 1] - t[K - 2]);
+  d[K - 1][K - 1] = 1 / (t[K - 1] - t[K - 2]);
+  for (int64_t i = 1; i + 1 < K; ++i) {
+    const double h0 = t[i] - t[i - 1], h1 = t[i + 1] - t[i];
+    // (h1 * (y_i - y_{i-1}) / h0 + h0 * (y_{i+1} - y_i) / h1) / (h0 + h1)
+    d[i][i - 1] = -h1 / h0 / (h0 + h1);
+    d[i][i] = (h1 / h0 - h0 / h1) / (h0 + h1);
+    d[i][i + 1] = h0 / h1 / (h0 + h1);
+  }
+  return D.to(at::kFloat);
+}
+
 }  // namespace
 
 TimePaths::TimePaths(std::vector<double> knots, std::string kind) : knots_(std::move(knots)), kind_(std::move(kind)) {
@@ -40,11 +64,15 @@ TimePaths::TimePaths(std::vector<double> knots, std::string kind) : knots_(std::
   for (size_t i = 1; i < knots_.size(); ++i) {
     if (!(knots_[i] > knots_[i - 1])) throw std::invalid_argument("time points must increase");
   }
-  if (kind_ != "spline" && kind_ != "linear") {
-    throw std::invalid_argument("path must be \"spline\" or \"linear\"; got \"" + kind_ + "\"");
+  if (kind_ != "spline" && kind_ != "hermite" && kind_ != "linear") {
+    throw std::invalid_argument("path must be \"hermite\", \"spline\" or \"linear\"; got \"" + kind_ + "\"");
   }
   const int64_t K = static_cast<int64_t>(knots_.size());
-  second_derivative_map_ = kind_ == "spline" ? natural_spline_map(knots_) : at::zeros({K, K});
+  if (kind_ == "hermite") {
+    knot_map_ = hermite_tangent_map(knots_);
+  } else {
+    knot_map_ = kind_ == "spline" ? natural_spline_map(knots_) : at::zeros({K, K});
+  }
 }
 
 TimePaths::Point TimePaths::at(const Tensor& chains, const Tensor& tau) const {
@@ -57,9 +85,17 @@ TimePaths::Point TimePaths::at(const Tensor& chains, const Tensor& tau) const {
   const Tensor a = ((t1 - tau) / (t1 - t0)).unsqueeze(1), b = 1 - a;                          // (B, 1)
   const Tensor rows = at::arange(chains.size(0), segment.options());
   const Tensor y0 = chains.index({rows, segment}), y1 = chains.index({rows, segment + 1});   // (B, d)
-  const Tensor m = at::einsum("kj,bjd->bkd", {second_derivative_map_.to(chains.options()), chains});  // (B, K, d)
-  const Tensor m0 = m.index({rows, segment}), m1 = m.index({rows, segment + 1});             // (B, d)
+  const Tensor m = at::einsum("kj,bjd->bkd", {knot_map_.to(chains.options()), chains});  // (B, K, d)
+  const Tensor m0 = m.index({rows, segment}), m1 = m.index({rows, segment + 1});         // (B, d)
   Point p;
+  if (kind_ == "hermite") {  // m: tangents; u = b, the position inside the segment
+    const Tensor u = b, u2 = b.pow(2), u3 = b.pow(3);
+    p.position = (2 * u3 - 3 * u2 + 1) * y0 + (u3 - 2 * u2 + u) * h * m0 + (-2 * u3 + 3 * u2) * y1 +
+                 (u3 - u2) * h * m1;
+    p.velocity = ((6 * u2 - 6 * u) * y0 + (-6 * u2 + 6 * u) * y1) / h + (3 * u2 - 4 * u + 1) * m0 +
+                 (3 * u2 - 2 * u) * m1;
+    return p;
+  }
   p.position = a * y0 + b * y1 + ((a.pow(3) - a) * m0 + (b.pow(3) - b) * m1) * h.pow(2) / 6;
   p.velocity = (y1 - y0) / h + (-(3 * a.pow(2) - 1) * m0 + (3 * b.pow(2) - 1) * m1) * h / 6;
   return p;

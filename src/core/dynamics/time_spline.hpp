@@ -1,7 +1,9 @@
 // Paths through a chain of cells observed at K times: the natural cubic
 // spline through the chain's points (multi-marginal flow matching: a path that
-// bends as the population's course bends), or the straight segments between
-// consecutive points (pairwise OT-CFM). A population flow regresses its
+// bends as the population's course bends), a cubic Hermite path with local
+// three-point tangents (bends too, but a noisy cell bends only its own two
+// segments), or the straight segments between consecutive points (pairwise
+// OT-CFM). A population flow regresses its
 // velocity field on these paths' derivatives.
 #pragma once
 
@@ -14,7 +16,7 @@ namespace exprflow {
 
 class TimePaths {
  public:
-  // knots: the K >= 2 observed times (increasing); kind "spline" or "linear".
+  // knots: the K >= 2 observed times (increasing); kind "hermite", "spline" or "linear".
   TimePaths(std::vector<double> knots, std::string kind);
 
   struct Point {
@@ -29,7 +31,9 @@ class TimePaths {
  private:
   std::vector<double> knots_;
   std::string kind_;
-  Tensor second_derivative_map_;  // (K, K): spline second derivatives = map @ knot values (zeros for "linear")
+  // (K, K), applied to the knot values: the spline's second derivatives, the
+  // Hermite path's tangents, zeros for "linear".
+  Tensor knot_map_;
 };
 
 }  // namespace exprflow

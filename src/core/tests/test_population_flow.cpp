@@ -73,7 +73,7 @@ TEST(TimePaths, SplinePassesThroughTheChainAndItsVelocityIsItsDerivative) {
   // One chain on a parabola y = t^2 at knots 0, 0.3, 1.
   const std::vector<double> knots{0.0, 0.3, 1.0};
   const Tensor chain = at::tensor({0.0f, 0.09f, 1.0f}).reshape({1, 3, 1});
-  for (const char* kind : {"spline", "linear"}) {
+  for (const char* kind : {"spline", "hermite", "linear"}) {
     const TimePaths paths(knots, kind);
     for (size_t k = 0; k < knots.size(); ++k) {
       const auto p = paths.at(chain, at::full({1}, knots[k], at::kFloat));

@@ -42,7 +42,8 @@ class PopulationFlowModel {
 
   virtual TrainReport train(const TimeCourse& data, const TrainCallbacks& callbacks) = 0;
   // n cells (n x dim, row-major) at time `from` moved along the field to time
-  // `to` (either direction) in `steps` Heun steps.
+  // `to` (either direction) in `steps` Heun steps. Outside the observed
+  // times the field is read at the nearer end (it was trained inside only).
   virtual std::vector<float> transport(const std::vector<float>& cells, int n, double from, double to,
                                        int steps) const = 0;
   // The path of each cell at each of `times` (the first is where the cells
