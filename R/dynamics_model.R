@@ -16,13 +16,14 @@
 #'   points: a cell of the first population, then at each later time a cell
 #'   drawn from an entropic optimal-transport coupling (minibatch Sinkhorn) of
 #'   the chain's cells with a minibatch of that population.
-#' * `path = "spline"` (default) follows each chain along the natural cubic
-#'   spline through its cells (multi-marginal flow matching, Rohbeck et al.
-#'   2024), so the paths bend where the population's course bends;
-#'   `"hermite"` follows a cubic Hermite path whose tangent at each time
-#'   comes from the chain's neighbouring cells only (a noisy cell bends its own
-#'   two segments, not the whole path); `"linear"` follows straight segments
-#'   between consecutive times (pairwise OT-CFM, Tong et al. 2023).
+#' * `path = "hermite"` (default) follows each chain along a cubic Hermite
+#'   path whose tangent at each time is the secant between the chain's
+#'   neighbouring cells, so the paths bend where the population's course bends
+#'   (multi-marginal flow matching, Rohbeck et al. 2024, which uses splines);
+#'   a noisy cell bends only its own two segments. `"spline"`: the natural
+#'   cubic spline through the chain (it overshoots into long gaps between time
+#'   points); `"linear"`: straight segments between consecutive times
+#'   (pairwise OT-CFM, Tong et al. 2023).
 #' * The field (a residual MLP whose blocks are modulated by an embedding of
 #'   time) is regressed on the paths' velocities.
 #'
@@ -34,8 +35,8 @@
 #' [fit_dynamics_baseline()] on held-out time points.
 #'
 #' @inheritParams fit_dynamics_baseline
-#' @param path `"spline"` or `"linear"` (see above).
-#' @param steps Optimiser steps (`NULL`: 2,000).
+#' @param path `"hermite"`, `"spline"` or `"linear"` (see above).
+#' @param steps Optimiser steps (`NULL`: 600).
 #' @param batch_size Chains per step (`NULL`: 128).
 #' @param learning_rate AdamW learning rate (`NULL`: 1e-3), decayed by a
 #'   cosine to a tenth.
@@ -58,7 +59,7 @@
 #' mean(SummarizedExperiment::assay(cells, "logcounts")[20, ])  # about 1
 #' @export
 fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"), n_pcs = 30,
-                               path = c("spline", "hermite", "linear"), steps = NULL, batch_size = NULL,
+                               path = c("hermite", "spline", "linear"), steps = NULL, batch_size = NULL,
                                learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
   values <- match.arg(values)
   path <- match.arg(path)

@@ -119,7 +119,7 @@ test_that("fit_dynamics_model() moves a population through a time point it never
   }
   model <- fit()
   expect_s3_class(model, "exprflow_dynamics_model")
-  expect_output(print(model), "population flow, spline paths.*\n.*10 genes \\(log values\\) in 5 principal components")
+  expect_output(print(model), "population flow, hermite paths.*\n.*10 genes \\(log values\\) in 5 principal components")
   expect_identical(model$times, c(0, 48))
   expect_equal(nrow(model$history), 2L)
   cells <- generate_cells(model, n = 200, time = 24, seed = 2)

@@ -34,9 +34,8 @@ Tensor natural_spline_map(const std::vector<double>& t) {
 }
 
 // Tangents of the cubic Hermite path at the knots, linear in the knot values
-// (m = D y): inside, the three-point derivative (the secants on either side
-// weighted by the other side's length, exact for parabolas); at the ends, the
-// end secant. Each tangent depends on its two neighbours only, so one noisy
+// (m = D y): inside, the central secant through the two neighbours; at the
+// ends, the end secant. Each tangent depends on its two neighbours only, so one noisy
 // knot bends the path next to it and nowhere else (a natural spline spreads
 // it over every segment).
 Tensor hermite_tangent_map(const std::vector<double>& t) {
@@ -49,10 +48,11 @@ Tensor hermite_tangent_map(const std::vector<double>& t) {
   d[K - 1][K - 1] = 1 / (t[K - 1] - t[K - 2]);
   for (int64_t i = 1; i + 1 < K; ++i) {
     const double h0 = t[i] - t[i - 1], h1 = t[i + 1] - t[i];
-    // (h1 * (y_i - y_{i-1}) / h0 + h0 * (y_{i+1} - y_i) / h1) / (h0 + h1)
-    d[i][i - 1] = -h1 / h0 / (h0 + h1);
-    d[i][i] = (h1 / h0 - h0 / h1) / (h0 + h1);
-    d[i][i + 1] = h0 / h1 / (h0 + h1);
+    // (y_{i+1} - y_{i-1}) / (h0 + h1): the secants weighted by their own
+    // lengths, so a long gap next to a short one is not entered at the short
+    // one's slope.
+    d[i][i - 1] = -1 / (h0 + h1);
+    d[i][i + 1] = 1 / (h0 + h1);
   }
   return D.to(at::kFloat);
 }

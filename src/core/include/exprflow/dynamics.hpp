@@ -4,7 +4,8 @@
 // Cells are points in a space the caller chooses (e.g. principal components of
 // log expression). A velocity field v(x, t) is trained on paths through
 // chains of cells coupled by optimal transport across consecutive time points
-// (natural cubic splines through each chain, or straight segments), and
+// (cubic Hermite paths or natural cubic splines through each chain, or
+// straight segments), and
 // transport() integrates it to move cells from one time to another: inside
 // the observed range (interpolation, including times held out of training)
 // or beyond it (forecast).
@@ -31,8 +32,8 @@ class PopulationFlowModel {
  public:
   virtual ~PopulationFlowModel() = default;
 
-  // Settings and their defaults: hidden, n_layers, dropout, path ("spline" |
-  // "linear"), coupling_epsilon, path_noise, batch_size, steps,
+  // Settings and their defaults: hidden, n_layers, dropout, path ("hermite" |
+  // "spline" | "linear"), coupling_epsilon, path_noise, batch_size, steps,
   // learning_rate, weight_decay, seed.
   static Options default_spec();
   // `spec`: overrides of the defaults (unknown keys are an error); dim: the
