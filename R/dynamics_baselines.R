@@ -82,7 +82,17 @@ fit_dynamics_baseline <- function(x, time, method = c("optimal_transport", "gaus
   .check_count(n_pcs, "n_pcs")
   ot_epsilon <- .check_positive(ot_epsilon, "ot_epsilon")
   max_cells <- .check_count(max_cells, "max_cells", min = 2)
-  input <- .time_course_input(x, time, assay, values)
+  course <- .time_course(.time_course_input(x, time, assay, values), n_pcs, seed = 1)
+  structure(c(course, list(method = method, values = values, ot_epsilon = ot_epsilon, max_cells = max_cells,
+                           trained = TRUE)),
+            class = c(paste0("exprflow_dynamics_", method), "exprflow_dynamics_baseline"))
+}
+
+# What every time-course method keeps: the observed times, the populations
+# (genes x cells of each time), a PCA of all cells (`n_pcs` components,
+# seeded: the truncated SVD starts from a random vector), the floor of
+# generated values and the cells per time. `input`: from .time_course_input().
+.time_course <- function(input, n_pcs, seed) {
   times <- sort(unique(input$time))
   if (length(times) < 2L) {
     stop(sprintf("`time` has one distinct value (%s); a time course needs at least two", format(times)),
@@ -93,17 +103,14 @@ fit_dynamics_baseline <- function(x, time, method = c("optimal_transport", "gaus
     stop(sprintf("`n_pcs` (%d) must be at most %d: one less than the smaller of the number of genes (%d) and of cells (%d)",
                  n_pcs, max_pcs, nrow(input$values), ncol(input$values)), call. = FALSE)
   }
-  # Seeded: the truncated SVD starts from a random vector.
-  pca <- .with_seed(1, .fit_pca(input$values, n_pcs))
-  populations <- lapply(times, function(t) input$values[, input$time == t, drop = FALSE])  # genes x cells each
+  populations <- lapply(times, function(t) input$values[, input$time == t, drop = FALSE])
   # Expression never goes below the smallest value the data has where that is
-  # 0 (log-normalised counts, log1p values): Gaussian draws and extrapolation
-  # are clipped there.
-  floor <- if (min(input$values) >= 0) 0 else -Inf
-  structure(list(method = method, genes = rownames(input$values), values = values, times = times,
-                 populations = populations, pca = pca, floor = floor, ot_epsilon = ot_epsilon, max_cells = max_cells,
-                 cells_per_time = vapply(populations, ncol, integer(1)), trained = TRUE),
-            class = c(paste0("exprflow_dynamics_", method), "exprflow_dynamics_baseline"))
+  # 0 (log-normalised counts, log1p values): Gaussian draws, extrapolation and
+  # moved cells are clipped there.
+  list(genes = rownames(input$values), times = times, populations = populations,
+       pca = .with_seed(seed, .fit_pca(input$values, n_pcs)),
+       floor = if (min(input$values) >= 0) 0 else -Inf,
+       cells_per_time = vapply(populations, ncol, integer(1)))
 }
 
 #' @export

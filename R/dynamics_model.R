@@ -82,25 +82,13 @@ fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"
   settings$path <- path
   settings$seed <- seed
   input <- .time_course_input(x, time, assay, values)
-  if (length(unique(input$time)) < 2L) {
-    stop("`time` has one distinct value; a time course needs at least two", call. = FALSE)
-  }
-  max_pcs <- min(nrow(input$values), ncol(input$values)) - 1L
-  if (n_pcs > max_pcs) {
-    stop(sprintf("`n_pcs` (%d) must be at most %d: one less than the smaller of the number of genes (%d) and of cells (%d)",
-                 n_pcs, max_pcs, nrow(input$values), ncol(input$values)), call. = FALSE)
-  }
-  pca <- .with_seed(seed, .fit_pca(input$values, n_pcs))
-  scores <- t(crossprod(pca$rotation, input$values - pca$centre))  # cells x pcs
+  course <- .time_course(input, n_pcs, seed)
+  scores <- t(crossprod(course$pca$rotation, input$values - course$pca$centre))  # cells x pcs
   progress <- .training_progress(verbose, environment())
   fitted <- .cpp_dynamics_fit(scores, input$time, settings, progress)
-  times <- sort(unique(input$time))
-  structure(list(genes = rownames(input$values), values = values, times = times,
-                 populations = lapply(times, function(t) input$values[, input$time == t, drop = FALSE]),
-                 pca = pca, floor = if (min(input$values) >= 0) 0 else -Inf, raw = fitted$raw,
-                 spec = fitted$spec, history = fitted$history, parameters = fitted$parameters,
-                 cells_per_time = as.integer(table(factor(input$time, levels = times))),
-                 trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0),
+  structure(c(course, list(values = values, raw = fitted$raw, spec = fitted$spec, history = fitted$history,
+                           parameters = fitted$parameters,
+                           trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
             class = "exprflow_dynamics_model")
 }
 
