@@ -219,32 +219,39 @@ generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition
 
 # Values (genes x cells, dense) and one finite time per cell of a time course.
 .time_course_input <- function(x, time, assay, values) {
+  parts <- .time_course_values(x, assay, values)
+  if (ncol(parts$values) < 2L) stop("`x` needs at least two cells", call. = FALSE)
+  list(values = parts$values, time = .resolve_time(time, parts$covariates, ncol(parts$values)))
+}
+
+# Cells' values (genes x cells, dense doubles) in the space a time-course
+# method works in: log-normalised counts (`values = "counts"`) or the values
+# as given (`"log"`), with the cells' covariates (NULL for a matrix).
+.time_course_values <- function(x, assay, values, arg = "x") {
   if (values == "log" && is.null(assay) && methods::is(x, "SummarizedExperiment")) assay <- "logcounts"
-  parts <- .counts_and_covariates(x, assay)
+  parts <- .counts_and_covariates(x, assay, arg)
   matrix <- parts$counts
-  .check_gene_names(rownames(matrix), "x")
-  if (ncol(matrix) < 2L) stop("`x` needs at least two cells", call. = FALSE)
+  .check_gene_names(rownames(matrix), arg)
+  if (!ncol(matrix)) stop(sprintf("`%s` has no cells", arg), call. = FALSE)
   if (values == "counts") {
-    counts <- .as_counts_matrix(matrix, "x")
-    if (any(Matrix::colSums(counts) <= 0)) {
-      stop(sprintf("`x` has %d cell(s) without counts; remove them first", sum(Matrix::colSums(counts) <= 0)),
-           call. = FALSE)
-    }
+    counts <- .as_counts_matrix(matrix, arg)
+    empty <- sum(Matrix::colSums(counts) <= 0)
+    if (empty) stop(sprintf("`%s` has %d cell(s) without counts; remove them first", arg, empty), call. = FALSE)
     logged <- .dense_log_normalise(counts)
   } else {
     logged <- as.matrix(matrix)
     storage.mode(logged) <- "double"
     bad <- sum(!is.finite(logged))
-    if (bad) stop(sprintf("`x` has %d missing (NA) or non-finite values", bad), call. = FALSE)
+    if (bad) stop(sprintf("`%s` has %d missing (NA) or non-finite values", arg, bad), call. = FALSE)
   }
-  list(values = logged, time = .resolve_time(time, parts$covariates, ncol(logged)))
+  list(values = logged, covariates = parts$covariates)
 }
 
 # One finite number per cell from a covariate column name or the values.
 .resolve_time <- function(time, covariates, n_cells, arg = "time") {
   if (is.null(time)) stop(sprintf("`%s` is required: a column name or one number per cell", arg), call. = FALSE)
   what <- sprintf("`%s`", arg)
-  if (is.character(time) && length(time) == 1L && n_cells != 1L) {
+  if (is.character(time) && length(time) == 1L && (n_cells != 1L || time %in% colnames(covariates))) {
     if (is.null(covariates) || !time %in% colnames(covariates)) {
       stop(sprintf("%s column '%s' does not exist; available columns: %s", what, time,
                    if (is.null(covariates) || !ncol(covariates)) "none" else .first_few(colnames(covariates), 10L)),

@@ -86,7 +86,8 @@ fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"
   scores <- t(crossprod(course$pca$rotation, input$values - course$pca$centre))  # cells x pcs
   progress <- .training_progress(verbose, environment())
   fitted <- .cpp_dynamics_fit(scores, input$time, settings, progress)
-  structure(c(course, list(values = values, raw = fitted$raw, spec = fitted$spec, history = fitted$history,
+  structure(c(course, list(values = values, time_column = if (is.character(time) && length(time) == 1L) time,
+                           raw = fitted$raw, spec = fitted$spec, history = fitted$history,
                            parameters = fitted$parameters,
                            trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
             class = "exprflow_dynamics_model")
@@ -130,13 +131,31 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
                                     values = model$values)))
 }
 
-# Cells (genes x n values) at time `from` moved to `to`: their principal
-# components move along the field, the rest of each cell stays its own.
+# Cells (genes x n values) at time `from` moved to `to`.
 .move_cells <- function(model, cells, from, to, steps) {
-  scores <- t(crossprod(model$pca$rotation, cells - model$pca$centre))  # n x pcs
-  moved <- .cpp_dynamics_trajectories(model$raw, scores, c(from, to), steps)[, , 2L, drop = TRUE]  # pcs x n
-  if (is.null(dim(moved))) moved <- matrix(moved, ncol(model$pca$rotation))
-  pmax(cells + model$pca$rotation %*% (moved - t(scores)), model$floor)
+  matrix(.cell_paths(model, cells, from, to, steps), nrow(cells), dimnames = dimnames(cells))
+}
+
+# Where cells (genes x n values) at time `from` are at each of `times` (any
+# order; earlier times are reached backwards along the field): genes x n x
+# times. Their principal components move along the field; the rest of each
+# cell stays its own, so that cells keep gene-level detail.
+.cell_paths <- function(model, cells, from, times, steps) {
+  rotation <- model$pca$rotation
+  scores <- t(crossprod(rotation, cells - model$pca$centre))  # n x pcs
+  moved <- array(0, c(ncol(rotation), ncol(cells), length(times)))  # pcs x n x times
+  for (forward in c(TRUE, FALSE)) {
+    along <- which(if (forward) times >= from else times < from)
+    if (!length(along)) next
+    along <- along[order(times[along], decreasing = !forward)]
+    path <- .cpp_dynamics_trajectories(model$raw, scores, c(from, times[along]), steps)  # pcs x n x (1 + k)
+    moved[, , along] <- path[, , -1L, drop = FALSE]
+  }
+  out <- array(0, c(nrow(cells), ncol(cells), length(times)), dimnames = list(rownames(cells), colnames(cells), NULL))
+  for (k in seq_along(times)) {
+    out[, , k] <- pmax(cells + rotation %*% (matrix(moved[, , k], ncol(rotation)) - t(scores)), model$floor)
+  }
+  out
 }
 
 # The times of the cells to generate (one per cell) from `n` and `time`.

@@ -23,7 +23,10 @@
 #' object restored by `readRDS()` is read whatever its format: reading an RDS
 #' file already trusts its source.)
 #'
-#' @param model An `exprflow_model`.
+#' @param model An `exprflow_model`, or a time-course model or baseline
+#'   ([fit_dynamics_model()], [fit_dynamics_baseline()]): those are R objects
+#'   that keep their populations and are written as an RDS file (also by
+#'   temporary name and rename), which `load_model()` recognises.
 #' @param path File path.
 #' @param adapter_only `TRUE` writes only the LoRA adapter of the model's
 #'   last [fine_tune()] (an error for a model never fine-tuned), which
@@ -32,7 +35,8 @@
 #'   exprflow in the LibTorch archive format (only for files whose origin you
 #'   trust; see Details). Default `FALSE`.
 #' @return `save_model()`: the model, invisibly.
-#'   `load_model()`: an `exprflow_model`.
+#'   `load_model()`: an `exprflow_model` (or the time-course model or
+#'   baseline the file holds).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
@@ -42,6 +46,11 @@
 #' restored <- load_model(path)
 #' @export
 save_model <- function(model, path, adapter_only = FALSE) {
+  if (inherits(model, c("exprflow_dynamics_model", "exprflow_dynamics_baseline"))) {
+    .check_string(path, "path")
+    if (!isFALSE(adapter_only)) stop("`adapter_only`: a time-course model has no LoRA adapter", call. = FALSE)
+    return(invisible(.save_time_course_model(model, path.expand(path))))
+  }
   pointer <- .model_pointer(model)  # checks `model`; a damaged object's bytes are refused here
   .check_string(path, "path")
   .check_flag(adapter_only, "adapter_only")
@@ -63,8 +72,37 @@ load_model <- function(path, trust_legacy = FALSE) {
   if (dir.exists(path)) stop(sprintf("'%s' is a folder, not a model file", path), call. = FALSE)
   path <- path.expand(path)
   raw <- readBin(path, "raw", file.size(path))
+  if (length(raw) >= 2L && identical(raw[1:2], as.raw(c(0x1f, 0x8b)))) return(.load_time_course_model(path))
   pointer <- .cpp_model_from_raw(raw, path, trust_legacy)
   # The object keeps the current format's bytes, so that save_model() converts a legacy file.
   if (trust_legacy) raw <- .cpp_model_to_raw(pointer)
   .new_model(pointer, raw)
+}
+
+# Time-course models and baselines are R objects (their populations, PCA and,
+# for a model, the velocity field's bytes): written as an RDS file under a
+# temporary name in the same folder, then renamed, like every model file.
+.save_time_course_model <- function(model, path) {
+  folder <- dirname(path)
+  if (!dir.exists(folder)) stop(sprintf("`path`: folder '%s' does not exist", folder), call. = FALSE)
+  temporary <- tempfile(".exprflow-", tmpdir = folder)
+  on.exit(unlink(temporary))
+  saveRDS(model, temporary)
+  if (!file.rename(temporary, path)) stop(sprintf("could not write model file '%s'", path), call. = FALSE)
+  model
+}
+
+.load_time_course_model <- function(path) {
+  model <- tryCatch(readRDS(path), error = function(e) {
+    stop(sprintf("model file '%s' is damaged or truncated (%s)", path, conditionMessage(e)), call. = FALSE)
+  })
+  if (!inherits(model, c("exprflow_dynamics_model", "exprflow_dynamics_baseline"))) {
+    stop(sprintf("'%s' is an R data file, not an exprflow model", path), call. = FALSE)
+  }
+  # The velocity field's own checksummed bytes are checked by reading them.
+  if (inherits(model, "exprflow_dynamics_model") && isTRUE(model$trained)) {
+    origin <- matrix(0, 1L, ncol(model$pca$rotation))
+    .cpp_dynamics_trajectories(model$raw, origin, model$times[1], 1L)
+  }
+  model
 }

@@ -62,6 +62,8 @@
 #'   each of six cell types' stimulated cells in turn, a `"vae"` with
 #'   `"shift"` averaged 0.917 (all genes) and 0.821 (top-100 DEGs) against
 #'   the mean shift's 0.906 and 0.722.
+#' @param ... Unused (an error names any argument given here); dynamics
+#'   models have their own method, see [simulate_trajectories()].
 #' @param seed Seed of the count draws: `NULL` (default) draws it from R's
 #'   random number generator; a whole number reproduces.
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
@@ -77,9 +79,14 @@
 #' as_nk <- transfer_cells(model, b_cells, to = "NK", steps = 20, seed = 1)
 #' table(droplevels(as_nk$transferred_from), droplevels(as_nk$cell_type))
 #' @export
-transfer_cells <- function(model, x, to, from = NULL, assay = NULL, steps = 50, method = NULL,
-                           guidance_scale = 1, mode = NULL, seed = NULL,
-                           batch_size = 256) {
+transfer_cells <- function(model, x, to, ...) UseMethod("transfer_cells")
+
+#' @rdname transfer_cells
+#' @export
+transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, steps = 50, method = NULL,
+                                   guidance_scale = 1, mode = NULL, seed = NULL, batch_size = 256, ...) {
+  .reject_unknown_arguments(list(...), "transfer_cells")
+  if (inherits(model, "exprflow_dynamics_baseline")) .check_dynamics_model(model, "transfer_cells")
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   covariates <- model$covariates
