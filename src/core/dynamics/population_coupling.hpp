@@ -1,8 +1,7 @@
 // Couplings between cell populations observed at consecutive time points: the
 // pairs (and chains across all time points) that a population flow learns to
 // move along. A minibatch of each population is coupled by entropic optimal
-// transport (equal mass per cell, squared Euclidean cost; Sinkhorn in the log
-// domain), as OT-CFM (Tong et al. 2023) and multi-marginal flow matching
+// transport (equal mass per cell, squared Euclidean cost; Sinkhorn), as OT-CFM (Tong et al. 2023) and multi-marginal flow matching
 // (Rohbeck et al. 2024) pair their minibatches.
 #pragma once
 
@@ -17,6 +16,11 @@ namespace exprflow {
 // a fraction of the mean squared distance: small is close to the exact
 // (deterministic) coupling, large tends to independent pairs.
 Tensor sinkhorn_coupling(const Tensor& a, const Tensor& b, double epsilon_ratio, int iterations = 100);
+
+// The same coupling by log-domain iterations on tensors (stable for any
+// cost): the reference the scaling-domain loops above are tested against,
+// and their fallback when the kernel underflows.
+Tensor sinkhorn_coupling_reference(const Tensor& a, const Tensor& b, double epsilon_ratio, int iterations = 100);
 
 // `batch` chains through the populations (one (n_k, d) tensor per observed
 // time, in time order): a cell drawn from the first population, then at each

@@ -61,6 +61,24 @@ TEST(PopulationCoupling, HasUniformMarginalsAndPairsASetWithItself) {
   EXPECT_THROW(sinkhorn_coupling(a, at::randn({5, 2}), 0.05), std::invalid_argument);
 }
 
+TEST(PopulationCoupling, ScalingLoopsMatchTheLogDomainReference) {
+  torch::manual_seed(2);
+  const Tensor a = at::randn({40, 5}), b = at::randn({33, 5}) + 0.5;
+  for (double epsilon : {0.01, 0.05, 0.5}) {
+    const Tensor fast = sinkhorn_coupling(a, b, epsilon), reference = sinkhorn_coupling_reference(a, b, epsilon);
+    EXPECT_EQ(fast.scalar_type(), at::kFloat);
+    EXPECT_LT((fast - reference).abs().max().item<double>(), 1e-7) << "epsilon " << epsilon;
+  }
+  // A target far from every source underflows its kernel column: the
+  // reference's log-domain answer is used, and it is a coupling.
+  Tensor far = b.clone();
+  far[0] = far[0] + 1000.0;
+  const Tensor fallback = sinkhorn_coupling(a, far, 0.01);
+  EXPECT_TRUE(at::equal(fallback, sinkhorn_coupling_reference(a, far, 0.01)));
+  EXPECT_NEAR(fallback.sum().item<double>(), 1.0, 1e-5);
+  EXPECT_THROW(sinkhorn_coupling_reference(a, at::randn({5, 2}), 0.05), std::invalid_argument);
+}
+
 TEST(PopulationCoupling, ChainsVisitEveryPopulationInOrder) {
   std::vector<Tensor> populations{at::zeros({10, 2}), at::ones({7, 2}), at::full({12, 2}, 2.0)};
   at::Generator generator = at::detail::createCPUGenerator(3);
