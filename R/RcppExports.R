@@ -73,6 +73,22 @@
     .Call(`_exprflow_cpp_dynamics_trajectories`, raw, cells, times, steps_per_unit)
 }
 
+.cpp_source_from_hdf5 <- function(path, layer) {
+    .Call(`_exprflow_cpp_source_from_hdf5`, path, layer)
+}
+
+.cpp_hdf5_cell_names <- function(source_ptr) {
+    .Call(`_exprflow_cpp_hdf5_cell_names`, source_ptr)
+}
+
+.cpp_hdf5_obs <- function(source_ptr) {
+    .Call(`_exprflow_cpp_hdf5_obs`, source_ptr)
+}
+
+.cpp_write_h5ad <- function(path, genes, cells, p, i, x, obs, block_cells) {
+    invisible(.Call(`_exprflow_cpp_write_h5ad`, path, genes, cells, p, i, x, obs, block_cells))
+}
+
 .cpp_runtime_info <- function() {
     .Call(`_exprflow_cpp_runtime_info`)
 }

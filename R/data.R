@@ -199,6 +199,7 @@
 # `conditions`: the covariates as a named list of factors; `condition`: one
 # label per cell (.combined_condition()).
 .expression_input <- function(x, assay = NULL, condition = NULL, genes = NULL, arg = "x") {
+  if (.is_file_input(x)) return(.hdf5_input(x, assay, condition, genes, arg))
   parts <- .counts_and_covariates(x, assay, arg)
   counts <- parts$counts
   if (!is.null(genes)) counts <- .align_genes(counts, genes, arg)

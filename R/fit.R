@@ -154,7 +154,12 @@
 #'
 #' @param x A SingleCellExperiment, a Seurat object (counts of `assay`), a
 #'   dgCMatrix or a dense matrix of raw counts, genes x cells,
-#'   with gene names as rownames.
+#'   with gene names as rownames; or the path of a 10x Genomics `.h5` or an
+#'   AnnData `.h5ad` file (`X` as a CSR matrix or a dense array), which is
+#'   streamed: only one offset per cell is held in memory, epochs visit
+#'   blocks of 64 neighbouring cells in a seeded random order (shuffled
+#'   within 16 blocks at a time) and `condition` names `obs` columns.
+#'   [write_h5ad()] writes such files.
 #' @param architecture A registered architecture, see
 #'   [expression_architectures()].
 #' @param objective `NULL` (the architecture's default), `"flow"` or
@@ -198,7 +203,8 @@
 #'   dose 0; `k` starts at the median training dose), as CPA does.
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
-#'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
+#'   `counts` are read (`NULL`: `DefaultAssay(x)`); for an `.h5ad` path, the
+#'   layer (`NULL`: `X`). Matrices ignore it.
 #' @param epochs Maximum number of passes over the training cells. `NULL`
 #'   (default), as `batch_size` and `learning_rate`: the architecture's
 #'   default, see [training_defaults()].

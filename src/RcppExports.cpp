@@ -244,6 +244,57 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_source_from_hdf5
+Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer);
+RcppExport SEXP _exprflow_cpp_source_from_hdf5(SEXP pathSEXP, SEXP layerSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< std::string >::type layer(layerSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5(path, layer));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_hdf5_cell_names
+Rcpp::CharacterVector cpp_hdf5_cell_names(SEXP source_ptr);
+RcppExport SEXP _exprflow_cpp_hdf5_cell_names(SEXP source_ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_hdf5_cell_names(source_ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_hdf5_obs
+Rcpp::List cpp_hdf5_obs(SEXP source_ptr);
+RcppExport SEXP _exprflow_cpp_hdf5_obs(SEXP source_ptrSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type source_ptr(source_ptrSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_hdf5_obs(source_ptr));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_write_h5ad
+void cpp_write_h5ad(std::string path, Rcpp::CharacterVector genes, Rcpp::CharacterVector cells, Rcpp::IntegerVector p, Rcpp::IntegerVector i, Rcpp::NumericVector x, Rcpp::List obs, int block_cells);
+RcppExport SEXP _exprflow_cpp_write_h5ad(SEXP pathSEXP, SEXP genesSEXP, SEXP cellsSEXP, SEXP pSEXP, SEXP iSEXP, SEXP xSEXP, SEXP obsSEXP, SEXP block_cellsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< Rcpp::CharacterVector >::type genes(genesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::CharacterVector >::type cells(cellsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type p(pSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type i(iSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type obs(obsSEXP);
+    Rcpp::traits::input_parameter< int >::type block_cells(block_cellsSEXP);
+    cpp_write_h5ad(path, genes, cells, p, i, x, obs, block_cells);
+    return R_NilValue;
+END_RCPP
+}
 // cpp_runtime_info
 Rcpp::List cpp_runtime_info();
 RcppExport SEXP _exprflow_cpp_runtime_info() {
@@ -540,6 +591,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_dynamics_default_spec", (DL_FUNC) &_exprflow_cpp_dynamics_default_spec, 0},
     {"_exprflow_cpp_dynamics_fit", (DL_FUNC) &_exprflow_cpp_dynamics_fit, 4},
     {"_exprflow_cpp_dynamics_trajectories", (DL_FUNC) &_exprflow_cpp_dynamics_trajectories, 4},
+    {"_exprflow_cpp_source_from_hdf5", (DL_FUNC) &_exprflow_cpp_source_from_hdf5, 2},
+    {"_exprflow_cpp_hdf5_cell_names", (DL_FUNC) &_exprflow_cpp_hdf5_cell_names, 1},
+    {"_exprflow_cpp_hdf5_obs", (DL_FUNC) &_exprflow_cpp_hdf5_obs, 1},
+    {"_exprflow_cpp_write_h5ad", (DL_FUNC) &_exprflow_cpp_write_h5ad, 8},
     {"_exprflow_cpp_runtime_info", (DL_FUNC) &_exprflow_cpp_runtime_info, 0},
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},

@@ -139,8 +139,8 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
     CellBatch b = batch(data, cells, columns);
     return CleanCells{b.expression, b.covariates};
   };
-  const TrainingTask task =
-      denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
+  TrainingTask task = denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
+  task.shuffle = [&data](std::vector<int>& order, std::mt19937_64& rng) { data.shuffle_epoch(order, rng); };
   const TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
                                             callbacks, low_, high_, adapter_, annotations());
   append_history(history_, report, lora ? "lora" : "model");

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,13 @@ class ExpressionSource {
   // log1p(count / library_size * 1e4) of the given cells, row-major
   // cells.size() x n_genes. Cells with zero counts give zero rows.
   void fill_log_normalised(const std::vector<int>& cells, float* out) const;
+
+  // Orders an epoch's cells in place. In memory any order costs the same:
+  // a uniform shuffle. Streamed sources shuffle blocks of nearby cells, so
+  // that a minibatch reads few runs of the file.
+  virtual void shuffle_epoch(std::vector<int>& order, std::mt19937_64& rng) const {
+    std::shuffle(order.begin(), order.end(), rng);
+  }
 
   // Validation run by both constructors: throws std::invalid_argument with a
   // message naming what is wrong (negative / non-finite counts, empty input,

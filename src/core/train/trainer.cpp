@@ -70,7 +70,11 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   for (long epoch = 1; epoch <= s.epochs && !report.interrupted; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     module.train();
-    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    if (task.shuffle) {
+      task.shuffle(order, shuffle_rng);
+    } else {
+      std::shuffle(order.begin(), order.end(), shuffle_rng);
+    }
     double loss_sum = 0;
     long loss_count = 0;
     for (long b = 0; b < steps_per_epoch; ++b) {

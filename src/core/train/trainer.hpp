@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "exprflow/api.hpp"
@@ -35,6 +36,9 @@ struct TrainingTask {
   std::function<Tensor(const std::vector<int>& cells, at::Generator& generator)> batch_loss;
   // Mean loss over the given cells with fixed randomness (comparable across epochs).
   std::function<double(const std::vector<int>& cells)> validation_loss;
+  // Orders each epoch's cells in place (the data source's policy, e.g. block
+  // shuffling for a streamed file); unset: a uniform shuffle.
+  std::function<void(std::vector<int>& order, std::mt19937_64& rng)> shuffle;
 };
 
 TrainReport run_training(const TrainingTask& task, const std::vector<int>& train_cells,

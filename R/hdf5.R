@@ -1,0 +1,102 @@
+# HDF5 files in and out: 10x Genomics .h5 and AnnData .h5ad paths are
+# streamed by the core (data/hdf5_source; only each cell's offset is held
+# in memory), and generated cells are written as .h5ad.
+
+# Whether `x` is a path to read (one string), rather than an object.
+.is_file_input <- function(x) is.character(x) && length(x) == 1L && !is.na(x)
+
+# Everything .expression_input() returns, for a file: the streamed source,
+# its genes, cells and covariates (obs columns; none in a 10x file).
+# `assay` names an .h5ad layer (NULL: X).
+.hdf5_input <- function(path, assay = NULL, condition = NULL, genes = NULL, arg = "x") {
+  if (!is.null(assay)) .check_string(assay, "assay")
+  if (!file.exists(path)) stop(sprintf("`%s`: file '%s' does not exist", arg, path), call. = FALSE)
+  if (dir.exists(path)) stop(sprintf("`%s`: '%s' is a folder, not an .h5 / .h5ad file", arg, path), call. = FALSE)
+  file <- .cpp_source_from_hdf5(path.expand(path), assay %||% "")
+  if (!is.null(genes) && !identical(file$genes, genes)) {
+    missing <- setdiff(genes, file$genes)
+    stop(sprintf(paste0("`%s`: the genes of '%s' are not the model's (%s); streamed files must hold the ",
+                        "model's genes in its order"), arg, path,
+                 if (length(missing)) sprintf("%d missing, e.g. %s", length(missing), .first_few(missing))
+                 else "another order"), call. = FALSE)
+  }
+  cells <- .cpp_hdf5_cell_names(file$source)
+  if (!length(cells)) cells <- sprintf("cell_%d", seq_len(file$n_cells))
+  covariates <- .hdf5_obs(file$source, cells)
+  conditions <- .resolve_covariates(condition, covariates, file$n_cells)
+  list(source = file$source, genes = file$genes, cells = cells, n_cells = file$n_cells,
+       condition = .combined_condition(conditions), conditions = conditions, covariates = covariates,
+       file = list(path = path, format = file$format, layer = assay))
+}
+
+# The obs columns as a data.frame (labels as factors); columns of encodings
+# exprflow does not read are left out.
+.hdf5_obs <- function(source, cells) {
+  columns <- .cpp_hdf5_obs(source)
+  columns <- columns[!vapply(columns, is.null, logical(1))]
+  columns <- lapply(columns, function(column) if (is.character(column)) factor(column) else column)
+  if (!length(columns)) return(data.frame(row.names = make.unique(cells)))
+  data.frame(columns, row.names = make.unique(cells), check.names = FALSE, stringsAsFactors = FALSE)
+}
+
+#' Write cells as an AnnData .h5ad file
+#'
+#' Writes counts (e.g. cells from [generate_cells()]) with their cell
+#' covariates to an `.h5ad` file that Python's anndata / scanpy read
+#' (`anndata.read_h5ad()`) and that [fit_expression_model()] streams. `X`
+#' is a compressed sparse row matrix (cells x genes; float32 values, chunked
+#' and gzip-compressed by blocks of `block_size` cells), `obs` holds the
+#' covariates (numbers as numeric columns; factors, characters and logicals
+#' as categoricals) and `var` the gene names. The file is written under a
+#' temporary name and renamed, so an interrupted write never leaves half a
+#' file.
+#'
+#' @param x A SingleCellExperiment (the assay `assay`, colData as `obs`), or
+#'   a matrix (genes x cells, dense or sparse, gene names as rownames).
+#' @param path File to write (usually ending in `.h5ad`); replaced if it exists.
+#' @param assay For a SingleCellExperiment, the assay written as `X`.
+#' @param block_size Cells per compressed chunk.
+#' @return `path`, invisibly.
+#' @seealso [fit_expression_model()], which trains from such a file.
+#' @examples
+#' sce <- example_pbmc()[, 1:50]
+#' path <- tempfile(fileext = ".h5ad")
+#' write_h5ad(sce, path)
+#' model <- fit_expression_model(path, condition = "cell_type", epochs = 1, n_tokens = 4, token_dim = 16,
+#'                               n_layers = 1, n_heads = 2, hidden = 32)
+#' @export
+write_h5ad <- function(x, path, assay = "counts", block_size = 1024) {
+  .check_string(path, "path")
+  block_size <- .check_count(block_size, "block_size")
+  parts <- .counts_and_covariates(x, if (methods::is(x, "SummarizedExperiment")) assay)
+  counts <- parts$counts
+  .check_gene_names(rownames(counts), "x")
+  counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
+  if (any(!is.finite(counts@x))) stop("`x` holds missing (NA) or non-finite values", call. = FALSE)
+  cells <- colnames(counts) %||% sprintf("cell_%d", seq_len(ncol(counts)))
+  folder <- dirname(path.expand(path))
+  if (!dir.exists(folder)) stop(sprintf("`path`: folder '%s' does not exist", folder), call. = FALSE)
+  .cpp_write_h5ad(path.expand(path), rownames(counts), cells, counts@p, counts@i, counts@x,
+                  .obs_columns(parts$covariates), block_size)
+  invisible(path)
+}
+
+# colData / covariates as the writer's obs columns: numbers, or levels and
+# 0-based codes (-1 for NA).
+.obs_columns <- function(covariates) {
+  if (is.null(covariates) || !ncol(covariates)) return(list())
+  out <- list()
+  for (name in colnames(covariates)) {
+    column <- covariates[[name]]
+    if (is.numeric(column) && !is.factor(column)) {
+      out[[name]] <- as.double(column)
+    } else if (is.factor(column) || is.character(column) || is.logical(column)) {
+      column <- as.factor(column)
+      out[[name]] <- list(levels = levels(column), codes = ifelse(is.na(column), -1L, as.integer(column) - 1L))
+    } else {
+      stop(sprintf("colData column '%s' is a %s; write_h5ad() writes numeric, factor, character and logical columns",
+                   name, class(column)[1]), call. = FALSE)
+    }
+  }
+  out
+}

@@ -1,0 +1,544 @@
+#include "data/hdf5_source.hpp"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace exprflow {
+
+namespace {
+
+// Entries read per hyperslab in the streaming pass at open.
+constexpr int64_t kStreamChunk = 1 << 20;
+// Nearby cells are read in one run when the entries between them are fewer.
+constexpr int64_t kMergeGap = 4096;
+
+// One HDF5 identifier, closed with its own function when it goes.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
+  Handle& operator=(Handle&& other) noexcept {
+    std::swap(id_, other.id_);
+    std::swap(close_, other.close_);
+    return *this;
+  }
+  ~Handle() {
+    if (id_ >= 0 && close_) close_(id_);
+  }
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+// HDF5 prints its own error stack to stderr by default; exprflow reports
+// errors as exceptions naming the file and the field instead.
+void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::invalid_argument("'" + path + "': " + what);
+}
+
+// Whether every component of an absolute path ("/a/b/c") exists.
+bool exists(hid_t file, const std::string& name) {
+  size_t position = 0;
+  while (true) {
+    position = name.find('/', position + 1);
+    const std::string prefix = name.substr(0, position);
+    if (prefix.size() > 1 && H5Lexists(file, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (position == std::string::npos) return true;
+  }
+}
+
+H5O_type_t object_type(hid_t file, const std::string& name) {
+  H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+  if (H5Oget_info_by_name3(file, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return H5O_TYPE_UNKNOWN;
+#else
+  if (H5Oget_info_by_name(file, name.c_str(), &info, H5P_DEFAULT) < 0) return H5O_TYPE_UNKNOWN;
+#endif
+  return info.type;
+}
+
+Handle open_dataset(hid_t file, const std::string& path, const std::string& name) {
+  if (!exists(file, name) || object_type(file, name) != H5O_TYPE_DATASET) fail(path, "has no dataset " + name);
+  Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d.valid()) fail(path, "cannot open dataset " + name);
+  return d;
+}
+
+std::vector<hsize_t> dataset_shape(hid_t dataset) {
+  Handle space(H5Dget_space(dataset), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(std::max(rank, 0));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+// Elements [lo, lo + n) of a 1-d dataset, or rows [lo, lo + n) of a 2-d one
+// (all columns), converted to `memory_type`.
+void read_range(hid_t dataset, hid_t memory_type, hsize_t lo, hsize_t n, void* out, const std::string& path,
+                const std::string& name) {
+  if (n == 0) return;
+  Handle file_space(H5Dget_space(dataset), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(file_space.get());
+  hsize_t start[2] = {lo, 0}, count[2] = {n, 0};
+  if (rank == 2) {
+    hsize_t dims[2];
+    H5Sget_simple_extent_dims(file_space.get(), dims, nullptr);
+    count[1] = dims[1];
+  }
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0) {
+    fail(path, "cannot select entries of " + name);
+  }
+  Handle memory_space(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  if (H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out) < 0) {
+    fail(path, "cannot read " + name + " (truncated or damaged file?)");
+  }
+}
+
+template <typename T>
+std::vector<T> read_all(hid_t file, const std::string& path, const std::string& name, hid_t memory_type) {
+  Handle d = open_dataset(file, path, name);
+  const std::vector<hsize_t> dims = dataset_shape(d.get());
+  if (dims.size() != 1) fail(path, name + " must be one-dimensional");
+  std::vector<T> out(dims[0]);
+  read_range(d.get(), memory_type, 0, dims[0], out.data(), path, name);
+  return out;
+}
+
+// A 1-d dataset of strings (variable or fixed length).
+std::vector<std::string> read_strings(hid_t file, const std::string& path, const std::string& name) {
+  Handle d = open_dataset(file, path, name);
+  const std::vector<hsize_t> dims = dataset_shape(d.get());
+  if (dims.size() != 1) fail(path, name + " must be one-dimensional");
+  Handle type(H5Dget_type(d.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) fail(path, name + " must hold strings");
+  std::vector<std::string> out(dims[0]);
+  if (dims[0] == 0) return out;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(memory.get(), H5T_VARIABLE);
+    H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
+    std::vector<char*> buffer(dims[0], nullptr);
+    read_range(d.get(), memory.get(), 0, dims[0], buffer.data(), path, name);
+    for (size_t k = 0; k < out.size(); ++k) out[k] = buffer[k] ? buffer[k] : "";
+    Handle space(H5Dget_space(d.get()), H5Sclose);
+    H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());
+  } else {
+    const size_t width = H5Tget_size(type.get());
+    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(memory.get(), width);
+    std::vector<char> buffer(width * dims[0]);
+    read_range(d.get(), memory.get(), 0, dims[0], buffer.data(), path, name);
+    for (size_t k = 0; k < out.size(); ++k) {
+      const char* start = buffer.data() + k * width;
+      out[k] = std::string(start, strnlen(start, width));
+    }
+  }
+  return out;
+}
+
+// A string attribute of an object ("" when it has none).
+std::string string_attribute(hid_t file, const std::string& object, const std::string& name) {
+  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return "";
+  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) return "";
+  if (H5Tis_variable_str(type.get()) > 0) {
+    char* value = nullptr;
+    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(memory.get(), H5T_VARIABLE);
+    if (H5Aread(a.get(), memory.get(), &value) < 0) return "";
+    std::string out = value ? value : "";
+    H5free_memory(value);
+    return out;
+  }
+  const size_t width = H5Tget_size(type.get());
+  std::vector<char> buffer(width + 1, '\0');
+  if (H5Aread(a.get(), type.get(), buffer.data()) < 0) return "";
+  return std::string(buffer.data(), strnlen(buffer.data(), width));
+}
+
+// A string-array attribute (anndata's column-order); empty when absent.
+std::vector<std::string> strings_attribute(hid_t file, const std::string& object, const std::string& name) {
+  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return {};
+  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  if (H5Tget_class(type.get()) != H5T_STRING || n <= 0) return {};
+  std::vector<std::string> out(n);
+  if (H5Tis_variable_str(type.get()) > 0) {
+    std::vector<char*> buffer(n, nullptr);
+    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(memory.get(), H5T_VARIABLE);
+    if (H5Aread(a.get(), memory.get(), buffer.data()) < 0) return {};
+    for (hssize_t k = 0; k < n; ++k) out[k] = buffer[k] ? buffer[k] : "";
+    H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());
+  } else {
+    const size_t width = H5Tget_size(type.get());
+    std::vector<char> buffer(width * n);
+    if (H5Aread(a.get(), type.get(), buffer.data()) < 0) return {};
+    for (hssize_t k = 0; k < n; ++k) out[k] = std::string(buffer.data() + k * width, strnlen(buffer.data() + k * width, width));
+  }
+  return out;
+}
+
+std::vector<int64_t> integer_attribute(hid_t file, const std::string& object, const std::string& name) {
+  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return {};
+  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<int64_t> out(std::max<hssize_t>(n, 0));
+  if (n > 0 && H5Aread(a.get(), H5T_NATIVE_INT64, out.data()) < 0) return {};
+  return out;
+}
+
+// Names made unique as R's make.unique() does ("a", "a.1", "a.2"): 10x
+// feature names repeat (one gene symbol for two Ensembl ids).
+std::vector<std::string> make_unique(std::vector<std::string> names) {
+  std::unordered_set<std::string> taken(names.begin(), names.end()), used;
+  std::unordered_map<std::string, int> next;
+  for (std::string& name : names) {
+    if (used.insert(name).second) continue;
+    int& k = next[name];
+    std::string candidate;
+    do {
+      candidate = name + "." + std::to_string(++k);
+    } while (taken.count(candidate));
+    taken.insert(candidate);
+    used.insert(candidate);
+    name = candidate;
+  }
+  return names;
+}
+
+// The dataset named by a dataframe group's _index attribute (anndata), or
+// "_index"; "" when the group is absent.
+std::string index_dataset(hid_t file, const std::string& group) {
+  if (!exists(file, group)) return "";
+  std::string index = string_attribute(file, group, "_index");
+  if (index.empty()) index = "_index";
+  return group + "/" + index;
+}
+
+}  // namespace
+
+struct Hdf5ExpressionSource::File {
+  Handle file, data, indices;  // indices only for sparse layouts
+  std::string matrix;          // "/matrix", "/X" or "/layers/<name>"
+  bool dense = false;
+  bool cells_are_columns = false;  // 10x: CSC genes x cells
+  std::vector<float> values;       // reusable read buffers
+  std::vector<int64_t> index;
+};
+
+Hdf5ExpressionSource::Hdf5ExpressionSource(std::unique_ptr<File> file, std::vector<std::string> genes)
+    : ExpressionSource(std::move(genes)), file_(std::move(file)) {}
+
+Hdf5ExpressionSource::~Hdf5ExpressionSource() = default;
+
+std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::string& path, const std::string& layer) {
+  silence_hdf5();
+  if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, "does not exist or is not an HDF5 file (.h5 / .h5ad)");
+  auto file = std::make_unique<File>();
+  file->file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file->file.valid()) fail(path, "cannot be opened for reading");
+  const hid_t f = file->file.get();
+  std::string format;
+  std::vector<std::string> genes;
+  int64_t n_cells = 0, n_genes = 0;
+  const bool tenx = layer.empty() && exists(f, "/matrix") && object_type(f, "/matrix") == H5O_TYPE_GROUP;
+  if (tenx) {
+    format = "10x_h5";
+    file->matrix = "/matrix";
+    file->cells_are_columns = true;
+    const std::vector<int64_t> shape = read_all<int64_t>(f, path, "/matrix/shape", H5T_NATIVE_INT64);
+    if (shape.size() != 2) fail(path, "/matrix/shape must hold two numbers (genes, cells)");
+    n_genes = shape[0];
+    n_cells = shape[1];
+    if (!exists(f, "/matrix/features/name")) {
+      fail(path, "has no /matrix/features/name (gene names); files of Cell Ranger 2 and older are not read");
+    }
+    genes = make_unique(read_strings(f, path, "/matrix/features/name"));
+  } else {
+    file->matrix = layer.empty() ? "/X" : "/layers/" + layer;
+    if (!exists(f, file->matrix)) {
+      fail(path, layer.empty() ? "is neither a 10x Genomics .h5 (no /matrix group) nor an AnnData .h5ad (no X)"
+                               : "has no layer '" + layer + "' (no " + file->matrix + ")");
+    }
+    const std::string var_index = index_dataset(f, "/var");
+    if (var_index.empty()) fail(path, "has no var (gene names)");
+    genes = read_strings(f, path, var_index);
+    n_genes = static_cast<int64_t>(genes.size());
+    const H5O_type_t type = object_type(f, file->matrix);
+    if (type == H5O_TYPE_DATASET) {
+      format = "h5ad_dense";
+      file->dense = true;
+      file->data = open_dataset(f, path, file->matrix);
+      const std::vector<hsize_t> dims = dataset_shape(file->data.get());
+      if (dims.size() != 2) fail(path, file->matrix + " must be a two-dimensional (cells x genes) dataset");
+      n_cells = static_cast<int64_t>(dims[0]);
+      if (static_cast<int64_t>(dims[1]) != n_genes) {
+        fail(path, file->matrix + " has " + std::to_string(dims[1]) + " columns but var has " +
+                       std::to_string(n_genes) + " genes");
+      }
+    } else {
+      std::string encoding = string_attribute(f, file->matrix, "encoding-type");
+      if (encoding.empty()) encoding = string_attribute(f, file->matrix, "h5sparse_format") + "_matrix";
+      if (encoding == "csc_matrix") {
+        fail(path, file->matrix + " is a csc_matrix (one contiguous column per gene), which cannot be streamed "
+                   "by cell; write it as CSR (in Python: adata.X = adata.X.tocsr(); adata.write_h5ad(...))");
+      }
+      if (encoding != "csr_matrix") fail(path, file->matrix + " is neither a csr_matrix group nor a dense dataset");
+      format = "h5ad_csr";
+      std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
+      if (shape.size() != 2) fail(path, file->matrix + " has no shape attribute (cells, genes)");
+      n_cells = shape[0];
+      if (shape[1] != n_genes) {
+        fail(path, file->matrix + " has " + std::to_string(shape[1]) + " genes but var has " + std::to_string(n_genes));
+      }
+    }
+  }
+  if (n_cells <= 0 || n_genes <= 0) fail(path, "holds no cells or no genes");
+  if (n_cells > std::numeric_limits<int>::max() - 1) fail(path, "has more cells than exprflow indexes (2^31)");
+
+  std::unique_ptr<Hdf5ExpressionSource> source(new Hdf5ExpressionSource(std::move(file), std::move(genes)));
+  source->path_ = path;
+  source->format_ = format;
+  source->n_cells_ = static_cast<int>(n_cells);
+  File& h = *source->file_;
+  if (!h.dense) {
+    h.data = open_dataset(f, path, h.matrix + "/data");
+    h.indices = open_dataset(f, path, h.matrix + "/indices");
+    source->indptr_ = read_all<int64_t>(f, path, h.matrix + "/indptr", H5T_NATIVE_INT64);
+    const auto& p = source->indptr_;
+    if (static_cast<int64_t>(p.size()) != n_cells + 1) {
+      fail(path, h.matrix + "/indptr has " + std::to_string(p.size()) + " entries for " + std::to_string(n_cells) +
+                     " cells (expected one more than the cells)");
+    }
+    const hsize_t stored = dataset_shape(h.data.get()).at(0);
+    if (p.front() != 0 || !std::is_sorted(p.begin(), p.end()) || static_cast<hsize_t>(p.back()) > stored ||
+        dataset_shape(h.indices.get()).at(0) != stored) {
+      fail(path, h.matrix + "/indptr is not a valid offset list for data and indices");
+    }
+  }
+  source->compute_sums_and_check();
+  source->finish_construction();
+  return source;
+}
+
+void Hdf5ExpressionSource::compute_sums_and_check() {
+  File& h = *file_;
+  const int G = n_genes();
+  sums_.assign(n_cells_, 0.0);
+  auto check_value = [&](float v, int64_t cell, int64_t gene) {
+    if (!std::isfinite(v) || v < 0 || v != std::round(v)) {
+      fail(path_, h.matrix + " holds " + std::to_string(v) + " at cell " + std::to_string(cell + 1) + ", gene " +
+                      std::to_string(gene + 1) + ": exprflow needs raw counts (finite, non-negative, whole" +
+                      (format_ == "h5ad_csr" || format_ == "h5ad_dense" ? "; a layer of counts: `assay`)" : ")"));
+    }
+  };
+  if (h.dense) {
+    const int64_t rows_per_read = std::max<int64_t>(1, kStreamChunk / G);
+    std::vector<float> block;
+    for (int64_t lo = 0; lo < n_cells_; lo += rows_per_read) {
+      const int64_t n = std::min<int64_t>(rows_per_read, n_cells_ - lo);
+      block.resize(static_cast<size_t>(n) * G);
+      read_range(h.data.get(), H5T_NATIVE_FLOAT, lo, n, block.data(), path_, h.matrix);
+      for (int64_t r = 0; r < n; ++r) {
+        double sum = 0;
+        for (int g = 0; g < G; ++g) {
+          const float v = block[r * G + g];
+          check_value(v, lo + r, g);
+          sum += v;
+        }
+        sums_[lo + r] = sum;
+      }
+    }
+    return;
+  }
+  std::vector<float> values;
+  std::vector<int64_t> index;
+  int64_t cell = 0;
+  const int64_t total = indptr_.back();
+  for (int64_t lo = 0; lo < total; lo += kStreamChunk) {
+    const int64_t n = std::min(kStreamChunk, total - lo);
+    values.resize(n);
+    index.resize(n);
+    read_range(h.data.get(), H5T_NATIVE_FLOAT, lo, n, values.data(), path_, h.matrix + "/data");
+    read_range(h.indices.get(), H5T_NATIVE_INT64, lo, n, index.data(), path_, h.matrix + "/indices");
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t entry = lo + k;
+      while (indptr_[cell + 1] <= entry) ++cell;
+      if (index[k] < 0 || index[k] >= G) {
+        fail(path_, h.matrix + "/indices holds " + std::to_string(index[k]) + " for cell " + std::to_string(cell + 1) +
+                        ", outside the " + std::to_string(G) + " genes");
+      }
+      check_value(values[k], cell, index[k]);
+      sums_[cell] += values[k];
+    }
+  }
+}
+
+void Hdf5ExpressionSource::fill_counts(const std::vector<int>& cells, float* out) const {
+  const int G = n_genes();
+  for (int c : cells) {
+    if (c < 0 || c >= n_cells_) {
+      throw std::out_of_range("cell index " + std::to_string(c) + " outside [0, " + std::to_string(n_cells_) + ")");
+    }
+  }
+  std::memset(out, 0, sizeof(float) * G * cells.size());
+  // Rows of `out` by cell, in file order: runs of nearby cells are one read.
+  std::vector<size_t> rank(cells.size());
+  std::iota(rank.begin(), rank.end(), 0);
+  std::sort(rank.begin(), rank.end(), [&](size_t a, size_t b) { return cells[a] < cells[b]; });
+  std::lock_guard<std::mutex> lock(mutex_);
+  File& h = *file_;
+  size_t k = 0;
+  while (k < rank.size()) {
+    size_t end = k + 1;  // the run is rank[k, end)
+    if (h.dense) {
+      while (end < rank.size() && cells[rank[end]] - cells[rank[end - 1]] <= 1) ++end;
+    } else {
+      while (end < rank.size() && indptr_[cells[rank[end]]] - indptr_[cells[rank[end - 1]] + 1] < kMergeGap) ++end;
+    }
+    const int64_t first = cells[rank[k]], last = cells[rank[end - 1]];
+    if (h.dense) {
+      h.values.resize(static_cast<size_t>(last - first + 1) * G);
+      read_range(h.data.get(), H5T_NATIVE_FLOAT, first, last - first + 1, h.values.data(), path_, h.matrix);
+      for (size_t r = k; r < end; ++r) {
+        std::memcpy(out + rank[r] * G, h.values.data() + (cells[rank[r]] - first) * G, sizeof(float) * G);
+      }
+    } else {
+      const int64_t lo = indptr_[first], n = indptr_[last + 1] - lo;
+      h.values.resize(n);
+      h.index.resize(n);
+      read_range(h.data.get(), H5T_NATIVE_FLOAT, lo, n, h.values.data(), path_, h.matrix + "/data");
+      read_range(h.indices.get(), H5T_NATIVE_INT64, lo, n, h.index.data(), path_, h.matrix + "/indices");
+      for (size_t r = k; r < end; ++r) {
+        const int c = cells[rank[r]];
+        float* row = out + rank[r] * G;
+        for (int64_t e = indptr_[c]; e < indptr_[c + 1]; ++e) row[h.index[e - lo]] += h.values[e - lo];
+      }
+    }
+    k = end;
+  }
+}
+
+void Hdf5ExpressionSource::shuffle_epoch(std::vector<int>& order, std::mt19937_64& rng) const {
+  // Blocks of kBlockCells cells in file order, the blocks in a seeded random
+  // order, then the cells of every kBlocksPerBuffer consecutive blocks
+  // shuffled together: a minibatch draws from a few stretches of the file.
+  std::sort(order.begin(), order.end());
+  const size_t n_blocks = (order.size() + kBlockCells - 1) / kBlockCells;
+  std::vector<size_t> blocks(n_blocks);
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::shuffle(blocks.begin(), blocks.end(), rng);
+  std::vector<int> shuffled;
+  shuffled.reserve(order.size());
+  for (size_t b = 0; b < n_blocks; ++b) {
+    const size_t lo = blocks[b] * kBlockCells, hi = std::min(order.size(), lo + kBlockCells);
+    shuffled.insert(shuffled.end(), order.begin() + lo, order.begin() + hi);
+  }
+  const size_t buffer = static_cast<size_t>(kBlockCells) * kBlocksPerBuffer;
+  for (size_t lo = 0; lo < shuffled.size(); lo += buffer) {
+    std::shuffle(shuffled.begin() + lo, shuffled.begin() + std::min(shuffled.size(), lo + buffer), rng);
+  }
+  order.swap(shuffled);
+}
+
+std::vector<std::string> Hdf5ExpressionSource::cell_names() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const hid_t f = file_->file.get();
+  std::vector<std::string> names;
+  if (format_ == "10x_h5") {
+    names = read_strings(f, path_, "/matrix/barcodes");
+  } else {
+    const std::string obs_index = index_dataset(f, "/obs");
+    if (obs_index.empty() || !exists(f, obs_index)) return {};
+    names = read_strings(f, path_, obs_index);
+  }
+  if (static_cast<int>(names.size()) != n_cells_) {
+    fail(path_, "has " + std::to_string(names.size()) + " cell names for " + std::to_string(n_cells_) + " cells");
+  }
+  return names;
+}
+
+std::vector<ObsColumn> Hdf5ExpressionSource::obs_columns() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const hid_t f = file_->file.get();
+  std::vector<ObsColumn> out;
+  if (format_ == "10x_h5" || !exists(f, "/obs")) return out;
+  std::vector<std::string> order = strings_attribute(f, "/obs", "column-order");
+  const std::string index = string_attribute(f, "/obs", "_index");
+  for (const std::string& name : order) {
+    if (name == index) continue;
+    ObsColumn column;
+    column.name = name;
+    const std::string where = "/obs/" + name;
+    if (!exists(f, where)) fail(path_, "obs lists column '" + name + "' but has no " + where);
+    const H5O_type_t type = object_type(f, where);
+    column.encoding = string_attribute(f, where, "encoding-type");
+    if (type == H5O_TYPE_GROUP && (column.encoding == "categorical" || exists(f, where + "/codes"))) {
+      column.encoding = "categorical";
+      const std::vector<std::string> categories = read_strings(f, path_, where + "/categories");
+      const std::vector<int64_t> codes = read_all<int64_t>(f, path_, where + "/codes", H5T_NATIVE_INT64);
+      column.labels.resize(codes.size());
+      column.missing.resize(codes.size());
+      for (size_t k = 0; k < codes.size(); ++k) {
+        if (codes[k] < 0) {
+          column.missing[k] = true;
+        } else if (codes[k] < static_cast<int64_t>(categories.size())) {
+          column.labels[k] = categories[codes[k]];
+        } else {
+          fail(path_, where + "/codes holds " + std::to_string(codes[k]) + ", beyond its " +
+                          std::to_string(categories.size()) + " categories");
+        }
+      }
+    } else if (type == H5O_TYPE_DATASET) {
+      Handle d = open_dataset(f, path_, where);
+      Handle dtype(H5Dget_type(d.get()), H5Tclose);
+      const H5T_class_t kind = H5Tget_class(dtype.get());
+      if (kind == H5T_STRING) {
+        column.labels = read_strings(f, path_, where);
+        column.missing.assign(column.labels.size(), false);
+      } else if (kind == H5T_INTEGER || kind == H5T_FLOAT) {
+        column.numeric = true;
+        column.numbers = read_all<double>(f, path_, where, H5T_NATIVE_DOUBLE);
+      } else if (kind == H5T_ENUM && H5Tget_size(dtype.get()) == 1) {
+        // h5py writes numpy booleans as an enum of int8 (FALSE 0, TRUE 1).
+        column.numeric = column.logical = true;
+        Handle native(H5Tget_native_type(dtype.get(), H5T_DIR_ASCEND), H5Tclose);
+        const std::vector<int8_t> flags = read_all<int8_t>(f, path_, where, native.get());
+        column.numbers.assign(flags.begin(), flags.end());
+      } else {
+        column.supported = false;
+      }
+    } else {
+      column.supported = false;  // nullable integer / boolean groups and others
+    }
+    const size_t n = column.numeric ? column.numbers.size() : column.labels.size();
+    if (column.supported && static_cast<int>(n) != n_cells_) {
+      fail(path_, where + " has " + std::to_string(n) + " values for " + std::to_string(n_cells_) + " cells");
+    }
+    out.push_back(std::move(column));
+  }
+  return out;
+}
+
+}  // namespace exprflow

@@ -1,0 +1,76 @@
+// Counts streamed from an HDF5 file instead of held in memory:
+//   10x Genomics .h5   /matrix/{data,indices,indptr,shape,barcodes,features/name}
+//                      (CSC genes x cells: one contiguous column per cell);
+//   AnnData .h5ad      X (or layers/<name>) as a csr_matrix group (cells x
+//                      genes: one contiguous row per cell) or a dense 2-d
+//                      dataset; genes from var, cells from obs (their _index).
+// Only `indptr` (one offset per cell) and the gene names stay in memory; a
+// minibatch reads each run of nearby cells' `data` and `indices` in one
+// hyperslab. Library sizes come from one streaming pass at open, which also
+// checks every value (finite, non-negative, whole) and every gene index.
+// Epochs are ordered by block shuffling (shuffle_epoch) so that minibatches
+// read few runs. Torch-free, and free of HDF5's headers: the R glue includes it.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "data/expression_source.hpp"
+
+namespace exprflow {
+
+// One obs column of an .h5ad: numbers (numeric and boolean arrays) or
+// labels (strings and categoricals; `missing` marks a categorical's -1
+// codes). Columns of other encodings are listed with `supported` false.
+struct ObsColumn {
+  std::string name;
+  bool supported = true;
+  bool numeric = false;
+  bool logical = false;
+  std::vector<double> numbers;
+  std::vector<std::string> labels;
+  std::vector<bool> missing;
+  std::string encoding;  // e.g. "categorical", "string-array", "array"
+};
+
+class Hdf5ExpressionSource final : public ExpressionSource {
+ public:
+  // `layer` "" reads X of an .h5ad (or the matrix of a 10x file); otherwise
+  // layers/<layer> of an .h5ad. Throws std::invalid_argument naming the file
+  // and the missing or malformed field.
+  static std::unique_ptr<Hdf5ExpressionSource> open(const std::string& path, const std::string& layer = "");
+  ~Hdf5ExpressionSource() override;
+
+  int n_cells() const override { return n_cells_; }
+  void fill_counts(const std::vector<int>& cells, float* out) const override;
+  void shuffle_epoch(std::vector<int>& order, std::mt19937_64& rng) const override;
+
+  // "10x_h5", "h5ad_csr" or "h5ad_dense".
+  const std::string& format() const { return format_; }
+  const std::string& path() const { return path_; }
+  // Read from the file when asked (not kept in memory).
+  std::vector<std::string> cell_names() const;
+  // The obs columns of an .h5ad in their column order (none for 10x).
+  std::vector<ObsColumn> obs_columns() const;
+
+  // Cells per block of the epoch order, and blocks shuffled together.
+  static constexpr int kBlockCells = 64;
+  static constexpr int kBlocksPerBuffer = 16;
+
+ private:
+  struct File;
+  Hdf5ExpressionSource(std::unique_ptr<File> file, std::vector<std::string> genes);
+  double column_sum(int cell) const override { return sums_[cell]; }
+  void compute_sums_and_check();
+
+  std::unique_ptr<File> file_;
+  std::string path_, format_;
+  int n_cells_ = 0;
+  std::vector<int64_t> indptr_;  // sparse layouts: n_cells + 1 offsets
+  std::vector<double> sums_;     // filled by the streaming pass at open
+  mutable std::mutex mutex_;     // HDF5 is not thread-safe: one reader at a time
+};
+
+}  // namespace exprflow

@@ -1,0 +1,300 @@
+// Streaming HDF5 sources (10x .h5, .h5ad CSR and dense) against the
+// in-memory CSC source of the same counts, the .h5ad writer, block
+// shuffling, and the errors bad files give.
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "data/expression_source.hpp"
+#include "data/h5ad_writer.hpp"
+#include "data/hdf5_source.hpp"
+
+using namespace exprflow;
+
+namespace {
+
+// Sparse counts of `genes` x `cells` (about a third non-zero) as CSC arrays.
+struct Counts {
+  int genes = 0, cells = 0;
+  std::vector<int> p, i;
+  std::vector<double> x;
+  std::vector<std::string> gene_names, cell_names;
+};
+
+Counts random_counts(int genes, int cells, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> count(0, 20);
+  Counts c;
+  c.genes = genes;
+  c.cells = cells;
+  c.p.push_back(0);
+  for (int cell = 0; cell < cells; ++cell) {
+    for (int g = 0; g < genes; ++g) {
+      if (rng() % 3 == 0 || g == cell % genes) {  // every cell has a count
+        c.i.push_back(g);
+        c.x.push_back(1 + count(rng));
+      }
+    }
+    c.p.push_back(static_cast<int>(c.i.size()));
+    c.cell_names.push_back("cell" + std::to_string(cell));
+  }
+  for (int g = 0; g < genes; ++g) c.gene_names.push_back("gene" + std::to_string(g));
+  return c;
+}
+
+H5adContent content_of(const Counts& c) {
+  H5adContent h;
+  h.genes = c.gene_names;
+  h.cells = c.cell_names;
+  h.indptr.assign(c.p.begin(), c.p.end());
+  h.indices.assign(c.i.begin(), c.i.end());
+  h.data.assign(c.x.begin(), c.x.end());
+  return h;
+}
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "exprflow_" + std::to_string(::getpid()) + "_" + name;
+}
+
+void expect_same_cells(const ExpressionSource& streamed, const ExpressionSource& memory, const std::vector<int>& cells) {
+  const int G = memory.n_genes();
+  std::vector<float> a(cells.size() * G), b(cells.size() * G);
+  streamed.fill_counts(cells, a.data());
+  memory.fill_counts(cells, b.data());
+  EXPECT_EQ(a, b);
+  streamed.fill_log_normalised(cells, a.data());
+  memory.fill_log_normalised(cells, b.data());
+  EXPECT_EQ(a, b);
+}
+
+// Cells in an order no reader would choose: repeats, gaps, reversed runs.
+std::vector<int> awkward_cells(int n_cells) {
+  return {n_cells - 1, 0, 5, 4, 3, 3, 100, 101, 250, 7, n_cells / 2, 1};
+}
+
+void write_strings(hid_t parent, const char* name, const std::vector<std::string>& values) {
+  const hsize_t n = values.size();
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, 16);  // fixed length, as Cell Ranger writes them
+  std::vector<char> buffer(16 * n, '\0');
+  for (size_t k = 0; k < n; ++k) std::copy(values[k].begin(), values[k].end(), buffer.begin() + 16 * k);
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t d = H5Dcreate2(parent, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data());
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+template <typename T>
+void write_array(hid_t parent, const char* name, hid_t type, const std::vector<T>& values) {
+  const hsize_t n = values.size();
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t d = H5Dcreate2(parent, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(d);
+  H5Sclose(space);
+}
+
+// A Cell Ranger 3+ file: /matrix CSC genes x cells, int32 counts.
+void write_10x(const std::string& path, const Counts& c, std::vector<std::string> gene_names) {
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t matrix = H5Gcreate2(file, "matrix", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  std::vector<int32_t> data(c.x.begin(), c.x.end());
+  write_array(matrix, "data", H5T_NATIVE_INT32, data);
+  write_array(matrix, "indices", H5T_NATIVE_INT64, std::vector<int64_t>(c.i.begin(), c.i.end()));
+  write_array(matrix, "indptr", H5T_NATIVE_INT64, std::vector<int64_t>(c.p.begin(), c.p.end()));
+  write_array(matrix, "shape", H5T_NATIVE_INT32, std::vector<int32_t>{c.genes, c.cells});
+  write_strings(matrix, "barcodes", c.cell_names);
+  hid_t features = H5Gcreate2(matrix, "features", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  write_strings(features, "name", gene_names);
+  H5Gclose(features);
+  H5Gclose(matrix);
+  H5Fclose(file);
+}
+
+std::string error_of(const std::string& path, const std::string& layer = "") {
+  try {
+    Hdf5ExpressionSource::open(path, layer);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Hdf5Source, H5adWrittenByExprflowStreamsTheSameCellsAsMemory) {
+  const Counts c = random_counts(40, 700, 1);
+  const std::string path = temp_path("csr.h5ad");
+  H5adContent content = content_of(c);
+  H5adColumn type{"cell_type", false, {}, {"B", "T"}, std::vector<int32_t>(c.cells, 0)};
+  for (int k = 0; k < c.cells; k += 3) type.codes[k] = 1;
+  type.codes[5] = -1;
+  H5adColumn depth{"depth", true, std::vector<double>(c.cells, 0.5), {}, {}};
+  content.obs = {type, depth};
+  write_h5ad(path, content, 100);
+
+  const auto streamed = Hdf5ExpressionSource::open(path);
+  const CscExpressionSource memory(c.gene_names, c.cells, c.p.data(), c.i.data(), c.x.data());
+  EXPECT_EQ(streamed->format(), "h5ad_csr");
+  EXPECT_EQ(streamed->n_cells(), c.cells);
+  EXPECT_EQ(streamed->genes(), c.gene_names);
+  EXPECT_EQ(streamed->library_sizes(), memory.library_sizes());
+  EXPECT_EQ(streamed->cell_names(), c.cell_names);
+  expect_same_cells(*streamed, memory, awkward_cells(c.cells));
+  std::vector<int> all(c.cells);
+  std::iota(all.begin(), all.end(), 0);
+  expect_same_cells(*streamed, memory, all);
+
+  const std::vector<ObsColumn> obs = streamed->obs_columns();
+  ASSERT_EQ(obs.size(), 2u);
+  EXPECT_EQ(obs[0].name, "cell_type");
+  EXPECT_EQ(obs[0].encoding, "categorical");
+  EXPECT_EQ(obs[0].labels[0], "T");
+  EXPECT_EQ(obs[0].labels[1], "B");
+  EXPECT_TRUE(obs[0].missing[5]);
+  EXPECT_FALSE(obs[0].missing[4]);
+  EXPECT_TRUE(obs[1].numeric);
+  EXPECT_EQ(obs[1].numbers, depth.numbers);
+  std::remove(path.c_str());
+}
+
+TEST(Hdf5Source, TenxFilesStreamAndRepeatedGeneNamesAreMadeUnique) {
+  const Counts c = random_counts(12, 300, 2);
+  const std::string path = temp_path("10x.h5");
+  std::vector<std::string> names = c.gene_names;
+  names[3] = names[2];  // one symbol for two features
+  write_10x(path, c, names);
+  const auto streamed = Hdf5ExpressionSource::open(path);
+  EXPECT_EQ(streamed->format(), "10x_h5");
+  EXPECT_EQ(streamed->genes()[2], "gene2");
+  EXPECT_EQ(streamed->genes()[3], "gene2.1");
+  EXPECT_EQ(streamed->cell_names(), c.cell_names);
+  EXPECT_TRUE(streamed->obs_columns().empty());
+  const CscExpressionSource memory(streamed->genes(), c.cells, c.p.data(), c.i.data(), c.x.data());
+  expect_same_cells(*streamed, memory, awkward_cells(c.cells));
+  EXPECT_NE(error_of(path, "counts").find("has no layer 'counts'"), std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Hdf5Source, DenseH5adXStreamsRowsOfCells) {
+  const Counts c = random_counts(9, 260, 3);
+  const std::string path = temp_path("dense.h5ad");
+  write_h5ad(path, content_of(c));  // var and obs from the writer; X replaced by a dense dataset
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(file, "X", H5P_DEFAULT);
+  std::vector<double> dense(static_cast<size_t>(c.cells) * c.genes, 0.0);  // cells x genes, row-major
+  for (int cell = 0; cell < c.cells; ++cell) {
+    for (int k = c.p[cell]; k < c.p[cell + 1]; ++k) dense[cell * c.genes + c.i[k]] = c.x[k];
+  }
+  const hsize_t dims[2] = {static_cast<hsize_t>(c.cells), static_cast<hsize_t>(c.genes)};
+  hid_t space = H5Screate_simple(2, dims, nullptr);
+  hid_t d = H5Dcreate2(file, "X", H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, dense.data());
+  H5Dclose(d);
+  H5Sclose(space);
+  H5Fclose(file);
+  const auto streamed = Hdf5ExpressionSource::open(path);
+  EXPECT_EQ(streamed->format(), "h5ad_dense");
+  const CscExpressionSource memory(c.gene_names, c.cells, c.p.data(), c.i.data(), c.x.data());
+  EXPECT_EQ(streamed->library_sizes(), memory.library_sizes());
+  expect_same_cells(*streamed, memory, awkward_cells(c.cells));
+  std::remove(path.c_str());
+}
+
+TEST(Hdf5Source, BlockShuffleIsASeededPermutationReadingFewStretches) {
+  const Counts c = random_counts(5, 5000, 4);
+  const std::string path = temp_path("shuffle.h5ad");
+  write_h5ad(path, content_of(c));
+  const auto streamed = Hdf5ExpressionSource::open(path);
+  std::vector<int> train;
+  for (int k = 0; k < c.cells; ++k) {
+    if (k % 10 != 0) train.push_back(k);  // a validation split leaves gaps
+  }
+  std::mt19937_64 rng_a(7), rng_b(7), rng_c(8);
+  std::vector<int> a = train, b = train, other = train;
+  streamed->shuffle_epoch(a, rng_a);
+  streamed->shuffle_epoch(b, rng_b);
+  streamed->shuffle_epoch(other, rng_c);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, other);
+  EXPECT_NE(a, train);
+  std::vector<int> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, train);
+  // A minibatch of 128 cells touches at most one buffer's blocks.
+  const int block = Hdf5ExpressionSource::kBlockCells;
+  for (size_t lo = 0; lo + 128 <= a.size(); lo += 128) {
+    std::set<int> blocks;
+    for (size_t k = lo; k < lo + 128; ++k) {
+      blocks.insert(static_cast<int>(std::lower_bound(train.begin(), train.end(), a[k]) - train.begin()) / block);
+    }
+    EXPECT_LE(blocks.size(), 2u * Hdf5ExpressionSource::kBlocksPerBuffer);
+  }
+  std::remove(path.c_str());
+}
+
+TEST(Hdf5Source, BadFilesGiveErrorsNamingTheFileAndField) {
+  const std::string text = temp_path("not_hdf5.h5ad");
+  FILE* f = std::fopen(text.c_str(), "w");
+  std::fputs("not an HDF5 file", f);
+  std::fclose(f);
+  EXPECT_NE(error_of(text).find("is not an HDF5 file"), std::string::npos);
+  EXPECT_NE(error_of(text).find(text), std::string::npos);
+  EXPECT_NE(error_of(temp_path("missing.h5ad")).find("does not exist"), std::string::npos);
+  std::remove(text.c_str());
+
+  const Counts c = random_counts(6, 50, 5);
+  H5adContent content = content_of(c);
+  content.data[3] = 1.5f;  // normalised values, not counts
+  const std::string path = temp_path("bad.h5ad");
+  write_h5ad(path, content);
+  const std::string message = error_of(path);
+  EXPECT_NE(message.find("/X holds 1.5"), std::string::npos) << message;
+  EXPECT_NE(message.find("raw counts"), std::string::npos);
+
+  // A CSC X cannot be streamed by cell; an empty file has no X.
+  write_h5ad(path, content_of(c));
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t x = H5Gopen2(file, "X", H5P_DEFAULT);
+  H5Adelete(x, "encoding-type");
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, 10);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(x, "encoding-type", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, type, "csc_matrix");
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Gclose(x);
+  H5Fclose(file);
+  EXPECT_NE(error_of(path).find("csc_matrix"), std::string::npos);
+  file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  H5Fclose(file);
+  EXPECT_NE(error_of(path).find("nor an AnnData .h5ad (no X)"), std::string::npos);
+
+  // Offsets that do not fit the data.
+  content = content_of(c);
+  write_h5ad(path, content);
+  file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(file, "X/indptr", H5P_DEFAULT);
+  hid_t group = H5Gopen2(file, "X", H5P_DEFAULT);
+  write_array(group, "indptr", H5T_NATIVE_INT64, std::vector<int64_t>{0, 1, 2});
+  H5Gclose(group);
+  H5Fclose(file);
+  EXPECT_NE(error_of(path).find("/X/indptr has 3 entries for 50 cells"), std::string::npos) << error_of(path);
+  std::remove(path.c_str());
+
+  content = content_of(c);
+  content.indices[0] = 99;
+  EXPECT_THROW(write_h5ad(path, content), std::invalid_argument);
+}

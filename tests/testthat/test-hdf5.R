@@ -1,0 +1,108 @@
+# Models trained from .h5ad / 10x .h5 paths (streamed by the core), cells
+# written with write_h5ad(), and files exchanged with Python's anndata.
+
+small_cells <- function(n = 200) {
+  sce <- example_pbmc()[, seq_len(n)]
+  sce$depth <- as.numeric(Matrix::colSums(SummarizedExperiment::assay(sce, "counts")))
+  sce$doublet <- rep(c(TRUE, FALSE), length.out = n)
+  sce
+}
+
+# A Python that imports anndata: Debian's (python3-anndata) before any other
+# python3 on the PATH; "" when there is none.
+anndata_python <- function() {
+  for (python in unique(c("/usr/bin/python3", Sys.which("python3")))) {
+    if (nzchar(python) && file.exists(python) &&
+        system2(python, c("-c", shQuote("import anndata")), stdout = FALSE, stderr = FALSE) == 0) {
+      return(python)
+    }
+  }
+  ""
+}
+
+test_that("write_h5ad() writes counts and covariates that the streamed source reads back exactly", {
+  sce <- small_cells()
+  path <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(path))
+  expect_identical(write_h5ad(sce, path, block_size = 64), path)
+  expect_identical(expression_minibatch(path, c(200, 1, 7, 7, 50), log_normalised = FALSE),
+                   expression_minibatch(sce, c(200, 1, 7, 7, 50), log_normalised = FALSE))
+  expect_identical(expression_minibatch(path, 1:200), expression_minibatch(sce, 1:200))
+  input <- exprflow:::.expression_input(path, condition = "cell_type")
+  expect_identical(input$cells, colnames(sce))
+  expect_identical(input$file$format, "h5ad_csr")
+  expect_identical(as.character(input$covariates$cell_type), as.character(sce$cell_type))
+  expect_identical(input$covariates$depth, sce$depth)
+  expect_identical(input$covariates$doublet, factor(sce$doublet))
+  expect_identical(levels(input$condition), levels(droplevels(factor(sce$cell_type))))
+})
+
+test_that("models train, embed and reconstruct from a file path", {
+  sce <- small_cells()
+  path <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(path))
+  write_h5ad(sce, path)
+  model <- fit_expression_model(path, "state_mlp", condition = "cell_type", epochs = 2, hidden = 32, n_layers = 1,
+                                verbose = FALSE)
+  expect_identical(model$condition, "cell_type")
+  expect_identical(model$genes, rownames(sce))
+  expect_equal(nrow(model$history), 2L)
+  # Embeddings do not depend on how the cells arrive.
+  expect_equal(embed_cells(model, path), embed_cells(model, SummarizedExperiment::assay(sce, "counts")))
+  other <- small_cells()[1:50, ]
+  other_path <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(other_path), add = TRUE)
+  write_h5ad(other, other_path)
+  expect_error(embed_cells(model, other_path), "the genes of '.*' are not the model's \\(1950 missing")
+  expect_error(fit_expression_model(path, condition = "tissue", epochs = 1),
+               "condition column 'tissue' does not exist; available columns: .*cell_type")
+})
+
+test_that("bad paths and files give errors naming the file and the field", {
+  expect_error(fit_expression_model(file.path(tempdir(), "absent.h5ad")), "file '.*absent.h5ad' does not exist")
+  expect_error(fit_expression_model(tempdir()), "is a folder, not an .h5 / .h5ad file")
+  text <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(text))
+  writeLines("not hdf5", text)
+  expect_error(fit_expression_model(text), "is not an HDF5 file")
+  # Normalised values in X: the error says to name the layer of counts.
+  sce <- small_cells(20)
+  SummarizedExperiment::assay(sce, "logcounts") <- log1p(SummarizedExperiment::assay(sce, "counts") / 3)
+  write_h5ad(sce, text, assay = "logcounts")
+  expect_error(fit_expression_model(text, epochs = 1), "X holds .* at cell 1, gene .*raw counts.*`assay`")
+  expect_error(fit_expression_model(text, assay = "counts", epochs = 1), "has no layer 'counts'")
+  expect_error(write_h5ad(sce, file.path(tempdir(), "no", "such", "x.h5ad")), "folder '.*' does not exist")
+  sce$bad <- I(as.list(seq_len(20)))
+  expect_error(write_h5ad(sce, text), "colData column 'bad' is a AsIs")
+})
+
+test_that("files written by Python's anndata are read, and anndata reads write_h5ad() files", {
+  python <- anndata_python()
+  skip_if_not(nzchar(python), "python3 with anndata is not installed (Debian: python3-anndata)")
+  sce <- small_cells(120)
+  ours <- tempfile(fileext = ".h5ad")
+  theirs <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(c(ours, theirs)))
+  write_h5ad(sce, ours)
+  script <- tempfile(fileext = ".py")
+  on.exit(unlink(script), add = TRUE)
+  writeLines(c(
+    "import sys, anndata, numpy as np, scipy.sparse as sp",
+    "a = anndata.read_h5ad(sys.argv[1])",
+    "print(a.n_obs, a.n_vars, int(a.X.sum()), sp.isspmatrix_csr(a.X), ','.join(a.obs.columns))",
+    "print(a.obs['cell_type'].dtype.name, a.obs['cell_type'].iloc[0], a.obs['depth'].iloc[0], a.var_names[0])",
+    "b = anndata.AnnData(X=sp.csr_matrix(np.log1p(a.X.toarray())), obs=a.obs, var=a.var)",
+    "b.layers['counts'] = a.X",
+    "b.write_h5ad(sys.argv[2], compression='gzip')"), script)
+  out <- system2(python, c(script, ours, theirs), stdout = TRUE, stderr = TRUE)
+  counts <- SummarizedExperiment::assay(sce, "counts")
+  expect_identical(out[1], sprintf("120 2000 %d True %s", as.integer(sum(counts)),
+                                   paste(colnames(SummarizedExperiment::colData(sce)), collapse = ",")))
+  expect_identical(out[2], sprintf("category %s %s %s", sce$cell_type[1], format(sce$depth[1], nsmall = 1),
+                                   rownames(sce)[1]))
+  # anndata's own file: X log values, the counts in a layer.
+  expect_error(fit_expression_model(theirs, epochs = 1), "raw counts")
+  expect_identical(expression_minibatch(theirs, 1:120, assay = "counts"), expression_minibatch(sce, 1:120))
+  input <- exprflow:::.expression_input(theirs, assay = "counts", condition = "cell_type")
+  expect_identical(as.character(input$condition), as.character(sce$cell_type))
+})
