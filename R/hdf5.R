@@ -45,7 +45,7 @@
 #' covariates to an `.h5ad` file that Python's anndata / scanpy read
 #' (`anndata.read_h5ad()`) and that [fit_expression_model()] streams. `X`
 #' is a compressed sparse row matrix (cells x genes; float32 values, chunked
-#' and gzip-compressed by blocks of `block_size` cells), `obs` holds the
+#' and gzip-compressed by blocks of about `block_size` cells), `obs` holds the
 #' covariates (numbers as numeric columns; factors, characters and logicals
 #' as categoricals) and `var` the gene names. The file is written under a
 #' temporary name and renamed, so an interrupted write never leaves half a
@@ -55,7 +55,9 @@
 #'   a matrix (genes x cells, dense or sparse, gene names as rownames).
 #' @param path File to write (usually ending in `.h5ad`); replaced if it exists.
 #' @param assay For a SingleCellExperiment, the assay written as `X`.
-#' @param block_size Cells per compressed chunk.
+#' @param block_size Cells per compressed chunk. Training from the file
+#'   shuffles blocks of about one chunk (a chunk is decompressed whole), so
+#'   small chunks keep epochs random and reads cheap.
 #' @return `path`, invisibly.
 #' @seealso [fit_expression_model()], which trains from such a file.
 #' @examples
@@ -65,7 +67,7 @@
 #' model <- fit_expression_model(path, condition = "cell_type", epochs = 1, n_tokens = 4, token_dim = 16,
 #'                               n_layers = 1, n_heads = 2, hidden = 32)
 #' @export
-write_h5ad <- function(x, path, assay = "counts", block_size = 1024) {
+write_h5ad <- function(x, path, assay = "counts", block_size = 64) {
   .check_string(path, "path")
   block_size <- .check_count(block_size, "block_size")
   parts <- .counts_and_covariates(x, if (methods::is(x, "SummarizedExperiment")) assay)

@@ -18,7 +18,9 @@ namespace {
 // Entries read per hyperslab in the streaming pass at open.
 constexpr int64_t kStreamChunk = 1 << 20;
 // Nearby cells are read in one run when the entries between them are fewer.
-constexpr int64_t kMergeGap = 4096;
+constexpr int64_t kMergeGap = 1;
+// Chunk cache of each streamed dataset (data, indices): bounded memory.
+constexpr size_t kChunkCacheBytes = size_t(32) << 20;
 
 // One HDF5 identifier, closed with its own function when it goes.
 class Handle {
@@ -73,9 +75,14 @@ H5O_type_t object_type(hid_t file, const std::string& name) {
   return info.type;
 }
 
-Handle open_dataset(hid_t file, const std::string& path, const std::string& name) {
+// `cache_bytes` > 0 gives the dataset its own chunk cache: a compressed
+// chunk (about a thousand cells) is then decompressed once for all the
+// minibatches of a shuffle buffer instead of once per read.
+Handle open_dataset(hid_t file, const std::string& path, const std::string& name, size_t cache_bytes = 0) {
   if (!exists(file, name) || object_type(file, name) != H5O_TYPE_DATASET) fail(path, "has no dataset " + name);
-  Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  Handle access(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+  if (cache_bytes > 0) H5Pset_chunk_cache(access.get(), 12421, cache_bytes, 1.0);
+  Handle d(H5Dopen2(file, name.c_str(), access.get()), H5Dclose);
   if (!d.valid()) fail(path, "cannot open dataset " + name);
   return d;
 }
@@ -289,7 +296,7 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
     if (type == H5O_TYPE_DATASET) {
       format = "h5ad_dense";
       file->dense = true;
-      file->data = open_dataset(f, path, file->matrix);
+      file->data = open_dataset(f, path, file->matrix, kChunkCacheBytes);
       const std::vector<hsize_t> dims = dataset_shape(file->data.get());
       if (dims.size() != 2) fail(path, file->matrix + " must be a two-dimensional (cells x genes) dataset");
       n_cells = static_cast<int64_t>(dims[0]);
@@ -323,8 +330,8 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
   source->n_cells_ = static_cast<int>(n_cells);
   File& h = *source->file_;
   if (!h.dense) {
-    h.data = open_dataset(f, path, h.matrix + "/data");
-    h.indices = open_dataset(f, path, h.matrix + "/indices");
+    h.data = open_dataset(f, path, h.matrix + "/data", kChunkCacheBytes);
+    h.indices = open_dataset(f, path, h.matrix + "/indices", kChunkCacheBytes);
     source->indptr_ = read_all<int64_t>(f, path, h.matrix + "/indptr", H5T_NATIVE_INT64);
     const auto& p = source->indptr_;
     if (static_cast<int64_t>(p.size()) != n_cells + 1) {
@@ -339,6 +346,16 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
   }
   source->compute_sums_and_check();
   source->finish_construction();
+  // Blocks of about one chunk: the cells a chunk holds (rows of a dense X;
+  // entries / mean entries per cell of a sparse one).
+  Handle layout(H5Dget_create_plist(h.data.get()), H5Pclose);
+  if (H5Pget_layout(layout.get()) == H5D_CHUNKED) {
+    hsize_t chunk[2] = {0, 0};
+    H5Pget_chunk(layout.get(), 2, chunk);
+    double cells_per_chunk = static_cast<double>(chunk[0]);
+    if (!h.dense) cells_per_chunk /= std::max(1.0, static_cast<double>(source->indptr_.back()) / n_cells);
+    source->block_cells_ = static_cast<int>(std::clamp(cells_per_chunk, double(kMinBlockCells), 65536.0));
+  }
   return source;
 }
 
@@ -441,21 +458,22 @@ void Hdf5ExpressionSource::fill_counts(const std::vector<int>& cells, float* out
 }
 
 void Hdf5ExpressionSource::shuffle_epoch(std::vector<int>& order, std::mt19937_64& rng) const {
-  // Blocks of kBlockCells cells in file order, the blocks in a seeded random
+  // Blocks of block_cells() cells in file order, the blocks in a seeded random
   // order, then the cells of every kBlocksPerBuffer consecutive blocks
   // shuffled together: a minibatch draws from a few stretches of the file.
   std::sort(order.begin(), order.end());
-  const size_t n_blocks = (order.size() + kBlockCells - 1) / kBlockCells;
+  const size_t block = static_cast<size_t>(block_cells_);
+  const size_t n_blocks = (order.size() + block - 1) / block;
   std::vector<size_t> blocks(n_blocks);
   std::iota(blocks.begin(), blocks.end(), 0);
   std::shuffle(blocks.begin(), blocks.end(), rng);
   std::vector<int> shuffled;
   shuffled.reserve(order.size());
   for (size_t b = 0; b < n_blocks; ++b) {
-    const size_t lo = blocks[b] * kBlockCells, hi = std::min(order.size(), lo + kBlockCells);
+    const size_t lo = blocks[b] * block, hi = std::min(order.size(), lo + block);
     shuffled.insert(shuffled.end(), order.begin() + lo, order.begin() + hi);
   }
-  const size_t buffer = static_cast<size_t>(kBlockCells) * kBlocksPerBuffer;
+  const size_t buffer = block * kBlocksPerBuffer;
   for (size_t lo = 0; lo < shuffled.size(); lo += buffer) {
     std::shuffle(shuffled.begin() + lo, shuffled.begin() + std::min(shuffled.size(), lo + buffer), rng);
   }

@@ -55,8 +55,11 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   // The obs columns of an .h5ad in their column order (none for 10x).
   std::vector<ObsColumn> obs_columns() const;
 
-  // Cells per block of the epoch order, and blocks shuffled together.
-  static constexpr int kBlockCells = 64;
+  // Cells per block of the epoch order: about one compressed chunk of the
+  // file (a chunk is decompressed whole), at least kMinBlockCells; and the
+  // number of blocks whose cells are shuffled together.
+  int block_cells() const { return block_cells_; }
+  static constexpr int kMinBlockCells = 64;
   static constexpr int kBlocksPerBuffer = 16;
 
  private:
@@ -68,6 +71,7 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   std::unique_ptr<File> file_;
   std::string path_, format_;
   int n_cells_ = 0;
+  int block_cells_ = kMinBlockCells;
   std::vector<int64_t> indptr_;  // sparse layouts: n_cells + 1 offsets
   std::vector<double> sums_;     // filled by the streaming pass at open
   mutable std::mutex mutex_;     // HDF5 is not thread-safe: one reader at a time

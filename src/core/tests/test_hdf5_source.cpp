@@ -168,6 +168,35 @@ TEST(Hdf5Source, H5adWrittenByExprflowStreamsTheSameCellsAsMemory) {
   std::remove(path.c_str());
 }
 
+TEST(Hdf5Source, FilesWrittenBlockByBlockEqualFilesWrittenAtOnce) {
+  const Counts c = random_counts(15, 333, 6);
+  const std::string whole = temp_path("whole.h5ad"), blocks = temp_path("blocks.h5ad");
+  write_h5ad(whole, content_of(c));
+  {
+    H5adWriter writer(blocks, c.gene_names, 50);
+    for (int lo = 0; lo < c.cells; lo += 100) {
+      const int hi = std::min(c.cells, lo + 100);
+      std::vector<int64_t> indptr;
+      for (int k = lo; k <= hi; ++k) indptr.push_back(c.p[k] - c.p[lo]);
+      writer.append(std::vector<std::string>(c.cell_names.begin() + lo, c.cell_names.begin() + hi), indptr,
+                    std::vector<int32_t>(c.i.begin() + c.p[lo], c.i.begin() + c.p[hi]),
+                    std::vector<float>(c.x.begin() + c.p[lo], c.x.begin() + c.p[hi]));
+    }
+    EXPECT_EQ(writer.n_cells(), c.cells);
+    writer.finish();
+  }
+  const auto a = Hdf5ExpressionSource::open(whole), b = Hdf5ExpressionSource::open(blocks);
+  EXPECT_EQ(a->cell_names(), b->cell_names());
+  expect_same_cells(*b, *a, awkward_cells(c.cells));
+  // A writer dropped before finish() leaves nothing behind.
+  const std::string dropped = temp_path("dropped.h5ad");
+  { H5adWriter writer(dropped, c.gene_names); }
+  EXPECT_EQ(std::fopen((dropped + ".tmp-exprflow").c_str(), "r"), nullptr);
+  EXPECT_EQ(std::fopen(dropped.c_str(), "r"), nullptr);
+  std::remove(whole.c_str());
+  std::remove(blocks.c_str());
+}
+
 TEST(Hdf5Source, TenxFilesStreamAndRepeatedGeneNamesAreMadeUnique) {
   const Counts c = random_counts(12, 300, 2);
   const std::string path = temp_path("10x.h5");
@@ -214,8 +243,10 @@ TEST(Hdf5Source, DenseH5adXStreamsRowsOfCells) {
 TEST(Hdf5Source, BlockShuffleIsASeededPermutationReadingFewStretches) {
   const Counts c = random_counts(5, 5000, 4);
   const std::string path = temp_path("shuffle.h5ad");
-  write_h5ad(path, content_of(c));
+  write_h5ad(path, content_of(c), 64);
   const auto streamed = Hdf5ExpressionSource::open(path);
+  // The blocks follow the file's chunks (64 cells here).
+  EXPECT_NEAR(streamed->block_cells(), 64, 16);
   std::vector<int> train;
   for (int k = 0; k < c.cells; ++k) {
     if (k % 10 != 0) train.push_back(k);  // a validation split leaves gaps
@@ -232,7 +263,7 @@ TEST(Hdf5Source, BlockShuffleIsASeededPermutationReadingFewStretches) {
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(sorted, train);
   // A minibatch of 128 cells touches at most one buffer's blocks.
-  const int block = Hdf5ExpressionSource::kBlockCells;
+  const int block = streamed->block_cells();
   for (size_t lo = 0; lo + 128 <= a.size(); lo += 128) {
     std::set<int> blocks;
     for (size_t k = lo; k < lo + 128; ++k) {
