@@ -141,6 +141,7 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   };
   TrainingTask task = denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
   task.shuffle = [&data](std::vector<int>& order, std::mt19937_64& rng) { data.shuffle_epoch(order, rng); };
+  task.prefetch = [&data](const std::vector<int>& cells) { data.prefetch(cells); };
   const TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
                                             callbacks, low_, high_, adapter_, annotations());
   append_history(history_, report, lora ? "lora" : "model");

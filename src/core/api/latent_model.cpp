@@ -189,6 +189,7 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
   task.module = vae_.get();
   task.ema = vae_average_.get();
   task.shuffle = [&data](std::vector<int>& order, std::mt19937_64& rng) { data.shuffle_epoch(order, rng); };
+  task.prefetch = [&data](const std::vector<int>& cells) { data.prefetch(cells); };
   task.batch_loss = [&](const std::vector<int>& cells, at::Generator& generator) {
     // KL warm-up: the weight rises linearly from 0 so the decoder learns to
     // use z before the prior pulls the posteriors together.

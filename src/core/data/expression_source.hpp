@@ -44,6 +44,10 @@ class ExpressionSource {
     std::shuffle(order.begin(), order.end(), rng);
   }
 
+  // A hint that `cells` are the next fill_counts() request: streamed
+  // sources read them on a background thread meanwhile. In memory: nothing.
+  virtual void prefetch(const std::vector<int>& cells) const {}
+
   // Validation run by both constructors: throws std::invalid_argument with a
   // message naming what is wrong (negative / non-finite counts, empty input,
   // missing or duplicated gene names).

@@ -257,7 +257,7 @@ struct Hdf5ExpressionSource::File {
 Hdf5ExpressionSource::Hdf5ExpressionSource(std::unique_ptr<File> file, std::vector<std::string> genes)
     : ExpressionSource(std::move(genes)), file_(std::move(file)) {}
 
-Hdf5ExpressionSource::~Hdf5ExpressionSource() = default;
+Hdf5ExpressionSource::~Hdf5ExpressionSource() { wait_for_prefetch(); }
 
 std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::string& path, const std::string& layer) {
   silence_hdf5();
@@ -413,18 +413,52 @@ void Hdf5ExpressionSource::compute_sums_and_check() {
 }
 
 void Hdf5ExpressionSource::fill_counts(const std::vector<int>& cells, float* out) const {
-  const int G = n_genes();
   for (int c : cells) {
     if (c < 0 || c >= n_cells_) {
       throw std::out_of_range("cell index " + std::to_string(c) + " outside [0, " + std::to_string(n_cells_) + ")");
     }
   }
+  wait_for_prefetch();
+  if (pending_ok_ && pending_cells_ == cells) {
+    std::memcpy(out, pending_counts_.data(), sizeof(float) * pending_counts_.size());
+    pending_ok_ = false;
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  read_counts(cells, out);
+}
+
+void Hdf5ExpressionSource::prefetch(const std::vector<int>& cells) const {
+  wait_for_prefetch();
+  for (int c : cells) {
+    if (c < 0 || c >= n_cells_) return;  // fill_counts() will report it
+  }
+  pending_cells_ = cells;
+  pending_counts_.resize(static_cast<size_t>(n_genes()) * cells.size());
+  pending_ = std::async(std::launch::async, [this]() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    read_counts(pending_cells_, pending_counts_.data());
+  });
+}
+
+// A failed background read is left for fill_counts() to repeat and report.
+void Hdf5ExpressionSource::wait_for_prefetch() const {
+  if (!pending_.valid()) return;
+  try {
+    pending_.get();
+    pending_ok_ = true;
+  } catch (...) {
+    pending_ok_ = false;
+  }
+}
+
+void Hdf5ExpressionSource::read_counts(const std::vector<int>& cells, float* out) const {
+  const int G = n_genes();
   std::memset(out, 0, sizeof(float) * G * cells.size());
   // Rows of `out` by cell, in file order: runs of nearby cells are one read.
   std::vector<size_t> rank(cells.size());
   std::iota(rank.begin(), rank.end(), 0);
   std::sort(rank.begin(), rank.end(), [&](size_t a, size_t b) { return cells[a] < cells[b]; });
-  std::lock_guard<std::mutex> lock(mutex_);
   File& h = *file_;
   size_t k = 0;
   while (k < rank.size()) {

@@ -12,6 +12,7 @@
 // read few runs. Torch-free, and free of HDF5's headers: the R glue includes it.
 #pragma once
 
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +47,9 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   int n_cells() const override { return n_cells_; }
   void fill_counts(const std::vector<int>& cells, float* out) const override;
   void shuffle_epoch(std::vector<int>& order, std::mt19937_64& rng) const override;
+  // Reads `cells` on a background thread (HDF5 only, never R); the next
+  // fill_counts() of exactly those cells copies them from there.
+  void prefetch(const std::vector<int>& cells) const override;
 
   // "10x_h5", "h5ad_csr" or "h5ad_dense".
   const std::string& format() const { return format_; }
@@ -67,6 +71,8 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   Hdf5ExpressionSource(std::unique_ptr<File> file, std::vector<std::string> genes);
   double column_sum(int cell) const override { return sums_[cell]; }
   void compute_sums_and_check();
+  void read_counts(const std::vector<int>& cells, float* out) const;  // under mutex_
+  void wait_for_prefetch() const;
 
   std::unique_ptr<File> file_;
   std::string path_, format_;
@@ -75,6 +81,11 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   std::vector<int64_t> indptr_;  // sparse layouts: n_cells + 1 offsets
   std::vector<double> sums_;     // filled by the streaming pass at open
   mutable std::mutex mutex_;     // HDF5 is not thread-safe: one reader at a time
+  // The background read of the next minibatch (prefetch()).
+  mutable std::future<void> pending_;
+  mutable std::vector<int> pending_cells_;
+  mutable std::vector<float> pending_counts_;
+  mutable bool pending_ok_ = false;
 };
 
 }  // namespace exprflow

@@ -155,6 +155,18 @@ TEST(Hdf5Source, H5adWrittenByExprflowStreamsTheSameCellsAsMemory) {
   std::iota(all.begin(), all.end(), 0);
   expect_same_cells(*streamed, memory, all);
 
+  // Prefetched minibatches are the same cells; a prefetch of other cells
+  // is not mistaken for the request, and a bad prefetch is harmless.
+  const std::vector<int> next{9, 3, 400}, other{1, 2};
+  streamed->prefetch(next);
+  expect_same_cells(*streamed, memory, next);
+  streamed->prefetch(next);
+  expect_same_cells(*streamed, memory, other);
+  streamed->prefetch({c.cells + 5});
+  expect_same_cells(*streamed, memory, next);
+  std::vector<float> out(c.genes);
+  EXPECT_THROW(streamed->fill_counts({c.cells + 5}, out.data()), std::out_of_range);
+
   const std::vector<ObsColumn> obs = streamed->obs_columns();
   ASSERT_EQ(obs.size(), 2u);
   EXPECT_EQ(obs[0].name, "cell_type");

@@ -80,6 +80,10 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
     for (long b = 0; b < steps_per_epoch; ++b) {
       const size_t lo = b * s.batch_size, hi = std::min(order.size(), lo + s.batch_size);
       std::vector<int> cells(order.begin() + lo, order.begin() + hi);
+      if (task.prefetch && b + 1 < steps_per_epoch) {
+        task.prefetch(std::vector<int>(order.begin() + hi,
+                                       order.begin() + std::min(order.size(), hi + s.batch_size)));
+      }
       optimiser->set_learning_rate(lr.at(report.steps));
       optimiser->zero_grad();
       Tensor loss = task.batch_loss(cells, generator);

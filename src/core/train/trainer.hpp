@@ -39,6 +39,9 @@ struct TrainingTask {
   // Orders each epoch's cells in place (the data source's policy, e.g. block
   // shuffling for a streamed file); unset: a uniform shuffle.
   std::function<void(std::vector<int>& order, std::mt19937_64& rng)> shuffle;
+  // Told the next minibatch's cells before the current one is computed, so
+  // that a streamed source reads them meanwhile; unset: nothing.
+  std::function<void(const std::vector<int>& cells)> prefetch;
 };
 
 TrainReport run_training(const TrainingTask& task, const std::vector<int>& train_cells,
