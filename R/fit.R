@@ -157,8 +157,10 @@
 #'   with gene names as rownames; or the path of a 10x Genomics `.h5` or an
 #'   AnnData `.h5ad` file (`X` as a CSR matrix or a dense array), which is
 #'   streamed: only one offset per cell is held in memory, epochs visit
-#'   blocks of 64 neighbouring cells in a seeded random order (shuffled
-#'   within 16 blocks at a time) and `condition` names `obs` columns.
+#'   blocks of neighbouring cells (about one compressed chunk of the file,
+#'   at least 64 cells) in a seeded random order, shuffled within 16 blocks
+#'   at a time, the next minibatch is read on a background thread, and
+#'   `condition` names `obs` columns.
 #'   [write_h5ad()] writes such files.
 #' @param architecture A registered architecture, see
 #'   [expression_architectures()].
