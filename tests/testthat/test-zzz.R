@@ -125,8 +125,8 @@ test_that("architecture_defaults() rejects unknown architectures", {
 
 test_that("the vignettes are built and installed with the package", {
   found <- utils::vignette(package = "exprflow", lib.loc = dirname(system.file(package = "exprflow")))$results
-  expect_setequal(found[, "Item"], c("exprflow", "evaluation", "connectivity", "perturbation"))
+  expect_setequal(found[, "Item"], c("exprflow", "evaluation", "connectivity", "perturbation", "dynamics"))
   doc <- system.file("doc", package = "exprflow")
   expect_true(all(file.exists(file.path(doc, c("exprflow.html", "evaluation.html", "connectivity.html",
-                                               "perturbation.html")))))
+                                               "perturbation.html", "dynamics.html")))))
 })
