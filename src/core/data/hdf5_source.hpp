@@ -53,7 +53,6 @@ class Hdf5ExpressionSource final : public ExpressionSource {
 
   // "10x_h5", "h5ad_csr" or "h5ad_dense".
   const std::string& format() const { return format_; }
-  const std::string& path() const { return path_; }
   // Read from the file when asked (not kept in memory).
   std::vector<std::string> cell_names() const;
   // The obs columns of an .h5ad in their column order (none for 10x).
