@@ -153,6 +153,14 @@
     .Call(`_exprflow_cpp_model_from_raw`, bytes, source, trust_legacy)
 }
 
+.cpp_model_from_checkpoint <- function(path) {
+    .Call(`_exprflow_cpp_model_from_checkpoint`, path)
+}
+
+.cpp_checkpoint_info <- function(path) {
+    .Call(`_exprflow_cpp_checkpoint_info`, path)
+}
+
 .cpp_write_model_raw <- function(bytes, path) {
     invisible(.Call(`_exprflow_cpp_write_model_raw`, bytes, path))
 }

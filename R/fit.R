@@ -248,6 +248,15 @@
 #'   `ema_decay` (0.999); for VAE-based models `kl_warmup`, `kl_weight` and
 #'   the VAE stage's `vae_epochs`, `vae_batch_size`, `vae_learning_rate`,
 #'   `vae_ema_decay`, `vae_patience`. See [training_defaults()].
+#' @param checkpoint `NULL`, or a folder (created if missing) where the run
+#'   keeps a checkpoint: the model, the optimiser's moments, the EMA
+#'   weights, the random generators' states, the order of the cells and the
+#'   history, rewritten every `checkpoint_every` epochs, when training is
+#'   interrupted and when it ends (written to a temporary file and renamed,
+#'   so a crash leaves the previous checkpoint whole). [resume_training()]
+#'   continues the run from it, in this session or another, and ends on the
+#'   same weights as the run left alone (bit for bit on the CPU).
+#' @param checkpoint_every Epochs between checkpoints.
 #' @return An `exprflow_model`: use it with [generate_cells()],
 #'   [embed_cells()], [save_model()], [plot_training_history()].
 #' @examples
@@ -262,7 +271,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                  epochs = NULL, batch_size = NULL, learning_rate = NULL,
                                  validation_fraction = 0.1, patience = NULL, seed = 1,
                                  device = c("cpu", "cuda"), verbose = interactive(), ...,
-                                 perturbation = NULL, control = NULL, dose = NULL, training = list()) {
+                                 perturbation = NULL, control = NULL, dose = NULL, training = list(),
+                                 checkpoint = NULL, checkpoint_every = 1L) {
   .check_string(architecture, "architecture")
   known <- expression_architectures()$name
   if (!architecture %in% known) {
@@ -282,6 +292,35 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   spec_overrides <- spec_overrides[setdiff(names(spec_overrides), .resource_arguments)]
   .warn_reference_blas()
 
+  checkpoint_file <- .checkpoint_start(checkpoint, checkpoint_every)
+  prepared <- .training_input(x, assay, condition, perturbation, control, dose)
+  input <- prepared$input
+  perturbed <- prepared$perturbed
+
+  spec <- c(list(architecture = architecture, seed = seed, device = device),
+            if (!is.null(objective)) list(objective = objective), spec_overrides)
+  resources <- .model_resources(architecture, resource_args, input, seed, verbose)
+  pointer <- .cpp_model_create(spec, input$genes, prepared$covariates, resources)
+  .cpp_model_annotate(pointer, c(.condition_annotations(input$conditions),
+                                 if (!is.null(perturbed)) c(list(perturbation_column = perturbed$name,
+                                                                 perturbation_control = perturbed$control),
+                                                            if (!is.null(perturbed$dose_column))
+                                                              list(dose_column = perturbed$dose_column))))
+
+  if (!is.null(checkpoint_file)) {
+    options$checkpoint_every <- checkpoint_every
+    .write_checkpoint_call(checkpoint, x, assay, condition, perturbation, control, dose, options, input)
+    options$checkpoint <- checkpoint_file
+  }
+  report <- .train_with_progress(pointer, input, prepared$codes, options, verbose)
+  .warn_if_interrupted(report, checkpoint)
+  .new_model(pointer)
+}
+
+# The cells, their covariates and the covariates' levels as the core takes
+# them, from fit_expression_model()'s data arguments (resume_training() calls
+# it with the arguments the run was started with).
+.training_input <- function(x, assay, condition, perturbation, control, dose) {
   input <- .expression_input(x, assay, condition)
   # The perturbation covariate comes last: library sizes of unseen
   # combinations fall back from the last covariate first.
@@ -302,23 +341,16 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
     }
   }
   if (length(covariates) == 1L) names(covariates) <- "condition"
+  list(input = input, perturbed = perturbed, covariates = covariates, codes = codes)
+}
 
-  spec <- c(list(architecture = architecture, seed = seed, device = device),
-            if (!is.null(objective)) list(objective = objective), spec_overrides)
-  resources <- .model_resources(architecture, resource_args, input, seed, verbose)
-  pointer <- .cpp_model_create(spec, input$genes, covariates, resources)
-  .cpp_model_annotate(pointer, c(.condition_annotations(input$conditions),
-                                 if (!is.null(perturbed)) c(list(perturbation_column = perturbed$name,
-                                                                 perturbation_control = perturbed$control),
-                                                            if (!is.null(perturbed$dose_column))
-                                                              list(dose_column = perturbed$dose_column))))
-
-  report <- .train_with_progress(pointer, input, codes, options, verbose)
-  if (report$interrupted) {
-    warning(sprintf("training was interrupted after %d steps; returning the model trained so far",
-                    as.integer(report$steps)), call. = FALSE)
-  }
-  .new_model(pointer)
+.warn_if_interrupted <- function(report, checkpoint) {
+  if (!report$interrupted) return(invisible())
+  warning(sprintf("training was interrupted after %d steps; returning the model trained so far%s",
+                  as.integer(report$steps),
+                  if (is.null(checkpoint)) "" else
+                    sprintf(" (resume_training(\"%s\") continues the run)", checkpoint)),
+          call. = FALSE)
 }
 
 # The core's training options from the R arguments, checked (errors name
@@ -334,6 +366,10 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   if (!is.null(patience)) .check_count(patience, "patience", min = 0)
   .check_count(seed, "seed", min = 0)
   if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
+  if (any(names(training) %in% .checkpoint_settings)) {
+    stop("`training`: checkpoints are set by the `checkpoint` and `checkpoint_every` arguments and ",
+         "resume_training()", call. = FALSE)
+  }
   utils::modifyList(c(list(validation_fraction = validation_fraction, seed = seed), extra,
                       if (!is.null(epochs)) list(epochs = epochs),
                       if (!is.null(batch_size)) list(batch_size = batch_size),

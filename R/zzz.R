@@ -167,5 +167,7 @@ architecture_defaults <- function(architecture = "latent_tokens", objective = NU
 #' @export
 training_defaults <- function(architecture = "latent_tokens") {
   .check_string(architecture, "architecture")
-  .cpp_default_train_options(architecture)
+  defaults <- .cpp_default_train_options(architecture)
+  # Set by fit_expression_model()'s own arguments and resume_training().
+  defaults[setdiff(names(defaults), .checkpoint_settings)]
 }

@@ -493,6 +493,28 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_model_from_checkpoint
+SEXP cpp_model_from_checkpoint(std::string path);
+RcppExport SEXP _exprflow_cpp_model_from_checkpoint(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_from_checkpoint(path));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_checkpoint_info
+Rcpp::List cpp_checkpoint_info(std::string path);
+RcppExport SEXP _exprflow_cpp_checkpoint_info(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_checkpoint_info(path));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_write_model_raw
 void cpp_write_model_raw(Rcpp::RawVector bytes, std::string path);
 RcppExport SEXP _exprflow_cpp_write_model_raw(SEXP bytesSEXP, SEXP pathSEXP) {
@@ -611,6 +633,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_with_levels", (DL_FUNC) &_exprflow_cpp_model_with_levels, 2},
     {"_exprflow_cpp_model_to_raw", (DL_FUNC) &_exprflow_cpp_model_to_raw, 1},
     {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 3},
+    {"_exprflow_cpp_model_from_checkpoint", (DL_FUNC) &_exprflow_cpp_model_from_checkpoint, 1},
+    {"_exprflow_cpp_checkpoint_info", (DL_FUNC) &_exprflow_cpp_checkpoint_info, 1},
     {"_exprflow_cpp_write_model_raw", (DL_FUNC) &_exprflow_cpp_write_model_raw, 2},
     {"_exprflow_cpp_model_info", (DL_FUNC) &_exprflow_cpp_model_info, 1},
     {"_exprflow_cpp_pointer_alive", (DL_FUNC) &_exprflow_cpp_pointer_alive, 1},

@@ -308,6 +308,28 @@ SEXP cpp_model_from_raw(Rcpp::RawVector bytes, std::string source, bool trust_le
   });
 }
 
+// The model a checkpoint file holds (as it was when the checkpoint was
+// written), to be trained on with the train option resume = `path`.
+// [[Rcpp::export(.cpp_model_from_checkpoint)]]
+SEXP cpp_model_from_checkpoint(std::string path) {
+  return exprflow_r::guarded([&]() -> SEXP {
+    return ModelPtr(GenerativeModel::load_checkpoint(path).release(), true);
+  });
+}
+
+// Where a checkpointed run stood.
+// [[Rcpp::export(.cpp_checkpoint_info)]]
+Rcpp::List cpp_checkpoint_info(std::string path) {
+  return exprflow_r::guarded([&]() {
+    const exprflow::CheckpointInfo info = GenerativeModel::checkpoint_info(path);
+    return Rcpp::List::create(Rcpp::Named("stage") = info.stage,
+                              Rcpp::Named("epoch") = static_cast<double>(info.epoch),
+                              Rcpp::Named("batch") = static_cast<double>(info.batch),
+                              Rcpp::Named("steps") = static_cast<double>(info.steps),
+                              Rcpp::Named("epochs") = static_cast<double>(info.epochs));
+  });
+}
+
 // Model file bytes written to `path` atomically (a temporary file renamed over it).
 // [[Rcpp::export(.cpp_write_model_raw)]]
 void cpp_write_model_raw(Rcpp::RawVector bytes, std::string path) {

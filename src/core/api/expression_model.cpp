@@ -22,6 +22,7 @@
 #include "api/lora_adapter.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
+#include "train/stage_checkpoints.hpp"
 #include "train/trainer.hpp"
 
 namespace exprflow {
@@ -142,8 +143,11 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   TrainingTask task = denoiser_task(*network_, *ema_, *objective_, clean, spec_.number("cfg_dropout"), settings);
   task.shuffle = [&data](std::vector<int>& order, std::mt19937_64& rng) { data.shuffle_epoch(order, rng); };
   task.prefetch = [&data](const std::vector<int>& cells) { data.prefetch(cells); };
+  const StageCheckpoints checkpoints(CheckpointOptions::from(options), {"model"});
+  checkpoints.attach(task, "model", [this] { return to_bytes(); });
   const TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
-                                            callbacks, low_, high_, adapter_, annotations());
+                                            callbacks, low_, high_, adapter_, annotations(),
+                                            checkpoints.resume_state("model"));
   append_history(history_, report, lora ? "lora" : "model");
   trained_ = trained_ || report.steps > 0;
   return report;

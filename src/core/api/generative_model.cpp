@@ -12,6 +12,7 @@
 #include "io/model_archive.hpp"
 #include "io/model_envelope.hpp"
 #include "models/compositions.hpp"
+#include "train/checkpoint.hpp"
 
 namespace exprflow {
 
@@ -64,7 +65,12 @@ Options GenerativeModel::default_train_options(const std::string& architecture) 
   return composition_train_options(architecture.empty() ? "latent_tokens" : architecture)
       .set("lora_rank", 0.0)
       .set("lora_alpha", 0.0)
-      .set("lora_layers", "all");
+      .set("lora_layers", "all")
+      // Checkpoints (train/checkpoint.hpp): a file to write them to, epochs
+      // between them, and a checkpoint to resume a run from ("" none).
+      .set("checkpoint", "")
+      .set("checkpoint_every", 1.0)
+      .set("resume", "");
 }
 
 Options GenerativeModel::default_sample_options() {
@@ -99,6 +105,21 @@ ReconstructedCells ReconstructedCells::sized(int n_genes, int n_cells) {
 
 std::unique_ptr<GenerativeModel> GenerativeModel::load(const std::string& path, bool trust_legacy) {
   return load_bytes(read_file_bytes(path, "model"), path, trust_legacy);
+}
+
+std::unique_ptr<GenerativeModel> GenerativeModel::load_checkpoint(const std::string& path) {
+  return load_bytes(read_checkpoint(path).model_bytes, path);
+}
+
+CheckpointInfo GenerativeModel::checkpoint_info(const std::string& path) {
+  const Checkpoint c = read_checkpoint(path);
+  CheckpointInfo info;
+  info.stage = c.stage;
+  info.epoch = c.state.epoch - 1;
+  info.batch = c.state.batch;
+  info.steps = c.state.report.steps;
+  info.epochs = c.state.settings.at("epochs").get<long>();
+  return info;
 }
 
 std::unique_ptr<GenerativeModel> GenerativeModel::load_bytes(std::string_view bytes, const std::string& source,

@@ -20,6 +20,7 @@
 #include "api/lora_adapter.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
+#include "train/stage_checkpoints.hpp"
 #include "train/trainer.hpp"
 
 namespace exprflow {
@@ -156,15 +157,20 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
     throw std::invalid_argument("LoRA fine-tuning (lora_rank > 0) needs a trained model: train it first");
   }
   const Options vae_options = vae_stage_options(options, has_latent_model());
-  if (!lora && (vae_options.integer("epochs") > 0 || !vae_trained_)) {
-    report = train_vae(data, columns, split, vae_options, callbacks);
+  // Stages a resumed run had finished are skipped: their weights are in the
+  // model the checkpoint holds.
+  const StageCheckpoints checkpoints(CheckpointOptions::from(options),
+                                     has_latent_model() ? std::vector<std::string>{"vae", "latent"}
+                                                        : std::vector<std::string>{"vae"});
+  if (!lora && !checkpoints.finished("vae") && (vae_options.integer("epochs") > 0 || !vae_trained_)) {
+    report = train_vae(data, columns, split, vae_options, callbacks, checkpoints);
     if (report.interrupted) return report;
   }
   // Both the latent model and the centroids read the trained encoder's codes of every cell.
   const Posterior q = posteriors(data);  // (N, d) each
   if (!lora) fit_centroids(q, columns);  // LoRA leaves the VAE, and so its codes, as they were
   if (has_latent_model()) {
-    const TrainReport latent = train_latent(q, columns, split, options, callbacks);
+    const TrainReport latent = train_latent(q, columns, split, options, callbacks, checkpoints);
     report.history.insert(report.history.end(), latent.history.begin(), latent.history.end());
     report.steps += latent.steps;
     report.interrupted = latent.interrupted;
@@ -175,8 +181,10 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
 }
 
 TrainReport LatentModel::train_vae(const ExpressionSource& data, const CovariateColumns& columns,
-                                   const CellSplit& split, const Options& options, const TrainCallbacks& callbacks) {
+                                   const CellSplit& split, const Options& options, const TrainCallbacks& callbacks,
+                                   const StageCheckpoints& checkpoints) {
   const TrainerSettings settings = TrainerSettings::from(options);
+  const TrainerState* resume = checkpoints.resume_state("vae");
   const double kl_weight = options.number("kl_weight"), kl_warmup = options.number("kl_warmup");
   if (kl_weight < 0) throw std::invalid_argument("kl_weight must be at least 0");
   if (kl_warmup < 0 || kl_warmup > 1) throw std::invalid_argument("kl_warmup must be in [0, 1]");
@@ -184,7 +192,7 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
   const double warmup_steps = kl_warmup * steps_per_epoch * settings.epochs;
   if (callbacks.on_stage) callbacks.on_stage("vae");
 
-  long step = 0;
+  long step = resume ? resume->report.steps : 0;  // the KL warm-up's clock
   TrainingTask task;
   task.module = vae_.get();
   task.ema = vae_average_.get();
@@ -214,7 +222,8 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
                               return (terms.reconstruction + kl_weight * terms.kl).sum().item<double>();
                             });
   };
-  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks);
+  checkpoints.attach(task, "vae", [this] { return to_bytes(); });
+  TrainReport report = run_training(task, split.train, split.validation, settings, callbacks, resume);
   for (EpochRecord& r : report.history) r.stage = "vae";
   append_history(history_, report, "vae");
   vae_trained_ = vae_trained_ || report.steps > 0;
@@ -265,7 +274,7 @@ void LatentModel::fit_centroids(const Posterior& q, const CovariateColumns& colu
 
 TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns& columns,
                                       const CellSplit& split, const Options& options,
-                                      const TrainCallbacks& callbacks) {
+                                      const TrainCallbacks& callbacks, const StageCheckpoints& checkpoints) {
   const TrainerSettings settings = TrainerSettings::from(options);
   // What the latent model learns: the aggregate posterior, codes drawn from
   // q(z | x) afresh for every minibatch ("sample"), the distribution the
@@ -309,10 +318,11 @@ TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns
     return CleanCells{x0, covariates_of(columns, cells, device_)};
   };
   if (callbacks.on_stage) callbacks.on_stage("latent");
-  const TrainingTask task =
-      denoiser_task(*network_, *ema_, *objective_, codes, spec_.number("cfg_dropout"), settings);
+  TrainingTask task = denoiser_task(*network_, *ema_, *objective_, codes, spec_.number("cfg_dropout"), settings);
+  checkpoints.attach(task, "latent", [this] { return to_bytes(); });
   TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
-                                      callbacks, z_low_, z_high_, adapter_, annotations());
+                                      callbacks, z_low_, z_high_, adapter_, annotations(),
+                                      checkpoints.resume_state("latent"));
   const std::string stage = LoraSettings::from(options).rank > 0 ? "lora" : "latent";
   for (EpochRecord& r : report.history) r.stage = stage;
   append_history(history_, report, stage);

@@ -42,6 +42,8 @@
 
 namespace exprflow {
 
+class StageCheckpoints;
+
 class LatentModel final : public ModelRecord {
  public:
   LatentModel(Options spec, std::vector<std::string> genes, std::vector<Covariate> covariates,
@@ -77,9 +79,11 @@ class LatentModel final : public ModelRecord {
 
  private:
   TrainReport train_vae(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
-                        const Options& options, const TrainCallbacks& callbacks);
+                        const Options& options, const TrainCallbacks& callbacks,
+                        const StageCheckpoints& checkpoints);
   TrainReport train_latent(const Posterior& q, const CovariateColumns& columns, const CellSplit& split,
-                           const Options& options, const TrainCallbacks& callbacks);
+                           const Options& options, const TrainCallbacks& callbacks,
+                           const StageCheckpoints& checkpoints);
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;

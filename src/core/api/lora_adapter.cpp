@@ -69,9 +69,13 @@ TrainReport train_or_adapt(const TrainingTask& task, torch::nn::Module& network,
                            const Options& options, const std::vector<int>& train_cells,
                            const std::vector<int>& validation_cells, const TrainerSettings& trainer,
                            const TrainCallbacks& callbacks, const Tensor& clip_low, const Tensor& clip_high,
-                           TensorBundle& adapter, Options& annotations) {
+                           TensorBundle& adapter, Options& annotations,
+                           const TrainerState* resume) {
   const LoraSettings lora = LoraSettings::from(options);
-  if (lora.rank == 0) return run_training(task, train_cells, validation_cells, trainer, callbacks);
+  if (lora.rank == 0) return run_training(task, train_cells, validation_cells, trainer, callbacks, resume);
+  if (resume || task.checkpoint) {
+    throw std::invalid_argument("checkpoints are written and resumed for training, not for LoRA fine-tuning");
+  }
   TrainReport report = fine_tune_with_adapters(task, network, ema, lora, train_cells, validation_cells, trainer,
                                                callbacks, adapter);
   // The clipping box the fine-tuning data widened travels with the adapter.

@@ -35,7 +35,8 @@ TrainReport train_or_adapt(const TrainingTask& task, torch::nn::Module& network,
                            const Options& options, const std::vector<int>& train_cells,
                            const std::vector<int>& validation_cells, const TrainerSettings& trainer,
                            const TrainCallbacks& callbacks, const Tensor& clip_low, const Tensor& clip_high,
-                           TensorBundle& adapter, Options& annotations);
+                           TensorBundle& adapter, Options& annotations,
+                           const TrainerState* resume = nullptr);
 
 // The bytes of an adapter file; std::invalid_argument when `adapter` is empty
 // (the model was never fine-tuned with adapters).

@@ -22,7 +22,7 @@ struct DtypeName {
   at::ScalarType type;
 };
 constexpr DtypeName kDtypes[] = {{"float32", at::kFloat}, {"float64", at::kDouble}, {"int64", at::kLong},
-                                 {"int32", at::kInt},     {"bool", at::kBool}};
+                                 {"int32", at::kInt},     {"bool", at::kBool},    {"uint8", at::kByte}};
 
 const char* dtype_name(at::ScalarType type) {
   for (const DtypeName& d : kDtypes) {

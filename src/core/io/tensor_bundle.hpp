@@ -15,7 +15,8 @@
 //   16+n    ...   data: each tensor's elements, row-major, little endian, at
 //                 its "offset" from the start of the data
 //
-// dtypes: "float32", "float64", "int64", "bool". A module's parameters and
+// dtypes: "float32", "float64", "int64", "int32", "bool", "uint8" (raw bytes,
+// e.g. a random generator's state). A module's parameters and
 // buffers are stored as "<prefix>/<name from named_parameters()>".
 #pragma once
 

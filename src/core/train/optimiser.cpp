@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 
 namespace exprflow {
 
@@ -13,6 +16,47 @@ namespace {
 
 bool fusable(const Tensor& p) {
   return p.device().type() == at::kCPU && p.scalar_type() == at::kFloat && p.is_contiguous();
+}
+
+// LibTorch's optimisers key their per-parameter state by the parameter's
+// TensorImpl: as its address written to a string in LibTorch 1.x, as the
+// address itself in later versions.
+template <typename Map>
+typename Map::key_type state_key(const Map&, const Tensor& p) {
+  void* impl = p.unsafeGetTensorImpl();
+  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+    std::ostringstream text;
+    text << impl;
+    return text.str();
+  } else {
+    return impl;
+  }
+}
+
+// A parameter keeps a (zeroed) gradient once it had one, and the optimiser
+// updates it at every later step even when a minibatch leaves it out of the
+// graph (its moments decay, weight decay applies). A resumed run must do the
+// same, so every parameter the state has updated gets a zero gradient now.
+void keep_gradients_of_updated(const OptimiserState& state, const std::vector<Tensor>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor p = params[i];
+    if (state.steps[i] > 0 && !p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+  }
+}
+
+void check_state(const OptimiserState& state, const std::vector<Tensor>& params) {
+  const size_t n = params.size();
+  if (state.steps.size() != n || state.exp_avg.size() != n || state.exp_avg_sq.size() != n) {
+    throw std::invalid_argument("the optimiser state holds " + std::to_string(state.steps.size()) +
+                                " parameters, the model has " + std::to_string(n));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (state.exp_avg[i].sizes() != params[i].sizes() || state.exp_avg_sq[i].sizes() != params[i].sizes()) {
+      throw std::invalid_argument("the optimiser state of parameter " + std::to_string(i) + " has shape " +
+                                  c10::str(state.exp_avg[i].sizes()) + ", the parameter " +
+                                  c10::str(params[i].sizes()));
+    }
+  }
 }
 
 class LibTorchAdamW final : public Optimiser {
@@ -28,6 +72,42 @@ class LibTorchAdamW final : public Optimiser {
   void zero_grad() override { optimiser_.zero_grad(); }
   void step() override { optimiser_.step(); }
 
+  // LibTorch keeps AdamW's state per parameter, keyed by its TensorImpl, and
+  // creates it at the parameter's first update.
+  OptimiserState state() const override {
+    OptimiserState out;
+    for (const Tensor& p : optimiser_.param_groups().front().params()) {
+      const auto found = optimiser_.state().find(state_key(optimiser_.state(), p));
+      if (found == optimiser_.state().end()) {
+        out.steps.push_back(0);
+        out.exp_avg.push_back(at::zeros(p.sizes(), p.options().device(at::kCPU)));
+        out.exp_avg_sq.push_back(at::zeros(p.sizes(), p.options().device(at::kCPU)));
+        continue;
+      }
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*found->second);
+      out.steps.push_back(s.step());
+      out.exp_avg.push_back(s.exp_avg().cpu().clone());
+      out.exp_avg_sq.push_back(s.exp_avg_sq().cpu().clone());
+    }
+    return out;
+  }
+
+  void load_state(const OptimiserState& state) override {
+    const std::vector<Tensor>& params = optimiser_.param_groups().front().params();
+    check_state(state, params);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto key = state_key(optimiser_.state(), params[i]);
+      optimiser_.state().erase(key);
+      if (state.steps[i] == 0) continue;
+      auto s = std::make_unique<torch::optim::AdamWParamState>();
+      s->step(state.steps[i]);
+      s->exp_avg(state.exp_avg[i].to(params[i].options()).clone());
+      s->exp_avg_sq(state.exp_avg_sq[i].to(params[i].options()).clone());
+      optimiser_.state()[key] = std::move(s);
+    }
+    keep_gradients_of_updated(state, params);
+  }
+
  private:
   torch::optim::AdamW optimiser_;
 };
@@ -42,6 +122,7 @@ class FusedCpuAdamW final : public Optimiser {
       exp_avg_.push_back(at::zeros_like(p));
       exp_avg_sq_.push_back(at::zeros_like(p));
     }
+    updated_.assign(params_.size(), false);
   }
 
   void set_learning_rate(double lr) override { s_.learning_rate = lr; }
@@ -68,6 +149,7 @@ class FusedCpuAdamW final : public Optimiser {
     for (size_t i = 0; i < params_.size(); ++i) {
       const Tensor& grad_tensor = params_[i].grad();
       if (!grad_tensor.defined()) continue;
+      updated_[i] = true;
       const Tensor grad_contiguous = grad_tensor.contiguous();
       float* w = params_[i].data_ptr<float>();
       const float* g = grad_contiguous.data_ptr<float>();
@@ -88,7 +170,34 @@ class FusedCpuAdamW final : public Optimiser {
   }
 
  private:
+  // One step count for all parameters (the bias corrections use it), as
+  // LibTorch's does for parameters updated at every step; a parameter that
+  // never had a gradient is stored with 0 steps.
+  OptimiserState state() const override {
+    OptimiserState out;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      out.steps.push_back(updated_[i] ? steps_ : 0);
+      out.exp_avg.push_back(exp_avg_[i].clone());
+      out.exp_avg_sq.push_back(exp_avg_sq_[i].clone());
+    }
+    return out;
+  }
+
+  void load_state(const OptimiserState& state) override {
+    check_state(state, params_);
+    steps_ = 0;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      steps_ = std::max<long>(steps_, static_cast<long>(state.steps[i]));
+      updated_[i] = state.steps[i] > 0;
+      exp_avg_[i].copy_(state.exp_avg[i]);
+      exp_avg_sq_[i].copy_(state.exp_avg_sq[i]);
+    }
+    keep_gradients_of_updated(state, params_);
+  }
+
+ private:
   std::vector<Tensor> params_, exp_avg_, exp_avg_sq_;
+  std::vector<bool> updated_;
   AdamWSettings s_;
   long steps_ = 0;
 };

@@ -22,6 +22,15 @@ struct AdamWSettings {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
 };
 
+// What an optimiser carries from step to step, per parameter in the order it
+// was given them: the number of updates it made (0: none yet, its moments
+// are zeros) and AdamW's first and second moments. A checkpoint stores it so
+// that a resumed run takes exactly the steps an uninterrupted one would.
+struct OptimiserState {
+  std::vector<int64_t> steps;
+  std::vector<Tensor> exp_avg, exp_avg_sq;  // CPU copies, each shaped like its parameter
+};
+
 class Optimiser {
  public:
   virtual ~Optimiser() = default;
@@ -29,6 +38,9 @@ class Optimiser {
   virtual void zero_grad() = 0;
   // Parameters without a gradient are left as they are.
   virtual void step() = 0;
+  virtual OptimiserState state() const = 0;
+  // Throws std::invalid_argument unless `state` has this optimiser's parameter shapes.
+  virtual void load_state(const OptimiserState& state) = 0;
 };
 
 std::unique_ptr<Optimiser> make_libtorch_adamw(std::vector<Tensor> params, const AdamWSettings& settings);

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 #include "train/ema.hpp"
@@ -28,8 +30,10 @@ TrainerSettings TrainerSettings::from(const Options& o) {
   s.ema_decay = o.number("ema_decay", s.ema_decay);
   s.patience = o.integer("patience", s.patience);
   s.seed = static_cast<uint64_t>(o.integer("seed", static_cast<long>(s.seed)));
+  s.checkpoint_every = o.integer("checkpoint_every", s.checkpoint_every);
   if (s.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
   if (s.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  if (s.checkpoint_every < 1) throw std::invalid_argument("checkpoint_every must be at least 1");
   if (!(s.learning_rate > 0)) throw std::invalid_argument("learning_rate must be positive");
   if (s.ema_decay < 0 || s.ema_decay >= 1) throw std::invalid_argument("ema_decay must be in [0, 1)");
   if (s.warmup_fraction < 0 || s.warmup_fraction >= 1) {
@@ -39,10 +43,52 @@ TrainerSettings TrainerSettings::from(const Options& o) {
 }
 
 
+namespace {
+
+std::string engine_text(const std::mt19937_64& engine) {
+  std::ostringstream out;
+  out << engine;
+  return out.str();
+}
+
+void restore_engine(std::mt19937_64& engine, const std::string& text) {
+  std::istringstream in(text);
+  in >> engine;
+  if (in.fail()) throw std::invalid_argument("the checkpoint's shuffling state is unreadable");
+}
+
+Tensor generator_state(at::Generator generator) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  return generator.get_state();
+}
+
+void set_generator_state(at::Generator generator, const Tensor& state) {
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(state);
+}
+
+void check_resumable(const TrainerState& state, const std::vector<Tensor>& params,
+                     const std::vector<int>& train_cells, const TrainerSettings& settings) {
+  check_same_settings(state.settings, settings);
+  if (state.params.size() != params.size()) {
+    throw std::invalid_argument("the checkpoint holds " + std::to_string(state.params.size()) +
+                                " parameters, the model has " + std::to_string(params.size()));
+  }
+  std::vector<int> stored = state.order, now = train_cells;
+  std::sort(stored.begin(), stored.end());
+  std::sort(now.begin(), now.end());
+  if (stored != now) {
+    throw std::invalid_argument("the checkpoint's run trained on other cells: resume with the data it started with");
+  }
+}
+
+}  // namespace
+
 TrainReport run_training(const TrainingTask& task, const std::vector<int>& train_cells,
                          const std::vector<int>& validation_cells, const TrainerSettings& s,
-                         const TrainCallbacks& callbacks) {
+                         const TrainCallbacks& callbacks, const TrainerState* resume) {
   if (train_cells.empty()) throw std::invalid_argument("no cells to train on");
+  if (s.checkpoint_every < 1) throw std::invalid_argument("checkpoint_every must be at least 1");
   torch::nn::Module& module = *task.module;
   std::vector<Tensor> params = module.parameters();
   AdamWSettings adamw;
@@ -54,33 +100,64 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   WarmupCosine lr{s.learning_rate, static_cast<long>(s.warmup_fraction * steps_per_epoch * s.epochs),
                   steps_per_epoch * s.epochs, s.min_lr_ratio};
   ParameterEma ema(module, *task.ema, s.ema_decay);
-  ema.copy_source_to_average();
 
   // One generator for all training randomness (timesteps, noise, dropout of
   // conditions) and one engine for the order of cells: a seed fixes the run.
   at::Generator generator = at::detail::createCPUGenerator(s.seed);
   std::mt19937_64 shuffle_rng(s.seed ^ 0x9E3779B97F4A7C15ULL);
 
-  TrainReport report;
-  double best_validation = std::numeric_limits<double>::infinity();
-  std::vector<Tensor> best_params, best_ema;
-  long epochs_without_improvement = 0;
-  std::vector<int> order = train_cells;
+  // Where the run stands; a checkpoint is a copy of it.
+  TrainerState at;
+  at.order = train_cells;
+  at.settings = trainer_settings_json(s);
+  if (resume) {
+    check_resumable(*resume, params, train_cells, s);
+    at = *resume;
+    restore_parameters(module, resume->params);
+    restore_parameters(*task.ema, resume->ema);
+    optimiser->load_state(resume->optimiser);
+    set_generator_state(generator, resume->generator);
+    set_generator_state(at::detail::getDefaultCPUGenerator(), resume->global_generator);
+    restore_engine(shuffle_rng, resume->shuffle_engine);
+    at.params.clear();  // the module holds them now
+    at.ema.clear();
+  } else {
+    ema.copy_source_to_average();
+  }
+  TrainReport& report = at.report;
+  const auto save = [&]() {
+    if (!task.checkpoint) return;
+    TrainerState copy = at;
+    copy.params = snapshot_parameters(module);
+    copy.ema = snapshot_parameters(*task.ema);
+    for (Tensor& t : copy.params) t = t.cpu();
+    for (Tensor& t : copy.ema) t = t.cpu();
+    copy.optimiser = optimiser->state();
+    copy.generator = generator_state(generator);
+    copy.global_generator = generator_state(at::detail::getDefaultCPUGenerator());
+    copy.shuffle_engine = engine_text(shuffle_rng);
+    task.checkpoint(copy);
+  };
 
-  for (long epoch = 1; epoch <= s.epochs && !report.interrupted; ++epoch) {
+  std::vector<int>& order = at.order;
+  for (; at.epoch <= s.epochs && !report.interrupted && !report.stopped_early; ++at.epoch) {
     const auto start = std::chrono::steady_clock::now();
+    const double seconds_before = at.epoch_seconds;
+    const auto elapsed = [&] {
+      return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     module.train();
-    if (task.shuffle) {
-      task.shuffle(order, shuffle_rng);
-    } else {
-      std::shuffle(order.begin(), order.end(), shuffle_rng);
+    if (at.batch == 0) {  // a resumed epoch keeps the order it was drawn with
+      if (task.shuffle) {
+        task.shuffle(order, shuffle_rng);
+      } else {
+        std::shuffle(order.begin(), order.end(), shuffle_rng);
+      }
     }
-    double loss_sum = 0;
-    long loss_count = 0;
-    for (long b = 0; b < steps_per_epoch; ++b) {
-      const size_t lo = b * s.batch_size, hi = std::min(order.size(), lo + s.batch_size);
+    for (; at.batch < steps_per_epoch; ++at.batch) {
+      const size_t lo = at.batch * s.batch_size, hi = std::min(order.size(), lo + s.batch_size);
       std::vector<int> cells(order.begin() + lo, order.begin() + hi);
-      if (task.prefetch && b + 1 < steps_per_epoch) {
+      if (task.prefetch && at.batch + 1 < steps_per_epoch) {
         task.prefetch(std::vector<int>(order.begin() + hi,
                                        order.begin() + std::min(order.size(), hi + s.batch_size)));
       }
@@ -97,47 +174,72 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
         throw std::runtime_error("training diverged (non-finite loss at step " +
                                  std::to_string(report.steps) + "); lower learning_rate");
       }
-      loss_sum += value * cells.size();
-      loss_count += cells.size();
+      at.loss_sum += value * cells.size();
+      at.loss_count += cells.size();
       if (callbacks.on_step && !callbacks.on_step(report.steps, steps_per_epoch * s.epochs, value)) {
         report.interrupted = true;
+        ++at.batch;  // this minibatch is done: a resumed run starts at the next
+        at.epoch_seconds = elapsed();
+        save();
         break;
       }
     }
-    if (report.interrupted && loss_count == 0) break;
+    if (report.interrupted) {
+      if (at.loss_count == 0) break;
+      // The partial epoch is recorded (without a validation loss); a resumed
+      // run finishes it and records it whole.
+      EpochRecord record;
+      record.epoch = static_cast<int>(at.epoch);
+      record.train_loss = at.loss_sum / at.loss_count;
+      record.learning_rate = lr.at(report.steps - 1);
+      record.validation_loss = std::numeric_limits<double>::quiet_NaN();
+      record.seconds = elapsed();
+      report.history.push_back(record);
+      if (callbacks.on_epoch) callbacks.on_epoch(record);
+      break;
+    }
 
     EpochRecord record;
-    record.epoch = static_cast<int>(epoch);
-    record.train_loss = loss_sum / loss_count;
+    record.epoch = static_cast<int>(at.epoch);
+    record.train_loss = at.loss_sum / at.loss_count;
     record.learning_rate = lr.at(report.steps - 1);
     record.validation_loss = std::numeric_limits<double>::quiet_NaN();
-    if (!validation_cells.empty() && !report.interrupted) {
+    if (!validation_cells.empty()) {
       module.eval();
       record.validation_loss = task.validation_loss(validation_cells);
     }
-    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record.seconds = elapsed();
     report.history.push_back(record);
     if (callbacks.on_epoch) callbacks.on_epoch(record);
+    at.batch = 0;
+    at.loss_sum = 0;
+    at.loss_count = 0;
+    at.epoch_seconds = 0;
 
     if (std::isfinite(record.validation_loss)) {
-      if (record.validation_loss < best_validation) {
-        best_validation = record.validation_loss;
+      if (record.validation_loss < at.best_validation) {
+        at.best_validation = record.validation_loss;
         report.best_epoch = record.epoch;
-        epochs_without_improvement = 0;
+        at.epochs_without_improvement = 0;
         if (s.patience > 0) {
-          best_params = snapshot_parameters(module);
-          best_ema = snapshot_parameters(*task.ema);
+          at.best_params = snapshot_parameters(module);
+          at.best_ema = snapshot_parameters(*task.ema);
         }
-      } else if (s.patience > 0 && ++epochs_without_improvement >= s.patience) {
+      } else if (s.patience > 0 && ++at.epochs_without_improvement >= s.patience) {
         report.stopped_early = true;
-        break;
       }
+    }
+    if (report.stopped_early || at.epoch == s.epochs || at.epoch % s.checkpoint_every == 0) {
+      ++at.epoch;  // the checkpoint's run starts at the next epoch
+      save();
+      --at.epoch;
     }
   }
   // The run ends on the weights of its best validation epoch.
-  if (!best_params.empty() && report.best_epoch != report.history.back().epoch) {
-    restore_parameters(module, best_params);
-    restore_parameters(*task.ema, best_ema);
+  if (!at.best_params.empty() && !report.history.empty() &&
+      report.best_epoch != report.history.back().epoch) {
+    restore_parameters(module, at.best_params);
+    restore_parameters(*task.ema, at.best_ema);
   }
   if (report.best_epoch == 0 && !report.history.empty()) report.best_epoch = report.history.back().epoch;
   module.eval();

@@ -2,7 +2,8 @@
 // AdamW, warm-up + cosine learning rate, gradient-norm clipping, EMA weights,
 // a validation loss per epoch, early stopping with the best epoch restored,
 // and a per-step callback through which the front end reports progress and
-// stops the run (user interrupt), leaving a usable model.
+// stops the run (user interrupt), leaving a usable model. A run can write
+// checkpoints and be resumed from one (train/checkpoint.hpp).
 #pragma once
 
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include "exprflow/api.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "train/checkpoint.hpp"
 
 namespace exprflow {
 
@@ -25,6 +27,7 @@ struct TrainerSettings {
   double ema_decay = 0.999;
   long patience = 10;             // epochs without improvement; <= 0 disables
   uint64_t seed = 1;
+  long checkpoint_every = 1;      // epochs between checkpoints (when the task writes them)
 
   static TrainerSettings from(const Options& options);
 };
@@ -42,11 +45,18 @@ struct TrainingTask {
   // Told the next minibatch's cells before the current one is computed, so
   // that a streamed source reads them meanwhile; unset: nothing.
   std::function<void(const std::vector<int>& cells)> prefetch;
+  // Stores the run's state (e.g. write_checkpoint()): called every
+  // checkpoint_every epochs, after the last epoch and when the run is
+  // interrupted. Unset: no checkpoints.
+  std::function<void(const TrainerState& state)> checkpoint;
 };
 
+// With `resume` (a checkpoint's state, written by a run of the same task,
+// cells and settings), continues that run where it stood: the weights it ends
+// on are those of the uninterrupted run, bit for bit on the CPU.
 TrainReport run_training(const TrainingTask& task, const std::vector<int>& train_cells,
                          const std::vector<int>& validation_cells, const TrainerSettings& settings,
-                         const TrainCallbacks& callbacks);
+                         const TrainCallbacks& callbacks, const TrainerState* resume = nullptr);
 
 // Appends a run's epochs to a model's history as `stage`, numbering them on
 // from that stage's last recorded epoch (fine-tuning continues the count).

@@ -64,6 +64,15 @@ struct TrainCallbacks {
   std::function<void(const std::string& stage)> on_stage;
 };
 
+// Where a checkpointed run stood (train option "checkpoint").
+struct CheckpointInfo {
+  std::string stage;  // the stage that was training (EpochRecord::stage)
+  long epoch = 0;     // epochs of that stage completed
+  long batch = 0;     // minibatches of the next epoch done (an interrupted epoch)
+  long steps = 0;     // optimiser steps of that stage taken
+  long epochs = 0;    // the stage's epochs in all
+};
+
 struct TrainReport {
   std::vector<EpochRecord> history;
   bool interrupted = false;
@@ -238,6 +247,10 @@ class GenerativeModel {
   static std::unique_ptr<GenerativeModel> load_bytes(std::string_view bytes,
                                                      const std::string& source = "model bytes",
                                                      bool trust_legacy = false);
+  // The model a checkpoint file holds, as it was when the checkpoint was
+  // written; train() with the train option resume = that path continues the run.
+  static std::unique_ptr<GenerativeModel> load_checkpoint(const std::string& path);
+  static CheckpointInfo checkpoint_info(const std::string& path);
 
   // `conditions` holds the covariates of each cell of `data` (see
   // CellCovariates). The validation split is stratified by the combination
