@@ -16,7 +16,8 @@ export EXPRFLOW_JOBS := $(JOBS)
 DEBIAN_PACKAGES := r-base-dev libtorch-dev nlohmann-json3-dev libopenblas0-pthread cmake ccache libhdf5-dev \
   googletest libgtest-dev r-cran-rcpp r-cran-matrix r-cran-cli r-cran-ggplot2 \
   r-cran-testthat r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-bioc-singlecellexperiment \
-  r-bioc-rhdf5 r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot python3-anndata
+  r-bioc-rhdf5 r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot python3-anndata \
+  libgloo-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps install vignettes demo test r-test core-test core-test-build check check-deps sanitize fuzz bench docs clean

@@ -22,6 +22,7 @@
 #include "api/lora_adapter.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
+#include "train/data_parallel.hpp"
 #include "train/stage_checkpoints.hpp"
 #include "train/trainer.hpp"
 
@@ -145,6 +146,8 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   task.prefetch = [&data](const std::vector<int>& cells) { data.prefetch(cells); };
   const StageCheckpoints checkpoints(CheckpointOptions::from(options), {"model"});
   checkpoints.attach(task, "model", [this] { return to_bytes(); });
+  const std::shared_ptr<DataParallelGroup> group = join_group(GroupSettings::from(options));
+  task.group = group.get();
   const TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
                                             callbacks, low_, high_, adapter_, annotations(),
                                             checkpoints.resume_state("model"));

@@ -70,7 +70,14 @@ Options GenerativeModel::default_train_options(const std::string& architecture) 
       // between them, and a checkpoint to resume a run from ("" none).
       .set("checkpoint", "")
       .set("checkpoint_every", 1.0)
-      .set("resume", "");
+      .set("resume", "")
+      // Training across processes (train/data_parallel.hpp): this process's
+      // rank, the number of processes, where they meet ("file:<path>" or
+      // "tcp:<host>:<port>"; "" alone) and how long a collective may wait.
+      .set("group_store", "")
+      .set("group_rank", 0.0)
+      .set("group_size", 1.0)
+      .set("group_timeout", 300.0);
 }
 
 Options GenerativeModel::default_sample_options() {

@@ -20,6 +20,7 @@
 #include "api/lora_adapter.hpp"
 #include "train/denoiser_task.hpp"
 #include "train/ema.hpp"
+#include "train/data_parallel.hpp"
 #include "train/stage_checkpoints.hpp"
 #include "train/trainer.hpp"
 
@@ -162,15 +163,18 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
   const StageCheckpoints checkpoints(CheckpointOptions::from(options),
                                      has_latent_model() ? std::vector<std::string>{"vae", "latent"}
                                                         : std::vector<std::string>{"vae"});
+  // Both stages train in the same group of processes (each rank encodes
+  // every cell between them: the same codes on every rank).
+  const std::shared_ptr<DataParallelGroup> group = join_group(GroupSettings::from(options));
   if (!lora && !checkpoints.finished("vae") && (vae_options.integer("epochs") > 0 || !vae_trained_)) {
-    report = train_vae(data, columns, split, vae_options, callbacks, checkpoints);
+    report = train_vae(data, columns, split, vae_options, callbacks, checkpoints, group.get());
     if (report.interrupted) return report;
   }
   // Both the latent model and the centroids read the trained encoder's codes of every cell.
   const Posterior q = posteriors(data);  // (N, d) each
   if (!lora) fit_centroids(q, columns);  // LoRA leaves the VAE, and so its codes, as they were
   if (has_latent_model()) {
-    const TrainReport latent = train_latent(q, columns, split, options, callbacks, checkpoints);
+    const TrainReport latent = train_latent(q, columns, split, options, callbacks, checkpoints, group.get());
     report.history.insert(report.history.end(), latent.history.begin(), latent.history.end());
     report.steps += latent.steps;
     report.interrupted = latent.interrupted;
@@ -182,7 +186,7 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
 
 TrainReport LatentModel::train_vae(const ExpressionSource& data, const CovariateColumns& columns,
                                    const CellSplit& split, const Options& options, const TrainCallbacks& callbacks,
-                                   const StageCheckpoints& checkpoints) {
+                                   const StageCheckpoints& checkpoints, DataParallelGroup* group) {
   const TrainerSettings settings = TrainerSettings::from(options);
   const TrainerState* resume = checkpoints.resume_state("vae");
   const double kl_weight = options.number("kl_weight"), kl_warmup = options.number("kl_warmup");
@@ -223,6 +227,7 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
                             });
   };
   checkpoints.attach(task, "vae", [this] { return to_bytes(); });
+  task.group = group;
   TrainReport report = run_training(task, split.train, split.validation, settings, callbacks, resume);
   for (EpochRecord& r : report.history) r.stage = "vae";
   append_history(history_, report, "vae");
@@ -274,7 +279,8 @@ void LatentModel::fit_centroids(const Posterior& q, const CovariateColumns& colu
 
 TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns& columns,
                                       const CellSplit& split, const Options& options,
-                                      const TrainCallbacks& callbacks, const StageCheckpoints& checkpoints) {
+                                      const TrainCallbacks& callbacks, const StageCheckpoints& checkpoints,
+                                      DataParallelGroup* group) {
   const TrainerSettings settings = TrainerSettings::from(options);
   // What the latent model learns: the aggregate posterior, codes drawn from
   // q(z | x) afresh for every minibatch ("sample"), the distribution the
@@ -320,6 +326,7 @@ TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns
   if (callbacks.on_stage) callbacks.on_stage("latent");
   TrainingTask task = denoiser_task(*network_, *ema_, *objective_, codes, spec_.number("cfg_dropout"), settings);
   checkpoints.attach(task, "latent", [this] { return to_bytes(); });
+  task.group = group;
   TrainReport report = train_or_adapt(task, *network_, *ema_, options, split.train, split.validation, settings,
                                       callbacks, z_low_, z_high_, adapter_, annotations(),
                                       checkpoints.resume_state("latent"));

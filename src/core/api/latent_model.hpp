@@ -43,6 +43,7 @@
 namespace exprflow {
 
 class StageCheckpoints;
+class DataParallelGroup;
 
 class LatentModel final : public ModelRecord {
  public:
@@ -80,10 +81,10 @@ class LatentModel final : public ModelRecord {
  private:
   TrainReport train_vae(const ExpressionSource& data, const CovariateColumns& columns, const CellSplit& split,
                         const Options& options, const TrainCallbacks& callbacks,
-                        const StageCheckpoints& checkpoints);
+                        const StageCheckpoints& checkpoints, DataParallelGroup* group);
   TrainReport train_latent(const Posterior& q, const CovariateColumns& columns, const CellSplit& split,
                            const Options& options, const TrainCallbacks& callbacks,
-                           const StageCheckpoints& checkpoints);
+                           const StageCheckpoints& checkpoints, DataParallelGroup* group);
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;

@@ -76,6 +76,7 @@ TrainReport train_or_adapt(const TrainingTask& task, torch::nn::Module& network,
   if (resume || task.checkpoint) {
     throw std::invalid_argument("checkpoints are written and resumed for training, not for LoRA fine-tuning");
   }
+  if (task.group) throw std::invalid_argument("LoRA fine-tuning runs in one process");
   TrainReport report = fine_tune_with_adapters(task, network, ema, lora, train_cells, validation_cells, trainer,
                                                callbacks, adapter);
   // The clipping box the fine-tuning data widened travels with the adapter.

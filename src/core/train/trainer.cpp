@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "train/data_parallel.hpp"
 #include "train/ema.hpp"
 #include "train/lr_schedule.hpp"
 #include "train/optimiser.hpp"
@@ -96,14 +97,28 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   adamw.weight_decay = s.weight_decay;
   const std::unique_ptr<Optimiser> optimiser = make_adamw(params, adamw);  // fused on the CPU
 
-  const long steps_per_epoch = (static_cast<long>(train_cells.size()) + s.batch_size - 1) / s.batch_size;
+  // Data-parallel: every rank takes the same global minibatches of
+  // batch_size cells per rank, and its own slice of each (train/data_parallel.hpp).
+  DataParallelGroup* group = task.group;
+  const int rank = group ? group->rank() : 0;
+  const long global_batch = s.batch_size * (group ? group->size() : 1);
+  if (group && (resume || task.checkpoint)) {
+    throw std::invalid_argument("checkpoints of training across processes are not supported yet");
+  }
+  const long steps_per_epoch = (static_cast<long>(train_cells.size()) + global_batch - 1) / global_batch;
   WarmupCosine lr{s.learning_rate, static_cast<long>(s.warmup_fraction * steps_per_epoch * s.epochs),
                   steps_per_epoch * s.epochs, s.min_lr_ratio};
   ParameterEma ema(module, *task.ema, s.ema_decay);
 
   // One generator for all training randomness (timesteps, noise, dropout of
   // conditions) and one engine for the order of cells: a seed fixes the run.
-  at::Generator generator = at::detail::createCPUGenerator(s.seed);
+  // Other ranks draw their own noise (and their own dropout masks) for their cells.
+  at::Generator generator = at::detail::createCPUGenerator(s.seed ^ (0xA0761D6478BD642FULL * rank));
+  if (rank > 0) {
+    at::Generator global = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(global.mutex());
+    global.set_current_seed(s.seed ^ (0xE7037ED1A0B428DBULL * rank));
+  }
   std::mt19937_64 shuffle_rng(s.seed ^ 0x9E3779B97F4A7C15ULL);
 
   // Where the run stands; a checkpoint is a copy of it.
@@ -122,6 +137,13 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
     at.params.clear();  // the module holds them now
     at.ema.clear();
   } else {
+    if (group) {  // every rank starts from rank 0's weights
+      torch::NoGradGuard no_grad;
+      std::vector<Tensor> weights;
+      for (const Tensor& p : params) weights.push_back(p.detach());
+      for (const Tensor& b : module.buffers()) weights.push_back(b.detach());
+      group->broadcast(weights);
+    }
     ema.copy_source_to_average();
   }
   TrainReport& report = at.report;
@@ -155,28 +177,37 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
       }
     }
     for (; at.batch < steps_per_epoch; ++at.batch) {
-      const size_t lo = at.batch * s.batch_size, hi = std::min(order.size(), lo + s.batch_size);
-      std::vector<int> cells(order.begin() + lo, order.begin() + hi);
+      const size_t lo = at.batch * global_batch, hi = std::min(order.size(), lo + global_batch);
+      const auto [mine, mine_end] = rank_cells(lo, hi, s.batch_size, rank);
+      std::vector<int> cells(order.begin() + mine, order.begin() + mine_end);
       if (task.prefetch && at.batch + 1 < steps_per_epoch) {
-        task.prefetch(std::vector<int>(order.begin() + hi,
-                                       order.begin() + std::min(order.size(), hi + s.batch_size)));
+        const auto [next, next_end] =
+            rank_cells(hi, std::min(order.size(), hi + global_batch), s.batch_size, rank);
+        task.prefetch(std::vector<int>(order.begin() + next, order.begin() + next_end));
       }
       optimiser->set_learning_rate(lr.at(report.steps));
       optimiser->zero_grad();
-      Tensor loss = task.batch_loss(cells, generator);
-      loss.backward();
+      double value = 0;  // the minibatch's mean loss
+      if (!cells.empty()) {
+        Tensor loss = task.batch_loss(cells, generator);
+        // A rank's share of the global minibatch weights its gradient.
+        (group ? loss * (static_cast<double>(cells.size()) / (hi - lo)) : loss).backward();
+        value = loss.item<double>();
+      }
+      if (group) value = all_reduce_gradients(*group, params, value * cells.size()) / (hi - lo);
       if (s.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, s.grad_clip);
       optimiser->step();
       ema.update(report.steps);
       ++report.steps;
-      const double value = loss.item<double>();
       if (!std::isfinite(value)) {
         throw std::runtime_error("training diverged (non-finite loss at step " +
                                  std::to_string(report.steps) + "); lower learning_rate");
       }
-      at.loss_sum += value * cells.size();
-      at.loss_count += cells.size();
-      if (callbacks.on_step && !callbacks.on_step(report.steps, steps_per_epoch * s.epochs, value)) {
+      at.loss_sum += value * (hi - lo);
+      at.loss_count += hi - lo;
+      bool stop = callbacks.on_step && !callbacks.on_step(report.steps, steps_per_epoch * s.epochs, value);
+      if (group) stop = any_rank(*group, stop);  // every rank stops at the same step
+      if (stop) {
         report.interrupted = true;
         ++at.batch;  // this minibatch is done: a resumed run starts at the next
         at.epoch_seconds = elapsed();
@@ -206,7 +237,16 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
     record.validation_loss = std::numeric_limits<double>::quiet_NaN();
     if (!validation_cells.empty()) {
       module.eval();
-      record.validation_loss = task.validation_loss(validation_cells);
+      if (group) {  // each rank scores its share of the validation cells
+        const size_t share = (validation_cells.size() + group->size() - 1) / group->size();
+        const size_t begin = std::min(validation_cells.size(), rank * share);
+        const std::vector<int> part(validation_cells.begin() + begin,
+                                    validation_cells.begin() + std::min(validation_cells.size(), begin + share));
+        const double sum = part.empty() ? 0.0 : task.validation_loss(part) * part.size();
+        record.validation_loss = all_reduce_mean(*group, sum, static_cast<double>(part.size()));
+      } else {
+        record.validation_loss = task.validation_loss(validation_cells);
+      }
     }
     record.seconds = elapsed();
     report.history.push_back(record);

@@ -16,6 +16,8 @@
 
 namespace exprflow {
 
+class DataParallelGroup;
+
 struct TrainerSettings {
   long epochs = 100;
   long batch_size = 128;
@@ -49,6 +51,9 @@ struct TrainingTask {
   // checkpoint_every epochs, after the last epoch and when the run is
   // interrupted. Unset: no checkpoints.
   std::function<void(const TrainerState& state)> checkpoint;
+  // Training across processes (train/data_parallel.hpp): this process's
+  // group, which must outlive the run; null: this process alone.
+  DataParallelGroup* group = nullptr;
 };
 
 // With `resume` (a checkpoint's state, written by a run of the same task,
