@@ -157,6 +157,10 @@
     .Call(`_exprflow_cpp_model_from_checkpoint`, path)
 }
 
+.cpp_data_parallel_available <- function() {
+    .Call(`_exprflow_cpp_data_parallel_available`)
+}
+
 .cpp_checkpoint_info <- function(path) {
     .Call(`_exprflow_cpp_checkpoint_info`, path)
 }

@@ -257,6 +257,16 @@
 #'   continues the run from it, in this session or another, and ends on the
 #'   same weights as the run left alone (bit for bit on the CPU).
 #' @param checkpoint_every Epochs between checkpoints.
+#' @param processes Train data-parallel in this many R worker processes on
+#'   this machine (on LibTorch's c10d with its Gloo backend, see
+#'   [train_worker()]); this session waits and is not one of them. Each
+#'   process takes `batch_size` cells of every minibatch (so a step sees
+#'   `processes * batch_size` cells) and the gradients are averaged over
+#'   the processes at every step: the same model as one process with a
+#'   minibatch `processes` times larger, to float rounding. Data held in
+#'   memory is written to a temporary `.h5ad` that the workers stream.
+#'   Each worker uses one thread. Training is not interruptible from this
+#'   session except by stopping it (the workers are then stopped).
 #' @return An `exprflow_model`: use it with [generate_cells()],
 #'   [embed_cells()], [save_model()], [plot_training_history()].
 #' @examples
@@ -272,7 +282,7 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                  validation_fraction = 0.1, patience = NULL, seed = 1,
                                  device = c("cpu", "cuda"), verbose = interactive(), ...,
                                  perturbation = NULL, control = NULL, dose = NULL, training = list(),
-                                 checkpoint = NULL, checkpoint_every = 1L) {
+                                 checkpoint = NULL, checkpoint_every = 1L, processes = 1L) {
   .check_string(architecture, "architecture")
   known <- expression_architectures()$name
   if (!architecture %in% known) {
@@ -292,6 +302,11 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   spec_overrides <- spec_overrides[setdiff(names(spec_overrides), .resource_arguments)]
   .warn_reference_blas()
 
+  .check_count(processes, "processes")
+  if (processes > 1L && !is.null(checkpoint)) {
+    stop("`checkpoint`: checkpoints of training across processes are not supported yet; use processes = 1",
+         call. = FALSE)
+  }
   checkpoint_file <- .checkpoint_start(checkpoint, checkpoint_every)
   prepared <- .training_input(x, assay, condition, perturbation, control, dose)
   input <- prepared$input
@@ -311,6 +326,9 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
     options$checkpoint_every <- checkpoint_every
     .write_checkpoint_call(checkpoint, x, assay, condition, perturbation, control, dose, options, input)
     options$checkpoint <- checkpoint_file
+  }
+  if (processes > 1L) {
+    return(.new_model(.train_in_processes(pointer, x, assay, input, prepared$codes, options, processes, verbose)))
   }
   report <- .train_with_progress(pointer, input, prepared$codes, options, verbose)
   .warn_if_interrupted(report, checkpoint)
@@ -366,6 +384,9 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   if (!is.null(patience)) .check_count(patience, "patience", min = 0)
   .check_count(seed, "seed", min = 0)
   if (!is.list(training)) stop("`training` must be a named list", call. = FALSE)
+  if (any(names(training) %in% .group_settings)) {
+    stop("`training`: processes are set by the `processes` argument", call. = FALSE)
+  }
   if (any(names(training) %in% .checkpoint_settings)) {
     stop("`training`: checkpoints are set by the `checkpoint` and `checkpoint_every` arguments and ",
          "resume_training()", call. = FALSE)

@@ -168,6 +168,6 @@ architecture_defaults <- function(architecture = "latent_tokens", objective = NU
 training_defaults <- function(architecture = "latent_tokens") {
   .check_string(architecture, "architecture")
   defaults <- .cpp_default_train_options(architecture)
-  # Set by fit_expression_model()'s own arguments and resume_training().
-  defaults[setdiff(names(defaults), .checkpoint_settings)]
+  # Set by fit_expression_model()'s own arguments, resume_training() and train_worker().
+  defaults[setdiff(names(defaults), c(.checkpoint_settings, .group_settings))]
 }

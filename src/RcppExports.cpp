@@ -504,6 +504,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_data_parallel_available
+bool cpp_data_parallel_available();
+RcppExport SEXP _exprflow_cpp_data_parallel_available() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_data_parallel_available());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_checkpoint_info
 Rcpp::List cpp_checkpoint_info(std::string path);
 RcppExport SEXP _exprflow_cpp_checkpoint_info(SEXP pathSEXP) {
@@ -634,6 +644,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_to_raw", (DL_FUNC) &_exprflow_cpp_model_to_raw, 1},
     {"_exprflow_cpp_model_from_raw", (DL_FUNC) &_exprflow_cpp_model_from_raw, 3},
     {"_exprflow_cpp_model_from_checkpoint", (DL_FUNC) &_exprflow_cpp_model_from_checkpoint, 1},
+    {"_exprflow_cpp_data_parallel_available", (DL_FUNC) &_exprflow_cpp_data_parallel_available, 0},
     {"_exprflow_cpp_checkpoint_info", (DL_FUNC) &_exprflow_cpp_checkpoint_info, 1},
     {"_exprflow_cpp_write_model_raw", (DL_FUNC) &_exprflow_cpp_write_model_raw, 2},
     {"_exprflow_cpp_model_info", (DL_FUNC) &_exprflow_cpp_model_info, 1},

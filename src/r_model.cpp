@@ -317,6 +317,10 @@ SEXP cpp_model_from_checkpoint(std::string path) {
   });
 }
 
+// Whether this build can train across processes (Gloo).
+// [[Rcpp::export(.cpp_data_parallel_available)]]
+bool cpp_data_parallel_available() { return exprflow::data_parallel_available(); }
+
 // Where a checkpointed run stood.
 // [[Rcpp::export(.cpp_checkpoint_info)]]
 Rcpp::List cpp_checkpoint_info(std::string path) {

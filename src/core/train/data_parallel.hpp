@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "exprflow/api.hpp"
 #include "exprflow/options.hpp"
 #include "exprflow/torch_prelude.hpp"
 
@@ -50,8 +51,8 @@ struct GroupSettings {
 // exprflow was built without Gloo or the ranks do not meet within the timeout.
 std::shared_ptr<DataParallelGroup> join_group(const GroupSettings& settings);
 
-// Whether this build can train across processes.
-bool data_parallel_available();
+// Whether this build can train across processes: data_parallel_available()
+// in exprflow/api.hpp.
 
 // ---- the trainer's collectives (train/trainer.cpp) ----
 // A minibatch of `size` ranks is `size` per-rank minibatches of batch_size

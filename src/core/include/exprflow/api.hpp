@@ -64,6 +64,10 @@ struct TrainCallbacks {
   std::function<void(const std::string& stage)> on_stage;
 };
 
+// Whether this build can train across processes (the train options
+// group_*: Gloo's headers were found when the core was built).
+bool data_parallel_available();
+
 // Where a checkpointed run stood (train option "checkpoint").
 struct CheckpointInfo {
   std::string stage;  // the stage that was training (EpochRecord::stage)
