@@ -59,9 +59,10 @@
     log <- file.path(folder, sprintf("rank%d.log", rank))
     status <- file.path(folder, sprintf("rank%d.status", rank))
     expression <- sprintf("exprflow::train_worker('%s', rank = %d)", job_file, rank)
-    # One intra-op thread per worker; the shell records the worker's exit
+    # One thread per worker (LibTorch and OpenBLAS: n workers fill n cores
+    # without oversubscribing them); the shell records the worker's exit
     # status when it ends, however it ends.
-    command <- sprintf("OMP_NUM_THREADS=1 R_LIBS='%s' '%s' -e \"%s\" > '%s' 2>&1; echo $? > '%s'",
+    command <- sprintf("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 R_LIBS='%s' '%s' -e \"%s\" > '%s' 2>&1; echo $? > '%s'",
                        libraries, rscript, expression, log, status)
     system2("sh", c("-c", shQuote(command)), wait = FALSE, stdout = FALSE, stderr = FALSE)
   }
