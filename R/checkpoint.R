@@ -26,7 +26,11 @@
   if (!dir.exists(checkpoint) && !dir.create(checkpoint, recursive = TRUE, showWarnings = FALSE)) {
     stop(sprintf("`checkpoint`: could not create folder '%s'", checkpoint), call. = FALSE)
   }
-  file.path(normalizePath(checkpoint), .checkpoint_state_file)
+  # A folder used before holds another run's state: a new run starts afresh,
+  # so that its call is never paired with the old run's state.
+  state <- file.path(normalizePath(checkpoint), .checkpoint_state_file)
+  unlink(state)
+  state
 }
 
 .write_checkpoint_call <- function(checkpoint, x, assay, condition, perturbation, control, dose, options, input) {

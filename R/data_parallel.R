@@ -18,10 +18,8 @@
   }
   folder <- tempfile("exprflow-job-")
   dir.create(folder)
-  pids <- file.path(folder, sprintf("rank%d.pid", seq_len(processes) - 1L))
   on.exit({
-    # Workers still running (an error, or the user interrupted) are stopped.
-    for (pid_file in pids[file.exists(pids)]) tools::pskill(as.integer(readLines(pid_file, warn = FALSE)))
+    .stop_workers(folder, processes)
     unlink(folder, recursive = TRUE)
   })
   job <- list(format = .job_format, version = 1L, model = .cpp_model_to_raw(pointer),
@@ -41,7 +39,7 @@
 # data held in memory written to an .h5ad in the job's folder.
 .job_data <- function(x, assay, input, folder) {
   if (.is_file_input(x)) return(normalizePath(x))
-  counts <- .counts_and_covariates(x, if (methods::is(x, "SummarizedExperiment")) assay %||% "counts")$counts
+  counts <- .counts_and_covariates(x, if (methods::is(x, "SummarizedExperiment")) assay %||% "counts" else assay)$counts
   if (!identical(rownames(counts), input$genes)) {
     stop("`x`: its genes could not be written for the worker processes", call. = FALSE)  # nocov
   }
@@ -58,34 +56,54 @@
   for (rank in seq_len(processes) - 1L) {
     log <- file.path(folder, sprintf("rank%d.log", rank))
     status <- file.path(folder, sprintf("rank%d.status", rank))
-    expression <- sprintf("exprflow::train_worker('%s', rank = %d)", job_file, rank)
-    # One thread per worker (LibTorch and OpenBLAS: n workers fill n cores
-    # without oversubscribing them); the shell records the worker's exit
-    # status when it ends, however it ends.
-    command <- sprintf("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 R_LIBS='%s' '%s' -e \"%s\" > '%s' 2>&1; echo $? > '%s'",
-                       libraries, rscript, expression, log, status)
+    # The shell records its pid and the worker's exit status, however it
+    # ends. Each worker: one LibTorch and one OpenBLAS thread (n workers
+    # fill n cores without oversubscribing them), its temporary files in the
+    # job's folder (removed with it, even for a worker that was stopped),
+    # and no R_TESTS (R CMD check's start-up file, a relative path).
+    command <- paste0(
+      "echo $$ > ", shQuote(file.path(folder, sprintf("rank%d.shell", rank))), "; ",
+      "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 R_TESTS= TMPDIR=", shQuote(folder),
+      " R_LIBS=", shQuote(libraries), " ", shQuote(rscript),
+      " -e 'exprflow::train_worker(commandArgs(TRUE)[1], rank = as.integer(commandArgs(TRUE)[2]))'",
+      " ", shQuote(job_file), " ", rank, " > ", shQuote(log), " 2>&1; echo $? > ", shQuote(status))
     system2("sh", c("-c", shQuote(command)), wait = FALSE, stdout = FALSE, stderr = FALSE)
   }
 }
 
-# Waits until every worker has ended; stops with the first failed worker's
-# log when one fails (the others then fail within the group's timeout, or
-# are stopped on exit).
+# Stops the workers that have not ended (an error, or the user interrupted):
+# each worker R process (its pid file) and the shell that waits on it.
+.stop_workers <- function(folder, processes) {
+  for (rank in seq_len(processes) - 1L) {
+    if (file.exists(file.path(folder, sprintf("rank%d.status", rank)))) next
+    for (kind in c("pid", "shell")) {
+      pid_file <- file.path(folder, sprintf("rank%d.%s", rank, kind))
+      if (file.exists(pid_file)) tools::pskill(as.integer(readLines(pid_file, warn = FALSE)))
+    }
+  }
+}
+
+# Waits until every worker has ended; stops with a failed worker's log when
+# one fails: the first whose error is its own, not the others' "lost the
+# group" (the rest then fail within the group's timeout, or are stopped).
 .wait_for_workers <- function(folder, processes) {
   status <- file.path(folder, sprintf("rank%d.status", seq_len(processes) - 1L))
   repeat {
     done <- file.exists(status)
-    codes <- vapply(status[done], function(f) {
+    codes <- rep(NA_integer_, processes)
+    codes[done] <- vapply(status[done], function(f) {
       text <- readLines(f, warn = FALSE)
       if (length(text)) as.integer(text[1]) else NA_integer_
     }, integer(1))
-    if (any(!is.na(codes) & codes != 0L)) {
-      rank <- which(done)[which(!is.na(codes) & codes != 0L)[1]] - 1L
-      log <- readLines(file.path(folder, sprintf("rank%d.log", rank)), warn = FALSE)
-      stop(sprintf("worker process %d of %d failed:\n%s", rank, processes,
-                   paste(utils::tail(log, 12L), collapse = "\n")), call. = FALSE)
+    failed <- which(!is.na(codes) & codes != 0L)
+    if (length(failed)) {
+      logs <- lapply(failed - 1L, function(rank) readLines(file.path(folder, sprintf("rank%d.log", rank)), warn = FALSE))
+      own <- which(!vapply(logs, function(l) any(grepl("lost the group", l, fixed = TRUE)), logical(1)))
+      pick <- if (length(own)) own[1] else 1L
+      stop(sprintf("worker process %d of %d failed:\n%s", failed[pick] - 1L, processes,
+                   paste(utils::tail(logs[[pick]], 12L), collapse = "\n")), call. = FALSE)
     }
-    if (all(done) && !anyNA(codes)) return(invisible())
+    if (all(!is.na(codes))) return(invisible())
     Sys.sleep(0.05)
   }
 }
@@ -117,7 +135,9 @@ train_worker <- function(job, rank = NULL) {
   rank <- rank %||% .rank_from_environment()
   .check_count(rank, "rank", min = 0)
   if (rank >= spec$size) stop(sprintf("`rank` must be below the job's %d processes", spec$size), call. = FALSE)
-  writeLines(as.character(Sys.getpid()), file.path(dirname(job), sprintf("rank%d.pid", rank)))
+  pid_file <- file.path(dirname(job), sprintf("rank%d.pid", rank))
+  writeLines(as.character(Sys.getpid()), pid_file)
+  on.exit(unlink(pid_file))
   pointer <- .cpp_model_from_raw(spec$model, job, FALSE)
   input <- .expression_input(spec$data, spec$assay, NULL)
   options <- c(spec$options, list(group_store = spec$store, group_rank = rank, group_size = spec$size))

@@ -262,8 +262,10 @@
 #'   [train_worker()]); this session waits and is not one of them. Each
 #'   process takes `batch_size` cells of every minibatch (so a step sees
 #'   `processes * batch_size` cells) and the gradients are averaged over
-#'   the processes at every step: the same model as one process with a
-#'   minibatch `processes` times larger, to float rounding. Data held in
+#'   the processes at every step, like one process with a minibatch
+#'   `processes` times larger (each process draws its own noise, so the
+#'   model is not the same bit for bit; for a deterministic loss it is the
+#'   same to float rounding, which the core's tests check). Data held in
 #'   memory is written to a temporary `.h5ad` that the workers stream.
 #'   Each worker uses one thread. Training is not interruptible from this
 #'   session except by stopping it (the workers are then stopped).

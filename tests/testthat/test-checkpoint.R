@@ -24,9 +24,15 @@ test_that("a run killed in another process resumes to the uninterrupted run's we
     sprintf(paste0("fit_expression_model(x, 'state_mlp', condition = 'cell_type', epochs = 300, batch_size = 32, ",
                    "hidden = 32, n_layers = 1, seed = 3, verbose = FALSE, checkpoint = '%s')"), folder)),
     script)
-  # The shell records its pid and becomes Rscript (exec), so that pid is the run's.
-  command <- sprintf("echo $$ > '%s'; exec '%s' '%s'", pid_file, file.path(R.home("bin"), "Rscript"), script)
-  withr::with_envvar(c(R_LIBS = paste(.libPaths(), collapse = .Platform$path.sep)),
+  # The shell records its pid and becomes Rscript (exec), so that pid is the
+  # run's. Its temporary files go to a folder removed here (a killed R leaves
+  # its own); R CMD check's R_TESTS (a relative path) is not for it.
+  scratch <- tempfile("scratch-")
+  dir.create(scratch)
+  on.exit(unlink(scratch, recursive = TRUE), add = TRUE)
+  command <- sprintf("echo $$ > %s; exec %s %s", shQuote(pid_file), shQuote(file.path(R.home("bin"), "Rscript")),
+                     shQuote(script))
+  withr::with_envvar(c(R_LIBS = paste(.libPaths(), collapse = .Platform$path.sep), R_TESTS = "", TMPDIR = scratch),
                      system2("sh", c("-c", shQuote(command)), wait = FALSE, stdout = FALSE, stderr = FALSE))
   state <- file.path(folder, "checkpoint.exprflow")
   deadline <- Sys.time() + 120

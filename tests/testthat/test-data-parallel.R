@@ -44,4 +44,8 @@ test_that("processes arguments and worker failures are reported", {
   writeLines("1", file.path(folder, "rank1.status"))
   writeLines(c("Error: data-parallel training: rank 1 of 2 lost the group"), file.path(folder, "rank1.log"))
   expect_error(exprflow:::.wait_for_workers(folder, 2L), "worker process 1 of 2 failed:\n.*lost the group")
+  # The root cause is reported before the others' "lost the group".
+  writeLines("1", file.path(folder, "rank0.status"))
+  writeLines("Error: cannot open file 'cells.h5ad'", file.path(folder, "rank0.log"))
+  expect_error(exprflow:::.wait_for_workers(folder, 2L), "worker process 0 of 2 failed:\ncannot open|worker process 0 of 2 failed:\nError: cannot open")
 })

@@ -192,12 +192,15 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
   const double kl_weight = options.number("kl_weight"), kl_warmup = options.number("kl_warmup");
   if (kl_weight < 0) throw std::invalid_argument("kl_weight must be at least 0");
   if (kl_warmup < 0 || kl_warmup > 1) throw std::invalid_argument("kl_warmup must be in [0, 1]");
-  const long steps_per_epoch = (static_cast<long>(split.train.size()) + settings.batch_size - 1) / settings.batch_size;
+  // Steps of the whole run: with several processes, a step takes batch_size cells on each.
+  const long cells_per_step = settings.batch_size * (group ? group->size() : 1);
+  const long steps_per_epoch = (static_cast<long>(split.train.size()) + cells_per_step - 1) / cells_per_step;
   const double warmup_steps = kl_warmup * steps_per_epoch * settings.epochs;
   if (callbacks.on_stage) callbacks.on_stage("vae");
 
-  long step = resume ? resume->report.steps : 0;  // the KL warm-up's clock
+  long step = 0;  // the KL warm-up's clock: the trainer's step (resumed runs and every rank agree)
   TrainingTask task;
+  task.before_step = [&step](long now) { step = now; };
   task.module = vae_.get();
   task.ema = vae_average_.get();
   task.shuffle = [&data](std::vector<int>& order, std::mt19937_64& rng) { data.shuffle_epoch(order, rng); };
@@ -206,7 +209,6 @@ TrainReport LatentModel::train_vae(const ExpressionSource& data, const Covariate
     // KL warm-up: the weight rises linearly from 0 so the decoder learns to
     // use z before the prior pulls the posteriors together.
     const double beta = kl_weight * (warmup_steps > 0 ? std::min(1.0, step / warmup_steps) : 1.0);
-    ++step;
     CellBatch b = batch(data, cells, columns);
     // Some cells train the null condition (for a VAE that reads it: its
     // encoder, decoder or dispersion), which generation for cells without a

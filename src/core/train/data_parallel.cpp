@@ -89,10 +89,14 @@ class GlooGroup final : public DataParallelGroup {
     } else {
       const std::string address = s.store.substr(4);
       const size_t colon = address.rfind(':');
-      if (colon == std::string::npos) throw std::invalid_argument("group_store 'tcp:' needs <host>:<port>");
+      const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+      if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+          std::stoi(port) > 65535) {
+        throw std::invalid_argument("group_store 'tcp:' needs <host>:<port> with a port number, got '" + s.store + "'");
+      }
       host = address.substr(0, colon);
       c10d::TCPStoreOptions options;
-      options.port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+      options.port = static_cast<uint16_t>(std::stoi(port));
       options.isServer = s.rank == 0;
       options.numWorkers = s.size;
       options.timeout = timeout;
@@ -112,10 +116,14 @@ class GlooGroup final : public DataParallelGroup {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  // Through CPU copies: Gloo's collectives take CPU tensors (a CUDA model's
+  // weights are staged through the host, as the gradients are).
   void broadcast(std::vector<Tensor>& tensors) override {
+    torch::NoGradGuard no_grad;
     for (Tensor& t : tensors) {
-      std::vector<Tensor> one{t};
+      std::vector<Tensor> one{t.to(at::kCPU).contiguous()};
       run("broadcast", [&] { return group_->broadcast(one); });
+      t.copy_(one[0]);
     }
   }
 

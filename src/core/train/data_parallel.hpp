@@ -2,8 +2,8 @@
 // process group (CPU tensors; LibTorch has no C++ DistributedDataParallel
 // module, so the trainer does its two collectives itself: parameters
 // broadcast from rank 0 when training starts, and one all-reduce per step
-// of every gradient flattened into one buffer, with the step's loss and a
-// stop vote appended).
+// of every gradient flattened into one buffer with the step's loss appended,
+// then a one-element all-reduce of a stop vote).
 //
 // Ranks meet through a c10d store: a FileStore (a file every rank can see:
 // one machine, or a shared file system) or a TCPStore (rank 0 listens on

@@ -187,6 +187,7 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
       }
       optimiser->set_learning_rate(lr.at(report.steps));
       optimiser->zero_grad();
+      if (task.before_step) task.before_step(report.steps);
       double value = 0;  // the minibatch's mean loss
       if (!cells.empty()) {
         Tensor loss = task.batch_loss(cells, generator);

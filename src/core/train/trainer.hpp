@@ -51,6 +51,9 @@ struct TrainingTask {
   // checkpoint_every epochs, after the last epoch and when the run is
   // interrupted. Unset: no checkpoints.
   std::function<void(const TrainerState& state)> checkpoint;
+  // Told the run's step number (0-based, counted over the whole run and
+  // every rank alike) before each step's loss, e.g. for a KL warm-up; unset: nothing.
+  std::function<void(long step)> before_step;
   // Training across processes (train/data_parallel.hpp): this process's
   // group, which must outlive the run; null: this process alone.
   DataParallelGroup* group = nullptr;
