@@ -127,8 +127,8 @@ resume_training <- function(checkpoint, x = NULL, verbose = interactive()) {
   if (!identical(unname(lapply(stored, as.character)), unname(lapply(prepared$covariates, as.character)))) {
     stop("`x`: its covariate levels differ from those of the run: resume with the same data", call. = FALSE)
   }
-  info <- .cpp_checkpoint_info(state)
-  if (isTRUE(verbose)) {
+  if (isTRUE(verbose)) {  # the checkpoint is read for this message only when it is shown
+    info <- .cpp_checkpoint_info(state)
     message(sprintf("Resuming stage '%s' after epoch %d of %d%s", info$stage, as.integer(info$epoch),
                     as.integer(info$epochs),
                     if (info$batch > 0) sprintf(" and %s of the next", .count_of(info$batch, "minibatch", "minibatches"))

@@ -43,10 +43,9 @@
   if (!identical(rownames(counts), input$genes)) {
     stop("`x`: its genes could not be written for the worker processes", call. = FALSE)  # nocov
   }
-  counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
+  # Counts only: the workers get the cells' covariate codes from the job.
   path <- file.path(folder, "cells.h5ad")
-  .cpp_write_h5ad(path, rownames(counts), input$cells %||% sprintf("cell_%d", seq_len(ncol(counts))),
-                  counts@p, counts@i, counts@x, stats::setNames(list(), character(0)), 64L)
+  .write_counts_h5ad(counts, path)
   path
 }
 

@@ -71,16 +71,20 @@ write_h5ad <- function(x, path, assay = "counts", block_size = 64) {
   .check_string(path, "path")
   block_size <- .check_count(block_size, "block_size")
   parts <- .counts_and_covariates(x, if (methods::is(x, "SummarizedExperiment")) assay)
-  counts <- parts$counts
-  .check_gene_names(rownames(counts), "x")
+  .check_gene_names(rownames(parts$counts), "x")
+  folder <- dirname(path.expand(path))
+  if (!dir.exists(folder)) stop(sprintf("`path`: folder '%s' does not exist", folder), call. = FALSE)
+  .write_counts_h5ad(parts$counts, path.expand(path), .obs_columns(parts$covariates), block_size)
+  invisible(path)
+}
+
+# Counts (genes x cells, any matrix) as a CSR .h5ad with `obs` columns
+# (.obs_columns()); the cells' names, or cell_1, cell_2, ...
+.write_counts_h5ad <- function(counts, path, obs = stats::setNames(list(), character(0)), block_size = 64L) {
   counts <- methods::as(methods::as(methods::as(counts, "CsparseMatrix"), "generalMatrix"), "dMatrix")
   if (any(!is.finite(counts@x))) stop("`x` holds missing (NA) or non-finite values", call. = FALSE)
   cells <- colnames(counts) %||% sprintf("cell_%d", seq_len(ncol(counts)))
-  folder <- dirname(path.expand(path))
-  if (!dir.exists(folder)) stop(sprintf("`path`: folder '%s' does not exist", folder), call. = FALSE)
-  .cpp_write_h5ad(path.expand(path), rownames(counts), cells, counts@p, counts@i, counts@x,
-                  .obs_columns(parts$covariates), block_size)
-  invisible(path)
+  .cpp_write_h5ad(path, rownames(counts), cells, counts@p, counts@i, counts@x, obs, block_size)
 }
 
 # colData / covariates as the writer's obs columns: numbers, or levels and

@@ -89,7 +89,6 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
                          const std::vector<int>& validation_cells, const TrainerSettings& s,
                          const TrainCallbacks& callbacks, const TrainerState* resume) {
   if (train_cells.empty()) throw std::invalid_argument("no cells to train on");
-  if (s.checkpoint_every < 1) throw std::invalid_argument("checkpoint_every must be at least 1");
   torch::nn::Module& module = *task.module;
   std::vector<Tensor> params = module.parameters();
   AdamWSettings adamw;
