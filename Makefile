@@ -16,7 +16,7 @@ export EXPRFLOW_JOBS := $(JOBS)
 DEBIAN_PACKAGES := r-base-dev libtorch-dev nlohmann-json3-dev libopenblas0-pthread cmake ccache libhdf5-dev \
   googletest libgtest-dev r-cran-rcpp r-cran-matrix r-cran-cli r-cran-ggplot2 \
   r-cran-testthat r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-bioc-singlecellexperiment \
-  r-bioc-rhdf5 r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot python3-anndata \
+  r-bioc-rhdf5 r-bioc-hdf5array r-cran-seurat r-cran-fnn r-cran-cluster r-cran-irlba r-cran-uwot python3-anndata python3-torch \
   libgloo-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -73,8 +73,12 @@
     .Call(`_exprflow_cpp_dynamics_trajectories`, raw, cells, times, steps_per_unit)
 }
 
-.cpp_source_from_hdf5 <- function(path, layer) {
-    .Call(`_exprflow_cpp_source_from_hdf5`, path, layer)
+.cpp_source_from_hdf5 <- function(path, layer, genes) {
+    .Call(`_exprflow_cpp_source_from_hdf5`, path, layer, genes)
+}
+
+.cpp_source_from_hdf5_matrix <- function(path, name, file_genes, genes) {
+    .Call(`_exprflow_cpp_source_from_hdf5_matrix`, path, name, file_genes, genes)
 }
 
 .cpp_hdf5_cell_names <- function(source_ptr) {
@@ -95,6 +99,10 @@
 
 .cpp_set_threads <- function(n) {
     invisible(.Call(`_exprflow_cpp_set_threads`, n))
+}
+
+.cpp_set_blas_threads <- function(n) {
+    .Call(`_exprflow_cpp_set_blas_threads`, n)
 }
 
 .cpp_architectures <- function() {

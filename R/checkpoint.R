@@ -38,13 +38,23 @@
                # A file is read again from its path; data in memory must be passed again.
                x = if (.is_file_input(x)) normalizePath(x) else NULL,
                assay = assay, condition = condition, perturbation = perturbation, control = control,
-               dose = dose, options = options, genes = input$genes, n_cells = input$n_cells)
+               dose = dose, options = options, genes = input$genes, n_cells = input$n_cells,
+               fingerprint = .cells_fingerprint(input$source))
   path <- file.path(checkpoint, .checkpoint_call_file)
   temporary <- tempfile(".exprflow-", tmpdir = checkpoint)
   on.exit(unlink(temporary))
   saveRDS(call, temporary)
   if (!file.rename(temporary, path)) stop(sprintf("could not write '%s'", path), call. = FALSE)
   invisible(path)
+}
+
+# Two numbers that tell the run's cells from others of the same size: the
+# sum of the library sizes, and their sum weighted by position (so that the
+# same cells in another order differ too). The checkpoint's order holds cell
+# indices only; these catch other data of the same shape.
+.cells_fingerprint <- function(source) {
+  sizes <- .cpp_source_library_sizes(source)
+  c(total = sum(sizes), weighted = sum(sizes * (seq_along(sizes) %% 1009 + 1)))
 }
 
 .read_checkpoint_call <- function(checkpoint) {
@@ -121,6 +131,11 @@ resume_training <- function(checkpoint, x = NULL, verbose = interactive()) {
     stop(sprintf("`x` has %s x %s, the run trained on %s x %s: resume with the same data",
                  .count_of(length(input$genes), "gene"), .count_of(input$n_cells, "cell"),
                  .count_of(length(call$genes), "gene"), .count_of(call$n_cells, "cell")), call. = FALSE)
+  }
+  if (!is.null(call$fingerprint) && !isTRUE(all.equal(.cells_fingerprint(input$source), call$fingerprint,
+                                                      tolerance = 1e-12))) {
+    stop("`x`: its cells are not the run's (their counts differ, or come in another order): resume with the same data",
+         call. = FALSE)
   }
   pointer <- .cpp_model_from_checkpoint(state)
   stored <- .cpp_model_info(pointer)$covariates

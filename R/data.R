@@ -202,10 +202,22 @@
   if (.is_file_input(x)) return(.hdf5_input(x, assay, condition, genes, arg))
   parts <- .counts_and_covariates(x, assay, arg)
   counts <- parts$counts
-  if (!is.null(genes)) counts <- .align_genes(counts, genes, arg)
-  source <- .source_from_matrix(counts, arg)
+  backed <- .hdf5_backed_counts(counts)
+  if (!is.null(backed)) {
+    # Streamed from the HDF5 file behind the DelayedArray, as a path would be.
+    .check_gene_names(rownames(counts), arg)
+    source <- .with_gene_selection(
+      .cpp_source_from_hdf5_matrix(backed$path, backed$name, rownames(counts), genes %||% character()),
+      arg, backed$path)$source
+    .check_some_counts(.cpp_source_library_sizes(source), arg)
+    genes <- genes %||% rownames(counts)
+  } else {
+    if (!is.null(genes)) counts <- .align_genes(counts, genes, arg)
+    source <- .source_from_matrix(counts, arg)
+    genes <- rownames(counts)
+  }
   conditions <- .resolve_covariates(condition, parts$covariates, ncol(counts))
-  list(source = source, genes = rownames(counts), cells = colnames(counts), n_cells = ncol(counts),
+  list(source = source, genes = genes, cells = colnames(counts), n_cells = ncol(counts),
        condition = .combined_condition(conditions), conditions = conditions,
        covariates = parts$covariates)
 }

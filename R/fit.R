@@ -269,8 +269,26 @@
 #'   memory is written to a temporary `.h5ad` that the workers stream.
 #'   Each worker uses one thread. Training is not interruptible from this
 #'   session except by stopping it (the workers are then stopped).
+#' @param hosts Train data-parallel with one worker per entry, on the
+#'   machines these names reach (`"localhost"` is this machine; repeat a
+#'   name for several workers on it), started with
+#'   [parallel::makePSOCKcluster()] (ssh without a password, and R and
+#'   exprflow installed at the same paths on every machine). The workers
+#'   meet through a c10d TCPStore served by the first host on a free port,
+#'   and otherwise train as with `processes` (which `hosts` replaces).
+#'   Beyond this machine, `x` must be the path of an `.h5ad` / `.h5` file
+#'   that every machine reads at that path. For clusters with their own
+#'   launcher (srun, mpirun, torchrun) see `job`.
+#' @param job Instead of training, write a training job to this file (an
+#'   `.rds`) for `processes` workers that a cluster's launcher starts, each
+#'   running `Rscript -e 'exprflow::train_worker("job.rds")'` (see
+#'   [train_worker()]); returns the file's path, invisibly. Data held in
+#'   memory is written next to it (`<job>-cells.h5ad`); rank 0 writes the
+#'   trained model to `<job>.exprflow`, which [load_model()] reads. The
+#'   folder must be seen by every worker.
 #' @return An `exprflow_model`: use it with [generate_cells()],
-#'   [embed_cells()], [save_model()], [plot_training_history()].
+#'   [embed_cells()], [save_model()], [plot_training_history()]. With `job`,
+#'   the job file's path (invisibly).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1,
@@ -284,7 +302,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                                  validation_fraction = 0.1, patience = NULL, seed = 1,
                                  device = c("cpu", "cuda"), verbose = interactive(), ...,
                                  perturbation = NULL, control = NULL, dose = NULL, training = list(),
-                                 checkpoint = NULL, checkpoint_every = 1L, processes = 1L) {
+                                 checkpoint = NULL, checkpoint_every = 1L, processes = 1L, hosts = NULL,
+                                 job = NULL) {
   .check_string(architecture, "architecture")
   known <- expression_architectures()$name
   if (!architecture %in% known) {
@@ -305,7 +324,20 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   .warn_reference_blas()
 
   .check_count(processes, "processes")
-  if (processes > 1L && !is.null(checkpoint)) {
+  if (!is.null(hosts)) {
+    if (!is.character(hosts) || !length(hosts) || anyNA(hosts) || any(!nzchar(hosts))) {
+      stop("`hosts` must be machine names (e.g. c(\"node1\", \"node2\") or rep(\"localhost\", 2))", call. = FALSE)
+    }
+    if (processes != 1L && processes != length(hosts)) {
+      stop(sprintf("`processes` (%d) and `hosts` (%d names) disagree: `hosts` gives one process per name",
+                   processes, length(hosts)), call. = FALSE)
+    }
+    processes <- length(hosts)
+  }
+  if (!is.null(job) && !is.null(hosts)) {
+    stop("`job`: a job file is for a cluster's launcher; give `processes`, not `hosts`", call. = FALSE)
+  }
+  if ((processes > 1L || !is.null(job) || !is.null(hosts)) && !is.null(checkpoint)) {
     stop("`checkpoint`: checkpoints of training across processes are not supported yet; use processes = 1",
          call. = FALSE)
   }
@@ -328,6 +360,12 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
     options$checkpoint_every <- checkpoint_every
     .write_checkpoint_call(checkpoint, x, assay, condition, perturbation, control, dose, options, input)
     options$checkpoint <- checkpoint_file
+  }
+  if (!is.null(job)) {
+    return(.write_training_job(job, pointer, x, assay, input, prepared$codes, options, processes))
+  }
+  if (!is.null(hosts)) {
+    return(.new_model(.train_on_hosts(pointer, x, assay, input, prepared$codes, options, hosts, verbose)))
   }
   if (processes > 1L) {
     return(.new_model(.train_in_processes(pointer, x, assay, input, prepared$codes, options, processes, verbose)))

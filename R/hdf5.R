@@ -12,14 +12,10 @@
   if (!is.null(assay)) .check_string(assay, "assay")
   if (!file.exists(path)) stop(sprintf("`%s`: file '%s' does not exist", arg, path), call. = FALSE)
   if (dir.exists(path)) stop(sprintf("`%s`: '%s' is a folder, not an .h5 / .h5ad file", arg, path), call. = FALSE)
-  file <- .cpp_source_from_hdf5(path.expand(path), assay %||% "")
-  if (!is.null(genes) && !identical(file$genes, genes)) {
-    missing <- setdiff(genes, file$genes)
-    stop(sprintf(paste0("`%s`: the genes of '%s' are not the model's (%s); streamed files must hold the ",
-                        "model's genes in its order"), arg, path,
-                 if (length(missing)) sprintf("%d missing, e.g. %s", length(missing), .first_few(missing))
-                 else "another order"), call. = FALSE)
-  }
+  # `genes` (a model's): the core reads them from the file in their order.
+  file <- .with_gene_selection(.cpp_source_from_hdf5(path.expand(path), assay %||% "", genes %||% character()),
+                               arg, path)
+  .check_some_counts(.cpp_source_library_sizes(file$source), arg)
   cells <- .cpp_hdf5_cell_names(file$source)
   if (!length(cells)) cells <- sprintf("cell_%d", seq_len(file$n_cells))
   covariates <- .hdf5_obs(file$source, cells)
@@ -27,6 +23,34 @@
   list(source = file$source, genes = file$genes, cells = cells, n_cells = file$n_cells,
        condition = .combined_condition(conditions), conditions = conditions, covariates = covariates,
        file = list(path = path, format = file$format, layer = assay))
+}
+
+# Evaluates `open` (a core call that selects genes from a file) and says
+# which argument and file lack genes when some are missing.
+.with_gene_selection <- function(open, arg, path) {
+  tryCatch(open, error = function(e) {
+    message <- conditionMessage(e)
+    if (!startsWith(message, "the data lacks")) stop(e)
+    stop(sprintf("`%s`: '%s' %s", arg, path, sub("^the data ", "", message)), call. = FALSE)
+  })
+}
+
+# Counts that a DelayedArray keeps in an HDF5 file, untouched (no subset,
+# transposition or arithmetic on top): list(path, name) of an HDF5Array's
+# dataset (writeHDF5Array(), saveHDF5SummarizedExperiment(), the dense X of
+# H5ADMatrix()), whose genes x cells matrix HDF5 stores as (cells, genes):
+# one contiguous row per cell, which the core streams. NULL otherwise: the
+# counts are then read into memory. (TENxMatrix and sparse H5ADMatrix seeds
+# are read into memory too: Debian 12's HDF5Array 1.26 cannot open them
+# with its rhdf5, so that path could not be tested.)
+.hdf5_backed_counts <- function(counts) {
+  if (!methods::is(counts, "DelayedArray") || !requireNamespace("DelayedArray", quietly = TRUE)) return(NULL)
+  if (!DelayedArray::isPristine(counts, ignore.dimnames = TRUE)) return(NULL)
+  seed <- DelayedArray::seed(counts)
+  # A reshaped seed shows the dataset in another shape than it is stored.
+  if (!methods::is(seed, "HDF5ArraySeed") || methods::is(seed, "ReshapedHDF5ArraySeed")) return(NULL)
+  if (length(dim(counts)) != 2L) return(NULL)
+  list(path = seed@filepath, name = seed@name)
 }
 
 # The obs columns as a data.frame (labels as factors); columns of encodings
@@ -90,8 +114,9 @@ write_h5ad <- function(x, path, assay = "counts", block_size = 64) {
 # colData / covariates as the writer's obs columns: numbers, or levels and
 # 0-based codes (-1 for NA).
 .obs_columns <- function(covariates) {
-  if (is.null(covariates) || !ncol(covariates)) return(list())
-  out <- list()
+  # Named even when empty: the writer reads the columns' names.
+  out <- stats::setNames(list(), character(0))
+  if (is.null(covariates) || !ncol(covariates)) return(out)
   for (name in colnames(covariates)) {
     column <- covariates[[name]]
     if (is.numeric(column) && !is.factor(column)) {

@@ -245,14 +245,29 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_source_from_hdf5
-Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer);
-RcppExport SEXP _exprflow_cpp_source_from_hdf5(SEXP pathSEXP, SEXP layerSEXP) {
+Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer, std::vector<std::string> genes);
+RcppExport SEXP _exprflow_cpp_source_from_hdf5(SEXP pathSEXP, SEXP layerSEXP, SEXP genesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
     Rcpp::traits::input_parameter< std::string >::type layer(layerSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5(path, layer));
+    Rcpp::traits::input_parameter< std::vector<std::string> >::type genes(genesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5(path, layer, genes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_source_from_hdf5_matrix
+Rcpp::List cpp_source_from_hdf5_matrix(std::string path, std::string name, std::vector<std::string> file_genes, std::vector<std::string> genes);
+RcppExport SEXP _exprflow_cpp_source_from_hdf5_matrix(SEXP pathSEXP, SEXP nameSEXP, SEXP file_genesSEXP, SEXP genesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    Rcpp::traits::input_parameter< std::vector<std::string> >::type file_genes(file_genesSEXP);
+    Rcpp::traits::input_parameter< std::vector<std::string> >::type genes(genesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5_matrix(path, name, file_genes, genes));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -313,6 +328,17 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type n(nSEXP);
     cpp_set_threads(n);
     return R_NilValue;
+END_RCPP
+}
+// cpp_set_blas_threads
+bool cpp_set_blas_threads(int n);
+RcppExport SEXP _exprflow_cpp_set_blas_threads(SEXP nSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_set_blas_threads(n));
+    return rcpp_result_gen;
 END_RCPP
 }
 // cpp_architectures
@@ -623,12 +649,14 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_dynamics_default_spec", (DL_FUNC) &_exprflow_cpp_dynamics_default_spec, 0},
     {"_exprflow_cpp_dynamics_fit", (DL_FUNC) &_exprflow_cpp_dynamics_fit, 4},
     {"_exprflow_cpp_dynamics_trajectories", (DL_FUNC) &_exprflow_cpp_dynamics_trajectories, 4},
-    {"_exprflow_cpp_source_from_hdf5", (DL_FUNC) &_exprflow_cpp_source_from_hdf5, 2},
+    {"_exprflow_cpp_source_from_hdf5", (DL_FUNC) &_exprflow_cpp_source_from_hdf5, 3},
+    {"_exprflow_cpp_source_from_hdf5_matrix", (DL_FUNC) &_exprflow_cpp_source_from_hdf5_matrix, 4},
     {"_exprflow_cpp_hdf5_cell_names", (DL_FUNC) &_exprflow_cpp_hdf5_cell_names, 1},
     {"_exprflow_cpp_hdf5_obs", (DL_FUNC) &_exprflow_cpp_hdf5_obs, 1},
     {"_exprflow_cpp_write_h5ad", (DL_FUNC) &_exprflow_cpp_write_h5ad, 8},
     {"_exprflow_cpp_runtime_info", (DL_FUNC) &_exprflow_cpp_runtime_info, 0},
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
+    {"_exprflow_cpp_set_blas_threads", (DL_FUNC) &_exprflow_cpp_set_blas_threads, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},
     {"_exprflow_cpp_default_spec", (DL_FUNC) &_exprflow_cpp_default_spec, 2},
     {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 1},

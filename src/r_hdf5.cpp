@@ -3,6 +3,7 @@
 // .h5ad files written from R's sparse counts.
 #include "r_glue.hpp"
 
+#include "data/gene_selection.hpp"
 #include "data/h5ad_writer.hpp"
 #include "data/hdf5_source.hpp"
 
@@ -11,28 +12,49 @@ using exprflow::Hdf5ExpressionSource;
 
 namespace {
 
+// The file behind a source: the source itself, or the one a gene selection reads.
 const Hdf5ExpressionSource& hdf5_source(SEXP source_ptr) {
   Rcpp::XPtr<ExpressionSource> source(source_ptr);
   if (source.get() == nullptr) Rcpp::stop("the data source no longer exists");
-  const auto* file = dynamic_cast<const Hdf5ExpressionSource*>(source.get());
+  const ExpressionSource* inner = source.get();
+  if (const auto* selection = dynamic_cast<const exprflow::GeneSelectionSource*>(inner)) inner = &selection->inner();
+  const auto* file = dynamic_cast<const Hdf5ExpressionSource*>(inner);
   if (file == nullptr) Rcpp::stop("the data source is not an HDF5 file");
   return *file;
+}
+
+// list(source, genes, n_cells, format) of a file, shown through `genes`
+// (in their order) when they are given and differ from the file's.
+Rcpp::List source_list(std::unique_ptr<Hdf5ExpressionSource> file, const std::vector<std::string>& genes) {
+  const int n_cells = file->n_cells();
+  const std::string format = file->format();
+  std::unique_ptr<ExpressionSource> source = std::move(file);
+  if (!genes.empty() && genes != source->genes()) {
+    source = std::make_unique<exprflow::GeneSelectionSource>(std::move(source), genes);
+  }
+  Rcpp::CharacterVector names = Rcpp::wrap(source->genes());
+  return Rcpp::List::create(Rcpp::Named("source") = Rcpp::XPtr<ExpressionSource>(source.release(), true),
+                            Rcpp::Named("genes") = names, Rcpp::Named("n_cells") = n_cells,
+                            Rcpp::Named("format") = format);
 }
 
 }  // namespace
 
 // A streamed source of the counts in `path` (X, or layers/<layer> of an
-// .h5ad): list(source, genes, n_cells, format).
+// .h5ad) through `genes` (character(0): the file's genes).
 // [[Rcpp::export(.cpp_source_from_hdf5)]]
-Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer) {
+Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer, std::vector<std::string> genes) {
+  return exprflow_r::guarded([&]() { return source_list(Hdf5ExpressionSource::open(path, layer), genes); });
+}
+
+// A streamed source of the HDF5 object `name` in `path` (an HDF5Array's
+// dataset, a TENxMatrix's group) whose genes are `file_genes`, shown
+// through `genes` (character(0): all of them).
+// [[Rcpp::export(.cpp_source_from_hdf5_matrix)]]
+Rcpp::List cpp_source_from_hdf5_matrix(std::string path, std::string name, std::vector<std::string> file_genes,
+                                       std::vector<std::string> genes) {
   return exprflow_r::guarded([&]() {
-    std::unique_ptr<Hdf5ExpressionSource> file = Hdf5ExpressionSource::open(path, layer);
-    Rcpp::CharacterVector genes = Rcpp::wrap(file->genes());
-    const int n_cells = file->n_cells();
-    const std::string format = file->format();
-    Rcpp::XPtr<ExpressionSource> source(file.release(), true);
-    return Rcpp::List::create(Rcpp::Named("source") = source, Rcpp::Named("genes") = genes,
-                              Rcpp::Named("n_cells") = n_cells, Rcpp::Named("format") = format);
+    return source_list(Hdf5ExpressionSource::open_matrix(path, name, std::move(file_genes)), genes);
   });
 }
 

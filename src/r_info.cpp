@@ -26,3 +26,8 @@ Rcpp::List cpp_runtime_info() {
 void cpp_set_threads(int n) {
   exprflow_r::guarded([&]() { exprflow::set_torch_threads(n); });
 }
+
+// [[Rcpp::export(.cpp_set_blas_threads)]]
+bool cpp_set_blas_threads(int n) {
+  return exprflow_r::guarded([&]() { return exprflow::set_blas_threads(n); });
+}

@@ -48,6 +48,8 @@ test_that("a run killed in another process resumes to the uninterrupted run's we
   x <- checkpoint_cells()
   expect_error(resume_training(folder), "`x`: the run trained on data held in memory")
   expect_error(resume_training(folder, x = x[, 1:150]), "150 cells, the run trained on 2,000 genes x 200 cells")
+  # Other cells of the same shape, and the same cells in another order.
+  expect_error(resume_training(folder, x = x[, 200:1]), "`x`: its cells are not the run's")
   resumed <- resume_training(folder, x = x)
   whole <- checkpoint_fit(x)
   expect_identical(resumed$history[, c("stage", "epoch", "train_loss", "validation_loss")],

@@ -53,9 +53,55 @@ test_that("models train, embed and reconstruct from a file path", {
   other_path <- tempfile(fileext = ".h5ad")
   on.exit(unlink(other_path), add = TRUE)
   write_h5ad(other, other_path)
-  expect_error(embed_cells(model, other_path), "the genes of '.*' are not the model's \\(1950 missing")
+  expect_error(embed_cells(model, other_path), "`x`: '.*' lacks 1950 of the 2000 genes asked for \\(")
+  # A file with more genes, in another order: the model's genes are read
+  # from it, with library sizes over them as for the matrix subset.
+  counts <- SummarizedExperiment::assay(sce, "counts")
+  extra <- Matrix::sparseMatrix(i = rep(1L, ncol(counts)), j = seq_len(ncol(counts)), x = 5, dims = c(3L, ncol(counts)),
+                                dimnames = list(c("X1", "X2", "X3"), colnames(counts)))
+  shuffled <- rbind(counts, extra)[c(2003:1), ]
+  shuffled_path <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(shuffled_path), add = TRUE)
+  write_h5ad(shuffled, shuffled_path)
+  expect_equal(embed_cells(model, shuffled_path), embed_cells(model, counts))
   expect_error(fit_expression_model(path, condition = "tissue", epochs = 1),
                "condition column 'tissue' does not exist; available columns: .*cell_type")
+})
+
+test_that("a SingleCellExperiment whose counts are an HDF5Array is streamed from its file", {
+  skip_if_not_installed("HDF5Array")
+  sce <- small_cells(120)
+  counts <- SummarizedExperiment::assay(sce, "counts")
+  path <- tempfile(fileext = ".h5")
+  on.exit(unlink(path))
+  backed <- sce
+  SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <-
+    HDF5Array::writeHDF5Array(counts, path, "counts", verbose = FALSE)
+  input <- exprflow:::.expression_input(backed, condition = "cell_type")
+  # The source reads the file (the core's HDF5 source, which has no cell
+  # names of its own), not a copy in memory.
+  expect_identical(exprflow:::.cpp_hdf5_cell_names(input$source), character())
+  expect_identical(input$genes, rownames(sce))
+  expect_identical(input$cells, colnames(sce))
+  expect_identical(expression_minibatch(backed, c(120, 1, 7, 7), log_normalised = FALSE),
+                   expression_minibatch(sce, c(120, 1, 7, 7), log_normalised = FALSE))
+  expect_identical(expression_minibatch(backed, 1:120), expression_minibatch(sce, 1:120))
+  model <- fit_expression_model(backed, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
+                                n_layers = 1, seed = 3, verbose = FALSE)
+  twin <- fit_expression_model(sce, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
+                               n_layers = 1, seed = 3, verbose = FALSE)
+  expect_equal(SingleCellExperiment::reducedDim(embed_cells(model, backed), "EXPRFLOW"),
+               SingleCellExperiment::reducedDim(embed_cells(twin, sce), "EXPRFLOW"))
+  # A subset is a delayed operation: read into memory, with the same cells.
+  expect_identical(expression_minibatch(backed[, 11:20], 1:10), expression_minibatch(sce[, 11:20], 1:10))
+  expect_identical(exprflow:::.hdf5_backed_counts(SummarizedExperiment::assay(backed[, 11:20], "counts")), NULL)
+  # Worker processes stream the same file (no copy is written for them).
+  expect_identical(exprflow:::.job_data(backed, NULL, input, tempfile()),
+                   list(path = normalizePath(path), name = "/counts", genes = rownames(sce)))
+  skip_if_not(exprflow:::.cpp_data_parallel_available(), "built without Gloo (libgloo-dev)")
+  in_processes <- fit_expression_model(backed, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
+                                       n_layers = 1, seed = 3, verbose = FALSE, processes = 2)
+  expect_true(all(is.finite(in_processes$history$validation_loss)))
 })
 
 test_that("bad paths and files give errors naming the file and the field", {

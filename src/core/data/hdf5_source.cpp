@@ -261,12 +261,17 @@ Hdf5ExpressionSource::Hdf5ExpressionSource(std::unique_ptr<File> file, std::vect
 
 Hdf5ExpressionSource::~Hdf5ExpressionSource() { wait_for_prefetch(); }
 
-std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::string& path, const std::string& layer) {
+std::unique_ptr<Hdf5ExpressionSource::File> Hdf5ExpressionSource::open_file(const std::string& path) {
   silence_hdf5();
   if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, "does not exist or is not an HDF5 file (.h5 / .h5ad)");
   auto file = std::make_unique<File>();
   file->file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file->file.valid()) fail(path, "cannot be opened for reading");
+  return file;
+}
+
+std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::string& path, const std::string& layer) {
+  auto file = open_file(path);
   const hid_t f = file->file.get();
   std::string format;
   std::vector<std::string> genes;
@@ -322,9 +327,74 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
       }
     }
   }
-  if (n_cells <= 0 || n_genes <= 0) fail(path, "holds no cells or no genes");
-  if (n_cells > std::numeric_limits<int>::max() - 1) fail(path, "has more cells than exprflow indexes (2^31)");
+  if (n_genes <= 0) fail(path, "holds no genes");
+  return finish_open(std::move(file), std::move(genes), path, format, n_cells);
+}
 
+std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open_matrix(const std::string& path,
+                                                                        const std::string& name,
+                                                                        std::vector<std::string> genes) {
+  auto file = open_file(path);
+  const hid_t f = file->file.get();
+  file->matrix = name.empty() || name[0] != '/' ? "/" + name : name;
+  if (!exists(f, file->matrix)) fail(path, "has no object " + file->matrix);
+  const int64_t n_genes = static_cast<int64_t>(genes.size());
+  if (n_genes <= 0) fail(path, "no gene names were given for " + file->matrix);
+  int64_t n_cells = 0;
+  std::string format;
+  if (object_type(f, file->matrix) == H5O_TYPE_DATASET) {
+    format = "hdf5_dense";
+    file->dense = true;
+    file->data = open_dataset(f, path, file->matrix, kChunkCacheBytes);
+    const std::vector<hsize_t> dims = dataset_shape(file->data.get());
+    if (dims.size() != 2) fail(path, file->matrix + " must be a two-dimensional (cells x genes) dataset");
+    if (static_cast<int64_t>(dims[1]) != n_genes) {
+      fail(path, file->matrix + " has " + std::to_string(dims[1]) + " genes per cell but " +
+                     std::to_string(n_genes) + " gene names were given");
+    }
+    n_cells = static_cast<int64_t>(dims[0]);
+  } else {
+    format = "hdf5_sparse";
+    for (const char* part : {"/data", "/indices", "/indptr"}) {
+      if (!exists(f, file->matrix + part)) {
+        fail(path, file->matrix + " is neither a 2-d dataset nor a sparse group (no " + file->matrix + part + ")");
+      }
+    }
+    Handle indptr = open_dataset(f, path, file->matrix + "/indptr");
+    const std::vector<hsize_t> dims = dataset_shape(indptr.get());
+    if (dims.size() != 1 || dims[0] < 1) fail(path, file->matrix + "/indptr must be a non-empty 1-d dataset");
+    n_cells = static_cast<int64_t>(dims[0]) - 1;
+    // The group must hold one indptr segment per cell: an AnnData CSR
+    // (shape attribute cells, genes) or a 10x-style CSC (shape dataset
+    // genes, cells). Other layouts would read genes as cells.
+    std::string encoding = string_attribute(f, file->matrix, "encoding-type");
+    if (encoding.empty()) encoding = string_attribute(f, file->matrix, "h5sparse_format") + "_matrix";
+    int64_t shape_genes = -1, shape_cells = -1;
+    if (encoding == "csc_matrix") {
+      fail(path, file->matrix + " is a csc_matrix (one contiguous column per gene), which cannot be streamed by cell");
+    } else if (encoding == "csr_matrix") {
+      const std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
+      if (shape.size() == 2) shape_cells = shape[0], shape_genes = shape[1];
+    } else if (exists(f, file->matrix + "/shape")) {
+      const std::vector<int64_t> shape = read_all<int64_t>(f, path, file->matrix + "/shape", H5T_NATIVE_INT64);
+      if (shape.size() == 2) shape_genes = shape[0], shape_cells = shape[1];
+    }
+    if ((shape_genes >= 0 && shape_genes != n_genes) || (shape_cells >= 0 && shape_cells != n_cells)) {
+      fail(path, file->matrix + " is " + std::to_string(shape_genes) + " genes x " + std::to_string(shape_cells) +
+                     " cells by its shape, but " + std::to_string(n_genes) + " gene names were given and indptr has " +
+                     std::to_string(n_cells) + " cells");
+    }
+  }
+  return finish_open(std::move(file), std::move(genes), path, format, n_cells);
+}
+
+std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::finish_open(std::unique_ptr<File> file,
+                                                                        std::vector<std::string> genes,
+                                                                        const std::string& path,
+                                                                        const std::string& format, int64_t n_cells) {
+  const hid_t f = file->file.get();
+  if (n_cells <= 0) fail(path, "holds no cells");
+  if (n_cells > std::numeric_limits<int>::max() - 1) fail(path, "has more cells than exprflow indexes (2^31)");
   std::unique_ptr<Hdf5ExpressionSource> source(new Hdf5ExpressionSource(std::move(file), std::move(genes)));
   source->path_ = path;
   source->format_ = format;
@@ -356,6 +426,18 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
     double cells_per_chunk = static_cast<double>(chunk[0]);
     if (!h.dense) cells_per_chunk /= std::max(1.0, static_cast<double>(source->indptr_.back()) / n_cells);
     source->block_cells_ = static_cast<int>(std::clamp(cells_per_chunk, double(kMinBlockCells), 65536.0));
+    // A dense dataset chunked across genes too (R's HDF5Array chunks both
+    // ways): a band of cells spans every chunk of its rows, and the cache
+    // must hold a band's chunks, or each read decompresses them again.
+    if (h.dense && chunk[1] > 0) {
+      const double columns = std::ceil(static_cast<double>(source->n_genes()) / chunk[1]) * chunk[1];
+      Handle stored(H5Dget_type(h.data.get()), H5Tclose);  // chunks are cached in the file's type
+      const double band_bytes = static_cast<double>(chunk[0]) * columns * H5Tget_size(stored.get()) * 2;
+      if (band_bytes > kChunkCacheBytes) {
+        h.data = Handle();  // closed before it is reopened with a cache the size of two bands
+        h.data = open_dataset(f, path, h.matrix, static_cast<size_t>(std::min(band_bytes, double(size_t(1) << 30))));
+      }
+    }
   }
   return source;
 }
@@ -521,6 +603,8 @@ std::vector<std::string> Hdf5ExpressionSource::cell_names() const {
   std::vector<std::string> names;
   if (format_ == "10x_h5") {
     names = read_strings(f, path_, "/matrix/barcodes");
+  } else if (format_.rfind("hdf5_", 0) == 0) {
+    return {};  // open_matrix(): the caller holds the names
   } else {
     const std::string obs_index = index_dataset(f, "/obs");
     if (obs_index.empty() || !exists(f, obs_index)) return {};
@@ -536,7 +620,7 @@ std::vector<ObsColumn> Hdf5ExpressionSource::obs_columns() const {
   std::lock_guard<std::mutex> lock(mutex_);
   const hid_t f = file_->file.get();
   std::vector<ObsColumn> out;
-  if (format_ == "10x_h5" || !exists(f, "/obs")) return out;
+  if (format_.rfind("h5ad_", 0) != 0 || !exists(f, "/obs")) return out;
   std::vector<std::string> order = strings_attribute(f, "/obs", "column-order");
   const std::string index = string_attribute(f, "/obs", "_index");
   for (const std::string& name : order) {

@@ -3,7 +3,13 @@
 //                      (CSC genes x cells: one contiguous column per cell);
 //   AnnData .h5ad      X (or layers/<name>) as a csr_matrix group (cells x
 //                      genes: one contiguous row per cell) or a dense 2-d
-//                      dataset; genes from var, cells from obs (their _index).
+//                      dataset; genes from var, cells from obs (their _index);
+//   any HDF5 file      one named object of counts whose cells are contiguous
+//                      (open_matrix): a 2-d dataset (cells x genes in HDF5's
+//                      order, e.g. R's HDF5Array of a genes x cells matrix)
+//                      or a group of data / indices / indptr with one indptr
+//                      segment per cell (TENxMatrix, H5ADMatrix); the caller
+//                      names the genes.
 // Only `indptr` (one offset per cell) and the gene names stay in memory; a
 // minibatch reads each run of nearby cells' `data` and `indices` in one
 // hyperslab. Library sizes come from one streaming pass at open, which also
@@ -42,6 +48,10 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   // layers/<layer> of an .h5ad. Throws std::invalid_argument naming the file
   // and the missing or malformed field.
   static std::unique_ptr<Hdf5ExpressionSource> open(const std::string& path, const std::string& layer = "");
+  // The counts in the object `name` of `path` (see above), with `genes` as
+  // the gene names (their number is checked against the object's shape).
+  static std::unique_ptr<Hdf5ExpressionSource> open_matrix(const std::string& path, const std::string& name,
+                                                           std::vector<std::string> genes);
   ~Hdf5ExpressionSource() override;
 
   int n_cells() const override { return n_cells_; }
@@ -51,11 +61,13 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   // fill_counts() of exactly those cells copies them from there.
   void prefetch(const std::vector<int>& cells) const override;
 
-  // "10x_h5", "h5ad_csr" or "h5ad_dense".
+  // "10x_h5", "h5ad_csr", "h5ad_dense", or open_matrix()'s "hdf5_sparse" /
+  // "hdf5_dense".
   const std::string& format() const { return format_; }
   // Read from the file when asked (not kept in memory).
   std::vector<std::string> cell_names() const;
-  // The obs columns of an .h5ad in their column order (none for 10x).
+  // The obs columns of an .h5ad in their column order (none for the other
+  // formats).
   std::vector<ObsColumn> obs_columns() const;
 
   // Cells per block of the epoch order: about one compressed chunk of the
@@ -68,6 +80,12 @@ class Hdf5ExpressionSource final : public ExpressionSource {
  private:
   struct File;
   Hdf5ExpressionSource(std::unique_ptr<File> file, std::vector<std::string> genes);
+  static std::unique_ptr<File> open_file(const std::string& path);  // read-only; errors name the file
+  // Opens the datasets of file->matrix, reads indptr, checks and sums every
+  // cell: what every format shares once its genes and cells are known.
+  static std::unique_ptr<Hdf5ExpressionSource> finish_open(std::unique_ptr<File> file, std::vector<std::string> genes,
+                                                           const std::string& path, const std::string& format,
+                                                           int64_t n_cells);
   double column_sum(int cell) const override { return sums_[cell]; }
   void compute_sums_and_check();
   void read_counts(const std::vector<int>& cells, float* out) const;  // under mutex_

@@ -232,4 +232,17 @@ void set_torch_threads(int n) {
   at::set_num_threads(n);
 }
 
+bool set_blas_threads(int n) {
+  if (n < 1) {
+    throw std::invalid_argument("the number of BLAS threads must be at least 1, got " + std::to_string(n));
+  }
+  const BlasLibrary blas = detect_blas();
+  if (blas.name != "OpenBLAS") return false;
+  using SetThreads = void (*)(int);
+  auto set = openblas_function<SetThreads>(blas.path, "openblas_set_num_threads");
+  if (!set) return false;
+  set(n);
+  return true;
+}
+
 }  // namespace exprflow

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "data/expression_source.hpp"
+#include "data/gene_selection.hpp"
 #include "data/h5ad_writer.hpp"
 #include "data/hdf5_source.hpp"
 
@@ -119,6 +120,20 @@ void write_10x(const std::string& path, const Counts& c, std::vector<std::string
   H5Gclose(features);
   H5Gclose(matrix);
   H5Fclose(file);
+}
+
+// The counts as a dense (cells, genes) dataset stored as `file_type`.
+void write_dense(hid_t file, const char* name, const Counts& c, hid_t file_type) {
+  std::vector<double> dense(static_cast<size_t>(c.cells) * c.genes, 0.0);  // (cells, genes), row-major
+  for (int cell = 0; cell < c.cells; ++cell) {
+    for (int k = c.p[cell]; k < c.p[cell + 1]; ++k) dense[cell * c.genes + c.i[k]] = c.x[k];
+  }
+  const hsize_t dims[2] = {static_cast<hsize_t>(c.cells), static_cast<hsize_t>(c.genes)};
+  hid_t space = H5Screate_simple(2, dims, nullptr);
+  hid_t d = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, dense.data());
+  H5Dclose(d);
+  H5Sclose(space);
 }
 
 std::string error_of(const std::string& path, const std::string& layer = "") {
@@ -233,22 +248,85 @@ TEST(Hdf5Source, DenseH5adXStreamsRowsOfCells) {
   write_h5ad(path, content_of(c));  // var and obs from the writer; X replaced by a dense dataset
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   H5Ldelete(file, "X", H5P_DEFAULT);
-  std::vector<double> dense(static_cast<size_t>(c.cells) * c.genes, 0.0);  // cells x genes, row-major
-  for (int cell = 0; cell < c.cells; ++cell) {
-    for (int k = c.p[cell]; k < c.p[cell + 1]; ++k) dense[cell * c.genes + c.i[k]] = c.x[k];
-  }
-  const hsize_t dims[2] = {static_cast<hsize_t>(c.cells), static_cast<hsize_t>(c.genes)};
-  hid_t space = H5Screate_simple(2, dims, nullptr);
-  hid_t d = H5Dcreate2(file, "X", H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, dense.data());
-  H5Dclose(d);
-  H5Sclose(space);
+  write_dense(file, "X", c, H5T_NATIVE_DOUBLE);
   H5Fclose(file);
   const auto streamed = Hdf5ExpressionSource::open(path);
   EXPECT_EQ(streamed->format(), "h5ad_dense");
   const CscExpressionSource memory(c.gene_names, c.cells, c.p.data(), c.i.data(), c.x.data());
   EXPECT_EQ(streamed->library_sizes(), memory.library_sizes());
   expect_same_cells(*streamed, memory, awkward_cells(c.cells));
+  std::remove(path.c_str());
+}
+
+// R's HDF5Array keeps a genes x cells matrix as a (cells, genes) dataset
+// under any name, and TENxMatrix / H5ADMatrix name a sparse group; the gene
+// names stay in R.
+TEST(Hdf5Source, OpenMatrixStreamsANamedDatasetOrSparseGroupWithTheCallersGenes) {
+  const Counts c = random_counts(11, 280, 7);
+  const std::string sparse_path = temp_path("group.h5"), dense_path = temp_path("assay.h5");
+  write_10x(sparse_path, c, c.gene_names);
+  const CscExpressionSource memory(c.gene_names, c.cells, c.p.data(), c.i.data(), c.x.data());
+  const auto sparse = Hdf5ExpressionSource::open_matrix(sparse_path, "matrix", c.gene_names);
+  EXPECT_EQ(sparse->format(), "hdf5_sparse");
+  EXPECT_EQ(sparse->n_cells(), c.cells);
+  EXPECT_TRUE(sparse->cell_names().empty());
+  EXPECT_EQ(sparse->library_sizes(), memory.library_sizes());
+  expect_same_cells(*sparse, memory, awkward_cells(c.cells));
+
+  hid_t file = H5Fcreate(dense_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  write_dense(file, "assay001", c, H5T_STD_I32LE);  // integers, as R's HDF5Array writes counts
+  H5Fclose(file);
+  const auto streamed = Hdf5ExpressionSource::open_matrix(dense_path, "assay001", c.gene_names);
+  EXPECT_EQ(streamed->format(), "hdf5_dense");
+  expect_same_cells(*streamed, memory, awkward_cells(c.cells));
+
+  auto error = [](const std::string& path, const std::string& name, const std::vector<std::string>& genes) {
+    try {
+      Hdf5ExpressionSource::open_matrix(path, name, genes);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::vector<std::string> fewer(c.gene_names.begin(), c.gene_names.end() - 1);
+  EXPECT_NE(error(dense_path, "assay001", fewer).find("has 11 genes per cell but 10 gene names"), std::string::npos);
+  EXPECT_NE(error(dense_path, "assay002", c.gene_names).find("has no object /assay002"), std::string::npos);
+  EXPECT_NE(error(sparse_path, "matrix/features", c.gene_names).find("nor a sparse group"), std::string::npos);
+  EXPECT_NE(error(sparse_path, "matrix", fewer).find("is 11 genes x 280 cells by its shape, but 10 gene names"),
+            std::string::npos);
+  std::remove(sparse_path.c_str());
+  std::remove(dense_path.c_str());
+}
+
+TEST(Hdf5Source, GeneSelectionGivesTheCellsOfTheSubsetInMemory) {
+  const Counts c = random_counts(20, 300, 8);
+  const std::string path = temp_path("select.h5ad");
+  write_h5ad(path, content_of(c));
+  // Another order and a subset, as a model's genes against a bigger file.
+  const std::vector<int> chosen{17, 3, 9, 0, 12};
+  std::vector<std::string> genes;
+  std::vector<double> subset(chosen.size() * c.cells, 0.0);  // genes x cells, column-major
+  for (int g : chosen) genes.push_back(c.gene_names[g]);
+  for (int cell = 0; cell < c.cells; ++cell) {
+    for (int k = c.p[cell]; k < c.p[cell + 1]; ++k) {
+      const auto at = std::find(chosen.begin(), chosen.end(), c.i[k]);
+      if (at != chosen.end()) subset[cell * chosen.size() + (at - chosen.begin())] = c.x[k];
+    }
+  }
+  const DenseExpressionSource memory(genes, c.cells, subset.data());
+  const GeneSelectionSource selected(Hdf5ExpressionSource::open(path), genes);
+  EXPECT_EQ(selected.genes(), genes);
+  EXPECT_EQ(selected.n_cells(), c.cells);
+  EXPECT_EQ(selected.library_sizes(), memory.library_sizes());
+  expect_same_cells(selected, memory, awkward_cells(c.cells));
+  selected.prefetch({4, 2});
+  expect_same_cells(selected, memory, {4, 2});
+  try {
+    GeneSelectionSource(Hdf5ExpressionSource::open(path), {"gene1", "CD3E", "MS4A1"});
+    ADD_FAILURE() << "missing genes were not reported";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("lacks 2 of the 3 genes asked for (CD3E, MS4A1)"), std::string::npos);
+  }
   std::remove(path.c_str());
 }
 

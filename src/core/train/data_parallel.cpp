@@ -9,6 +9,7 @@
 #define USE_C10D_GLOO  // ProcessGroupGloo.hpp declares its class only under it
 #endif
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -26,8 +27,10 @@ GroupSettings GroupSettings::from(const Options& options) {
     throw std::invalid_argument("group_rank must be in [0, group_size - 1], got " + std::to_string(s.rank));
   }
   if (!(s.timeout_seconds > 0)) throw std::invalid_argument("group_timeout must be positive");
-  if (s.size > 1 && s.store.rfind("file:", 0) != 0 && s.store.rfind("tcp:", 0) != 0) {
-    throw std::invalid_argument("group_store must be 'file:<path>' or 'tcp:<host>:<port>', got '" + s.store + "'");
+  if (s.size > 1 && s.store.rfind("file:", 0) != 0 && s.store.rfind("tcp:", 0) != 0 &&
+      s.store.rfind("tcp-client:", 0) != 0) {
+    throw std::invalid_argument("group_store must be 'file:<path>', 'tcp:<host>:<port>' or "
+                                "'tcp-client:<host>:<port>', got '" + s.store + "'");
   }
   return s;
 }
@@ -87,28 +90,35 @@ class GlooGroup final : public DataParallelGroup {
     if (s.store.rfind("file:", 0) == 0) {
       store = c10::make_intrusive<c10d::FileStore>(s.store.substr(5), s.size);
     } else {
-      const std::string address = s.store.substr(4);
+      // "tcp-client:": a launcher serves the store (torchrun's agent), so
+      // rank 0 connects like the others, and exprflow's keys get their own
+      // prefix beside the launcher's.
+      const bool client_only = s.store.rfind("tcp-client:", 0) == 0;
+      const std::string address = s.store.substr(client_only ? 11 : 4);
       const size_t colon = address.rfind(':');
       const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
       if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
           std::stoi(port) > 65535) {
-        throw std::invalid_argument("group_store 'tcp:' needs <host>:<port> with a port number, got '" + s.store + "'");
+        throw std::invalid_argument("group_store 'tcp:' / 'tcp-client:' needs <host>:<port> with a port number, got '" +
+                                    s.store + "'");
       }
       host = address.substr(0, colon);
       c10d::TCPStoreOptions options;
       options.port = static_cast<uint16_t>(std::stoi(port));
-      options.isServer = s.rank == 0;
+      options.isServer = s.rank == 0 && !client_only;
       options.numWorkers = s.size;
       options.timeout = timeout;
       store = c10::make_intrusive<c10d::TCPStore>(host, options);
+      if (client_only) store = c10::make_intrusive<c10d::PrefixStore>("exprflow", store);
     }
     store->setTimeout(timeout);
     auto options = c10d::ProcessGroupGloo::Options::create();
     options->timeout = timeout;
-    // The ranks' own interface: loopback when they share this machine
-    // (file store), else the one that reaches the master's host.
-    options->devices.push_back(s.store.rfind("file:", 0) == 0
-                                   ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+    // The ranks' own interface: loopback when they share this machine (a
+    // file store, or a TCP store on loopback), else the one that reaches
+    // the master's host.
+    const bool one_machine = s.store.rfind("file:", 0) == 0 || host == "127.0.0.1" || host == "localhost";
+    options->devices.push_back(one_machine ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
                                    : c10d::ProcessGroupGloo::createDefaultDevice());
     group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store, s.rank, s.size, options);
   }

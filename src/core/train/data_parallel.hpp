@@ -39,7 +39,8 @@ class DataParallelGroup {
 
 struct GroupSettings {
   int rank = 0, size = 1;
-  std::string store;          // "file:<path>" or "tcp:<host>:<port>"
+  std::string store;          // "file:<path>", "tcp:<host>:<port>" (rank 0 serves) or
+                              // "tcp-client:<host>:<port>" (a launcher serves)
   double timeout_seconds = 300;
   // The group's options of a training call: group_store (""; one process),
   // group_rank, group_size, group_timeout.

@@ -39,6 +39,10 @@ struct RuntimeInfo {
 };
 RuntimeInfo runtime_info();
 void set_torch_threads(int n);
+// Sets OpenBLAS's thread count at run time (openblas_set_num_threads), for a
+// worker process whose launcher did not set OPENBLAS_NUM_THREADS; false when
+// the BLAS is not OpenBLAS (others keep their setting).
+bool set_blas_threads(int n);
 
 // ------------------------------------------------------------------ train ---
 // One validation-loss reading per epoch; the glue turns it into a data.frame.
