@@ -100,18 +100,19 @@ BlasLibrary detect_blas() {
   return {"unknown (statically linked or not loaded)", provider};
 }
 
-// An OpenBLAS query function, looked up in the BLAS that was found (the
-// process's global scope may not hold it: R loads packages' libraries
-// locally).
+// An OpenBLAS function, looked up first in the BLAS that was found (a
+// process may hold two OpenBLAS copies, and only that one runs sgemm), then
+// in the global scope.
 template <typename Fn>
 Fn openblas_function(const std::string& library, const char* name) {
-  if (void* global = ::dlsym(RTLD_DEFAULT, name)) return reinterpret_cast<Fn>(global);
-  if (library.empty()) return nullptr;
-  void* handle = ::dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD);  // only if already loaded
-  if (handle == nullptr) return nullptr;
-  void* symbol = ::dlsym(handle, name);
-  ::dlclose(handle);  // NOLOAD took a reference; the library stays loaded by its owner
-  return reinterpret_cast<Fn>(symbol);
+  if (!library.empty()) {
+    if (void* handle = ::dlopen(library.c_str(), RTLD_LAZY | RTLD_NOLOAD)) {  // only if already loaded
+      void* symbol = ::dlsym(handle, name);
+      ::dlclose(handle);  // NOLOAD took a reference; the library stays loaded by its owner
+      if (symbol) return reinterpret_cast<Fn>(symbol);
+    }
+  }
+  return reinterpret_cast<Fn>(::dlsym(RTLD_DEFAULT, name));
 }
 
 // How much of the CPU's vector width a core or a CPU uses: 3 AVX-512, 2 AVX2,
