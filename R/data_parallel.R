@@ -103,8 +103,7 @@
   failed <- which(!vapply(outcomes, function(o) isTRUE(o$ok), logical(1)))
   if (length(failed)) {
     messages <- vapply(outcomes[failed], function(o) o$message, character(1))
-    own <- which(!grepl("lost the group", messages, fixed = TRUE))
-    pick <- if (length(own)) own[1] else 1L
+    pick <- .root_cause(as.list(messages))
     stop(sprintf("worker process %d of %d (on %s) failed: %s", failed[pick] - 1L, length(hosts),
                  hosts[failed[pick]], messages[pick]), call. = FALSE)
   }
@@ -233,6 +232,14 @@
   }
 }
 
+# Which of the failed workers' messages (a list of character vectors) to
+# report: the first whose error is its own, not the others' "lost the
+# group" that follows it.
+.root_cause <- function(messages) {
+  own <- which(!vapply(messages, function(m) any(grepl("lost the group", m, fixed = TRUE)), logical(1)))
+  if (length(own)) own[1] else 1L
+}
+
 # Waits until every worker has ended; stops with a failed worker's log when
 # one fails: the first whose error is its own, not the others' "lost the
 # group" (the rest then fail within the group's timeout, or are stopped).
@@ -248,8 +255,7 @@
     failed <- which(!is.na(codes) & codes != 0L)
     if (length(failed)) {
       logs <- lapply(failed - 1L, function(rank) readLines(file.path(folder, sprintf("rank%d.log", rank)), warn = FALSE))
-      own <- which(!vapply(logs, function(l) any(grepl("lost the group", l, fixed = TRUE)), logical(1)))
-      pick <- if (length(own)) own[1] else 1L
+      pick <- .root_cause(logs)
       stop(sprintf("worker process %d of %d failed:\n%s", failed[pick] - 1L, processes,
                    paste(utils::tail(logs[[pick]], 12L), collapse = "\n")), call. = FALSE)
     }

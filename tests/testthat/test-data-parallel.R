@@ -127,7 +127,6 @@ test_that("workers take their rendezvous and their threads from the launcher", {
             SLURM_CPUS_PER_TASK = NA, OMPI_COMM_WORLD_RANK = NA, PMI_RANK = NA, OPENBLAS_NUM_THREADS = NA,
             MASTER_ADDR = NA, MASTER_PORT = NA, TORCHELASTIC_USE_AGENT_STORE = NA)
   cores <- exprflow:::.available_cores()
-  expect_gte(cores, 1L)
   threads <- function(spec = list(), ...) {
     withr::with_envvar(c(none, ...), exprflow:::.worker_blas_threads(spec, 0L))
   }

@@ -246,6 +246,19 @@ std::string index_dataset(hid_t file, const std::string& group) {
   return group + "/" + index;
 }
 
+// The encoding of a sparse group ("csr_matrix", or "" / "_matrix" when it
+// says none); a CSC group (one contiguous column per gene) cannot be
+// streamed by cell and is an error.
+std::string sparse_encoding(hid_t file, const std::string& path, const std::string& group) {
+  std::string encoding = string_attribute(file, group, "encoding-type");
+  if (encoding.empty()) encoding = string_attribute(file, group, "h5sparse_format") + "_matrix";
+  if (encoding == "csc_matrix") {
+    fail(path, group + " is a csc_matrix (one contiguous column per gene), which cannot be streamed "
+                       "by cell; write it as CSR (in Python: adata.X = adata.X.tocsr(); adata.write_h5ad(...))");
+  }
+  return encoding;
+}
+
 }  // namespace
 
 struct Hdf5ExpressionSource::File {
@@ -311,12 +324,7 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
                        std::to_string(n_genes) + " genes");
       }
     } else {
-      std::string encoding = string_attribute(f, file->matrix, "encoding-type");
-      if (encoding.empty()) encoding = string_attribute(f, file->matrix, "h5sparse_format") + "_matrix";
-      if (encoding == "csc_matrix") {
-        fail(path, file->matrix + " is a csc_matrix (one contiguous column per gene), which cannot be streamed "
-                   "by cell; write it as CSR (in Python: adata.X = adata.X.tocsr(); adata.write_h5ad(...))");
-      }
+      const std::string encoding = sparse_encoding(f, path, file->matrix);
       if (encoding != "csr_matrix") fail(path, file->matrix + " is neither a csr_matrix group nor a dense dataset");
       format = "h5ad_csr";
       std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
@@ -367,12 +375,9 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open_matrix(const st
     // The group must hold one indptr segment per cell: an AnnData CSR
     // (shape attribute cells, genes) or a 10x-style CSC (shape dataset
     // genes, cells). Other layouts would read genes as cells.
-    std::string encoding = string_attribute(f, file->matrix, "encoding-type");
-    if (encoding.empty()) encoding = string_attribute(f, file->matrix, "h5sparse_format") + "_matrix";
+    const std::string encoding = sparse_encoding(f, path, file->matrix);
     int64_t shape_genes = -1, shape_cells = -1;
-    if (encoding == "csc_matrix") {
-      fail(path, file->matrix + " is a csc_matrix (one contiguous column per gene), which cannot be streamed by cell");
-    } else if (encoding == "csr_matrix") {
+    if (encoding == "csr_matrix") {
       const std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
       if (shape.size() == 2) shape_cells = shape[0], shape_genes = shape[1];
     } else if (exists(f, file->matrix + "/shape")) {
