@@ -33,13 +33,17 @@
   state
 }
 
-.write_checkpoint_call <- function(checkpoint, x, assay, condition, perturbation, control, dose, options, input) {
-  call <- list(format = "exprflow-checkpoint-call", version = 1L,
+# `processes`, `hosts`, `job`: how the run trained (a resumed run trains on
+# as many processes, the checkpoint holding each rank's random state).
+.write_checkpoint_call <- function(checkpoint, x, assay, condition, perturbation, control, dose, options, input,
+                                   processes = 1L, hosts = NULL, job = NULL) {
+  call <- list(format = "exprflow-checkpoint-call", version = 2L,
                # A file is read again from its path; data in memory must be passed again.
                x = if (.is_file_input(x)) normalizePath(x) else NULL,
                assay = assay, condition = condition, perturbation = perturbation, control = control,
                dose = dose, options = options, genes = input$genes, n_cells = input$n_cells,
-               fingerprint = .cells_fingerprint(input$source))
+               fingerprint = .cells_fingerprint(input$source), processes = as.integer(processes),
+               hosts = hosts, job = if (!is.null(job)) normalizePath(path.expand(job), mustWork = FALSE))
   path <- file.path(checkpoint, .checkpoint_call_file)
   temporary <- tempfile(".exprflow-", tmpdir = checkpoint)
   on.exit(unlink(temporary))
@@ -89,6 +93,13 @@
 #' the folder); the data must be the same cells and genes: a file's path is
 #' kept and read again, data held in memory must be passed as `x`.
 #'
+#' A run across processes resumes the way it trained: on as many worker
+#' processes (`processes`), or on the same `hosts`. A run written as a `job`
+#' for a cluster's launcher is not resumed here: start its workers again
+#' with the launcher (or let it restart them, e.g. torchrun's
+#' `--max-restarts`, or a requeued batch job); [train_worker()] continues
+#' from the checkpoint.
+#'
 #' @param checkpoint The folder given to `fit_expression_model(checkpoint = )`.
 #' @param x `NULL` to read the file the run trained on again; for a run on
 #'   data held in memory (a SingleCellExperiment, Seurat object or matrix),
@@ -111,6 +122,10 @@ resume_training <- function(checkpoint, x = NULL, verbose = interactive()) {
   checkpoint <- normalizePath(checkpoint)
   state <- file.path(checkpoint, .checkpoint_state_file)
   call <- .read_checkpoint_call(checkpoint)
+  if (!is.null(call$job)) {
+    stop(sprintf(paste0("`checkpoint`: the run is the job '%s' for a cluster's launcher: start its workers again ",
+                        "(exprflow::train_worker()), which continue from this checkpoint"), call$job), call. = FALSE)
+  }
   if (!file.exists(state)) {
     stop(sprintf("`checkpoint`: '%s' holds no %s yet: the run stopped before its first checkpoint",
                  checkpoint, .checkpoint_state_file), call. = FALSE)
@@ -150,6 +165,13 @@ resume_training <- function(checkpoint, x = NULL, verbose = interactive()) {
                     else ""))
   }
   options <- c(call$options, list(checkpoint = state, resume = state))
+  if (!is.null(call$hosts)) {
+    return(.new_model(.train_on_hosts(pointer, x, call$assay, input, prepared$codes, options, call$hosts, verbose)))
+  }
+  if ((call$processes %||% 1L) > 1L) {
+    return(.new_model(.train_in_processes(pointer, x, call$assay, input, prepared$codes, options, call$processes,
+                                          verbose)))
+  }
   report <- .train_with_progress(pointer, input, prepared$codes, options, verbose)
   .warn_if_interrupted(report, checkpoint)
   .new_model(pointer)

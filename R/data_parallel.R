@@ -298,6 +298,12 @@
 #'
 #' model <- load_model("/shared/run/job.exprflow")
 #' }
+#' A job written with `checkpoint =` continues from its checkpoint when its
+#' workers are started again (a restarted launcher, a requeued batch job),
+#' on as many processes. Workers that meet through the file next to the job
+#' (no `MASTER_ADDR`) leave it behind when killed: delete `<job>.store`
+#' before starting them again.
+#'
 #' Rank 0 serves the c10d store at `MASTER_ADDR:MASTER_PORT`, or connects
 #' to it when torchrun's agent serves it (`TORCHELASTIC_USE_AGENT_STORE`).
 #' Without `MASTER_ADDR` and `MASTER_PORT` the workers meet through a file
@@ -332,14 +338,20 @@ train_worker <- function(job, rank = NULL) {
   .cpp_set_threads(1L)
   threads <- .worker_blas_threads(spec, rank)
   if (!is.na(threads)) .cpp_set_blas_threads(threads)
-  pointer <- .cpp_model_from_raw(spec$model, "the training job", FALSE)
+  # A job its launcher starts again (restarted or requeued workers)
+  # continues from the checkpoint the earlier launch wrote: the job's writer
+  # removed any older one, and no rank writes before every rank has joined,
+  # so all ranks see the same file here.
+  state <- spec$options$checkpoint
+  resuming <- launched && !is.null(state) && is.null(spec$options$resume) && file.exists(state)
+  pointer <- if (resuming) .cpp_model_from_checkpoint(state) else .cpp_model_from_raw(spec$model, "the training job", FALSE)
   source <- if (is.list(spec$data)) {
     .cpp_source_from_hdf5_matrix(spec$data$path, spec$data$name, spec$data$genes, character())$source
   } else {
     .expression_input(spec$data, spec$assay, NULL)$source
   }
-  options <- c(spec$options, list(group_store = spec$store %||% .launcher_store(spec), group_rank = rank,
-                                  group_size = spec$size))
+  options <- c(spec$options, if (resuming) list(resume = state),
+               list(group_store = spec$store %||% .launcher_store(spec), group_rank = rank, group_size = spec$size))
   .cpp_model_train(pointer, source, spec$codes, options, function(...) TRUE)
   if (rank != 0L) return(invisible(NULL))
   raw <- .cpp_model_to_raw(pointer)

@@ -255,7 +255,13 @@
 #'   interrupted and when it ends (written to a temporary file and renamed,
 #'   so a crash leaves the previous checkpoint whole). [resume_training()]
 #'   continues the run from it, in this session or another, and ends on the
-#'   same weights as the run left alone (bit for bit on the CPU).
+#'   same weights as the run left alone (bit for bit on the CPU). Training
+#'   across processes (`processes`, `hosts`, `job`) keeps one checkpoint,
+#'   written by rank 0 with every rank's random generators, and resumes on
+#'   as many processes; with `hosts` the folder must be one that every
+#'   machine sees at the same path. A stopped run across processes keeps its
+#'   last checkpoint (its workers are stopped, not asked to write one), and
+#'   the workers of a `job` that its launcher starts again continue from it.
 #' @param checkpoint_every Epochs between checkpoints.
 #' @param processes Train data-parallel in this many R worker processes on
 #'   this machine (on LibTorch's c10d with its Gloo backend, see
@@ -337,10 +343,6 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   if (!is.null(job) && !is.null(hosts)) {
     stop("`job`: a job file is for a cluster's launcher; give `processes`, not `hosts`", call. = FALSE)
   }
-  if ((processes > 1L || !is.null(job) || !is.null(hosts)) && !is.null(checkpoint)) {
-    stop("`checkpoint`: checkpoints of training across processes are not supported yet; use processes = 1",
-         call. = FALSE)
-  }
   checkpoint_file <- .checkpoint_start(checkpoint, checkpoint_every)
   prepared <- .training_input(x, assay, condition, perturbation, control, dose)
   input <- prepared$input
@@ -358,7 +360,8 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
 
   if (!is.null(checkpoint_file)) {
     options$checkpoint_every <- checkpoint_every
-    .write_checkpoint_call(checkpoint, x, assay, condition, perturbation, control, dose, options, input)
+    .write_checkpoint_call(checkpoint, x, assay, condition, perturbation, control, dose, options, input,
+                           processes = processes, hosts = hosts, job = job)
     options$checkpoint <- checkpoint_file
   }
   if (!is.null(job)) {

@@ -13,6 +13,30 @@ checkpoint_fit <- function(x, ...) {
                        hidden = 32, n_layers = 1, seed = 3, verbose = FALSE, ...)
 }
 
+# Starts `command` (a shell command) in the background; its shell records its
+# pid in `pid_file` and becomes the command (exec), so that pid is the
+# command's. Temporary files go to `scratch` (a killed R leaves its own);
+# R CMD check's R_TESTS (a relative path) is not for it.
+start_in_background <- function(command, pid_file, scratch, environment = character()) {
+  withr::with_envvar(c(R_LIBS = paste(.libPaths(), collapse = .Platform$path.sep), R_TESTS = "", TMPDIR = scratch,
+                       environment),
+                     system2("sh", c("-c", shQuote(sprintf("echo $$ > %s; exec %s", shQuote(pid_file), command))),
+                             wait = FALSE, stdout = FALSE, stderr = FALSE))
+}
+
+rscript <- function(...) paste(shQuote(file.path(R.home("bin"), "Rscript")), ...)
+
+# Waits for `path` to appear (within `seconds`); whether it did.
+wait_for_file <- function(path, seconds = 120) {
+  deadline <- Sys.time() + seconds
+  while (!all(file.exists(path)) && Sys.time() < deadline) Sys.sleep(0.02)
+  all(file.exists(path))
+}
+
+kill_pids_in <- function(pid_files) {
+  for (f in pid_files) tools::pskill(as.integer(readLines(f)))
+}
+
 test_that("a run killed in another process resumes to the uninterrupted run's weights", {
   folder <- tempfile("run-")
   script <- tempfile(fileext = ".R")
@@ -24,21 +48,13 @@ test_that("a run killed in another process resumes to the uninterrupted run's we
     sprintf(paste0("fit_expression_model(x, 'state_mlp', condition = 'cell_type', epochs = 300, batch_size = 32, ",
                    "hidden = 32, n_layers = 1, seed = 3, verbose = FALSE, checkpoint = '%s')"), folder)),
     script)
-  # The shell records its pid and becomes Rscript (exec), so that pid is the
-  # run's. Its temporary files go to a folder removed here (a killed R leaves
-  # its own); R CMD check's R_TESTS (a relative path) is not for it.
   scratch <- tempfile("scratch-")
   dir.create(scratch)
   on.exit(unlink(scratch, recursive = TRUE), add = TRUE)
-  command <- sprintf("echo $$ > %s; exec %s %s", shQuote(pid_file), shQuote(file.path(R.home("bin"), "Rscript")),
-                     shQuote(script))
-  withr::with_envvar(c(R_LIBS = paste(.libPaths(), collapse = .Platform$path.sep), R_TESTS = "", TMPDIR = scratch),
-                     system2("sh", c("-c", shQuote(command)), wait = FALSE, stdout = FALSE, stderr = FALSE))
+  start_in_background(rscript(shQuote(script)), pid_file, scratch)
   state <- file.path(folder, "checkpoint.exprflow")
-  deadline <- Sys.time() + 120
-  while (!file.exists(state) && Sys.time() < deadline) Sys.sleep(0.02)
-  expect_true(file.exists(state))
-  tools::pskill(as.integer(readLines(pid_file)))
+  expect_true(wait_for_file(state))
+  kill_pids_in(pid_file)
   Sys.sleep(0.5)
   info <- exprflow:::.cpp_checkpoint_info(state)
   expect_identical(info$stage, "model")
@@ -56,6 +72,70 @@ test_that("a run killed in another process resumes to the uninterrupted run's we
                    whole$history[, c("stage", "epoch", "train_loss", "validation_loss")])
   expect_identical(generated_counts(resumed, 40, 2),
                    generated_counts(whole, 40, 2))
+})
+
+test_that("runs across processes, killed, resume on as many processes to the uninterrupted run's weights", {
+  skip_if_not(exprflow:::.cpp_data_parallel_available(), "built without Gloo (libgloo-dev)")
+  x <- checkpoint_cells()
+  settings <- list("state_mlp", condition = "cell_type", epochs = 150, batch_size = 32, hidden = 32, n_layers = 1,
+                   seed = 3, patience = 0, verbose = FALSE, processes = 2)
+  fit <- function(...) do.call(fit_expression_model, c(list(x), settings, list(...)))
+  scratch <- tempfile("scratch-")
+  folder <- tempfile("run-")
+  dir.create(scratch)
+  on.exit(unlink(c(scratch, folder), recursive = TRUE))
+  killed_mid_run <- function(state) {
+    Sys.sleep(0.5)
+    info <- exprflow:::.cpp_checkpoint_info(state)
+    info$epoch < 150
+  }
+
+  # fit_expression_model(processes = 2) in another R session: it and its
+  # workers are killed once rank 0 has written a checkpoint.
+  script <- file.path(scratch, "run.R")
+  writeLines(c("suppressMessages(library(exprflow))", "x <- example_pbmc()[, seq_len(200)]",
+               sprintf("do.call(fit_expression_model, c(list(x), %s, list(checkpoint = '%s')))",
+                       paste(deparse(settings), collapse = ""), folder)), script)
+  start_in_background(rscript(shQuote(script)), file.path(scratch, "session.pid"), scratch)
+  state <- file.path(folder, "checkpoint.exprflow")
+  expect_true(wait_for_file(state))
+  kill_pids_in(file.path(scratch, "session.pid"))
+  kill_pids_in(list.files(scratch, "^rank[0-9]+\\.pid$", recursive = TRUE, full.names = TRUE))
+  expect_true(killed_mid_run(state))
+  expect_identical(readRDS(file.path(folder, "call.rds"))$processes, 2L)
+  resumed <- resume_training(folder, x = x)
+  whole <- fit()
+  expect_identical(resumed$history[, c("epoch", "train_loss", "validation_loss")],
+                   whole$history[, c("epoch", "train_loss", "validation_loss")])
+  expect_identical(generated_counts(resumed, 40, 2), generated_counts(whole, 40, 2))
+
+  # A job for a launcher: its workers are killed, then started again, and
+  # continue from the checkpoint (torchrun's variables, rank 0 serving the store).
+  job <- file.path(scratch, "job.rds")
+  job_folder <- file.path(scratch, "job-run")
+  fit(job = job, checkpoint = job_folder)
+  expect_error(resume_training(job_folder), "start its workers again")
+  launch <- function(name) {
+    port <- exprflow:::.free_port()
+    for (rank in 0:1) {
+      start_in_background(rscript("-e", shQuote("exprflow::train_worker(commandArgs(TRUE)[1])"), shQuote(job)),
+                          file.path(scratch, sprintf("%s%d.pid", name, rank)), scratch,
+                          c(RANK = rank, WORLD_SIZE = 2, LOCAL_WORLD_SIZE = 2, MASTER_ADDR = "127.0.0.1",
+                            MASTER_PORT = port))
+    }
+  }
+  launch("first")
+  job_state <- file.path(job_folder, "checkpoint.exprflow")
+  expect_true(wait_for_file(job_state))
+  kill_pids_in(file.path(scratch, sprintf("first%d.pid", 0:1)))
+  expect_true(killed_mid_run(job_state))
+  launch("again")
+  expect_true(wait_for_file(file.path(scratch, "job.exprflow"), seconds = 300))
+  Sys.sleep(0.5)  # rank 1 ends after rank 0 has written the model
+  relaunched <- load_model(file.path(scratch, "job.exprflow"))
+  expect_identical(relaunched$history[, c("epoch", "train_loss", "validation_loss")],
+                   whole$history[, c("epoch", "train_loss", "validation_loss")])
+  expect_identical(generated_counts(relaunched, 40, 2), generated_counts(whole, 40, 2))
 })
 
 test_that("a run on a file resumes from the file's path, and settings come from the run", {

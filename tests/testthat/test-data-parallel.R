@@ -26,8 +26,6 @@ test_that("two worker processes train a model from memory and from a file", {
 test_that("processes arguments and worker failures are reported", {
   x <- example_pbmc()[, seq_len(100)]
   expect_error(fit_expression_model(x, "state_mlp", processes = 0), "processes")
-  expect_error(fit_expression_model(x, "state_mlp", processes = 2, checkpoint = tempfile()),
-               "checkpoints of training across processes are not supported yet")
   expect_error(fit_expression_model(x, "state_mlp", training = list(group_size = 2)), "`processes` argument")
   job <- tempfile(fileext = ".rds")
   saveRDS(list(a = 1), job)

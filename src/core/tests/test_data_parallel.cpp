@@ -18,6 +18,7 @@
 
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
+#include "train/checkpoint.hpp"
 #include "train/data_parallel.hpp"
 #include "train/trainer.hpp"
 
@@ -47,6 +48,15 @@ struct Regression {
   Tensor loss_of(const std::vector<int>& cells) {
     const Tensor idx = at::tensor(std::vector<int64_t>(cells.begin(), cells.end()));
     return (model->forward(x.index_select(0, idx)) - y.index_select(0, idx)).pow(2).mean();
+  }
+
+  // The loss of inputs jittered by noise from the rank's generator: the
+  // weights then depend on every rank's random stream.
+  Tensor noisy_loss_of(const std::vector<int>& cells, at::Generator& generator) {
+    const Tensor idx = at::tensor(std::vector<int64_t>(cells.begin(), cells.end()));
+    const Tensor inputs = x.index_select(0, idx);  // (B, 4)
+    return (model->forward(inputs + 0.3 * at::randn(inputs.sizes(), generator)) - y.index_select(0, idx))
+        .pow(2).mean();
   }
 
   TrainingTask task() {
@@ -227,4 +237,71 @@ TEST(DataParallel, LatentModelRanksEndOnTheSameWeights) {
   ASSERT_EQ(errors, (std::vector<std::string>{"", ""}));
   EXPECT_EQ(generated[0], generated[1]);
   std::remove(store.c_str());
+}
+
+// A data-parallel run interrupted and resumed from its checkpoint ends on the
+// uninterrupted run's weights, bit for bit: rank 0 writes the one file, with
+// every rank's generator, and each resumed rank continues its own stream.
+TEST(DataParallel, CheckpointedRanksResumeToTheUninterruptedWeights) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
+  const std::vector<int> train = range(0, 150), validation = range(150, 200);
+  const TrainerSettings s = settings(20, 3);  // 4 global steps per epoch
+  const std::string path = ::testing::TempDir() + "exprflow_store_checkpoint.exprflow";
+  std::remove(path.c_str());
+  std::vector<long> writes(2, 0);
+  // Two ranks from their own initial weights; with `stop_at` > 0, rank 0's
+  // user stops the run at that step; with `resume`, both continue it.
+  const auto run = [&](const std::string& name, long stop_at, const TrainerState* resume) {
+    std::vector<std::unique_ptr<Regression>> ranks;
+    ranks.push_back(std::make_unique<Regression>(7));
+    ranks.push_back(std::make_unique<Regression>(8));
+    const std::string store = store_path(name);
+    const std::vector<std::string> errors = on_two_ranks([&](int rank) {
+      const auto g = join_group(group(rank, store));
+      Regression& r = *ranks[rank];
+      TrainingTask task = r.task();
+      task.group = g.get();
+      task.batch_loss = [&r](const std::vector<int>& cells, at::Generator& gen) { return r.noisy_loss_of(cells, gen); };
+      task.checkpoint = [&, rank](const TrainerState& state) {
+        ++writes[rank];
+        write_checkpoint(path, "model bytes", "model", state);
+      };
+      TrainCallbacks callbacks;
+      if (rank == 0 && stop_at > 0) callbacks.on_step = [stop_at](long n, long, double) { return n != stop_at; };
+      run_training(task, train, validation, s, callbacks, resume);
+    });
+    EXPECT_EQ(errors, (std::vector<std::string>{"", ""})) << name;
+    std::remove(store.c_str());
+    return ranks;
+  };
+  const auto whole = run("whole", 0, nullptr);
+  std::remove(path.c_str());
+  writes = {0, 0};
+  run("stopped", 6, nullptr);  // in epoch 2: rank 1 stops at the same step
+  EXPECT_EQ(writes, (std::vector<long>{2, 0})) << "epoch 1 and the stop, written by rank 0 alone";
+  const Checkpoint stopped = read_checkpoint(path);
+  EXPECT_EQ(stopped.state.report.steps, 6);
+  ASSERT_EQ(stopped.state.generators.size(), 2u);
+  ASSERT_EQ(stopped.state.global_generators.size(), 2u);
+  EXPECT_FALSE(at::equal(stopped.state.generators[0], stopped.state.generators[1])) << "each rank's own stream";
+
+  const auto resumed = run("resumed", 0, &stopped.state);
+  for (int rank = 0; rank < 2; ++rank) {
+    for (size_t i = 0; i < whole[0]->model->parameters().size(); ++i) {
+      EXPECT_TRUE(at::equal(resumed[rank]->model->parameters()[i], whole[0]->model->parameters()[i]))
+          << "rank " << rank << " parameter " << i;
+      EXPECT_TRUE(at::equal(resumed[rank]->ema->parameters()[i], whole[0]->ema->parameters()[i]));
+    }
+  }
+  // One process cannot continue two ranks' streams.
+  Regression alone(7);
+  TrainingTask task = alone.task();
+  try {
+    run_training(task, train, validation, s, {}, &stopped.state);
+    ADD_FAILURE() << "resumed on one process";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("trained on 2 processes, this one on 1 process"), std::string::npos)
+        << e.what();
+  }
+  std::remove(path.c_str());
 }

@@ -13,7 +13,9 @@ namespace exprflow {
 namespace {
 
 constexpr const char* kCheckpointFormat = "exprflow-checkpoint";
-constexpr int kCheckpointVersion = 1;
+// Version 2: one pair of generator states per rank ("ranks"); version 1
+// (one process) held a single pair, read as one rank.
+constexpr int kCheckpointVersion = 2;
 
 // Doubles travel as float64 scalars, not JSON text: infinity (no best
 // validation loss yet) has no JSON form, and a bit-exact resume wants the
@@ -87,8 +89,12 @@ void write_checkpoint(const std::string& path, const std::string& model_bytes, c
   put_double(bundle, "epoch_seconds", s.epoch_seconds);
   put_double(bundle, "best_validation", s.best_validation);
   bundle.put("order", int_tensor(s.order));
-  bundle.put("generator", s.generator);
-  bundle.put("global_generator", s.global_generator);
+  if (s.generators.empty() || s.generators.size() != s.global_generators.size()) {
+    throw std::logic_error("a checkpoint needs one pair of generator states per rank");
+  }
+  bundle.meta["ranks"] = s.generators.size();
+  put_list(bundle, "generators", s.generators);
+  put_list(bundle, "global_generators", s.global_generators);
   put_list(bundle, "params", s.params);
   put_list(bundle, "ema", s.ema);
   put_list(bundle, "best_params", s.best_params);
@@ -126,8 +132,14 @@ Checkpoint read_checkpoint(const std::string& path) {
     const Tensor& order = bundle.get("order");
     if (order.scalar_type() != at::kLong || order.dim() != 1) throw std::invalid_argument("'order' is not a vector");
     s.order.assign(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + order.numel());
-    s.generator = bundle.get("generator").clone();
-    s.global_generator = bundle.get("global_generator").clone();
+    if (m.contains("ranks")) {
+      const size_t ranks = m.at("ranks").get<size_t>();
+      s.generators = get_list(bundle, "generators", ranks);
+      s.global_generators = get_list(bundle, "global_generators", ranks);
+    } else {  // version 1
+      s.generators = {bundle.get("generator").clone()};
+      s.global_generators = {bundle.get("global_generator").clone()};
+    }
     const size_t n = m.at("n_params").get<size_t>(), n_best = m.at("n_best").get<size_t>();
     s.params = get_list(bundle, "params", n);
     s.ema = get_list(bundle, "ema", n);

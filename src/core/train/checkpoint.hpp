@@ -11,6 +11,8 @@
 // The file is a model file (io/model_archive.hpp) of format
 // "exprflow-checkpoint", written to a temporary file and renamed over the
 // last one: a crash while writing leaves the previous checkpoint whole.
+// A data-parallel run writes one file, from rank 0, holding every rank's
+// generator states; it resumes on the same number of processes.
 #pragma once
 
 #include <limits>
@@ -39,11 +41,14 @@ struct TrainerState {
   std::vector<Tensor> params, ema;             // CPU copies, in module.parameters() order
   std::vector<Tensor> best_params, best_ema;  // the best epoch's (empty: none kept)
   OptimiserState optimiser;
-  Tensor generator;             // (S,) uint8: the training generator's state
-  // (S,) uint8: LibTorch's default CPU generator's, which dropout layers draw
-  // from (on a CUDA device they draw from the device's: a resumed run there
-  // is the same run only to dropout's randomness).
-  Tensor global_generator;
+  // One entry per rank, in rank order (one for a run in one process): every
+  // other part of the state is the same on every rank of a data-parallel
+  // run, but each rank draws its own noise.
+  std::vector<Tensor> generators;  // (S,) uint8 each: the training generator's state
+  // (S,) uint8 each: LibTorch's default CPU generator's, which dropout layers
+  // draw from (on a CUDA device they draw from the device's: a resumed run
+  // there is the same run only to dropout's randomness).
+  std::vector<Tensor> global_generators;
   std::string shuffle_engine;   // the std::mt19937_64 that orders cells, as operator<< writes it
   Json settings;                // trainer_settings_json() of the run
 };

@@ -77,6 +77,17 @@ double all_reduce_mean(DataParallelGroup& group, double sum, double count) {
   return both[0].item<double>() / both[1].item<double>();
 }
 
+std::vector<Tensor> gather_bytes(DataParallelGroup& group, const Tensor& bytes) {
+  // A gather as a sum: each rank fills its own row of zeros (bytes are
+  // exact in int32), so the group needs no collective beyond all-reduce.
+  Tensor rows = at::zeros({group.size(), bytes.numel()}, at::TensorOptions().dtype(at::kInt));  // (R, S)
+  rows[group.rank()].copy_(bytes.reshape({-1}));
+  group.all_reduce_sum(rows);
+  std::vector<Tensor> out;
+  for (int r = 0; r < group.size(); ++r) out.push_back(rows[r].to(at::kByte).clone());
+  return out;
+}
+
 #if EXPRFLOW_HAS_GLOO
 
 namespace {

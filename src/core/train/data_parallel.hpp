@@ -33,7 +33,7 @@ class DataParallelGroup {
   virtual int size() const = 0;
   // Every rank's `tensors` become rank 0's (in place).
   virtual void broadcast(std::vector<Tensor>& tensors) = 0;
-  // Every rank's `flat` (a contiguous CPU float tensor) becomes the sum over ranks.
+  // Every rank's `flat` (a contiguous CPU tensor) becomes the sum over ranks.
   virtual void all_reduce_sum(Tensor& flat) = 0;
 };
 
@@ -74,5 +74,10 @@ bool any_rank(DataParallelGroup& group, bool stop);
 
 // (sum over ranks of `sum`) / (sum over ranks of `count`).
 double all_reduce_mean(DataParallelGroup& group, double sum, double count);
+
+// Every rank's `bytes` ((S,) uint8, the same S on every rank, e.g. a
+// generator's state), in rank order, on every rank: for checkpoints, which
+// rank 0 writes with each rank's random state.
+std::vector<Tensor> gather_bytes(DataParallelGroup& group, const Tensor& bytes);
 
 }  // namespace exprflow

@@ -69,8 +69,14 @@ void set_generator_state(at::Generator generator, const Tensor& state) {
 }
 
 void check_resumable(const TrainerState& state, const std::vector<Tensor>& params,
-                     const std::vector<int>& train_cells, const TrainerSettings& settings) {
+                     const std::vector<int>& train_cells, const TrainerSettings& settings, int ranks) {
   check_same_settings(state.settings, settings);
+  if (state.generators.size() != static_cast<size_t>(ranks)) {
+    // Each rank continues its own random stream: the same run needs as many.
+    const auto processes = [](size_t n) { return std::to_string(n) + (n == 1 ? " process" : " processes"); };
+    throw std::invalid_argument("the checkpoint's run trained on " + processes(state.generators.size()) +
+                                ", this one on " + processes(ranks) + ": resume on as many as it started with");
+  }
   if (state.params.size() != params.size()) {
     throw std::invalid_argument("the checkpoint holds " + std::to_string(state.params.size()) +
                                 " parameters, the model has " + std::to_string(params.size()));
@@ -101,9 +107,6 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   DataParallelGroup* group = task.group;
   const int rank = group ? group->rank() : 0;
   const long global_batch = s.batch_size * (group ? group->size() : 1);
-  if (group && (resume || task.checkpoint)) {
-    throw std::invalid_argument("checkpoints of training across processes are not supported yet");
-  }
   const long steps_per_epoch = (static_cast<long>(train_cells.size()) + global_batch - 1) / global_batch;
   WarmupCosine lr{s.learning_rate, static_cast<long>(s.warmup_fraction * steps_per_epoch * s.epochs),
                   steps_per_epoch * s.epochs, s.min_lr_ratio};
@@ -125,13 +128,13 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   at.order = train_cells;
   at.settings = trainer_settings_json(s);
   if (resume) {
-    check_resumable(*resume, params, train_cells, s);
+    check_resumable(*resume, params, train_cells, s, group ? group->size() : 1);
     at = *resume;
     restore_parameters(module, resume->params);
     restore_parameters(*task.ema, resume->ema);
     optimiser->load_state(resume->optimiser);
-    set_generator_state(generator, resume->generator);
-    set_generator_state(at::detail::getDefaultCPUGenerator(), resume->global_generator);
+    set_generator_state(generator, resume->generators[rank]);
+    set_generator_state(at::detail::getDefaultCPUGenerator(), resume->global_generators[rank]);
     restore_engine(shuffle_rng, resume->shuffle_engine);
     at.params.clear();  // the module holds them now
     at.ema.clear();
@@ -146,16 +149,26 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
     ema.copy_source_to_average();
   }
   TrainReport& report = at.report;
+  // Every rank calls save() at the same steps (its occasions are decided
+  // alike on all ranks); rank 0 writes the checkpoint with every rank's
+  // generators, the rest of the state being the same on every rank.
   const auto save = [&]() {
     if (!task.checkpoint) return;
+    std::vector<Tensor> generators{generator_state(generator)};
+    std::vector<Tensor> global_generators{generator_state(at::detail::getDefaultCPUGenerator())};
+    if (group) {
+      generators = gather_bytes(*group, generators[0]);
+      global_generators = gather_bytes(*group, global_generators[0]);
+      if (rank != 0) return;
+    }
     TrainerState copy = at;
     copy.params = snapshot_parameters(module);
     copy.ema = snapshot_parameters(*task.ema);
     for (Tensor& t : copy.params) t = t.cpu();
     for (Tensor& t : copy.ema) t = t.cpu();
     copy.optimiser = optimiser->state();
-    copy.generator = generator_state(generator);
-    copy.global_generator = generator_state(at::detail::getDefaultCPUGenerator());
+    copy.generators = std::move(generators);
+    copy.global_generators = std::move(global_generators);
     copy.shuffle_engine = engine_text(shuffle_rng);
     task.checkpoint(copy);
   };
