@@ -6,7 +6,9 @@
 # A data.frame given for a model's covariates, checked: columns the model
 # has, `n_rows` rows (a single row is repeated), known levels or NA. Returns
 # a data.frame with every covariate of the model (absent ones NA).
-.covariate_table <- function(model, table, n_rows = NULL, arg = "condition") {
+# `unseen_members`: perturbation members the call may name although the
+# model has no cells of them (see .perturbation_column()).
+.covariate_table <- function(model, table, n_rows = NULL, arg = "condition", unseen_members = character()) {
   covariates <- model$covariates
   perturbation <- model$perturbation
   if (!is.data.frame(table)) stop(sprintf("`%s` must be a data.frame", arg), call. = FALSE)
@@ -31,7 +33,8 @@
       # Combinations the model has no level for are fine (their members are
       # checked); doses are kept as text in the labels' member order.
       dose_column <- perturbation$dose_column
-      labels <- .perturbation_column(model, values, if (!is.null(dose_column)) table[[dose_column]], arg)
+      labels <- .perturbation_column(model, values, if (!is.null(dose_column)) table[[dose_column]], arg,
+                                     unseen_members)
       out[[name]] <- as.vector(labels)
       doses <- attr(labels, "doses")
       if (!is.null(doses)) {

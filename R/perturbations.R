@@ -121,14 +121,19 @@
 # A perturbation column of a covariate table, checked against the model:
 # canonical labels, members the model knows (combinations it has no level
 # for are fine), and the doses where the model has them. Returns the labels
-# with attribute "doses" (a matrix) for a dosed model.
-.perturbation_column <- function(model, values, doses, arg) {
+# with attribute "doses" (a matrix) for a dosed model. Members in
+# `unseen_members` (the model's genes, for transfer_cells(mode = "shift"),
+# which predicts an unseen target through its stand-ins) may be unknown.
+.perturbation_column <- function(model, values, doses, arg, unseen_members = character()) {
   p <- model$perturbation
   canonical <- .canonical_perturbations(values, p$control, sprintf("%s$%s", arg, p$covariate))
-  unknown <- setdiff(unlist(canonical$members), p$members)
+  unknown <- setdiff(unlist(canonical$members), c(p$members, unseen_members))
   if (length(unknown)) {
-    stop(sprintf("unknown perturbation(s) %s in `%s` (covariate '%s'); the model knows: %s", .first_few(unknown),
-                 arg, p$covariate, .first_few(p$members, 50L)), call. = FALSE)
+    hint <- if (identical(model$space, "latent") && any(unknown %in% model$genes))
+      paste0(" (a target that is one of the model's genes can be predicted from the trained targets most ",
+             "co-expressed with it: transfer_cells(mode = \"shift\"))") else ""
+    stop(sprintf("unknown perturbation(s) %s in `%s` (covariate '%s'); the model knows: %s%s", .first_few(unknown),
+                 arg, p$covariate, .first_few(p$members, 50L), hint), call. = FALSE)
   }
   labels <- canonical$labels
   if (!is.null(p$dose_column)) {

@@ -29,19 +29,10 @@ args <- commandArgs(trailingOnly = TRUE)
 data_dir <- if (length(args) >= 1) args[[1]] else file.path("..", "shared", "data")
 architecture <- if (length(args) >= 2) args[[2]] else "vae"
 mode <- if (length(args) >= 3) args[[3]] else "shift"
-folder <- file.path(data_dir, "perturb_papalexi2021_eccite_thp1")
-if (!dir.exists(folder)) stop("no Papalexi 2021 data in ", folder)
-
-counts <- as(Matrix::readMM(gzfile(file.path(folder, "matrix.mtx.gz"))), "CsparseMatrix")
-rownames(counts) <- readLines(file.path(folder, "genes.tsv"))
-meta <- utils::read.csv(file.path(folder, "cell_metadata.csv"), stringsAsFactors = FALSE)
-colnames(counts) <- meta$cell_id
-# Confident guide calls only: the top guide has at least 3x the second's UMIs.
-keep <- meta$top_grna_umi >= 3 * pmax(meta$second_grna_umi, 1) & Matrix::colSums(counts) > 0
-sce <- SingleCellExperiment(list(counts = counts[, keep]))
-sce$target <- ifelse(meta$top_grna_target[keep] == "non-targeting", "NT", meta$top_grna_target[keep])
-sce$guide <- meta$top_grna[keep]
-sce$bio_rep <- meta$bio_rep[keep]
+# papalexi_cells(), mean_log(), papalexi_scores(), papalexi_table(): the script beside this one.
+script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
+source(file.path(script_dir, "read_papalexi2021.R"))
+sce <- papalexi_cells(data_dir)
 
 guides <- table(sce$guide[sce$target != "NT"])
 targets <- sort(unique(sce$target[sce$target != "NT"]))
@@ -61,41 +52,18 @@ cat(sprintf("%s fitted in %.0f s\n", architecture, as.numeric(difftime(Sys.time(
 control <- sce[, sce$target == "NT"]
 perturbed_training <- counts(sce)[, !held_out & sce$target != "NT"]
 
-mean_log <- function(m) {
-  m <- as.matrix(m)
-  rowMeans(log1p(t(t(m) / pmax(colSums(m), 1)) * 1e4))
-}
-wanted <- c("r2_mean", "pearson_delta", "pearson_delta_deg", "deg_overlap", "energy_distance")
 predicted_profiles <- list()
-rows <- lapply(targets, function(t) {
-  real <- counts(sce)[, sce$guide == held_out_guide[[t]]]
+scores <- do.call(rbind, lapply(targets, function(t) {
   moved <- transfer_cells(model, control, to = data.frame(target = t), mode = mode, seed = 1)
   predictions <- list(model = counts(moved),
                       other_guides = counts(sce)[, !held_out & sce$target == t],
                       mean_perturbation = perturbed_training)
   predicted_profiles[[t]] <<- lapply(predictions, mean_log)
-  scores <- perturbation_metrics(real, predictions, counts(control), top_k = 50)
-  scores <- scores[scores$metric %in% wanted & scores$prediction %in% names(predictions), ]
-  cbind(target = t, scores[, c("prediction", "metric", "value")])
-})
-all <- do.call(rbind, rows)
-wide <- stats::reshape(all, idvar = c("target", "prediction"), timevar = "metric", direction = "wide")
-names(wide) <- sub("^value\\.", "", names(wide))
-
-# Perturbation discrimination against the real held-out profiles.
-real_profiles <- sapply(targets, function(t) mean_log(counts(sce)[, sce$guide == held_out_guide[[t]]]))
-pds <- do.call(rbind, lapply(targets, function(t) {
-  do.call(rbind, lapply(names(predicted_profiles[[t]]), function(p) {
-    d <- colSums(abs(real_profiles - predicted_profiles[[t]][[p]]))
-    data.frame(target = t, prediction = p, pds = sum(d[names(d) != t] < d[[t]]) / (length(d) - 1))
-  }))
+  papalexi_scores(t, counts(sce)[, sce$guide == held_out_guide[[t]]], predictions, counts(control))
 }))
-wide <- merge(wide, pds, by = c("target", "prediction"))
-cat(sprintf("\nPapalexi 2021, %s (mode '%s'), per held-out guide\n", architecture, mode))
-print(wide[order(wide$prediction, wide$target), ], row.names = FALSE, digits = 3)
-cat("\nmean over targets\n")
-print(stats::aggregate(wide[, c(wanted, "pds")], by = list(prediction = wide$prediction), FUN = mean),
-      row.names = FALSE, digits = 3)
+real_profiles <- sapply(targets, function(t) mean_log(counts(sce)[, sce$guide == held_out_guide[[t]]]))
+papalexi_print(papalexi_table(scores, predicted_profiles, real_profiles),
+               sprintf("Papalexi 2021, %s (mode '%s'), per held-out guide", architecture, mode))
 
 # The knocked-out gene's own expression, where it is measured.
 measured <- intersect(targets, rownames(sce))

@@ -39,6 +39,8 @@ test_that("fine_tune() adapts a model to shifted cells, and its adapter replays 
   save_model(tuned, path, adapter_only = TRUE)
   expect_lt(file.size(path), length(tuned$state$raw))
   again <- load_adapter(base, path)
+  expect_identical(again$history, tuned$history)  # the fine-tuning's epochs come with the adapter
+  expect_true("lora" %in% again$history$stage)
   expect_identical(SingleCellExperiment::counts(generate_cells(again, condition = c(B = 20), steps = 5, seed = 3)),
                    SingleCellExperiment::counts(generate_cells(tuned, condition = c(B = 20), steps = 5, seed = 3)))
   # Only onto the model it was fine-tuned from, as it was.

@@ -57,6 +57,30 @@ test_that("a VAE moves control cells to a combination no cell had by adding its 
                "unknown perturbation\\(s\\) 'C' in `to` \\(covariate 'target'\\); the model knows: 'A', 'B'")
 })
 
+test_that("a target no cell had, one of the model's genes, moves cells like its most co-expressed target", {
+  # A is named after a B-cell gene, B after a monocyte gene; MS4A1, never
+  # knocked out, is co-expressed with CD79A in B cells.
+  cells <- perturbation_cells()
+  cells$target <- c(`non-targeting` = "non-targeting", A = "CD79A", B = "LYZ")[cells$target]
+  model <- fit_expression_model(cells, architecture = "vae", perturbation = "target", control = "non-targeting",
+                                epochs = 40, vae_hidden = 128, latent_dim = 10, batch_size = 64,
+                                verbose = FALSE, seed = 1)
+  control <- cells[, cells$target == "non-targeting"]
+  kept <- transfer_cells(model, control, to = data.frame(target = "non-targeting"), seed = 1)
+  cd79a <- transfer_cells(model, control, to = data.frame(target = "CD79A"), seed = 1)
+  expect_gt(block_mean(cd79a, "A") - block_mean(kept, "A"), 0.5)
+  # MS4A1 shares CD79A's partners, not LYZ's (over the control cells, log
+  # MS4A1 correlates 0.70 with CD79A, -0.19 with LYZ): CD79A alone stands
+  # in, so the cells move exactly as to CD79A.
+  unseen <- transfer_cells(model, control, to = data.frame(target = "MS4A1"), seed = 1)
+  expect_true(all(as.character(unseen$target) == "MS4A1"))
+  expect_identical(SingleCellExperiment::counts(unseen), SingleCellExperiment::counts(cd79a))
+  # Only the latent shift predicts it; a name that is no gene has no stand-ins.
+  expect_error(generate_cells(model, condition = data.frame(target = "MS4A1")),
+               "unknown perturbation\\(s\\) 'MS4A1' .*transfer_cells\\(mode = \"shift\"\\)")
+  expect_error(transfer_cells(model, control, to = data.frame(target = "drugX")), "unknown perturbation\\(s\\) 'drugX'")
+})
+
 test_that("gene-space models generate unseen combinations and doses; errors name the argument", {
   cells <- perturbation_cells()
   model <- fit_expression_model(cells, architecture = "state_mlp", condition = "cell_type", perturbation = "target",

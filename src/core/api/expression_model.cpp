@@ -357,7 +357,7 @@ namespace exprflow {
 std::string ExpressionModel::adapter_bytes() const { return adapter_file_bytes(adapter_); }
 
 void ExpressionModel::apply_adapter(std::string_view bytes, const std::string& source) {
-  adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, low_, high_);
+  adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, low_, high_, history_);
   objective_->set_x0_bounds(low_, high_);
   annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
 }

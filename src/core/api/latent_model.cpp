@@ -8,10 +8,12 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "api/model_file.hpp"
 #include "api/model_inputs.hpp"
 #include "api/token_gradients.hpp"
+#include "data/coexpression_stand_ins.hpp"
 #include "data/expression_source.hpp"
 #include "data/principal_axes.hpp"
 #include "io/model_archive.hpp"
@@ -428,9 +430,12 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   }
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
   const CovariateColumns from_columns = columns_of(from, n);
-  const CovariateColumns to_columns = columns_of(to, n);
+  // The latent shift may move cells to targets no training cell has, through
+  // their stand-ins: the embedding tables never see those members.
+  const CovariateColumns to_columns = columns_of(to, n, /*skip_unknown_members=*/shift);
   const std::vector<PerturbationLevels> from_perturbations = perturbation_levels(covariates_, from);
-  const std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
+  std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
+  if (shift) add_stand_ins(to_perturbations, data);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
@@ -462,6 +467,56 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     draw_counts(z, target, lo, generator, out);
   }
   return out;
+}
+
+// Cells (spread over the data) whose co-expression gives the stand-ins: a
+// bound for large data; correlations over 2,000 cells vary by about 0.02.
+constexpr int kCoexpressionCells = 2000;
+// Trained targets that stand in for an unseen one.
+constexpr int64_t kStandIns = 3;
+
+void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const ExpressionSource& data) const {
+  std::unordered_map<std::string, int64_t> gene_index;
+  for (size_t g = 0; g < genes_.size(); ++g) gene_index.emplace(genes_[g], static_cast<int64_t>(g));
+  Tensor expression;  // (N, G) log-normalised, read once when a member needs it
+  for (PerturbationLevels& p : levels) {
+    // The trained single-target levels whose target is a measured gene.
+    std::vector<std::pair<int64_t, int>> candidates;
+    const int model_levels = static_cast<int>(covariates_[p.covariate].levels.size());
+    for (int code = 0; code < model_levels; ++code) {
+      if (p.members[code].size() != 1 || !centroids_.has_level(p.covariate, code)) continue;
+      const auto gene = gene_index.find(p.members[code][0]);
+      if (gene != gene_index.end()) candidates.emplace_back(gene->second, code);
+    }
+    for (size_t code = 0; code < p.names.size(); ++code) {
+      for (size_t j = 0; j < p.members[code].size(); ++j) {
+        const int single = p.singles[code][j];
+        const std::string& member = p.members[code][j];
+        if ((single >= 0 && centroids_.has_level(p.covariate, single)) || p.stand_ins.count(member)) continue;
+        const auto gene = gene_index.find(member);
+        if (gene == gene_index.end()) continue;  // perturbation_shift() says what is missing
+        const CountVaeSettings vae = CountVaeSettings::from(spec_);
+        if (vae.decode_condition || vae.dispersion == "gene_condition") {
+          throw std::invalid_argument("'" + member + "' has no training cells: its stand-ins move the latent code, "
+                                      "but this model's decoder reads the condition (decode_condition / dispersion "
+                                      "'gene_condition'), which has no value for it");
+        }
+        if (!expression.defined()) {
+          const int n = data.n_cells(), take = std::min(n, kCoexpressionCells);
+          std::vector<Tensor> parts;
+          for (int lo = 0; lo < take; lo += 256) {
+            std::vector<int> cells;
+            for (int i = lo; i < std::min(take, lo + 256); ++i) {
+              cells.push_back(static_cast<int>(static_cast<int64_t>(i) * n / take));  // spread over the data
+            }
+            parts.push_back(batch(data, cells, {}).expression.to(at::kCPU));  // (B, G)
+          }
+          expression = at::cat(parts, 0);  // (N, G)
+        }
+        p.stand_ins[member] = coexpression_stand_ins(expression, gene->second, candidates, kStandIns);
+      }
+    }
+  }
 }
 
 // ------------------------------------------------------------- reconstruct ---
@@ -615,7 +670,7 @@ std::string LatentModel::adapter_bytes() const { return adapter_file_bytes(adapt
 
 void LatentModel::apply_adapter(std::string_view bytes, const std::string& source) {
   if (!has_latent_model()) throw std::invalid_argument("a LoRA adapter adapts a latent model's flow; the 'vae' has none");
-  adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, z_low_, z_high_);
+  adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, z_low_, z_high_, history_);
   objective_->set_x0_bounds(z_low_, z_high_);
   annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
 }

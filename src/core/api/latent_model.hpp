@@ -30,6 +30,7 @@
 #include "api/model_record.hpp"
 #include "data/cell_batch.hpp"
 #include "data/covariate_centroids.hpp"
+#include "data/perturbation_shift.hpp"
 #include "data/library_sizes.hpp"
 #include "data/split.hpp"
 #include "exprflow/api.hpp"
@@ -85,6 +86,11 @@ class LatentModel final : public ModelRecord {
   TrainReport train_latent(const Posterior& q, const CovariateColumns& columns, const CellSplit& split,
                            const Options& options, const TrainCallbacks& callbacks,
                            const StageCheckpoints& checkpoints, DataParallelGroup* group);
+  // Stand-ins (data/coexpression_stand_ins.hpp) for the members of `levels`
+  // that no training cell has and that name one of the model's genes, from
+  // the co-expression of `data`'s cells: transfer mode "shift" to targets
+  // never perturbed in training.
+  void add_stand_ins(std::vector<PerturbationLevels>& levels, const ExpressionSource& data) const;
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;

@@ -82,6 +82,7 @@ TrainReport train_or_adapt(const TrainingTask& task, torch::nn::Module& network,
   // The clipping box the fine-tuning data widened travels with the adapter.
   adapter.put("clip_low", clip_low);
   adapter.put("clip_high", clip_high);
+  adapter.meta["history"] = history_to_json(report.history);  // so that a model the adapter rebuilds shows it
   annotations = annotations.merged(adapter_annotations(adapter), /*known_only=*/false);
   return report;
 }
@@ -117,11 +118,17 @@ TensorBundle apply_adapter_bytes(std::string_view bytes, const std::string& sour
 }
 
 TensorBundle apply_adapter_and_box(std::string_view bytes, const std::string& source, torch::nn::Module& network,
-                                   torch::nn::Module& ema, Tensor& low, Tensor& high) {
+                                   torch::nn::Module& ema, Tensor& low, Tensor& high,
+                                   std::vector<EpochRecord>& history) {
   TensorBundle adapter = apply_adapter_bytes(bytes, source, network, ema);
   const std::vector<int64_t> shape = low.sizes().vec();
   low = adapter.get("clip_low", shape, at::kFloat).to(low.device());
   high = adapter.get("clip_high", shape, at::kFloat).to(high.device());
+  if (adapter.meta.contains("history")) {
+    TrainReport tuning;
+    tuning.history = history_from_json(adapter.meta.at("history"));
+    append_history(history, tuning, "lora");
+  }
   return adapter;
 }
 

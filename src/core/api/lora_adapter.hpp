@@ -3,7 +3,8 @@
 // small enough to share alone and apply to the model it was trained from.
 //
 //   adapter file  a model file (io/model_archive.hpp) of format
-//                 "exprflow-lora-adapter": meta {rank, alpha, layers, base}
+//                 "exprflow-lora-adapter": meta {rank, alpha, layers, base,
+//                 history (the fine-tuning's epochs; absent in older adapters)}
 //                 and tensors raw/a<i>, raw/b<i> (the trained adapters) and
 //                 average/a<i>, average/b<i> (their EMA). `base` fingerprints
 //                 the network and EMA weights before fine-tuning, so an
@@ -46,10 +47,12 @@ std::string adapter_file_bytes(const TensorBundle& adapter);
 TensorBundle apply_adapter_bytes(std::string_view bytes, const std::string& source, torch::nn::Module& network,
                                  torch::nn::Module& ema);
 
-// apply_adapter_bytes(), and the clipping box (low, high) the fine-tuning
-// data widened, which the adapter carries ("clip_low", "clip_high").
+// apply_adapter_bytes(), the clipping box (low, high) the fine-tuning data
+// widened, which the adapter carries ("clip_low", "clip_high"), and the
+// fine-tuning's epochs appended to `history` as stage "lora".
 TensorBundle apply_adapter_and_box(std::string_view bytes, const std::string& source, torch::nn::Module& network,
-                                   torch::nn::Module& ema, Tensor& low, Tensor& high);
+                                   torch::nn::Module& ema, Tensor& low, Tensor& high,
+                                   std::vector<EpochRecord>& history);
 
 // The last adapter inside a model file (prefix "lora_adapter/"), so that a
 // saved and reloaded model can still write its adapter alone.

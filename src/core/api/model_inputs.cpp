@@ -71,7 +71,7 @@ void check_covariates(const std::vector<Covariate>& covariates) {
 }
 
 std::vector<std::vector<int64_t>> level_member_indices(const Covariate& covariate,
-                                                       const std::vector<std::string>& levels) {
+                                                       const std::vector<std::string>& levels, bool skip_unknown) {
   const std::vector<std::string> names = perturbation_member_names(covariate);
   std::vector<std::vector<int64_t>> out;
   for (const std::string& level : levels) {
@@ -79,6 +79,7 @@ std::vector<std::vector<int64_t>> level_member_indices(const Covariate& covariat
     for (const std::string& m : perturbation_members(covariate, level)) {
       auto it = std::find(names.begin(), names.end(), m);
       if (it == names.end()) {
+        if (skip_unknown) continue;
         throw std::invalid_argument("perturbation covariate '" + covariate.name + "': '" + m + "' (in '" + level +
                                     "') is not a member any of its training levels has");
       }
@@ -214,10 +215,10 @@ CovariateColumns categorical_columns(const CellCovariates& cells, size_t n_cells
 // The members (and doses) of every cell of a perturbation covariate, from
 // its codes into the model's levels followed by `extra` levels.
 SetColumn set_column(const Covariate& c, const std::vector<int>& codes, const std::vector<std::string>& extra,
-                     const CellDoses* doses) {
+                     const CellDoses* doses, bool skip_unknown_members) {
   std::vector<std::string> levels = c.levels;
   levels.insert(levels.end(), extra.begin(), extra.end());
-  const std::vector<std::vector<int64_t>> level_members = level_member_indices(c, levels);
+  const std::vector<std::vector<int64_t>> level_members = level_member_indices(c, levels, skip_unknown_members);
   SetColumn column;
   column.width = 1;
   for (const auto& m : level_members) column.width = std::max<int64_t>(column.width, static_cast<int64_t>(m.size()));
@@ -271,7 +272,7 @@ void check_perturbation_inputs(const CellCovariates& cells, const std::vector<Co
 }  // namespace
 
 CovariateColumns covariate_columns(const CellCovariates& cells, size_t n_cells,
-                                   const std::vector<Covariate>& covariates) {
+                                   const std::vector<Covariate>& covariates, bool skip_unknown_members) {
   CovariateColumns columns = categorical_columns(cells, n_cells, covariates);
   check_perturbation_inputs(cells, covariates);
   for (const Covariate& c : covariates) {
@@ -281,7 +282,8 @@ CovariateColumns covariate_columns(const CellCovariates& cells, size_t n_cells,
     const std::vector<std::string>& extra_levels = extra == cells.extra_levels.end() ? none : extra->second;
     auto doses = cells.doses.find(c.name);
     columns.sets[c.name] =
-        set_column(c, columns.at(c.name), extra_levels, doses == cells.doses.end() ? nullptr : &doses->second);
+        set_column(c, columns.at(c.name), extra_levels, doses == cells.doses.end() ? nullptr : &doses->second,
+                   skip_unknown_members);
   }
   return columns;
 }

@@ -25,9 +25,11 @@ void check_covariates(const std::vector<Covariate>& covariates);
 // its levels): the rows of its member embedding.
 std::vector<std::string> perturbation_member_names(const Covariate& covariate);
 // Per level of `levels`, its members' indices into perturbation_member_names();
-// a member the covariate has not got is std::invalid_argument naming it.
+// a member the covariate has not got is std::invalid_argument naming it, or
+// with `skip_unknown` left out (the latent shift's stand-ins carry it).
 std::vector<std::vector<int64_t>> level_member_indices(const Covariate& covariate,
-                                                       const std::vector<std::string>& levels);
+                                                       const std::vector<std::string>& levels,
+                                                       bool skip_unknown = false);
 
 // The perturbation covariates' levels as one end of a call sees them (the
 // model's, then the call's extra levels), for perturbation_shift().
@@ -44,9 +46,11 @@ void check_model_genes(const std::vector<std::string>& model_genes, const Expres
 // of a one-covariate model), n_cells codes each, checked: names the model
 // knows, lengths, codes in [-1, levels) (perturbations: [-1, levels + extra
 // levels)). Covariates not given are -1. Perturbation covariates also get
-// their members and doses per cell (CovariateColumns::sets).
+// their members and doses per cell (CovariateColumns::sets); members the
+// model has no embedding for are an error, or with `skip_unknown_members`
+// left out of the sets (see level_member_indices()).
 CovariateColumns covariate_columns(const CellCovariates& cells, size_t n_cells,
-                                   const std::vector<Covariate>& covariates);
+                                   const std::vector<Covariate>& covariates, bool skip_unknown_members = false);
 
 // The codes of cell `i` in the model's covariate order.
 std::vector<int> codes_of_cell(const CovariateColumns& columns, const std::vector<Covariate>& covariates, size_t i);

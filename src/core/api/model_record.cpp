@@ -33,8 +33,8 @@ void ModelRecord::restore_record(const Json& meta) {
   history_ = history_from_json(meta.at("history"));
 }
 
-CovariateColumns ModelRecord::columns_of(const CellCovariates& cells, size_t n_cells) const {
-  return covariate_columns(cells, n_cells, covariates_);
+CovariateColumns ModelRecord::columns_of(const CellCovariates& cells, size_t n_cells, bool skip_unknown_members) const {
+  return covariate_columns(cells, n_cells, covariates_, skip_unknown_members);
 }
 
 CellSplit ModelRecord::split_and_annotate(const CovariateColumns& columns, size_t n_cells, double fraction,

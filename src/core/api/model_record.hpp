@@ -38,7 +38,7 @@ class ModelRecord : public GenerativeModel {
 
   // The cells' covariate codes checked against the model's covariates
   // (model_inputs.hpp covariate_columns).
-  CovariateColumns columns_of(const CellCovariates& cells, size_t n_cells) const;
+  CovariateColumns columns_of(const CellCovariates& cells, size_t n_cells, bool skip_unknown_members = false) const;
 
   // The stratified training split of `columns`' cells (strata: combinations
   // of levels), recorded as annotations: the split's sizes

@@ -19,15 +19,24 @@ std::vector<float> effect(const CovariateCentroids& centroids, const Perturbatio
   if (code < 0) throw std::invalid_argument("a latent shift needs a known level of '" + p.names[p.control] + "''s covariate");
   if (centroids.has_level(p.covariate, code)) return centroids.shift(base, x);
   std::vector<float> sum(centroids.dims(), 0.0f);
+  const auto add_shift_to = [&](int level, float weight) {
+    std::vector<int> with_level = base;
+    with_level[p.covariate] = level;
+    add(sum, centroids.shift(base, with_level), weight);
+  };
   for (size_t j = 0; j < p.singles.at(code).size(); ++j) {
     const int single = p.singles[code][j];
-    if (single < 0 || !centroids.has_level(p.covariate, single)) {
-      throw std::invalid_argument("'" + p.names[code] + "' has no training cells and neither has its member '" +
-                                  p.members[code][j] + "' alone: an additive latent shift needs each member's own");
+    if (single >= 0 && centroids.has_level(p.covariate, single)) {
+      add_shift_to(single, 1.0f);
+      continue;
     }
-    std::vector<int> with_single = base;
-    with_single[p.covariate] = single;
-    add(sum, centroids.shift(base, with_single), 1.0f);
+    const auto stand_ins = p.stand_ins.find(p.members[code][j]);
+    if (stand_ins == p.stand_ins.end() || stand_ins->second.empty()) {
+      throw std::invalid_argument("'" + p.names[code] + "' has no training cells and neither has its member '" +
+                                  p.members[code][j] + "' alone: an additive latent shift needs each member's own " +
+                                  "(or stand-ins: a target that is one of the model's genes)");
+    }
+    for (const StandIn& s : stand_ins->second) add_shift_to(s.level, static_cast<float>(s.weight));
   }
   return sum;
 }

@@ -12,17 +12,30 @@
 // with x' = x with the covariate at its control level, and D(x) the shift
 // from x' to x itself where x's level has training cells, else the sum of
 // its members' shifts from x' (each member needs a level of its own with
-// training cells: otherwise std::invalid_argument naming it). Each shift is
-// CovariateCentroids::shift: the cell's own context where it holds both
-// ends, else the balanced average over contexts.
+// training cells, or stand-ins: otherwise std::invalid_argument naming it).
+// Each shift is CovariateCentroids::shift: the cell's own context where it
+// holds both ends, else the balanced average over contexts.
+//
+// A member with no training cells of its own (a target never perturbed in
+// training) may have stand-ins: single-member levels with training cells
+// and weights summing to 1 (e.g. the targets whose genes are most
+// co-expressed with it, data/coexpression_stand_ins.hpp); its shift is
+// then the weighted sum of theirs.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "data/covariate_centroids.hpp"
 
 namespace exprflow {
+
+// A level whose shift stands in for a member's, and its weight.
+struct StandIn {
+  int level = 0;
+  double weight = 0;
+};
 
 // One perturbation covariate's levels as one end of a call sees them (the
 // model's levels, then that call's extra levels).
@@ -32,6 +45,7 @@ struct PerturbationLevels {
   std::vector<std::string> names;         // per code: the level
   std::vector<std::vector<int>> singles;  // per code: each member's single-member level code (-1: none)
   std::vector<std::vector<std::string>> members;  // per code: the members, for errors
+  std::map<std::string, std::vector<StandIn>> stand_ins;  // members without training cells (may be empty)
 };
 
 std::vector<float> perturbation_shift(const CovariateCentroids& centroids,

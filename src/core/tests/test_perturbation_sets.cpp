@@ -12,6 +12,7 @@
 #include "api/model_inputs.hpp"
 #include "condition/perturbation_condition.hpp"
 #include "data/expression_source.hpp"
+#include "control_block_mean.hpp"
 #include "error_message.hpp"
 #include "exprflow/api.hpp"
 
@@ -156,16 +157,8 @@ TEST(PerturbationSets, UnseenCombinationFromItsMembers) {
   auto model = GenerativeModel::create_with_covariates(spec, genes, {target});
   model->train(source, codes, Options().set("epochs", 60).set("batch_size", 32).set("learning_rate", 3e-3).set("seed", 2), {});
 
-  // Block means over the control cells.
   const auto block = [&](const GeneratedCells& cells, int lo, int hi) {
-    double sum = 0;
-    int m = 0;
-    for (int i = 0; i < cells.n_cells; ++i) {
-      if (codes["target"][i] != 0) continue;
-      ++m;
-      for (int g = lo; g < hi; ++g) sum += cells.logcounts[static_cast<size_t>(i) * G + g];
-    }
-    return sum / ((hi - lo) * static_cast<double>(m));
+    return control_block_mean(cells, codes["target"], lo, hi);
   };
   CellCovariates to_ab(CovariateCodes{{"target", std::vector<int>(3 * per, 3)}});
   to_ab.extra_levels["target"] = {"A+B"};

@@ -1,0 +1,112 @@
+// Stand-ins for perturbation targets no training cell has
+// (data/coexpression_stand_ins.hpp): the trained targets whose genes share
+// the unseen target's co-expression partners, and the latent shift to such a
+// target through them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/coexpression_stand_ins.hpp"
+#include "data/expression_source.hpp"
+#include "control_block_mean.hpp"
+#include "error_message.hpp"
+#include "exprflow/api.hpp"
+
+using namespace exprflow;
+
+namespace {
+
+// Log expression of `n` cells: genes 0-4 follow one hidden factor, genes
+// 5-9 another, genes 10-11 neither (noise only).
+Tensor two_modules(int n, uint64_t seed) {
+  at::Generator g = at::detail::createCPUGenerator(seed);
+  const Tensor f1 = at::randn({n, 1}, g), f2 = at::randn({n, 1}, g);
+  const Tensor noise = 0.5 * at::randn({n, 12}, g);
+  return at::cat({f1.expand({n, 5}), f2.expand({n, 5}), at::zeros({n, 2})}, 1) + noise;  // (n, 12)
+}
+
+}  // namespace
+
+TEST(CoexpressionStandIns, ModuleMatesStandInWeightedBySimilarity) {
+  const Tensor x = two_modules(500, 3);
+  const Tensor s = coexpression_similarity(x, 0, {1, 2, 6, 10});
+  EXPECT_GT(s[0].item<double>(), 0.8) << "gene 1 shares gene 0's partners";
+  EXPECT_GT(s[1].item<double>(), 0.8);
+  EXPECT_LT(s[2].item<double>(), 0.0) << "gene 6 belongs to the other module";
+  // Candidates (gene, level): the two module mates stand in, most alike first.
+  const std::vector<StandIn> in = coexpression_stand_ins(x, 0, {{6, 1}, {1, 2}, {2, 3}, {10, 4}}, 3);
+  ASSERT_GE(in.size(), 2u);
+  EXPECT_TRUE((in[0].level == 2 || in[0].level == 3) && (in[1].level == 2 || in[1].level == 3));
+  double total = 0;
+  for (const StandIn& stand_in : in) {
+    EXPECT_NE(stand_in.level, 1) << "no weight to the other module";
+    total += stand_in.weight;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  // No alike candidate: the average of all of them.
+  const std::vector<StandIn> none = coexpression_stand_ins(x, 0, {{6, 1}, {7, 5}}, 3);
+  ASSERT_EQ(none.size(), 2u);
+  EXPECT_DOUBLE_EQ(none[0].weight, 0.5);
+  EXPECT_TRUE(coexpression_stand_ins(x, 0, {}, 3).empty());
+}
+
+// Knocking out g0 or g1 (module 1) raises genes 12-15; knocking out g5
+// (module 2) raises genes 16-19. g2, never knocked out but co-expressed with
+// g0 and g1, is predicted through them: genes 12-15 up, 16-19 not.
+TEST(CoexpressionStandIns, UnseenTargetIsShiftedLikeItsModuleMates) {
+  constexpr int G = 40, per = 150;
+  const std::vector<std::string> levels{"ctrl", "g0", "g1", "g5"};
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  std::vector<double> counts;
+  CovariateCodes codes;
+  for (int i = 0; i < 4 * per; ++i) {
+    const int level = i % 4;
+    codes["target"].push_back(level);
+    const double f1 = normal(rng), f2 = normal(rng);
+    for (int g = 0; g < G; ++g) {
+      double rate = 20;
+      if (g < 5) rate *= std::exp(0.7 * f1);
+      if (g >= 5 && g < 10) rate *= std::exp(0.7 * f2);
+      if ((level == 1 || level == 2) && g >= 12 && g < 16) rate *= 4;
+      if (level == 3 && g >= 16 && g < 20) rate *= 4;
+      counts.push_back(std::poisson_distribution<int>(rate)(rng));
+    }
+  }
+  std::vector<std::string> genes;
+  for (int g = 0; g < G; ++g) genes.push_back("g" + std::to_string(g));
+  DenseExpressionSource source(genes, 4 * per, counts.data());
+  Covariate target{"target", levels};
+  target.perturbation_set = true;
+  target.control = "ctrl";
+  auto model = GenerativeModel::create_with_covariates(
+      Options().set("architecture", "vae").set("seed", 1).set("latent_dim", 8).set("vae_hidden", 64), genes, {target});
+  model->train(source, codes, Options().set("epochs", 60).set("batch_size", 32).set("learning_rate", 3e-3).set("seed", 2),
+               {});
+
+  const auto block = [&](const GeneratedCells& cells, int lo, int hi) {
+    return control_block_mean(cells, codes["target"], lo, hi);
+  };
+  const Options shift = Options().set("transfer", "shift").set("seed", 3);
+  const auto to = [&](const std::string& level) {
+    CellCovariates c(CovariateCodes{{"target", std::vector<int>(4 * per, 4)}});
+    c.extra_levels["target"] = {level};
+    return c;
+  };
+  const GeneratedCells kept = model->transfer(source, codes, codes, shift);
+  CellCovariates to_g0(CovariateCodes{{"target", std::vector<int>(4 * per, 1)}});
+  const double g0_up = block(model->transfer(source, codes, to_g0, shift), 12, 16) - block(kept, 12, 16);
+  ASSERT_GT(g0_up, 0.5);
+  const GeneratedCells g2 = model->transfer(source, codes, to("g2"), shift);
+  EXPECT_GT(block(g2, 12, 16) - block(kept, 12, 16), 0.6 * g0_up) << "g2 acts like its module mates g0 and g1";
+  EXPECT_LT(block(g2, 16, 20) - block(kept, 16, 20), 0.25 * g0_up) << "and not like g5";
+  // A member that is not a measured gene has no stand-ins; other modes
+  // cannot embed an unseen member.
+  EXPECT_TRUE(mentions(error_of([&] { model->transfer(source, codes, to("drugX"), shift); }),
+                       "'drugX' has no training cells"));
+  EXPECT_TRUE(mentions(error_of([&] { model->transfer(source, codes, to("g2"), Options().set("transfer", "joint")); }),
+                       "not a member any of its training levels has"));
+}
