@@ -300,7 +300,8 @@
 #' }
 #' A job written with `checkpoint =` continues from its checkpoint when its
 #' workers are started again (a restarted launcher, a requeued batch job),
-#' on as many processes. Workers that meet through the file next to the job
+#' on as many processes (a finished job started again trains nothing more:
+#' write the job again to train anew). Workers that meet through the file next to the job
 #' (no `MASTER_ADDR`) leave it behind when killed: delete `<job>.store`
 #' before starting them again.
 #'

@@ -29,7 +29,8 @@
 #'   genes are most alike in co-expression over the cells of `x` (each
 #'   gene's correlations with every gene, compared by correlation; genes of
 #'   one module share partners), weighted by that similarity, or the average
-#'   of all trained targets when none is alike. Its knock-out of its own gene
+#'   of those trained targets that are measured genes when none is alike.
+#'   Its knock-out of its own gene
 #'   is not modelled beyond what the stand-ins' shifts carry. This is weak
 #'   evidence: with three measured targets of Papalexi 2021 held out whole
 #'   (`inst/scripts/perturbation_papalexi_unseen.R`), the stand-ins predicted

@@ -129,6 +129,10 @@ test_that("runs across processes, killed, resume on as many processes to the uni
   expect_true(wait_for_file(job_state))
   kill_pids_in(file.path(scratch, sprintf("first%d.pid", 0:1)))
   expect_true(killed_mid_run(job_state))
+  # Only a resumed worker can train: the job's own model is made unreadable.
+  spec <- readRDS(job)
+  spec$model <- as.raw(1:16)
+  saveRDS(spec, job)
   launch("again")
   expect_true(wait_for_file(file.path(scratch, "job.exprflow"), seconds = 300))
   Sys.sleep(0.5)  # rank 1 ends after rank 0 has written the model

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -435,7 +436,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   const CovariateColumns to_columns = columns_of(to, n, /*skip_unknown_members=*/shift);
   const std::vector<PerturbationLevels> from_perturbations = perturbation_levels(covariates_, from);
   std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
-  if (shift) add_stand_ins(to_perturbations, data);
+  if (shift) add_stand_ins(to_perturbations, to_columns, data);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
@@ -475,7 +476,8 @@ constexpr int kCoexpressionCells = 2000;
 // Trained targets that stand in for an unseen one.
 constexpr int64_t kStandIns = 3;
 
-void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const ExpressionSource& data) const {
+void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const CovariateColumns& to,
+                                const ExpressionSource& data) const {
   std::unordered_map<std::string, int64_t> gene_index;
   for (size_t g = 0; g < genes_.size(); ++g) gene_index.emplace(genes_[g], static_cast<int64_t>(g));
   Tensor expression;  // (N, G) log-normalised, read once when a member needs it
@@ -488,7 +490,11 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const E
       const auto gene = gene_index.find(p.members[code][0]);
       if (gene != gene_index.end()) candidates.emplace_back(gene->second, code);
     }
+    // Only the levels the cells move to.
+    const std::vector<int>& codes = to.at(covariates_[p.covariate].name);
+    const std::set<int> wanted(codes.begin(), codes.end());
     for (size_t code = 0; code < p.names.size(); ++code) {
+      if (!wanted.count(static_cast<int>(code))) continue;
       for (size_t j = 0; j < p.members[code].size(); ++j) {
         const int single = p.singles[code][j];
         const std::string& member = p.members[code][j];

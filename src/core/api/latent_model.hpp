@@ -88,9 +88,10 @@ class LatentModel final : public ModelRecord {
                            const StageCheckpoints& checkpoints, DataParallelGroup* group);
   // Stand-ins (data/coexpression_stand_ins.hpp) for the members of `levels`
   // that no training cell has and that name one of the model's genes, from
-  // the co-expression of `data`'s cells: transfer mode "shift" to targets
-  // never perturbed in training.
-  void add_stand_ins(std::vector<PerturbationLevels>& levels, const ExpressionSource& data) const;
+  // the co-expression of `data`'s cells, for the levels the cells move to
+  // (`to`): transfer mode "shift" to targets never perturbed in training.
+  void add_stand_ins(std::vector<PerturbationLevels>& levels, const CovariateColumns& to,
+                     const ExpressionSource& data) const;
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;

@@ -27,7 +27,7 @@ Tensor coexpression_similarity(const Tensor& expression, int64_t target, const s
 // The stand-ins of gene `target` among `candidates` ((gene, level) pairs: the
 // trained single-target levels whose target is a measured gene): the `k` most
 // alike with a positive similarity, weighted by it (weights sum to 1); when
-// none is positive, every candidate with equal weight (the average knock-out).
+// none is positive, every candidate with equal weight.
 // Empty when there are no candidates.
 std::vector<StandIn> coexpression_stand_ins(const Tensor& expression, int64_t target,
                                             const std::vector<std::pair<int64_t, int>>& candidates, int64_t k);

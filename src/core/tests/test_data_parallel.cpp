@@ -251,6 +251,7 @@ TEST(DataParallel, CheckpointedRanksResumeToTheUninterruptedWeights) {
   std::vector<long> writes(2, 0);
   // Two ranks from their own initial weights; with `stop_at` > 0, rank 0's
   // user stops the run at that step; with `resume`, both continue it.
+  std::vector<long> steps_taken(2, 0);
   const auto run = [&](const std::string& name, long stop_at, const TrainerState* resume) {
     std::vector<std::unique_ptr<Regression>> ranks;
     ranks.push_back(std::make_unique<Regression>(7));
@@ -267,7 +268,10 @@ TEST(DataParallel, CheckpointedRanksResumeToTheUninterruptedWeights) {
         write_checkpoint(path, "model bytes", "model", state);
       };
       TrainCallbacks callbacks;
-      if (rank == 0 && stop_at > 0) callbacks.on_step = [stop_at](long n, long, double) { return n != stop_at; };
+      callbacks.on_step = [&, rank, stop_at](long n, long, double) {
+        ++steps_taken[rank];
+        return !(rank == 0 && n == stop_at);
+      };
       run_training(task, train, validation, s, callbacks, resume);
     });
     EXPECT_EQ(errors, (std::vector<std::string>{"", ""})) << name;
@@ -285,7 +289,9 @@ TEST(DataParallel, CheckpointedRanksResumeToTheUninterruptedWeights) {
   ASSERT_EQ(stopped.state.global_generators.size(), 2u);
   EXPECT_FALSE(at::equal(stopped.state.generators[0], stopped.state.generators[1])) << "each rank's own stream";
 
+  steps_taken = {0, 0};
   const auto resumed = run("resumed", 0, &stopped.state);
+  EXPECT_EQ(steps_taken, (std::vector<long>{6, 6})) << "the resumed ranks take the 12 - 6 steps left";
   for (int rank = 0; rank < 2; ++rank) {
     for (size_t i = 0; i < whole[0]->model->parameters().size(); ++i) {
       EXPECT_TRUE(at::equal(resumed[rank]->model->parameters()[i], whole[0]->model->parameters()[i]))

@@ -77,6 +77,14 @@ double all_reduce_mean(DataParallelGroup& group, double sum, double count) {
   return both[0].item<double>() / both[1].item<double>();
 }
 
+bool same_on_every_rank(DataParallelGroup& group, const std::vector<double>& values) {
+  const int64_t n = static_cast<int64_t>(values.size());
+  Tensor rows = at::zeros({group.size(), n}, at::TensorOptions().dtype(at::kDouble));  // (R, n)
+  rows[group.rank()].copy_(at::tensor(values, at::TensorOptions().dtype(at::kDouble)));
+  group.all_reduce_sum(rows);
+  return at::equal(rows, rows[0].unsqueeze(0).expand_as(rows));
+}
+
 std::vector<Tensor> gather_bytes(DataParallelGroup& group, const Tensor& bytes) {
   // A gather as a sum: each rank fills its own row of zeros (bytes are
   // exact in int32), so the group needs no collective beyond all-reduce.

@@ -1,9 +1,12 @@
 // Data-parallel training across processes on LibTorch's c10d: a Gloo
 // process group (CPU tensors; LibTorch has no C++ DistributedDataParallel
-// module, so the trainer does its two collectives itself: parameters
-// broadcast from rank 0 when training starts, and one all-reduce per step
-// of every gradient flattened into one buffer with the step's loss appended,
-// then a one-element all-reduce of a stop vote).
+// module, so the trainer does its collectives itself: parameters broadcast
+// from rank 0 when training starts, and one all-reduce per step of every
+// gradient flattened into one buffer with the step's loss appended, then a
+// one-element all-reduce of a stop vote; at each checkpoint, a gather of
+// every rank's generator states, which rank 0 writes while the others wait
+// in the next collective: a checkpoint must be written within the group's
+// timeout).
 //
 // Ranks meet through a c10d store: a FileStore (a file every rank can see:
 // one machine, or a shared file system) or a TCPStore (rank 0 listens on
@@ -79,5 +82,8 @@ double all_reduce_mean(DataParallelGroup& group, double sum, double count);
 // generator's state), in rank order, on every rank: for checkpoints, which
 // rank 0 writes with each rank's random state.
 std::vector<Tensor> gather_bytes(DataParallelGroup& group, const Tensor& bytes);
+
+// Whether every rank holds the same `values` (the same count on every rank).
+bool same_on_every_rank(DataParallelGroup& group, const std::vector<double>& values);
 
 }  // namespace exprflow

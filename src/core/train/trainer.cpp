@@ -123,6 +123,21 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   }
   std::mt19937_64 shuffle_rng(s.seed ^ 0x9E3779B97F4A7C15ULL);
 
+  if (group) {
+    // Every rank must start where the others do: each reads the checkpoint
+    // itself (e.g. from a shared file system, where a rank may see an older
+    // file or none), and ranks that disagree would run different collectives.
+    const std::vector<double> start = resume ? std::vector<double>{1.0, static_cast<double>(resume->epoch),
+                                                                   static_cast<double>(resume->batch),
+                                                                   static_cast<double>(resume->report.steps)}
+                                             : std::vector<double>{0.0, 0.0, 0.0, 0.0};
+    if (!same_on_every_rank(*group, start)) {
+      throw std::runtime_error("data-parallel training: the ranks did not start from the same checkpoint (rank " +
+                               std::to_string(rank) + (resume ? " resumes at step " +
+                               std::to_string(resume->report.steps) : std::string(" starts afresh")) +
+                               "): every rank must read the same checkpoint file");
+    }
+  }
   // Where the run stands; a checkpoint is a copy of it.
   TrainerState at;
   at.order = train_cells;
