@@ -340,9 +340,10 @@ train_worker <- function(job, rank = NULL) {
   threads <- .worker_blas_threads(spec, rank)
   if (!is.na(threads)) .cpp_set_blas_threads(threads)
   # A job its launcher starts again (restarted or requeued workers)
-  # continues from the checkpoint the earlier launch wrote: the job's writer
-  # removed any older one, and no rank writes before every rank has joined,
-  # so all ranks see the same file here.
+  # continues from the checkpoint the earlier launch wrote (the job's writer
+  # removed any older one). No rank writes before every rank has joined, and
+  # the trainer checks that every rank starts at the same step (a rank on a
+  # shared file system could see an older file, or none).
   state <- spec$options$checkpoint
   resuming <- launched && !is.null(state) && is.null(spec$options$resume) && file.exists(state)
   pointer <- if (resuming) .cpp_model_from_checkpoint(state) else .cpp_model_from_raw(spec$model, "the training job", FALSE)
