@@ -165,14 +165,6 @@ resume_training <- function(checkpoint, x = NULL, verbose = interactive()) {
                     else ""))
   }
   options <- c(call$options, list(checkpoint = state, resume = state))
-  if (!is.null(call$hosts)) {
-    return(.new_model(.train_on_hosts(pointer, x, call$assay, input, prepared$codes, options, call$hosts, verbose)))
-  }
-  if ((call$processes %||% 1L) > 1L) {
-    return(.new_model(.train_in_processes(pointer, x, call$assay, input, prepared$codes, options, call$processes,
-                                          verbose)))
-  }
-  report <- .train_with_progress(pointer, input, prepared$codes, options, verbose)
-  .warn_if_interrupted(report, checkpoint)
-  .new_model(pointer)
+  .train_model(pointer, x, call$assay, input, prepared$codes, options, call$processes %||% 1L, call$hosts,
+               verbose, checkpoint)
 }

@@ -367,13 +367,20 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
   if (!is.null(job)) {
     return(.write_training_job(job, pointer, x, assay, input, prepared$codes, options, processes))
   }
+  .train_model(pointer, x, assay, input, prepared$codes, options, processes, hosts, verbose, checkpoint)
+}
+
+# Trains the model in `pointer` where the run asks (one worker per host, n
+# worker processes, or this process) and returns the exprflow_model; shared
+# by fit_expression_model() and resume_training().
+.train_model <- function(pointer, x, assay, input, codes, options, processes, hosts, verbose, checkpoint) {
   if (!is.null(hosts)) {
-    return(.new_model(.train_on_hosts(pointer, x, assay, input, prepared$codes, options, hosts, verbose)))
+    return(.new_model(.train_on_hosts(pointer, x, assay, input, codes, options, hosts, verbose)))
   }
   if (processes > 1L) {
-    return(.new_model(.train_in_processes(pointer, x, assay, input, prepared$codes, options, processes, verbose)))
+    return(.new_model(.train_in_processes(pointer, x, assay, input, codes, options, processes, verbose)))
   }
-  report <- .train_with_progress(pointer, input, prepared$codes, options, verbose)
+  report <- .train_with_progress(pointer, input, codes, options, verbose)
   .warn_if_interrupted(report, checkpoint)
   .new_model(pointer)
 }

@@ -481,6 +481,15 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
   std::unordered_map<std::string, int64_t> gene_index;
   for (size_t g = 0; g < genes_.size(); ++g) gene_index.emplace(genes_[g], static_cast<int64_t>(g));
   Tensor expression;  // (N, G) log-normalised, read once when a member needs it
+  const auto read_expression = [&] {
+    // Up to kCoexpressionCells cells spread over the data; expression only.
+    const int n = data.n_cells(), take = std::min(n, kCoexpressionCells);
+    std::vector<int> cells;
+    for (int i = 0; i < take; ++i) cells.push_back(static_cast<int>(static_cast<int64_t>(i) * n / take));
+    return make_cell_batch(data, cells, {}, identity_, /*with_counts=*/false, device_).expression.to(at::kCPU);
+  };
+  const CountVaeSettings vae = CountVaeSettings::from(spec_);
+  const bool decoder_reads_condition = vae.decode_condition || vae.dispersion == "gene_condition";
   for (PerturbationLevels& p : levels) {
     // The trained single-target levels whose target is a measured gene.
     std::vector<std::pair<int64_t, int>> candidates;
@@ -501,24 +510,12 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
         if ((single >= 0 && centroids_.has_level(p.covariate, single)) || p.stand_ins.count(member)) continue;
         const auto gene = gene_index.find(member);
         if (gene == gene_index.end()) continue;  // perturbation_shift() says what is missing
-        const CountVaeSettings vae = CountVaeSettings::from(spec_);
-        if (vae.decode_condition || vae.dispersion == "gene_condition") {
+        if (decoder_reads_condition) {
           throw std::invalid_argument("'" + member + "' has no training cells: its stand-ins move the latent code, "
                                       "but this model's decoder reads the condition (decode_condition / dispersion "
                                       "'gene_condition'), which has no value for it");
         }
-        if (!expression.defined()) {
-          const int n = data.n_cells(), take = std::min(n, kCoexpressionCells);
-          std::vector<Tensor> parts;
-          for (int lo = 0; lo < take; lo += 256) {
-            std::vector<int> cells;
-            for (int i = lo; i < std::min(take, lo + 256); ++i) {
-              cells.push_back(static_cast<int>(static_cast<int64_t>(i) * n / take));  // spread over the data
-            }
-            parts.push_back(batch(data, cells, {}).expression.to(at::kCPU));  // (B, G)
-          }
-          expression = at::cat(parts, 0);  // (N, G)
-        }
+        if (!expression.defined()) expression = read_expression();  // (N, G)
         p.stand_ins[member] = coexpression_stand_ins(expression, gene->second, candidates, kStandIns);
       }
     }

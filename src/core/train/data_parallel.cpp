@@ -77,20 +77,28 @@ double all_reduce_mean(DataParallelGroup& group, double sum, double count) {
   return both[0].item<double>() / both[1].item<double>();
 }
 
-bool same_on_every_rank(DataParallelGroup& group, const std::vector<double>& values) {
-  const int64_t n = static_cast<int64_t>(values.size());
-  Tensor rows = at::zeros({group.size(), n}, at::TensorOptions().dtype(at::kDouble));  // (R, n)
-  rows[group.rank()].copy_(at::tensor(values, at::TensorOptions().dtype(at::kDouble)));
+namespace {
+
+// (R, n) every rank's `row` ((n,), the same n on every rank), in rank order:
+// a gather as a sum, each rank filling its own row of zeros, so the group
+// needs no collective beyond all-reduce. `dtype` must hold the values exactly.
+Tensor rows_of_every_rank(DataParallelGroup& group, const Tensor& row, at::ScalarType dtype) {
+  Tensor rows = at::zeros({group.size(), row.numel()}, at::TensorOptions().dtype(dtype));  // (R, n)
+  rows[group.rank()].copy_(row.reshape({-1}));
   group.all_reduce_sum(rows);
+  return rows;
+}
+
+}  // namespace
+
+bool same_on_every_rank(DataParallelGroup& group, const std::vector<double>& values) {
+  const Tensor rows = rows_of_every_rank(group, at::tensor(values, at::TensorOptions().dtype(at::kDouble)),
+                                         at::kDouble);  // (R, n)
   return at::equal(rows, rows[0].unsqueeze(0).expand_as(rows));
 }
 
 std::vector<Tensor> gather_bytes(DataParallelGroup& group, const Tensor& bytes) {
-  // A gather as a sum: each rank fills its own row of zeros (bytes are
-  // exact in int32), so the group needs no collective beyond all-reduce.
-  Tensor rows = at::zeros({group.size(), bytes.numel()}, at::TensorOptions().dtype(at::kInt));  // (R, S)
-  rows[group.rank()].copy_(bytes.reshape({-1}));
-  group.all_reduce_sum(rows);
+  const Tensor rows = rows_of_every_rank(group, bytes, at::kInt);  // (R, S); bytes are exact in int32
   std::vector<Tensor> out;
   for (int r = 0; r < group.size(); ++r) out.push_back(rows[r].to(at::kByte).clone());
   return out;
