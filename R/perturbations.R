@@ -129,9 +129,10 @@
   canonical <- .canonical_perturbations(values, p$control, sprintf("%s$%s", arg, p$covariate))
   unknown <- setdiff(unlist(canonical$members), c(p$members, unseen_members))
   if (length(unknown)) {
-    hint <- if (identical(model$space, "latent") && any(unknown %in% model$genes))
-      paste0(" (a target that is one of the model's genes can be predicted from the trained targets most ",
-             "co-expressed with it: transfer_cells(mode = \"shift\"))") else ""
+    hint <- if (identical(model$space, "latent"))
+      paste0(" (an unseen target can be predicted from its stand-ins, trained targets alike in co-expression ",
+             "when it is one of the model's genes, or in the gene sets or network of `stand_ins`: ",
+             "transfer_cells(mode = \"shift\"))") else ""
     stop(sprintf("unknown perturbation(s) %s in `%s` (covariate '%s'); the model knows: %s%s", .first_few(unknown),
                  arg, p$covariate, .first_few(p$members, 50L), hint), call. = FALSE)
   }

@@ -79,6 +79,29 @@ test_that("a target no cell had, one of the model's genes, moves cells like its 
   expect_error(generate_cells(model, condition = data.frame(target = "MS4A1")),
                "unknown perturbation\\(s\\) 'MS4A1' .*transfer_cells\\(mode = \"shift\"\\)")
   expect_error(transfer_cells(model, control, to = data.frame(target = "drugX")), "unknown perturbation\\(s\\) 'drugX'")
+
+  # Stand-ins from knowledge: a target that shares gene sets or network
+  # neighbours with LYZ (and none with CD79A) moves exactly as to LYZ, be it
+  # a measured gene (MS4A1, whose co-expression would pick CD79A) or not.
+  lyz <- transfer_cells(model, control, to = data.frame(target = "LYZ"), seed = 1)
+  sets <- list(myeloid = c("LYZ", "drugX", "MS4A1", "S100A8"), b_cell = c("CD79A", "CD19"))
+  for (target in c("drugX", "MS4A1")) {
+    by_sets <- transfer_cells(model, control, to = data.frame(target = target), stand_ins = sets, seed = 1)
+    expect_identical(SingleCellExperiment::counts(by_sets), SingleCellExperiment::counts(lyz))
+  }
+  network <- data.frame(regulator = c("LYZ", "SPI1"), target = c("drugX", "CD79A"))
+  by_network <- transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = network, seed = 1)
+  expect_identical(SingleCellExperiment::counts(by_network), SingleCellExperiment::counts(lyz))
+  expect_false(identical(SingleCellExperiment::counts(lyz), SingleCellExperiment::counts(cd79a)))
+  # Names neither the genes nor the knowledge hold stay unknown.
+  expect_error(transfer_cells(model, control, to = data.frame(target = "drugY"), stand_ins = sets),
+               "unknown perturbation\\(s\\) 'drugY'")
+  expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = sets, mode = "joint"),
+               "`stand_ins` choose the stand-ins of unseen targets, which only `mode = \"shift\"` has")
+  expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = c("LYZ", "drugX")),
+               "`stand_ins` must be NULL \\(co-expression\\), a named list of gene sets")
+  expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = data.frame(tf = "LYZ")),
+               "`stand_ins` as a network needs columns 'regulator' and 'target'")
 })
 
 test_that("gene-space models generate unseen combinations and doses; errors name the argument", {

@@ -86,7 +86,12 @@ Options GenerativeModel::default_sample_options() {
   o.set("method", "default").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
       .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0)
       .set("library_size", "empirical")  // data/library_sizes.hpp
-      .set("transfer", "joint");         // transfer() only: sample/samplers.hpp transfer_cells
+      .set("transfer", "joint")          // transfer() only: sample/samplers.hpp transfer_cells
+      // transfer "shift" only: (gene, term) pairs whose shared terms choose
+      // stand-ins for unseen targets (data/coexpression_stand_ins.hpp);
+      // none: co-expression.
+      .set("stand_in_genes", std::vector<std::string>{})
+      .set("stand_in_terms", std::vector<std::string>{});
   return o;
 }
 

@@ -436,7 +436,10 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   const CovariateColumns to_columns = columns_of(to, n, /*skip_unknown_members=*/shift);
   const std::vector<PerturbationLevels> from_perturbations = perturbation_levels(covariates_, from);
   std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
-  if (shift) add_stand_ins(to_perturbations, to_columns, data);
+  if (shift) {
+    add_stand_ins(to_perturbations, to_columns, data,
+                  gene_terms_of(o.texts("stand_in_genes"), o.texts("stand_in_terms")));
+  }
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
@@ -477,7 +480,8 @@ constexpr int kCoexpressionCells = 2000;
 constexpr int64_t kStandIns = 3;
 
 void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const CovariateColumns& to,
-                                const ExpressionSource& data) const {
+                                const ExpressionSource& data, const GeneTerms& terms) const {
+  const bool by_terms = !terms.empty();
   std::unordered_map<std::string, int64_t> gene_index;
   for (size_t g = 0; g < genes_.size(); ++g) gene_index.emplace(genes_[g], static_cast<int64_t>(g));
   Tensor expression;  // (N, G) log-normalised, read once when a member needs it
@@ -491,13 +495,19 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
   const CountVaeSettings vae = CountVaeSettings::from(spec_);
   const bool decoder_reads_condition = vae.decode_condition || vae.dispersion == "gene_condition";
   for (PerturbationLevels& p : levels) {
-    // The trained single-target levels whose target is a measured gene.
-    std::vector<std::pair<int64_t, int>> candidates;
+    // The trained single-target levels whose target the knowledge can
+    // compare: a measured gene (co-expression), or a gene `terms` names.
+    std::vector<std::pair<int64_t, int>> gene_candidates;
+    std::vector<std::pair<std::string, int>> term_candidates;
     const int model_levels = static_cast<int>(covariates_[p.covariate].levels.size());
     for (int code = 0; code < model_levels; ++code) {
       if (p.members[code].size() != 1 || !centroids_.has_level(p.covariate, code)) continue;
-      const auto gene = gene_index.find(p.members[code][0]);
-      if (gene != gene_index.end()) candidates.emplace_back(gene->second, code);
+      const std::string& target = p.members[code][0];
+      if (by_terms) {
+        if (terms.count(target)) term_candidates.emplace_back(target, code);
+      } else if (const auto gene = gene_index.find(target); gene != gene_index.end()) {
+        gene_candidates.emplace_back(gene->second, code);
+      }
     }
     // Only the levels the cells move to.
     const std::vector<int>& codes = to.at(covariates_[p.covariate].name);
@@ -509,14 +519,19 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
         const std::string& member = p.members[code][j];
         if ((single >= 0 && centroids_.has_level(p.covariate, single)) || p.stand_ins.count(member)) continue;
         const auto gene = gene_index.find(member);
-        if (gene == gene_index.end()) continue;  // perturbation_shift() says what is missing
+        // perturbation_shift() says what is missing.
+        if (by_terms ? !terms.count(member) && gene == gene_index.end() : gene == gene_index.end()) continue;
         if (decoder_reads_condition) {
           throw std::invalid_argument("'" + member + "' has no training cells: its stand-ins move the latent code, "
                                       "but this model's decoder reads the condition (decode_condition / dispersion "
                                       "'gene_condition'), which has no value for it");
         }
+        if (by_terms) {
+          p.stand_ins[member] = shared_term_stand_ins(terms, member, term_candidates, kStandIns);
+          continue;
+        }
         if (!expression.defined()) expression = read_expression();  // (N, G)
-        p.stand_ins[member] = coexpression_stand_ins(expression, gene->second, candidates, kStandIns);
+        p.stand_ins[member] = coexpression_stand_ins(expression, gene->second, gene_candidates, kStandIns);
       }
     }
   }

@@ -29,6 +29,7 @@
 
 #include "api/model_record.hpp"
 #include "data/cell_batch.hpp"
+#include "data/coexpression_stand_ins.hpp"
 #include "data/covariate_centroids.hpp"
 #include "data/perturbation_shift.hpp"
 #include "data/library_sizes.hpp"
@@ -87,11 +88,13 @@ class LatentModel final : public ModelRecord {
                            const Options& options, const TrainCallbacks& callbacks,
                            const StageCheckpoints& checkpoints, DataParallelGroup* group);
   // Stand-ins (data/coexpression_stand_ins.hpp) for the members of `levels`
-  // that no training cell has and that name one of the model's genes, from
-  // the co-expression of `data`'s cells, for the levels the cells move to
-  // (`to`): transfer mode "shift" to targets never perturbed in training.
+  // that no training cell has, for the levels the cells move to (`to`):
+  // transfer mode "shift" to targets never perturbed in training. With no
+  // `terms`, members that name one of the model's genes get theirs from the
+  // co-expression of `data`'s cells; with `terms`, every such member gets
+  // them from shared terms, among the trained targets that `terms` names.
   void add_stand_ins(std::vector<PerturbationLevels>& levels, const CovariateColumns& to,
-                     const ExpressionSource& data) const;
+                     const ExpressionSource& data, const GeneTerms& terms) const;
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
 
 namespace exprflow {
 
@@ -15,6 +16,27 @@ Tensor correlation_profiles(const Tensor& expression, const std::vector<int64_t>
   const Tensor unit = centred / norm.clamp_min(1e-12).unsqueeze(0);        // (N, G); constant genes stay 0
   const Tensor picked = unit.index_select(1, at::tensor(rows, at::TensorOptions().dtype(at::kLong)));  // (N, R)
   return at::matmul(picked.t(), unit);                                     // (R, G)
+}
+
+// The `k` candidates (levels) with the largest positive similarity, weighted
+// by it; none positive: all of them equally. Weights sum to 1.
+std::vector<StandIn> strongest_stand_ins(const std::vector<double>& similarity, const std::vector<int>& levels,
+                                         int64_t k) {
+  std::vector<size_t> order(levels.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return similarity[a] > similarity[b]; });
+  std::vector<StandIn> out;
+  double total = 0;
+  for (size_t r = 0; r < order.size() && static_cast<int64_t>(out.size()) < k && similarity[order[r]] > 0; ++r) {
+    out.push_back({levels[order[r]], similarity[order[r]]});
+    total += similarity[order[r]];
+  }
+  if (out.empty()) {
+    for (int level : levels) out.push_back({level, 1.0});
+    total = static_cast<double>(levels.size());
+  }
+  for (StandIn& stand_in : out) stand_in.weight /= total;
+  return out;
 }
 
 }  // namespace
@@ -32,24 +54,47 @@ std::vector<StandIn> coexpression_stand_ins(const Tensor& expression, int64_t ta
                                             const std::vector<std::pair<int64_t, int>>& candidates, int64_t k) {
   if (candidates.empty()) return {};
   std::vector<int64_t> genes;
-  for (const auto& [gene, level] : candidates) genes.push_back(gene);
+  std::vector<int> levels;
+  for (const auto& [gene, level] : candidates) {
+    genes.push_back(gene);
+    levels.push_back(level);
+  }
   const Tensor similarity = coexpression_similarity(expression, target, genes).contiguous();  // (C,)
   const double* s = similarity.data_ptr<double>();
-  std::vector<size_t> order(candidates.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] > s[b]; });
-  std::vector<StandIn> out;
-  double total = 0;
-  for (size_t r = 0; r < order.size() && static_cast<int64_t>(out.size()) < k && s[order[r]] > 0; ++r) {
-    out.push_back({candidates[order[r]].second, s[order[r]]});
-    total += s[order[r]];
+  return strongest_stand_ins(std::vector<double>(s, s + similarity.numel()), levels, k);
+}
+
+GeneTerms gene_terms_of(const std::vector<std::string>& genes, const std::vector<std::string>& terms) {
+  if (genes.size() != terms.size()) {
+    throw std::invalid_argument("stand_in_genes and stand_in_terms must pair up, got " +
+                                std::to_string(genes.size()) + " genes and " + std::to_string(terms.size()) +
+                                " terms");
   }
-  if (out.empty()) {
-    for (const auto& [gene, level] : candidates) out.push_back({level, 1.0});
-    total = static_cast<double>(candidates.size());
-  }
-  for (StandIn& stand_in : out) stand_in.weight /= total;
+  GeneTerms out;
+  for (size_t i = 0; i < genes.size(); ++i) out[genes[i]].insert(terms[i]);
   return out;
+}
+
+std::vector<StandIn> shared_term_stand_ins(const GeneTerms& terms, const std::string& target,
+                                           const std::vector<std::pair<std::string, int>>& candidates, int64_t k) {
+  if (candidates.empty()) return {};
+  static const std::set<std::string> kNone;
+  const auto terms_of = [&](const std::string& gene) -> const std::set<std::string>& {
+    const auto it = terms.find(gene);
+    return it == terms.end() ? kNone : it->second;
+  };
+  const std::set<std::string>& mine = terms_of(target);
+  std::vector<double> similarity;
+  std::vector<int> levels;
+  for (const auto& [gene, level] : candidates) {
+    const std::set<std::string>& theirs = terms_of(gene);
+    size_t shared = 0;
+    for (const std::string& term : theirs) shared += mine.count(term);
+    const size_t either = mine.size() + theirs.size() - shared;
+    similarity.push_back(either ? static_cast<double>(shared) / static_cast<double>(either) : 0.0);
+    levels.push_back(level);
+  }
+  return strongest_stand_ins(similarity, levels, k);
 }
 
 }  // namespace exprflow

@@ -1,15 +1,26 @@
-// Stand-ins for a perturbation target that no training cell has, when the
-// target is one of the measured genes: the trained targets whose genes are
-// most co-expressed with it. A gene's co-expression profile is its
+// Stand-ins for a perturbation target that no training cell has: the
+// trained targets most alike to it, by one of two kinds of knowledge.
+//
+// Co-expression, when the target is one of the measured genes: the trained
+// targets whose genes are most co-expressed with it. A gene's co-expression profile is its
 // correlation with every gene over observed cells; two genes are alike when
 // their profiles correlate (genes of one module or pathway share partners
 // even when they correlate weakly with each other, which is what GEARS takes
 // from its gene-ontology graph for genes without perturbation data). Knocking
 // out alike genes is expected to act alike: the unseen target's latent shift
 // is the similarity-weighted mean of its stand-ins' (data/perturbation_shift.hpp).
+//
+// Shared terms, for any gene a knowledge base names (measured or not): each
+// gene's terms are the gene sets it belongs to (Hallmark, KEGG, Reactome;
+// GEARS' gene-ontology similarity is the same measure over GO terms) or its
+// closed neighbourhood in a regulatory network (itself, its regulators and
+// its targets); two genes are alike by the Jaccard index of their terms.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -31,5 +42,21 @@ Tensor coexpression_similarity(const Tensor& expression, int64_t target, const s
 // Empty when there are no candidates.
 std::vector<StandIn> coexpression_stand_ins(const Tensor& expression, int64_t target,
                                             const std::vector<std::pair<int64_t, int>>& candidates, int64_t k);
+
+// Each gene's terms (gene sets, or network neighbours).
+using GeneTerms = std::map<std::string, std::set<std::string>>;
+
+// GeneTerms from (gene, term) pairs, e.g. the transfer options
+// stand_in_genes / stand_in_terms; std::invalid_argument when the two
+// lengths differ.
+GeneTerms gene_terms_of(const std::vector<std::string>& genes, const std::vector<std::string>& terms);
+
+// The stand-ins of gene `target` among `candidates` ((gene, level) pairs: the
+// trained single-target levels whose target `terms` names): the `k` with the
+// largest positive Jaccard index of terms, weighted by it (weights sum to 1);
+// when none shares a term (or `terms` does not name the target), every
+// candidate with equal weight. Empty when there are no candidates.
+std::vector<StandIn> shared_term_stand_ins(const GeneTerms& terms, const std::string& target,
+                                           const std::vector<std::pair<std::string, int>>& candidates, int64_t k);
 
 }  // namespace exprflow

@@ -1,7 +1,7 @@
 // Stand-ins for perturbation targets no training cell has
 // (data/coexpression_stand_ins.hpp): the trained targets whose genes share
-// the unseen target's co-expression partners, and the latent shift to such a
-// target through them.
+// the unseen target's co-expression partners, or its terms (gene sets,
+// network neighbours), and the latent shift to such a target through them.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -109,4 +109,38 @@ TEST(CoexpressionStandIns, UnseenTargetIsShiftedLikeItsModuleMates) {
                        "'drugX' has no training cells"));
   EXPECT_TRUE(mentions(error_of([&] { model->transfer(source, codes, to("g2"), Options().set("transfer", "joint")); }),
                        "not a member any of its training levels has"));
+  // With shared terms, a target that is no measured gene has stand-ins: drugX
+  // shares its pathway with g5 only, so it moves as g5 does.
+  Options by_terms = shift;
+  by_terms.set("stand_in_genes", {"g0", "g1", "g5", "drugX", "drugX"})
+      .set("stand_in_terms", {"pathway A", "pathway A", "pathway B", "pathway B", "pathway C"});
+  const GeneratedCells drug = model->transfer(source, codes, to("drugX"), by_terms);
+  CellCovariates to_g5(CovariateCodes{{"target", std::vector<int>(4 * per, 3)}});
+  const double g5_up = block(model->transfer(source, codes, to_g5, shift), 16, 20) - block(kept, 16, 20);
+  EXPECT_GT(block(drug, 16, 20) - block(kept, 16, 20), 0.8 * g5_up) << "drugX acts like g5, its pathway mate";
+  EXPECT_LT(block(drug, 12, 16) - block(kept, 12, 16), 0.25 * g0_up) << "and not like g0 or g1";
+  by_terms.set("stand_in_terms", {"pathway A"});
+  EXPECT_TRUE(mentions(error_of([&] { model->transfer(source, codes, to("drugX"), by_terms); }),
+                       "must pair up, got 5 genes and 1 terms"));
+}
+
+TEST(SharedTermStandIns, JaccardOfTermsWeighsTheStandIns) {
+  // STAT1 {ifng, jak-stat} and IRF1 {ifng, jak-stat, tnf}: Jaccard 2/3;
+  // and JAK2 {jak-stat, epo, il6}: 1/4; and CD86 {b7}: 0.
+  const GeneTerms terms =
+      gene_terms_of({"STAT1", "STAT1", "IRF1", "IRF1", "IRF1", "JAK2", "JAK2", "JAK2", "CD86"},
+                    {"ifng", "jak-stat", "ifng", "jak-stat", "tnf", "jak-stat", "epo", "il6", "b7"});
+  const std::vector<StandIn> in = shared_term_stand_ins(terms, "STAT1", {{"CD86", 4}, {"JAK2", 3}, {"IRF1", 2}}, 3);
+  ASSERT_EQ(in.size(), 2u) << "CD86 shares nothing";
+  EXPECT_EQ(in[0].level, 2);
+  EXPECT_EQ(in[1].level, 3);
+  const double irf1 = 2.0 / 3.0, jak2 = 1.0 / 4.0;
+  EXPECT_NEAR(in[0].weight, irf1 / (irf1 + jak2), 1e-12);
+  EXPECT_NEAR(in[1].weight, jak2 / (irf1 + jak2), 1e-12);
+  // k bounds the stand-ins; a gene with no terms gets every candidate equally.
+  EXPECT_EQ(shared_term_stand_ins(terms, "STAT1", {{"JAK2", 3}, {"IRF1", 2}}, 1).size(), 1u);
+  const std::vector<StandIn> unknown = shared_term_stand_ins(terms, "TNFRSF14", {{"JAK2", 3}, {"IRF1", 2}}, 3);
+  ASSERT_EQ(unknown.size(), 2u);
+  EXPECT_DOUBLE_EQ(unknown[0].weight, 0.5);
+  EXPECT_TRUE(shared_term_stand_ins(terms, "STAT1", {}, 3).empty());
 }
