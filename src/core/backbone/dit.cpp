@@ -1,6 +1,7 @@
 #include "backbone/dit.hpp"
 
 #include "backbone/activation_checkpoint.hpp"
+#include "backbone/edge_attention.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -25,20 +26,10 @@ DiTImpl::DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_rati
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t l = 0; l < n_layers; ++l) blocks_->push_back(DiTBlock(dim, n_heads, mlp_ratio, graph, cross));
   final_ = register_module("final", FinalModulation(dim));
+  if (graph && graph->cell_node) cell_token_ = register_parameter("cell_token", torch::zeros({dim}));
 }
 
-Tensor DiTImpl::forward(const Tensor& tokens, const Tensor& c) {
-  Tensor x = tokens;  // (B, T, D)
-  // Checkpointing only pays where a backward pass follows, and it needs an
-  // input that requires grad to hang the recomputation on.
-  const bool checkpoint = checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled() &&
-                          (x.requires_grad() || c.requires_grad());
-  for (const auto& block : *blocks_) {
-    auto* b = block->as<DiTBlock>();
-    x = checkpoint ? checkpointed_forward(b, x, c) : b->forward(x, c);  // (B, T, D)
-  }
-  return final_->forward(x, c);  // (B, T, D)
-}
+Tensor DiTImpl::forward(const Tensor& tokens, const Tensor& c) { return run(tokens, c, Tensor()); }
 
 Tensor DiTImpl::forward_conditioned(const Tensor& tokens, const Tensor& c, const Tensor& condition_tokens) {
   if (condition_path_ == "adaln") return forward(tokens, c);
@@ -47,10 +38,31 @@ Tensor DiTImpl::forward_conditioned(const Tensor& tokens, const Tensor& c, const
     const int64_t T = tokens.size(1);
     return forward(at::cat({tokens, condition_tokens}, 1), c).slice(1, 0, T);  // (B, T, D)
   }
-  // Cross-attention: no activation checkpointing (its recomputation takes x and c only).
+  return run(tokens, c, condition_tokens);
+}
+
+Tensor DiTImpl::run(const Tensor& tokens, const Tensor& c, const Tensor& condition_tokens) {
+  const int64_t T = tokens.size(1);
   Tensor x = tokens;  // (B, T, D)
-  for (const auto& block : *blocks_) x = block->as<DiTBlock>()->forward(x, c, Tensor(), condition_tokens);
-  return final_->forward(x, c);  // (B, T, D)
+  if (cell_token_.defined()) {
+    if (c.dim() == 3) throw std::invalid_argument("a gene graph's cell node needs one modulation per cell, not per token");
+    x = at::cat({x, x.mean(1, /*keepdim=*/true) + cell_token_}, 1);  // (B, T + 1, D)
+  }
+  const bool cross = condition_tokens.defined();
+  // Checkpointing only pays where a backward pass follows, and it needs an
+  // input that requires grad to hang the recomputation on. Not with
+  // cross-attention: its recomputation takes x and c only.
+  const bool checkpoint = !cross && checkpoint_blocks_ && is_training() && torch::GradMode::is_enabled() &&
+                          (x.requires_grad() || c.requires_grad());
+  for (const auto& block : *blocks_) {
+    auto* b = block->as<DiTBlock>();
+    if (cross) {
+      x = b->forward(x, c, Tensor(), condition_tokens);
+    } else {
+      x = checkpoint ? checkpointed_forward(b, x, c) : b->forward(x, c);  // (B, T [+ 1], D)
+    }
+  }
+  return final_->forward(x, c).slice(1, 0, T);  // (B, T, D)
 }
 
 }  // namespace exprflow

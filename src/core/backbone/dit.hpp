@@ -9,7 +9,9 @@ namespace exprflow {
 
 class DiTImpl : public BackboneImpl {
  public:
-  // graph: attention along a gene graph's edges only, in every block.
+  // graph: attention along a gene graph's edges only, in every block. A
+  // graph with a cell node adds its token to the sequence: the genes' mean
+  // token plus a learned one, which leaves the sequence after the final layer.
   // checkpoint_blocks: in training, keep only each block's input and recompute
   // its activations in backward (backbone/activation_checkpoint.hpp).
   // condition_path: "adaln" (in c), "cross_attention" (each block attends
@@ -25,8 +27,13 @@ class DiTImpl : public BackboneImpl {
   const torch::nn::ModuleList& blocks() const { return blocks_; }
 
  private:
+  // Blocks and final layer over x (B, T, D), the cell node's token added and
+  // dropped where the graph has one; condition_tokens for cross-attention.
+  Tensor run(const Tensor& tokens, const Tensor& c, const Tensor& condition_tokens);
+
   torch::nn::ModuleList blocks_{nullptr};
   FinalModulation final_{nullptr};
+  Tensor cell_token_;  // (D,) the cell node's learned token; undefined without one
   bool checkpoint_blocks_;
   std::string condition_path_;
 };

@@ -150,7 +150,7 @@ EdgeIndex EdgeIndex::of(const EdgeGraph& graph) {
   for (int64_t i = 0; i < graph.n_genes; ++i) {
     for (int64_t e = graph.offsets[i]; e < graph.offsets[i + 1]; ++e) targets[e] = i;
   }
-  return {as_long(graph.offsets), as_long(graph.sources), as_long(targets)};
+  return {as_long(graph.offsets), as_long(graph.sources), as_long(targets), graph.cell_node};
 }
 
 Tensor edge_attention_dense_reference(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph) {

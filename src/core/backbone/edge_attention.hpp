@@ -30,6 +30,7 @@ struct EdgeIndex {
   Tensor offsets;  // (G + 1,) int64, CSR by target
   Tensor sources;  // (E,) int64
   Tensor targets;  // (E,) int64: the target of each edge (offsets expanded)
+  bool cell_node = false;  // the last node is the cell's (EdgeGraph::with_cell_node())
 
   static EdgeIndex of(const EdgeGraph& graph);
 };

@@ -33,6 +33,25 @@ EdgeGraph EdgeGraph::from_pairs(const std::vector<std::pair<int64_t, int64_t>>& 
   return g;
 }
 
+EdgeGraph EdgeGraph::with_cell_node() const {
+  if (cell_node) throw std::invalid_argument("the gene graph has a cell node already");
+  EdgeGraph g;
+  g.n_genes = n_genes + 1;
+  g.cell_node = true;
+  g.n_network_edges = n_network_edges;
+  g.offsets.reserve(g.n_genes + 1);
+  g.sources.reserve(sources.size() + 2 * n_genes + 1);
+  g.offsets.push_back(0);
+  for (int64_t i = 0; i < n_genes; ++i) {
+    g.sources.insert(g.sources.end(), sources.begin() + offsets[i], sources.begin() + offsets[i + 1]);
+    g.sources.push_back(n_genes);  // the cell node, the largest index: sources stay ascending
+    g.offsets.push_back(static_cast<int64_t>(g.sources.size()));
+  }
+  for (int64_t j = 0; j <= n_genes; ++j) g.sources.push_back(j);  // the cell node: every gene and itself
+  g.offsets.push_back(static_cast<int64_t>(g.sources.size()));
+  return g;
+}
+
 EdgeGraph EdgeGraph::from_resources(const Resources& resources, int64_t n_genes) {
   const auto found = resources.find("grn");
   if (found == resources.end()) {

@@ -278,6 +278,29 @@ TEST(DiT, CheckpointedBlocksGiveTheGradientsOfTheOrdinaryPass) {
   EXPECT_TRUE(at::equal(checkpointed->forward(x, c), plain->forward(x, c)));
 }
 
+// Genes 2 and 3 are outside the network: without a cell node, gene 2's
+// output cannot depend on gene 3's token; with one it does, through the cell
+// token, which leaves the sequence (one output per gene).
+TEST(DiT, CellNodeLetsGenesOutsideTheNetworkSeeTheCell) {
+  constexpr int64_t kGenes = 4, kDim = 8;
+  const EdgeGraph network = EdgeGraph::from_pairs({{0, 1}}, kGenes);
+  const auto gradient_of_gene_2_by_gene_3 = [&](const EdgeGraph& graph) {
+    at::manual_seed(7);
+    DiT net(kDim, 2, 2, 2.0, std::make_shared<EdgeIndex>(EdgeIndex::of(graph)));
+    {
+      torch::NoGradGuard no_grad;  // random weights: adaLN-Zero's closed gates would hide the attention
+      for (auto& p : net->parameters()) p.copy_(at::randn(p.sizes()) * 0.5);
+    }
+    Tensor x = at::randn({2, kGenes, kDim}).requires_grad_();  // (B, G, D)
+    Tensor y = net->forward(x, at::randn({2, kDim}));           // (B, G, D)
+    EXPECT_EQ(y.sizes(), x.sizes());
+    y.select(1, 2).sum().backward();
+    return x.grad().select(1, 3).abs().max().item<double>();
+  };
+  EXPECT_EQ(gradient_of_gene_2_by_gene_3(network), 0.0);
+  EXPECT_GT(gradient_of_gene_2_by_gene_3(network.with_cell_node()), 1e-4);
+}
+
 // The learned token graph: each token keeps itself and its `degree`
 // strongest sources, and a token outside a row's sources cannot reach it.
 TEST(CellSetDiT, EachCellAttendsOnlyToTheCellsOfItsSet) {

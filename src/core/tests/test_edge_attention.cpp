@@ -55,6 +55,19 @@ TEST(EdgeGraph, StoresSourcesByTargetWithSelfLoops) {
   EXPECT_EQ(index.targets[13].item<int64_t>(), 6);
 }
 
+TEST(EdgeGraph, CellNodeIsASourceOfEveryGeneAndAttendsToAll) {
+  const EdgeGraph g = small_graph().with_cell_node();  // node 7 is the cell's
+  EXPECT_TRUE(g.cell_node);
+  EXPECT_EQ(g.n_genes, kGenes + 1);
+  EXPECT_EQ(g.n_network_edges, 7);
+  EXPECT_EQ(g.n_edges(), 7 + kGenes + kGenes + (kGenes + 1));
+  EXPECT_EQ(g.offsets, (std::vector<int64_t>{0, 2, 6, 9, 12, 15, 19, 21, 29}));
+  EXPECT_EQ(g.sources, (std::vector<int64_t>{0, 7, 0, 1, 2, 7, 1, 2, 7, 2, 3, 7, 4, 5, 7, 0, 4, 5, 7, 6, 7,
+                                             0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_TRUE(EdgeIndex::of(g).cell_node);
+  EXPECT_TRUE(mentions(error_of([&] { g.with_cell_node(); }), "has a cell node already"));
+}
+
 TEST(EdgeGraph, RefusesWhatIsNotAnEdgeList) {
   EXPECT_TRUE(mentions(error_of([] { EdgeGraph::from_pairs({{0, 9}}, kGenes); }), "outside 0..6"));
   EXPECT_TRUE(mentions(error_of([] { EdgeGraph::from_resources(Resources{}, kGenes); }), "needs the resource 'grn'"));
