@@ -84,8 +84,8 @@
 #'     gene, its regulators and its targets).
 #'
 #'   With a list or a network, any target they name can be predicted,
-#'   measured gene or not, from the trained targets they name; a target
-#'   they do not name gets the average of those. Measured on Papalexi 2021
+#'   measured gene or not, from the trained targets they name (at least one
+#'   must be); a model gene they do not name gets the average of those. Measured on Papalexi 2021
 #'   with three targets held out whole
 #'   (`inst/scripts/perturbation_papalexi_unseen.R`, folds 1-3: nine
 #'   targets), gene sets (Hallmark + KEGG + Reactome) are the best of the
@@ -147,7 +147,15 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
   if (!is.null(stand_ins) && mode != "shift") {
     stop("`stand_ins` choose the stand-ins of unseen targets, which only `mode = \"shift\"` has", call. = FALSE)
   }
+  p <- model$perturbation
+  if (!is.null(stand_ins) && is.null(p)) {
+    stop("`stand_ins` needs a model with a perturbation covariate (`perturbation =`)", call. = FALSE)
+  }
   terms <- .stand_in_terms(stand_ins)
+  if (!is.null(terms) && !any(p$members %in% terms$gene)) {
+    stop(sprintf("`stand_ins` names none of the model's trained targets (%s): no target could stand in",
+                 .first_few(p$members)), call. = FALSE)
+  }
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   if (is.null(from)) {
@@ -169,12 +177,11 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
   options <- list(steps = steps, method = method %||% "default", guidance_scale = guidance, transfer = mode,
                   seed = seed, batch_size = batch_size)
   if (!is.null(terms)) {
-    # Only the genes the core can compare: trained targets and those asked for.
-    p <- model$perturbation
-    if (is.null(p)) stop("`stand_ins` needs a model with a perturbation covariate (`perturbation =`)", call. = FALSE)
+    # Only the genes the core can compare: trained targets and those asked for
+    # (some trained target is among them, so the core compares by terms).
     asked <- unlist(lapply(unique(to_table[[p$covariate]]), .perturbation_members, control = p$control))
     terms <- terms[terms$gene %in% c(p$members, asked), , drop = FALSE]
-    if (nrow(terms)) options <- c(options, list(stand_in_genes = terms$gene, stand_in_terms = terms$term))
+    options <- c(options, list(stand_in_genes = terms$gene, stand_in_terms = terms$term))
   }
   out <- .cpp_model_transfer(pointer, input$source, .covariate_codes(model, from_table),
                              .covariate_codes(model, to_table), options)

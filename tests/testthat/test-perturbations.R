@@ -100,6 +100,9 @@ test_that("a target no cell had, one of the model's genes, moves cells like its 
                "`stand_ins` choose the stand-ins of unseen targets, which only `mode = \"shift\"` has")
   expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = c("LYZ", "drugX")),
                "`stand_ins` must be NULL \\(co-expression\\), a named list of gene sets")
+  expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"),
+                              stand_ins = list(other = c("drugX", "MS4A1"))),
+               "`stand_ins` names none of the model's trained targets \\('CD79A', 'LYZ'\\)")
   expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = data.frame(tf = "LYZ")),
                "`stand_ins` as a network needs columns 'regulator' and 'target'")
 })

@@ -64,7 +64,11 @@ Tensor SelfAttentionImpl::forward(const Tensor& x, const Tensor& bias) {
   if (graph_) {
     if (bias.defined()) throw std::invalid_argument("attention along a gene graph takes no score bias");
     if (graph_->offsets.device() != x.device()) {
-      *graph_ = {graph_->offsets.to(x.device()), graph_->sources.to(x.device()), graph_->targets.to(x.device())};
+      EdgeIndex moved = *graph_;  // keeps what is not a tensor (cell_node)
+      moved.offsets = moved.offsets.to(x.device());
+      moved.sources = moved.sources.to(x.device());
+      moved.targets = moved.targets.to(x.device());
+      *graph_ = moved;
     }
     out = edge_attention(qkv[0], qkv[1], qkv[2], *graph_);
   } else {

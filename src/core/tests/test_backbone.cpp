@@ -234,48 +234,52 @@ TEST(FinalModulation, ShapeAndInitialLayerNorm) {
 
 // Recomputing each block's activations in backward must give the very
 // gradients of the ordinary pass: parameters, tokens and condition alike
-// (with attention along a gene graph, as grn_dit uses it).
+// (with attention along a gene graph, as grn_dit uses it, with and without
+// its cell node).
 TEST(DiT, CheckpointedBlocksGiveTheGradientsOfTheOrdinaryPass) {
   constexpr int64_t kGenes = 6, kDim = 8;
-  auto graph = std::make_shared<EdgeIndex>(
-      EdgeIndex::of(EdgeGraph::from_pairs({{0, 1}, {2, 1}, {1, 2}, {4, 5}, {5, 4}, {0, 5}}, kGenes)));
-  DiT plain(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/false);
-  DiT checkpointed(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/true);
-  {
-    // adaLN-Zero starts every gate at zero; random weights make every
-    // parameter take part.
-    torch::NoGradGuard no_grad;
-    at::manual_seed(3);
-    auto target = checkpointed->parameters();
-    auto source = plain->parameters();
-    for (size_t i = 0; i < source.size(); ++i) {
-      source[i].copy_(at::randn(source[i].sizes()) * 0.3);
-      target[i].copy_(source[i]);
+  const EdgeGraph network = EdgeGraph::from_pairs({{0, 1}, {2, 1}, {1, 2}, {4, 5}, {5, 4}, {0, 5}}, kGenes);
+  for (const EdgeGraph& g : {network, network.with_cell_node()}) {
+    SCOPED_TRACE(g.cell_node ? "with a cell node" : "without a cell node");
+    auto graph = std::make_shared<EdgeIndex>(EdgeIndex::of(g));
+    DiT plain(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/false);
+    DiT checkpointed(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/true);
+    {
+      // adaLN-Zero starts every gate at zero; random weights make every
+      // parameter take part.
+      torch::NoGradGuard no_grad;
+      at::manual_seed(3);
+      auto target = checkpointed->parameters();
+      auto source = plain->parameters();
+      for (size_t i = 0; i < source.size(); ++i) {
+        source[i].copy_(at::randn(source[i].sizes()) * 0.3);
+        target[i].copy_(source[i]);
+      }
     }
+    auto run = [&](DiT& net) {
+      at::manual_seed(4);
+      Tensor x = at::randn({3, kGenes, kDim}).requires_grad_();  // (B, T, D)
+      Tensor c = at::randn({3, kDim}).requires_grad_();          // (B, D)
+      Tensor y = net->forward(x, c);
+      (y * at::linspace(-1, 1, y.numel()).view(y.sizes())).sum().backward();
+      std::vector<Tensor> out{y.detach(), x.grad(), c.grad()};
+      for (const auto& p : net->parameters()) out.push_back(p.grad().clone());
+      return out;
+    };
+    const std::vector<Tensor> expected = run(plain);
+    const std::vector<Tensor> actual = run(checkpointed);
+    ASSERT_EQ(expected.size(), actual.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_TRUE(actual[i].defined()) << "tensor " << i;
+      EXPECT_TRUE(at::allclose(actual[i], expected[i], 1e-5, 1e-6)) << "tensor " << i;
+    }
+    // Where no backward follows (sampling), the blocks run as usual.
+    torch::NoGradGuard no_grad;
+    at::manual_seed(5);
+    Tensor x = at::randn({2, kGenes, kDim});
+    Tensor c = at::randn({2, kDim});
+    EXPECT_TRUE(at::equal(checkpointed->forward(x, c), plain->forward(x, c)));
   }
-  auto run = [&](DiT& net) {
-    at::manual_seed(4);
-    Tensor x = at::randn({3, kGenes, kDim}).requires_grad_();  // (B, T, D)
-    Tensor c = at::randn({3, kDim}).requires_grad_();          // (B, D)
-    Tensor y = net->forward(x, c);
-    (y * at::linspace(-1, 1, y.numel()).view(y.sizes())).sum().backward();
-    std::vector<Tensor> out{y.detach(), x.grad(), c.grad()};
-    for (const auto& p : net->parameters()) out.push_back(p.grad().clone());
-    return out;
-  };
-  const std::vector<Tensor> expected = run(plain);
-  const std::vector<Tensor> actual = run(checkpointed);
-  ASSERT_EQ(expected.size(), actual.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    ASSERT_TRUE(actual[i].defined()) << "tensor " << i;
-    EXPECT_TRUE(at::allclose(actual[i], expected[i], 1e-5, 1e-6)) << "tensor " << i;
-  }
-  // Where no backward follows (sampling), the blocks run as usual.
-  torch::NoGradGuard no_grad;
-  at::manual_seed(5);
-  Tensor x = at::randn({2, kGenes, kDim});
-  Tensor c = at::randn({2, kDim});
-  EXPECT_TRUE(at::equal(checkpointed->forward(x, c), plain->forward(x, c)));
 }
 
 // Genes 2 and 3 are outside the network: without a cell node, gene 2's
