@@ -20,6 +20,7 @@
 #include "api/expression_model.hpp"
 #include "two_programme_cells.hpp"
 #include "api/latent_model.hpp"
+#include "api/model_file.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
 #include "models/composed_network.hpp"
@@ -364,4 +365,23 @@ TEST(FlowMatching, LearnedOdeMapsNoiseToAKnownGaussian) {
       EXPECT_NEAR(cov[i][j].item<double>(), sigma[i][j].item<double>(), 0.15) << "covariance " << i << "," << j;
     }
   }
+}
+
+// A grn_attention file written before the cell node has no "cell_node" in
+// its spec and no cell token: it reads back as it was, without one.
+TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
+  const SmallData& d = small_data();
+  auto model = GenerativeModel::create(tiny_spec("grn_attention", "flow").set("cell_node", 0), d.source->genes(), {},
+                                       resources_for("grn_attention"));
+  model->train(*d.source, {}, one_epoch("grn_attention"), {});
+  TensorBundle bundle = open_generative_model_bytes(model->to_bytes(), "test bytes", /*trust_legacy=*/false);
+  bundle.meta["spec"].erase("cell_node");
+  auto old = ExpressionModel::read_model(bundle);
+  EXPECT_EQ(old->parameter_count(), model->parameter_count());
+  const Options sample = Options().set("steps", 4).set("seed", 2);
+  EXPECT_EQ(old->generate(std::vector<int>(5, -1), sample).counts, model->generate(std::vector<int>(5, -1), sample).counts);
+  // A model with the node has one more parameter tensor: the cell token.
+  auto with_node = GenerativeModel::create(tiny_spec("grn_attention", "flow"), d.source->genes(), {},
+                                           resources_for("grn_attention"));
+  EXPECT_EQ(with_node->parameter_count(), model->parameter_count() + 8) << "the cell token, (token_dim,)";
 }
