@@ -381,7 +381,7 @@ TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
   const Options sample = Options().set("steps", 4).set("seed", 2);
   EXPECT_EQ(old->generate(std::vector<int>(5, -1), sample).counts, model->generate(std::vector<int>(5, -1), sample).counts);
   // A model with the node has one more parameter tensor: the cell token.
-  auto with_node = GenerativeModel::create(tiny_spec("grn_attention", "flow"), d.source->genes(), {},
-                                           resources_for("grn_attention"));
+  auto with_node = GenerativeModel::create(tiny_spec("grn_attention", "flow").set("cell_node", 1),
+                                           d.source->genes(), {}, resources_for("grn_attention"));
   EXPECT_EQ(with_node->parameter_count(), model->parameter_count() + 8) << "the cell token, (token_dim,)";
 }
