@@ -25,8 +25,6 @@ ModelRecord::ModelRecord(Options spec, std::vector<std::string> genes, std::vect
 Options ModelRecord::loaded_spec(const Json& meta) {
   Options spec = Options::from_json(meta.at("spec").dump());
   spec.set("device", "cpu");
-  // grn_attention files from before the cell node (backbone grn_dit) have none.
-  if (spec.text("architecture", "") == "grn_attention" && !spec.has("cell_node")) spec.set("cell_node", 0.0);
   return spec;
 }
 

@@ -53,8 +53,8 @@ const std::map<std::string, Composition>& composition_table() {
          Options().set("learning_rate", 3e-3), {"gene_sets"}});
     add({"grn_attention", "gene_value_tokens", "grn_dit", "gene_readout", "gene", "flow",
          "one token per gene (gene embedding + value embedding); DiT blocks whose attention runs only along "
-         "the edges of a regulatory network (regulator -> target, plus self-loops) and to and from one cell "
-         "token, in O(edges + genes); each gene's token read out to its value (seed Option 3)",
+         "the edges of a regulatory network (regulator -> target, plus self-loops; optionally to and from one "
+         "cell token) in O(edges); each gene's token read out to its value (seed Option 3)",
          // Activations are (batch, genes, token_dim) per op: at 20,000 genes
          // and 100,000 edges a training step of 128 cells peaks at 7.4 GB
          // even with checkpointed blocks, one of 32 at 2.1 GB (bench_compositions).

@@ -368,7 +368,8 @@ TEST(FlowMatching, LearnedOdeMapsNoiseToAKnownGaussian) {
 }
 
 // A grn_attention file written before the cell node has no "cell_node" in
-// its spec and no cell token: it reads back as it was, without one.
+// its spec and no cell token: it reads back as it was, without one (the
+// default is off).
 TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
   const SmallData& d = small_data();
   auto model = GenerativeModel::create(tiny_spec("grn_attention", "flow").set("cell_node", 0), d.source->genes(), {},
