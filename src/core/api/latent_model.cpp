@@ -518,9 +518,9 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
         const int single = p.singles[code][j];
         const std::string& member = p.members[code][j];
         if ((single >= 0 && centroids_.has_level(p.covariate, single)) || p.stand_ins.count(member)) continue;
+        // Neither a measured gene nor named by the terms: perturbation_shift() says what is missing.
         const auto gene = gene_index.find(member);
-        // perturbation_shift() says what is missing.
-        if (by_terms ? !terms.count(member) && gene == gene_index.end() : gene == gene_index.end()) continue;
+        if (gene == gene_index.end() && !terms.count(member)) continue;
         if (decoder_reads_condition) {
           throw std::invalid_argument("'" + member + "' has no training cells: its stand-ins move the latent code, "
                                       "but this model's decoder reads the condition (decode_condition / dispersion "

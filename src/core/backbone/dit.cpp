@@ -45,7 +45,9 @@ Tensor DiTImpl::run(const Tensor& tokens, const Tensor& c, const Tensor& conditi
   const int64_t T = tokens.size(1);
   Tensor x = tokens;  // (B, T, D)
   if (cell_token_.defined()) {
-    if (c.dim() == 3) throw std::invalid_argument("a gene graph's cell node needs one modulation per cell, not per token");
+    if (c.dim() == 3) {
+      throw std::invalid_argument("a gene graph's cell node needs one modulation per cell, not per token");
+    }
     x = at::cat({x, x.mean(1, /*keepdim=*/true) + cell_token_}, 1);  // (B, T + 1, D)
   }
   const bool cross = condition_tokens.defined();

@@ -34,8 +34,8 @@ std::vector<float> effect(const CovariateCentroids& centroids, const Perturbatio
     if (stand_ins == p.stand_ins.end() || stand_ins->second.empty()) {
       throw std::invalid_argument("'" + p.names[code] + "' has no training cells and neither has its member '" +
                                   p.members[code][j] + "' alone: an additive latent shift needs each member's own " +
-                                  "(or stand-ins: trained targets alike to it, by co-expression when it is one of the model's genes, or " +
-                                  "by the gene sets or network given as stand_ins)");
+                                  "(or stand-ins: trained targets alike to it, by co-expression when it is one of " +
+                                  "the model's genes, or by the gene sets or network given as stand_ins)");
     }
     for (const StandIn& s : stand_ins->second) add_shift_to(s.level, static_cast<float>(s.weight));
   }

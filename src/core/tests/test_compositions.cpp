@@ -380,7 +380,8 @@ TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
   auto old = ExpressionModel::read_model(bundle);
   EXPECT_EQ(old->parameter_count(), model->parameter_count());
   const Options sample = Options().set("steps", 4).set("seed", 2);
-  EXPECT_EQ(old->generate(std::vector<int>(5, -1), sample).counts, model->generate(std::vector<int>(5, -1), sample).counts);
+  const std::vector<int> unconditional(5, -1);
+  EXPECT_EQ(old->generate(unconditional, sample).counts, model->generate(unconditional, sample).counts);
   // A model with the node has one more parameter tensor: the cell token.
   auto with_node = GenerativeModel::create(tiny_spec("grn_attention", "flow").set("cell_node", 1),
                                            d.source->genes(), {}, resources_for("grn_attention"));
