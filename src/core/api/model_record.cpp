@@ -25,6 +25,9 @@ ModelRecord::ModelRecord(Options spec, std::vector<std::string> genes, std::vect
 Options ModelRecord::loaded_spec(const Json& meta) {
   Options spec = Options::from_json(meta.at("spec").dump());
   spec.set("device", "cpu");
+  // Files from before per_gene_weights read genes with one shared map.
+  const Options defaults = composition_defaults(spec.text("architecture"), spec.text("objective", ""));
+  if (defaults.has("per_gene_weights") && !spec.has("per_gene_weights")) spec.set("per_gene_weights", 0.0);
   return spec;
 }
 

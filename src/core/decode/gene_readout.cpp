@@ -4,20 +4,26 @@
 
 namespace exprflow {
 
-GeneReadoutImpl::GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t heads)
+GeneReadoutImpl::GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t heads, bool per_gene_weights)
     : n_genes_(n_genes), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
-  out_ = register_module("linear_out", torch::nn::Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
+  if (per_gene_weights) {
+    gene_weight_ = register_parameter("gene_weight", at::zeros({n_genes, heads, token_dim}));
+  } else {
+    out_ = register_module("linear_out", torch::nn::Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
+    torch::NoGradGuard no_grad;
+    out_->weight.zero_();
+  }
   bias_ = register_parameter("bias", at::zeros({heads * n_genes}));
-  torch::NoGradGuard no_grad;
-  out_->weight.zero_();
 }
 
 GeneOutput GeneReadoutImpl::forward(const Tensor& tokens) {
   if (tokens.size(1) != n_genes_) throw std::invalid_argument("the gene readout needs one token per gene");
   const int64_t B = tokens.size(0);
-  Tensor out = out_->forward(tokens).permute({0, 2, 1}).reshape({B, heads_ * n_genes_}) + bias_;  // (B, heads*G)
-  return split_heads(out, n_genes_, heads_);                                                    // (B, G) [x 2]
+  const Tensor per_head = gene_weight_.defined() ? at::einsum("bgd,ghd->bhg", {tokens, gene_weight_})  // (B, heads, G)
+                                                 : out_->forward(tokens).permute({0, 2, 1});           // (B, heads, G)
+  Tensor out = per_head.reshape({B, heads_ * n_genes_}) + bias_;  // (B, heads*G)
+  return split_heads(out, n_genes_, heads_);                      // (B, G) [x 2]
 }
 
 }  // namespace exprflow

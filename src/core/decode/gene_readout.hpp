@@ -1,7 +1,15 @@
-// Gene tokens back to genes: each gene's own token read out by one shared
-// linear map (zero-initialised) plus a per-gene bias. For tokenizers with one
-// token per gene (GRN attention), where a flattening decoder would need
-// G x G x D weights.
+// Gene tokens back to genes: each gene's own token read out by a linear map
+// (zero-initialised) plus a per-gene bias. For tokenizers with one token per
+// gene (GRN attention) or one query per gene (set unpooling), where a
+// flattening decoder would need G x G x D weights.
+//
+// per_gene_weights: every gene has its own map (G x D weights) instead of one
+// shared by all. A shared map reads the same direction of every gene's token,
+// so a gene's condition-specific value must be written into that direction by
+// the backbone's shared layers; with its own map, the condition's final
+// modulation (a shift of every token) already moves each gene by its own
+// amount. Measured on the example data: the shared map's grn_attention
+// generated cells with no cell-type signal at all (issue 10's note).
 #pragma once
 
 #include "decode/gene_decoder.hpp"
@@ -10,12 +18,13 @@ namespace exprflow {
 
 class GeneReadoutImpl : public GeneDecoderImpl {
  public:
-  GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t heads = 1);
+  GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t heads, bool per_gene_weights);
   GeneOutput forward(const Tensor& tokens) override;  // (B, G, D) -> (B, G) [x 2]
 
  private:
   int64_t n_genes_, heads_;
-  torch::nn::Linear out_{nullptr};  // D -> heads, zero-initialised
+  torch::nn::Linear out_{nullptr};  // D -> heads, zero-initialised; shared by the genes
+  Tensor gene_weight_;              // (G, heads, D), zero-initialised; per_gene_weights only
   Tensor bias_;                     // (heads * G,)
 };
 TORCH_MODULE(GeneReadout);

@@ -6,7 +6,7 @@ SetUnpoolingImpl::SetUnpoolingImpl(int64_t n_genes, int64_t token_dim, int64_t p
   queries_ = register_parameter("queries", at::randn({n_genes, token_dim}));
   unpool_ = register_module("unpool", AttentionLayer(token_dim, pool_heads, /*mlp_ratio=*/2.0, /*dropout=*/0.0,
                                                      /*cross=*/true));
-  readout_ = register_module("readout", GeneReadout(n_genes, token_dim, heads));
+  readout_ = register_module("readout", GeneReadout(n_genes, token_dim, heads, /*per_gene_weights=*/false));
 }
 
 GeneOutput SetUnpoolingImpl::forward(const Tensor& tokens) {

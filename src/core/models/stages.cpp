@@ -177,10 +177,13 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
           return std::make_shared<MlpDecoderImpl>(tokens * dim, s.positive("hidden"), genes, heads);
         }}},
       {"gene_readout",
-       {[] { return Options(); },
-        [](const Options&, int64_t, int64_t dim, int64_t genes, int64_t heads,
+       // per_gene_weights: each gene read by its own map (decode/gene_readout.hpp
+       // says why). Files from before the setting have none and read with the
+       // one shared map they were trained with.
+       {[] { return Options().set("per_gene_weights", 1.0); },
+        [](const Options& s, int64_t, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
-          return std::make_shared<GeneReadoutImpl>(genes, dim, heads);
+          return std::make_shared<GeneReadoutImpl>(genes, dim, heads, s.flag("per_gene_weights", false));
         }}},
       {"rank_readout",
        {[] { return Options(); },
