@@ -8,8 +8,11 @@
 // so a gene's condition-specific value must be written into that direction by
 // the backbone's shared layers; with its own map, the condition's final
 // modulation (a shift of every token) already moves each gene by its own
-// amount. Measured on the example data: the shared map's grn_attention
-// generated cells with no cell-type signal at all (issue 10's note).
+// amount. Measured (issue 10's note): on 400 synthetic genes and 9
+// conditions, sampled condition means correlated 0.97-0.98 with the truth per
+// gene against 0.17-0.47 shared. On the example data at 20 epochs neither map
+// gave grn_attention cell-type signal at the default learning rate; the
+// per-gene map did at 3e-3 for three of four types.
 #pragma once
 
 #include "decode/gene_decoder.hpp"
