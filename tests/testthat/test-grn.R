@@ -48,6 +48,7 @@ test_that("grn_attention's recomputed activations train as the stored ones", {
   stored <- fit(FALSE)
   expect_identical(recomputed$spec$activation_checkpointing, 1)
   expect_identical(stored$spec$activation_checkpointing, 0)
+  expect_identical(architecture_defaults("grn_attention")$activation_checkpointing, "auto")
   expect_equal(recomputed$history$train_loss, stored$history$train_loss, tolerance = 1e-5)
 })
 

@@ -25,6 +25,7 @@ class DiTImpl : public BackboneImpl {
   Tensor forward_conditioned(const Tensor& tokens, const Tensor& c, const Tensor& condition_tokens) override;
 
   const torch::nn::ModuleList& blocks() const { return blocks_; }
+  bool checkpoints_blocks() const { return checkpoint_blocks_; }
 
  private:
   // Blocks and final layer over x (B, T, D), the cell node's token added and

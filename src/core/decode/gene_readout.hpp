@@ -10,9 +10,8 @@
 // modulation (a shift of every token) already moves each gene by its own
 // amount. Measured (issue 10's note): on 400 synthetic genes and 9
 // conditions, sampled condition means correlated 0.97-0.98 with the truth per
-// gene against 0.17-0.47 shared. On the example data at 20 epochs neither map
-// gave grn_attention cell-type signal at the default learning rate; the
-// per-gene map did at 3e-3 for three of four types.
+// gene against 0.17-0.47 shared. On the example data grn_attention also
+// needs a high learning rate to use it (models/compositions.cpp).
 #pragma once
 
 #include "decode/gene_decoder.hpp"

@@ -21,6 +21,7 @@
 #include "two_programme_cells.hpp"
 #include "api/latent_model.hpp"
 #include "api/model_file.hpp"
+#include "backbone/dit.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
 #include "models/composed_network.hpp"
@@ -403,6 +404,22 @@ TEST(GrnAttention, FilesFromBeforePerGeneReadoutReadWithTheSharedMap) {
   auto per_gene = GenerativeModel::create(tiny_spec("grn_attention", "flow"), genes, {}, resources_for("grn_attention"));
   const int64_t D = 8, G = static_cast<int64_t>(genes.size());
   EXPECT_EQ(per_gene->parameter_count(), model->parameter_count() - D + G * D) << "G x D weights replace D";
+}
+
+// grn_attention's blocks recompute their activations in backward from
+// 10,000 genes by default ("auto"); below, the time costs more than the
+// memory saves. An explicit setting wins either way.
+TEST(GrnAttention, CheckpointsBlocksFromTenThousandGenes) {
+  const auto checkpoints = [](int64_t genes, const Options& change) {
+    const Options spec = complete_spec(tiny_spec("grn_attention", "flow").merged(change, false));
+    ComposedNetwork net(spec, genes, std::vector<CovariateSpec>{}, 1, resources_for("grn_attention"));
+    return dynamic_cast<DiTImpl&>(net->backbone()).checkpoints_blocks();
+  };
+  EXPECT_EQ(composition_defaults("grn_attention", "flow").text("activation_checkpointing"), "auto");
+  EXPECT_FALSE(checkpoints(9999, Options()));
+  EXPECT_TRUE(checkpoints(10000, Options()));
+  EXPECT_TRUE(checkpoints(50, Options().set("activation_checkpointing", 1)));
+  EXPECT_FALSE(checkpoints(10000, Options().set("activation_checkpointing", 0)));
 }
 
 // Conditioning reaches every gene: six conditions, each with its own mean for
