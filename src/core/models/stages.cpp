@@ -45,8 +45,13 @@ constexpr int64_t kCheckpointedGenes = 10000;
 
 bool grn_checkpointing(const Options& s, int64_t genes) {
   const auto found = s.values().find("activation_checkpointing");
-  if (found != s.values().end() && found->second.kind == Options::Value::Kind::text && found->second.text == "auto") {
-    return genes >= kCheckpointedGenes;
+  if (found != s.values().end() && found->second.kind == Options::Value::Kind::text) {
+    const std::string& value = found->second.text;
+    if (value == "auto") return genes >= kCheckpointedGenes;
+    if (value != "true" && value != "TRUE" && value != "false" && value != "FALSE") {
+      throw std::invalid_argument("setting 'activation_checkpointing' must be \"auto\", true or false, got '" +
+                                  value + "'");
+    }
   }
   return s.flag("activation_checkpointing", true);
 }

@@ -19,6 +19,7 @@
 
 #include "api/expression_model.hpp"
 #include "two_programme_cells.hpp"
+#include "error_message.hpp"
 #include "api/latent_model.hpp"
 #include "api/model_file.hpp"
 #include "backbone/dit.hpp"
@@ -420,6 +421,9 @@ TEST(GrnAttention, CheckpointsBlocksFromTenThousandGenes) {
   EXPECT_TRUE(checkpoints(10000, Options()));
   EXPECT_TRUE(checkpoints(50, Options().set("activation_checkpointing", 1)));
   EXPECT_FALSE(checkpoints(10000, Options().set("activation_checkpointing", 0)));
+  const std::string message = error_of([&] { checkpoints(50, Options().set("activation_checkpointing", "sometimes")); });
+  EXPECT_TRUE(mentions(message, "'activation_checkpointing' must be \"auto\", true or false, got 'sometimes'"))
+      << message;
 }
 
 // Conditioning reaches every gene: six conditions, each with its own mean for
