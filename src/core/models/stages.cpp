@@ -45,15 +45,14 @@ constexpr int64_t kCheckpointedGenes = 10000;
 
 bool grn_checkpointing(const Options& s, int64_t genes) {
   const auto found = s.values().find("activation_checkpointing");
-  if (found != s.values().end() && found->second.kind == Options::Value::Kind::text) {
-    const std::string& value = found->second.text;
-    if (value == "auto") return genes >= kCheckpointedGenes;
-    if (value != "true" && value != "TRUE" && value != "false" && value != "FALSE") {
-      throw std::invalid_argument("setting 'activation_checkpointing' must be \"auto\", true or false, got '" +
-                                  value + "'");
-    }
+  const bool text = found != s.values().end() && found->second.kind == Options::Value::Kind::text;
+  if (text && found->second.text == "auto") return genes >= kCheckpointedGenes;
+  try {
+    return s.flag("activation_checkpointing", true);  // Options' own spellings of a flag
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument("setting 'activation_checkpointing' must be \"auto\", true or false, got '" +
+                                (text ? found->second.text : std::string("a number other than 0 or 1")) + "'");
   }
-  return s.flag("activation_checkpointing", true);
 }
 
 using TokenizerFactory = std::function<std::shared_ptr<TokenizerImpl>(const Options&, int64_t, const Resources&)>;
