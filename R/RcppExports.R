@@ -105,6 +105,10 @@
     .Call(`_exprflow_cpp_set_blas_threads`, n)
 }
 
+.cpp_reuse_large_allocations <- function(on) {
+    .Call(`_exprflow_cpp_reuse_large_allocations`, on)
+}
+
 .cpp_architectures <- function() {
     .Call(`_exprflow_cpp_architectures`)
 }

@@ -341,6 +341,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_reuse_large_allocations
+bool cpp_reuse_large_allocations(bool on);
+RcppExport SEXP _exprflow_cpp_reuse_large_allocations(SEXP onSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< bool >::type on(onSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_reuse_large_allocations(on));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_architectures
 Rcpp::DataFrame cpp_architectures();
 RcppExport SEXP _exprflow_cpp_architectures() {
@@ -657,6 +668,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_runtime_info", (DL_FUNC) &_exprflow_cpp_runtime_info, 0},
     {"_exprflow_cpp_set_threads", (DL_FUNC) &_exprflow_cpp_set_threads, 1},
     {"_exprflow_cpp_set_blas_threads", (DL_FUNC) &_exprflow_cpp_set_blas_threads, 1},
+    {"_exprflow_cpp_reuse_large_allocations", (DL_FUNC) &_exprflow_cpp_reuse_large_allocations, 1},
     {"_exprflow_cpp_architectures", (DL_FUNC) &_exprflow_cpp_architectures, 0},
     {"_exprflow_cpp_default_spec", (DL_FUNC) &_exprflow_cpp_default_spec, 2},
     {"_exprflow_cpp_default_train_options", (DL_FUNC) &_exprflow_cpp_default_train_options, 1},

@@ -1,4 +1,5 @@
 // Glue of the runtime report: LibTorch version, CUDA, threads, BLAS.
+#include "exprflow/memory.hpp"
 #include "r_glue.hpp"
 
 // [[Rcpp::export(.cpp_runtime_info)]]
@@ -18,7 +19,8 @@ Rcpp::List cpp_runtime_info() {
         Rcpp::Named("blas_threads") = info.blas_threads,
         Rcpp::Named("cpu_extensions") = info.cpu_extensions,
         Rcpp::Named("blas_core_advice") = info.blas_core_advice,
-        Rcpp::Named("parallel_info") = info.parallel_info);
+        Rcpp::Named("parallel_info") = info.parallel_info,
+        Rcpp::Named("large_allocations_reused") = exprflow::large_allocations_reused());
   });
 }
 
@@ -30,4 +32,9 @@ void cpp_set_threads(int n) {
 // [[Rcpp::export(.cpp_set_blas_threads)]]
 bool cpp_set_blas_threads(int n) {
   return exprflow_r::guarded([&]() { return exprflow::set_blas_threads(n); });
+}
+
+// [[Rcpp::export(.cpp_reuse_large_allocations)]]
+bool cpp_reuse_large_allocations(bool on) {
+  return exprflow_r::guarded([&]() { return exprflow::reuse_large_allocations(on); });
 }

@@ -28,6 +28,27 @@ test_that("exprflow_info() returns its fields with sensible types", {
     expect_true(info$blas_threads >= 1)
   }
   expect_true(info$blas_core_advice %in% c("", "SkylakeX", "Haswell"))
+  expect_type(info$large_allocations_reused, "logical")
+})
+
+test_that("large blocks are reused unless the option or the environment variable says no", {
+  expect_true(.reuse_memory_setting(NULL, ""))
+  expect_true(.reuse_memory_setting(NULL, "1"))
+  for (no in c("0", "false", "FALSE", "off", "no")) expect_false(.reuse_memory_setting(NULL, no))
+  expect_false(.reuse_memory_setting(FALSE, ""))
+  expect_true(.reuse_memory_setting(TRUE, "0"))  # the option wins
+  # glibc ("linux-gnu"): the package loaded with the policy on, unless told not to.
+  skip_if_not(grepl("linux-gnu", R.version$os), "the policy needs glibc")
+  expect_identical(quiet_info()$large_allocations_reused, .reuse_memory_setting())
+  on.exit(.cpp_reuse_large_allocations(.reuse_memory_setting()), add = TRUE)
+  expect_true(.cpp_reuse_large_allocations(FALSE))
+  expect_false(quiet_info()$large_allocations_reused)
+  expect_match(paste(capture.output(print(quiet_info())), collapse = "\n"), "memory   : C library defaults",
+               fixed = TRUE)
+  expect_true(.cpp_reuse_large_allocations(TRUE))
+  expect_true(quiet_info()$large_allocations_reused)
+  expect_match(paste(capture.output(print(quiet_info())), collapse = "\n"), "memory   : large blocks reused",
+               fixed = TRUE)
 })
 
 test_that("a BLAS that leaves the CPU unused is reported with the fix", {

@@ -9,6 +9,9 @@
 //
 //   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
 //                      [--architecture NAME] [--steps N] [--sample-cells N]
+//                      [--malloc-default]
+// Large blocks are reused as the R package does (reuse_large_allocations);
+// --malloc-default keeps glibc's defaults, to measure what that gains.
 // --sample-cells 0 skips sampling (one token per gene at 20,000 genes samples
 // at well under one cell per second).
 #include <ATen/ATen.h>
@@ -25,6 +28,7 @@
 
 #include "bench_common.hpp"
 #include "exprflow/api.hpp"
+#include "exprflow/memory.hpp"
 #include "runtime/device.hpp"
 
 using namespace exprflow;
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   long only_genes = 0;
   std::string only;
+  bool reuse = true;
   for (int a = 1; a < argc; ++a) {
     if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
     if (!std::strcmp(argv[a], "--device") && a + 1 < argc) s.device = argv[++a];
@@ -93,6 +98,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[a], "--sample-cells") && a + 1 < argc) s.sample_cells = std::atoi(argv[++a]);
     if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
     if (!std::strcmp(argv[a], "--architecture") && a + 1 < argc) only = argv[++a];
+    if (!std::strcmp(argv[a], "--malloc-default")) reuse = false;
   }
   if (s.batch < 1 || s.steps < 1 || threads < 1 || only_genes < 0 || s.sample_cells < 0) {
     std::fprintf(stderr, "--batch, --steps, --threads, --genes and --sample-cells must be positive\n");
@@ -104,10 +110,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   set_torch_threads(threads);
+  if (reuse) reuse_large_allocations(true);
   const RuntimeInfo info = runtime_info();
-  std::printf("LibTorch %s, %d torch thread(s), BLAS %s (%s kernels), batch %d, device %s\n",
+  std::printf("LibTorch %s, %d torch thread(s), BLAS %s (%s kernels), batch %d, device %s, malloc %s\n",
               info.torch_version.c_str(), info.torch_threads, info.blas.c_str(),
-              info.blas_core.empty() ? "?" : info.blas_core.c_str(), s.batch, s.device.c_str());
+              info.blas_core.empty() ? "?" : info.blas_core.c_str(), s.batch, s.device.c_str(),
+              large_allocations_reused() ? "reusing large blocks" : "glibc defaults");
   std::printf("fp32 mm peak: %.1f GFLOP/s\n", mm_gflops(s.device == "cuda" ? 8192 : 2048, 5, parse_device(s.device)));
   const std::vector<long> gene_counts = only_genes > 0 ? std::vector<long>{only_genes} : std::vector<long>{2000, 20000};
   for (long genes : gene_counts) {

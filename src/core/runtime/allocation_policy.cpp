@@ -1,0 +1,50 @@
+#include "exprflow/memory.hpp"
+
+#include <atomic>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace exprflow {
+
+namespace {
+
+std::atomic<bool> reused{false};
+
+#if defined(__GLIBC__)
+// glibc serves every block above its mmap threshold (at most 32 MiB) with a
+// fresh mmap() and returns it with munmap() on free, and trims free memory
+// at the top of its heap above 128 KiB. A training step of a per-gene token
+// model allocates many (cells, genes, width) activations of tens of MiB, so
+// every step faults in and zeroes hundreds of MiB of new pages: on this
+// project's 2-core VM the kernel's page-fault path took a fifth of a
+// set_tokens step, and reusing the blocks made its training 9x faster (grn_attention 4x)
+// (src/core/bench/bench_compositions.cpp, --malloc-default for the old way).
+// No mmap() for large blocks, and trimming only past 1 GiB of free memory at
+// the heap's top: freed activations are reused by the next step.
+constexpr int kTrimThresholdBytes = 1 << 30;
+// glibc's documented defaults, restored when the policy is switched off.
+constexpr int kDefaultMmapMax = 65536;
+constexpr int kDefaultTrimThresholdBytes = 128 * 1024;
+#endif
+
+}  // namespace
+
+bool reuse_large_allocations(bool on) {
+#if defined(__GLIBC__)
+  const bool set = on ? (mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThresholdBytes) == 1)
+                      : (mallopt(M_MMAP_MAX, kDefaultMmapMax) == 1 &&
+                         mallopt(M_TRIM_THRESHOLD, kDefaultTrimThresholdBytes) == 1);
+  if (!on) malloc_trim(0);  // give back what the heap kept
+  if (set) reused = on;
+  return set;
+#else
+  (void)on;
+  return false;
+#endif
+}
+
+bool large_allocations_reused() { return reused; }
+
+}  // namespace exprflow

@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "exprflow/memory.hpp"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace {
+
+#if defined(__GLIBC__)
+// Blocks glibc currently serves by mmap(): one more for a large malloc()
+// under its defaults, none while large allocations are reused.
+size_t mapped_blocks() {
+#if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)
+  return mallinfo2().hblks;
+#else
+  return static_cast<size_t>(mallinfo().hblks);
+#endif
+}
+
+// Mapped blocks added by holding one 64 MiB block (above glibc's largest
+// mmap threshold, 32 MiB), touched so that it cannot be optimised away.
+size_t mapped_by_a_large_block() {
+  const size_t before = mapped_blocks();
+  const size_t bytes = size_t{64} << 20;
+  auto* block = static_cast<char*>(std::malloc(bytes));
+  EXPECT_NE(block, nullptr);
+  std::memset(block, 1, bytes);
+  const size_t during = mapped_blocks();
+  std::free(block);
+  return during - before;
+}
+#endif
+
+}  // namespace
+
+TEST(AllocationPolicy, LargeBlocksComeFromTheHeapOnlyWhileReused) {
+#if defined(__GLIBC__)
+  const bool was_on = exprflow::large_allocations_reused();
+  ASSERT_TRUE(exprflow::reuse_large_allocations(false));
+  EXPECT_FALSE(exprflow::large_allocations_reused());
+  EXPECT_EQ(mapped_by_a_large_block(), 1u);
+
+  ASSERT_TRUE(exprflow::reuse_large_allocations(true));
+  EXPECT_TRUE(exprflow::large_allocations_reused());
+  EXPECT_EQ(mapped_by_a_large_block(), 0u);
+
+  exprflow::reuse_large_allocations(was_on);
+#else
+  EXPECT_FALSE(exprflow::reuse_large_allocations(true));
+  EXPECT_FALSE(exprflow::large_allocations_reused());
+#endif
+}
