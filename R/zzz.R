@@ -4,8 +4,8 @@ NULL
 
 # Thread policy, chosen once at load (see ?exprflow_set_threads): LibTorch's
 # own (OpenMP) pool gets one thread and the BLAS keeps the cores. On a 2-core
-# machine two pools of 2 threads oversubscribe the cores; inst/bench/threads.R
-# measures the alternatives.
+# machine two pools of 2 threads oversubscribe the cores;
+# src/core/bench/bench_compositions --threads N measures the alternatives.
 # Memory policy, also chosen once at load (see ?exprflow_info): the C
 # library's malloc reuses large blocks instead of mapping fresh pages for
 # every tensor; options(exprflow.reuse_memory = FALSE) or
@@ -18,11 +18,12 @@ NULL
   .cpp_reuse_large_allocations(.reuse_memory_setting())
 }
 
-# TRUE unless the option or the environment variable says otherwise.
+# TRUE unless the option (or, without it, the environment variable) says
+# no: FALSE, 0, "false", "no" or "off", read the same way from both.
 .reuse_memory_setting <- function(option = getOption("exprflow.reuse_memory"),
                                   variable = Sys.getenv("EXPRFLOW_REUSE_MEMORY", "")) {
-  if (!is.null(option)) return(!isFALSE(as.logical(option)))
-  !(toupper(variable) %in% c("0", "FALSE", "NO", "OFF"))
+  value <- if (is.null(option)) variable else option
+  !(toupper(as.character(value)[1]) %in% c("0", "FALSE", "NO", "OFF"))
 }
 
 .onAttach <- function(libname, pkgname) {

@@ -36,6 +36,8 @@ test_that("large blocks are reused unless the option or the environment variable
   expect_true(.reuse_memory_setting(NULL, "1"))
   for (no in c("0", "false", "FALSE", "off", "no")) expect_false(.reuse_memory_setting(NULL, no))
   expect_false(.reuse_memory_setting(FALSE, ""))
+  expect_false(.reuse_memory_setting(0, ""))
+  expect_false(.reuse_memory_setting("off", ""))
   expect_true(.reuse_memory_setting(TRUE, "0"))  # the option wins
   # glibc ("linux-gnu"): the package loaded with the policy on, unless told not to.
   skip_if_not(grepl("linux-gnu", R.version$os), "the policy needs glibc")

@@ -19,12 +19,15 @@ std::atomic<bool> reused{false};
 // model allocates many (cells, genes, width) activations of tens of MiB, so
 // every step faults in and zeroes hundreds of MiB of new pages: on this
 // project's 2-core VM the kernel's page-fault path took a fifth of a
-// set_tokens step, and reusing the blocks made its training 9x faster (grn_attention 4x)
-// (src/core/bench/bench_compositions.cpp, --malloc-default for the old way).
+// set_tokens step, and reusing the blocks made its training 9x faster
+// (grn_attention 4x; src/core/bench/bench_compositions.cpp, --malloc-default
+// for the old way).
 // No mmap() for large blocks, and trimming only past 1 GiB of free memory at
 // the heap's top: freed activations are reused by the next step.
 constexpr int kTrimThresholdBytes = 1 << 30;
-// glibc's documented defaults, restored when the policy is switched off.
+// glibc's documented defaults, restored when the policy is switched off
+// (but for its sliding mmap threshold, which any mallopt() call fixes at its
+// current value).
 constexpr int kDefaultMmapMax = 65536;
 constexpr int kDefaultTrimThresholdBytes = 128 * 1024;
 #endif
