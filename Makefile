@@ -1,7 +1,7 @@
 # exprflow: one-command set-up, demo and tests on a fresh Debian 12 machine.
 #   make demo   installs what is missing, builds the package into ./.Rlib, runs the PBMC demo
 #   make test   installs what is missing, builds, runs the R (testthat) and C++ (GoogleTest) tests
-# Other targets: deps, install, vignettes, core-test, r-test, check, sanitize, fuzz, bench, docs, clean.
+# Other targets: deps, install, vignettes, core-test, r-test, check, sanitize, fuzz, bench, bench-pytorch, docs, clean.
 
 SHELL := /bin/bash
 RLIB := $(CURDIR)/.Rlib
@@ -20,7 +20,7 @@ DEBIAN_PACKAGES := r-base-dev libtorch-dev nlohmann-json3-dev libopenblas0-pthre
   libgloo-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps install vignettes demo test r-test core-test core-test-build check check-deps sanitize fuzz bench docs clean
+.PHONY: deps install vignettes demo test r-test core-test core-test-build check check-deps sanitize fuzz bench bench-pytorch docs clean
 
 # Installs the Debian packages of the list $(1) that are missing.
 define install_missing
@@ -105,6 +105,15 @@ bench: install
 	build/bench/bench_latent_dit
 	@if [ -n "$(OPENBLAS_CORE)" ]; then echo "OpenBLAS with OPENBLAS_CORETYPE=$(OPENBLAS_CORE):"; \
 	  $(WITH_OPENBLAS_CORE) build/bench/bench_latent_dit; fi
+
+# Every composition's training throughput beside the same model in PyTorch
+# (src/core/bench/pytorch/, Debian's python3-torch: the same LibTorch and
+# OpenBLAS), with OpenBLAS as the machine picks it and, where that differs,
+# with the kernels the CPU supports. ~30 min on 2 cores.
+bench-pytorch: deps
+	cmake -S src/core -B build/bench -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_BENCH=ON >/dev/null
+	cmake --build build/bench -j $(JOBS) --target bench_compositions
+	/usr/bin/python3 src/core/bench/compare_pytorch.py --bench build/bench/bench_compositions
 
 # R CMD build + R CMD check --as-cran in build/check (vignettes, examples
 # and tests included; needs the tools the check calls: qpdf, checkbashisms).
