@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "decode/nb_log_prob.hpp"
 #include "models/named_registry.hpp"
 
 namespace exprflow {
@@ -14,15 +15,8 @@ namespace {
 // Added to mu inside logs, so expected counts of exactly zero stay finite (as
 // in scVI; theta needs none: it is exp() of a clamped log). It shifts
 // log-probabilities by at most x * eps / mu and their total mass by a factor
-// of about exp(eps).
-constexpr double kEps = 1e-8;
-// Above this inverse dispersion the NB log-probability uses the Stirling
-// expansion of lgamma(x + theta) - lgamma(theta): the plain difference of two
-// numbers near theta*log(theta) loses everything to cancellation as theta
-// grows (float32 at theta = 1e8: tens of nats), while the expansion tends to
-// the Poisson log-probability. At z >= 10 the truncated series is off by
-// < 1/(1680 z^7) < 1e-10, so switching here is seamless.
-constexpr double kStirlingTheta = 10.0;
+// of about exp(eps). The same as the NB's (decode/nb_log_prob.hpp).
+constexpr double kEps = kNbEps;
 // log theta is clamped to this range before exp() (its gradient is zero
 // outside): below, theta would underflow (float32: at -104) and lgamma(theta)
 // become inf; above, theta would overflow (float32: at 89). Both ends are
@@ -94,42 +88,8 @@ Tensor inverse_dispersion(const LikelihoodParams& p) {
   return p.log_theta.clamp(kMinLogTheta, kMaxLogTheta).exp();  // (G,) or (B, G)
 }
 
-// lgamma(z) - [(z - 1/2) log z - z + log(2 pi) / 2] for z >= kStirlingTheta.
-Tensor stirling_correction(const Tensor& z) {
-  const Tensor r = z.reciprocal();
-  const Tensor r2 = r * r;
-  return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 / 1260));
-}
-
 Tensor poisson_log_prob(const Tensor& x, const Tensor& mu) {
   return x * at::log(mu + kEps) - mu - at::lgamma(x + 1);  // (B, G)
-}
-
-// log NB(x; mean mu, inverse dispersion theta)
-//   = theta log(theta / (theta + mu)) + x log(mu / (theta + mu))
-//     + lgamma(x + theta) - lgamma(theta) - lgamma(x + 1),
-// written with log1p (theta log(theta / (theta + mu)) -> -mu, not a
-// difference of two logs) and, above kStirlingTheta, with the lgamma
-// difference expanded:
-//   lgamma(x + theta) - lgamma(theta)
-//     = x log(x + theta) + (theta - 1/2) log1p(x / theta) - x + c(x + theta) - c(theta).
-// Each branch sees theta clamped to its own side so the branch at::where
-// discards has finite gradients (0 * inf would poison the other one).
-Tensor nb_log_prob(const Tensor& x, const Tensor& mu, const Tensor& theta) {
-  const Tensor log_mu = at::log(mu + kEps);     // (B, G)
-  const Tensor lgamma_x1 = at::lgamma(x + 1);   // (B, G)
-
-  const Tensor ts = theta.clamp_max(kStirlingTheta);
-  // mu + eps in both logs of the ratio so it stays <= 1 when mu = 0 and theta < eps.
-  const Tensor small = -ts * at::log1p(mu / ts) + x * (log_mu - at::log(ts + mu + kEps)) +
-                       at::lgamma(x + ts) - at::lgamma(ts) - lgamma_x1;  // (B, G)
-
-  const Tensor tl = theta.clamp_min(kStirlingTheta);
-  const Tensor log1p_x = at::log1p(x / tl), log1p_mu = at::log1p(mu / tl);  // (B, G)
-  const Tensor large = x * log_mu - tl * log1p_mu + x * (log1p_x - log1p_mu) + (tl - 0.5) * log1p_x - x +
-                       stirling_correction(x + tl) - stirling_correction(tl) - lgamma_x1;  // (B, G)
-
-  return at::where(theta > kStirlingTheta, large, small);  // (B, G)
 }
 
 // The dtype draws are made in: the CPU samplers want float or double.
