@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -77,6 +76,9 @@ inline std::unique_ptr<CscExpressionSource> synthetic_counts(long genes, int cel
   return std::make_unique<CscExpressionSource>(names, cells, p.data(), i.data(), x.data());
 }
 
+// Trains `model` once with `train` and returns, per training stage ("model"
+// for one-stage models; "vae" and "latent" for latent models), the median
+// seconds per optimiser step after `warmup` steps of that stage.
 // A random regulatory network: `edges` (regulator, target) pairs, regulators
 // drawn from the first 10% of the genes (transcription factors are few).
 inline NamedTensor synthetic_grn(long genes, long edges, uint64_t seed) {
@@ -110,15 +112,8 @@ inline Resources synthetic_resources(const std::string& architecture, long genes
   return r;
 }
 
-// Trains `model` once with `train` and returns, per training stage ("model"
-// for one-stage models; "vae" and "latent" for latent models), the median
-// seconds per optimiser step after `warmup` steps of that stage.
-// `after_step(stage, i)`, where given, runs after the stage's i-th step (from 0) and before the next one starts.
-using StepHook = std::function<void(const std::string& stage, size_t step)>;
-
 inline std::map<std::string, double> median_step_seconds(GenerativeModel& model, const ExpressionSource& data,
-                                                         const Options& train, size_t warmup = 2,
-                                                         const StepHook& after_step = nullptr) {
+                                                         const Options& train, size_t warmup = 2) {
   std::map<std::string, std::vector<double>> steps;
   std::string stage = "model";
   auto last = Clock::now();
@@ -130,8 +125,7 @@ inline std::map<std::string, double> median_step_seconds(GenerativeModel& model,
   callbacks.on_step = [&](long, long, double) {
     const auto now = Clock::now();
     steps[stage].push_back(std::chrono::duration<double>(now - last).count());
-    if (after_step) after_step(stage, steps[stage].size() - 1);
-    last = Clock::now();
+    last = now;
     return true;
   };
   model.train(data, {}, train, callbacks);

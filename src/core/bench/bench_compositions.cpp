@@ -9,18 +9,12 @@
 //
 //   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
 //                      [--architecture NAME] [--steps N] [--sample-cells N]
-//                      [--malloc-default] [--profile PREFIX]
+//                      [--malloc-default]
 // Large blocks are reused as the R package does (reuse_large_allocations);
 // --malloc-default keeps glibc's defaults, to measure what that gains.
-// --profile writes LibTorch's per-op profile of one training step per stage
-// (the one after the warm-up) as a Chrome trace, PREFIX-ARCHITECTURE-STAGE.json;
-// profile_table.py sets it beside the PyTorch twin's (LibTorch 1.x: the
-// legacy profiler, which LibTorch 2 replaced). That step's time includes the
-// profiler's overhead; the median of the others does not move.
 // --sample-cells 0 skips sampling (one token per gene at 20,000 genes samples
 // at well under one cell per second).
 #include <ATen/ATen.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,11 +25,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#if TORCH_VERSION_MAJOR < 2
-#include <torch/csrc/autograd/profiler_legacy.h>
-#define EXPRFLOW_BENCH_PROFILE 1
-#endif
 
 #include "bench_common.hpp"
 #include "exprflow/api.hpp"
@@ -52,29 +41,7 @@ struct Settings {
   int steps = 6;  // timed steps per stage, after 2 warm-up steps
   int sample_cells = 256;
   std::string device = "cpu";
-  std::string profile;  // file prefix; empty: no profile
 };
-
-// Profiles step `warmup` of each stage into PREFIX-ARCHITECTURE-STAGE.json.
-StepHook profile_one_step(const std::string& prefix, const std::string& architecture, size_t warmup) {
-  if (prefix.empty()) return nullptr;
-#ifdef EXPRFLOW_BENCH_PROFILE
-  auto recorder = std::make_shared<std::unique_ptr<torch::autograd::profiler::RecordProfile>>();
-  return [=](const std::string& stage, size_t step) {
-    if (step + 1 == warmup) {
-      *recorder = std::make_unique<torch::autograd::profiler::RecordProfile>(prefix + "-" + architecture + "-" +
-                                                                            stage + ".json");
-    } else if (step == warmup) {
-      recorder->reset();  // writes the trace
-    }
-  };
-#else
-  (void)architecture;
-  (void)warmup;
-  std::fprintf(stderr, "--profile needs LibTorch 1.x (its legacy profiler); not profiling\n");
-  return nullptr;
-#endif
-}
 
 void run(const std::string& architecture, long genes, const Settings& s) {
   auto data = synthetic_counts(genes, s.batch * (s.steps + 2), 7);
@@ -87,9 +54,7 @@ void run(const std::string& architecture, long genes, const Settings& s) {
   Options train;
   train.set("epochs", 1.0).set("batch_size", double(s.batch)).set("validation_fraction", 0.0).set("patience", 0.0);
   if (two_stage) train.set("vae_epochs", 1.0).set("vae_batch_size", double(s.batch));
-  const size_t warmup = 2;
-  const std::map<std::string, double> steps =
-      median_step_seconds(*model, *data, train, warmup, profile_one_step(s.profile, architecture, warmup));
+  const std::map<std::string, double> steps = median_step_seconds(*model, *data, train);
   const auto stage_step = [&steps](const std::string& stage) {
     const auto it = steps.find(stage);
     return it == steps.end() ? NAN : it->second;
@@ -134,7 +99,6 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
     if (!std::strcmp(argv[a], "--architecture") && a + 1 < argc) only = argv[++a];
     if (!std::strcmp(argv[a], "--malloc-default")) reuse = false;
-    if (!std::strcmp(argv[a], "--profile") && a + 1 < argc) s.profile = argv[++a];
   }
   if (s.batch < 1 || s.steps < 1 || threads < 1 || only_genes < 0 || s.sample_cells < 0) {
     std::fprintf(stderr, "--batch, --steps, --threads, --genes and --sample-cells must be positive\n");

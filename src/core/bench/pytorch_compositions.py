@@ -3,13 +3,11 @@ bench_compositions (compare_pytorch.sh runs both and prints the ratios).
 
 Run with Debian's own python3 (python3-torch: the same LibTorch 1.13 and OpenBLAS as exprflow):
   /usr/bin/python3 src/core/bench/pytorch_compositions.py [--architecture NAME] [--genes N]
-      [--batch N] [--steps N] [--threads N] [--flops] [--reuse-memory] [--profile PREFIX]
+      [--batch N] [--steps N] [--threads N] [--flops] [--reuse-memory]
 Prints one line per composition and gene count, in bench_compositions' words:
   NAME  GENES genes  PARAMSM params | train CELLS cells/s [vae CELLS cells/s] [| MFLOP/cell F]
 --reuse-memory makes glibc's malloc keep large blocks for reuse, as exprflow does at load
 (runtime/allocation_policy.cpp): without it every large activation is a fresh mmap, page-faulted and zeroed.
---profile writes the per-op profile of one step per stage, PREFIX-ARCHITECTURE-STAGE.json, as
-bench_compositions --profile does (profile_table.py sets the two side by side).
 --flops adds the trained (last) stage's matrix-product work per cell and step, forward and backward, as PyTorch's
 profiler counts it: the same for exprflow's model, so cells/s x MFLOP/cell is either one's achieved GFLOP/s.
 Latent models report their two stages apart: the count VAE and the flow over its latent codes.
@@ -43,7 +41,7 @@ TWINS = {
 }
 
 
-def run(name: str, genes: int, batch: int, steps: int, flops: bool, profile: str) -> None:
+def run(name: str, genes: int, batch: int, steps: int, flops: bool) -> None:
     torch.manual_seed(0)
     twin = importlib.import_module(TWINS[name])
     stages = twin.stages(name, genes, synthetic_resources(genes))
@@ -51,8 +49,7 @@ def run(name: str, genes: int, batch: int, steps: int, flops: bool, profile: str
     rates = {}
     for stage in stages:
         b = stage.batch_size or batch
-        trace = f"{profile}-{name}-{stage.name}.json" if profile else None
-        rates[stage.name] = b / time_stage(stage, counts, b, steps, profile=trace)
+        rates[stage.name] = b / time_stage(stage, counts, b, steps)
     params = sum(parameter_count(s.module) for s in stages)
     model_rate = rates.get("latent", rates.get("model", rates.get("vae")))
     vae = f"vae {rates['vae']:8.1f} cells/s" if "vae" in rates and len(stages) > 1 else ""
@@ -81,7 +78,6 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--flops", action="store_true", help="also count the matrix-product work per cell")
     p.add_argument("--reuse-memory", action="store_true", help="keep large malloc blocks for reuse, as exprflow")
-    p.add_argument("--profile", default="", help="file prefix for one step's per-op profile per stage")
     a = p.parse_args()
     if a.architecture and a.architecture not in TWINS:
         p.error(f"unknown --architecture '{a.architecture}'; twins: {', '.join(TWINS)}")
@@ -94,7 +90,7 @@ def main() -> None:
           f"{'reusing large blocks' if a.reuse_memory else 'glibc defaults'}", flush=True)
     for genes in ([a.genes] if a.genes else [2000, 20000]):
         for name in ([a.architecture] if a.architecture else TWINS):
-            run(name, genes, a.batch, a.steps, a.flops, a.profile)
+            run(name, genes, a.batch, a.steps, a.flops)
 
 
 if __name__ == "__main__":

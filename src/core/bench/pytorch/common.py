@@ -244,11 +244,8 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def time_stage(stage: Stage, counts: torch.Tensor, batch: int, steps: int, warmup: int = 2,
-               profile: Optional[str] = None) -> float:
-    """Median seconds per optimiser step after `warmup` steps, as bench_common.hpp's median_step_seconds.
-    `profile`: a file to which the per-op profile of step `warmup` goes, as a Chrome trace (the legacy autograd
-    profiler, as bench_compositions --profile)."""
+def time_stage(stage: Stage, counts: torch.Tensor, batch: int, steps: int, warmup: int = 2) -> float:
+    """Median seconds per optimiser step after `warmup` steps, as bench_common.hpp's median_step_seconds."""
     if stage.prepare is not None:
         stage.prepare(counts)
     module = stage.module
@@ -259,9 +256,6 @@ def time_stage(stage: Stage, counts: torch.Tensor, batch: int, steps: int, warmu
     order = torch.randperm(counts.shape[0])
     times = []
     for step in range(warmup + steps):
-        profiler = torch.autograd.profiler.profile() if profile and step == warmup else None
-        if profiler is not None:
-            profiler.__enter__()
         t0 = time.perf_counter()
         rows = order[(step * batch) % counts.shape[0]:][:batch]
         loss = stage.loss(counts[rows])
@@ -275,9 +269,6 @@ def time_stage(stage: Stage, counts: torch.Tensor, batch: int, steps: int, warmu
                 torch._foreach_mul_(ema, stage.ema_decay)
                 torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - stage.ema_decay)
         times.append(time.perf_counter() - t0)
-        if profiler is not None:
-            profiler.__exit__(None, None, None)
-            profiler.export_chrome_trace(profile)
     return statistics.median(times[warmup:])
 
 
