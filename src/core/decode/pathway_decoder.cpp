@@ -15,12 +15,14 @@ PathwayDecoderImpl::PathwayDecoderImpl(GeneSetLayout layout, int64_t token_dim, 
 
 GeneOutput PathwayDecoderImpl::forward(const Tensor& tokens) {
   const int64_t B = tokens.size(0), G = layout_.n_genes;
+  const std::vector<int64_t> sizes = layout_.token_sizes();
+  const std::vector<Tensor> weights = weight_.split_with_sizes(sizes, 0);  // T x (m_t, heads*D)
+  const std::vector<Tensor> token = tokens.unbind(1);                      // T x (B, D)
   std::vector<Tensor> per_token;
-  per_token.reserve(layout_.n_tokens());
-  for (int64_t t = 0; t < layout_.n_tokens(); ++t) {
-    const int64_t start = layout_.offsets[t], size = layout_.token_size(t);
-    Tensor u = weight_.narrow(0, start, size).reshape({size * heads_, token_dim_});  // (m*heads, D)
-    per_token.push_back(at::matmul(tokens.select(1, t), u.t()));                   // (B, m*heads)
+  per_token.reserve(sizes.size());
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    Tensor u = weights[t].reshape({sizes[t] * heads_, token_dim_});  // (m*heads, D)
+    per_token.push_back(at::matmul(token[t], u.t()));               // (B, m*heads)
   }
   Tensor pairs = at::cat(per_token, 1).view({B, layout_.n_pairs(), heads_});             // (B, E, heads)
   Tensor genes = at::zeros({B, G, heads_}, tokens.options()).index_add(1, pair_gene_, pairs);  // (B, G, heads)

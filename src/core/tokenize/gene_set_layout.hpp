@@ -32,6 +32,14 @@ struct GeneSetLayout {
   int64_t n_tokens() const { return static_cast<int64_t>(offsets.size()) - 1; }
   int64_t n_pairs() const { return static_cast<int64_t>(pair_gene.size()); }
   int64_t token_size(int64_t t) const { return offsets[t + 1] - offsets[t]; }
+  // Every token's pair count: split_with_sizes() by it cuts pair-ordered
+  // tensors per token with one backward (a cat), where a narrow() per token
+  // would allocate a zeroed full-size gradient each.
+  std::vector<int64_t> token_sizes() const {
+    std::vector<int64_t> sizes(static_cast<size_t>(n_tokens()));
+    for (int64_t t = 0; t < n_tokens(); ++t) sizes[static_cast<size_t>(t)] = token_size(t);
+    return sizes;
+  }
 
   // From resources["gene_sets"]: shape {sets, n_genes}, every value 0 or 1,
   // every set with at least one gene. Throws std::invalid_argument naming

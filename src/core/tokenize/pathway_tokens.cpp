@@ -21,13 +21,12 @@ PathwayTokensImpl::PathwayTokensImpl(GeneSetLayout layout, int64_t token_dim)
 }
 
 Tensor PathwayTokensImpl::forward(const Tensor& x) {
-  Tensor members = x.index_select(1, pair_gene_);  // (B, E) genes in pair order
+  const std::vector<int64_t> sizes = layout_.token_sizes();
+  const std::vector<Tensor> members = x.index_select(1, pair_gene_).split_with_sizes(sizes, 1);  // T x (B, m_t)
+  const std::vector<Tensor> weights = weight_.split_with_sizes(sizes, 0);                        // T x (m_t, D)
   std::vector<Tensor> tokens;
-  tokens.reserve(layout_.n_tokens());
-  for (int64_t t = 0; t < layout_.n_tokens(); ++t) {
-    const int64_t start = layout_.offsets[t], size = layout_.token_size(t);
-    tokens.push_back(at::matmul(members.narrow(1, start, size), weight_.narrow(0, start, size)));  // (B, D)
-  }
+  tokens.reserve(sizes.size());
+  for (size_t t = 0; t < sizes.size(); ++t) tokens.push_back(at::matmul(members[t], weights[t]));  // (B, D)
   return at::stack(tokens, 1) + bias_;  // (B, T, D)
 }
 
