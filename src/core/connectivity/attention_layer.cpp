@@ -31,8 +31,9 @@ AttentionLayerImpl::AttentionLayerImpl(int64_t dim, int64_t heads, double mlp_ra
 
 Tensor AttentionLayerImpl::attend(const Tensor& h, const Tensor& m, torch::nn::Linear& query,
                                   torch::nn::Linear& key_value, const Tensor& bias, Tensor* weights) {
-  const int64_t B = h.size(0), S = m.size(1), D = h.size(2), Dh = D / heads_;
-  Tensor q = split_heads(query->forward(h), heads_);                                        // (B, H, T, Dh)
+  const int64_t B = m.size(0), S = m.size(1), D = h.size(2), Dh = D / heads_;
+  Tensor q = split_heads(query->forward(h), heads_);                                        // (B or 1, H, T, Dh)
+  if (q.size(0) != B) q = q.expand({B, -1, -1, -1});                                        // shared queries
   Tensor kv = key_value->forward(m).view({B, S, 2, heads_, Dh}).permute({2, 0, 3, 1, 4});  // (2, B, H, S, Dh)
   Tensor probabilities;
   Tensor out = attention(q, kv[0], kv[1], bias, weights != nullptr ? &probabilities : nullptr);  // (B, H, T, Dh)

@@ -27,6 +27,9 @@ class AttentionLayerImpl : public torch::nn::Module {
   // may be undefined for self-attention, where S = T); bias: broadcastable to
   // (B, H, T, S) or undefined. weights, when non-null, receives the
   // head-averaged attention (B, T, S). -> (B, T, D)
+  // Cross-attention also takes x as (1, T, D), queries shared by every cell
+  // (learned seeds, gene queries): their norm and projection then run once,
+  // not once per cell, and broadcast.
   Tensor forward(const Tensor& x, const Tensor& memory = Tensor(), const Tensor& bias = Tensor(),
                  Tensor* weights = nullptr);
 

@@ -10,8 +10,8 @@ SetUnpoolingImpl::SetUnpoolingImpl(int64_t n_genes, int64_t token_dim, int64_t p
 }
 
 GeneOutput SetUnpoolingImpl::forward(const Tensor& tokens) {
-  const Tensor queries = queries_.unsqueeze(0).expand({tokens.size(0), -1, -1});  // (B, G, D)
-  return readout_->forward(unpool_->forward(queries, tokens));                     // (B, G) [x 2]
+  // (1, G, D) gene queries shared by every cell: normalised and projected once.
+  return readout_->forward(unpool_->forward(queries_.unsqueeze(0), tokens));  // (B, G) [x 2]
 }
 
 }  // namespace exprflow

@@ -15,8 +15,7 @@ SetPoolingTokensImpl::SetPoolingTokensImpl(int64_t n_genes, int64_t n_tokens, in
 
 Tensor SetPoolingTokensImpl::forward(const Tensor& x) {
   const Tensor genes = genes_->forward(x);                              // (B, G, D)
-  const Tensor queries = seeds_.unsqueeze(0).expand({x.size(0), -1, -1});  // (B, m, D)
-  return pool_->forward(queries, genes);                                // (B, m, D)
+  return pool_->forward(seeds_.unsqueeze(0), genes);  // (1, m, D) seeds shared by every cell -> (B, m, D)
 }
 
 }  // namespace exprflow
