@@ -109,7 +109,7 @@ bench: install
 # Every composition's training throughput beside the same model in PyTorch
 # (src/core/bench/pytorch/, Debian's python3-torch: the same LibTorch and
 # OpenBLAS), with OpenBLAS as the machine picks it and, where that differs,
-# with the kernels the CPU supports. ~30 min on 2 cores.
+# with the kernels the CPU supports. ~25 min on 2 cores (3 repeats), after the build.
 bench-pytorch: deps
 	cmake -S src/core -B build/bench -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_BENCH=ON >/dev/null
 	cmake --build build/bench -j $(JOBS) --target bench_compositions
