@@ -123,10 +123,25 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x, bias=None):
+        """bias: an additive score bias broadcast to (B, H, T, T), or None."""
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
-        return self.proj(attention(q, k, v).transpose(1, 2).reshape(B, T, D))  # (B, T, D)
+        return self.proj(attention(q, k, v, bias).transpose(1, 2).reshape(B, T, D))  # (B, T, D)
+
+
+class GeneValueTokens(nn.Module):
+    """One token per gene: a unit-scale gene identity plus the gene's value times a value direction, plus a bias
+    (tokenize/gene_value_tokens.cpp). (B, G) -> (B, G, D)."""
+
+    def __init__(self, genes: int, dim: int):
+        super().__init__()
+        self.gene = nn.Parameter(torch.randn(genes, dim))  # (G, D)
+        self.value = nn.Parameter(torch.randn(dim))        # (D,)
+        self.value_bias = nn.Parameter(torch.zeros(dim))   # (D,)
+
+    def forward(self, x):
+        return torch.addcmul(self.gene + self.value_bias, x.unsqueeze(-1), self.value)  # (B, G, D)
 
 
 def zero_linear(n_in: int, n_out: int) -> nn.Linear:
@@ -136,14 +151,13 @@ def zero_linear(n_in: int, n_out: int) -> nn.Linear:
     return layer
 
 
-def modulate(x, shift, scale):
-    if shift.dim() == 2:
-        shift, scale = shift.unsqueeze(1), scale.unsqueeze(1)
-    return x * (1 + scale) + shift
-
-
 def per_token(m):
+    """(B, D) modulation broadcast over the tokens; (B, T, D) is already per token."""
     return m.unsqueeze(1) if m.dim() == 2 else m
+
+
+def modulate(x, shift, scale):
+    return x * (1 + per_token(scale)) + per_token(shift)  # (B, T, D)
 
 
 class DiTBlock(nn.Module):
@@ -159,9 +173,11 @@ class DiTBlock(nn.Module):
         self.mlp_out = nn.Linear(hidden, dim)
         self.modulation = zero_linear(dim, 6 * dim)
 
-    def forward(self, x, c):
+    def forward(self, x, c, bias=None):
         s1, g1, a1, s2, g2, a2 = self.modulation(F.silu(c)).chunk(6, dim=-1)
-        x = x + per_token(a1) * self.attention(modulate(self.norm1(x), s1, g1))
+        h = modulate(self.norm1(x), s1, g1)
+        # Only score-biased attention takes a bias (a graph's edge attention takes none).
+        x = x + per_token(a1) * (self.attention(h) if bias is None else self.attention(h, bias))
         h = self.mlp_out(F.gelu(self.mlp_in(modulate(self.norm2(x), s2, g2)), approximate="tanh"))
         return x + per_token(a2) * h  # (B, T, D)
 

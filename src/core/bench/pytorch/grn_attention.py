@@ -37,7 +37,8 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-from common import DiTBlock, FinalModulation, ComposedNetwork, Stage, flow_matching_loss, GeneStandardiser
+from common import (ComposedNetwork, DiTBlock, FinalModulation, GeneStandardiser, GeneValueTokens, Stage,
+                    flow_matching_loss)
 
 TOKEN_DIM = 32                         # gene_value_tokens default (models/stages.cpp)
 N_LAYERS, N_HEADS, MLP_RATIO = 2, 2, 2.0  # grn_dit defaults
@@ -60,15 +61,6 @@ def edge_index(grn: torch.Tensor, genes: int):
     return key % genes, key // genes
 
 
-class GeneValueTokens(nn.Module):
-    def __init__(self, genes: int, dim: int):
-        super().__init__()
-        self.gene = nn.Parameter(torch.randn(genes, dim))  # (G, D) unit-scale identities
-        self.value = nn.Parameter(torch.randn(dim))        # (D,)
-        self.value_bias = nn.Parameter(torch.zeros(dim))   # (D,)
-
-    def forward(self, x):
-        return torch.addcmul(self.gene + self.value_bias, x.unsqueeze(-1), self.value)  # (B, G, D)
 
 
 class EdgeAttention(nn.Module):

@@ -34,8 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import (ComposedNetwork, DiT, DiTBlock, FinalModulation, SelfAttention, Stage, attention, modulate,
-                    per_token)
+from common import ComposedNetwork, DiT, DiTBlock, FinalModulation, Stage
 from count_vae import CountVae, posteriors, vae_loss
 from ssm import SsmBackbone
 from state_mlp import LinearDecoder, ResidualMlp, StateVector  # the same parts as state_mlp's
@@ -65,26 +64,6 @@ class LatentSplit(nn.Module):
         return self.linear_in(z.view(z.shape[0], self.n_tokens, self.chunk)) + self.position  # (B, T, D)
 
 
-class BiasedSelfAttention(SelfAttention):
-    """Self-attention with an additive score bias (T, T), broadcast over cells and heads."""
-
-    def forward(self, x, bias=None):
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
-        return self.proj(attention(q, k, v, bias).transpose(1, 2).reshape(B, T, D))  # (B, T, D)
-
-
-class BiasedDiTBlock(DiTBlock):
-    """common.DiTBlock whose attention takes a score bias."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float):
-        super().__init__(dim, heads, mlp_ratio, BiasedSelfAttention(dim, heads))
-
-    def forward(self, x, c, bias=None):
-        s1, g1, a1, s2, g2, a2 = self.modulation(F.silu(c)).chunk(6, dim=-1)
-        x = x + per_token(a1) * self.attention(modulate(self.norm1(x), s1, g1), bias)
-        h = self.mlp_out(F.gelu(self.mlp_in(modulate(self.norm2(x), s2, g2)), approximate="tanh"))
-        return x + per_token(a2) * h  # (B, T, D)
 
 
 class LearnedGraphDiT(nn.Module):
@@ -96,7 +75,7 @@ class LearnedGraphDiT(nn.Module):
         super().__init__()
         self.degree = min(degree, n_tokens - 1)
         self.edge_logits = nn.Parameter(torch.randn(n_tokens, n_tokens) * 0.1)  # (T, T) row target, column source
-        self.blocks = nn.ModuleList([BiasedDiTBlock(dim, heads, mlp_ratio) for _ in range(n_layers)])
+        self.blocks = nn.ModuleList([DiTBlock(dim, heads, mlp_ratio) for _ in range(n_layers)])
         self.final = FinalModulation(dim)
 
     def attention_bias(self):
@@ -122,7 +101,7 @@ class CellSetDiT(nn.Module):
     def __init__(self, dim: int, n_layers: int, heads: int, mlp_ratio: float, set_size: int):
         super().__init__()
         self.set_size = set_size
-        self.blocks = nn.ModuleList([BiasedDiTBlock(dim, heads, mlp_ratio) for _ in range(n_layers)])
+        self.blocks = nn.ModuleList([DiTBlock(dim, heads, mlp_ratio) for _ in range(n_layers)])
         self.final = FinalModulation(dim)
 
     def forward(self, tokens, c):

@@ -15,9 +15,9 @@ Per step, as exprflow's trainer: log-normalise the counts and standardise each g
 fitted on the training cells before the first step (GeneScaling::fit; here in `prepare`, untimed, as there).
 
 Known differences from exprflow:
-- None in the network. The seeds and gene queries are expanded to the batch before their layer, as exprflow (and
-  the Set Transformer's PMA) does, so the queries' LayerNorm and projection run per cell although they are the same
-  for every cell; doing them once on (G, D) would save work in both.
+- The seeds and gene queries are expanded to the batch before their layer, as the Set Transformer's PMA does, so
+  the queries' LayerNorm and projection run once per cell although they are the same for every cell. exprflow
+  (since 0b7c552) runs them once on (1, T, D) and broadcasts; the values are the same.
 - No covariates (the benchmark trains unconditionally); EMA with a fixed decay and a constant learning rate, as in
   the other twins: the same work per step.
 - PyTorch 1.13 has no fused scaled_dot_product_attention: common.attention then computes softmax(q k^T / sqrt(Dh)) v
@@ -28,7 +28,7 @@ from typing import List
 import torch
 import torch.nn as nn
 
-from common import DiT, ComposedNetwork, Stage, attention, flow_matching_loss, GeneStandardiser
+from common import DiT, ComposedNetwork, GeneStandardiser, GeneValueTokens, Stage, attention, flow_matching_loss
 
 N_TOKENS, TOKEN_DIM, POOL_HEADS = 16, 64, 4   # set_pooling tokenizer / set_unpooling decoder defaults (stages.cpp)
 N_LAYERS, N_HEADS, MLP_RATIO = 4, 4, 2.0      # the registry row's overrides of the dit defaults (compositions.cpp)
@@ -65,16 +65,13 @@ class SetPoolingTokens(nn.Module):
 
     def __init__(self, genes: int, n_tokens: int, dim: int, heads: int):
         super().__init__()
-        # Unit-scale identities and values: neither drowns the other at the memory's LayerNorm.
-        self.gene = nn.Parameter(torch.randn(genes, dim))        # (G, D)
-        self.value = nn.Parameter(torch.randn(dim))              # (D,)
-        self.value_bias = nn.Parameter(torch.zeros(dim))         # (D,)
+        self.genes = GeneValueTokens(genes, dim)
         # Unit-scale seeds: distinct queries from the first step, not copies of one another.
         self.seeds = nn.Parameter(torch.randn(n_tokens, dim))    # (m, D)
         self.pool = CrossAttentionLayer(dim, heads, POOL_MLP_RATIO)
 
     def forward(self, x):
-        genes = torch.addcmul(self.gene + self.value_bias, x.unsqueeze(-1), self.value)  # (B, G, D)
+        genes = self.genes(x)                                                             # (B, G, D)
         seeds = self.seeds.expand(x.shape[0], -1, -1)                                     # (B, m, D)
         return self.pool(seeds, genes)                                                    # (B, m, D)
 
@@ -93,8 +90,6 @@ class SetUnpooling(nn.Module):
     def forward(self, h, x_t):
         queries = self.queries.expand(h.shape[0], -1, -1)                     # (B, G, D)
         return self.readout(self.unpool(queries, h)).squeeze(-1) + self.bias  # (B, G)
-
-
 
 
 def stages(name: str, genes: int, resources: dict) -> List[Stage]:
