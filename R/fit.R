@@ -269,6 +269,13 @@
 #'   `ema_decay` (0.999); for VAE-based models `kl_warmup`, `kl_weight` and
 #'   the VAE stage's `vae_epochs`, `vae_batch_size`, `vae_learning_rate`,
 #'   `vae_ema_decay`, `vae_patience`. See [training_defaults()].
+#'   `precision` (`"float32"`): `"bfloat16"` runs the matrix products of
+#'   the network's Linear layers and attention in bfloat16 during training
+#'   (forward and backward, accumulated in float; every other operation,
+#'   the weights and the optimiser stay float32). It pays on CPUs with
+#'   AVX-512-BF16 or AMX, where LibTorch's oneDNN multiplies bfloat16
+#'   several times faster than float (`exprflow_info()$bfloat16_fast`);
+#'   elsewhere it is slower and warns. Generation runs in float32.
 #' @param checkpoint `NULL`, or a folder (created if missing) where the run
 #'   keeps a checkpoint: the model, the optimiser's moments, the EMA
 #'   weights, the random generators' states, the order of the cells and the
@@ -462,11 +469,28 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
     stop("`training`: checkpoints are set by the `checkpoint` and `checkpoint_every` arguments and ",
          "resume_training()", call. = FALSE)
   }
+  .check_precision(training$precision, "training$precision")
   utils::modifyList(c(list(validation_fraction = validation_fraction, seed = seed), extra,
                       if (!is.null(epochs)) list(epochs = epochs),
                       if (!is.null(batch_size)) list(batch_size = batch_size),
                       if (!is.null(learning_rate)) list(learning_rate = learning_rate),
                       if (!is.null(patience)) list(patience = patience)), training)
+}
+
+# A precision of matrix products ("float32" or "bfloat16") given as
+# `argument`, checked; "bfloat16" warns on CPUs where its products are
+# emulated (slower than float32).
+.check_precision <- function(precision, argument) {
+  if (is.null(precision)) return(invisible())
+  if (!is.character(precision) || length(precision) != 1L || !precision %in% c("float32", "bfloat16")) {
+    stop(sprintf("`%s` must be \"float32\" or \"bfloat16\"", argument), call. = FALSE)
+  }
+  if (precision == "bfloat16" && !isTRUE(.cpp_runtime_info()$bfloat16_fast)) {
+    warning(sprintf(paste0("`%s = \"bfloat16\"`: this CPU has neither AVX-512-BF16 nor AMX (or LibTorch was ",
+                           "built without oneDNN), so its bfloat16 matrix products are emulated and slower ",
+                           "than float32"), argument), call. = FALSE)
+  }
+  invisible()
 }
 
 # What the model keeps about its covariates beside their levels: the

@@ -67,6 +67,10 @@
 #' @param library_size How a generated cell's library size is drawn for its
 #'   condition: `"empirical"`, the size of a random training cell of that
 #'   condition, or `"lognormal"`, from a log-normal fitted to them.
+#' @param precision Of the network's matrix products while sampling:
+#'   `"float32"`, or `"bfloat16"` on CPUs with AVX-512-BF16 or AMX
+#'   (`exprflow_info()$bfloat16_fast`; elsewhere it is slower and warns), as
+#'   `precision` in [fit_expression_model()]'s `training`.
 #' @param ... Arguments of the methods; a name no method knows (e.g. a
 #'   misspelling) is an error.
 #' @return A SingleCellExperiment with assays `counts` and `logcounts`
@@ -87,7 +91,8 @@ generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("ge
 #' @export
 generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = NULL,
                                           steps = 50, guidance_scale = NULL, eta = 0, seed = NULL,
-                                          batch_size = 256, library_size = c("empirical", "lognormal"), ...) {
+                                          batch_size = 256, library_size = c("empirical", "lognormal"),
+                                          precision = c("float32", "bfloat16"), ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
   pointer <- .model_pointer(model)
   method <- .sampler_method(method, model)
@@ -98,10 +103,12 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   library_size <- match.arg(library_size)
+  precision <- match.arg(precision)
+  .check_precision(precision, "precision")
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   table <- .generation_table(model, n, condition)
   options <- list(method = method, steps = steps, guidance_scale = guidance, eta = eta,
-                  seed = seed, batch_size = batch_size, library_size = library_size)
+                  seed = seed, batch_size = batch_size, library_size = library_size, precision = precision)
   out <- .cpp_model_generate(pointer, nrow(table), .covariate_codes(model, table), options)
 
   .generated_sce(out$counts, table, model$genes, model$condition, model$covariates,

@@ -79,7 +79,9 @@ NULL
 #'   unknown), `cpu_extensions` (e.g. `"avx avx2 avx512f avx512bw"`),
 #'   `blas_core_advice` (the `OPENBLAS_CORETYPE` that would use the CPU fully,
 #'   `""` when nothing is to gain), `parallel_info`, `large_allocations_reused`
-#'   (see below).
+#'   (see below), `bfloat16_fast` (whether the CPU multiplies bfloat16
+#'   matrices faster than float ones: AVX-512-BF16 or AMX with LibTorch's
+#'   oneDNN; see `precision` in [fit_expression_model()]'s `training`).
 #'
 #' Memory: LibTorch's CPU tensors are large, short-lived blocks, which the C
 #' library's malloc (glibc) maps afresh from the kernel and unmaps on free
@@ -122,6 +124,8 @@ print.exprflow_info <- function(x, ...) {
   cat("  CPU      : ", if (nzchar(x$cpu_extensions %||% "")) x$cpu_extensions else "no AVX reported", "\n", sep = "")
   cat("  memory   : ", if (isTRUE(x$large_allocations_reused)) "large blocks reused" else "C library defaults",
       "\n", sep = "")
+  cat("  bfloat16 : ", if (isTRUE(x$bfloat16_fast)) "fast matrix products (training = list(precision = \"bfloat16\"))"
+      else "emulated, slower than float32", "\n", sep = "")
   invisible(x)
 }
 

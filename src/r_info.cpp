@@ -1,5 +1,6 @@
 // Glue of the runtime report: LibTorch version, CUDA, threads, BLAS.
 #include "exprflow/memory.hpp"
+#include "exprflow/precision.hpp"
 #include "r_glue.hpp"
 
 // [[Rcpp::export(.cpp_runtime_info)]]
@@ -20,7 +21,8 @@ Rcpp::List cpp_runtime_info() {
         Rcpp::Named("cpu_extensions") = info.cpu_extensions,
         Rcpp::Named("blas_core_advice") = info.blas_core_advice,
         Rcpp::Named("parallel_info") = info.parallel_info,
-        Rcpp::Named("large_allocations_reused") = exprflow::large_allocations_reused());
+        Rcpp::Named("large_allocations_reused") = exprflow::large_allocations_reused(),
+        Rcpp::Named("bfloat16_fast") = exprflow::bfloat16_matmul_is_fast());
   });
 }
 

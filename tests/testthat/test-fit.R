@@ -113,6 +113,32 @@ test_that("training settings are passed on and unknown ones are rejected", {
   expect_error(fit_tiny(sce, training = 1), "`training` must be a named list")
 })
 
+test_that("training in bfloat16 trains a usable model and differs from float32", {
+  sce <- pbmc_sce()[, 1:200]
+  expect_error(fit_tiny(sce, training = list(precision = "half")), "training\\$precision")
+  fit_bf16 <- function() fit_tiny(sce, condition = "cell_type", epochs = 2, training = list(precision = "bfloat16"))
+  # Where bfloat16 products are emulated the run still trains, with a warning.
+  bf16 <- if (isTRUE(suppressWarnings(exprflow_info())$bfloat16_fast)) expect_no_warning(fit_bf16()) else
+    expect_warning(fit_bf16(), "emulated")
+  f32 <- fit_tiny(sce, condition = "cell_type", epochs = 2)
+  expect_true(all(is.finite(bf16$history$validation_loss)))
+  expect_false(identical(bf16$history$train_loss, f32$history$train_loss))
+  # The products cost digits, not the fit: validation losses within 5%.
+  expect_lt(abs(tail(bf16$history$validation_loss, 1) / tail(f32$history$validation_loss, 1) - 1), 0.05)
+  # 100 cells at once: the decoder's product is large enough to run in bfloat16
+  # (smaller ones stay float32, where the casts would cost more than they save).
+  draw <- function(precision) {
+    generate_cells(bf16, condition = c(B = 100), steps = 5, seed = 1, precision = precision)
+  }
+  expect_error(draw("half"), "should be one of")
+  f32_cells <- draw("float32")
+  bf16_cells <- if (isTRUE(suppressWarnings(exprflow_info())$bfloat16_fast)) draw("bfloat16") else
+    expect_warning(draw("bfloat16"), "emulated")
+  counts <- SummarizedExperiment::assay(bf16_cells, "counts")
+  expect_true(all(is.finite(as.matrix(counts))))
+  expect_false(identical(counts, SummarizedExperiment::assay(f32_cells, "counts")))
+})
+
 # --- bad arguments ------------------------------------------------------------
 
 test_that("an unknown architecture is rejected, listing the valid ones", {

@@ -29,6 +29,8 @@ test_that("exprflow_info() returns its fields with sensible types", {
   }
   expect_true(info$blas_core_advice %in% c("", "SkylakeX", "Haswell"))
   expect_type(info$large_allocations_reused, "logical")
+  expect_type(info$bfloat16_fast, "logical")
+  expect_output(print(info), "bfloat16 : ")
 })
 
 test_that("large blocks are reused unless the option or the environment variable says no", {

@@ -85,6 +85,7 @@ Options GenerativeModel::default_sample_options() {
   // method "default": the objective's own (DDIM for DDPM, Euler for flow).
   o.set("method", "default").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
       .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0)
+      .set("precision", "float32")  // of the network's matrix products: runtime/matmul_precision.hpp
       .set("library_size", "empirical")  // data/library_sizes.hpp
       .set("transfer", "joint")          // transfer() only: sample/samplers.hpp transfer_cells
       // transfer "shift" only: (gene, term) pairs whose shared terms choose

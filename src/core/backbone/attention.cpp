@@ -5,24 +5,25 @@
 #include <string>
 
 #include "backbone/edge_attention.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
 Tensor attention_probabilities(const Tensor& q, const Tensor& k, const Tensor& bias) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, T, S)
+  Tensor scores = matmul_at_precision(q, k.transpose(-2, -1)) * scale;  // (B, H, T, S)
   if (bias.defined()) scores = scores + bias;                   // (B, H, T, S)
   return at::softmax(scores, -1);                               // (B, H, T, S)
 }
 
 Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias) {
-  return at::matmul(attention_probabilities(q, k, bias), v);  // (B, H, T, Dh)
+  return matmul_at_precision(attention_probabilities(q, k, bias), v);  // (B, H, T, Dh)
 }
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias, Tensor* probabilities) {
   if (probabilities != nullptr) {
     *probabilities = attention_probabilities(q, k, bias);  // (B, H, T, S)
-    return at::matmul(*probabilities, v);                  // (B, H, T, Dh)
+    return matmul_at_precision(*probabilities, v);          // (B, H, T, Dh)
   }
 #if EXPRFLOW_HAVE_SDPA
   if (!bias.defined()) return at::scaled_dot_product_attention(q, k, v);  // (B, H, T, Dh)
@@ -53,8 +54,8 @@ void check_heads(int64_t dim, int64_t heads, const std::string& dim_name, const 
 SelfAttentionImpl::SelfAttentionImpl(int64_t dim, int64_t heads, std::shared_ptr<EdgeIndex> graph)
     : heads_(heads), graph_(std::move(graph)) {
   check_heads(dim, heads, "token width", "the number of heads");
-  qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
-  proj_ = register_module("proj", torch::nn::Linear(dim, dim));
+  qkv_ = register_module("qkv", Linear(dim, 3 * dim));
+  proj_ = register_module("proj", Linear(dim, dim));
 }
 
 Tensor SelfAttentionImpl::forward(const Tensor& x, const Tensor& bias) {

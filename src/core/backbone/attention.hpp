@@ -16,6 +16,7 @@
 #include <string>
 
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -58,7 +59,7 @@ class SelfAttentionImpl : public torch::nn::Module {
  private:
   int64_t heads_;
   std::shared_ptr<EdgeIndex> graph_;
-  torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
+  Linear qkv_{nullptr}, proj_{nullptr};
 };
 TORCH_MODULE(SelfAttention);
 

@@ -1,15 +1,16 @@
 #include "backbone/condition_attention.hpp"
 
 #include "backbone/attention.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
 ConditionAttentionImpl::ConditionAttentionImpl(int64_t dim, int64_t heads) : heads_(heads) {
   check_heads(dim, heads, "hidden width", "n_heads");
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)));
-  query_ = register_module("query", torch::nn::Linear(torch::nn::LinearOptions(dim, dim).bias(false)));
-  key_value_ = register_module("key_value", torch::nn::Linear(torch::nn::LinearOptions(dim, 2 * dim).bias(false)));
-  proj_ = register_module("proj", torch::nn::Linear(dim, dim));
+  query_ = register_module("query", Linear(torch::nn::LinearOptions(dim, dim).bias(false)));
+  key_value_ = register_module("key_value", Linear(torch::nn::LinearOptions(dim, 2 * dim).bias(false)));
+  proj_ = register_module("proj", Linear(dim, dim));
   torch::NoGradGuard no_grad;
   proj_->weight.zero_();
   proj_->bias.zero_();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -19,7 +20,7 @@ class ConditionAttentionImpl : public torch::nn::Module {
  private:
   int64_t heads_;
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear query_{nullptr}, key_value_{nullptr}, proj_{nullptr};
+  Linear query_{nullptr}, key_value_{nullptr}, proj_{nullptr};
 };
 TORCH_MODULE(ConditionAttention);
 

@@ -1,4 +1,5 @@
 #include "backbone/dit_block.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 
@@ -12,8 +13,8 @@ torch::nn::LayerNorm affine_free_norm(int64_t dim) {
       torch::nn::LayerNormOptions({dim}).elementwise_affine(false).eps(1e-6));
 }
 
-torch::nn::Linear zero_linear(int64_t in, int64_t out) {
-  torch::nn::Linear layer(in, out);
+Linear zero_linear(int64_t in, int64_t out) {
+  Linear layer(in, out);
   torch::NoGradGuard no_grad;
   layer->weight.zero_();
   layer->bias.zero_();
@@ -36,8 +37,8 @@ DiTBlockImpl::DiTBlockImpl(int64_t dim, int64_t heads, double mlp_ratio, std::sh
   attention_ = register_module("attention", SelfAttention(dim, heads, std::move(graph)));
   if (cross_attention) cross_ = register_module("cross_attention", ConditionAttention(dim, heads));
   norm2_ = register_module("norm2", affine_free_norm(dim));
-  mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
-  mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));
+  mlp_in_ = register_module("mlp_in", Linear(dim, hidden));
+  mlp_out_ = register_module("mlp_out", Linear(hidden, dim));
   modulation_ = register_module("modulation", zero_linear(dim, 6 * dim));
 }
 

@@ -9,6 +9,7 @@
 #include "backbone/attention.hpp"
 #include "backbone/condition_attention.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -33,8 +34,8 @@ class DiTBlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   SelfAttention attention_{nullptr};
   ConditionAttention cross_{nullptr};  // only with cross-attention
-  torch::nn::Linear mlp_in_{nullptr}, mlp_out_{nullptr};
-  torch::nn::Linear modulation_{nullptr};  // D -> 6D, zero-initialised
+  Linear mlp_in_{nullptr}, mlp_out_{nullptr};
+  Linear modulation_{nullptr};  // D -> 6D, zero-initialised
 };
 TORCH_MODULE(DiTBlock);
 
@@ -47,7 +48,7 @@ class FinalModulationImpl : public torch::nn::Module {
 
  private:
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear modulation_{nullptr};  // D -> 2D, zero-initialised
+  Linear modulation_{nullptr};  // D -> 2D, zero-initialised
 };
 TORCH_MODULE(FinalModulation);
 

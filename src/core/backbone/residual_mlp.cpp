@@ -1,4 +1,5 @@
 #include "backbone/residual_mlp.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 
@@ -9,9 +10,9 @@ FilmBlockImpl::FilmBlockImpl(int64_t dim, double mlp_ratio, double dropout) : dr
   const int64_t hidden = static_cast<int64_t>(dim * mlp_ratio);
   norm_ = register_module("norm", torch::nn::LayerNorm(
                                       torch::nn::LayerNormOptions({dim}).elementwise_affine(false).eps(1e-6)));
-  in_ = register_module("linear_in", torch::nn::Linear(dim, hidden));
-  out_ = register_module("linear_out", torch::nn::Linear(hidden, dim));
-  film_ = register_module("film", torch::nn::Linear(dim, 3 * dim));
+  in_ = register_module("linear_in", Linear(dim, hidden));
+  out_ = register_module("linear_out", Linear(hidden, dim));
+  film_ = register_module("film", Linear(dim, 3 * dim));
   torch::NoGradGuard no_grad;
   film_->weight.zero_();
   film_->bias.zero_();

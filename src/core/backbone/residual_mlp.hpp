@@ -14,6 +14,7 @@
 
 #include "backbone/backbone.hpp"
 #include "backbone/dit_block.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -24,8 +25,8 @@ class FilmBlockImpl : public torch::nn::Module {
 
  private:
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear in_{nullptr}, out_{nullptr};
-  torch::nn::Linear film_{nullptr};  // D -> 3D (shift, scale, gate), zero-initialised
+  Linear in_{nullptr}, out_{nullptr};
+  Linear film_{nullptr};  // D -> 3D (shift, scale, gate), zero-initialised
   double dropout_;
 };
 TORCH_MODULE(FilmBlock);

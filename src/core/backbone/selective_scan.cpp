@@ -1,4 +1,5 @@
 #include "backbone/selective_scan.hpp"
+#include "runtime/linear.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -83,18 +84,18 @@ MambaMixerImpl::MambaMixerImpl(int64_t dim, int64_t state_size, int64_t expand, 
   if (chunk < 1) throw std::invalid_argument("Mamba mixer: chunk must be >= 1");
   if (!(dt_min > 0 && dt_min <= dt_max)) throw std::invalid_argument("Mamba mixer: need 0 < dt_min <= dt_max");
 
-  in_proj_ = register_module("in_proj", torch::nn::Linear(torch::nn::LinearOptions(dim, 2 * inner_).bias(false)));
+  in_proj_ = register_module("in_proj", Linear(torch::nn::LinearOptions(dim, 2 * inner_).bias(false)));
   // PyTorch's Conv1d default initialisation: uniform in +-1/sqrt(fan_in), fan_in = K (depthwise).
   const double bound = 1.0 / std::sqrt(static_cast<double>(conv_kernel));
   conv_weight_ = register_parameter("conv_weight", at::empty({inner_, 1, conv_kernel}).uniform_(-bound, bound));
   conv_bias_ = register_parameter("conv_bias", at::empty({inner_}).uniform_(-bound, bound));
   x_proj_ = register_module("x_proj",
-                            torch::nn::Linear(torch::nn::LinearOptions(inner_, dt_rank_ + 2 * state_size).bias(false)));
-  dt_proj_ = register_module("dt_proj", torch::nn::Linear(dt_rank_, inner_));
+                            Linear(torch::nn::LinearOptions(inner_, dt_rank_ + 2 * state_size).bias(false)));
+  dt_proj_ = register_module("dt_proj", Linear(dt_rank_, inner_));
   A_log_ = register_parameter(
       "A_log", at::arange(1, state_size + 1, at::kFloat).log().unsqueeze(0).repeat({inner_, 1}));  // (E, N)
   D_ = register_parameter("D", at::ones({inner_}));
-  out_proj_ = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(inner_, dim).bias(false)));
+  out_proj_ = register_module("out_proj", Linear(torch::nn::LinearOptions(inner_, dim).bias(false)));
 
   torch::NoGradGuard no_grad;
   // Mamba's step-size initialisation: delta = softplus(dt_proj(.)) starts

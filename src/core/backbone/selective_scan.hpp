@@ -36,6 +36,7 @@
 #pragma once
 
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -56,13 +57,13 @@ class MambaMixerImpl : public torch::nn::Module {
 
  private:
   int64_t inner_, state_size_, dt_rank_, chunk_;
-  torch::nn::Linear in_proj_{nullptr};   // D -> 2E: x and gate z
+  Linear in_proj_{nullptr};   // D -> 2E: x and gate z
   Tensor conv_weight_, conv_bias_;       // (E, 1, K), (E): depthwise causal convolution
-  torch::nn::Linear x_proj_{nullptr};    // E -> R + 2N: low-rank delta, B, C
-  torch::nn::Linear dt_proj_{nullptr};   // R -> E, bias sets the initial step sizes
+  Linear x_proj_{nullptr};    // E -> R + 2N: low-rank delta, B, C
+  Linear dt_proj_{nullptr};   // R -> E, bias sets the initial step sizes
   Tensor A_log_;                         // (E, N)
   Tensor D_;                             // (E)
-  torch::nn::Linear out_proj_{nullptr};  // E -> D
+  Linear out_proj_{nullptr};  // E -> D
 };
 TORCH_MODULE(MambaMixer);
 

@@ -4,6 +4,7 @@
 
 #include "backbone/s4d.hpp"
 #include "backbone/selective_scan.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -38,7 +39,7 @@ SsmBlockImpl::SsmBlockImpl(int64_t dim, const std::string& layer, int64_t state_
   if (layer == "s4d") {
     forward_layer_ = torch::nn::AnyModule(S4d(dim, state_size, init));
     backward_layer_ = torch::nn::AnyModule(S4d(dim, state_size, init));
-    s4d_out_ = register_module("s4d_out", torch::nn::Linear(dim, 2 * dim));
+    s4d_out_ = register_module("s4d_out", Linear(dim, 2 * dim));
   } else {
     forward_layer_ = torch::nn::AnyModule(MambaMixer(dim, state_size, expand));
     backward_layer_ = torch::nn::AnyModule(MambaMixer(dim, state_size, expand));
@@ -48,10 +49,10 @@ SsmBlockImpl::SsmBlockImpl(int64_t dim, const std::string& layer, int64_t state_
 
   norm2_ = register_module("norm2", affine_free_norm(dim));
   const int64_t hidden = static_cast<int64_t>(dim * mlp_ratio);
-  mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
-  mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));
+  mlp_in_ = register_module("mlp_in", Linear(dim, hidden));
+  mlp_out_ = register_module("mlp_out", Linear(hidden, dim));
 
-  modulation_ = register_module("modulation", torch::nn::Linear(dim, 6 * dim));
+  modulation_ = register_module("modulation", Linear(dim, 6 * dim));
   torch::NoGradGuard no_grad;
   modulation_->weight.zero_();
   modulation_->bias.zero_();

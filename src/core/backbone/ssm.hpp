@@ -26,6 +26,7 @@
 
 #include "backbone/backbone.hpp"
 #include "backbone/dit_block.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -40,9 +41,9 @@ class SsmBlockImpl : public torch::nn::Module {
 
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::AnyModule forward_layer_, backward_layer_;  // S4d or MambaMixer: (B, T, D) -> (B, T, D)
-  torch::nn::Linear s4d_out_{nullptr};                   // "s4d" only: D -> 2D, GLU
-  torch::nn::Linear mlp_in_{nullptr}, mlp_out_{nullptr};
-  torch::nn::Linear modulation_{nullptr};  // D -> 6D, zero-initialised
+  Linear s4d_out_{nullptr};                   // "s4d" only: D -> 2D, GLU
+  Linear mlp_in_{nullptr}, mlp_out_{nullptr};
+  Linear modulation_{nullptr};  // D -> 6D, zero-initialised
   double dropout_;
 };
 TORCH_MODULE(SsmBlock);

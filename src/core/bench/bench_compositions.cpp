@@ -9,9 +9,11 @@
 //
 //   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
 //                      [--architecture NAME] [--steps N] [--sample-cells N]
-//                      [--malloc-default]
+//                      [--malloc-default] [--precision float32|bfloat16]
 // Large blocks are reused as the R package does (reuse_large_allocations);
 // --malloc-default keeps glibc's defaults, to measure what that gains.
+// --precision bfloat16 trains and samples with bfloat16 matrix products
+// (runtime/matmul_precision.hpp).
 // --sample-cells 0 skips sampling (one token per gene at 20,000 genes samples
 // at well under one cell per second).
 #include <ATen/ATen.h>
@@ -41,6 +43,7 @@ struct Settings {
   int steps = 6;  // timed steps per stage, after 2 warm-up steps
   int sample_cells = 256;
   std::string device = "cpu";
+  std::string precision = "float32";
 };
 
 void run(const std::string& architecture, long genes, const Settings& s) {
@@ -53,6 +56,7 @@ void run(const std::string& architecture, long genes, const Settings& s) {
 
   Options train;
   train.set("epochs", 1.0).set("batch_size", double(s.batch)).set("validation_fraction", 0.0).set("patience", 0.0);
+  train.set("precision", s.precision);
   if (two_stage) train.set("vae_epochs", 1.0).set("vae_batch_size", double(s.batch));
   const std::map<std::string, double> steps = median_step_seconds(*model, *data, train);
   const auto stage_step = [&steps](const std::string& stage) {
@@ -65,7 +69,7 @@ void run(const std::string& architecture, long genes, const Settings& s) {
   double sample_seconds = NAN;
   if (s.sample_cells > 0) {
     Options sample;
-    sample.set("steps", 50.0).set("batch_size", double(s.sample_cells));
+    sample.set("steps", 50.0).set("batch_size", double(s.sample_cells)).set("precision", s.precision);
     model->generate(std::vector<int>(8, -1), sample);  // warm-up
     const auto t0 = Clock::now();
     model->generate(std::vector<int>(s.sample_cells, -1), sample);
@@ -99,6 +103,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
     if (!std::strcmp(argv[a], "--architecture") && a + 1 < argc) only = argv[++a];
     if (!std::strcmp(argv[a], "--malloc-default")) reuse = false;
+    if (!std::strcmp(argv[a], "--precision") && a + 1 < argc) s.precision = argv[++a];
   }
   if (s.batch < 1 || s.steps < 1 || threads < 1 || only_genes < 0 || s.sample_cells < 0) {
     std::fprintf(stderr, "--batch, --steps, --threads, --genes and --sample-cells must be positive\n");
@@ -112,10 +117,11 @@ int main(int argc, char** argv) {
   set_torch_threads(threads);
   if (reuse) reuse_large_allocations(true);
   const RuntimeInfo info = runtime_info();
-  std::printf("LibTorch %s, %d torch thread(s), BLAS %s (%s kernels), batch %d, device %s, malloc %s\n",
+  std::printf("LibTorch %s, %d torch thread(s), BLAS %s (%s kernels), batch %d, device %s, malloc %s, "
+              "matrix products %s\n",
               info.torch_version.c_str(), info.torch_threads, info.blas.c_str(),
               info.blas_core.empty() ? "?" : info.blas_core.c_str(), s.batch, s.device.c_str(),
-              large_allocations_reused() ? "reusing large blocks" : "glibc defaults");
+              large_allocations_reused() ? "reusing large blocks" : "glibc defaults", s.precision.c_str());
   std::printf("fp32 mm peak: %.1f GFLOP/s\n", mm_gflops(s.device == "cuda" ? 8192 : 2048, 5, parse_device(s.device)));
   const std::vector<long> gene_counts = only_genes > 0 ? std::vector<long>{only_genes} : std::vector<long>{2000, 20000};
   for (long genes : gene_counts) {

@@ -5,11 +5,14 @@ cells/s x the twin's profiled matrix-product work per cell, against the measured
 
   /usr/bin/python3 src/core/bench/compare_pytorch.py --bench build/core-tests/bench_compositions
       [--architecture NAME ...] [--genes N] [--steps N] [--threads N] [--repeats N] [--coretype NAME|none]
+      [--precision float32|bfloat16]
 
 Each (composition, BLAS setting) pair runs `--repeats` times, alternating exprflow and PyTorch, in fresh
 processes; the table shows medians and the ratio exprflow / PyTorch (> 1: exprflow faster). PyTorch runs twice:
 as shipped, and with the malloc policy exprflow sets at load (pytorch_compositions.py --reuse-memory), so that
-the ratio separates the allocator from the rest.
+the ratio separates the allocator from the rest. --precision bfloat16 trains exprflow with bfloat16 matrix products
+(bench_compositions --precision); the twins stay float32: PyTorch 1.13's CPU autocast stops at their layer norms
+("expected scalar type BFloat16 but found Float").
 """
 import argparse
 import os
@@ -76,6 +79,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--coretype", default=None, help="OpenBLAS kernels to compare with (default: the CPU's; none: skip)")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="exprflow's matrix products (the twins run float32)")
     a = p.parse_args()
     sys.path.insert(0, HERE)
     from pytorch_compositions import TWINS
@@ -94,7 +99,7 @@ def main():
         print(f"OpenBLAS runs its {machine} kernels by itself here: no OPENBLAS_CORETYPE run needed")
     common = ["--genes", str(a.genes), "--batch", str(a.batch), "--steps", str(a.steps), "--threads", str(a.threads)]
     print(f"{a.genes} genes, batch {a.batch}, {a.threads} thread(s), median of {a.repeats} runs. Training cells/s of "
-          f"exprflow (large malloc blocks reused, its default), PyTorch as shipped (glibc's malloc defaults) and "
+          f"exprflow (large malloc blocks reused, its default; {a.precision} products), PyTorch as shipped (glibc's malloc defaults) and "
           f"PyTorch with exprflow's malloc policy; x: exprflow / that PyTorch run. GFLOP/s: exprflow's, from the "
           f"twin's profiled work per cell; % of the fp32 matrix-product peak measured by bench_compositions.")
     print(f"{'composition':<15} {'BLAS':<9} {'params M':>13} {'exprflow':>9} {'PyTorch':>16} {'PyTorch+reuse':>16}"
@@ -104,7 +109,8 @@ def main():
             ours, theirs, theirs_reused = [], [], []
             twin = [sys.executable, os.path.join(HERE, "pytorch_compositions.py"), "--architecture", name] + common
             for r in range(a.repeats):
-                ours.append(parse(run([a.bench, "--architecture", name, "--sample-cells", "0"] + common, coretype)))
+                ours.append(parse(run([a.bench, "--architecture", name, "--sample-cells", "0", "--precision", a.precision]
+                                      + common, coretype)))
                 theirs.append(parse(run(twin, coretype)))
                 theirs_reused.append(parse(run(twin + ["--reuse-memory"] + (["--flops"] if r == 0 else []), coretype)))
             e, t, tr = median(ours, 1), median(theirs, 1), median(theirs_reused, 1)

@@ -1,4 +1,5 @@
 #include "condition/timestep_embedding.hpp"
+#include "runtime/linear.hpp"
 
 #include <cmath>
 
@@ -16,8 +17,8 @@ Tensor sinusoidal_features(const Tensor& t, int64_t dim, double max_period) {
 
 TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t dim, int64_t frequency_dim)
     : frequency_dim_(frequency_dim) {
-  in_ = register_module("linear_in", torch::nn::Linear(frequency_dim, dim));
-  out_ = register_module("linear_out", torch::nn::Linear(dim, dim));
+  in_ = register_module("linear_in", Linear(frequency_dim, dim));
+  out_ = register_module("linear_out", Linear(dim, dim));
   torch::NoGradGuard no_grad;
   torch::nn::init::normal_(in_->weight, 0.0, 0.02);
   torch::nn::init::normal_(out_->weight, 0.0, 0.02);

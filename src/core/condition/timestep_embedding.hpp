@@ -8,6 +8,7 @@
 #pragma once
 
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -24,7 +25,7 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
 
  private:
   int64_t frequency_dim_;
-  torch::nn::Linear in_{nullptr}, out_{nullptr};
+  Linear in_{nullptr}, out_{nullptr};
 };
 TORCH_MODULE(TimestepEmbedding);
 

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "backbone/attention.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -16,21 +17,21 @@ AttentionLayerImpl::AttentionLayerImpl(int64_t dim, int64_t heads, double mlp_ra
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   if (cross) norm_memory_ = register_module("norm_memory", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   norm_mlp_ = register_module("norm_mlp", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  query_ = register_module("query", torch::nn::Linear(dim, dim));
-  key_value_ = register_module("key_value", torch::nn::Linear(dim, 2 * dim));
-  proj_ = register_module("proj", torch::nn::Linear(dim, dim));
-  mlp_in_ = register_module("mlp_in", torch::nn::Linear(dim, hidden));
-  mlp_out_ = register_module("mlp_out", torch::nn::Linear(hidden, dim));
+  query_ = register_module("query", Linear(dim, dim));
+  key_value_ = register_module("key_value", Linear(dim, 2 * dim));
+  proj_ = register_module("proj", Linear(dim, dim));
+  mlp_in_ = register_module("mlp_in", Linear(dim, hidden));
+  mlp_out_ = register_module("mlp_out", Linear(hidden, dim));
   if (query_self_) {
     norm_self_ = register_module("norm_self", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-    self_query_ = register_module("self_query", torch::nn::Linear(dim, dim));
-    self_key_value_ = register_module("self_key_value", torch::nn::Linear(dim, 2 * dim));
-    self_proj_ = register_module("self_proj", torch::nn::Linear(dim, dim));
+    self_query_ = register_module("self_query", Linear(dim, dim));
+    self_key_value_ = register_module("self_key_value", Linear(dim, 2 * dim));
+    self_proj_ = register_module("self_proj", Linear(dim, dim));
   }
 }
 
-Tensor AttentionLayerImpl::attend(const Tensor& h, const Tensor& m, torch::nn::Linear& query,
-                                  torch::nn::Linear& key_value, const Tensor& bias, Tensor* weights) {
+Tensor AttentionLayerImpl::attend(const Tensor& h, const Tensor& m, Linear& query,
+                                  Linear& key_value, const Tensor& bias, Tensor* weights) {
   const int64_t B = m.size(0), S = m.size(1), D = h.size(2), Dh = D / heads_;
   Tensor q = split_heads(query->forward(h), heads_);                                        // (B or 1, H, T, Dh)
   if (q.size(0) != B) q = q.expand({B, -1, -1, -1});                                        // shared queries

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -37,15 +38,15 @@ class AttentionLayerImpl : public torch::nn::Module {
 
  private:
   // Multi-head attention of h (B, T, D) over m (B, S, D) -> (B, T, D), before the output projection.
-  Tensor attend(const Tensor& h, const Tensor& m, torch::nn::Linear& query, torch::nn::Linear& key_value,
+  Tensor attend(const Tensor& h, const Tensor& m, Linear& query, Linear& key_value,
                 const Tensor& bias, Tensor* weights);
 
   int64_t heads_;
   double dropout_;
   bool cross_, query_self_;
   torch::nn::LayerNorm norm_{nullptr}, norm_memory_{nullptr}, norm_mlp_{nullptr}, norm_self_{nullptr};
-  torch::nn::Linear query_{nullptr}, key_value_{nullptr}, proj_{nullptr}, mlp_in_{nullptr}, mlp_out_{nullptr};
-  torch::nn::Linear self_query_{nullptr}, self_key_value_{nullptr}, self_proj_{nullptr};
+  Linear query_{nullptr}, key_value_{nullptr}, proj_{nullptr}, mlp_in_{nullptr}, mlp_out_{nullptr};
+  Linear self_query_{nullptr}, self_key_value_{nullptr}, self_proj_{nullptr};
 };
 TORCH_MODULE(AttentionLayer);
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backbone/alibi.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -30,7 +31,7 @@ CrossAttentionNetworkImpl::CrossAttentionNetworkImpl(const Options& spec, const 
   tokenizer_ = register_module("tokenizer", GeneTokenizer(genes, d_model_, spec.positive("n_bins"),
                                                           spec.flag("learned_bins", false),
                                                           spec.number("bin_temperature")));
-  cls_projection_ = register_module("cls_projection", torch::nn::Linear(6, d_model_));
+  cls_projection_ = register_module("cls_projection", Linear(6, d_model_));
   if (cls_mode_ == "random") {
     // Drawn once from the model's seed: the same values in a model, its EMA
     // copy and a reloaded model (they are also saved as a buffer).

@@ -26,6 +26,7 @@
 #include "connectivity/pair_network.hpp"
 #include "exprflow/connectivity.hpp"
 #include "exprflow/options.hpp"
+#include "runtime/linear.hpp"
 #include "tokenize/gene_tokens.hpp"
 
 namespace exprflow {
@@ -58,7 +59,7 @@ class CrossAttentionNetworkImpl : public PairNetworkImpl {
   GeneTokenizer tokenizer_{nullptr};
   Tensor cls_values_;   // (n_cls, 6) buffer: the fixed random CLS inputs ("random")
   Tensor cls_offsets_;  // (n_cls, D) parameter: tells spatial CLS tokens apart ("spatial")
-  torch::nn::Linear cls_projection_{nullptr};  // 6 -> D
+  Linear cls_projection_{nullptr};  // 6 -> D
   torch::nn::ModuleList layers_{nullptr};
   torch::nn::LayerNorm final_norm_{nullptr};
   AttentionPooling attention_pool_{nullptr};

@@ -1,4 +1,5 @@
 #include "connectivity/pair_network.hpp"
+#include "runtime/linear.hpp"
 
 #include <cmath>
 #include <sstream>
@@ -37,17 +38,17 @@ MlpHeadImpl::MlpHeadImpl(int64_t in, const std::vector<int64_t>& hidden, double 
   layers_ = register_module("layers", torch::nn::ModuleList());
   int64_t width = in;
   for (int64_t h : hidden) {
-    layers_->push_back(torch::nn::Linear(width, h));
+    layers_->push_back(Linear(width, h));
     width = h;
   }
-  layers_->push_back(torch::nn::Linear(width, 1));
+  layers_->push_back(Linear(width, 1));
 }
 
 Tensor MlpHeadImpl::forward(const Tensor& x) {
   Tensor h = x;  // (B, in)
   const size_t n = layers_->size();
   for (size_t l = 0; l < n; ++l) {
-    h = layers_[l]->as<torch::nn::Linear>()->forward(h);  // (B, width)
+    h = layers_[l]->as<Linear>()->forward(h);  // (B, width)
     if (l + 1 < n) h = at::dropout(at::gelu(h), dropout_, is_training());
   }
   return h.squeeze(-1);  // (B,)

@@ -1,4 +1,5 @@
 #include "connectivity/region_encoders.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -32,14 +33,14 @@ ChunkEncoderImpl::ChunkEncoderImpl(const Options& spec, int64_t n_genes, bool po
       d_model_(spec.positive("d_model")),
       heads_(spec.positive("n_heads")),
       pooled_(pooled) {
-  embed_ = register_module("embed", torch::nn::Linear(chunk_size_, d_model_));
+  embed_ = register_module("embed", Linear(chunk_size_, d_model_));
   positions_ = register_parameter("positions", at::randn({n_chunks_, d_model_}) * 0.02);
   layers_ = register_module("layers", self_attention_layers(spec));
   final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model_})));
   if (pooled) {
     pool_ = register_module("pool", AttentionPooling(d_model_));
   } else {
-    flatten_ = register_module("flatten", torch::nn::Linear(n_chunks_ * d_model_, d_model_));
+    flatten_ = register_module("flatten", Linear(n_chunks_ * d_model_, d_model_));
   }
 }
 

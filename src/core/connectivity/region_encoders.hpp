@@ -15,6 +15,7 @@
 #include "connectivity/pair_network.hpp"
 #include "exprflow/connectivity.hpp"
 #include "exprflow/options.hpp"
+#include "runtime/linear.hpp"
 #include "tokenize/gene_tokens.hpp"
 
 namespace exprflow {
@@ -43,11 +44,11 @@ class ChunkEncoderImpl : public RegionEncoderImpl {
  private:
   int64_t n_genes_, chunk_size_, n_chunks_, d_model_, heads_;
   bool pooled_;
-  torch::nn::Linear embed_{nullptr};  // chunk_size -> D, shared by the chunks
+  Linear embed_{nullptr};  // chunk_size -> D, shared by the chunks
   Tensor positions_;                  // (n_chunks, D) learned chunk positions
   torch::nn::ModuleList layers_{nullptr};
   torch::nn::LayerNorm final_norm_{nullptr};
-  torch::nn::Linear flatten_{nullptr};  // n_chunks * D -> D (pooled = false)
+  Linear flatten_{nullptr};  // n_chunks * D -> D (pooled = false)
   AttentionPooling pool_{nullptr};      // (pooled = true)
 };
 TORCH_MODULE(ChunkEncoder);

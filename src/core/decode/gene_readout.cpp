@@ -1,4 +1,5 @@
 #include "decode/gene_readout.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 
@@ -10,7 +11,7 @@ GeneReadoutImpl::GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t hea
   if (per_gene_weights) {
     gene_weight_ = register_parameter("gene_weight", at::zeros({n_genes, heads, token_dim}));
   } else {
-    out_ = register_module("linear_out", torch::nn::Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
+    out_ = register_module("linear_out", Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
     torch::NoGradGuard no_grad;
     out_->weight.zero_();
   }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include "decode/gene_decoder.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -25,7 +26,7 @@ class GeneReadoutImpl : public GeneDecoderImpl {
 
  private:
   int64_t n_genes_, heads_;
-  torch::nn::Linear out_{nullptr};  // D -> heads, zero-initialised; shared by the genes
+  Linear out_{nullptr};  // D -> heads, zero-initialised; shared by the genes
   Tensor gene_weight_;              // (G, heads, D), zero-initialised; per_gene_weights only
   Tensor bias_;                     // (heads * G,)
 };

@@ -1,4 +1,5 @@
 #include "decode/linear_decoder.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 
@@ -7,7 +8,7 @@ namespace exprflow {
 LinearDecoderImpl::LinearDecoderImpl(int64_t in_features, int64_t n_genes, int64_t heads)
     : n_genes_(n_genes), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
-  out_ = register_module("linear_out", torch::nn::Linear(in_features, heads * n_genes));
+  out_ = register_module("linear_out", Linear(in_features, heads * n_genes));
   torch::NoGradGuard no_grad;
   out_->weight.zero_();
   out_->bias.zero_();

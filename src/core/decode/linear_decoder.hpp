@@ -4,6 +4,7 @@
 #pragma once
 
 #include "decode/gene_decoder.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -14,7 +15,7 @@ class LinearDecoderImpl : public GeneDecoderImpl {
 
  private:
   int64_t n_genes_, heads_;
-  torch::nn::Linear out_{nullptr};
+  Linear out_{nullptr};
 };
 TORCH_MODULE(LinearDecoder);
 

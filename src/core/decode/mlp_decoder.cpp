@@ -1,4 +1,5 @@
 #include "decode/mlp_decoder.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 
@@ -13,9 +14,9 @@ GeneOutput split_heads(const Tensor& out, int64_t n_genes, int64_t heads) {
 MlpDecoderImpl::MlpDecoderImpl(int64_t in_features, int64_t hidden, int64_t n_genes, int64_t heads)
     : n_genes_(n_genes), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
-  in_ = register_module("linear_in", torch::nn::Linear(in_features, hidden));
+  in_ = register_module("linear_in", Linear(in_features, hidden));
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
-  out_ = register_module("linear_out", torch::nn::Linear(hidden, heads * n_genes));
+  out_ = register_module("linear_out", Linear(hidden, heads * n_genes));
   // Zero output layer (DiT's final layer): the untrained model predicts zero
   // and mid-way variance, a neutral start for both heads.
   torch::NoGradGuard no_grad;

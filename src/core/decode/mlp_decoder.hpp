@@ -6,6 +6,7 @@
 #pragma once
 
 #include "decode/gene_decoder.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -16,7 +17,7 @@ class MlpDecoderImpl : public GeneDecoderImpl {
 
  private:
   int64_t n_genes_, heads_;
-  torch::nn::Linear in_{nullptr}, out_{nullptr};
+  Linear in_{nullptr}, out_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
 };
 TORCH_MODULE(MlpDecoder);

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "runtime/linear.hpp"
 #include "tokenize/rank_tokens.hpp"
 
 namespace exprflow {
@@ -9,8 +10,8 @@ namespace exprflow {
 RankReadoutImpl::RankReadoutImpl(int64_t n_genes, int64_t n_top, int64_t token_dim, int64_t heads)
     : n_genes_(n_genes), n_top_(n_top), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
-  pooled_ = register_module("pooled", torch::nn::Linear(token_dim, heads * n_genes));
-  own_ = register_module("own", torch::nn::Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
+  pooled_ = register_module("pooled", Linear(token_dim, heads * n_genes));
+  own_ = register_module("own", Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
   torch::NoGradGuard no_grad;
   pooled_->weight.zero_();
   pooled_->bias.zero_();

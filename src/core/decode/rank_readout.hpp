@@ -6,6 +6,7 @@
 #pragma once
 
 #include "decode/gene_decoder.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -19,8 +20,8 @@ class RankReadoutImpl : public GeneDecoderImpl {
 
  private:
   int64_t n_genes_, n_top_, heads_;
-  torch::nn::Linear pooled_{nullptr};  // D -> heads * G
-  torch::nn::Linear own_{nullptr};     // D -> heads, per token
+  Linear pooled_{nullptr};  // D -> heads * G
+  Linear own_{nullptr};     // D -> heads, per token
 };
 TORCH_MODULE(RankReadout);
 

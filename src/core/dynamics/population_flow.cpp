@@ -13,6 +13,7 @@
 #include "dynamics/time_spline.hpp"
 #include "io/model_envelope.hpp"
 #include "io/tensor_bundle.hpp"
+#include "runtime/linear.hpp"
 #include "train/optimiser.hpp"
 
 namespace exprflow {
@@ -26,10 +27,10 @@ constexpr int kStepsPerRecord = 100;  // one history record per this many optimi
 
 // ------------------------------------------------------------ the network ---
 VelocityFieldImpl::VelocityFieldImpl(int64_t dim, int64_t hidden, int64_t n_layers, double dropout) {
-  in_ = register_module("in", torch::nn::Linear(dim, hidden));
+  in_ = register_module("in", Linear(dim, hidden));
   time_ = register_module("time", TimestepEmbedding(hidden));
   blocks_ = register_module("blocks", ResidualMlp(hidden, n_layers, 2.0, dropout));
-  out_ = register_module("out", torch::nn::Linear(hidden, dim));
+  out_ = register_module("out", Linear(hidden, dim));
 }
 
 Tensor VelocityFieldImpl::forward(const Tensor& x, const Tensor& t) {

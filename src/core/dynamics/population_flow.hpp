@@ -11,6 +11,7 @@
 #include "condition/timestep_embedding.hpp"
 #include "exprflow/dynamics.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -22,7 +23,7 @@ class VelocityFieldImpl : public torch::nn::Module {
   Tensor forward(const Tensor& x, const Tensor& t);  // (B, d), (B,) -> (B, d)
 
  private:
-  torch::nn::Linear in_{nullptr}, out_{nullptr};
+  Linear in_{nullptr}, out_{nullptr};
   TimestepEmbedding time_{nullptr};
   ResidualMlp blocks_{nullptr};
 };

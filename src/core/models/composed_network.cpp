@@ -3,6 +3,7 @@
 #include "data/covariate_groups.hpp"
 #include "models/compositions.hpp"
 #include "models/stages.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -16,7 +17,7 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
   backbone_ = register_module("backbone", make_backbone(parts.backbone, spec, T, D, resources));
   decoder_ = register_module("decoder", make_decoder(parts.decoder, spec, T, D, n_genes, heads, resources));
   if (spec.flag("input_skip", false)) {
-    skip_ = register_module("skip", torch::nn::Linear(D, n_genes));
+    skip_ = register_module("skip", Linear(D, n_genes));
     torch::NoGradGuard no_grad;
     skip_->weight.zero_();
     skip_->bias.zero_();

@@ -20,6 +20,7 @@
 #include "exprflow/api.hpp"
 #include "exprflow/options.hpp"
 #include "models/denoising_network.hpp"
+#include "runtime/linear.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
@@ -48,7 +49,7 @@ class ComposedNetworkImpl : public DenoisingNetworkImpl {
   ConditionEncoder condition_{nullptr};
   std::shared_ptr<BackboneImpl> backbone_;
   std::shared_ptr<GeneDecoderImpl> decoder_;
-  torch::nn::Linear skip_{nullptr};  // D -> G, zero-initialised; only with input_skip
+  Linear skip_{nullptr};  // D -> G, zero-initialised; only with input_skip
 };
 TORCH_MODULE(ComposedNetwork);
 

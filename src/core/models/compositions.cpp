@@ -191,7 +191,8 @@ Options composition_train_options(const std::string& architecture) {
       .set("weight_decay", 0.01).set("warmup_fraction", 0.05).set("min_lr_ratio", 0.1)
       .set("grad_clip", 1.0).set("ema_decay", 0.999)
       .set("patience", 10.0)  // gene-space models: unless given, the objective's default_patience()
-      .set("validation_fraction", 0.1).set("seed", 1.0);
+      .set("validation_fraction", 0.1).set("seed", 1.0)
+      .set("precision", "float32");  // of matrix products: runtime/matmul_precision.hpp
   return o.merged(composition(architecture).training, /*known_only=*/false);
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "runtime/linear.hpp"
 #include "tokenize/pathway_tokens.hpp"
 #include "tokenize/set_pooling_tokens.hpp"
 
@@ -113,7 +114,7 @@ CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariate
     norms = register_module(name + "_norms", torch::nn::ModuleList());
     norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({H})));
     for (int64_t k = 1; k < settings_.n_layers; ++k) {
-      layers->push_back(torch::nn::Linear(H, H));
+      layers->push_back(Linear(H, H));
       norms->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({H})));
     }
   };
@@ -128,14 +129,14 @@ CountVaeImpl::CountVaeImpl(int64_t n_genes, std::vector<CovariateSpec> covariate
     token_encoder_ = register_module(settings_.encoder == "gene_sets" ? "gene_set_encoder" : "set_token_encoder",
                                      TokenEncoder(std::move(tokenizer), settings_.latent_per_token, settings_.dropout));
   } else {
-    encoder_in_ = register_module("encoder_in", torch::nn::Linear(n_inputs, H));
+    encoder_in_ = register_module("encoder_in", Linear(n_inputs, H));
     stack("encoder", encoder_layers_, encoder_norms_);
-    encoder_out_ = register_module("encoder_out", torch::nn::Linear(H, 2 * d));
+    encoder_out_ = register_module("encoder_out", Linear(H, 2 * d));
   }
-  decoder_in_ = register_module("decoder_in", torch::nn::Linear(d, H));
+  decoder_in_ = register_module("decoder_in", Linear(d, H));
   stack("decoder", decoder_layers_, decoder_norms_);
-  rate_out_ = register_module("rate_out", torch::nn::Linear(H, n_genes));
-  if (settings_.likelihood == "zinb") zero_out_ = register_module("zero_out", torch::nn::Linear(H, n_genes));
+  rate_out_ = register_module("rate_out", Linear(H, n_genes));
+  if (settings_.likelihood == "zinb") zero_out_ = register_module("zero_out", Linear(H, n_genes));
   if (settings_.encode_condition) encoder_condition_ = register_module("encoder_condition", ConditionEncoder(covariates, H));
   if (settings_.decode_condition) decoder_condition_ = register_module("decoder_condition", ConditionEncoder(covariates, H));
   if (settings_.likelihood != "poisson") {
@@ -155,7 +156,7 @@ Tensor CountVaeImpl::hidden_stack(torch::nn::ModuleList layers, torch::nn::Modul
   const double p = settings_.dropout;
   h = torch::dropout(at::silu(norms[0]->as<torch::nn::LayerNorm>()->forward(h)), p, is_training());  // (B, H)
   for (size_t k = 0; k < layers->size(); ++k) {
-    h = layers[k]->as<torch::nn::Linear>()->forward(h);                                            // (B, H)
+    h = layers[k]->as<Linear>()->forward(h);                                            // (B, H)
     h = torch::dropout(at::silu(norms[k + 1]->as<torch::nn::LayerNorm>()->forward(h)), p, is_training());
   }
   return h;

@@ -23,6 +23,7 @@
 #include "exprflow/api.hpp"
 #include "exprflow/options.hpp"
 #include "models/token_encoder.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -126,11 +127,11 @@ class CountVaeImpl : public torch::nn::Module {
   CountVaeSettings settings_;
   int64_t n_genes_;
   std::unique_ptr<Likelihood> likelihood_;
-  torch::nn::Linear encoder_in_{nullptr}, encoder_out_{nullptr};  // G -> H, H -> 2d
+  Linear encoder_in_{nullptr}, encoder_out_{nullptr};  // G -> H, H -> 2d
   torch::nn::ModuleList encoder_layers_{nullptr}, encoder_norms_{nullptr};
   TokenEncoder token_encoder_{nullptr};  // a token encoder: replaces the MLP encoder
   ConditionEncoder encoder_condition_{nullptr};  // (B, H), added after encoder_in_
-  torch::nn::Linear decoder_in_{nullptr}, rate_out_{nullptr}, zero_out_{nullptr};  // d -> H, H -> G
+  Linear decoder_in_{nullptr}, rate_out_{nullptr}, zero_out_{nullptr};  // d -> H, H -> G
   torch::nn::ModuleList decoder_layers_{nullptr}, decoder_norms_{nullptr};
   ConditionEncoder decoder_condition_{nullptr};
   Tensor log_theta_;  // (G,) or (L + 1, G): per gene [and condition; row L: null]

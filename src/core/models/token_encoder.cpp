@@ -1,4 +1,5 @@
 #include "models/token_encoder.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
@@ -7,9 +8,9 @@ TokenEncoderImpl::TokenEncoderImpl(std::shared_ptr<TokenizerImpl> tokens, int64_
   const int64_t hidden = tokens->token_dim();
   tokens_ = register_module("tokens", std::move(tokens));
   norm_in_ = register_module("norm_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
-  hidden_ = register_module("hidden", torch::nn::Linear(hidden, hidden));
+  hidden_ = register_module("hidden", Linear(hidden, hidden));
   norm_hidden_ = register_module("norm_hidden", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
-  out_ = register_module("out", torch::nn::Linear(hidden, 2 * per_token));
+  out_ = register_module("out", Linear(hidden, 2 * per_token));
 }
 
 std::pair<Tensor, Tensor> TokenEncoderImpl::forward(const Tensor& log_expression) {

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/linear.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
@@ -50,7 +51,7 @@ class TokenEncoderImpl : public torch::nn::Module {
   double dropout_;
   std::shared_ptr<TokenizerImpl> tokens_;
   torch::nn::LayerNorm norm_in_{nullptr}, norm_hidden_{nullptr};
-  torch::nn::Linear hidden_{nullptr}, out_{nullptr};  // H -> H, H -> 2k
+  Linear hidden_{nullptr}, out_{nullptr};  // H -> H, H -> 2k
 };
 TORCH_MODULE(TokenEncoder);
 

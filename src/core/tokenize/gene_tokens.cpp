@@ -1,4 +1,5 @@
 #include "tokenize/gene_tokens.hpp"
+#include "runtime/linear.hpp"
 
 #include <cmath>
 #include <stdexcept>
@@ -37,8 +38,8 @@ GeneTokenizerImpl::GeneTokenizerImpl(const GeneEmbedding& genes, int64_t d_model
   check_gene_embedding(genes);
   const int64_t G = genes.n_genes, E = genes.dim;
   binning_ = register_module("binning", ExpressionBinning(n_bins, learned_bins, bin_temperature));
-  bin_embedding_ = register_module("bin_embedding", torch::nn::Linear(n_bins, E));
-  projection_ = register_module("projection", torch::nn::Linear(E, d_model));
+  bin_embedding_ = register_module("bin_embedding", Linear(n_bins, E));
+  projection_ = register_module("projection", Linear(E, d_model));
 
   Tensor fixed = at::tensor(genes.values, at::TensorOptions().dtype(at::kFloat)).view({G, E}).clone();  // (G, E)
   std::vector<int64_t> missing;

@@ -13,6 +13,7 @@
 
 #include "exprflow/gene_embedding.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/linear.hpp"
 #include "tokenize/expression_binning.hpp"
 
 namespace exprflow {
@@ -32,8 +33,8 @@ class GeneTokenizerImpl : public torch::nn::Module {
  private:
   int64_t n_genes_;
   ExpressionBinning binning_{nullptr};
-  torch::nn::Linear bin_embedding_{nullptr};  // n_bins -> E
-  torch::nn::Linear projection_{nullptr};     // E -> D
+  Linear bin_embedding_{nullptr};  // n_bins -> E
+  Linear projection_{nullptr};     // E -> D
   Tensor fixed_;          // (G, E) buffer; zero rows for genes without a vector
   Tensor missing_index_;  // (M,) int64 buffer: genes without a vector
   Tensor learned_;        // (M, E) parameter

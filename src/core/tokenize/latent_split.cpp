@@ -1,4 +1,5 @@
 #include "tokenize/latent_split.hpp"
+#include "runtime/linear.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -11,7 +12,7 @@ LatentSplitImpl::LatentSplitImpl(int64_t latent_dim, int64_t n_tokens, int64_t t
     throw std::invalid_argument("setting 'n_tokens' (" + std::to_string(n_tokens) +
                                 ") must divide setting 'latent_dim' (" + std::to_string(latent_dim) + ")");
   }
-  in_ = register_module("linear_in", torch::nn::Linear(chunk_, token_dim));
+  in_ = register_module("linear_in", Linear(chunk_, token_dim));
   // Small random positions (as ViT): zero would make the chunks exchangeable
   // at initialisation only through their values.
   position_ = register_parameter("position", at::randn({n_tokens, token_dim}) * 0.02);

@@ -5,6 +5,7 @@
 // the tokenizer reports no gene loadings.
 #pragma once
 
+#include "runtime/linear.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
@@ -21,7 +22,7 @@ class LatentSplitImpl : public TokenizerImpl {
 
  private:
   int64_t n_tokens_, chunk_, token_dim_;
-  torch::nn::Linear in_{nullptr};  // chunk -> D, shared by the chunks
+  Linear in_{nullptr};  // chunk -> D, shared by the chunks
   Tensor position_;                // (T, D)
 };
 TORCH_MODULE(LatentSplit);

@@ -1,13 +1,14 @@
 #include "tokenize/latent_tokens.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
 LatentTokenEncoderImpl::LatentTokenEncoderImpl(int64_t n_genes, int64_t hidden,
                                                int64_t n_tokens, int64_t token_dim)
     : n_tokens_(n_tokens), token_dim_(token_dim) {
-  in_ = register_module("linear_in", torch::nn::Linear(n_genes, hidden));
+  in_ = register_module("linear_in", Linear(n_genes, hidden));
   norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({hidden})));
-  out_ = register_module("linear_out", torch::nn::Linear(hidden, n_tokens * token_dim));
+  out_ = register_module("linear_out", Linear(hidden, n_tokens * token_dim));
   position_ = register_parameter("position", at::randn({1, n_tokens, token_dim}) * 0.02);
 }
 

@@ -6,6 +6,7 @@
 //   + learned positional embedding (so tokens are distinguishable to attention)
 #pragma once
 
+#include "runtime/linear.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
@@ -27,7 +28,7 @@ class LatentTokenEncoderImpl : public TokenizerImpl {
 
  private:
   int64_t n_tokens_, token_dim_;
-  torch::nn::Linear in_{nullptr}, out_{nullptr};
+  Linear in_{nullptr}, out_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
   Tensor position_;  // (1, m, d)
 };

@@ -1,9 +1,10 @@
 #include "tokenize/state_vector.hpp"
+#include "runtime/linear.hpp"
 
 namespace exprflow {
 
 StateVectorImpl::StateVectorImpl(int64_t n_genes, int64_t hidden) : hidden_(hidden) {
-  in_ = register_module("linear_in", torch::nn::Linear(n_genes, hidden));
+  in_ = register_module("linear_in", Linear(n_genes, hidden));
 }
 
 Tensor StateVectorImpl::forward(const Tensor& x) {

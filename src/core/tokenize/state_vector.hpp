@@ -4,6 +4,7 @@
 // composes with every backbone and decoder.
 #pragma once
 
+#include "runtime/linear.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
@@ -19,7 +20,7 @@ class StateVectorImpl : public TokenizerImpl {
 
  private:
   int64_t hidden_;
-  torch::nn::Linear in_{nullptr};
+  Linear in_{nullptr};
 };
 TORCH_MODULE(StateVector);
 

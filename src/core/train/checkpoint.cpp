@@ -52,15 +52,19 @@ Json trainer_settings_json(const TrainerSettings& s) {
               {"grad_clip", s.grad_clip},
               {"ema_decay", s.ema_decay},
               {"patience", s.patience},
-              {"seed", s.seed}};
+              {"seed", s.seed},
+              {"precision", matmul_precision_name(s.precision)}};
 }
 
 void check_same_settings(const Json& stored, const TrainerSettings& settings) {
   const Json now = trainer_settings_json(settings);
+  // Checkpoints from before the precision setting trained in float32.
+  Json before = stored;
+  if (!before.contains("precision")) before["precision"] = matmul_precision_name(MatmulPrecision::float32);
   for (auto it = now.begin(); it != now.end(); ++it) {
-    if (!stored.contains(it.key()) || stored.at(it.key()) != it.value()) {
+    if (!before.contains(it.key()) || before.at(it.key()) != it.value()) {
       throw std::invalid_argument("the checkpoint's run trained with " + it.key() + " = " +
-                                  (stored.contains(it.key()) ? stored.at(it.key()).dump() : std::string("(none)")) +
+                                  (before.contains(it.key()) ? before.at(it.key()).dump() : std::string("(none)")) +
                                   ", this one with " + it.value().dump() +
                                   ": resume with the settings the run started with");
     }

@@ -32,6 +32,7 @@ TrainerSettings TrainerSettings::from(const Options& o) {
   s.patience = o.integer("patience", s.patience);
   s.seed = static_cast<uint64_t>(o.integer("seed", static_cast<long>(s.seed)));
   s.checkpoint_every = o.integer("checkpoint_every", s.checkpoint_every);
+  s.precision = parse_matmul_precision(o.text("precision", matmul_precision_name(s.precision)));
   if (s.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
   if (s.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (s.checkpoint_every < 1) throw std::invalid_argument("checkpoint_every must be at least 1");
@@ -95,6 +96,9 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
                          const std::vector<int>& validation_cells, const TrainerSettings& s,
                          const TrainCallbacks& callbacks, const TrainerState* resume) {
   if (train_cells.empty()) throw std::invalid_argument("no cells to train on");
+  // Every product of the run's steps and validation losses; autograd's
+  // backward products take the types the forward cast to.
+  const MatmulPrecisionGuard precision(s.precision);
   torch::nn::Module& module = *task.module;
   std::vector<Tensor> params = module.parameters();
   AdamWSettings adamw;

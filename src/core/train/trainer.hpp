@@ -12,6 +12,7 @@
 
 #include "exprflow/api.hpp"
 #include "exprflow/torch_prelude.hpp"
+#include "runtime/matmul_precision.hpp"
 #include "train/checkpoint.hpp"
 
 namespace exprflow {
@@ -30,6 +31,9 @@ struct TrainerSettings {
   long patience = 10;             // epochs without improvement; <= 0 disables
   uint64_t seed = 1;
   long checkpoint_every = 1;      // epochs between checkpoints (when the task writes them)
+  // The Linear layers' and attention's matrix products during the run
+  // (forward and backward): "float32", or "bfloat16" (runtime/matmul_precision.hpp).
+  MatmulPrecision precision = MatmulPrecision::float32;
 
   static TrainerSettings from(const Options& options);
 };

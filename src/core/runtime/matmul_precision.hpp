@@ -1,0 +1,45 @@
+// Precision of the matrix products in the core's Linear layers (runtime/linear.hpp).
+//
+// "float32": LibTorch's float products (OpenBLAS sgemm on the CPU).
+// "bfloat16": on the CPU, a float Linear layer casts its input and weight to
+// bfloat16 and multiplies them with oneDNN, which accumulates in float and on
+// CPUs with AVX-512-BF16 or AMX runs several times faster than sgemm
+// (measured: 0.7-0.9 TFLOP/s against 0.13-0.15 at 256-1024 square, one
+// thread). The product comes back as float and everything else (bias,
+// normalisation, activations, losses, the optimiser) stays float: the
+// products lose digits (bfloat16 keeps 8 significant bits), nothing else
+// does. Training chooses it per run (TrainerSettings::precision); tensors
+// on other devices and of other types are untouched.
+//
+// The setting is per thread, so that data-parallel ranks run as threads in
+// the tests can differ; set it with a MatmulPrecisionGuard around the work.
+#pragma once
+
+#include <string>
+
+#include "exprflow/precision.hpp"  // bfloat16_matmul_is_fast()
+
+namespace exprflow {
+
+enum class MatmulPrecision { float32, bfloat16 };
+
+// "float32" | "bfloat16"; anything else is an error naming `setting`.
+MatmulPrecision parse_matmul_precision(const std::string& text, const std::string& setting = "precision");
+std::string matmul_precision_name(MatmulPrecision precision);
+
+// This thread's current precision (float32 unless a guard says otherwise).
+MatmulPrecision matmul_precision();
+
+// Sets this thread's precision for its lifetime, restoring the previous one.
+class MatmulPrecisionGuard {
+ public:
+  explicit MatmulPrecisionGuard(MatmulPrecision precision);
+  ~MatmulPrecisionGuard();
+  MatmulPrecisionGuard(const MatmulPrecisionGuard&) = delete;
+  MatmulPrecisionGuard& operator=(const MatmulPrecisionGuard&) = delete;
+
+ private:
+  MatmulPrecision previous_;
+};
+
+}  // namespace exprflow
