@@ -33,10 +33,11 @@ typename Map::key_type state_key(const Map&, const Tensor& p) {
   }
 }
 
-// A parameter keeps a (zeroed) gradient once it had one, and the optimiser
-// updates it at every later step even when a minibatch leaves it out of the
-// graph (its moments decay, weight decay applies). A resumed run must do the
-// same, so every parameter the state has updated gets a zero gradient now.
+// LibTorch's AdamW: a parameter keeps a (zeroed) gradient once it had one,
+// and the optimiser updates it at every later step even when a minibatch
+// leaves it out of the graph (its moments decay, weight decay applies). A
+// resumed run must do the same, so every parameter the state has updated
+// gets a zero gradient now. (The fused AdamW keeps that record itself.)
 void keep_gradients_of_updated(const OptimiserState& state, const std::vector<Tensor>& params) {
   for (size_t i = 0; i < params.size(); ++i) {
     Tensor p = params[i];
@@ -127,10 +128,13 @@ class FusedCpuAdamW final : public Optimiser {
 
   void set_learning_rate(double lr) override { s_.learning_rate = lr; }
 
+  // Gradients are dropped, not zeroed: the next backward then hands its
+  // result to the parameter instead of adding it to zeros, one pass over
+  // every gradient less per step. step() takes a dropped gradient of a
+  // parameter it has updated before as zero, so the updates are those of
+  // zeroed gradients (moments decay, weight decay applies).
   void zero_grad() override {
-    for (Tensor& p : params_) {
-      if (p.mutable_grad().defined()) p.mutable_grad().zero_();
-    }
+    for (Tensor& p : params_) p.mutable_grad() = Tensor();
   }
 
   void step() override {
@@ -148,9 +152,10 @@ class FusedCpuAdamW final : public Optimiser {
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < params_.size(); ++i) {
       const Tensor& grad_tensor = params_[i].grad();
-      if (!grad_tensor.defined()) continue;
+      if (!grad_tensor.defined() && !updated_[i]) continue;  // never had a gradient: untouched
       updated_[i] = true;
-      const Tensor grad_contiguous = grad_tensor.contiguous();
+      // Left out of this step's graph: a zero gradient (rare; allocated here).
+      const Tensor grad_contiguous = grad_tensor.defined() ? grad_tensor.contiguous() : at::zeros_like(params_[i]);
       float* w = params_[i].data_ptr<float>();
       const float* g = grad_contiguous.data_ptr<float>();
       float* m = exp_avg_[i].data_ptr<float>();
@@ -192,7 +197,6 @@ class FusedCpuAdamW final : public Optimiser {
       exp_avg_[i].copy_(state.exp_avg[i]);
       exp_avg_sq_[i].copy_(state.exp_avg_sq[i]);
     }
-    keep_gradients_of_updated(state, params_);
   }
 
  private:
