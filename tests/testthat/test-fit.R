@@ -121,6 +121,11 @@ test_that("training in bfloat16 trains a usable model and differs from float32",
   bf16 <- if (isTRUE(suppressWarnings(exprflow_info())$bfloat16_fast)) expect_no_warning(fit_bf16()) else
     expect_warning(fit_bf16(), "emulated")
   f32 <- fit_tiny(sce, condition = "cell_type", epochs = 2)
+  # bfloat16 lends OpenBLAS's threads to LibTorch while it runs, and gives them back.
+  threads <- function() unlist(suppressWarnings(exprflow_info())[c("torch_threads", "blas_threads")])
+  before <- threads()
+  suppressWarnings(fit_tiny(sce, epochs = 1, training = list(precision = "bfloat16")))  # warns where emulated
+  expect_identical(threads(), before)
   expect_true(all(is.finite(bf16$history$validation_loss)))
   expect_false(identical(bf16$history$train_loss, f32$history$train_loss))
   # The products cost digits, not the fit: validation losses within 5%.

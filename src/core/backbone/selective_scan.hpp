@@ -57,13 +57,13 @@ class MambaMixerImpl : public torch::nn::Module {
 
  private:
   int64_t inner_, state_size_, dt_rank_, chunk_;
-  Linear in_proj_{nullptr};   // D -> 2E: x and gate z
+  Linear in_proj_{nullptr};              // D -> 2E: x and gate z
   Tensor conv_weight_, conv_bias_;       // (E, 1, K), (E): depthwise causal convolution
-  Linear x_proj_{nullptr};    // E -> R + 2N: low-rank delta, B, C
-  Linear dt_proj_{nullptr};   // R -> E, bias sets the initial step sizes
+  Linear x_proj_{nullptr};               // E -> R + 2N: low-rank delta, B, C
+  Linear dt_proj_{nullptr};              // R -> E, bias sets the initial step sizes
   Tensor A_log_;                         // (E, N)
   Tensor D_;                             // (E)
-  Linear out_proj_{nullptr};  // E -> D
+  Linear out_proj_{nullptr};             // E -> D
 };
 TORCH_MODULE(MambaMixer);
 

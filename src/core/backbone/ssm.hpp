@@ -41,7 +41,7 @@ class SsmBlockImpl : public torch::nn::Module {
 
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   torch::nn::AnyModule forward_layer_, backward_layer_;  // S4d or MambaMixer: (B, T, D) -> (B, T, D)
-  Linear s4d_out_{nullptr};                   // "s4d" only: D -> 2D, GLU
+  Linear s4d_out_{nullptr};                              // "s4d" only: D -> 2D, GLU
   Linear mlp_in_{nullptr}, mlp_out_{nullptr};
   Linear modulation_{nullptr};  // D -> 6D, zero-initialised
   double dropout_;

@@ -21,7 +21,7 @@ class RankReadoutImpl : public GeneDecoderImpl {
  private:
   int64_t n_genes_, n_top_, heads_;
   Linear pooled_{nullptr};  // D -> heads * G
-  Linear own_{nullptr};     // D -> heads, per token
+  Linear own_{nullptr};                // D -> heads, per token
 };
 TORCH_MODULE(RankReadout);
 

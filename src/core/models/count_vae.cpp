@@ -156,7 +156,7 @@ Tensor CountVaeImpl::hidden_stack(torch::nn::ModuleList layers, torch::nn::Modul
   const double p = settings_.dropout;
   h = torch::dropout(at::silu(norms[0]->as<torch::nn::LayerNorm>()->forward(h)), p, is_training());  // (B, H)
   for (size_t k = 0; k < layers->size(); ++k) {
-    h = layers[k]->as<Linear>()->forward(h);                                            // (B, H)
+    h = layers[k]->as<Linear>()->forward(h);                                                       // (B, H)
     h = torch::dropout(at::silu(norms[k + 1]->as<torch::nn::LayerNorm>()->forward(h)), p, is_training());
   }
   return h;

@@ -13,6 +13,9 @@
 //
 // The setting is per thread, so that data-parallel ranks run as threads in
 // the tests can differ; set it with a MatmulPrecisionGuard around the work.
+// While a "bfloat16" guard is alive the process's thread shares swap: oneDNN
+// multiplies on LibTorch's threads, which get OpenBLAS's count, and OpenBLAS
+// one thread (matmul_precision.cpp says why and what it measured).
 #pragma once
 
 #include <string>
@@ -30,7 +33,8 @@ std::string matmul_precision_name(MatmulPrecision precision);
 // This thread's current precision (float32 unless a guard says otherwise).
 MatmulPrecision matmul_precision();
 
-// Sets this thread's precision for its lifetime, restoring the previous one.
+// Sets this thread's precision for its lifetime, restoring the previous one
+// (and, for "bfloat16", the thread shares when the last such guard goes).
 class MatmulPrecisionGuard {
  public:
   explicit MatmulPrecisionGuard(MatmulPrecision precision);
@@ -40,6 +44,7 @@ class MatmulPrecisionGuard {
 
  private:
   MatmulPrecision previous_;
+  bool shares_threads_;
 };
 
 }  // namespace exprflow

@@ -3,11 +3,13 @@
 // training run that asks for it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backbone/attention.hpp"
+#include "exprflow/api.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/matmul_precision.hpp"
 #include "train/checkpoint.hpp"
@@ -54,6 +56,28 @@ TEST(MatmulPrecision, GuardsNestAndRestore) {
     EXPECT_EQ(matmul_precision(), MatmulPrecision::bfloat16);
   }
   EXPECT_EQ(matmul_precision(), MatmulPrecision::float32);
+}
+
+TEST(MatmulPrecision, BfloatGuardsGiveOpenBlasThreadsToLibTorch) {
+  const int torch_before = at::get_num_threads();
+  set_torch_threads(1);  // the package's share: LibTorch one thread, OpenBLAS the cores
+  const int blas = runtime_info().blas_threads;
+  if (blas <= 0) GTEST_SKIP() << "the BLAS is not OpenBLAS: thread shares are left alone";
+  {
+    MatmulPrecisionGuard outer(MatmulPrecision::bfloat16);
+    EXPECT_EQ(at::get_num_threads(), std::max(1, blas));
+    EXPECT_EQ(runtime_info().blas_threads, 1);
+    {
+      MatmulPrecisionGuard inner(MatmulPrecision::bfloat16);  // nested: shares stay swapped once
+      EXPECT_EQ(runtime_info().blas_threads, 1);
+    }
+    EXPECT_EQ(at::get_num_threads(), std::max(1, blas)) << "an inner guard restored the shares early";
+    MatmulPrecisionGuard float32(MatmulPrecision::float32);  // float guards leave shares alone
+    EXPECT_EQ(runtime_info().blas_threads, 1);
+  }
+  EXPECT_EQ(at::get_num_threads(), 1);
+  EXPECT_EQ(runtime_info().blas_threads, blas);
+  set_torch_threads(torch_before);
 }
 
 TEST(MatmulPrecision, LinearKeepsLibTorchsParametersAndFloatResult) {

@@ -34,7 +34,7 @@ class GeneTokenizerImpl : public torch::nn::Module {
   int64_t n_genes_;
   ExpressionBinning binning_{nullptr};
   Linear bin_embedding_{nullptr};  // n_bins -> E
-  Linear projection_{nullptr};     // E -> D
+  Linear projection_{nullptr};                // E -> D
   Tensor fixed_;          // (G, E) buffer; zero rows for genes without a vector
   Tensor missing_index_;  // (M,) int64 buffer: genes without a vector
   Tensor learned_;        // (M, E) parameter
