@@ -43,6 +43,8 @@
 #' @param seed Seed of the noise: `NULL` (default) draws it from R's random
 #'   number generator (so `set.seed()` applies); a whole number reproduces.
 #' @param batch_size Cells per batch.
+#' @param precision Of the network's matrix products (the VAE's for
+#'   VAE-based models), as in [generate_cells()].
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
 #'   with assays `counts` (observed), `reconstructed` (expected counts) and
 #'   `reconstructed_logcounts`, and colData columns `log_likelihood` (nats per
@@ -56,8 +58,10 @@
 #' @export
 reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_level = 0.5,
                               steps = 50, method = NULL, guidance_scale = 1, seed = NULL,
-                              batch_size = 256) {
+                              batch_size = 256, precision = c("float32", "bfloat16")) {
   pointer <- .model_pointer(model)
+  precision <- match.arg(precision)
+  .check_precision(precision, "precision")
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   method <- if (identical(model$space, "latent")) model$default_sampler else .sampler_method(method, model)
   .check_number(noise_level, "noise_level", 0, 1)
@@ -69,7 +73,7 @@ reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_le
   out <- .cpp_model_reconstruct(pointer, input$source, codes,
                                 list(noise_level = noise_level, steps = steps, method = method,
                                      guidance_scale = .guidance_option(model, guidance_scale), seed = seed,
-                                     batch_size = batch_size))
+                                     batch_size = batch_size, precision = precision))
   counts <- .align_genes(.counts_and_covariates(x, assay)$counts, model$genes, "x")
   dimnames(out$expected_counts) <- dimnames(out$logcounts) <- list(model$genes, input$cells)
   col_data <- S4Vectors::DataFrame(log_likelihood = out$log_likelihood, row.names = input$cells)

@@ -96,6 +96,8 @@
 #'   the held-out targets apart, and lose on response correlation (0.35
 #'   against 0.44) and, narrowly, energy distance (0.55 against 0.53): weak
 #'   evidence, not a validated predictor.
+#' @param precision Of the network's matrix products, as in
+#'   [generate_cells()].
 #' @param seed Seed of the count draws: `NULL` (default) draws it from R's
 #'   random number generator; a whole number reproduces.
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
@@ -117,8 +119,10 @@ transfer_cells <- function(model, x, to, ...) UseMethod("transfer_cells")
 #' @export
 transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, steps = 50, method = NULL,
                                    guidance_scale = 1, mode = NULL, seed = NULL, batch_size = 256,
-                                   stand_ins = NULL, ...) {
+                                   stand_ins = NULL, precision = c("float32", "bfloat16"), ...) {
   .reject_unknown_arguments(list(...), "transfer_cells")
+  precision <- match.arg(precision)
+  .check_precision(precision, "precision")
   if (inherits(model, "exprflow_dynamics_baseline")) .check_dynamics_model(model, "transfer_cells")
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
@@ -175,7 +179,7 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
   unseen <- if (mode == "shift") union(model$genes, terms$gene) else character()
   to_table <- .transfer_targets(model, to, from_table, unseen)
   options <- list(steps = steps, method = method %||% "default", guidance_scale = guidance, transfer = mode,
-                  seed = seed, batch_size = batch_size)
+                  seed = seed, batch_size = batch_size, precision = precision)
   if (!is.null(terms)) {
     # Only the genes the core can compare: trained targets and those asked for
     # (some trained target is among them, so the core compares by terms).

@@ -116,10 +116,12 @@ test_that("training settings are passed on and unknown ones are rejected", {
 test_that("training in bfloat16 trains a usable model and differs from float32", {
   sce <- pbmc_sce()[, 1:200]
   expect_error(fit_tiny(sce, training = list(precision = "half")), "training\\$precision")
-  fit_bf16 <- function() fit_tiny(sce, condition = "cell_type", epochs = 2, training = list(precision = "bfloat16"))
-  # Where bfloat16 products are emulated the run still trains, with a warning.
-  bf16 <- if (isTRUE(suppressWarnings(exprflow_info())$bfloat16_fast)) expect_no_warning(fit_bf16()) else
-    expect_warning(fit_bf16(), "emulated")
+  # Where bfloat16 products are emulated everything still runs, with a warning.
+  fast <- isTRUE(suppressWarnings(exprflow_info())$bfloat16_fast)
+  in_bfloat16 <- function(f) if (fast) expect_no_warning(f()) else expect_warning(f(), "emulated")
+  bf16 <- in_bfloat16(function() {
+    fit_tiny(sce, condition = "cell_type", epochs = 2, training = list(precision = "bfloat16"))
+  })
   f32 <- fit_tiny(sce, condition = "cell_type", epochs = 2)
   # bfloat16 lends OpenBLAS's threads to LibTorch while it runs, and gives them back.
   threads <- function() unlist(suppressWarnings(exprflow_info())[c("torch_threads", "blas_threads")])
@@ -137,11 +139,25 @@ test_that("training in bfloat16 trains a usable model and differs from float32",
   }
   expect_error(draw("half"), "should be one of")
   f32_cells <- draw("float32")
-  bf16_cells <- if (isTRUE(suppressWarnings(exprflow_info())$bfloat16_fast)) draw("bfloat16") else
-    expect_warning(draw("bfloat16"), "emulated")
+  bf16_cells <- in_bfloat16(function() draw("bfloat16"))
   counts <- SummarizedExperiment::assay(bf16_cells, "counts")
   expect_true(all(is.finite(as.matrix(counts))))
   expect_false(identical(counts, SummarizedExperiment::assay(f32_cells, "counts")))
+  # Transfer and reconstruction of observed cells take the same setting.
+  moved <- function(precision) {
+    SingleCellExperiment::counts(transfer_cells(bf16, sce, to = "B", steps = 5, seed = 1, precision = precision))
+  }
+  expect_error(moved("half"), "should be one of")
+  moved_bf16 <- in_bfloat16(function() moved("bfloat16"))
+  expect_true(all(is.finite(as.matrix(moved_bf16))))
+  expect_false(identical(moved_bf16, moved("float32")))
+  restored <- function(precision) {
+    rec <- reconstruct_cells(bf16, sce, noise_level = 0.5, steps = 5, seed = 1, precision = precision)
+    SummarizedExperiment::assay(rec, "reconstructed")
+  }
+  restored_bf16 <- in_bfloat16(function() restored("bfloat16"))
+  expect_true(all(is.finite(restored_bf16)))
+  expect_false(identical(restored_bf16, restored("float32")))
 })
 
 # --- bad arguments ------------------------------------------------------------

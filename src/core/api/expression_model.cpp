@@ -170,7 +170,7 @@ Denoiser ExpressionModel::sampling_network(const Options& sample_options) {
 GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const Options& sample_options) {
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
-  const MatmulPrecisionGuard precision(parse_matmul_precision(o.text("precision")));  // of the network's products
+  const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const SamplerSettings settings = sampler_settings(o);
   const long batch_size = o.integer("batch_size");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
@@ -210,7 +210,7 @@ ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, co
   Options defaults = default_sample_options();
   defaults.set("noise_level", 0.5);
   const Options o = defaults.merged(options, /*known_only=*/true);
-  const MatmulPrecisionGuard precision(parse_matmul_precision(o.text("precision")));  // of the network's products
+  const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const SamplerSettings settings = sampler_settings(o);
   const double noise_level = o.number("noise_level");
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
@@ -247,7 +247,7 @@ GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const Cel
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   check_genes(data);
   const Options o = default_sample_options().merged(options, /*known_only=*/true);
-  const MatmulPrecisionGuard precision(parse_matmul_precision(o.text("precision")));  // of the network's products
+  const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const SamplerSettings settings = sampler_settings(o);
   const Denoiser network = sampling_network(o);
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());

@@ -347,7 +347,7 @@ TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns
 GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Options& sample_options) {
   if (!trained()) throw std::invalid_argument("the model has not been trained yet");
   const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
-  const MatmulPrecisionGuard precision(parse_matmul_precision(o.text("precision")));  // of the network's products
+  const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
@@ -415,7 +415,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   if (!trained()) throw std::invalid_argument("the model has not been trained yet");
   check_model_genes(genes_, data);
   const Options o = default_sample_options().merged(options, /*known_only=*/true);
-  const MatmulPrecisionGuard precision(parse_matmul_precision(o.text("precision")));  // of the network's products
+  const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const std::string mode = o.text("transfer");
@@ -548,7 +548,7 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   Options defaults = default_sample_options();
   defaults.set("noise_level", 0.5);  // accepted for a common interface; the VAE decodes posterior means
   const Options o = defaults.merged(options, /*known_only=*/true);
-  const MatmulPrecisionGuard precision(parse_matmul_precision(o.text("precision")));  // of the network's products
+  const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());

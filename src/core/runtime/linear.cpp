@@ -18,17 +18,33 @@ Tensor to_bfloat16(const Tensor& t) {
   return t.to(at::kBFloat16, /*non_blocking=*/false, /*copy=*/false, at::MemoryFormat::Contiguous);
 }
 
-}  // namespace
-
+// Whether a product of this float tensor would run in bfloat16 now.
 bool runs_in_bfloat16(const Tensor& a) {
   return matmul_precision() == MatmulPrecision::bfloat16 && a.scalar_type() == at::kFloat && a.device().is_cpu();
+}
+
+}  // namespace
+
+Tensor LinearImpl::bfloat16_weight() {
+  const bool recording = at::GradMode::is_enabled() && weight.requires_grad();
+  if (recording) {  // the cast must be part of the graph; a cache would only hold memory
+    cached_weight_ = Tensor();
+    cached_data_ = nullptr;
+    return to_bfloat16(weight);
+  }
+  if (!cached_weight_.defined() || cached_data_ != weight.data_ptr() || cached_version_ != weight._version()) {
+    cached_weight_ = to_bfloat16(weight);  // (out, in)
+    cached_data_ = weight.data_ptr();
+    cached_version_ = weight._version();
+  }
+  return cached_weight_;
 }
 
 Tensor LinearImpl::forward(const Tensor& input) {
   const double multiply_adds = static_cast<double>(input.numel()) * weight.size(0);
   if (!runs_in_bfloat16(input) || multiply_adds < kMinBfloat16MultiplyAdds) return torch::nn::LinearImpl::forward(input);
   // The bias is added in float after the product: bfloat16 would round it.
-  Tensor out = at::linear(to_bfloat16(input), to_bfloat16(weight)).to(at::kFloat);  // (..., out)
+  Tensor out = at::linear(to_bfloat16(input), bfloat16_weight()).to(at::kFloat);  // (..., out)
   return bias.defined() ? out.add_(bias) : out;
 }
 

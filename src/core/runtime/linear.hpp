@@ -13,6 +13,16 @@ class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
   Tensor forward(const Tensor& input);  // (..., in) -> (..., out)
+
+ private:
+  // The weight's bfloat16 copy, kept while no gradient is being recorded
+  // (sampling, embedding) and the weight is unchanged (same storage, same
+  // version counter), so that a sampler's 50 steps cast it once instead of
+  // once per step. Dropped as soon as a forward records gradients.
+  Tensor bfloat16_weight();
+  Tensor cached_weight_;
+  const void* cached_data_ = nullptr;
+  int64_t cached_version_ = -1;
 };
 TORCH_MODULE(Linear);
 
@@ -20,8 +30,5 @@ TORCH_MODULE(Linear);
 // tensors under "bfloat16", both are cast, multiplied with float
 // accumulation and the product returned as float.
 Tensor matmul_at_precision(const Tensor& a, const Tensor& b);
-
-// Whether a product of these float tensors would run in bfloat16 now.
-bool runs_in_bfloat16(const Tensor& a);
 
 }  // namespace exprflow

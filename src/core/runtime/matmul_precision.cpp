@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "exprflow/api.hpp"
+#include "exprflow/options.hpp"
 #include "runtime/runtime_info.hpp"
 
 namespace exprflow {
@@ -55,6 +56,10 @@ MatmulPrecision parse_matmul_precision(const std::string& text, const std::strin
 
 std::string matmul_precision_name(MatmulPrecision precision) {
   return precision == MatmulPrecision::bfloat16 ? "bfloat16" : "float32";
+}
+
+MatmulPrecision matmul_precision_of(const Options& options, MatmulPrecision fallback) {
+  return parse_matmul_precision(options.text("precision", matmul_precision_name(fallback)));
 }
 
 MatmulPrecision matmul_precision() { return current; }

@@ -24,11 +24,17 @@
 
 namespace exprflow {
 
+class Options;
+
 enum class MatmulPrecision { float32, bfloat16 };
 
 // "float32" | "bfloat16"; anything else is an error naming `setting`.
 MatmulPrecision parse_matmul_precision(const std::string& text, const std::string& setting = "precision");
 std::string matmul_precision_name(MatmulPrecision precision);
+
+// The "precision" setting of a training or sampling option set; `fallback`
+// when it has none.
+MatmulPrecision matmul_precision_of(const Options& options, MatmulPrecision fallback = MatmulPrecision::float32);
 
 // This thread's current precision (float32 unless a guard says otherwise).
 MatmulPrecision matmul_precision();

@@ -42,6 +42,11 @@ TEST(MatmulPrecision, ParsesTwoNamesAndNamesTheSettingOtherwise) {
   options.set("precision", "bfloat16");
   EXPECT_EQ(TrainerSettings::from(options).precision, MatmulPrecision::bfloat16);
   EXPECT_EQ(TrainerSettings::from(Options()).precision, MatmulPrecision::float32);
+  // Sampling options read the same key.
+  EXPECT_EQ(matmul_precision_of(Options()), MatmulPrecision::float32);
+  EXPECT_EQ(matmul_precision_of(Options(), MatmulPrecision::bfloat16), MatmulPrecision::bfloat16);
+  EXPECT_EQ(matmul_precision_of(options), MatmulPrecision::bfloat16);
+  EXPECT_THROW(matmul_precision_of(Options().set("precision", "half")), std::invalid_argument);
 }
 
 TEST(MatmulPrecision, GuardsNestAndRestore) {
@@ -125,6 +130,37 @@ TEST(MatmulPrecision, LinearKeepsLibTorchsParametersAndFloatResult) {
   MatmulPrecisionGuard bfloat16(MatmulPrecision::bfloat16);
   EXPECT_TRUE(at::equal(small->forward(xs), small_exact));
   EXPECT_TRUE(at::equal(layer->forward(xd), double_exact));
+}
+
+TEST(MatmulPrecision, LinearCastsItsWeightOncePerChangeWhileNoGradientIsRecorded) {
+  // Sampling runs the same weights many times without gradients: the layer
+  // reuses one bfloat16 copy until the weight changes in place (an
+  // optimiser step, loading EMA weights) or is replaced.
+  at::manual_seed(4);
+  Linear layer(256, 256);
+  const Tensor x = at::randn({128, 256});  // (B, in): 8.4M multiply-adds, above the threshold
+  MatmulPrecisionGuard bfloat16(MatmulPrecision::bfloat16);
+  torch::NoGradGuard no_grad;
+  const Tensor first = layer->forward(x);
+  EXPECT_TRUE(at::equal(layer->forward(x), first));
+  // What a fresh cast gives: the cached copy must equal it after each change.
+  const auto fresh = [&] {
+    return at::linear(x.to(at::kBFloat16), layer->weight.to(at::kBFloat16)).to(at::kFloat) + layer->bias;
+  };
+  EXPECT_TRUE(at::equal(first, fresh()));
+  layer->weight.mul_(-1);  // in place: the version counter moves
+  const Tensor negated = layer->forward(x);
+  EXPECT_TRUE(at::equal(negated, fresh()));
+  EXPECT_FALSE(at::equal(negated, first)) << "a stale bfloat16 weight was used";
+  layer->weight.set_data(at::randn({256, 256}));  // replaced: other storage
+  EXPECT_TRUE(at::equal(layer->forward(x), fresh()));
+  {
+    // Recording gradients: the cast is part of the graph, so the weight gets its gradient.
+    torch::AutoGradMode grad(true);
+    layer->forward(x).sum().backward();
+    ASSERT_TRUE(layer->weight.grad().defined());
+    EXPECT_GT(layer->weight.grad().abs().sum().item<double>(), 0);
+  }
 }
 
 TEST(MatmulPrecision, AttentionInBfloat16AgreesWithTheFloatReference) {

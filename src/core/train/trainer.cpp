@@ -32,7 +32,7 @@ TrainerSettings TrainerSettings::from(const Options& o) {
   s.patience = o.integer("patience", s.patience);
   s.seed = static_cast<uint64_t>(o.integer("seed", static_cast<long>(s.seed)));
   s.checkpoint_every = o.integer("checkpoint_every", s.checkpoint_every);
-  s.precision = parse_matmul_precision(o.text("precision", matmul_precision_name(s.precision)));
+  s.precision = matmul_precision_of(o, s.precision);
   if (s.epochs < 1) throw std::invalid_argument("epochs must be at least 1");
   if (s.batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   if (s.checkpoint_every < 1) throw std::invalid_argument("checkpoint_every must be at least 1");
