@@ -10,9 +10,7 @@
 
 namespace exprflow {
 
-namespace {
-
-void check_scan_shapes(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+void check_selective_scan_shapes(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                        const Tensor& D) {
   const bool ok = u.dim() == 3 && delta.sizes() == u.sizes() && A.dim() == 2 && A.size(0) == u.size(2) &&
                   B.dim() == 3 && B.size(0) == u.size(0) && B.size(1) == u.size(1) && B.size(2) == A.size(1) &&
@@ -26,11 +24,16 @@ void check_scan_shapes(const Tensor& u, const Tensor& delta, const Tensor& A, co
   }
 }
 
-}  // namespace
-
 Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                       const Tensor& D, int64_t chunk) {
-  check_scan_shapes(u, delta, A, B, C, D);
+  if (chunk < 1) throw std::invalid_argument("selective_scan: chunk length must be >= 1, got " + std::to_string(chunk));
+  if (selective_scan_fused_cpu_applies(u, delta, A, B, C, D)) return selective_scan_fused_cpu(u, delta, A, B, C, D);
+  return selective_scan_chunked(u, delta, A, B, C, D, chunk);
+}
+
+Tensor selective_scan_chunked(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                              const Tensor& D, int64_t chunk) {
+  check_selective_scan_shapes(u, delta, A, B, C, D);
   if (chunk < 1) throw std::invalid_argument("selective_scan: chunk length must be >= 1, got " + std::to_string(chunk));
 
   // Time first: a chunk is a contiguous block, and every elementwise op runs
@@ -60,7 +63,7 @@ Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, con
 
 Tensor selective_scan_reference(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                                 const Tensor& D) {
-  check_scan_shapes(u, delta, A, B, C, D);
+  check_selective_scan_shapes(u, delta, A, B, C, D);
   std::vector<Tensor> us = u.unbind(1), deltas = delta.unbind(1), Bs = B.unbind(1), Cs = C.unbind(1);
   Tensor h = at::zeros({u.size(0), u.size(2), A.size(1)}, u.options());  // (B, E, N)
   std::vector<Tensor> ys;

@@ -27,7 +27,10 @@
 // B 16, L 64, E 256, N 16 on one CPU thread a forward + backward takes ~80 ms
 // at Lc 1, ~140 ms at 4, ~260 ms at 8, ~1 s at 16 (the plain loop ~40 ms).
 // The default 4 cuts the sequential steps (kernel launches on a GPU) by 4
-// while keeping the extra work small.
+// while keeping the extra work small. On the CPU the scan runs as one fused
+// loop over time instead (selective_scan_fused.cpp), which keeps each
+// sequence's state in cache and writes out its own backward; the chunked
+// form serves other devices until a CUDA kernel exists.
 //
 // MambaMixer wraps the scan as in Mamba: in_proj D -> 2E (x and the gate z,
 // E = expand D), a short causal depthwise convolution and SiLU on x,
@@ -41,9 +44,28 @@
 namespace exprflow {
 
 // u, delta: (B, L, E); A: (E, N); B, C: (B, L, N); D: (E) -> y: (B, L, E).
-// chunk: scan chunk length, >= 1 (need not divide L; > L means one chunk).
+// The fused CPU loop for CPU tensors of float32 / float64, the chunked form
+// on other devices. chunk: the chunked form's chunk length, >= 1 (need not
+// divide L; > L means one chunk).
 Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                       const Tensor& D, int64_t chunk = 4);
+
+// The chunked parallel form described above, in LibTorch ops (any device;
+// autograd gives the backward).
+Tensor selective_scan_chunked(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                              const Tensor& D, int64_t chunk = 4);
+
+// One loop over time per sequence with its backward written out
+// (selective_scan_fused.cpp): CPU tensors, all float32 or all float64.
+// Measured against the chunked form in bench_selective_scan.
+Tensor selective_scan_fused_cpu(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
+                                const Tensor& D);
+bool selective_scan_fused_cpu_applies(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                      const Tensor& C, const Tensor& D);
+
+// Throws std::invalid_argument naming every shape unless they fit the above.
+void check_selective_scan_shapes(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                 const Tensor& C, const Tensor& D);
 
 // The same recurrence as a step-by-step loop over L. Slow; the tests' reference.
 Tensor selective_scan_reference(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,

@@ -10,10 +10,13 @@
 //   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
 //                      [--architecture NAME] [--steps N] [--sample-cells N]
 //                      [--malloc-default] [--precision float32|bfloat16]
+//                      [--set KEY=VALUE]...
 // Large blocks are reused as the R package does (reuse_large_allocations);
 // --malloc-default keeps glibc's defaults, to measure what that gains.
 // --precision bfloat16 trains and samples with bfloat16 matrix products
 // (runtime/matmul_precision.hpp).
+// --set adds a model setting to every composition's defaults, e.g.
+// --architecture latent_ssm --set ssm_layer=mamba (numbers as numbers).
 // --sample-cells 0 skips sampling (one token per gene at 20,000 genes samples
 // at well under one cell per second).
 #include <ATen/ATen.h>
@@ -44,11 +47,27 @@ struct Settings {
   int sample_cells = 256;
   std::string device = "cpu";
   std::string precision = "float32";
+  Options model_settings;  // --set
 };
+
+// "key=value" into options: a number when all of value parses as one.
+bool add_setting(const char* text, Options& options) {
+  const char* eq = std::strchr(text, '=');
+  if (!eq || eq == text) return false;
+  const std::string key(text, eq), value(eq + 1);
+  char* end = nullptr;
+  const double number = std::strtod(value.c_str(), &end);
+  if (!value.empty() && end && *end == '\0') {
+    options.set(key, number);
+  } else {
+    options.set(key, value);
+  }
+  return true;
+}
 
 void run(const std::string& architecture, long genes, const Settings& s) {
   auto data = synthetic_counts(genes, s.batch * (s.steps + 2), 7);
-  Options spec;
+  Options spec = s.model_settings;
   spec.set("architecture", architecture).set("device", s.device);
   auto model = GenerativeModel::create(spec, data->genes(), {}, synthetic_resources(architecture, genes, 11));
   const bool two_stage = GenerativeModel::default_train_options(architecture).has("vae_epochs");
@@ -104,6 +123,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[a], "--architecture") && a + 1 < argc) only = argv[++a];
     if (!std::strcmp(argv[a], "--malloc-default")) reuse = false;
     if (!std::strcmp(argv[a], "--precision") && a + 1 < argc) s.precision = argv[++a];
+    if (!std::strcmp(argv[a], "--set") && a + 1 < argc && !add_setting(argv[++a], s.model_settings)) {
+      std::fprintf(stderr, "--set takes KEY=VALUE, got '%s'\n", argv[a]);
+      return 2;
+    }
   }
   if (s.batch < 1 || s.steps < 1 || threads < 1 || only_genes < 0 || s.sample_cells < 0) {
     std::fprintf(stderr, "--batch, --steps, --threads, --genes and --sample-cells must be positive\n");

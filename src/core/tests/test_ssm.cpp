@@ -1,5 +1,5 @@
-// State-space backbone: the S4D layer's FFT convolution and the chunked
-// selective scan against their step-by-step recurrences (values and
+// State-space backbone: the S4D layer's FFT convolution and the chunked and
+// fused selective scans against their step-by-step recurrences (values and
 // gradients), the Mamba mixer's causality, and the SSM backbone (identity at
 // initialisation, mixing in both directions, trainable, setting checks).
 #include <gtest/gtest.h>
@@ -162,7 +162,7 @@ TEST(SelectiveScan, ChunkedMatchesReference) {
   const std::vector<std::string> names = {"u", "delta", "A", "B", "C", "D"};
   for (int64_t chunk : {1, 3, 4, 11, 16}) {  // 3, 4 do not divide 11; 16 > L
     const std::string tag = "chunk " + std::to_string(chunk);
-    Tensor y = selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, chunk);
+    Tensor y = selective_scan_chunked(in.u, in.delta, in.A, in.B, in.C, in.D, chunk);
     expect_close(y, ref, 1e-10, tag);
     std::vector<Tensor> grads = gradients(y, w, in.all());
     for (size_t i = 0; i < grads.size(); ++i) {
@@ -171,6 +171,53 @@ TEST(SelectiveScan, ChunkedMatchesReference) {
       expect_close(grads[i], ref_grads[i], 1e-9, tag + " gradient of " + names[i]);
     }
   }
+}
+
+TEST(SelectiveScan, FusedMatchesReference) {
+  // Values and every input's gradient in float64, on sequences of length 1
+  // (no carried state) and longer, with one and several threads: the
+  // gradients of A and D are sums over per-sequence partials.
+  const std::vector<std::string> names = {"u", "delta", "A", "B", "C", "D"};
+  const int threads = at::get_num_threads();
+  for (int64_t L : {1, 11}) {
+    for (int n_threads : {1, 2}) {
+      at::set_num_threads(n_threads);
+      at::manual_seed(24 + L);
+      ScanInputs in = scan_inputs(3, L, 5, 4);
+      const std::string tag = "L " + std::to_string(L) + ", " + std::to_string(n_threads) + " thread(s)";
+      Tensor ref = selective_scan_reference(in.u, in.delta, in.A, in.B, in.C, in.D);
+      Tensor w = at::randn_like(ref);
+      std::vector<Tensor> ref_grads = gradients(ref, w, in.all());
+      Tensor y = selective_scan_fused_cpu(in.u, in.delta, in.A, in.B, in.C, in.D);
+      expect_close(y, ref, 1e-12, tag);
+      std::vector<Tensor> grads = gradients(y, w, in.all());
+      for (size_t i = 0; i < grads.size(); ++i) {
+        ASSERT_TRUE(grads[i].defined()) << tag << " " << names[i];
+        expect_close(grads[i], ref_grads[i], 1e-11, tag + " gradient of " + names[i]);
+      }
+    }
+  }
+  at::set_num_threads(threads);
+}
+
+TEST(SelectiveScan, FusedOnCpuChunkedElsewhere) {
+  // The dispatcher: CPU float tensors take the fused loop (bit for bit), and
+  // the two forms agree in float32 on inputs cut from the mixer's own layout
+  // (B and C are column slices of one projection, not contiguous).
+  at::manual_seed(25);
+  ScanInputs in = scan_inputs(2, 9, 6, 3);
+  Tensor u = in.u.detach().to(at::kFloat), delta = in.delta.detach().to(at::kFloat), A = in.A.detach().to(at::kFloat);
+  Tensor D = in.D.detach().to(at::kFloat);
+  Tensor BC = at::randn({2, 9, 8});  // (B, L, 2N + 2): B and C are slices of it
+  Tensor B = BC.narrow(-1, 1, 3), C = BC.narrow(-1, 4, 3);
+  ASSERT_FALSE(B.is_contiguous());
+  EXPECT_TRUE(selective_scan_fused_cpu_applies(u, delta, A, B, C, D));
+  EXPECT_FALSE(selective_scan_fused_cpu_applies(u, delta, A, B, C, D.to(at::kDouble)));
+  Tensor y = selective_scan(u, delta, A, B, C, D);
+  EXPECT_TRUE(at::equal(y, selective_scan_fused_cpu(u, delta, A, B, C, D)));
+  expect_close(y, selective_scan_chunked(u, delta, A, B, C, D, 4), 1e-5, "fused against chunked, float32");
+  EXPECT_THROW(selective_scan_fused_cpu(u, delta, A, B, C, D.to(at::kDouble)), std::invalid_argument);
+  EXPECT_THROW(selective_scan_fused_cpu(u, delta, A.t(), B, C, D), std::invalid_argument);
 }
 
 TEST(SelectiveScan, Float32StrongDecay) {
@@ -182,14 +229,17 @@ TEST(SelectiveScan, Float32StrongDecay) {
   Tensor u = in.u.detach().to(at::kFloat), delta = (in.delta.detach() * 3).to(at::kFloat);
   Tensor A = (in.A.detach() * 5).to(at::kFloat), B = in.B.detach().to(at::kFloat), C = in.C.detach().to(at::kFloat);
   Tensor D = in.D.detach().to(at::kFloat);
-  Tensor y = selective_scan(u, delta, A, B, C, D, 20);
-  EXPECT_TRUE(y.isfinite().all().item<bool>());
-  expect_close(y, selective_scan_reference(u, delta, A, B, C, D), 1e-4, "float32");
+  const Tensor ref = selective_scan_reference(u, delta, A, B, C, D);
+  for (const Tensor& y : {selective_scan_chunked(u, delta, A, B, C, D, 20), selective_scan_fused_cpu(u, delta, A, B, C, D)}) {
+    EXPECT_TRUE(y.isfinite().all().item<bool>());
+    expect_close(y, ref, 1e-4, "float32");
+  }
 }
 
 TEST(SelectiveScan, RejectsBadArguments) {
   ScanInputs in = scan_inputs(1, 4, 2, 3);
   EXPECT_THROW(selective_scan(in.u, in.delta, in.A, in.B, in.C, in.D, 0), std::invalid_argument);
+  EXPECT_THROW(selective_scan_chunked(in.u, in.delta, in.A, in.B, in.C, in.D, 0), std::invalid_argument);
   EXPECT_THROW(selective_scan(in.u, in.delta, in.A.t(), in.B, in.C, in.D), std::invalid_argument);
   EXPECT_THROW(selective_scan_reference(in.u, in.delta, in.A, in.B, in.C.narrow(1, 0, 3), in.D), std::invalid_argument);
 }
