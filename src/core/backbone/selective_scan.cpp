@@ -10,8 +10,8 @@
 
 namespace exprflow {
 
-void check_selective_scan_shapes(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
-                       const Tensor& D) {
+void check_selective_scan_shapes(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                 const Tensor& C, const Tensor& D) {
   const bool ok = u.dim() == 3 && delta.sizes() == u.sizes() && A.dim() == 2 && A.size(0) == u.size(2) &&
                   B.dim() == 3 && B.size(0) == u.size(0) && B.size(1) == u.size(1) && B.size(2) == A.size(1) &&
                   C.sizes() == B.sizes() && D.dim() == 1 && D.size(0) == u.size(2);

@@ -230,7 +230,8 @@ TEST(SelectiveScan, Float32StrongDecay) {
   Tensor A = (in.A.detach() * 5).to(at::kFloat), B = in.B.detach().to(at::kFloat), C = in.C.detach().to(at::kFloat);
   Tensor D = in.D.detach().to(at::kFloat);
   const Tensor ref = selective_scan_reference(u, delta, A, B, C, D);
-  for (const Tensor& y : {selective_scan_chunked(u, delta, A, B, C, D, 20), selective_scan_fused_cpu(u, delta, A, B, C, D)}) {
+  for (const Tensor& y :
+       {selective_scan_chunked(u, delta, A, B, C, D, 20), selective_scan_fused_cpu(u, delta, A, B, C, D)}) {
     EXPECT_TRUE(y.isfinite().all().item<bool>());
     expect_close(y, ref, 1e-4, "float32");
   }
