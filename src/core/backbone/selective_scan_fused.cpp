@@ -22,14 +22,18 @@
 // one element, and the sum is the same for any thread count).
 //
 // Measured on 2 cores, one LibTorch thread (bench_selective_scan, forward +
-// backward, B 128, L 8, E 256, N 16): 17.6 ms against 206 ms for the chunked
-// form and 42 ms for the step loop in LibTorch ops. latent_ssm with
-// ssm_layer = "mamba" (bench_compositions --set ssm_layer=mamba, 2,000
-// genes): training 68 -> 381 cells/s, sampling 3.3 -> 26 cells/s, peak
-// memory 2,855 -> 410 MB. The decays are computed by LibTorch's vectorised
-// exp beforehand: an exp per element inside the loop (glibc's 4-wide vector
-// exp under -ffast-math) took 28 ms against this form's 22 ms (same size,
-// measured while another job shared the CPU).
+// backward, E 256, N 16): B 128 x L 8 (a latent_ssm training step) 14.3 ms
+// against 180 ms for the chunked form and 38 ms for the step loop in
+// LibTorch ops; B 512 x L 8 (sampling 256 cells with guidance) 59 / 871 /
+// 172 ms. latent_ssm with ssm_layer = "mamba" (bench_compositions --set
+// ssm_layer=mamba, 2,000 genes): training 78 -> 450 cells/s, sampling
+// 3.8 -> 38.8 cells/s, peak memory 2,855 -> 371 MB.
+// The decays exp(delta A) come from LibTorch's vectorised exp, one sequence
+// at a time into a per-thread buffer that is still in cache when the loop
+// reads it: the whole batch's decays computed first took 17.3 ms (B 128) and
+// 121 ms (B 512); an exp per element inside the loop (glibc's 4-wide vector
+// exp under -ffast-math) was slower still (28 ms against 22 ms for the
+// whole-batch form, measured while another job shared the CPU).
 #include "backbone/selective_scan.hpp"
 
 #include <ATen/Dispatch.h>
@@ -50,15 +54,25 @@ struct ScanShape {
 
 ScanShape shape_of(const Tensor& u, const Tensor& A) { return {u.size(0), u.size(1), u.size(2), A.size(1)}; }
 
-// y (B, L, E) from contiguous u, delta (B, L, E), the decays exp(delta A)
-// (B, L, E, N), B, C (B, L, N), D (E).
+// exp(delta_t A) of one sequence, every step, channel and state entry, into
+// a thread's buffer (L, E, N) by LibTorch's vectorised exp (a scalar
+// std::exp per element took most of the loop's time).
+void sequence_decays(const Tensor& delta, const Tensor& A, int64_t b, Tensor& buffer) {
+  at::mul_out(buffer, delta.select(0, b).unsqueeze(-1), A).exp_();  // (L, E, N)
+}
+
+// y (B, L, E) from contiguous u, delta (B, L, E), A (E, N), B, C (B, L, N), D (E).
 template <class T>
-void scan_forward(const ScanShape& s, const T* u, const T* delta, const T* decay, const T* Bm, const T* Cm, const T* D,
-                  T* y) {
+void scan_forward(const ScanShape& s, const Tensor& delta_t, const Tensor& A_t, const T* u, const T* Bm, const T* Cm,
+                  const T* D, T* y) {
   const int64_t L = s.length, E = s.channels, N = s.states;
+  const T* delta = delta_t.data_ptr<T>();
   at::parallel_for(0, s.batch, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> h(E * N);  // (E, N): this sequence's state
+    Tensor decay_buffer = at::empty({L, E, N}, A_t.options());
     for (int64_t b = lo; b < hi; ++b) {
+      sequence_decays(delta_t, A_t, b, decay_buffer);
+      const T* decay = decay_buffer.data_ptr<T>();  // (L, E, N)
       std::fill(h.begin(), h.end(), T(0));
       for (int64_t t = 0; t < L; ++t) {
         const int64_t row = (b * L + t) * E;
@@ -66,7 +80,7 @@ void scan_forward(const ScanShape& s, const T* u, const T* delta, const T* decay
         const T* Ct = Cm + (b * L + t) * N;
         for (int64_t e = 0; e < E; ++e) {
           const T du = delta[row + e] * u[row + e];
-          const T* ae = decay + (row + e) * N;
+          const T* ae = decay + (t * E + e) * N;
           T* he = h.data() + e * N;
           T out = 0;
           for (int64_t n = 0; n < N; ++n) {
@@ -86,23 +100,27 @@ struct ScanGradients {
 
 // Every input's gradient from dy (B, L, E); inputs contiguous.
 template <class T>
-void scan_backward(const ScanShape& s, const T* u, const T* delta, const T* A, const T* decay, const T* Bm,
-                   const T* Cm, const T* D, const T* dy, ScanGradients& g) {
+void scan_backward(const ScanShape& s, const Tensor& delta_t, const Tensor& A_t, const T* u, const T* Bm, const T* Cm,
+                   const T* D, const T* dy, ScanGradients& g) {
   const int64_t L = s.length, E = s.channels, N = s.states;
+  const T *delta = delta_t.data_ptr<T>(), *A = A_t.data_ptr<T>();
   T *du = g.u.data_ptr<T>(), *ddelta = g.delta.data_ptr<T>(), *dB = g.B.data_ptr<T>(), *dC = g.C.data_ptr<T>();
   T* dA_parts = g.A.data_ptr<T>();  // (B, E, N): one partial per sequence, summed by the caller
   T* dD_parts = g.D.data_ptr<T>();  // (B, E)
   at::parallel_for(0, s.batch, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> states(L * E * N);  // (L, E, N): h_t of one sequence
     std::vector<T> carry(E * N);       // (E, N): gradient reaching h_t from h_{t+1}
+    Tensor decay_buffer = at::empty({L, E, N}, A_t.options());
     for (int64_t b = lo; b < hi; ++b) {
+      sequence_decays(delta_t, A_t, b, decay_buffer);
+      const T* decay = decay_buffer.data_ptr<T>();  // (L, E, N)
       // Recompute the states forward.
       for (int64_t t = 0; t < L; ++t) {
         const int64_t row = (b * L + t) * E;
         const T* Bt = Bm + (b * L + t) * N;
         for (int64_t e = 0; e < E; ++e) {
           const T du_in = delta[row + e] * u[row + e];
-          const T* ae = decay + (row + e) * N;
+          const T* ae = decay + (t * E + e) * N;
           T* he = states.data() + (t * E + e) * N;
           if (t == 0) {
             for (int64_t n = 0; n < N; ++n) he[n] = du_in * Bt[n];
@@ -125,7 +143,7 @@ void scan_backward(const ScanShape& s, const T* u, const T* delta, const T* A, c
         for (int64_t e = 0; e < E; ++e) {
           const T d = delta[row + e], ue = u[row + e], dye = dy[row + e];
           const T* Ae = A + e * N;
-          const T* ae = decay + (row + e) * N;
+          const T* ae = decay + (t * E + e) * N;
           const T* he = states.data() + (t * E + e) * N;
           const T* prev = t > 0 ? states.data() + ((t - 1) * E + e) * N : nullptr;
           T* ge = carry.data() + e * N;
@@ -151,12 +169,6 @@ void scan_backward(const ScanShape& s, const T* u, const T* delta, const T* A, c
   });
 }
 
-// exp(delta A) for every step, channel and state entry, by LibTorch's
-// vectorised exp: a scalar std::exp per element took most of the loop's time.
-Tensor decays(const Tensor& delta, const Tensor& A) {
-  return (delta.unsqueeze(-1) * A).exp_();  // (B, L, E, N)
-}
-
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
@@ -167,11 +179,9 @@ struct FusedSelectiveScan : public torch::autograd::Function<FusedSelectiveScan>
     const Tensor B = B_in.contiguous(), C = C_in.contiguous(), D = D_in.contiguous();
     Tensor y = at::empty_like(u);  // (B, L, E)
     const ScanShape s = shape_of(u, A);
-    const Tensor decay = decays(delta, A);  // (B, L, E, N)
     AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fused_cpu", [&] {
-      scan_forward<scalar_t>(s, u.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(), decay.data_ptr<scalar_t>(),
-                             B.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(), D.data_ptr<scalar_t>(),
-                             y.data_ptr<scalar_t>());
+      scan_forward<scalar_t>(s, delta, A, u.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
+                             D.data_ptr<scalar_t>(), y.data_ptr<scalar_t>());
     });
     ctx->save_for_backward({u, delta, A, B, C, D});
     return y;
@@ -182,12 +192,10 @@ struct FusedSelectiveScan : public torch::autograd::Function<FusedSelectiveScan>
     const Tensor &u = saved[0], &delta = saved[1], &A = saved[2], &B = saved[3], &C = saved[4], &D = saved[5];
     const Tensor dy = grads[0].contiguous();  // (B, L, E)
     const ScanShape s = shape_of(u, A);
-    const Tensor decay = decays(delta, A);  // (B, L, E, N), recomputed rather than saved
     ScanGradients g{at::empty_like(u), at::empty_like(delta), at::zeros({s.batch, s.channels, s.states}, A.options()),
                     at::zeros_like(B), at::zeros_like(C), at::zeros({s.batch, s.channels}, D.options())};
     AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fused_cpu_backward", [&] {
-      scan_backward<scalar_t>(s, u.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(),
-                              decay.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
+      scan_backward<scalar_t>(s, delta, A, u.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
                               D.data_ptr<scalar_t>(), dy.data_ptr<scalar_t>(), g);
     });
     return {g.u, g.delta, g.A.sum(0), g.B, g.C, g.D.sum(0)};  // A: (E, N), D: (E)
