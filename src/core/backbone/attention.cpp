@@ -12,8 +12,8 @@ namespace exprflow {
 Tensor attention_probabilities(const Tensor& q, const Tensor& k, const Tensor& bias) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   Tensor scores = matmul_at_precision(q, k.transpose(-2, -1)) * scale;  // (B, H, T, S)
-  if (bias.defined()) scores = scores + bias;                   // (B, H, T, S)
-  return at::softmax(scores, -1);                               // (B, H, T, S)
+  if (bias.defined()) scores = scores + bias;                            // (B, H, T, S)
+  return at::softmax(scores, -1);                                        // (B, H, T, S)
 }
 
 Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias) {
@@ -23,7 +23,7 @@ Tensor attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, co
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias, Tensor* probabilities) {
   if (probabilities != nullptr) {
     *probabilities = attention_probabilities(q, k, bias);  // (B, H, T, S)
-    return matmul_at_precision(*probabilities, v);          // (B, H, T, Dh)
+    return matmul_at_precision(*probabilities, v);         // (B, H, T, Dh)
   }
 #if EXPRFLOW_HAVE_SDPA
   if (!bias.defined()) return at::scaled_dot_product_attention(q, k, v);  // (B, H, T, Dh)

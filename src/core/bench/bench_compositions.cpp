@@ -15,8 +15,10 @@
 // --malloc-default keeps glibc's defaults, to measure what that gains.
 // --precision bfloat16 trains and samples with bfloat16 matrix products
 // (runtime/matmul_precision.hpp).
-// --set adds a model setting to every composition's defaults, e.g.
-// --architecture latent_ssm --set ssm_layer=mamba (numbers as numbers).
+// --set adds a model setting to the compositions' defaults, e.g.
+// --architecture latent_ssm --set ssm_layer=mamba (numbers as numbers); a
+// composition that has no such setting refuses it, so name one with
+// --architecture.
 // --sample-cells 0 skips sampling (one token per gene at 20,000 genes samples
 // at well under one cell per second).
 #include <ATen/ATen.h>
