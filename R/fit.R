@@ -495,6 +495,14 @@ fit_expression_model <- function(x, architecture = "latent_tokens", objective = 
                       if (!is.null(patience)) list(patience = patience)), training)
 }
 
+# The `precision` argument of the sampling functions (generate, transfer,
+# reconstruct): its first choice by default, checked as below.
+.sampling_precision <- function(precision) {
+  precision <- match.arg(precision, c("float32", "bfloat16"))
+  .check_precision(precision, "precision")
+  precision
+}
+
 # A precision of matrix products ("float32" or "bfloat16") given as
 # `argument`, checked; "bfloat16" warns on CPUs where its products are
 # emulated (slower than float32).

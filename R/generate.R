@@ -105,8 +105,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   library_size <- match.arg(library_size)
-  precision <- match.arg(precision)
-  .check_precision(precision, "precision")
+  precision <- .sampling_precision(precision)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   table <- .generation_table(model, n, condition)
   options <- list(method = method, steps = steps, guidance_scale = guidance, eta = eta,

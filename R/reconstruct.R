@@ -60,8 +60,7 @@ reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_le
                               steps = 50, method = NULL, guidance_scale = 1, seed = NULL,
                               batch_size = 256, precision = c("float32", "bfloat16")) {
   pointer <- .model_pointer(model)
-  precision <- match.arg(precision)
-  .check_precision(precision, "precision")
+  precision <- .sampling_precision(precision)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   method <- if (identical(model$space, "latent")) model$default_sampler else .sampler_method(method, model)
   .check_number(noise_level, "noise_level", 0, 1)

@@ -121,8 +121,7 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
                                    guidance_scale = 1, mode = NULL, seed = NULL, batch_size = 256,
                                    stand_ins = NULL, precision = c("float32", "bfloat16"), ...) {
   .reject_unknown_arguments(list(...), "transfer_cells")
-  precision <- match.arg(precision)
-  .check_precision(precision, "precision")
+  precision <- .sampling_precision(precision)
   if (inherits(model, "exprflow_dynamics_baseline")) .check_dynamics_model(model, "transfer_cells")
   pointer <- .model_pointer(model)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
