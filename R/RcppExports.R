@@ -73,12 +73,12 @@
     .Call(`_exprflow_cpp_dynamics_trajectories`, raw, cells, times, steps_per_unit)
 }
 
-.cpp_source_from_hdf5 <- function(path, layer, genes) {
-    .Call(`_exprflow_cpp_source_from_hdf5`, path, layer, genes)
+.cpp_source_from_hdf5 <- function(path, layer, genes, scratch) {
+    .Call(`_exprflow_cpp_source_from_hdf5`, path, layer, genes, scratch)
 }
 
-.cpp_source_from_hdf5_matrix <- function(path, name, file_genes, genes) {
-    .Call(`_exprflow_cpp_source_from_hdf5_matrix`, path, name, file_genes, genes)
+.cpp_source_from_hdf5_matrix <- function(path, name, file_genes, genes, scratch) {
+    .Call(`_exprflow_cpp_source_from_hdf5_matrix`, path, name, file_genes, genes, scratch)
 }
 
 .cpp_hdf5_cell_names <- function(source_ptr) {

@@ -207,7 +207,8 @@
     # Streamed from the HDF5 file behind the DelayedArray, as a path would be.
     .check_gene_names(rownames(counts), arg)
     source <- .with_gene_selection(
-      .cpp_source_from_hdf5_matrix(backed$path, backed$name, rownames(counts), genes %||% character()),
+      .cpp_source_from_hdf5_matrix(backed$path, backed$name, rownames(counts), genes %||% character(),
+                                   tempdir()),
       arg, backed$path)$source
     .check_some_counts(.cpp_source_library_sizes(source), arg)
     genes <- genes %||% rownames(counts)

@@ -348,7 +348,7 @@ train_worker <- function(job, rank = NULL) {
   resuming <- launched && !is.null(state) && is.null(spec$options$resume) && file.exists(state)
   pointer <- if (resuming) .cpp_model_from_checkpoint(state) else .cpp_model_from_raw(spec$model, "the training job", FALSE)
   source <- if (is.list(spec$data)) {
-    .cpp_source_from_hdf5_matrix(spec$data$path, spec$data$name, spec$data$genes, character())$source
+    .cpp_source_from_hdf5_matrix(spec$data$path, spec$data$name, spec$data$genes, character(), tempdir())$source
   } else {
     .expression_input(spec$data, spec$assay, NULL)$source
   }

@@ -186,8 +186,9 @@
 #' @param x A SingleCellExperiment, a Seurat object (counts of `assay`), a
 #'   dgCMatrix or a dense matrix of raw counts, genes x cells,
 #'   with gene names as rownames; or the path of a 10x Genomics `.h5` or an
-#'   AnnData `.h5ad` file (`X` as a CSR matrix or a dense array), which is
-#'   streamed: only one offset per cell is held in memory, epochs visit
+#'   AnnData `.h5ad` file (`X` as a CSR matrix or a dense array, or a CSC
+#'   matrix, which is first copied once to CSR in [tempdir()], out of core),
+#'   which is streamed: only one offset per cell is held in memory, epochs visit
 #'   blocks of neighbouring cells (about one compressed chunk of the file,
 #'   at least 64 cells) in a seeded random order, shuffled within 16 blocks
 #'   at a time, the next minibatch is read on a background thread, and

@@ -13,8 +13,9 @@
   if (!file.exists(path)) stop(sprintf("`%s`: file '%s' does not exist", arg, path), call. = FALSE)
   if (dir.exists(path)) stop(sprintf("`%s`: '%s' is a folder, not an .h5 / .h5ad file", arg, path), call. = FALSE)
   # `genes` (a model's): the core reads them from the file in their order.
-  file <- .with_gene_selection(.cpp_source_from_hdf5(path.expand(path), assay %||% "", genes %||% character()),
-                               arg, path)
+  # A CSC matrix's CSR copy goes to the session's temporary folder.
+  file <- .with_gene_selection(
+    .cpp_source_from_hdf5(path.expand(path), assay %||% "", genes %||% character(), tempdir()), arg, path)
   .check_some_counts(.cpp_source_library_sizes(file$source), arg)
   cells <- .cpp_hdf5_cell_names(file$source)
   if (!length(cells)) cells <- sprintf("cell_%d", seq_len(file$n_cells))

@@ -245,21 +245,22 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_source_from_hdf5
-Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer, std::vector<std::string> genes);
-RcppExport SEXP _exprflow_cpp_source_from_hdf5(SEXP pathSEXP, SEXP layerSEXP, SEXP genesSEXP) {
+Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer, std::vector<std::string> genes, std::string scratch);
+RcppExport SEXP _exprflow_cpp_source_from_hdf5(SEXP pathSEXP, SEXP layerSEXP, SEXP genesSEXP, SEXP scratchSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
     Rcpp::traits::input_parameter< std::string >::type layer(layerSEXP);
     Rcpp::traits::input_parameter< std::vector<std::string> >::type genes(genesSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5(path, layer, genes));
+    Rcpp::traits::input_parameter< std::string >::type scratch(scratchSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5(path, layer, genes, scratch));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_source_from_hdf5_matrix
-Rcpp::List cpp_source_from_hdf5_matrix(std::string path, std::string name, std::vector<std::string> file_genes, std::vector<std::string> genes);
-RcppExport SEXP _exprflow_cpp_source_from_hdf5_matrix(SEXP pathSEXP, SEXP nameSEXP, SEXP file_genesSEXP, SEXP genesSEXP) {
+Rcpp::List cpp_source_from_hdf5_matrix(std::string path, std::string name, std::vector<std::string> file_genes, std::vector<std::string> genes, std::string scratch);
+RcppExport SEXP _exprflow_cpp_source_from_hdf5_matrix(SEXP pathSEXP, SEXP nameSEXP, SEXP file_genesSEXP, SEXP genesSEXP, SEXP scratchSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -267,7 +268,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
     Rcpp::traits::input_parameter< std::vector<std::string> >::type file_genes(file_genesSEXP);
     Rcpp::traits::input_parameter< std::vector<std::string> >::type genes(genesSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5_matrix(path, name, file_genes, genes));
+    Rcpp::traits::input_parameter< std::string >::type scratch(scratchSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_source_from_hdf5_matrix(path, name, file_genes, genes, scratch));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -660,8 +662,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_dynamics_default_spec", (DL_FUNC) &_exprflow_cpp_dynamics_default_spec, 0},
     {"_exprflow_cpp_dynamics_fit", (DL_FUNC) &_exprflow_cpp_dynamics_fit, 4},
     {"_exprflow_cpp_dynamics_trajectories", (DL_FUNC) &_exprflow_cpp_dynamics_trajectories, 4},
-    {"_exprflow_cpp_source_from_hdf5", (DL_FUNC) &_exprflow_cpp_source_from_hdf5, 3},
-    {"_exprflow_cpp_source_from_hdf5_matrix", (DL_FUNC) &_exprflow_cpp_source_from_hdf5_matrix, 4},
+    {"_exprflow_cpp_source_from_hdf5", (DL_FUNC) &_exprflow_cpp_source_from_hdf5, 4},
+    {"_exprflow_cpp_source_from_hdf5_matrix", (DL_FUNC) &_exprflow_cpp_source_from_hdf5_matrix, 5},
     {"_exprflow_cpp_hdf5_cell_names", (DL_FUNC) &_exprflow_cpp_hdf5_cell_names, 1},
     {"_exprflow_cpp_hdf5_obs", (DL_FUNC) &_exprflow_cpp_hdf5_obs, 1},
     {"_exprflow_cpp_write_h5ad", (DL_FUNC) &_exprflow_cpp_write_h5ad, 8},

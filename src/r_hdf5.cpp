@@ -41,20 +41,22 @@ Rcpp::List source_list(std::unique_ptr<Hdf5ExpressionSource> file, const std::ve
 }  // namespace
 
 // A streamed source of the counts in `path` (X, or layers/<layer> of an
-// .h5ad) through `genes` (character(0): the file's genes).
+// .h5ad) through `genes` (character(0): the file's genes); a CSC matrix's
+// CSR copy goes to the folder `scratch`.
 // [[Rcpp::export(.cpp_source_from_hdf5)]]
-Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer, std::vector<std::string> genes) {
-  return exprflow_r::guarded([&]() { return source_list(Hdf5ExpressionSource::open(path, layer), genes); });
+Rcpp::List cpp_source_from_hdf5(std::string path, std::string layer, std::vector<std::string> genes,
+                                std::string scratch) {
+  return exprflow_r::guarded([&]() { return source_list(Hdf5ExpressionSource::open(path, layer, scratch), genes); });
 }
 
 // A streamed source of the HDF5 object `name` in `path` (an HDF5Array's
 // dataset, a TENxMatrix's group) whose genes are `file_genes`, shown
-// through `genes` (character(0): all of them).
+// through `genes` (character(0): all of them); as above for `scratch`.
 // [[Rcpp::export(.cpp_source_from_hdf5_matrix)]]
 Rcpp::List cpp_source_from_hdf5_matrix(std::string path, std::string name, std::vector<std::string> file_genes,
-                                       std::vector<std::string> genes) {
+                                       std::vector<std::string> genes, std::string scratch) {
   return exprflow_r::guarded([&]() {
-    return source_list(Hdf5ExpressionSource::open_matrix(path, name, std::move(file_genes)), genes);
+    return source_list(Hdf5ExpressionSource::open_matrix(path, name, std::move(file_genes), scratch), genes);
   });
 }
 

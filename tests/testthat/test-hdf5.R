@@ -139,8 +139,11 @@ test_that("files written by Python's anndata are read, and anndata reads write_h
     "print(a.obs['cell_type'].dtype.name, a.obs['cell_type'].iloc[0], a.obs['depth'].iloc[0], a.var_names[0])",
     "b = anndata.AnnData(X=sp.csr_matrix(np.log1p(a.X.toarray())), obs=a.obs, var=a.var)",
     "b.layers['counts'] = a.X",
-    "b.write_h5ad(sys.argv[2], compression='gzip')"), script)
-  out <- system2(python, c(script, ours, theirs), stdout = TRUE, stderr = TRUE)
+    "b.write_h5ad(sys.argv[2], compression='gzip')",
+    "anndata.AnnData(X=sp.csc_matrix(a.X), obs=a.obs, var=a.var).write_h5ad(sys.argv[3])"), script)
+  csc <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(csc), add = TRUE)
+  out <- system2(python, c(script, ours, theirs, csc), stdout = TRUE, stderr = TRUE)
   counts <- SummarizedExperiment::assay(sce, "counts")
   expect_identical(out[1], sprintf("120 2000 %d True %s", as.integer(sum(counts)),
                                    paste(colnames(SummarizedExperiment::colData(sce)), collapse = ",")))
@@ -151,4 +154,14 @@ test_that("files written by Python's anndata are read, and anndata reads write_h
   expect_identical(expression_minibatch(theirs, 1:120, assay = "counts"), expression_minibatch(sce, 1:120))
   input <- exprflow:::.expression_input(theirs, assay = "counts", condition = "cell_type")
   expect_identical(as.character(input$condition), as.character(sce$cell_type))
+  # A CSC X (one column per gene) streams through a CSR copy in tempdir(),
+  # removed as soon as it is open.
+  copies <- function() list.files(tempdir(), pattern = "^exprflow-csr-")
+  before <- copies()
+  expect_identical(expression_minibatch(csc, c(120, 1:119)), expression_minibatch(sce, c(120, 1:119)))
+  input <- exprflow:::.expression_input(csc, condition = "cell_type")
+  expect_identical(input$file$format, "h5ad_csc")
+  expect_identical(input$cells, colnames(sce))
+  expect_identical(as.character(input$condition), as.character(sce$cell_type))
+  expect_identical(copies(), before)
 })

@@ -5,6 +5,9 @@
 // mode in its own process so that each peak is its own:
 //
 //   bench_hdf5_stream --mode write  --cells 1000000 --genes 2000 --file /tmp/cells.h5ad
+//   bench_hdf5_stream --mode write-csc --cells 1000000 --genes 2000 --file /tmp/csc.h5ad
+//                     (the same counts as a csc_matrix X: one column per gene; `stream` of
+//                     it times the out-of-core CSR copy in "opened in")
 //   bench_hdf5_stream --mode stream --file /tmp/cells.h5ad      (block-shuffled epoch; --prefetch off)
 //   bench_hdf5_stream --mode uniform --file /tmp/cells.h5ad     (uniform order, first 20,000 cells read)
 //   bench_hdf5_stream --mode memory --cells 1000000 --genes 2000 (the same counts as an in-memory CSC source)
@@ -12,6 +15,8 @@
 // The synthetic counts are droplet-like (~10% non-zero, geometric tail),
 // drawn block by block with a fixed seed, so `write` and `memory` hold the
 // same cells.
+#include <hdf5.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +62,89 @@ std::vector<std::string> gene_names(int genes) {
   return names;
 }
 
+// The synthetic counts as an .h5ad whose X is a csc_matrix group (cells x
+// genes, one contiguous column per gene), written with HDF5's own API,
+// gzip level 4 in chunks of 2^16 entries. The matrix is gathered in memory
+// first: this mode's own peak does not matter.
+void write_csc(const std::string& file, int cells, int genes, std::mt19937_64& rng) {
+  std::vector<std::vector<int32_t>> column_cells(genes);
+  std::vector<std::vector<float>> column_values(genes);
+  std::vector<int64_t> indptr;
+  std::vector<int32_t> indices;
+  std::vector<float> values;
+  for (int lo = 0; lo < cells; lo += kBlock) {
+    const int n = std::min(kBlock, cells - lo);
+    draw_block(rng, n, genes, indptr, indices, values);
+    for (int c = 0; c < n; ++c) {
+      for (int64_t k = indptr[c]; k < indptr[c + 1]; ++k) {
+        column_cells[indices[k]].push_back(lo + c);
+        column_values[indices[k]].push_back(values[k]);
+      }
+    }
+  }
+  // obs and var (and the other groups anndata expects) from the package's
+  // writer, with an X of no entries that is then replaced.
+  std::vector<std::string> names(cells);
+  for (int c = 0; c < cells; ++c) names[c] = "cell" + std::to_string(c);
+  write_h5ad(file, H5adContent{gene_names(genes), names, std::vector<int64_t>(cells + 1, 0), {}, {}, {}});
+  const hid_t h = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(h, "X", H5P_DEFAULT);
+  const hid_t x = H5Gcreate2(h, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t scalar = H5Screate(H5S_SCALAR);
+  for (const auto& [name, value] : {std::pair<const char*, std::string>{"encoding-type", "csc_matrix"},
+                                    std::pair<const char*, std::string>{"encoding-version", "0.1.0"}}) {
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, value.size());
+    const hid_t a = H5Acreate2(x, name, type, scalar, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, type, value.c_str());
+    H5Aclose(a);
+    H5Tclose(type);
+  }
+  H5Sclose(scalar);
+  const hsize_t two = 2;
+  const int64_t shape[2] = {cells, genes};
+  const hid_t shape_space = H5Screate_simple(1, &two, nullptr);
+  const hid_t a = H5Acreate2(x, "shape", H5T_NATIVE_INT64, shape_space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, shape);
+  H5Aclose(a);
+  H5Sclose(shape_space);
+  std::vector<int64_t> offsets{0};
+  for (const auto& column : column_cells) offsets.push_back(offsets.back() + static_cast<int64_t>(column.size()));
+  auto dataset = [&](const char* name, hid_t type, hsize_t n, auto fill) {
+    const hsize_t chunk = std::max<hsize_t>(1, std::min<hsize_t>(n, 1 << 16));
+    const hid_t space = H5Screate_simple(1, &n, nullptr);
+    const hid_t properties = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(properties, 1, &chunk);
+    H5Pset_deflate(properties, 4);
+    const hid_t d = H5Dcreate2(x, name, type, space, H5P_DEFAULT, properties, H5P_DEFAULT);
+    fill(d);
+    H5Dclose(d);
+    H5Pclose(properties);
+    H5Sclose(space);
+  };
+  auto columns = [&](const auto& per_gene, hid_t type) {  // gene by gene, into place
+    return [&, type](hid_t d) {
+      for (int g = 0; g < genes; ++g) {
+        hsize_t at = offsets[g], n = per_gene[g].size();
+        if (n == 0) continue;
+        const hid_t file_space = H5Dget_space(d);
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &at, nullptr, &n, nullptr);
+        const hid_t memory_space = H5Screate_simple(1, &n, nullptr);
+        H5Dwrite(d, type, memory_space, file_space, H5P_DEFAULT, per_gene[g].data());
+        H5Sclose(memory_space);
+        H5Sclose(file_space);
+      }
+    };
+  };
+  dataset("data", H5T_NATIVE_FLOAT, offsets.back(), columns(column_values, H5T_NATIVE_FLOAT));
+  dataset("indices", H5T_NATIVE_INT32, offsets.back(), columns(column_cells, H5T_NATIVE_INT32));
+  dataset("indptr", H5T_NATIVE_INT64, offsets.size(), [&](hid_t d) {
+    H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, offsets.data());
+  });
+  H5Gclose(x);
+  H5Fclose(h);
+}
+
 // One epoch of minibatches in `order`; returns cells/s.
 double epoch_rate(const ExpressionSource& data, const std::vector<int>& order, int batch, bool prefetch) {
   std::vector<float> buffer(static_cast<size_t>(batch) * data.n_genes());
@@ -86,8 +174,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[a], "--prefetch")) prefetch = std::strcmp(argv[a + 1], "off") != 0;
   }
   if (cells < 1 || genes < 1 || batch < 1 ||
-      (mode != "write" && mode != "stream" && mode != "uniform" && mode != "memory")) {
-    std::fprintf(stderr, "usage: bench_hdf5_stream --mode write|stream|uniform|memory [--cells N] [--genes N] "
+      (mode != "write" && mode != "write-csc" && mode != "stream" && mode != "uniform" && mode != "memory")) {
+    std::fprintf(stderr, "usage: bench_hdf5_stream --mode write|write-csc|stream|uniform|memory [--cells N] [--genes N] "
                          "[--file PATH] [--batch N] [--prefetch on|off]\n");
     return 2;
   }
@@ -95,6 +183,12 @@ int main(int argc, char** argv) {
   std::vector<int64_t> indptr;
   std::vector<int32_t> indices;
   std::vector<float> values;
+  if (mode == "write-csc") {
+    const auto t0 = Clock::now();
+    write_csc(file, cells, genes, rng);
+    std::printf("write-csc: %d cells x %d genes in %.1f s\n", cells, genes, seconds_since(t0));
+    return 0;
+  }
   if (mode == "write") {
     const auto t0 = Clock::now();
     H5adWriter writer(file, gene_names(genes), 1024);

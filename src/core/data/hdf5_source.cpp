@@ -1,6 +1,7 @@
 #include "data/hdf5_source.hpp"
 
-#include <hdf5.h>
+#include "data/csc_transpose.hpp"
+#include "data/hdf5_read.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,8 +11,13 @@
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
+#include <atomic>
+#include <filesystem>
+#include <random>
 
 namespace exprflow {
+
+using namespace hdf5;  // the reading helpers of data/hdf5_read.hpp
 
 namespace {
 
@@ -24,199 +30,6 @@ constexpr int64_t kStreamChunk = 1 << 20;
 constexpr int64_t kMergeGap = 1;
 // Chunk cache of each streamed dataset (data, indices): bounded memory.
 constexpr size_t kChunkCacheBytes = size_t(32) << 20;
-
-// One HDF5 identifier, closed with its own function when it goes.
-class Handle {
- public:
-  Handle() = default;
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& other) noexcept : id_(other.id_), close_(other.close_) { other.id_ = -1; }
-  Handle& operator=(Handle&& other) noexcept {
-    std::swap(id_, other.id_);
-    std::swap(close_, other.close_);
-    return *this;
-  }
-  ~Handle() {
-    if (id_ >= 0 && close_) close_(id_);
-  }
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-// HDF5 prints its own error stack to stderr by default; exprflow reports
-// errors as exceptions naming the file and the field instead.
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
-
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw std::invalid_argument("'" + path + "': " + what);
-}
-
-// Whether every component of an absolute path ("/a/b/c") exists.
-bool exists(hid_t file, const std::string& name) {
-  size_t position = 0;
-  while (true) {
-    position = name.find('/', position + 1);
-    const std::string prefix = name.substr(0, position);
-    if (prefix.size() > 1 && H5Lexists(file, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
-    if (position == std::string::npos) return true;
-  }
-}
-
-H5O_type_t object_type(hid_t file, const std::string& name) {
-  H5O_info_t info;
-#if H5_VERSION_GE(1, 12, 0)
-  if (H5Oget_info_by_name3(file, name.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return H5O_TYPE_UNKNOWN;
-#else
-  if (H5Oget_info_by_name(file, name.c_str(), &info, H5P_DEFAULT) < 0) return H5O_TYPE_UNKNOWN;
-#endif
-  return info.type;
-}
-
-// `cache_bytes` > 0 gives the dataset its own chunk cache: a compressed
-// chunk (about a thousand cells) is then decompressed once for all the
-// minibatches of a shuffle buffer instead of once per read.
-Handle open_dataset(hid_t file, const std::string& path, const std::string& name, size_t cache_bytes = 0) {
-  if (!exists(file, name) || object_type(file, name) != H5O_TYPE_DATASET) fail(path, "has no dataset " + name);
-  Handle access(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
-  if (cache_bytes > 0) H5Pset_chunk_cache(access.get(), 12421, cache_bytes, 1.0);
-  Handle d(H5Dopen2(file, name.c_str(), access.get()), H5Dclose);
-  if (!d.valid()) fail(path, "cannot open dataset " + name);
-  return d;
-}
-
-std::vector<hsize_t> dataset_shape(hid_t dataset) {
-  Handle space(H5Dget_space(dataset), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> dims(std::max(rank, 0));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  return dims;
-}
-
-// Elements [lo, lo + n) of a 1-d dataset, or rows [lo, lo + n) of a 2-d one
-// (all columns), converted to `memory_type`.
-void read_range(hid_t dataset, hid_t memory_type, hsize_t lo, hsize_t n, void* out, const std::string& path,
-                const std::string& name) {
-  if (n == 0) return;
-  Handle file_space(H5Dget_space(dataset), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(file_space.get());
-  hsize_t start[2] = {lo, 0}, count[2] = {n, 0};
-  if (rank == 2) {
-    hsize_t dims[2];
-    H5Sget_simple_extent_dims(file_space.get(), dims, nullptr);
-    count[1] = dims[1];
-  }
-  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0) {
-    fail(path, "cannot select entries of " + name);
-  }
-  Handle memory_space(H5Screate_simple(rank, count, nullptr), H5Sclose);
-  if (H5Dread(dataset, memory_type, memory_space.get(), file_space.get(), H5P_DEFAULT, out) < 0) {
-    fail(path, "cannot read " + name + " (truncated or damaged file?)");
-  }
-}
-
-template <typename T>
-std::vector<T> read_all(hid_t file, const std::string& path, const std::string& name, hid_t memory_type) {
-  Handle d = open_dataset(file, path, name);
-  const std::vector<hsize_t> dims = dataset_shape(d.get());
-  if (dims.size() != 1) fail(path, name + " must be one-dimensional");
-  std::vector<T> out(dims[0]);
-  read_range(d.get(), memory_type, 0, dims[0], out.data(), path, name);
-  return out;
-}
-
-// A 1-d dataset of strings (variable or fixed length).
-std::vector<std::string> read_strings(hid_t file, const std::string& path, const std::string& name) {
-  Handle d = open_dataset(file, path, name);
-  const std::vector<hsize_t> dims = dataset_shape(d.get());
-  if (dims.size() != 1) fail(path, name + " must be one-dimensional");
-  Handle type(H5Dget_type(d.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING) fail(path, name + " must hold strings");
-  std::vector<std::string> out(dims[0]);
-  if (dims[0] == 0) return out;
-  if (H5Tis_variable_str(type.get()) > 0) {
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
-    std::vector<char*> buffer(dims[0], nullptr);
-    read_range(d.get(), memory.get(), 0, dims[0], buffer.data(), path, name);
-    for (size_t k = 0; k < out.size(); ++k) out[k] = buffer[k] ? buffer[k] : "";
-    Handle space(H5Dget_space(d.get()), H5Sclose);
-    H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());
-  } else {
-    const size_t width = H5Tget_size(type.get());
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), width);
-    std::vector<char> buffer(width * dims[0]);
-    read_range(d.get(), memory.get(), 0, dims[0], buffer.data(), path, name);
-    for (size_t k = 0; k < out.size(); ++k) {
-      const char* start = buffer.data() + k * width;
-      out[k] = std::string(start, strnlen(start, width));
-    }
-  }
-  return out;
-}
-
-// A string attribute of an object ("" when it has none).
-std::string string_attribute(hid_t file, const std::string& object, const std::string& name) {
-  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return "";
-  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING) return "";
-  if (H5Tis_variable_str(type.get()) > 0) {
-    char* value = nullptr;
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    if (H5Aread(a.get(), memory.get(), &value) < 0) return "";
-    std::string out = value ? value : "";
-    H5free_memory(value);
-    return out;
-  }
-  const size_t width = H5Tget_size(type.get());
-  std::vector<char> buffer(width + 1, '\0');
-  if (H5Aread(a.get(), type.get(), buffer.data()) < 0) return "";
-  return std::string(buffer.data(), strnlen(buffer.data(), width));
-}
-
-// A string-array attribute (anndata's column-order); empty when absent.
-std::vector<std::string> strings_attribute(hid_t file, const std::string& object, const std::string& name) {
-  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (H5Tget_class(type.get()) != H5T_STRING || n <= 0) return {};
-  std::vector<std::string> out(n);
-  if (H5Tis_variable_str(type.get()) > 0) {
-    std::vector<char*> buffer(n, nullptr);
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    if (H5Aread(a.get(), memory.get(), buffer.data()) < 0) return {};
-    for (hssize_t k = 0; k < n; ++k) out[k] = buffer[k] ? buffer[k] : "";
-    H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());
-  } else {
-    const size_t width = H5Tget_size(type.get());
-    std::vector<char> buffer(width * n);
-    if (H5Aread(a.get(), type.get(), buffer.data()) < 0) return {};
-    for (hssize_t k = 0; k < n; ++k) out[k] = std::string(buffer.data() + k * width, strnlen(buffer.data() + k * width, width));
-  }
-  return out;
-}
-
-std::vector<int64_t> integer_attribute(hid_t file, const std::string& object, const std::string& name) {
-  if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  std::vector<int64_t> out(std::max<hssize_t>(n, 0));
-  if (n > 0 && H5Aread(a.get(), H5T_NATIVE_INT64, out.data()) < 0) return {};
-  return out;
-}
 
 // Names made unique as R's make.unique() does ("a", "a.1", "a.2"): 10x
 // feature names repeat (one gene symbol for two Ensembl ids).
@@ -246,27 +59,57 @@ std::string index_dataset(hid_t file, const std::string& group) {
   return group + "/" + index;
 }
 
-// The encoding of a sparse group ("csr_matrix", or "" / "_matrix" when it
-// says none); a CSC group (one contiguous column per gene) cannot be
-// streamed by cell and is an error.
-std::string sparse_encoding(hid_t file, const std::string& path, const std::string& group) {
+// The encoding of a sparse group: "csr_matrix", "csc_matrix", or "" /
+// "_matrix" when it says none.
+std::string sparse_encoding(hid_t file, const std::string& group) {
   std::string encoding = string_attribute(file, group, "encoding-type");
   if (encoding.empty()) encoding = string_attribute(file, group, "h5sparse_format") + "_matrix";
-  if (encoding == "csc_matrix") {
-    fail(path, group + " is a csc_matrix (one contiguous column per gene), which cannot be streamed "
-                       "by cell; write it as CSR (in Python: adata.X = adata.X.tocsr(); adata.write_h5ad(...))");
-  }
   return encoding;
+}
+
+// A new file name in `folder` (the system's temporary folder when empty).
+std::string scratch_name(const std::string& folder) {
+  static std::atomic<uint64_t> counter{0};
+  const std::filesystem::path where = folder.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(folder);
+  const uint64_t tag = (static_cast<uint64_t>(std::random_device{}()) << 20) ^ counter++;
+  return (where / ("exprflow-csr-" + std::to_string(tag) + ".h5ad")).string();
 }
 
 }  // namespace
 
+// A file exprflow made, removed when it goes (or as soon as it is open,
+// where the system allows: the open handle keeps it readable, and nothing
+// is left behind if the process dies).
+struct ScratchFile {
+  std::string path;
+  ~ScratchFile() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+};
+
 struct Hdf5ExpressionSource::File {
-  Handle file, data, indices;  // indices only for sparse layouts
-  std::string matrix;          // "/matrix", "/X" or "/layers/<name>"
+  ScratchFile scratch;  // declared first, so removed after the handles close
+  Handle file;          // the user's file: genes, cells, obs
+  Handle copy;          // a CSC matrix's CSR copy, when there is one
+  Handle data, indices;  // indices only for sparse layouts
+  std::string matrix;    // "/matrix", "/X" or "/layers/<name>": in messages
   bool dense = false;
   std::vector<float> values;       // reusable read buffers
   std::vector<int64_t> index;
+
+  // Where the counts' data / indices / indptr are read.
+  hid_t counts_file() const { return copy.valid() ? copy.get() : file.get(); }
+  std::string counts_group() const { return copy.valid() ? "/X" : matrix; }
+  // Rewrites the CSC group `matrix` (n_cells x genes) into a CSR copy in
+  // `folder` and reads the counts from there.
+  void read_through_csr_copy(const std::string& path, int64_t n_cells, const std::vector<std::string>& genes,
+                             const std::string& folder) {
+    scratch.path = scratch_name(folder);
+    transpose_csc_to_h5ad(file.get(), path, matrix, n_cells, genes, scratch.path);
+    copy = Handle(H5Fopen(scratch.path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!copy.valid()) fail(path, "cannot open the CSR copy of " + matrix + " written to " + scratch.path);
+    if (std::remove(scratch.path.c_str()) == 0) scratch.path.clear();
+  }
 };
 
 Hdf5ExpressionSource::Hdf5ExpressionSource(std::unique_ptr<File> file, std::vector<std::string> genes)
@@ -275,7 +118,7 @@ Hdf5ExpressionSource::Hdf5ExpressionSource(std::unique_ptr<File> file, std::vect
 Hdf5ExpressionSource::~Hdf5ExpressionSource() { wait_for_prefetch(); }
 
 std::unique_ptr<Hdf5ExpressionSource::File> Hdf5ExpressionSource::open_file(const std::string& path) {
-  silence_hdf5();
+  hdf5::silence();
   if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, "does not exist or is not an HDF5 file (.h5 / .h5ad)");
   auto file = std::make_unique<File>();
   file->file = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -283,7 +126,8 @@ std::unique_ptr<Hdf5ExpressionSource::File> Hdf5ExpressionSource::open_file(cons
   return file;
 }
 
-std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::string& path, const std::string& layer) {
+std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::string& path, const std::string& layer,
+                                                                 const std::string& scratch_folder) {
   auto file = open_file(path);
   const hid_t f = file->file.get();
   std::string format;
@@ -324,14 +168,19 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
                        std::to_string(n_genes) + " genes");
       }
     } else {
-      const std::string encoding = sparse_encoding(f, path, file->matrix);
-      if (encoding != "csr_matrix") fail(path, file->matrix + " is neither a csr_matrix group nor a dense dataset");
-      format = "h5ad_csr";
+      const std::string encoding = sparse_encoding(f, file->matrix);
+      if (encoding != "csr_matrix" && encoding != "csc_matrix") {
+        fail(path, file->matrix + " is neither a csr_matrix / csc_matrix group nor a dense dataset");
+      }
+      format = encoding == "csr_matrix" ? "h5ad_csr" : "h5ad_csc";
       std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
       if (shape.size() != 2) fail(path, file->matrix + " has no shape attribute (cells, genes)");
       n_cells = shape[0];
       if (shape[1] != n_genes) {
         fail(path, file->matrix + " has " + std::to_string(shape[1]) + " genes but var has " + std::to_string(n_genes));
+      }
+      if (encoding == "csc_matrix" && n_cells > 0) {
+        file->read_through_csr_copy(path, n_cells, genes, scratch_folder);
       }
     }
   }
@@ -341,7 +190,8 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open(const std::stri
 
 std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open_matrix(const std::string& path,
                                                                         const std::string& name,
-                                                                        std::vector<std::string> genes) {
+                                                                        std::vector<std::string> genes,
+                                                                        const std::string& scratch_folder) {
   auto file = open_file(path);
   const hid_t f = file->file.get();
   file->matrix = name.empty() || name[0] != '/' ? "/" + name : name;
@@ -368,6 +218,17 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open_matrix(const st
         fail(path, file->matrix + " is neither a 2-d dataset nor a sparse group (no " + file->matrix + part + ")");
       }
     }
+    const std::string encoding = sparse_encoding(f, file->matrix);
+    if (encoding == "csc_matrix") {  // AnnData's CSC: one indptr segment per gene
+      const std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
+      if (shape.size() != 2) fail(path, file->matrix + " has no shape attribute (cells, genes)");
+      if (shape[1] != n_genes) {
+        fail(path, file->matrix + " has " + std::to_string(shape[1]) + " genes by its shape but " +
+                       std::to_string(n_genes) + " gene names were given");
+      }
+      if (shape[0] > 0) file->read_through_csr_copy(path, shape[0], genes, scratch_folder);
+      return finish_open(std::move(file), std::move(genes), path, "hdf5_csc", shape[0]);
+    }
     Handle indptr = open_dataset(f, path, file->matrix + "/indptr");
     const std::vector<hsize_t> dims = dataset_shape(indptr.get());
     if (dims.size() != 1 || dims[0] < 1) fail(path, file->matrix + "/indptr must be a non-empty 1-d dataset");
@@ -375,7 +236,6 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::open_matrix(const st
     // The group must hold one indptr segment per cell: an AnnData CSR
     // (shape attribute cells, genes) or a 10x-style CSC (shape dataset
     // genes, cells). Other layouts would read genes as cells.
-    const std::string encoding = sparse_encoding(f, path, file->matrix);
     int64_t shape_genes = -1, shape_cells = -1;
     if (encoding == "csr_matrix") {
       const std::vector<int64_t> shape = integer_attribute(f, file->matrix, "shape");
@@ -406,9 +266,11 @@ std::unique_ptr<Hdf5ExpressionSource> Hdf5ExpressionSource::finish_open(std::uni
   source->n_cells_ = static_cast<int>(n_cells);
   File& h = *source->file_;
   if (!h.dense) {
-    h.data = open_dataset(f, path, h.matrix + "/data", kChunkCacheBytes);
-    h.indices = open_dataset(f, path, h.matrix + "/indices", kChunkCacheBytes);
-    source->indptr_ = read_all<int64_t>(f, path, h.matrix + "/indptr", H5T_NATIVE_INT64);
+    const hid_t counts = h.counts_file();
+    const std::string group = h.counts_group();
+    h.data = open_dataset(counts, path, group + "/data", kChunkCacheBytes);
+    h.indices = open_dataset(counts, path, group + "/indices", kChunkCacheBytes);
+    source->indptr_ = read_all<int64_t>(counts, path, group + "/indptr", H5T_NATIVE_INT64);
     const auto& p = source->indptr_;
     if (static_cast<int64_t>(p.size()) != n_cells + 1) {
       fail(path, h.matrix + "/indptr has " + std::to_string(p.size()) + " entries for " + std::to_string(n_cells) +
@@ -455,7 +317,7 @@ void Hdf5ExpressionSource::compute_sums_and_check() {
     if (!std::isfinite(v) || v < 0 || v != std::round(v)) {
       fail(path_, h.matrix + " holds " + std::to_string(v) + " at cell " + std::to_string(cell + 1) + ", gene " +
                       std::to_string(gene + 1) + ": exprflow needs raw counts (finite, non-negative, whole" +
-                      (format_ == "h5ad_csr" || format_ == "h5ad_dense" ? "; a layer of counts: `assay`)" : ")"));
+                      (format_.rfind("h5ad_", 0) == 0 ? "; a layer of counts: `assay`)" : ")"));
     }
   };
   if (h.dense) {

@@ -2,14 +2,18 @@
 //   10x Genomics .h5   /matrix/{data,indices,indptr,shape,barcodes,features/name}
 //                      (CSC genes x cells: one contiguous column per cell);
 //   AnnData .h5ad      X (or layers/<name>) as a csr_matrix group (cells x
-//                      genes: one contiguous row per cell) or a dense 2-d
-//                      dataset; genes from var, cells from obs (their _index);
-//   any HDF5 file      one named object of counts whose cells are contiguous
-//                      (open_matrix): a 2-d dataset (cells x genes in HDF5's
-//                      order, e.g. R's HDF5Array of a genes x cells matrix)
-//                      or a group of data / indices / indptr with one indptr
-//                      segment per cell (TENxMatrix, H5ADMatrix); the caller
-//                      names the genes.
+//                      genes: one contiguous row per cell), a csc_matrix
+//                      group (one contiguous column per gene: rewritten
+//                      once, out of core, into a CSR copy in a scratch
+//                      folder, data/csc_transpose) or a dense 2-d dataset;
+//                      genes from var, cells from obs (their _index);
+//   any HDF5 file      one named object of counts (open_matrix): a 2-d
+//                      dataset (cells x genes in HDF5's order, e.g. R's
+//                      HDF5Array of a genes x cells matrix), a group of
+//                      data / indices / indptr with one indptr segment per
+//                      cell (TENxMatrix, CSR H5ADMatrix), or an AnnData
+//                      csc_matrix group (copied as above); the caller names
+//                      the genes.
 // Only `indptr` (one offset per cell) and the gene names stay in memory; a
 // minibatch reads each run of nearby cells' `data` and `indices` in one
 // hyperslab. Library sizes come from one streaming pass at open, which also
@@ -45,13 +49,18 @@ struct ObsColumn {
 class Hdf5ExpressionSource final : public ExpressionSource {
  public:
   // `layer` "" reads X of an .h5ad (or the matrix of a 10x file); otherwise
-  // layers/<layer> of an .h5ad. Throws std::invalid_argument naming the file
-  // and the missing or malformed field.
-  static std::unique_ptr<Hdf5ExpressionSource> open(const std::string& path, const std::string& layer = "");
+  // layers/<layer> of an .h5ad. A CSC matrix's CSR copy goes to
+  // `scratch_folder` ("" : the system's temporary folder); it is removed
+  // as soon as it is open (with the source where the system does not allow
+  // that). Throws std::invalid_argument naming the file and the missing or
+  // malformed field.
+  static std::unique_ptr<Hdf5ExpressionSource> open(const std::string& path, const std::string& layer = "",
+                                                    const std::string& scratch_folder = "");
   // The counts in the object `name` of `path` (see above), with `genes` as
   // the gene names (their number is checked against the object's shape).
   static std::unique_ptr<Hdf5ExpressionSource> open_matrix(const std::string& path, const std::string& name,
-                                                           std::vector<std::string> genes);
+                                                           std::vector<std::string> genes,
+                                                           const std::string& scratch_folder = "");
   ~Hdf5ExpressionSource() override;
 
   int n_cells() const override { return n_cells_; }
@@ -61,8 +70,8 @@ class Hdf5ExpressionSource final : public ExpressionSource {
   // fill_counts() of exactly those cells copies them from there.
   void prefetch(const std::vector<int>& cells) const override;
 
-  // "10x_h5", "h5ad_csr", "h5ad_dense", or open_matrix()'s "hdf5_sparse" /
-  // "hdf5_dense".
+  // "10x_h5", "h5ad_csr", "h5ad_csc", "h5ad_dense", or open_matrix()'s
+  // "hdf5_sparse" / "hdf5_csc" / "hdf5_dense".
   const std::string& format() const { return format_; }
   // Read from the file when asked (not kept in memory).
   std::vector<std::string> cell_names() const;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <numeric>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "data/csc_transpose.hpp"
 #include "data/expression_source.hpp"
 #include "data/gene_selection.hpp"
 #include "data/h5ad_writer.hpp"
@@ -119,6 +121,55 @@ void write_10x(const std::string& path, const Counts& c, std::vector<std::string
   write_strings(features, "name", gene_names);
   H5Gclose(features);
   H5Gclose(matrix);
+  H5Fclose(file);
+}
+
+void string_attribute(hid_t object, const char* name, const std::string& value) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, value.size());
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, type, value.c_str());
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+// The counts as AnnData's csc_matrix X (cells x genes, one contiguous
+// column per gene, whose indices are cells: int32 indices and counts, as
+// scipy writes them), with obs and var from write_h5ad(). With `shuffle`,
+// the cells within each column come in a random order (scipy allows
+// unsorted indices).
+void write_csc_h5ad(const std::string& path, const Counts& c, bool shuffle) {
+  write_h5ad(path, content_of(c));
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> columns(c.genes);  // (cell, count) per gene
+  for (int cell = 0; cell < c.cells; ++cell) {
+    for (int k = c.p[cell]; k < c.p[cell + 1]; ++k) columns[c.i[k]].push_back({cell, static_cast<int32_t>(c.x[k])});
+  }
+  std::mt19937 rng(11);
+  std::vector<int64_t> indptr{0};
+  std::vector<int32_t> indices, data;
+  for (auto& column : columns) {
+    if (shuffle) std::shuffle(column.begin(), column.end(), rng);
+    for (const auto& [cell, count] : column) indices.push_back(cell), data.push_back(count);
+    indptr.push_back(static_cast<int64_t>(indices.size()));
+  }
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(file, "X", H5P_DEFAULT);
+  hid_t x = H5Gcreate2(file, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  string_attribute(x, "encoding-type", "csc_matrix");
+  string_attribute(x, "encoding-version", "0.1.0");
+  const hsize_t two = 2;
+  const int64_t shape[2] = {c.cells, c.genes};
+  hid_t space = H5Screate_simple(1, &two, nullptr);
+  hid_t a = H5Acreate2(x, "shape", H5T_NATIVE_INT64, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, shape);
+  H5Aclose(a);
+  H5Sclose(space);
+  write_array(x, "data", H5T_NATIVE_INT32, data);
+  write_array(x, "indices", H5T_NATIVE_INT32, indices);
+  write_array(x, "indptr", H5T_NATIVE_INT64, indptr);
+  H5Gclose(x);
   H5Fclose(file);
 }
 
@@ -258,6 +309,55 @@ TEST(Hdf5Source, DenseH5adXStreamsRowsOfCells) {
   std::remove(path.c_str());
 }
 
+// A CSC X (one column per gene) is rewritten into a CSR copy in the
+// scratch folder, which is gone once the copy is open; cells then stream
+// as from any CSR file. The transpose itself is checked at a budget that
+// forces many passes.
+TEST(Hdf5Source, CscH5adIsCopiedToCsrOutOfCoreAndStreamsTheSameCells) {
+  const Counts c = random_counts(13, 310, 8);
+  const std::string path = temp_path("csc.h5ad");
+  write_csc_h5ad(path, c, true);
+  const CscExpressionSource memory(c.gene_names, c.cells, c.p.data(), c.i.data(), c.x.data());
+  const std::filesystem::path scratch = temp_path("scratch");
+  std::filesystem::create_directory(scratch);
+  const auto streamed = Hdf5ExpressionSource::open(path, "", scratch.string());
+  EXPECT_EQ(streamed->format(), "h5ad_csc");
+  EXPECT_EQ(streamed->n_cells(), c.cells);
+  EXPECT_EQ(streamed->genes(), c.gene_names);
+  EXPECT_EQ(streamed->cell_names(), c.cell_names);  // from the user's file, not the copy
+  EXPECT_EQ(streamed->library_sizes(), memory.library_sizes());
+  expect_same_cells(*streamed, memory, awkward_cells(c.cells));
+  EXPECT_TRUE(std::filesystem::is_empty(scratch));
+
+  // Budgets of 1 entry (one cell per pass), 17 and everything give the same file.
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  for (int64_t budget : {int64_t(1), int64_t(17), kCscTransposeEntries}) {
+    const std::string copy = temp_path("copy.h5ad");
+    transpose_csc_to_h5ad(file, path, "/X", c.cells, c.gene_names, copy, budget);
+    const auto copied = Hdf5ExpressionSource::open(copy);
+    EXPECT_EQ(copied->format(), "h5ad_csr");
+    std::vector<int> all(c.cells);
+    std::iota(all.begin(), all.end(), 0);
+    expect_same_cells(*copied, memory, all);
+    std::remove(copy.c_str());
+  }
+  // A cell index outside the cells is named with its gene.
+  try {
+    transpose_csc_to_h5ad(file, path, "/X", c.cells - 100, c.gene_names, temp_path("copy.h5ad"));
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the 210 cells"), std::string::npos) << e.what();
+  }
+  H5Fclose(file);
+
+  // The same group through open_matrix() (an H5ADMatrix of a CSC file).
+  const auto matrix = Hdf5ExpressionSource::open_matrix(path, "X", c.gene_names, scratch.string());
+  EXPECT_EQ(matrix->format(), "hdf5_csc");
+  expect_same_cells(*matrix, memory, awkward_cells(c.cells));
+  std::filesystem::remove_all(scratch);
+  std::remove(path.c_str());
+}
+
 // R's HDF5Array keeps a genes x cells matrix as a (cells, genes) dataset
 // under any name, and TENxMatrix / H5ADMatrix name a sparse group; the gene
 // names stay in R.
@@ -383,7 +483,7 @@ TEST(Hdf5Source, BadFilesGiveErrorsNamingTheFileAndField) {
   EXPECT_NE(message.find("/X holds 1.5"), std::string::npos) << message;
   EXPECT_NE(message.find("raw counts"), std::string::npos);
 
-  // A CSC X cannot be streamed by cell; an empty file has no X.
+  // An X that says it is CSC but is not; an empty file has no X.
   write_h5ad(path, content_of(c));
   hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   hid_t x = H5Gopen2(file, "X", H5P_DEFAULT);
@@ -398,7 +498,10 @@ TEST(Hdf5Source, BadFilesGiveErrorsNamingTheFileAndField) {
   H5Tclose(type);
   H5Gclose(x);
   H5Fclose(file);
-  EXPECT_NE(error_of(path).find("csc_matrix"), std::string::npos);
+  // A CSR group relabelled CSC: its offsets are per cell, not per gene.
+  EXPECT_NE(error_of(path).find("/X/indptr has 51 entries for 6 genes (a csc_matrix has one more than the genes)"),
+            std::string::npos)
+      << error_of(path);
   file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   H5Fclose(file);
   EXPECT_NE(error_of(path).find("nor an AnnData .h5ad (no X)"), std::string::npos);
