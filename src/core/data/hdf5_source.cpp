@@ -4,16 +4,16 @@
 #include "data/hdf5_read.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <numeric>
-#include <stdexcept>
+#include <filesystem>
 #include <limits>
+#include <numeric>
+#include <random>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
-#include <atomic>
-#include <filesystem>
-#include <random>
 
 namespace exprflow {
 
