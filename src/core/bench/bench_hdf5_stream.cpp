@@ -8,7 +8,8 @@
 //   bench_hdf5_stream --mode write-csc --cells 1000000 --genes 2000 --file /tmp/csc.h5ad
 //                     (the same counts as a csc_matrix X: one column per gene; `stream` of
 //                     it times the out-of-core CSR copy in "opened in")
-//   bench_hdf5_stream --mode stream --file /tmp/cells.h5ad      (block-shuffled epoch; --prefetch off)
+//   bench_hdf5_stream --mode stream --file /tmp/cells.h5ad      (block-shuffled epoch; --prefetch off;
+//                                                               --epochs N prints each epoch's peak)
 //   bench_hdf5_stream --mode uniform --file /tmp/cells.h5ad     (uniform order, first 20,000 cells read)
 //   bench_hdf5_stream --mode memory --cells 1000000 --genes 2000 (the same counts as an in-memory CSC source)
 //
@@ -163,7 +164,7 @@ double epoch_rate(const ExpressionSource& data, const std::vector<int>& order, i
 
 int main(int argc, char** argv) {
   std::string mode, file = "/tmp/exprflow_bench.h5ad";
-  int cells = 1000000, genes = 2000, batch = 128;
+  int cells = 1000000, genes = 2000, batch = 128, epochs = 1;
   bool prefetch = true;
   for (int a = 1; a + 1 < argc; a += 2) {
     if (!std::strcmp(argv[a], "--mode")) mode = argv[a + 1];
@@ -171,12 +172,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[a], "--cells")) cells = std::atoi(argv[a + 1]);
     else if (!std::strcmp(argv[a], "--genes")) genes = std::atoi(argv[a + 1]);
     else if (!std::strcmp(argv[a], "--batch")) batch = std::atoi(argv[a + 1]);
+    else if (!std::strcmp(argv[a], "--epochs")) epochs = std::atoi(argv[a + 1]);
     else if (!std::strcmp(argv[a], "--prefetch")) prefetch = std::strcmp(argv[a + 1], "off") != 0;
   }
   if (cells < 1 || genes < 1 || batch < 1 ||
       (mode != "write" && mode != "write-csc" && mode != "stream" && mode != "uniform" && mode != "memory")) {
     std::fprintf(stderr, "usage: bench_hdf5_stream --mode write|write-csc|stream|uniform|memory [--cells N] [--genes N] "
-                         "[--file PATH] [--batch N] [--prefetch on|off]\n");
+                         "[--file PATH] [--batch N] [--prefetch on|off] [--epochs N]\n");
     return 2;
   }
   std::mt19937_64 rng(11);
@@ -229,7 +231,12 @@ int main(int argc, char** argv) {
   } else {
     source->shuffle_epoch(order, shuffle);  // block shuffle for the file, uniform in memory
   }
-  const double rate = epoch_rate(*source, order, batch, prefetch);
+  double rate = epoch_rate(*source, order, batch, prefetch);
+  for (int e = 1; e < epochs; ++e) {  // later epochs: whether memory keeps growing
+    std::printf("epoch %d: %.0f cells/s; peak resident %.0f MB\n", e, rate, peak_resident_mb());
+    source->shuffle_epoch(order, shuffle);
+    rate = epoch_rate(*source, order, batch, prefetch);
+  }
   std::printf("%s%s: %d cells x %d genes; %s %.1f s; epoch of %zu cells (batch %d): %.0f cells/s; peak resident %.0f MB\n",
               mode.c_str(), prefetch || mode == "memory" ? "" : " (no prefetch)", source->n_cells(), source->n_genes(), mode == "memory" ? "built in" : "opened in",
               open_seconds, order.size(), batch, rate, peak_resident_mb());
