@@ -16,6 +16,8 @@
 #                            with mode "joint", "marginal" and "contrast"
 #                            (flows), and "shift" (latent models: the
 #                            other types' mean latent response, scGen);
+#                            latent models' predictions twice, suffixed
+#                            _drawn and _cell (transfer_cells(noise = ));
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on.
 # Everything is scored on the n_genes (2,000) most variable genes of Kang
@@ -60,9 +62,16 @@ rows <- lapply(types, function(type) {
     # alone has no flow, so only that.
     modes <- c(if (architecture != "vae") c("joint", "marginal", "contrast"),
                if (identical(model$space, "latent")) "shift")
+    # Latent models' counts two ways: drawn from the moved cell's decoded
+    # law, or each observed count carried to its quantile there (the cell's
+    # own noise kept).
+    noises <- if (identical(model$space, "latent")) c("drawn", "cell") else "drawn"
     for (mode in modes) {
-      moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, seed = 1)
-      predictions[[paste0(architecture, "_", mode)]] <- counts(moved)
+      for (noise in noises) {
+        moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise, seed = 1)
+        name <- paste0(architecture, "_", mode, if (length(noises) > 1L) paste0("_", noise))
+        predictions[[name]] <- counts(moved)
+      }
     }
     made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
                            n = ncol(cells(type, "stim")), seed = 1)

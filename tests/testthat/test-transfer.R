@@ -43,6 +43,18 @@ test_that("latent models transfer through their latent flow", {
   expect_true(all(moved$cell_type == "B"))
   expect_identical(SingleCellExperiment::counts(transfer_cells(model, cells[, 1:20], to = "B", seed = 3)),
                    SingleCellExperiment::counts(moved))
+  # noise = "cell": each count at its own quantile. The latent shift to the
+  # cells' own type moves nothing, so the observed counts come back exactly.
+  own <- as.character(cells$cell_type[1:20])
+  back <- transfer_cells(model, cells[, 1:20], to = own, mode = "shift", noise = "cell", seed = 3)
+  expect_equal(as.matrix(SingleCellExperiment::counts(back)),
+               as.matrix(SingleCellExperiment::counts(cells)[model$genes, 1:20]), ignore_attr = TRUE)
+  expect_identical(S4Vectors::metadata(back)$exprflow$noise, "cell")
+  # "cell" is the latent models' default; "drawn" draws new counts.
+  expect_identical(S4Vectors::metadata(moved)$exprflow$noise, "cell")
+  drawn <- transfer_cells(model, cells[, 1:20], to = "B", noise = "drawn", seed = 3)
+  expect_true(all_whole(SingleCellExperiment::counts(drawn)))
+  expect_false(identical(SingleCellExperiment::counts(drawn), SingleCellExperiment::counts(moved)))
 })
 
 test_that("transfer_cells() names what is wrong", {
@@ -54,4 +66,6 @@ test_that("transfer_cells() names what is wrong", {
   expect_error(transfer_cells(model, b_cells, to = "B", method = "ddpm"), "deterministic samplers invert")
   expect_error(transfer_cells(model, SingleCellExperiment::counts(b_cells), to = "B"), "give the cells' own condition")
   expect_error(transfer_cells(tiny_unconditional_model(), b_cells, to = "B"), "needs a conditional model")
+  expect_error(transfer_cells(model, b_cells, to = "B", noise = "cell"), "`noise = \"cell\"` needs a latent model")
+  expect_error(transfer_cells(model, b_cells, to = "B", noise = "fresh"), "`noise` must be NULL")
 })

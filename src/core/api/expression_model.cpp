@@ -247,6 +247,10 @@ GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const Cel
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   check_genes(data);
   const Options o = default_sample_options().merged(options, /*known_only=*/true);
+  if (o.text("transfer_noise") != "drawn" && o.text("transfer_noise") != "default") {
+    throw std::invalid_argument("transfer_noise \"" + o.text("transfer_noise") +
+                                "\" needs a latent model: a gene-space model has no count law to carry counts through");
+  }
   const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const SamplerSettings settings = sampler_settings(o);
   const Denoiser network = sampling_network(o);

@@ -88,6 +88,12 @@ Options GenerativeModel::default_sample_options() {
       .set("precision", "float32")  // of the network's matrix products: runtime/matmul_precision.hpp
       .set("library_size", "empirical")  // data/library_sizes.hpp
       .set("transfer", "joint")          // transfer() only: sample/samplers.hpp transfer_cells
+      // transfer() of latent models: "drawn" counts are new draws from the
+      // moved cell's decoded law; "cell" carries each observed count to its
+      // quantile under that law (decode/count_quantiles.hpp), keeping the
+      // cell's own noise. "default": "cell" for latent models, "drawn" (the
+      // only one) for gene-space models.
+      .set("transfer_noise", "default")
       // transfer "shift" only: (gene, term) pairs whose shared terms choose
       // stand-ins for unseen targets (data/coexpression_stand_ins.hpp);
       // none: co-expression.

@@ -32,6 +32,20 @@ namespace exprflow {
 
 namespace {
 
+// transfer_noise: "cell" (the default) keeps each observed count's quantile,
+// "drawn" draws anew. Kang 2018, a "vae" moving each of six cell types'
+// control cells to the stimulated condition with the latent shift (mean over
+// the types; inst/scripts/perturbation_kang.R): energy distance to the real
+// stimulated cells 2.38 kept against 6.06 drawn (mean shift 2.74), squared
+// Pearson of mean expression 0.927 against 0.917.
+bool transfer_keeps_noise(const std::string& noise) {
+  if (noise != "default" && noise != "cell" && noise != "drawn") {
+    throw std::invalid_argument("transfer_noise must be \"default\", \"cell\" or \"drawn\", got \"" + noise +
+                                "\"");
+  }
+  return noise != "drawn";
+}
+
 Tensor index_tensor(const std::vector<int>& cells, const at::Device& device) {
   std::vector<int64_t> idx(cells.begin(), cells.end());
   return at::tensor(idx, at::TensorOptions().dtype(at::kLong)).to(device);
@@ -394,11 +408,16 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
 
 void LatentModel::draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
                               GeneratedCells& out) {
-  const int G = out.n_genes, hi = lo + static_cast<int>(z.size(0));
+  const int hi = lo + static_cast<int>(z.size(0));
   const LikelihoodParams params = vae_average_->decode(z, covariates);
   std::vector<double> sizes(out.library_size.begin() + lo, out.library_size.begin() + hi);
   Tensor library = at::tensor(sizes, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat).to(device_);  // (B,)
-  Tensor counts = vae_average_->likelihood().sample(params, library, generator).to(at::kCPU).to(at::kFloat);  // (B, G)
+  store_counts(vae_average_->likelihood().sample(params, library, generator), lo, out);
+}
+
+void LatentModel::store_counts(const Tensor& drawn, int lo, GeneratedCells& out) {
+  const int G = out.n_genes;
+  Tensor counts = drawn.to(at::kCPU).to(at::kFloat);  // (B, G)
   // Log-normalised as observed cells are: by each cell's own total.
   Tensor total = counts.sum(1, /*keepdim=*/true).clamp_min(1.0);                                 // (B, 1)
   Tensor logcounts = at::log1p(counts / total * kNormalisationTarget).contiguous();              // (B, G)
@@ -420,6 +439,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const std::string mode = o.text("transfer");
   const bool shift = mode == "shift";
+  const bool keep_noise = transfer_keeps_noise(o.text("transfer_noise"));
   if (shift && centroids_.empty()) {
     throw std::invalid_argument("transfer mode 'shift' needs the training cells' mean codes, which this model "
                                 "file does not hold (it predates them): train the model again");
@@ -451,8 +471,10 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);
     const std::vector<int> cells = cell_range(lo, hi);
+    const CellBatch observed = batch(data, cells, {});
     // Encoded as the flow's training codes and the centroids were: without the condition.
-    Tensor z = vae_average_->encode(batch(data, cells, {}).expression, {}).mean;  // (B, d)
+    const Tensor code = vae_average_->encode(observed.expression, {}).mean;  // (B, d)
+    Tensor z = code;                                                         // (B, d) moved below
     const Covariates target = covariates_of(to_columns, cells, device_);
     if (shift) {
       const int64_t d = z.size(1);
@@ -471,7 +493,16 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
                                           mode);  // (B, d)
       z = moved * z_sd_ + z_mean_;
     }
-    draw_counts(z, target, lo, generator, out);
+    if (keep_noise) {
+      // Each count at its own quantile: under the decoded law of the cell's
+      // code and own condition, then under the moved code and new condition.
+      const LikelihoodParams own = vae_average_->decode(code, covariates_of(from_columns, cells, device_));
+      const LikelihoodParams moved = vae_average_->decode(z, target);
+      store_counts(vae_average_->likelihood().carry(own, moved, observed.counts, observed.library_size, generator),
+                   lo, out);
+    } else {
+      draw_counts(z, target, lo, generator, out);
+    }
   }
   return out;
 }

@@ -103,6 +103,8 @@ class LatentModel final : public ModelRecord {
   // cells lo, lo + 1, ... of `out`.
   void draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
                    GeneratedCells& out);
+  // Counts (B, G) and their log-normalised values into cells lo, lo + 1, ... of `out`.
+  void store_counts(const Tensor& counts, int lo, GeneratedCells& out);
   // vae_input = "pca": fits the encoder's projection on (a subsample of) the training cells.
   void fit_input_projection(const ExpressionSource& data, const std::vector<int>& train);
   Posterior posteriors(const ExpressionSource& data);  // q(z | x) of every cell: (N, d) means and variances

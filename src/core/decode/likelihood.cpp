@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "decode/count_quantiles.hpp"
 #include "decode/nb_log_prob.hpp"
 #include "models/named_registry.hpp"
 
@@ -135,6 +136,13 @@ class Poisson final : public Likelihood {
     const Tensor mu = expected_counts(*this, p, library);
     return at::poisson(to_cpu(mu, draw_dtype(mu)), generator).to(mu.options());
   }
+  Tensor carry(const LikelihoodParams& from, const LikelihoodParams& to, const Tensor& x, const Tensor& library,
+               at::Generator& generator) const override {
+    check_generator(*this, generator);
+    const Tensor mu = expected_counts(*this, to, library);
+    return carry_counts(checked_observations(*this, from.rate, x), expected_counts(*this, from, library), {}, {},
+                        mu, {}, {}, generator).to(mu.options());
+  }
 };
 
 class NegativeBinomial final : public Likelihood {
@@ -157,6 +165,14 @@ class NegativeBinomial final : public Likelihood {
     const Tensor mu = expected_counts(*this, p, library);
     const at::ScalarType dtype = draw_dtype(mu);
     return draw_nb(to_cpu(mu, dtype), to_cpu(inverse_dispersion(p), dtype), generator).to(mu.options());
+  }
+  Tensor carry(const LikelihoodParams& from, const LikelihoodParams& to, const Tensor& x, const Tensor& library,
+               at::Generator& generator) const override {
+    check_generator(*this, generator);
+    const Tensor mu = expected_counts(*this, to, library);
+    return carry_counts(checked_observations(*this, from.rate, x), expected_counts(*this, from, library),
+                        inverse_dispersion(from), {}, mu, inverse_dispersion(to), {}, generator)
+        .to(mu.options());
   }
 };
 
@@ -198,6 +214,15 @@ class ZeroInflatedNegativeBinomial final : public Likelihood {
     const Tensor structural_zero = at::bernoulli(pi, generator);                              // (B, G)
     return (counts * (1 - structural_zero)).to(mu.options());
   }
+  Tensor carry(const LikelihoodParams& from, const LikelihoodParams& to, const Tensor& x, const Tensor& library,
+               at::Generator& generator) const override {
+    check_generator(*this, generator);
+    const Tensor mu = expected_counts(*this, to, library);
+    return carry_counts(checked_observations(*this, from.rate, x), expected_counts(*this, from, library),
+                        inverse_dispersion(from), at::sigmoid(from.zero_logits), mu, inverse_dispersion(to),
+                        at::sigmoid(to.zero_logits), generator)
+        .to(mu.options());
+  }
 };
 
 // N(rate, exp(log_scale)^2): for continuous (e.g. log-normalised) expression.
@@ -224,6 +249,12 @@ class Gaussian final : public Likelihood {
     const Tensor noise = at::normal(0.0, 1.0, rate.sizes(), generator,
                                     at::TensorOptions().dtype(dtype));  // (B, G) on the CPU
     return (to_cpu(rate, dtype) + to_cpu(p.log_scale, dtype).exp() * noise).to(rate.options());
+  }
+  Tensor carry(const LikelihoodParams& from, const LikelihoodParams& to, const Tensor& x, const Tensor& library,
+               at::Generator& generator) const override {
+    const Tensor& centre = checked_rate(*this, from);
+    const Tensor score = (checked_observations(*this, centre, x) - centre) * at::exp(-from.log_scale);  // (B, G)
+    return (checked_rate(*this, to) + score * at::exp(to.log_scale)).detach();                         // (B, G)
   }
 };
 

@@ -56,6 +56,13 @@ class Likelihood {
   // draws happen on the CPU and move to the params' device so a seed gives the
   // same values on every device).
   virtual Tensor sample(const LikelihoodParams& p, const Tensor& library, at::Generator& generator) const = 0;
+  // Observations x (B, G) made under `from` carried to `to` keeping each
+  // value's place in its distribution: counts at the same randomised quantile
+  // (decode/count_quantiles.hpp; `generator` a CPU generator), gaussian values
+  // at the same standard score. The counterfactual of a transfer that keeps a
+  // cell's own noise; `from` == `to` returns x. Not differentiable.
+  virtual Tensor carry(const LikelihoodParams& from, const LikelihoodParams& to, const Tensor& x,
+                       const Tensor& library, at::Generator& generator) const = 0;
 };
 
 std::vector<std::string> likelihood_names();  // {"gaussian", "nb", "poisson", "zinb"}

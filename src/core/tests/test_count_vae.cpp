@@ -255,6 +255,36 @@ GenerativeModel& trained_vae() {
   return *model;
 }
 
+// Mean log expression of the first programme half of the genes minus the
+// second's, over the cells labelled `label`.
+double programme_gap(const std::vector<float>& logcounts, const std::vector<int>& labels, int label) {
+  double first = 0, second = 0;
+  int n = 0;
+  for (int i = 0; i < kCells; ++i) {
+    if (labels[i] != label) continue;
+    ++n;
+    for (int g = 0; g < kModelGenes; ++g) {
+      (g < kModelGenes / 2 ? first : second) += logcounts[static_cast<size_t>(i) * kModelGenes + g];
+    }
+  }
+  return (first - second) / n;
+}
+
+// Cells of small_data() moved to `other`: per target condition, their
+// programme gap is at least `fraction` of the real cells' of that condition.
+void expect_cells_take_the_other_programme(const GeneratedCells& moved, const std::vector<int>& other,
+                                           double fraction) {
+  const SmallData& d = small_data();
+  std::vector<float> observed(static_cast<size_t>(kCells) * kModelGenes);
+  std::vector<int> all(kCells);
+  for (int i = 0; i < kCells; ++i) all[i] = i;
+  d.source->fill_log_normalised(all, observed.data());
+  for (int c : {0, 1}) {
+    const double real = programme_gap(observed, d.conditions, c), got = programme_gap(moved.logcounts, other, c);
+    EXPECT_GT(got / real, fraction) << "cells moved to " << c << ": programme gap " << got << ", real " << real;
+  }
+}
+
 }  // namespace
 
 // =================================================================== real data
@@ -540,43 +570,53 @@ TEST(LatentModel, GenerateDrawsCountsWithADrawnLibrarySize) {
 
 // Transfer through the latent flow: each cell's code inverted under its own
 // condition and sampled under the other, decoded with the cell's library
-// size: the moved cells carry the other condition's programme (measured when
-// written: 0.64 and 0.66 of the real gap between the two programmes; after
-// 40 flow epochs at 1e-3 even generation had not learned the condition yet).
+// size: the moved cells carry the other condition's programme. Counts keep
+// each cell's noise (the default), which keeps whatever the VAE does not
+// explain: after 40 VAE epochs at 1e-3 the moved cells took 0.10 / 0.13 of
+// the real gap between the two programmes (drawn counts: over 0.4); after
+// 150 at 3e-3, over 0.99.
 TEST(LatentModel, TransferMovesCodesToTheOtherConditionWithTheCellsLibrarySize) {
   const SmallData& d = small_data();
   auto model = GenerativeModel::create(tiny_spec("latent_mlp"), d.source->genes(), {"A", "B"});
-  model->train(*d.source, d.conditions, training(300, 40).set("learning_rate", 3e-3), {});
+  model->train(*d.source, d.conditions,
+               training(300, 150).set("learning_rate", 3e-3).set("vae_learning_rate", 3e-3), {});
   std::vector<int> other(d.conditions.size());
   for (size_t i = 0; i < other.size(); ++i) other[i] = 1 - d.conditions[i];
   const GeneratedCells moved = model->transfer(*d.source, d.conditions, other, Options().set("seed", 2));
   ASSERT_EQ(moved.n_cells, kCells);
-  // Mean log expression per programme half of the genes, by target condition.
-  auto programme_gap = [&](const std::vector<float>& logcounts, const std::vector<int>& labels, int label) {
-    double first = 0, second = 0;
-    int n = 0;
-    for (int i = 0; i < kCells; ++i) {
-      if (labels[i] != label) continue;
-      ++n;
-      for (int g = 0; g < kModelGenes; ++g) {
-        (g < kModelGenes / 2 ? first : second) += logcounts[static_cast<size_t>(i) * kModelGenes + g];
-      }
-    }
-    return (first - second) / n;
-  };
-  std::vector<float> observed(static_cast<size_t>(kCells) * kModelGenes);
-  std::vector<int> all(kCells);
-  for (int i = 0; i < kCells; ++i) all[i] = i;
-  d.source->fill_log_normalised(all, observed.data());
-  for (int c : {0, 1}) {
-    const double real = programme_gap(observed, d.conditions, c), got = programme_gap(moved.logcounts, other, c);
-    EXPECT_GT(got / real, 0.4) << "cells moved to " << c << ": programme gap " << got << ", real " << real;
-  }
+  expect_cells_take_the_other_programme(moved, other, 0.4);
   for (int i = 0; i < kCells; ++i) ASSERT_EQ(moved.library_size[i], d.source->library_sizes()[i]);
   // The VAE alone decodes each code under the target condition.
   const GeneratedCells decoded = trained_vae().transfer(*d.source, d.conditions, other, Options().set("seed", 2));
   EXPECT_EQ(decoded.n_cells, kCells);
   EXPECT_EQ(decoded.counts, trained_vae().transfer(*d.source, d.conditions, other, Options().set("seed", 2)).counts);
+}
+
+// transfer_noise "cell": each observed count carried to its quantile under
+// the moved code's law (decode/count_quantiles.hpp). Moved to its own
+// condition a cell is returned exactly; moved to the other by the latent
+// shift it takes the other programme.
+TEST(LatentModel, TransferKeepingTheCellsNoiseReturnsUnmovedCellsExactly) {
+  const SmallData& d = small_data();
+  auto model = GenerativeModel::create(tiny_spec("vae"), d.source->genes(), {"A", "B"});
+  model->train(*d.source, d.conditions, training(60).set("learning_rate", 3e-3), {});
+  const Options keep = Options().set("transfer", "shift").set("transfer_noise", "cell").set("seed", 2);
+  const GeneratedCells same = model->transfer(*d.source, d.conditions, d.conditions, keep);
+  std::vector<int> all(kCells);
+  for (int i = 0; i < kCells; ++i) all[i] = i;
+  std::vector<float> observed(static_cast<size_t>(kCells) * kModelGenes);
+  d.source->fill_counts(all, observed.data());
+  for (size_t i = 0; i < observed.size(); ++i) ASSERT_EQ(same.counts[i], static_cast<int>(observed[i])) << i;
+
+  std::vector<int> other(d.conditions.size());
+  for (size_t i = 0; i < other.size(); ++i) other[i] = 1 - d.conditions[i];
+  const GeneratedCells kept = model->transfer(*d.source, d.conditions, other, keep);
+  expect_cells_take_the_other_programme(kept, other, 0.4);
+  EXPECT_EQ(kept.counts, model->transfer(*d.source, d.conditions, other, keep).counts);  // same seed, same cells
+  const std::string msg = error_of([&] {
+    model->transfer(*d.source, d.conditions, other, Options().set("transfer", "shift").set("transfer_noise", "new"));
+  });
+  EXPECT_TRUE(contains(msg, "transfer_noise")) << msg;
 }
 
 TEST(LatentModel, VaeSamplesItsPriorAndHasNoGeneTokens) {
