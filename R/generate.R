@@ -73,6 +73,19 @@
 #'   `precision` in [fit_expression_model()]'s `training`: 256 cells of
 #'   `state_mlp`, `latent_mlp` and `latent_dit` sampled 1.6-2.0x faster on
 #'   2 cores with AMX.
+#' @param unseen How a latent flow model (`"latent_mlp"`, `"latent_dit"`,
+#'   ...) generates a combination of covariate levels no training cell had,
+#'   e.g. the stimulated cells of a cell type only seen as controls: `NULL`
+#'   (default) is `"shift"` for those models, `"joint"` for others (their
+#'   only one). `"shift"` samples the flow at a combination that training
+#'   cells had, one covariate away (the last covariate of `condition` is
+#'   changed first, so list the context, e.g. cell type, first; of its
+#'   levels, the one with the most cells there), and moves the codes by the
+#'   latent shift between the two combinations (as `transfer_cells(mode =
+#'   "shift")`: the average over the contexts that hold both). A perturbation
+#'   set's level is never changed: its embedding composes its members.
+#'   `"joint"` asks the flow for the combination itself, which it composes
+#'   less well.
 #' @param ... Arguments of the methods; a name no method knows (e.g. a
 #'   misspelling) is an error.
 #' @return A SingleCellExperiment with assays `counts` and `logcounts`
@@ -94,7 +107,7 @@ generate_cells <- function(model, n = NULL, condition = NULL, ...) UseMethod("ge
 generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, method = NULL,
                                           steps = 50, guidance_scale = NULL, eta = 0, seed = NULL,
                                           batch_size = 256, library_size = c("empirical", "lognormal"),
-                                          precision = c("float32", "bfloat16"), ...) {
+                                          precision = c("float32", "bfloat16"), unseen = NULL, ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
   pointer <- .model_pointer(model)
   method <- .sampler_method(method, model)
@@ -106,15 +119,34 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   .check_count(batch_size, "batch_size")
   library_size <- match.arg(library_size)
   precision <- .sampling_precision(precision)
+  unseen <- .unseen_combinations(model, unseen)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
   table <- .generation_table(model, n, condition)
   options <- list(method = method, steps = steps, guidance_scale = guidance, eta = eta,
-                  seed = seed, batch_size = batch_size, library_size = library_size, precision = precision)
+                  seed = seed, batch_size = batch_size, library_size = library_size, precision = precision,
+                  unseen = unseen)
   out <- .cpp_model_generate(pointer, nrow(table), .covariate_codes(model, table), options)
 
   .generated_sce(out$counts, table, model$genes, model$condition, model$covariates,
                  list(architecture = model$architecture, method = method, steps = steps,
-                      guidance_scale = guidance_scale, eta = eta, seed = seed, library_size = library_size))
+                      guidance_scale = guidance_scale, eta = eta, seed = seed, library_size = library_size,
+                      unseen = unseen))
+}
+
+# `unseen` of generate_cells(): NULL is "shift" for latent flows, "joint"
+# (the only one) for other models.
+.unseen_combinations <- function(model, unseen) {
+  flow_on_codes <- identical(model$space, "latent") && !identical(model$architecture, "vae")
+  if (is.null(unseen)) return(if (flow_on_codes) "shift" else "joint")
+  .check_string(unseen, "unseen")
+  if (!unseen %in% c("shift", "joint")) {
+    stop(sprintf("`unseen` must be NULL, \"shift\" or \"joint\"; got \"%s\"", unseen), call. = FALSE)
+  }
+  if (unseen == "shift" && !flow_on_codes) {
+    stop(sprintf("`unseen = \"shift\"` needs a latent flow (\"latent_mlp\", \"latent_dit\", ...): \"%s\" has none",
+                 model$architecture), call. = FALSE)
+  }
+  unseen
 }
 
 # The covariates of the cells to generate: a data.frame with a column per

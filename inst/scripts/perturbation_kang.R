@@ -19,7 +19,9 @@
 #                            latent models' predictions twice, suffixed
 #                            _drawn and _cell (transfer_cells(noise = ));
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
-#                            stim = "stim"), a combination never trained on.
+#                            stim = "stim"), a combination never trained on
+#                            (latent flows: suffixed _shift and _joint,
+#                            generate_cells(unseen = )).
 # Everything is scored on the n_genes (2,000) most variable genes of Kang
 # (log-normalised, both conditions). Cell types come from read_kang2018()
 # (transfer from PBMC3k; see that script). Prints one row per type and the
@@ -73,9 +75,14 @@ rows <- lapply(types, function(type) {
         predictions[[name]] <- counts(moved)
       }
     }
-    made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
-                           n = ncol(cells(type, "stim")), seed = 1)
-    predictions[[paste0(architecture, "_generate")]] <- counts(made)
+    # Latent flows generate the unseen combination two ways: sampled at the
+    # type's control cells plus the latent shift, or asked of the flow.
+    unseens <- if (identical(model$space, "latent") && architecture != "vae") c("shift", "joint") else "joint"
+    for (unseen in unseens) {
+      made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
+                             n = ncol(cells(type, "stim")), seed = 1, unseen = unseen)
+      predictions[[paste0(architecture, "_generate", if (length(unseens) > 1L) paste0("_", unseen))]] <- counts(made)
+    }
     message(sprintf("%s held out, %s: fit and predict %.0f s", type, architecture,
                     as.numeric(difftime(Sys.time(), started, units = "secs"))))
   }

@@ -69,3 +69,25 @@ test_that("transfer_cells() names what is wrong", {
   expect_error(transfer_cells(model, b_cells, to = "B", noise = "cell"), "`noise = \"cell\"` needs a latent model")
   expect_error(transfer_cells(model, b_cells, to = "B", noise = "fresh"), "`noise` must be NULL")
 })
+
+test_that("a latent flow generates a combination no training cell had at a seen one plus the latent shift", {
+  cells <- pbmc_sce()[, seq(1, by = 3, length.out = 400)]
+  cells$stim <- rep(c("ctrl", "stim"), length.out = ncol(cells))
+  model <- fit_expression_model(cells[, !(cells$cell_type == "B" & cells$stim == "stim")], "latent_mlp",
+                                condition = c("cell_type", "stim"), epochs = 2, training = list(vae_epochs = 2),
+                                latent_dim = 4, vae_hidden = 32, vae_layers = 1, hidden = 32, n_layers = 1,
+                                verbose = FALSE, seed = 1)
+  unseen <- data.frame(cell_type = "B", stim = "stim")
+  shifted <- generate_cells(model, condition = unseen, n = 20, seed = 1)
+  expect_identical(S4Vectors::metadata(shifted)$exprflow$unseen, "shift")
+  expect_true(all(shifted$cell_type == "B" & shifted$stim == "stim"))
+  asked <- generate_cells(model, condition = unseen, n = 20, seed = 1, unseen = "joint")
+  expect_false(identical(SingleCellExperiment::counts(asked), SingleCellExperiment::counts(shifted)))
+  # A combination seen in training is sampled as it is either way.
+  seen <- data.frame(cell_type = "NK", stim = "stim")
+  expect_identical(SingleCellExperiment::counts(generate_cells(model, condition = seen, n = 20, seed = 1)),
+                   SingleCellExperiment::counts(generate_cells(model, condition = seen, n = 20, seed = 1,
+                                                               unseen = "joint")))
+  expect_error(generate_cells(model, n = 5, unseen = "nearest"), "`unseen` must be NULL")
+  expect_error(generate_cells(tiny_flow_model(), n = 5, unseen = "shift"), "needs a latent flow")
+})

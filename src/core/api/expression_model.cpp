@@ -170,6 +170,10 @@ Denoiser ExpressionModel::sampling_network(const Options& sample_options) {
 GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const Options& sample_options) {
   if (!trained_) throw std::invalid_argument("the model has not been trained yet");
   const Options o = default_sample_options().merged(sample_options, /*known_only=*/true);
+  if (o.text("unseen") != "joint" && o.text("unseen") != "default") {
+    throw std::invalid_argument("unseen \"" + o.text("unseen") +
+                                "\" needs a latent model: a gene-space model has no latent shift between combinations");
+  }
   const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const SamplerSettings settings = sampler_settings(o);
   const long batch_size = o.integer("batch_size");

@@ -87,6 +87,11 @@ Options GenerativeModel::default_sample_options() {
       .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0)
       .set("precision", "float32")  // of the network's matrix products: runtime/matmul_precision.hpp
       .set("library_size", "empirical")  // data/library_sizes.hpp
+      // generate() of latent flows: a combination of levels no training
+      // cell had is sampled at a seen one (one covariate changed) plus the
+      // latent shift between them ("shift"; "default" too), or asked of the
+      // flow directly ("joint"; gene-space models: always).
+      .set("unseen", "default")
       .set("transfer", "joint")          // transfer() only: sample/samplers.hpp transfer_cells
       // transfer() of latent models: "drawn" counts are new draws from the
       // moved cell's decoded law; "cell" carries each observed count to its

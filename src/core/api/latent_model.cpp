@@ -383,6 +383,11 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.n_cells());
   const int64_t d = z_mean_.size(0);
   const CovariateColumns columns = columns_of(conditions, n);
+  // The levels the flow samples under: the asked-for ones, or for a
+  // combination no training cell had, a seen one and the latent shift to it.
+  CovariateColumns sampled = columns;
+  std::vector<std::vector<float>> shifts(n);  // per cell: (d,) or empty
+  if (unseen_by_shift(o.text("unseen"))) plan_unseen_combinations(columns, sampled, shifts);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
@@ -394,10 +399,13 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
   at::Generator generator = at::detail::createCPUGenerator(seed);
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);
-    const Covariates covariates = covariates_of(columns, cell_range(lo, hi), device_);
+    const std::vector<int> cells = cell_range(lo, hi);
+    const Covariates covariates = covariates_of(columns, cells, device_);
     Tensor z;  // (B, d)
     if (has_latent_model()) {
-      z = sample(network, *objective_, covariates, hi - lo, d, device_, settings, generator) * z_sd_ + z_mean_;
+      z = sample(network, *objective_, covariates_of(sampled, cells, device_), hi - lo, d, device_, settings,
+                 generator) * z_sd_ + z_mean_;
+      z = z + shift_rows(shifts, cells, d);  // (B, d)
     } else {
       z = at::normal(0.0, 1.0, {hi - lo, d}, generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
     }
@@ -426,6 +434,47 @@ void LatentModel::store_counts(const Tensor& drawn, int lo, GeneratedCells& out)
               sizeof(float) * logcounts.numel());
   std::memcpy(out.counts.data() + static_cast<size_t>(lo) * G, whole.data_ptr<int32_t>(),
               sizeof(int32_t) * whole.numel());
+}
+
+// unseen: "shift" (the default) samples a combination of levels no training
+// cell had at a seen one and adds the latent shift; "joint" asks the flow
+// for the combination itself.
+bool LatentModel::unseen_by_shift(const std::string& unseen) const {
+  if (unseen != "default" && unseen != "shift" && unseen != "joint") {
+    throw std::invalid_argument("unseen must be \"default\", \"shift\" or \"joint\", got \"" + unseen + "\"");
+  }
+  return unseen != "joint" && has_latent_model() && !centroids_.empty();
+}
+
+void LatentModel::plan_unseen_combinations(const CovariateColumns& columns, CovariateColumns& sampled,
+                                           std::vector<std::vector<float>>& shifts) const {
+  // A perturbation set keeps its members: its own embedding composes them.
+  std::vector<bool> movable;
+  for (const Covariate& c : covariates_) movable.push_back(!c.perturbation_set);
+  for (size_t i = 0; i < shifts.size(); ++i) {
+    const std::vector<int> codes = codes_of_cell(columns, covariates_, i);
+    // Only combinations of levels each seen on its own: a level no training
+    // cell had has no shift to it (and unknown levels are the flow's null).
+    bool levels_seen = true;
+    for (size_t j = 0; j < codes.size() && levels_seen; ++j) {
+      levels_seen = codes[j] >= 0 && centroids_.has_level(static_cast<int>(j), codes[j]);
+    }
+    if (!levels_seen || centroids_.cells_of(codes) > 0) continue;
+    const std::vector<int> anchor = centroids_.nearest_seen(codes, movable);
+    if (anchor.empty()) continue;  // nothing seen one level away: the flow is asked directly
+    for (size_t j = 0; j < covariates_.size(); ++j) sampled[covariates_[j].name][i] = anchor[j];
+    shifts[i] = centroids_.shift(anchor, codes);
+  }
+}
+
+Tensor LatentModel::shift_rows(const std::vector<std::vector<float>>& shifts, const std::vector<int>& cells,
+                               int64_t d) const {
+  std::vector<float> rows(cells.size() * d, 0.0f);  // (B x d)
+  for (size_t r = 0; r < cells.size(); ++r) {
+    const std::vector<float>& s = shifts[cells[r]];
+    std::copy(s.begin(), s.end(), rows.begin() + static_cast<int64_t>(r) * d);
+  }
+  return at::tensor(rows, at::TensorOptions().dtype(at::kFloat)).view({-1, d}).to(device_);  // (B, d)
 }
 
 // ---------------------------------------------------------------- transfer ---

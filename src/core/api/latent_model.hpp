@@ -103,6 +103,14 @@ class LatentModel final : public ModelRecord {
   // cells lo, lo + 1, ... of `out`.
   void draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
                    GeneratedCells& out);
+  // generate(): whether combinations no training cell had are sampled at a
+  // seen one plus the latent shift (option "unseen"); which cells, at which
+  // levels and shifts (centroids_: one covariate away, see
+  // CovariateCentroids::nearest_seen); the shifts of `cells` as (B, d).
+  bool unseen_by_shift(const std::string& unseen) const;
+  void plan_unseen_combinations(const CovariateColumns& columns, CovariateColumns& sampled,
+                                std::vector<std::vector<float>>& shifts) const;
+  Tensor shift_rows(const std::vector<std::vector<float>>& shifts, const std::vector<int>& cells, int64_t d) const;
   // Counts (B, G) and their log-normalised values into cells lo, lo + 1, ... of `out`.
   void store_counts(const Tensor& counts, int lo, GeneratedCells& out);
   // vae_input = "pca": fits the encoder's projection on (a subsample of) the training cells.

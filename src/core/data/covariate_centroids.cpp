@@ -47,6 +47,33 @@ bool CovariateCentroids::has_level(int covariate, int code) const {
   return false;
 }
 
+long CovariateCentroids::cells_of(const std::vector<int>& codes) const {
+  const auto it = groups_.find(codes);
+  return it == groups_.end() ? 0 : it->second.count;
+}
+
+std::vector<int> CovariateCentroids::nearest_seen(const std::vector<int>& codes,
+                                                  const std::vector<bool>& movable) const {
+  if (codes.size() != names_.size() || movable.size() != names_.size()) {
+    throw std::invalid_argument("nearest_seen needs " + std::to_string(names_.size()) + " codes and flags");
+  }
+  for (int j = static_cast<int>(codes.size()) - 1; j >= 0; --j) {
+    if (!movable[j]) continue;
+    const std::vector<int>* best = nullptr;
+    long most = 0;
+    for (const auto& [other, group] : groups_) {  // ascending codes: the first of equal counts is the lowest
+      bool rest_equal = other[j] != codes[j] && other[j] >= 0;
+      for (size_t k = 0; k < codes.size() && rest_equal; ++k) rest_equal = static_cast<int>(k) == j || other[k] == codes[k];
+      if (rest_equal && group.count > most) {
+        best = &other;
+        most = group.count;
+      }
+    }
+    if (best) return *best;
+  }
+  return {};
+}
+
 const std::vector<float>& CovariateCentroids::shift(const std::vector<int>& from, const std::vector<int>& to) const {
   if (from.size() != names_.size() || to.size() != names_.size()) {
     throw std::invalid_argument("a latent shift needs " + std::to_string(names_.size()) + " covariate codes per end");

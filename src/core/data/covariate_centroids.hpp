@@ -37,6 +37,14 @@ class CovariateCentroids {
 
   // Whether training cells have level `code` of covariate `covariate`.
   bool has_level(int covariate, int code) const;
+  // Training cells of exactly this combination of levels (0: none).
+  long cells_of(const std::vector<int>& codes) const;
+  // A combination with training cells one covariate away from `codes`:
+  // covariate j at another level, trying j from the last covariate to the
+  // first (so the first ones, e.g. cell type, are kept longest) and skipping
+  // those `movable` marks false; of j's levels, the one with the most cells
+  // (ties: the lowest code). Empty when there is none.
+  std::vector<int> nearest_seen(const std::vector<int>& codes, const std::vector<bool>& movable) const;
 
   bool empty() const { return groups_.empty(); }
   int dims() const { return dims_; }

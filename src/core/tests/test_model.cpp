@@ -319,6 +319,8 @@ TEST_F(TrainedModel, TransferMovesCellsToTheOtherConditionAndKeepsEachCell) {
   // Counts carried at their quantile need a count law, which gene-space models lack.
   EXPECT_THROW(model_->transfer(*d.source, own, other, Options().set("transfer_noise", "cell")),
                std::invalid_argument);
+  // So does a latent shift to unseen combinations.
+  EXPECT_THROW(model_->generate(other, Options().set("unseen", "shift")), std::invalid_argument);
 }
 
 TEST_F(TrainedModel, EmbedGivesCellsByTokenDim) {
