@@ -85,7 +85,12 @@
 #'   "shift")`: the average over the contexts that hold both). A perturbation
 #'   set's level is never changed: its embedding composes its members.
 #'   `"joint"` asks the flow for the combination itself, which it composes
-#'   less well.
+#'   less well: on Kang 2018, a `"latent_mlp"` generating the stimulated
+#'   cells of each of six cell types held out in turn
+#'   (`inst/scripts/perturbation_kang.R`, means over the types), squared
+#'   Pearson of mean expression 0.903 with `"shift"` against 0.888 with
+#'   `"joint"` (top-100 DEGs 0.759 against 0.705), energy distance 7.7
+#'   against 8.2.
 #' @param ... Arguments of the methods; a name no method knows (e.g. a
 #'   misspelling) is an error.
 #' @return A SingleCellExperiment with assays `counts` and `logcounts`

@@ -85,6 +85,8 @@
 #'   the types): energy distance to the real stimulated cells 2.38 with
 #'   `"cell"` against 6.06 with `"drawn"` and 2.74 for the mean-shift
 #'   baseline; squared Pearson of mean expression 0.927, 0.917 and 0.906.
+#'   A `"latent_mlp"` gained in every mode, e.g. `"shift"` 6.55 -> 2.66 and
+#'   `"contrast"` 7.82 -> 4.10 in energy distance.
 #' @param stand_ins What makes a trained target alike to an unseen one
 #'   (`mode = "shift"` only):
 #'   * `NULL` (default): co-expression over the cells of `x`, for targets
