@@ -8,7 +8,10 @@
 #
 #   Rscript inst/scripts/perturbation_papalexi.R [data-folder] [architecture] [mode]
 #
-# architecture "vae" and mode "shift" (the latent arithmetic) by default.
+# architecture "vae" and mode "shift" (the latent arithmetic) by default;
+# latent models' predictions are scored as transfer_cells() gives them
+# ("model": each control cell's own noise kept) and with new draws
+# ("model_drawn", noise = "drawn").
 # Scored per target with perturbation_metrics() (top_k = 50 of the 299
 # genes) against the held-out guide's real cells, relative to the
 # non-targeting cells, beside two baselines:
@@ -58,6 +61,11 @@ scores <- do.call(rbind, lapply(targets, function(t) {
   predictions <- list(model = counts(moved),
                       other_guides = counts(sce)[, !held_out & sce$target == t],
                       mean_perturbation = perturbed_training)
+  # Latent models keep each cell's noise by default; also score new draws.
+  if (identical(model$space, "latent")) {
+    predictions$model_drawn <- counts(transfer_cells(model, control, to = data.frame(target = t), mode = mode,
+                                                     noise = "drawn", seed = 1))
+  }
   predicted_profiles[[t]] <<- lapply(predictions, mean_log)
   papalexi_scores(t, counts(sce)[, sce$guide == held_out_guide[[t]]], predictions, counts(control))
 }))
