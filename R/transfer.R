@@ -12,7 +12,8 @@
 #'   under the new condition.
 #' * Latent models (`"latent_mlp"`, `"latent_dit"`, ...) do the same with the
 #'   cell's latent code (the VAE's posterior mean), then decode it under the
-#'   new condition and draw counts from the likelihood. The `"vae"` alone
+#'   new condition; each observed count goes to its own quantile under the
+#'   decoded likelihood, so the cell keeps its noise (`noise`). The `"vae"` alone
 #'   decodes the code under the new condition (which changes the cell only
 #'   when the decoder sees the condition, `decode_condition = 1`).
 #' * Latent models, the `"vae"` included, also move cells by latent
