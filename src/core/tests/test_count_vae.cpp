@@ -276,9 +276,7 @@ void expect_cells_take_the_other_programme(const GeneratedCells& moved, const st
                                            double fraction) {
   const SmallData& d = small_data();
   std::vector<float> observed(static_cast<size_t>(kCells) * kModelGenes);
-  std::vector<int> all(kCells);
-  for (int i = 0; i < kCells; ++i) all[i] = i;
-  d.source->fill_log_normalised(all, observed.data());
+  d.source->fill_log_normalised(cell_range(0, kCells), observed.data());
   for (int c : {0, 1}) {
     const double real = programme_gap(observed, d.conditions, c), got = programme_gap(moved.logcounts, other, c);
     EXPECT_GT(got / real, fraction) << "cells moved to " << c << ": programme gap " << got << ", real " << real;
@@ -602,10 +600,8 @@ TEST(LatentModel, TransferKeepingTheCellsNoiseReturnsUnmovedCellsExactly) {
   model->train(*d.source, d.conditions, training(60).set("learning_rate", 3e-3), {});
   const Options keep = Options().set("transfer", "shift").set("transfer_noise", "cell").set("seed", 2);
   const GeneratedCells same = model->transfer(*d.source, d.conditions, d.conditions, keep);
-  std::vector<int> all(kCells);
-  for (int i = 0; i < kCells; ++i) all[i] = i;
   std::vector<float> observed(static_cast<size_t>(kCells) * kModelGenes);
-  d.source->fill_counts(all, observed.data());
+  d.source->fill_counts(cell_range(0, kCells), observed.data());
   for (size_t i = 0; i < observed.size(); ++i) ASSERT_EQ(same.counts[i], static_cast<int>(observed[i])) << i;
 
   std::vector<int> other(d.conditions.size());
