@@ -89,6 +89,9 @@ compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", 
     fits <- c(lapply(stats::setNames(baselines, baselines), function(method) {
       fit_dynamics_baseline(train, input$time[split$train], method = method, values = "log", n_pcs = pcs)
     }), lapply(models, function(spec) {
+      # Cells inside the observed range do not depend on the forecast
+      # setting: interpolation fits skip its backtest.
+      if (split$task == "interpolation" && is.null(spec$forecast)) spec$forecast <- "continue"
       do.call(fit_dynamics_model, utils::modifyList(spec, list(x = train, time = input$time[split$train],
                                                                values = "log", n_pcs = pcs, verbose = FALSE)))
     }))

@@ -34,8 +34,34 @@
 #' detail. [compare_dynamics()] scores the model against the baselines of
 #' [fit_dynamics_baseline()] on held-out time points.
 #'
+#' **Forecasts.** The field is trained inside the observed range only; beyond
+#' the last observed time t_n it is read at t_n, and how far cells move
+#' there is damped: a cell asked for at t moves as far as the field at t_n
+#' carries it in tau (1 - exp(-(t - t_n) / tau)) time units, where tau is the
+#' forecast's relaxation time (0: the population stays as observed at t_n;
+#' `Inf`: the motion at t_n continues undamped). `forecast = "backtest"`
+#' (default) chooses tau on the data: a second field is fitted without the
+#' last time point, its population at the time before is moved to t_n under
+#' each candidate tau (0, 1/8, 1/4, 1/2, 1, 2 and 4 times that last gap, and
+#' `Inf`), and the tau whose cells are nearest the real ones (sliced
+#' Wasserstein-1 distance on the principal components) is kept. This doubles
+#' the fitting time; with fewer than three time points there is nothing to
+#' backtest and the motion continues. Measured (3 seeds): on the hESC ->
+#' endoderm course (forecast 96 h from 0-72 h) and on the MEF reprogramming
+#' days (day 22 from days 0-5), continuing the last motion is worse than
+#' holding at every fraction of the gap tried, in the backtest and in the
+#' forecast itself, and the backtest chooses 0 on both: the forecast then
+#' equals the last observed population ("use the last time", the nearest
+#' baseline), where the undamped motion had sliced W1 1.10 against 0.72
+#' (hESC) and 13.5 against 2.4 (MEF).
+#'
 #' @inheritParams fit_dynamics_baseline
 #' @param path `"hermite"`, `"spline"` or `"linear"` (see above).
+#' @param forecast How cells move beyond the last observed time:
+#'   `"backtest"` (default: the relaxation time chosen on the data, see
+#'   above), `"continue"` (the motion at the last time continues undamped) or
+#'   the relaxation time itself (a non-negative number in the units of `time`;
+#'   0 holds the last population).
 #' @param steps Optimiser steps (`NULL`: 600).
 #' @param batch_size Chains per step (`NULL`: 128).
 #' @param learning_rate AdamW learning rate (`NULL`: 1e-3), decayed by a
@@ -59,10 +85,11 @@
 #' mean(SummarizedExperiment::assay(cells, "logcounts")[20, ])  # about 1
 #' @export
 fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"), n_pcs = 30,
-                               path = c("hermite", "spline", "linear"), steps = NULL, batch_size = NULL,
-                               learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
+                               path = c("hermite", "spline", "linear"), forecast = "backtest", steps = NULL,
+                               batch_size = NULL, learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
   values <- match.arg(values)
   path <- match.arg(path)
+  .check_forecast(forecast)
   .check_count(n_pcs, "n_pcs")
   seed <- .check_count(seed, "seed", min = 0)
   settings <- list(...)
@@ -86,11 +113,78 @@ fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"
   scores <- t(crossprod(course$pca$rotation, input$values - course$pca$centre))  # cells x pcs
   progress <- .training_progress(verbose, environment())
   fitted <- .cpp_dynamics_fit(scores, input$time, settings, progress)
-  structure(c(course, list(values = values, time_column = if (is.character(time) && length(time) == 1L) time,
-                           raw = fitted$raw, spec = fitted$spec, history = fitted$history,
-                           parameters = fitted$parameters,
-                           trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
-            class = "exprflow_dynamics_model")
+  model <- structure(c(course, list(values = values, time_column = if (is.character(time) && length(time) == 1L) time,
+                                    raw = fitted$raw, spec = fitted$spec, history = fitted$history,
+                                    parameters = fitted$parameters,
+                                    trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
+                     class = "exprflow_dynamics_model")
+  model$forecast <- if (isTRUE(fitted$interrupted)) {
+    list(method = "continue", relaxation = Inf)
+  } else {
+    .forecast_relaxation(forecast, scores, input$time, settings, progress, seed)
+  }
+  model
+}
+
+.check_forecast <- function(forecast) {
+  ok <- (is.character(forecast) && length(forecast) == 1L && forecast %in% c("backtest", "continue")) ||
+    (is.numeric(forecast) && length(forecast) == 1L && !is.na(forecast) && forecast >= 0)
+  if (!ok) {
+    stop("`forecast` must be \"backtest\", \"continue\" or a relaxation time (a number >= 0, Inf to continue)",
+         call. = FALSE)
+  }
+}
+
+# The forecast's relaxation time: list(method, relaxation, backtest = NULL |
+# data.frame(relaxation, wasserstein_1)). `scores`: cells x pcs, as the
+# field was fitted on.
+.forecast_relaxation <- function(forecast, scores, time, settings, progress, seed) {
+  if (is.numeric(forecast)) return(list(method = "given", relaxation = forecast))
+  times <- sort(unique(time))
+  if (forecast == "continue" || length(times) < 3L) return(list(method = "continue", relaxation = Inf))
+  n <- length(times)
+  last <- times[n]
+  before <- times[n - 1L]
+  gap <- last - before
+  kept <- time < last
+  # Reported as its own stage, so that a progress bar says what runs.
+  backtest_progress <- function(step, total, loss, stage, epoch, validation_loss) {
+    progress(step, total, loss, "the forecast's backtest", epoch, validation_loss)
+  }
+  fitted <- .cpp_dynamics_fit(scores[kept, , drop = FALSE], time[kept], settings, backtest_progress)
+  if (isTRUE(fitted$interrupted)) return(list(method = "continue", relaxation = Inf))
+  start <- scores[time == before, , drop = FALSE]
+  real <- scores[time == last, , drop = FALSE]
+  candidates <- c(0, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, Inf) * gap
+  distance <- vapply(candidates, function(tau) {
+    reached <- before + .relaxed_span(gap, tau)
+    moved <- if (reached == before) start else {
+      path <- .cpp_dynamics_trajectories(fitted$raw, start, c(before, reached), 50L)  # pcs x n x 2
+      t(matrix(path[, , 2L], ncol(scores)))
+    }
+    wasserstein_distance(real, moved, p = 1, n_projections = 100, seed = seed)
+  }, numeric(1))
+  list(method = "backtest", relaxation = candidates[which.min(distance)],
+       backtest = data.frame(relaxation = candidates, wasserstein_1 = distance))
+}
+
+# How far (in time units) the field at the last observed time carries a cell
+# asked for `beyond` time units past it, with relaxation time `tau`.
+.relaxed_span <- function(beyond, tau) {
+  if (is.infinite(tau)) return(beyond)
+  if (tau == 0) return(0 * beyond)
+  tau * (1 - exp(-beyond / tau))
+}
+
+# The time the field is integrated to for each of `times`: the time itself
+# up to the last observed one, its damped span beyond (models saved before
+# the forecast setting continue undamped).
+.field_time <- function(model, times) {
+  last <- model$times[length(model$times)]
+  tau <- if (is.null(model$forecast)) Inf else model$forecast$relaxation
+  beyond <- times > last
+  times[beyond] <- last + .relaxed_span(times[beyond] - last, tau)
+  times
 }
 
 #' @export
@@ -102,6 +196,10 @@ print.exprflow_dynamics_model <- function(x, ...) {
               paste(sprintf("%s (%d)", format(x$times), x$cells_per_time), collapse = ", ")))
   cat(sprintf("  velocity field: %s parameters, %d steps of %d chains\n",
               format(x$parameters, big.mark = ","), as.integer(x$spec$steps), as.integer(x$spec$batch_size)))
+  tau <- if (is.null(x$forecast)) Inf else x$forecast$relaxation
+  how <- if (is.infinite(tau)) "the last motion continues" else if (tau == 0) "the last population holds" else
+    sprintf("motion relaxes in %s time units", format(tau, digits = 3))
+  cat(sprintf("  forecast: %s (%s)\n", how, if (is.null(x$forecast)) "continue" else x$forecast$method))
   invisible(x)
 }
 
@@ -141,6 +239,9 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
 # times. Their principal components move along the field; the rest of each
 # cell stays its own, so that cells keep gene-level detail.
 .cell_paths <- function(model, cells, from, times, steps) {
+  # Beyond the last observed time, cells move the forecast's damped span.
+  from <- .field_time(model, from)
+  times <- .field_time(model, times)
   rotation <- model$pca$rotation
   scores <- t(crossprod(rotation, cells - model$pca$centre))  # n x pcs
   moved <- array(0, c(ncol(rotation), ncol(cells), length(times)))  # pcs x n x times

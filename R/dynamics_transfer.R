@@ -17,7 +17,8 @@
 #' gene-level detail) is kept, and values are clipped at the data's floor (0
 #' for log-normalised counts), as [generate_cells()] does. A cell asked for at
 #' its own time is returned as it is. Beyond the last observed time the field
-#' is read at that time (a forecast continues the last observed motion).
+#' is read at that time, and cells move the forecast's damped span (see
+#' `forecast` in [fit_dynamics_model()]; by default chosen by a backtest).
 #'
 #' @param model An `exprflow_dynamics_model` ([fit_dynamics_model()]).
 #' @param x Observed cells: a SingleCellExperiment, a Seurat object or a

@@ -5,12 +5,14 @@
 # from the first five, by the population flow (fit_dynamics_model(), package
 # defaults) and the dynamics baselines, with compare_dynamics().
 #   Rscript inst/scripts/compare_dynamics.R [data-folder] [n_pcs] [plot.png]
-# Takes under a minute. Measured (30 PCs, seed 1), mean over the interior time
-# points of sliced W1 / energy distance: nearest 1.84 / 10.2, gaussian
-# 1.30 / 5.45, optimal_transport 1.27 / 5.47; forecast of 96 h (W1): nearest
-# ("use 72 h") 0.77, gaussian 1.06, optimal_transport 1.11. The trajectory
-# bends (see the plot): straight interpolation misses 36 h by more than the
-# spread of its cells.
+# Takes about two minutes. Measured (30 PCs, seed 1), mean over the interior
+# time points of sliced W1 / energy distance: population flow 1.26 / 5.22,
+# nearest 1.83 / 10.2, gaussian 1.32 / 5.58, optimal_transport 1.26 / 5.47;
+# forecast of 96 h (W1): nearest ("use 72 h") 0.77, gaussian 1.06,
+# optimal_transport 1.11, population flow 0.77 (its backtest chose to hold
+# the 72 h population; its undamped field gave 1.12). The trajectory bends
+# (see the plot): straight interpolation misses 36 h by more than the spread
+# of its cells.
 suppressPackageStartupMessages(library(exprflow))
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- if (length(args) >= 1) args[[1]] else file.path("..", "shared", "data", "timecourse_scode_tf100")

@@ -11,19 +11,21 @@
 # a PCA of the training cells), and its state composition compared with the
 # real one (total variation distance: half the sum of absolute differences).
 #   Rscript inst/scripts/compare_dynamics_mef.R [data-folder] [n_pcs] [seeds]
-# Takes about 3 minutes with 3 seeds. Measured (20 PCs, package defaults,
+# Takes about 4 minutes with 3 seeds. Measured (20 PCs, package defaults,
 # mean of seeds 1-3), sliced W1 / energy distance:
-#   day 2 held out: population flow 2.33 / 9.50, optimal transport 2.46 / 9.94,
-#     Gaussian 2.50 / 9.53, nearest 3.71 / 19.9 (the flow best);
-#   day 5 held out: Gaussian 1.73 / 4.36, optimal transport 1.74 / 4.55,
-#     population flow 2.02 / 5.80, nearest 2.18 / 6.50 (the flow loses to both
-#     interpolations; straight paths, 1.96 with seed 1, do not close the gap);
-#   day 22 forecast (17 days past day 5): nearest 2.42 / 8.6; every method
-#     that extrapolates motion 12.5-16.7 / 87-100.
+#   day 2 held out: population flow 2.39 / 9.46, optimal transport 2.52 / 9.94,
+#     Gaussian 2.54 / 9.47, nearest 3.74 / 19.9 (the flow best);
+#   day 5 held out: optimal transport 1.71 / 4.55, Gaussian 1.80 / 4.72,
+#     population flow 1.99 / 5.80, nearest 2.17 / 6.50 (the flow loses to both
+#     interpolations);
+#   day 22 forecast (17 days past day 5): nearest 2.42 / 8.6; Gaussian and
+#     optimal transport 12.6 / 101 and 16.7 / 99 (the flow's undamped field
+#     was 13.5 / 87); the flow's backtest (day 5 from days 0 and 2) chooses to
+#     hold, so its forecast is the day-5 population: 2.42 / 8.6.
 # Day-5 state composition (total variation distance to the real one):
-# Gaussian 0.20, optimal transport 0.24, flow 0.30, nearest 0.31; every
-# method makes too many early neurons (0.49-0.60 against 0.29) and too few
-# failed cells (0.04-0.07 against 0.24), which no training day shows.
+# Gaussian 0.21, optimal transport 0.24, flow 0.30, nearest 0.31; every
+# method makes too many early neurons (0.50-0.60 against 0.29) and too few
+# failed cells (0.05-0.06 against 0.24), which no training day shows.
 suppressPackageStartupMessages(library(exprflow))
 args <- commandArgs(trailingOnly = TRUE)
 data_dir <- if (length(args) >= 1) args[[1]] else file.path("..", "shared", "data", "timecourse_scode_tf100")

@@ -127,6 +127,49 @@ test_that("fit_dynamics_model() moves a population through a time point it never
   expect_error(generate_cells(model, n = 5, time = 1, condition = "B"), "no condition")
 })
 
+test_that("a backtest decides whether a forecast continues the last motion or holds", {
+  fit <- function(toy, ...) {
+    fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 5, steps = 150, batch_size = 32, hidden = 32,
+                       n_layers = 1, seed = 1, verbose = FALSE, ...)
+  }
+  x2_at <- function(model, time) {
+    mean(SummarizedExperiment::assay(generate_cells(model, n = 200, time = time, seed = 2), "logcounts")[2, ]) - 10
+  }
+  # A steady drift (x2 rises 4 per 24 h): moving the 24 h cells to 48 h with a
+  # field fitted on 0 and 24 h is best undamped, so the forecast continues.
+  steady <- moving_clusters(times = c(0, 24, 48), per_time = 60)
+  model <- fit(steady)
+  backtest <- model$forecast$backtest
+  expect_identical(model$forecast$method, "backtest")
+  expect_identical(backtest$relaxation, c(0, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, Inf) * 24)
+  expect_identical(model$forecast$relaxation, backtest$relaxation[which.min(backtest$wasserstein_1)])
+  expect_gte(model$forecast$relaxation, 48)
+  expect_lt(min(backtest$wasserstein_1), backtest$wasserstein_1[1] / 3)  # holding misses by the whole step
+  expect_equal(x2_at(model, 72), 12, tolerance = 0.1)
+  expect_output(print(model), "forecast: (the last motion continues|motion relaxes in [0-9]+ time units) \\(backtest\\)")
+  # A course that stops (x2 0, 4, 4): continuing the first motion overshoots
+  # 48 h, so the forecast holds the last population.
+  stopping <- moving_clusters(times = c(0, 24, 48), per_time = 60)
+  stopping$values[2, stopping$time == 48] <- stopping$values[2, stopping$time == 48] - 4
+  held <- fit(stopping)
+  expect_identical(held$forecast$relaxation, 0)
+  expect_identical(which.min(held$forecast$backtest$wasserstein_1), 1L)
+  expect_equal(x2_at(held, 96), 4, tolerance = 0.1)
+  expect_output(print(held), "forecast: the last population holds \\(backtest\\)")
+  # Given: a relaxation time, or "continue"; with two time points there is nothing to backtest.
+  given <- fit(stopping, forecast = 12)
+  expect_identical(given$forecast, list(method = "given", relaxation = 12))
+  expect_identical(fit(stopping, forecast = "continue")$forecast$relaxation, Inf)
+  expect_identical(fit(lapply(steady, function(v) if (is.matrix(v)) v[, steady$time < 48] else v[steady$time < 48]))$forecast,
+                   list(method = "continue", relaxation = Inf))
+  # The damped span: tau (1 - exp(-beyond / tau)); the field's time beyond the last observed one.
+  expect_equal(exprflow:::.relaxed_span(24, 12), 12 * (1 - exp(-2)))
+  expect_equal(exprflow:::.field_time(given, c(10, 48, 72)), c(10, 48, 48 + 12 * (1 - exp(-2))))
+  for (bad in list(-1, "sometimes", c(1, 2), NA_real_)) {
+    expect_error(fit(stopping, forecast = bad), "`forecast` must be \"backtest\", \"continue\" or a relaxation time")
+  }
+})
+
 test_that("compare_dynamics() scores dynamics models beside the baselines", {
   toy <- moving_clusters(times = c(0, 24, 48), per_time = 50)
   scores <- compare_dynamics(toy$values, toy$time, baselines = "nearest", forecast = FALSE, values = "log", n_pcs = 5,
