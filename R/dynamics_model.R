@@ -26,6 +26,21 @@
 #'   (pairwise OT-CFM, Tong et al. 2023).
 #' * The field (a residual MLP whose blocks are modulated by an embedding of
 #'   time) is regressed on the paths' velocities.
+#' * `state = "ssm"` also gives the field the populations' state along the
+#'   sequence of time points: each observed population is summarised (the
+#'   mean of a small network over its cells) and enters a diagonal
+#'   state-space model in continuous time as an impulse at its time; the
+#'   state decays exactly between time points (`state_size` modes per
+#'   direction, rates from 1 to 30 per observed range), forward from earlier
+#'   populations and backward from later ones, so it can be read at any
+#'   time, observed or not, and joins the time embedding. Measured (3 seeds,
+#'   each interior time point held out in turn, sliced W1): 1.253 against
+#'   1.249 for the time alone on the hESC -> endoderm course (optimal
+#'   transport 1.281), 2.23 against 2.19 on the MEF days (2.11), so the
+#'   default stays `"time"`. With one time course the state is a fixed
+#'   function of time, which the time embedding can already learn; it could
+#'   carry more only if several courses shared one field, which this model
+#'   does not fit.
 #'
 #' [generate_cells()] with `time =` starts from cells of the latest observed
 #' time at or before it (the first one for earlier times), moves them with
@@ -72,7 +87,8 @@
 #'   `dropout` (0), `coupling_epsilon` (0.05: Sinkhorn's regularisation as a
 #'   fraction of the mean squared distance), `path_noise` (0: standard
 #'   deviation of noise added to path positions, in units of the cells'
-#'   overall spread), `weight_decay` (0).
+#'   overall spread), `weight_decay` (0), `state` (`"time"`, or `"ssm"`: see
+#'   above), `state_size` (16).
 #' @return An `exprflow_dynamics_model`.
 #' @seealso [compare_dynamics()], [fit_dynamics_baseline()]
 #' @examples
@@ -189,7 +205,10 @@ fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"
 
 #' @export
 print.exprflow_dynamics_model <- function(x, ...) {
-  cat(sprintf("<exprflow_dynamics_model> population flow, %s paths\n", x$spec$path))
+  cat(sprintf("<exprflow_dynamics_model> population flow, %s paths%s\n", x$spec$path,
+              if (identical(x$spec$state, "ssm")) {
+                sprintf(", with the populations' state (SSM, %d modes per direction)", as.integer(x$spec$state_size))
+              } else ""))
   cat(sprintf("  %d genes (%s values) in %d principal components; %d cells at %d time points: %s\n",
               length(x$genes), if (x$values == "counts") "log-normalised" else "log", ncol(x$pca$rotation),
               sum(x$cells_per_time), length(x$times),

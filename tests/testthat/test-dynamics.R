@@ -170,6 +170,26 @@ test_that("a backtest decides whether a forecast continues the last motion or ho
   }
 })
 
+test_that("state = \"ssm\" gives the field the populations' state, and it is saved with the model", {
+  toy <- moving_clusters()
+  held <- toy$time != 24
+  model <- fit_dynamics_model(toy$values[, held], toy$time[held], values = "log", n_pcs = 5, steps = 150,
+                              batch_size = 32, hidden = 32, n_layers = 1, state = "ssm", state_size = 4, seed = 1,
+                              verbose = FALSE)
+  expect_output(print(model), "with the populations' state \\(SSM, 4 modes per direction\\)")
+  # Half-way along x2 (0 -> 8) at the time it never saw, each cluster onto itself.
+  values <- SummarizedExperiment::assay(generate_cells(model, n = 200, time = 24, seed = 2), "logcounts") - 10
+  expect_equal(mean(values[2, ]), 4, tolerance = 0.25)
+  expect_lt(mean(abs(values[1, ]) < 1.5), 0.05)
+  file <- tempfile(fileext = ".rds")
+  save_model(model, file)
+  again <- load_model(file)
+  expect_identical(SummarizedExperiment::assay(generate_cells(again, n = 20, time = 30, seed = 1), "logcounts"),
+                   SummarizedExperiment::assay(generate_cells(model, n = 20, time = 30, seed = 1), "logcounts"))
+  expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 5, state = "memory"),
+               "state must be \"time\" or \"ssm\"")
+})
+
 test_that("compare_dynamics() scores dynamics models beside the baselines", {
   toy <- moving_clusters(times = c(0, 24, 48), per_time = 50)
   scores <- compare_dynamics(toy$values, toy$time, baselines = "nearest", forecast = FALSE, values = "log", n_pcs = 5,

@@ -22,6 +22,10 @@ namespace {
 
 constexpr const char* kKind = "population_flow";
 constexpr int kStepsPerRecord = 100;  // one history record per this many optimiser steps
+// Cells per population whose summary a training step reads (a fresh draw each
+// step, so that the summary is learned from the population, not from one
+// fixed set of cells).
+constexpr int64_t kSummaryCells = 256;
 
 }  // namespace
 
@@ -33,9 +37,10 @@ VelocityFieldImpl::VelocityFieldImpl(int64_t dim, int64_t hidden, int64_t n_laye
   out_ = register_module("out", Linear(hidden, dim));
 }
 
-Tensor VelocityFieldImpl::forward(const Tensor& x, const Tensor& t) {
-  const Tensor h = in_->forward(x).unsqueeze(1);           // (B, 1, H)
-  const Tensor c = time_->forward(t);                      // (B, H)
+Tensor VelocityFieldImpl::forward(const Tensor& x, const Tensor& t, const Tensor& context) {
+  const Tensor h = in_->forward(x).unsqueeze(1);  // (B, 1, H)
+  Tensor c = time_->forward(t);                   // (B, H)
+  if (context.defined()) c = c + context;
   return out_->forward(blocks_->forward(h, c).squeeze(1));  // (B, d)
 }
 
@@ -50,6 +55,10 @@ Options PopulationFlowModel::default_spec() {
       .set("n_layers", 3.0)
       .set("dropout", 0.0)
       .set("path", "hermite")
+      // "ssm": the field also reads the populations' state over the time
+      // points (dynamics/population_context), state_size modes per direction.
+      .set("state", "time")
+      .set("state_size", 16.0)
       .set("coupling_epsilon", 0.05)
       .set("path_noise", 0.0)
       .set("batch_size", 128.0)
@@ -82,15 +91,35 @@ PopulationFlow::PopulationFlow(const Options& spec, int dim) : spec_(spec), dim_
   if (path != "hermite" && path != "spline" && path != "linear") {
     throw std::invalid_argument("path must be \"hermite\", \"spline\" or \"linear\"; got \"" + path + "\"");
   }
+  // Models saved before the setting existed read the time alone.
+  const std::string state = spec_.text("state", "time");
+  if (state != "time" && state != "ssm") {
+    throw std::invalid_argument("state must be \"time\" or \"ssm\"; got \"" + state + "\"");
+  }
   torch::manual_seed(static_cast<uint64_t>(spec_.integer("seed")));
   field_ = VelocityField(dim, hidden, n_layers, dropout);
+  // Built after the field, so that the field starts from the same weights either way.
+  if (state == "ssm") context_ = PopulationContext(dim, hidden, spec_.positive("state_size"));
   centre_ = at::zeros({dim});
 }
 
 long PopulationFlow::parameter_count() const {
   long n = 0;
   for (const Tensor& p : field_->parameters()) n += p.numel();
+  if (context_) {
+    for (const Tensor& p : context_->parameters()) n += p.numel();
+  }
   return n;
+}
+
+std::vector<double> PopulationFlow::knots() const {
+  std::vector<double> out;
+  for (double t : times_) out.push_back(scaled_time(t));
+  return out;
+}
+
+Tensor PopulationFlow::velocity(const Tensor& z, const Tensor& t) const {
+  return field_->forward(z, t, context_ ? context_->forward(summaries_, knots(), t) : Tensor());  // (n, d)
 }
 
 Tensor PopulationFlow::cells_tensor(const std::vector<float>& cells, int n) const {
@@ -140,9 +169,14 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
   AdamWSettings adamw;
   adamw.learning_rate = lr;
   adamw.weight_decay = spec_.number("weight_decay");
-  const std::unique_ptr<Optimiser> optimiser = make_adamw(field_->parameters(), adamw);
+  std::vector<Tensor> parameters = field_->parameters();
+  if (context_) {
+    for (const Tensor& p : context_->parameters()) parameters.push_back(p);
+  }
+  const std::unique_ptr<Optimiser> optimiser = make_adamw(parameters, adamw);
   at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(spec_.integer("seed")));
   field_->train();
+  if (context_) context_->train();
   if (callbacks.on_stage) callbacks.on_stage("dynamics");
   TrainReport report;
   double loss_sum = 0;
@@ -162,7 +196,17 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
       target = paths.at(chains, tau);
       if (noise > 0) target.position = target.position + noise * at::randn(target.position.sizes(), generator);
     }
-    const Tensor loss = (field_->forward(target.position, tau) - target.velocity).pow(2).mean();
+    Tensor context;
+    if (context_) {
+      std::vector<Tensor> drawn;  // at most kSummaryCells cells of each population, with replacement
+      for (const Tensor& cells : populations) {
+        const int64_t n = std::min<int64_t>(cells.size(0), kSummaryCells);
+        drawn.push_back(cells.index_select(
+            0, at::randint(cells.size(0), {n}, generator, at::TensorOptions().dtype(at::kLong))));
+      }
+      context = context_->forward(context_->summarise(drawn), knots, tau);  // (B, H)
+    }
+    const Tensor loss = (field_->forward(target.position, tau, context) - target.velocity).pow(2).mean();
     optimiser->zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(field_->parameters(), 1.0);
@@ -193,6 +237,11 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
     }
   }
   field_->eval();
+  if (context_) {
+    context_->eval();
+    torch::NoGradGuard no_grad;
+    summaries_ = context_->summarise(populations);  // (K, H), from every cell
+  }
   trained_ = trained_ || report.steps > 0;
   return report;
 }
@@ -203,8 +252,8 @@ Tensor PopulationFlow::heun_step(const Tensor& z, double t, double dt) const {
   // read at the nearest observed end (a forecast continues the motion the
   // population had at the last time point).
   auto field_time = [&](double at_time) { return at::full({n}, std::clamp(at_time, 0.0, 1.0), z.options()); };
-  const Tensor v0 = field_->forward(z, field_time(t));                 // (n, d)
-  const Tensor v1 = field_->forward(z + dt * v0, field_time(t + dt));  // (n, d)
+  const Tensor v0 = velocity(z, field_time(t));                 // (n, d)
+  const Tensor v1 = velocity(z + dt * v0, field_time(t + dt));  // (n, d)
   return z + 0.5 * dt * (v0 + v1);
 }
 
@@ -260,6 +309,10 @@ std::string PopulationFlow::to_bytes() const {
   bundle.meta["history"] = history;
   bundle.put("centre", centre_);
   bundle.put_module("field", *field_);
+  if (context_) {
+    bundle.put_module("context", *context_);
+    if (summaries_.defined()) bundle.put("summaries", summaries_);
+  }
   return seal_payload(bundle.to_bytes());
 }
 
@@ -287,6 +340,14 @@ std::unique_ptr<PopulationFlow> PopulationFlow::from_payload(std::string_view pa
     model->centre_ = bundle.get("centre", {model->dim_}, at::kFloat).clone();
     bundle.get_module("field", *model->field_);
     model->field_->eval();
+    if (model->context_) {
+      bundle.get_module("context", *model->context_);
+      model->context_->eval();
+      if (model->trained_) {
+        model->summaries_ = bundle.get("summaries", {static_cast<int64_t>(model->times_.size()),
+                                                     model->spec_.positive("hidden")}, at::kFloat).clone();
+      }
+    }
     if (model->trained_ && (model->times_.size() < 2 || !(model->scale_ > 0))) {
       throw std::invalid_argument("its times or scale are malformed");
     }

@@ -9,6 +9,7 @@
 
 #include "backbone/residual_mlp.hpp"
 #include "condition/timestep_embedding.hpp"
+#include "dynamics/population_context.hpp"
 #include "exprflow/dynamics.hpp"
 #include "exprflow/torch_prelude.hpp"
 #include "runtime/linear.hpp"
@@ -16,11 +17,13 @@
 namespace exprflow {
 
 // v(x, t): the cell projected to `hidden`, FiLM residual blocks modulated by
-// an embedding of the (normalised) time, projected back.
+// an embedding of the (normalised) time, projected back. `context` (B,
+// hidden), when given, is added to the time embedding (the populations'
+// state, dynamics/population_context).
 class VelocityFieldImpl : public torch::nn::Module {
  public:
   VelocityFieldImpl(int64_t dim, int64_t hidden, int64_t n_layers, double dropout);
-  Tensor forward(const Tensor& x, const Tensor& t);  // (B, d), (B,) -> (B, d)
+  Tensor forward(const Tensor& x, const Tensor& t, const Tensor& context = {});  // (B, d), (B,) -> (B, d)
 
  private:
   Linear in_{nullptr}, out_{nullptr};
@@ -55,6 +58,11 @@ class PopulationFlow : public PopulationFlowModel {
   Tensor from_field(const Tensor& z) const { return z * scale_ + centre_; }
   // One Heun step of dz/dt = v(z, t) on the scaled time.
   Tensor heun_step(const Tensor& z, double t, double dt) const;
+  // The field at scaled times t (B,) read inside the observed range, with
+  // the populations' state where the model has one.
+  Tensor velocity(const Tensor& z, const Tensor& t) const;
+  // The observed times on the field's scale.
+  std::vector<double> knots() const;
   Tensor cells_tensor(const std::vector<float>& cells, int n) const;
 
   Options spec_;
@@ -63,6 +71,11 @@ class PopulationFlow : public PopulationFlowModel {
   Tensor centre_;              // (d,)
   double scale_ = 1.0;
   mutable VelocityField field_{nullptr};  // eval-mode forward passes from const methods
+  // state = "ssm": the populations' state over the time points, and the
+  // summaries (K, hidden) of the observed populations it reads (from all
+  // their cells, after training).
+  mutable PopulationContext context_{nullptr};
+  Tensor summaries_;
   std::vector<EpochRecord> history_;
   bool trained_ = false;
 };

@@ -1,12 +1,14 @@
 // The population flow (issue 12): optimal-transport couplings, paths through
-// chains of cells, and a velocity field that moves a population along a
-// curved course to a time point it never saw.
+// chains of cells, the populations' state over the time points, and a
+// velocity field that moves a population along a curved course to a time
+// point it never saw.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "dynamics/population_context.hpp"
 #include "dynamics/population_coupling.hpp"
 #include "dynamics/time_spline.hpp"
 #include "error_message.hpp"
@@ -137,6 +139,57 @@ TEST(PopulationFlow, FollowsACurvedCourseThroughATimePointItNeverSaw) {
   EXPECT_LT(linear.second, hermite.second);
   EXPECT_LT(hermite.second, spline.second);
   for (const auto& moved : {linear, hermite, spline}) EXPECT_NEAR(moved.first, 0.0, 0.6);
+}
+
+TEST(PopulationContext, DirectSumsMatchTheRecurrenceAtAnyTime) {
+  torch::manual_seed(4);
+  PopulationContext context(3, 8, 5);
+  const std::vector<double> knots{0.0, 0.2, 0.5, 1.0};
+  const Tensor summaries = at::randn({4, 8});  // (K, H)
+  // Before the first time, at times, between them, and beyond the last.
+  const Tensor tau = at::tensor({-0.1, 0.0, 0.1, 0.2, 0.35, 0.5, 0.99, 1.0, 1.3}, at::kFloat);
+  const Tensor direct = context->states(summaries, knots, tau);  // (9, 10)
+  EXPECT_EQ(direct.sizes(), (std::vector<int64_t>{9, 10}));
+  EXPECT_LT((direct - context->states_by_recurrence(summaries, knots, tau)).abs().max().item<double>(), 1e-5);
+  // At an observed time the forward state has just taken that population's
+  // impulse: it jumps there, and the backward state no longer holds it.
+  const Tensor around = context->states(summaries, knots, at::tensor({0.2f - 1e-4f, 0.2f}));
+  const Tensor impulse = summaries[1].matmul(context->named_parameters()["input_forward.weight"].t());  // (N,)
+  EXPECT_LT((around[1].slice(0, 0, 5) - around[0].slice(0, 0, 5) - impulse).abs().max().item<double>(), 1e-2);
+  // Beyond the last time every forward mode decays at its own rate, and no backward state is left.
+  const Tensor late = context->states(summaries, knots, at::tensor({1.0f, 1.5f}));
+  const Tensor ratio = late[1].slice(0, 0, 5) / late[0].slice(0, 0, 5);
+  EXPECT_LT((ratio - at::exp(-0.5 * context->rates())).abs().max().item<double>(), 1e-4);
+  EXPECT_EQ(late.slice(1, 5, 10).abs().max().item<double>(), 0.0);
+  // The rates span a memory as long as the course down to a thirtieth of it.
+  EXPECT_NEAR(context->rates().min().item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(context->rates().max().item<double>(), 30.0, 1e-4);
+  // Gradients reach the summaries and the rates.
+  Tensor learned = summaries.clone().requires_grad_(true);
+  context->forward(learned, knots, tau).pow(2).sum().backward();
+  EXPECT_GT(learned.grad().abs().sum().item<double>(), 0.0);
+  EXPECT_GT(context->named_parameters()["log_rate"].grad().abs().sum().item<double>(), 0.0);
+  EXPECT_THROW(context->states(summaries.slice(0, 0, 3), knots, tau), std::invalid_argument);
+  EXPECT_THROW(PopulationContext(3, 8, 0), std::invalid_argument);
+}
+
+TEST(PopulationFlow, WithThePopulationsStateFollowsTheCourseAndSavesIt) {
+  // As above: time 2 held out; Hermite paths pass at about (0, 4.13) there.
+  const TimeCourse course = arc_course({0, 1, 3, 4}, 60, 1);
+  const TimeCourse start = arc_course({1}, 200, 2);
+  const Options spec = Options().set("state", "ssm").set("state_size", 8.0).set("steps", 300.0).set("batch_size", 32.0);
+  auto model = PopulationFlowModel::create(spec, 2);
+  auto plain = PopulationFlowModel::create(Options().set("steps", 300.0).set("batch_size", 32.0), 2);
+  EXPECT_GT(model->parameter_count(), plain->parameter_count());
+  model->train(course, {});
+  const auto moved = mean_2d(model->transport(start.points, 200, 1.0, 2.0, 20));
+  EXPECT_NEAR(moved.first, 0.0, 0.6);
+  EXPECT_NEAR(moved.second, 4.13, 0.5);
+  const auto again = PopulationFlowModel::load_bytes(model->to_bytes(), "test bytes");
+  EXPECT_EQ(again->spec().text("state"), "ssm");
+  EXPECT_EQ(model->transport(course.points, course.n_cells, 0.5, 3.5, 7),
+            again->transport(course.points, course.n_cells, 0.5, 3.5, 7));
+  EXPECT_THROW(PopulationFlowModel::create(Options().set("state", "memory"), 2), std::invalid_argument);
 }
 
 TEST(PopulationFlow, SavedBytesMoveCellsAlikeAndErrorsNameTheProblem) {
