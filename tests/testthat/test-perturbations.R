@@ -105,6 +105,23 @@ test_that("a target no cell had, one of the model's genes, moves cells like its 
                "`stand_ins` names none of the model's trained targets \\('CD79A', 'LYZ'\\)")
   expect_error(transfer_cells(model, control, to = data.frame(target = "drugX"), stand_ins = data.frame(tf = "LYZ")),
                "`stand_ins` as a network needs columns 'regulator' and 'target'")
+
+  # Weight 0 on the stand-ins: the average of the trained targets that could
+  # stand in, whatever the knowledge (here CD79A and LYZ both times). With
+  # two trained targets there is nothing to leave out, so "validated" keeps
+  # the stand-ins alone (weight 1, the default).
+  average <- transfer_cells(model, control, to = data.frame(target = "MS4A1"), stand_in_weight = 0, seed = 1)
+  expect_identical(SingleCellExperiment::counts(average),
+                   SingleCellExperiment::counts(transfer_cells(model, control, to = data.frame(target = "drugX"),
+                                                               stand_ins = sets, stand_in_weight = 0, seed = 1)))
+  expect_false(identical(SingleCellExperiment::counts(average), SingleCellExperiment::counts(cd79a)))
+  expect_identical(SingleCellExperiment::counts(transfer_cells(model, control, to = data.frame(target = "MS4A1"),
+                                                               stand_in_weight = "validated", seed = 1)),
+                   SingleCellExperiment::counts(unseen))
+  expect_error(transfer_cells(model, control, to = data.frame(target = "MS4A1"), stand_in_weight = 2),
+               "`stand_in_weight` must be a number in \\[0, 1\\] or \"validated\"")
+  expect_error(transfer_cells(model, control, to = data.frame(target = "MS4A1"), stand_in_weight = 0.5, mode = "joint"),
+               "`stand_in_weight` weighs the stand-ins of unseen targets, which only `mode = \"shift\"` has")
 })
 
 test_that("gene-space models generate unseen combinations and doses; errors name the argument", {

@@ -103,7 +103,11 @@ Options GenerativeModel::default_sample_options() {
       // stand-ins for unseen targets (data/coexpression_stand_ins.hpp);
       // none: co-expression.
       .set("stand_in_genes", std::vector<std::string>{})
-      .set("stand_in_terms", std::vector<std::string>{});
+      .set("stand_in_terms", std::vector<std::string>{})
+      // transfer "shift" only: the stand-ins' weight in their blend with the
+      // average of the trained targets that could stand in (1: the stand-ins
+      // alone; -1: chosen by leaving each trained target out in turn).
+      .set("stand_in_weight", 1.0);
   return o;
 }
 

@@ -509,8 +509,12 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   const std::vector<PerturbationLevels> from_perturbations = perturbation_levels(covariates_, from);
   std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
   if (shift) {
+    const double stand_in_weight = o.number("stand_in_weight");
+    if (stand_in_weight != -1 && !(stand_in_weight >= 0 && stand_in_weight <= 1)) {
+      throw std::invalid_argument("stand_in_weight must be in [0, 1], or -1 to choose it by leaving trained targets out");
+    }
     add_stand_ins(to_perturbations, to_columns, data,
-                  gene_terms_of(o.texts("stand_in_genes"), o.texts("stand_in_terms")));
+                  gene_terms_of(o.texts("stand_in_genes"), o.texts("stand_in_terms")), stand_in_weight);
   }
 
   GeneratedCells out = GeneratedCells::sized(G, n);
@@ -563,7 +567,7 @@ constexpr int kCoexpressionCells = 2000;
 constexpr int64_t kStandIns = 3;
 
 void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const CovariateColumns& to,
-                                const ExpressionSource& data, const GeneTerms& terms) const {
+                                const ExpressionSource& data, const GeneTerms& terms, double stand_in_weight) const {
   const bool by_terms = !terms.empty();
   std::unordered_map<std::string, int64_t> gene_index;
   for (size_t g = 0; g < genes_.size(); ++g) gene_index.emplace(genes_[g], static_cast<int64_t>(g));
@@ -592,6 +596,47 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
         gene_candidates.emplace_back(gene->second, code);
       }
     }
+    // The stand-ins' weight against the candidates' average: given, or
+    // chosen on the candidates themselves once a member needs stand-ins.
+    double weight = stand_in_weight;
+    const auto blended = [&](const std::vector<StandIn>& stand_ins) {
+      std::vector<int> levels;
+      if (by_terms) {
+        for (const auto& candidate : term_candidates) levels.push_back(candidate.second);
+      } else {
+        for (const auto& candidate : gene_candidates) levels.push_back(candidate.second);
+      }
+      if (weight < 0) {
+        // Leave one candidate out: its stand-ins among the others, and every shift from the control.
+        std::vector<int> base(covariates_.size(), -1);
+        base[p.covariate] = p.control;
+        std::vector<std::vector<float>> shifts;
+        std::vector<std::vector<StandIn>> left_out;
+        for (size_t j = 0; j < levels.size(); ++j) {
+          std::vector<int> with_level = base;
+          with_level[p.covariate] = levels[j];
+          shifts.push_back(centroids_.shift(base, with_level));
+          std::vector<StandIn> found;
+          if (by_terms) {
+            std::vector<std::pair<std::string, int>> others;
+            for (size_t i = 0; i < levels.size(); ++i) {
+              if (i != j) others.emplace_back(term_candidates[i].first, static_cast<int>(i));
+            }
+            found = shared_term_stand_ins(terms, term_candidates[j].first, others, kStandIns);
+          } else {
+            std::vector<std::pair<int64_t, int>> others;
+            for (size_t i = 0; i < levels.size(); ++i) {
+              if (i != j) others.emplace_back(gene_candidates[i].first, static_cast<int>(i));
+            }
+            if (!expression.defined()) expression = read_expression();  // (N, G)
+            found = coexpression_stand_ins(expression, gene_candidates[j].first, others, kStandIns);
+          }
+          left_out.push_back(std::move(found));
+        }
+        weight = validated_stand_in_weight(shifts, left_out);
+      }
+      return blend_with_average(stand_ins, levels, weight);
+    };
     // Only the levels the cells move to.
     const std::vector<int>& codes = to.at(covariates_[p.covariate].name);
     const std::set<int> wanted(codes.begin(), codes.end());
@@ -610,11 +655,11 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
                                       "'gene_condition'), which has no value for it");
         }
         if (by_terms) {
-          p.stand_ins[member] = shared_term_stand_ins(terms, member, term_candidates, kStandIns);
+          p.stand_ins[member] = blended(shared_term_stand_ins(terms, member, term_candidates, kStandIns));
           continue;
         }
         if (!expression.defined()) expression = read_expression();  // (N, G)
-        p.stand_ins[member] = coexpression_stand_ins(expression, gene->second, gene_candidates, kStandIns);
+        p.stand_ins[member] = blended(coexpression_stand_ins(expression, gene->second, gene_candidates, kStandIns));
       }
     }
   }

@@ -93,8 +93,11 @@ class LatentModel final : public ModelRecord {
   // `terms`, members that name one of the model's genes get theirs from the
   // co-expression of `data`'s cells; with `terms`, every such member gets
   // them from shared terms, among the trained targets that `terms` names.
+  // The stand-ins are blended with the average of those trained targets,
+  // with `stand_in_weight` on the stand-ins (-1: the weight that predicts
+  // the trained targets best when each is left out in turn).
   void add_stand_ins(std::vector<PerturbationLevels>& levels, const CovariateColumns& to,
-                     const ExpressionSource& data, const GeneTerms& terms) const;
+                     const ExpressionSource& data, const GeneTerms& terms, double stand_in_weight) const;
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;

@@ -97,4 +97,49 @@ std::vector<StandIn> shared_term_stand_ins(const GeneTerms& terms, const std::st
   return strongest_stand_ins(similarity, levels, k);
 }
 
+double validated_stand_in_weight(const std::vector<std::vector<float>>& shifts,
+                                 const std::vector<std::vector<StandIn>>& left_out_stand_ins) {
+  const size_t C = shifts.size();
+  if (left_out_stand_ins.size() != C) throw std::invalid_argument("one list of stand-ins per candidate is needed");
+  if (C < 3) return 1.0;
+  const size_t d = shifts.front().size();
+  std::vector<double> total(d, 0.0);
+  for (const auto& a : shifts) {
+    if (a.size() != d) throw std::invalid_argument("every candidate's shift needs the same length");
+    for (size_t i = 0; i < d; ++i) total[i] += a[i];
+  }
+  double fit = 0, scale = 0;
+  for (size_t j = 0; j < C; ++j) {
+    std::vector<double> s(d, 0.0);
+    for (const StandIn& in : left_out_stand_ins[j]) {
+      if (in.level < 0 || static_cast<size_t>(in.level) >= C || static_cast<size_t>(in.level) == j) {
+        throw std::invalid_argument("a left-out target's stand-ins must be other candidates");
+      }
+      for (size_t i = 0; i < d; ++i) s[i] += in.weight * shifts[in.level][i];
+    }
+    for (size_t i = 0; i < d; ++i) {
+      const double m = (total[i] - shifts[j][i]) / static_cast<double>(C - 1);  // the others' average
+      fit += (shifts[j][i] - m) * (s[i] - m);
+      scale += (s[i] - m) * (s[i] - m);
+    }
+  }
+  if (!(scale > 1e-12)) return 1.0;
+  return std::clamp(fit / scale, 0.0, 1.0);
+}
+
+std::vector<StandIn> blend_with_average(const std::vector<StandIn>& stand_ins, const std::vector<int>& candidate_levels,
+                                        double weight) {
+  if (weight < 0 || weight > 1) throw std::invalid_argument("the stand-ins' weight must be in [0, 1]");
+  std::vector<StandIn> out;
+  for (const StandIn& in : stand_ins) {
+    if (weight > 0) out.push_back({in.level, weight * in.weight});
+  }
+  if (weight < 1) {
+    for (int level : candidate_levels) {
+      out.push_back({level, (1 - weight) / static_cast<double>(candidate_levels.size())});
+    }
+  }
+  return out;
+}
+
 }  // namespace exprflow

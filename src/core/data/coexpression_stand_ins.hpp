@@ -59,4 +59,21 @@ GeneTerms gene_terms_of(const std::vector<std::string>& genes, const std::vector
 std::vector<StandIn> shared_term_stand_ins(const GeneTerms& terms, const std::string& target,
                                            const std::vector<std::pair<std::string, int>>& candidates, int64_t k);
 
+// How much to trust stand-ins against the average of the candidates, chosen
+// on the trained targets themselves (leave one target out): each candidate
+// j's own latent shift a_j is predicted by its stand-ins among the other
+// candidates, s_j (weights of `left_out_stand_ins[j]`, whose `level` is an
+// index into `shifts`), and by the plain average of the others' shifts,
+// m_j. The weight w of the blend w s + (1 - w) m that fits a best in least
+// squares, w = sum_j <a_j - m_j, s_j - m_j> / sum_j |s_j - m_j|^2, clipped
+// to [0, 1]; 1 (the stand-ins alone) when fewer than three candidates or
+// stand-ins equal to the average leave nothing to fit.
+double validated_stand_in_weight(const std::vector<std::vector<float>>& shifts,
+                                 const std::vector<std::vector<StandIn>>& left_out_stand_ins);
+
+// The stand-ins blended with the average: each stand-in's weight times
+// `weight`, and every candidate level with (1 - weight) / their number.
+std::vector<StandIn> blend_with_average(const std::vector<StandIn>& stand_ins, const std::vector<int>& candidate_levels,
+                                        double weight);
+
 }  // namespace exprflow

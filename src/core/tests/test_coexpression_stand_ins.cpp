@@ -144,3 +144,69 @@ TEST(SharedTermStandIns, JaccardOfTermsWeighsTheStandIns) {
   EXPECT_DOUBLE_EQ(unknown[0].weight, 0.5);
   EXPECT_TRUE(shared_term_stand_ins(terms, "STAT1", {}, 3).empty());
 }
+
+TEST(StandInWeight, LeavingTrainedTargetsOutWeighsStandInsAgainstTheAverage) {
+  // Two pairs of twins: (0, 1) and (2, 3) share their shifts.
+  const std::vector<std::vector<float>> shifts{{1, 0}, {1, 0}, {0, 1}, {0, 1}};
+  const auto stand_in = [](int level) { return std::vector<StandIn>{{level, 1.0}}; };
+  // Each twin stands in for the other: the stand-ins predict exactly.
+  EXPECT_DOUBLE_EQ(validated_stand_in_weight(shifts, {stand_in(1), stand_in(0), stand_in(3), stand_in(2)}), 1.0);
+  // Each stands in for one of the other pair: worse than the average, so none of them.
+  EXPECT_DOUBLE_EQ(validated_stand_in_weight(shifts, {stand_in(2), stand_in(3), stand_in(0), stand_in(1)}), 0.0);
+  // Stand-ins equal to the others' average, or fewer than three targets: nothing to fit.
+  std::vector<std::vector<StandIn>> averages(4);
+  for (int j = 0; j < 4; ++j) {
+    for (int k = 0; k < 4; ++k) {
+      if (k != j) averages[j].push_back({k, 1.0 / 3});
+    }
+  }
+  EXPECT_DOUBLE_EQ(validated_stand_in_weight(shifts, averages), 1.0);
+  EXPECT_DOUBLE_EQ(validated_stand_in_weight({{1, 0}, {0, 1}}, {stand_in(1), stand_in(0)}), 1.0);
+
+  // In general, the weight whose blend fits the left-out shifts best in
+  // least squares (against a fine grid), inside [0, 1].
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<std::vector<float>> noisy(6, std::vector<float>(4));
+  for (auto& a : noisy) {
+    for (float& v : a) v = normal(rng);
+  }
+  std::vector<std::vector<StandIn>> left_out;
+  for (int j = 0; j < 6; ++j) left_out.push_back({{(j + 1) % 6, 0.7}, {(j + 2) % 6, 0.3}});
+  for (int j = 0; j < 6; ++j) {  // pull each target towards its first stand-in, so the weight lies inside (0, 1)
+    for (int i = 0; i < 4; ++i) noisy[j][i] += 0.8f * noisy[(j + 1) % 6][i];
+  }
+  const auto error_at = [&](double w) {
+    double total = 0;
+    for (int j = 0; j < 6; ++j) {
+      for (int i = 0; i < 4; ++i) {
+        double s = 0, m = 0;
+        for (const StandIn& in : left_out[j]) s += in.weight * noisy[in.level][i];
+        for (int k = 0; k < 6; ++k) m += k == j ? 0 : noisy[k][i] / 5.0;
+        total += std::pow(noisy[j][i] - (w * s + (1 - w) * m), 2);
+      }
+    }
+    return total;
+  };
+  double best = 0;
+  for (double w = 0; w <= 1.0; w += 1e-4) best = error_at(w) < error_at(best) ? w : best;
+  const double weight = validated_stand_in_weight(noisy, left_out);
+  EXPECT_GT(weight, 0.05);
+  EXPECT_LT(weight, 0.95);
+  EXPECT_NEAR(weight, best, 2e-4);
+
+  // The blend: stand-ins scaled by the weight, every candidate sharing the rest.
+  const std::vector<StandIn> blend = blend_with_average({{7, 0.75}, {9, 0.25}}, {7, 8, 9, 10}, 0.6);
+  double total = 0, on_7 = 0;
+  for (const StandIn& in : blend) {
+    total += in.weight;
+    if (in.level == 7) on_7 += in.weight;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  EXPECT_NEAR(on_7, 0.6 * 0.75 + 0.4 / 4, 1e-12);
+  EXPECT_EQ(blend_with_average({{7, 1.0}}, {7, 8}, 1.0).size(), 1u);
+  EXPECT_EQ(blend_with_average({{7, 1.0}}, {7, 8}, 0.0).size(), 2u);
+  EXPECT_THROW(blend_with_average({{7, 1.0}}, {7, 8}, 1.5), std::invalid_argument);
+  EXPECT_THROW(validated_stand_in_weight(shifts, {stand_in(0), stand_in(0), stand_in(3), stand_in(2)}),
+               std::invalid_argument);  // a target standing in for itself
+}
