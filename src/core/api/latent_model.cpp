@@ -560,6 +560,35 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   return out;
 }
 
+namespace {
+
+// The levels of (target, level) candidates.
+template <typename Target>
+std::vector<int> levels_of(const std::vector<std::pair<Target, int>>& candidates) {
+  std::vector<int> out;
+  for (const auto& candidate : candidates) out.push_back(candidate.second);
+  return out;
+}
+
+// Each candidate's stand-ins among the others, `choose(target, others)`,
+// where the others' levels are their indices among `candidates` (as
+// validated_stand_in_weight() reads them).
+template <typename Target, typename Choose>
+std::vector<std::vector<StandIn>> stand_ins_of_each(const std::vector<std::pair<Target, int>>& candidates,
+                                                   Choose choose) {
+  std::vector<std::vector<StandIn>> out;
+  for (size_t j = 0; j < candidates.size(); ++j) {
+    std::vector<std::pair<Target, int>> others;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (i != j) others.emplace_back(candidates[i].first, static_cast<int>(i));
+    }
+    out.push_back(choose(candidates[j].first, others));
+  }
+  return out;
+}
+
+}  // namespace
+
 // Cells (spread over the data) whose co-expression gives the stand-ins: a
 // bound for large data; correlations over 2,000 cells vary by about 0.02.
 constexpr int kCoexpressionCells = 2000;
@@ -600,42 +629,30 @@ void LatentModel::add_stand_ins(std::vector<PerturbationLevels>& levels, const C
     // chosen on the candidates themselves once a member needs stand-ins.
     double weight = stand_in_weight;
     const auto blended = [&](const std::vector<StandIn>& stand_ins) {
-      std::vector<int> levels;
-      if (by_terms) {
-        for (const auto& candidate : term_candidates) levels.push_back(candidate.second);
-      } else {
-        for (const auto& candidate : gene_candidates) levels.push_back(candidate.second);
-      }
+      const std::vector<int> candidate_levels = by_terms ? levels_of(term_candidates) : levels_of(gene_candidates);
       if (weight < 0) {
-        // Leave one candidate out: its stand-ins among the others, and every shift from the control.
-        std::vector<int> base(covariates_.size(), -1);
-        base[p.covariate] = p.control;
-        std::vector<std::vector<float>> shifts;
+        std::vector<int> control(covariates_.size(), -1);  // every other covariate averaged over its contexts
+        control[p.covariate] = p.control;
+        std::vector<std::vector<float>> shifts;  // each candidate's own shift from the control
+        for (int level : candidate_levels) {
+          std::vector<int> with_level = control;
+          with_level[p.covariate] = level;
+          shifts.push_back(centroids_.shift(control, with_level));
+        }
         std::vector<std::vector<StandIn>> left_out;
-        for (size_t j = 0; j < levels.size(); ++j) {
-          std::vector<int> with_level = base;
-          with_level[p.covariate] = levels[j];
-          shifts.push_back(centroids_.shift(base, with_level));
-          std::vector<StandIn> found;
-          if (by_terms) {
-            std::vector<std::pair<std::string, int>> others;
-            for (size_t i = 0; i < levels.size(); ++i) {
-              if (i != j) others.emplace_back(term_candidates[i].first, static_cast<int>(i));
-            }
-            found = shared_term_stand_ins(terms, term_candidates[j].first, others, kStandIns);
-          } else {
-            std::vector<std::pair<int64_t, int>> others;
-            for (size_t i = 0; i < levels.size(); ++i) {
-              if (i != j) others.emplace_back(gene_candidates[i].first, static_cast<int>(i));
-            }
-            if (!expression.defined()) expression = read_expression();  // (N, G)
-            found = coexpression_stand_ins(expression, gene_candidates[j].first, others, kStandIns);
-          }
-          left_out.push_back(std::move(found));
+        if (by_terms) {
+          left_out = stand_ins_of_each(term_candidates, [&](const std::string& target, const auto& others) {
+            return shared_term_stand_ins(terms, target, others, kStandIns);
+          });
+        } else {
+          if (!expression.defined()) expression = read_expression();  // (N, G)
+          left_out = stand_ins_of_each(gene_candidates, [&](int64_t target, const auto& others) {
+            return coexpression_stand_ins(expression, target, others, kStandIns);
+          });
         }
         weight = validated_stand_in_weight(shifts, left_out);
       }
-      return blend_with_average(stand_ins, levels, weight);
+      return blend_with_average(stand_ins, candidate_levels, weight);
     };
     // Only the levels the cells move to.
     const std::vector<int>& codes = to.at(covariates_[p.covariate].name);

@@ -119,6 +119,26 @@ TEST(CoexpressionStandIns, UnseenTargetIsShiftedLikeItsModuleMates) {
   const double g5_up = block(model->transfer(source, codes, to_g5, shift), 16, 20) - block(kept, 16, 20);
   EXPECT_GT(block(drug, 16, 20) - block(kept, 16, 20), 0.8 * g5_up) << "drugX acts like g5, its pathway mate";
   EXPECT_LT(block(drug, 12, 16) - block(kept, 12, 16), 0.25 * g0_up) << "and not like g0 or g1";
+  // Blended with the trained targets' average. Weight 0: the average of
+  // g0's, g1's and g5's shifts, whatever knowledge chose the candidates (the
+  // terms name all three). Weight chosen by leaving each trained target out:
+  // g0 and g1 predict each other, so the stand-ins keep most of the weight
+  // and g2 still moves like g0 and g1.
+  Options average = shift;
+  average.set("stand_in_weight", 0.0);
+  const GeneratedCells g2_average = model->transfer(source, codes, to("g2"), average);
+  Options average_by_terms = by_terms;
+  average_by_terms.set("stand_in_weight", 0.0);
+  EXPECT_EQ(model->transfer(source, codes, to("drugX"), average_by_terms).counts, g2_average.counts);
+  Options validated = shift;
+  validated.set("stand_in_weight", -1.0);
+  const GeneratedCells g2_validated = model->transfer(source, codes, to("g2"), validated);
+  EXPECT_NE(g2_validated.counts, g2_average.counts);
+  EXPECT_GT(block(g2_validated, 12, 16) - block(kept, 12, 16), 0.6 * g0_up);
+  EXPECT_LT(block(g2_validated, 16, 20) - block(kept, 16, 20), 0.25 * g0_up);
+  validated.set("stand_in_weight", 1.5);
+  EXPECT_TRUE(mentions(error_of([&] { model->transfer(source, codes, to("g2"), validated); }),
+                       "stand_in_weight must be in [0, 1]"));
   by_terms.set("stand_in_terms", {"pathway A"});
   EXPECT_TRUE(mentions(error_of([&] { model->transfer(source, codes, to("drugX"), by_terms); }),
                        "must pair up, got 5 genes and 1 terms"));
