@@ -34,7 +34,7 @@
 #'   direction, rates from 1 to 30 per observed range), forward from earlier
 #'   populations and backward from later ones, so it can be read at any
 #'   time, observed or not, and joins the time embedding. Measured (3 seeds,
-#'   each interior time point held out in turn, sliced W1): 1.253 against
+#'   each interior time point held out in turn, sliced W1): 1.254 against
 #'   1.249 for the time alone on the hESC -> endoderm course (optimal
 #'   transport 1.281), 2.23 against 2.19 on the MEF days (2.11), so the
 #'   default stays `"time"`. With one time course the state is a fixed

@@ -209,7 +209,7 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
     const Tensor loss = (field_->forward(target.position, tau, context) - target.velocity).pow(2).mean();
     optimiser->zero_grad();
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(field_->parameters(), 1.0);
+    torch::nn::utils::clip_grad_norm_(parameters, 1.0);  // the field's and the populations' state's
     optimiser->step();
     const double value = loss.item<double>();
     loss_sum += value;
@@ -250,7 +250,8 @@ Tensor PopulationFlow::heun_step(const Tensor& z, double t, double dt) const {
   const int64_t n = z.size(0);
   // Outside the observed range the field was never trained: there it is
   // read at the nearest observed end (a forecast continues the motion the
-  // population had at the last time point).
+  // population had at the last time point; the R layer chooses how far
+  // cells go there, fit_dynamics_model(forecast =)).
   auto field_time = [&](double at_time) { return at::full({n}, std::clamp(at_time, 0.0, 1.0), z.options()); };
   const Tensor v0 = velocity(z, field_time(t));                 // (n, d)
   const Tensor v1 = velocity(z + dt * v0, field_time(t + dt));  // (n, d)
