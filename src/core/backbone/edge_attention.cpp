@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "backbone/attention.hpp"
+#include "kernels/cuda/launchers.hpp"
+#include "runtime/cuda_stream.hpp"
 
 namespace exprflow {
 
@@ -115,6 +117,33 @@ void fused_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
   });
 }
 
+// The same passes on the GPU (kernels/cuda/edge_attention.cu), one warp per
+// (cell, head, target gene).
+void fused_forward_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph, Tensor& out,
+                        Tensor& lse) {
+#ifdef EXPRFLOW_WITH_CUDA
+  cuda::edge_attention_forward(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(),
+                               graph.offsets.data_ptr<int64_t>(), graph.sources.data_ptr<int64_t>(),
+                               q.size(0) * q.size(1), q.size(2), q.size(3), out.data_ptr<float>(),
+                               lse.data_ptr<float>(), current_cuda_stream(q));
+#else
+  throw std::logic_error("edge attention: this core was built without CUDA");
+#endif
+}
+
+void fused_backward_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                         const Tensor& grad_out, const EdgeIndex& graph, Tensor& dq, Tensor& dk, Tensor& dv) {
+#ifdef EXPRFLOW_WITH_CUDA
+  cuda::edge_attention_backward(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), out.data_ptr<float>(),
+                                lse.data_ptr<float>(), grad_out.data_ptr<float>(), graph.offsets.data_ptr<int64_t>(),
+                                graph.sources.data_ptr<int64_t>(), q.size(0) * q.size(1), q.size(2), q.size(3),
+                                dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(),
+                                current_cuda_stream(q));
+#else
+  throw std::logic_error("edge attention: this core was built without CUDA");
+#endif
+}
+
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
@@ -125,7 +154,11 @@ struct FusedEdgeAttention : public torch::autograd::Function<FusedEdgeAttention>
     const EdgeIndex graph{offsets, sources, Tensor()};
     Tensor out = at::empty_like(q);                                    // (B, H, G, Dh)
     Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());  // (B, H, G)
-    fused_forward(q, k, v, graph, out, lse);
+    if (q.is_cuda()) {
+      fused_forward_cuda(q, k, v, graph, out, lse);
+    } else {
+      fused_forward(q, k, v, graph, out, lse);
+    }
     ctx->save_for_backward({q, k, v, out, lse, offsets, sources});
     return out;
   }
@@ -135,7 +168,11 @@ struct FusedEdgeAttention : public torch::autograd::Function<FusedEdgeAttention>
     const Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
     const EdgeIndex graph{saved[5], saved[6], Tensor()};
     Tensor dq = at::zeros_like(q), dk = at::zeros_like(k), dv = at::zeros_like(v);
-    fused_backward(q, k, v, out, lse, grads[0].contiguous(), graph, dq, dk, dv);
+    if (q.is_cuda()) {
+      fused_backward_cuda(q, k, v, out, lse, grads[0].contiguous(), graph, dq, dk, dv);
+    } else {
+      fused_backward(q, k, v, out, lse, grads[0].contiguous(), graph, dq, dk, dv);
+    }
     return {dq, dk, dv, Tensor(), Tensor()};
   }
 };
@@ -188,8 +225,23 @@ Tensor edge_attention_fused_cpu(const Tensor& q, const Tensor& k, const Tensor& 
   return FusedEdgeAttention::apply(q, k, v, graph.offsets, graph.sources);
 }
 
+Tensor edge_attention_fused_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph) {
+  check_inputs(q, k, v, graph);
+  if (!cuda_kernels_built()) throw std::invalid_argument("the fused CUDA edge attention: this core was built without CUDA");
+  if (!q.is_cuda() || q.scalar_type() != at::kFloat || q.size(3) > kMaxCudaHeadDim) {
+    throw std::invalid_argument("the fused CUDA edge attention runs on float32 CUDA tensors with head dimensions up to " +
+                                std::to_string(kMaxCudaHeadDim));
+  }
+  return FusedEdgeAttention::apply(q, k, v, graph.offsets, graph.sources);
+}
+
 Tensor edge_attention(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph) {
-  if (q.device().is_cpu() && q.scalar_type() == at::kFloat) return edge_attention_fused_cpu(q, k, v, graph);
+  if (q.scalar_type() == at::kFloat) {
+    if (q.device().is_cpu()) return edge_attention_fused_cpu(q, k, v, graph);
+    if (q.is_cuda() && cuda_kernels_built() && q.size(3) <= kMaxCudaHeadDim) {
+      return edge_attention_fused_cuda(q, k, v, graph);
+    }
+  }
   return edge_attention_gather(q, k, v, graph);
 }
 

@@ -16,8 +16,11 @@
 //   sources with an online softmax, keeping only the output and each target's
 //   log-sum-exp; its backward recomputes the probabilities edge by edge.
 //   No (B, H, E, Dh) tensor exists in either direction.
-// edge_attention() picks the fused kernel for float32 CPU tensors, the
-// gather version otherwise (a CUDA kernel is future work).
+// - the fused CUDA kernel (kernels/cuda/edge_attention.cu): the same two
+//   passes, one warp per (cell, head, target gene); built with CUDA only.
+// edge_attention() picks the fused kernel of the tensors' device for float32
+// tensors (CPU, or CUDA where built and Dh <= kMaxCudaHeadDim), the gather
+// version otherwise.
 #pragma once
 
 #include "backbone/edge_graph.hpp"
@@ -38,6 +41,9 @@ struct EdgeIndex {
 Tensor edge_attention_dense_reference(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph);
 Tensor edge_attention_gather(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph);
 Tensor edge_attention_fused_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph);
+// The CUDA kernel's largest head dimension (32 lanes x 4 values).
+inline constexpr int64_t kMaxCudaHeadDim = 128;
+Tensor edge_attention_fused_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph);
 Tensor edge_attention(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph);
 
 }  // namespace exprflow

@@ -28,6 +28,7 @@ Tensor selective_scan(const Tensor& u, const Tensor& delta, const Tensor& A, con
                       const Tensor& D, int64_t chunk) {
   if (chunk < 1) throw std::invalid_argument("selective_scan: chunk length must be >= 1, got " + std::to_string(chunk));
   if (selective_scan_fused_cpu_applies(u, delta, A, B, C, D)) return selective_scan_fused_cpu(u, delta, A, B, C, D);
+  if (selective_scan_fused_cuda_applies(u, delta, A, B, C, D)) return selective_scan_fused_cuda(u, delta, A, B, C, D);
   return selective_scan_chunked(u, delta, A, B, C, D, chunk);
 }
 

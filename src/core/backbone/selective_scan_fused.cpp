@@ -42,7 +42,11 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 #include <vector>
+
+#include "kernels/cuda/launchers.hpp"
+#include "runtime/cuda_stream.hpp"
 
 namespace exprflow {
 
@@ -169,6 +173,45 @@ void scan_backward(const ScanShape& s, const Tensor& delta_t, const Tensor& A_t,
   });
 }
 
+// The same loops on the GPU (kernels/cuda/selective_scan.cu), one thread per
+// (sequence, channel); the shared gradients come back as partials summed here.
+template <class T>
+void scan_forward_cuda(const ScanShape& s, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                       const Tensor& C, const Tensor& D, Tensor& y) {
+#ifdef EXPRFLOW_WITH_CUDA
+  cuda::selective_scan_forward<T>(u.data_ptr<T>(), delta.data_ptr<T>(), A.data_ptr<T>(), B.data_ptr<T>(),
+                                  C.data_ptr<T>(), D.data_ptr<T>(), s.batch, s.length, s.channels, s.states,
+                                  y.data_ptr<T>(), current_cuda_stream(u));
+#else
+  throw std::logic_error("selective scan: this core was built without CUDA");
+#endif
+}
+
+std::vector<Tensor> scan_backward_cuda(const ScanShape& s, const Tensor& u, const Tensor& delta, const Tensor& A,
+                                       const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& dy) {
+#ifdef EXPRFLOW_WITH_CUDA
+  const auto per_state = u.options();
+  Tensor states = at::empty({s.batch, s.length, s.channels, s.states}, per_state);    // (B, L, E, N)
+  Tensor dB_parts = at::empty({s.batch, s.length, s.channels, s.states}, per_state);  // (B, L, E, N)
+  Tensor dC_parts = at::empty({s.batch, s.length, s.channels, s.states}, per_state);  // (B, L, E, N)
+  Tensor dA_parts = at::empty({s.batch, s.channels, s.states}, per_state);            // (B, E, N)
+  Tensor dD_parts = at::empty({s.batch, s.channels}, per_state);                      // (B, E)
+  Tensor du = at::empty_like(u), ddelta = at::empty_like(delta);                      // (B, L, E)
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fused_cuda_backward", [&] {
+    cuda::selective_scan_backward<scalar_t>(
+        u.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(),
+        C.data_ptr<scalar_t>(), D.data_ptr<scalar_t>(), dy.data_ptr<scalar_t>(), s.batch, s.length, s.channels,
+        s.states, states.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(), ddelta.data_ptr<scalar_t>(),
+        dA_parts.data_ptr<scalar_t>(), dB_parts.data_ptr<scalar_t>(), dC_parts.data_ptr<scalar_t>(),
+        dD_parts.data_ptr<scalar_t>(), current_cuda_stream(u));
+  });
+  // A: (E, N), B and C: (B, L, N), D: (E)
+  return {du, ddelta, dA_parts.sum(0), dB_parts.sum(2), dC_parts.sum(2), dD_parts.sum(0)};
+#else
+  throw std::logic_error("selective scan: this core was built without CUDA");
+#endif
+}
+
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
@@ -179,9 +222,13 @@ struct FusedSelectiveScan : public torch::autograd::Function<FusedSelectiveScan>
     const Tensor B = B_in.contiguous(), C = C_in.contiguous(), D = D_in.contiguous();
     Tensor y = at::empty_like(u);  // (B, L, E)
     const ScanShape s = shape_of(u, A);
-    AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fused_cpu", [&] {
-      scan_forward<scalar_t>(s, delta, A, u.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
-                             D.data_ptr<scalar_t>(), y.data_ptr<scalar_t>());
+    AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fused", [&] {
+      if (u.is_cuda()) {
+        scan_forward_cuda<scalar_t>(s, u, delta, A, B, C, D, y);
+      } else {
+        scan_forward<scalar_t>(s, delta, A, u.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
+                               D.data_ptr<scalar_t>(), y.data_ptr<scalar_t>());
+      }
     });
     ctx->save_for_backward({u, delta, A, B, C, D});
     return y;
@@ -192,6 +239,7 @@ struct FusedSelectiveScan : public torch::autograd::Function<FusedSelectiveScan>
     const Tensor &u = saved[0], &delta = saved[1], &A = saved[2], &B = saved[3], &C = saved[4], &D = saved[5];
     const Tensor dy = grads[0].contiguous();  // (B, L, E)
     const ScanShape s = shape_of(u, A);
+    if (u.is_cuda()) return scan_backward_cuda(s, u, delta, A, B, C, D, dy);
     ScanGradients g{at::empty_like(u), at::empty_like(delta), at::zeros({s.batch, s.channels, s.states}, A.options()),
                     at::zeros_like(B), at::zeros_like(C), at::zeros({s.batch, s.channels}, D.options())};
     AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fused_cpu_backward", [&] {
@@ -202,16 +250,38 @@ struct FusedSelectiveScan : public torch::autograd::Function<FusedSelectiveScan>
   }
 };
 
-}  // namespace
-
-bool selective_scan_fused_cpu_applies(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
-                                      const Tensor& C, const Tensor& D) {
+bool all_of_type_on(at::DeviceType device, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                    const Tensor& C, const Tensor& D) {
   const at::ScalarType type = u.scalar_type();
   if (type != at::kFloat && type != at::kDouble) return false;
   for (const Tensor* t : {&u, &delta, &A, &B, &C, &D}) {
-    if (!t->device().is_cpu() || t->scalar_type() != type) return false;
+    if (t->device().type() != device || t->scalar_type() != type) return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool selective_scan_fused_cuda_applies(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                       const Tensor& C, const Tensor& D) {
+  return cuda_kernels_built() && all_of_type_on(at::kCUDA, u, delta, A, B, C, D) && A.dim() == 2 &&
+         A.size(1) >= 1 && A.size(1) <= cuda::kMaxScanStates;
+}
+
+Tensor selective_scan_fused_cuda(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                 const Tensor& C, const Tensor& D) {
+  check_selective_scan_shapes(u, delta, A, B, C, D);
+  if (!selective_scan_fused_cuda_applies(u, delta, A, B, C, D)) {
+    throw std::invalid_argument("the fused CUDA selective scan runs on CUDA tensors, all float32 or all float64, with "
+                                "at most " + std::to_string(cuda::kMaxScanStates) +
+                                " state entries, in a core built with CUDA");
+  }
+  return FusedSelectiveScan::apply(u, delta, A, B, C, D);
+}
+
+bool selective_scan_fused_cpu_applies(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
+                                      const Tensor& C, const Tensor& D) {
+  return all_of_type_on(at::kCPU, u, delta, A, B, C, D);
 }
 
 Tensor selective_scan_fused_cpu(const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,

@@ -42,15 +42,15 @@ inline double median(std::vector<double> v) {
 }
 
 // fp32 matrix-product GFLOP/s (n^3, median of `reps`); item() waits for a GPU.
-inline double mm_gflops(int n, int reps, const at::Device& device) {
-  const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
+inline double mm_gflops(int n, int reps, const at::Device& device, at::ScalarType type = at::kFloat) {
+  const auto options = at::TensorOptions().dtype(type).device(device);
   at::Tensor a = at::randn({n, n}, options), b = at::randn({n, n}, options);
-  at::mm(a, b).sum().item<float>();  // warm-up
+  at::mm(a, b).sum().item<double>();  // warm-up
   std::vector<double> times;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     at::Tensor c = at::mm(a, b);
-    c[0][0].item<float>();
+    c[0][0].item<double>();
     times.push_back(seconds_since(t0));
   }
   return 2.0 * n * n * double(n) / median(times) / 1e9;

@@ -3,14 +3,16 @@
 // 20,000 genes, next to the machine's measured sgemm GFLOP/s.
 //
 //   bench_latent_dit [--threads N] [--quick] [--device cuda] [--batch N]
-//                    [--config small|default] [--genes N]
+//                    [--config small|default] [--genes N] [--precision float32|bfloat16]
 //
 // --config and --genes time one configuration alone (default: both
 // configurations at 2,000 and 20,000 genes).
 //
 // With --device cuda the models train and sample on the GPU and the matrix-
 // product peak is the GPU's fp32 one (8192^3); steps are timed between the
-// trainer's per-step loss reads, which wait for the GPU.
+// trainer's per-step loss reads, which wait for the GPU. --precision
+// bfloat16 trains and samples with bfloat16 products
+// (runtime/matmul_precision.hpp), measured against the bfloat16 peak.
 //
 // Training runs the real path (GenerativeModel::train on a synthetic sparse
 // source: densify, normalise, forward, backward, AdamW, EMA); the step time is
@@ -28,6 +30,7 @@
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
 #include "runtime/device.hpp"
+#include "runtime/matmul_precision.hpp"
 
 using namespace exprflow;
 using namespace exprflow::bench;
@@ -52,7 +55,7 @@ double forward_macs(const Config& c, long genes) {
 }
 
 void run(const Config& c, long genes, int batch, int steps, int sample_cells, double peak,
-         const std::string& device) {
+         const std::string& device, const std::string& precision) {
   auto data = synthetic_counts(genes, batch * (steps + 2), 42);
   Options spec;
   spec.set("architecture", "latent_tokens").set("n_tokens", double(c.tokens)).set("token_dim", double(c.dim))
@@ -61,12 +64,13 @@ void run(const Config& c, long genes, int batch, int steps, int sample_cells, do
   auto model = GenerativeModel::create(spec, data->genes(), {});
 
   Options train;
-  train.set("epochs", 1.0).set("batch_size", double(batch)).set("validation_fraction", 0.0).set("patience", 0.0);
+  train.set("epochs", 1.0).set("batch_size", double(batch)).set("validation_fraction", 0.0).set("patience", 0.0)
+      .set("precision", precision);
   const double step = median_step_seconds(*model, *data, train).at("model");
   const double train_gflops = 3 * 2 * forward_macs(c, genes) * batch / step / 1e9;
 
   Options sample;
-  sample.set("steps", 50.0).set("batch_size", double(sample_cells));
+  sample.set("steps", 50.0).set("batch_size", double(sample_cells)).set("precision", precision);
   model->generate(std::vector<int>(8, -1), sample);  // warm-up
   const auto t0 = Clock::now();
   model->generate(std::vector<int>(sample_cells, -1), sample);
@@ -85,13 +89,14 @@ int main(int argc, char** argv) {
   int threads = 1, batch = 128;
   long only_genes = 0;
   bool quick = false;
-  std::string device = "cpu", only_config;
+  std::string device = "cpu", only_config, precision = "float32";
   for (int a = 1; a < argc; ++a) {
     if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
     if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) batch = std::atoi(argv[++a]);
     if (!std::strcmp(argv[a], "--device") && a + 1 < argc) device = argv[++a];
     if (!std::strcmp(argv[a], "--config") && a + 1 < argc) only_config = argv[++a];
     if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
+    if (!std::strcmp(argv[a], "--precision") && a + 1 < argc) precision = argv[++a];
     if (!std::strcmp(argv[a], "--quick")) quick = true;
   }
   if (!only_config.empty() && only_config != "small" && only_config != "default") {
@@ -108,17 +113,18 @@ int main(int argc, char** argv) {
   std::printf("LibTorch %s, %d torch thread(s), BLAS %s\n", info.torch_version.c_str(), info.torch_threads,
               info.blas.c_str());
   const int n = gpu ? 8192 : 2048;
-  const double peak = mm_gflops(n, 7, parse_device(device));
-  std::printf("%s fp32 mm %d^3: %.1f GFLOP/s (median of 7)\n", device.c_str(), n, peak);
+  const bool bf16 = parse_matmul_precision(precision, "--precision") == MatmulPrecision::bfloat16;
+  const double peak = mm_gflops(n, 7, parse_device(device), bf16 ? at::kBFloat16 : at::kFloat);
+  std::printf("%s %s mm %d^3: %.1f GFLOP/s (median of 7)\n", device.c_str(), bf16 ? "bf16" : "fp32", n, peak);
 
   const Config small{"small", 16, 64, 2, 4, 512};
   const Config full{"default", 64, 256, 8, 8, 2048};
   const int steps = quick ? 4 : 8;
   const std::vector<long> gene_counts = only_genes > 0 ? std::vector<long>{only_genes} : std::vector<long>{2000, 20000};
   for (long genes : gene_counts) {
-    if (only_config.empty() || only_config == "small") run(small, genes, batch, steps, 256, peak, device);
+    if (only_config.empty() || only_config == "small") run(small, genes, batch, steps, 256, peak, device, precision);
     if (only_config.empty() || only_config == "default") {
-      run(full, genes, batch, quick ? 3 : 5, quick ? 8 : (gpu ? 256 : 32), peak, device);
+      run(full, genes, batch, quick ? 3 : 5, quick ? 8 : (gpu ? 256 : 32), peak, device, precision);
     }
   }
   return 0;

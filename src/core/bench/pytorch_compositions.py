@@ -3,7 +3,7 @@ bench_compositions (compare_pytorch.sh runs both and prints the ratios).
 
 Run with Debian's own python3 (python3-torch: the same LibTorch 1.13 and OpenBLAS as exprflow):
   /usr/bin/python3 src/core/bench/pytorch_compositions.py [--architecture NAME] [--genes N]
-      [--batch N] [--steps N] [--threads N] [--flops] [--reuse-memory]
+      [--batch N] [--steps N] [--threads N] [--flops] [--reuse-memory] [--device cpu|cuda]
 Prints one line per composition and gene count, in bench_compositions' words:
   NAME  GENES genes  PARAMSM params | train CELLS cells/s [vae CELLS cells/s] [| MFLOP/cell F]
 --reuse-memory makes glibc's malloc keep large blocks for reuse, as exprflow does at load
@@ -11,6 +11,8 @@ Prints one line per composition and gene count, in bench_compositions' words:
 --flops adds the trained (last) stage's matrix-product work per cell and step, forward and backward, as PyTorch's
 profiler counts it: the same for exprflow's model, so cells/s x MFLOP/cell is either one's achieved GFLOP/s.
 Latent models report their two stages apart: the count VAE and the flow over its latent codes.
+--device cuda (PyTorch >= 2.0, a GPU) builds and trains the twins on the GPU (torch.set_default_device), to set
+beside bench_compositions --device cuda; the synthetic data are drawn on the CPU first, the same cells as there.
 """
 import argparse
 import ctypes
@@ -41,11 +43,14 @@ TWINS = {
 }
 
 
-def run(name: str, genes: int, batch: int, steps: int, flops: bool) -> None:
+def run(name: str, genes: int, batch: int, steps: int, flops: bool, device: str) -> None:
     torch.manual_seed(0)
     twin = importlib.import_module(TWINS[name])
-    stages = twin.stages(name, genes, synthetic_resources(genes))
-    counts = synthetic_counts(genes, batch * (steps + 2), 7)
+    resources = {key: value.to(device) for key, value in synthetic_resources(genes).items()}
+    stages = twin.stages(name, genes, resources)
+    for stage in stages:
+        stage.module.to(device)
+    counts = synthetic_counts(genes, batch * (steps + 2), 7).to(device)
     rates = {}
     for stage in stages:
         b = stage.batch_size or batch
@@ -78,19 +83,22 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--flops", action="store_true", help="also count the matrix-product work per cell")
     p.add_argument("--reuse-memory", action="store_true", help="keep large malloc blocks for reuse, as exprflow")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = p.parse_args()
     if a.architecture and a.architecture not in TWINS:
         p.error(f"unknown --architecture '{a.architecture}'; twins: {', '.join(TWINS)}")
     if a.batch < 1 or a.steps < 1 or a.threads < 1 or a.genes < 0:
         p.error("--batch, --steps, --threads and --genes must be positive")
     torch.set_num_threads(a.threads)
+    if a.device == "cuda":
+        torch.set_default_device("cuda")  # the tensors the twins make as they run (noise, times) too
     if a.reuse_memory:
         reuse_large_allocations()
-    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} torch thread(s), batch {a.batch}, malloc "
+    print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} torch thread(s), device {a.device}, batch {a.batch}, malloc "
           f"{'reusing large blocks' if a.reuse_memory else 'glibc defaults'}", flush=True)
     for genes in ([a.genes] if a.genes else [2000, 20000]):
         for name in ([a.architecture] if a.architecture else TWINS):
-            run(name, genes, a.batch, a.steps, a.flops)
+            run(name, genes, a.batch, a.steps, a.flops, a.device)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@
 #include <array>
 #include <cmath>
 #include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/launchers.hpp"
+#include "runtime/cuda_stream.hpp"
 
 namespace exprflow {
 
@@ -19,17 +23,6 @@ Tensor stirling_correction(const Tensor& z) {
   return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 / 1260));
 }
 
-double stirling_correction(double z) {
-  const double r = 1 / z, r2 = r * r;
-  return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 / 1260));
-}
-
-// d/dz of stirling_correction(z).
-double stirling_correction_derivative(double z) {
-  const double r2 = 1 / (z * z);
-  return r2 * (-1.0 / 12 + r2 * (1.0 / 120 - r2 / 252));
-}
-
 // lgamma(x + 1): a table for the small integer counts that make up most of a
 // count matrix, std::lgamma for the rest.
 double lgamma_x_plus_1(double x) {
@@ -41,49 +34,6 @@ double lgamma_x_plus_1(double x) {
   }();
   const int i = static_cast<int>(x);
   return (i == x && i >= 0 && i < kTable) ? table[i] : std::lgamma(x + 1);
-}
-
-// digamma(z) for z > 0: the recurrence psi(z) = psi(z + 1) - 1/z up to z >= 10,
-// then the asymptotic series (next term < 1e-12 there).
-double digamma(double z) {
-  double shift = 0;
-  for (; z < 10; z += 1) shift -= 1 / z;
-  const double r = 1 / z, r2 = r * r;
-  return shift + std::log(z) - 0.5 * r - r2 * (1.0 / 12 - r2 * (1.0 / 120 - r2 * (1.0 / 252 - r2 / 240)));
-}
-
-struct NbTerm {
-  double log_prob, d_mu, d_theta;
-};
-
-// One element's log-probability and its derivatives in mu and theta, the
-// branch for its theta only (the reference computes both and keeps one).
-NbTerm nb_term(double x, double mu, double theta) {
-  const double log1p_mu = std::log1p(mu / theta);
-  const double share = mu / (theta + mu);  // d/dtheta of -theta log1p(mu / theta) is -log1p_mu + share
-  if (x == 0) {
-    // lgamma(theta) - lgamma(theta) - lgamma(1) and every x term vanish.
-    return {-theta * log1p_mu, -theta / (theta + mu), -log1p_mu + share};
-  }
-  const double log_mu = std::log(mu + kNbEps);
-  const double lgamma_x1 = lgamma_x_plus_1(x);
-  if (theta <= kStirlingTheta) {
-    const double log_theta_mu = std::log(theta + mu + kNbEps);
-    return {-theta * log1p_mu + x * (log_mu - log_theta_mu) + std::lgamma(x + theta) - std::lgamma(theta) - lgamma_x1,
-            -theta / (theta + mu) + x / (mu + kNbEps) - x / (theta + mu + kNbEps),
-            -log1p_mu + share - x / (theta + mu + kNbEps) + digamma(x + theta) - digamma(theta)};
-  }
-  // lgamma(x + theta) - lgamma(theta)
-  //   = x log(x + theta) + (theta - 1/2) log1p(x / theta) - x + c(x + theta) - c(theta),
-  // with x log(x + theta) - x log(theta + mu) written as x (log1p(x / theta) - log1p(mu / theta)).
-  const double log1p_x = std::log1p(x / theta);
-  const double value = x * log_mu - theta * log1p_mu + x * (log1p_x - log1p_mu) + (theta - 0.5) * log1p_x - x +
-                       stirling_correction(x + theta) - stirling_correction(theta) - lgamma_x1;
-  const double d_mu = x / (mu + kNbEps) - theta / (theta + mu) - x / (theta + mu);
-  const double d_theta = -log1p_mu + share - x * x / (theta * (theta + x)) + x * mu / (theta * (theta + mu)) +
-                         log1p_x - (theta - 0.5) * x / (theta * (theta + x)) +
-                         stirling_correction_derivative(x + theta) - stirling_correction_derivative(theta);
-  return {value, d_mu, d_theta};
 }
 
 template <typename scalar_t>
@@ -100,13 +50,28 @@ void fused_pass(const Tensor& x, const Tensor& mu, const Tensor& theta, Tensor& 
     for (int64_t b = begin; b < end; ++b) {
       for (int64_t g = 0; g < G; ++g) {
         const int64_t i = b * G + g;
-        const NbTerm t = nb_term(xp[i], mp[i], tp[b * theta_row_stride + g]);
+        const double xi = xp[i];
+        const nb::Term t = nb::term(xi, mp[i], tp[b * theta_row_stride + g], lgamma_x_plus_1(xi));
         op[i] = static_cast<scalar_t>(t.log_prob);
         if (dmp) dmp[i] = static_cast<scalar_t>(t.d_mu);
         if (dtp) dtp[i] = static_cast<scalar_t>(t.d_theta);
       }
     }
   });
+}
+
+// The same pass on the GPU (kernels/cuda/nb_log_prob.cu).
+template <typename scalar_t>
+void fused_pass_cuda(const Tensor& x, const Tensor& mu, const Tensor& theta, Tensor& out, Tensor* d_mu,
+                     Tensor* d_theta) {
+#ifdef EXPRFLOW_WITH_CUDA
+  cuda::nb_log_prob<scalar_t>(x.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(), theta.data_ptr<scalar_t>(), x.size(0),
+                              x.size(1), theta.size(0) == 1 ? 0 : x.size(1), out.data_ptr<scalar_t>(),
+                              d_mu ? d_mu->data_ptr<scalar_t>() : nullptr,
+                              d_theta ? d_theta->data_ptr<scalar_t>() : nullptr, current_cuda_stream(x));
+#else
+  throw std::logic_error("nb_log_prob: this core was built without CUDA");
+#endif
 }
 
 using torch::autograd::AutogradContext;
@@ -123,8 +88,12 @@ struct FusedNbLogProb : public torch::autograd::Function<FusedNbLogProb> {
     Tensor out = at::empty({B, G}, x.options());  // (B, G)
     Tensor d_mu = grad_mu ? at::empty({B, G}, x.options()) : Tensor();        // (B, G)
     Tensor d_theta = grad_theta ? at::empty({B, G}, x.options()) : Tensor();  // (B, G), summed to theta's shape in backward
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "nb_log_prob_fused_cpu", [&] {
-      fused_pass<scalar_t>(x, mu, theta, out, grad_mu ? &d_mu : nullptr, grad_theta ? &d_theta : nullptr);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "nb_log_prob_fused", [&] {
+      if (x.is_cuda()) {
+        fused_pass_cuda<scalar_t>(x, mu, theta, out, grad_mu ? &d_mu : nullptr, grad_theta ? &d_theta : nullptr);
+      } else {
+        fused_pass<scalar_t>(x, mu, theta, out, grad_mu ? &d_mu : nullptr, grad_theta ? &d_theta : nullptr);
+      }
     });
     ctx->save_for_backward({d_mu, d_theta});
     ctx->saved_data["theta_sizes"] = theta_in.sizes();
@@ -175,25 +144,47 @@ Tensor nb_log_prob_reference(const Tensor& x, const Tensor& mu, const Tensor& th
   return at::where(theta > kStirlingTheta, large, small);  // (B, G)
 }
 
-Tensor nb_log_prob_fused_cpu(const Tensor& x, const Tensor& mu, const Tensor& theta) {
-  check_shapes(x, mu, theta);
-  if (!x.device().is_cpu() || !mu.device().is_cpu() || !theta.device().is_cpu()) {
-    throw std::invalid_argument("nb_log_prob_fused_cpu: CPU tensors only");
+namespace {
+
+// Whether x, mu and theta are all float32 or all float64.
+bool same_float(const Tensor& x, const Tensor& mu, const Tensor& theta) {
+  return (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && mu.scalar_type() == x.scalar_type() &&
+         theta.scalar_type() == x.scalar_type();
+}
+
+bool all_on(at::DeviceType type, const Tensor& x, const Tensor& mu, const Tensor& theta) {
+  return x.device().type() == type && mu.device().type() == type && theta.device().type() == type;
+}
+
+Tensor apply_fused(const char* name, const Tensor& x, const Tensor& mu, const Tensor& theta) {
+  if (!same_float(x, mu, theta)) {
+    throw std::invalid_argument(std::string(name) + ": x, mu and theta must all be float32 or all float64");
   }
-  if (mu.scalar_type() != x.scalar_type() || theta.scalar_type() != x.scalar_type() ||
-      (x.scalar_type() != at::kFloat && x.scalar_type() != at::kDouble)) {
-    throw std::invalid_argument("nb_log_prob_fused_cpu: x, mu and theta must all be float32 or all float64");
-  }
-  if (x.requires_grad()) throw std::invalid_argument("nb_log_prob_fused_cpu: no gradient for the counts");
+  if (x.requires_grad()) throw std::invalid_argument(std::string(name) + ": no gradient for the counts");
   const bool grad = at::GradMode::is_enabled();
   return FusedNbLogProb::apply(x, mu, theta, grad && mu.requires_grad(), grad && theta.requires_grad());
 }
 
+}  // namespace
+
+Tensor nb_log_prob_fused_cpu(const Tensor& x, const Tensor& mu, const Tensor& theta) {
+  check_shapes(x, mu, theta);
+  if (!all_on(at::kCPU, x, mu, theta)) throw std::invalid_argument("nb_log_prob_fused_cpu: CPU tensors only");
+  return apply_fused("nb_log_prob_fused_cpu", x, mu, theta);
+}
+
+Tensor nb_log_prob_fused_cuda(const Tensor& x, const Tensor& mu, const Tensor& theta) {
+  check_shapes(x, mu, theta);
+  if (!cuda_kernels_built()) throw std::invalid_argument("nb_log_prob_fused_cuda: this core was built without CUDA");
+  if (!all_on(at::kCUDA, x, mu, theta)) throw std::invalid_argument("nb_log_prob_fused_cuda: CUDA tensors only");
+  return apply_fused("nb_log_prob_fused_cuda", x, mu, theta);
+}
+
 Tensor nb_log_prob(const Tensor& x, const Tensor& mu, const Tensor& theta) {
-  const bool cpu = x.device().is_cpu() && mu.device().is_cpu() && theta.device().is_cpu();
-  const bool same_float = (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) &&
-                          mu.scalar_type() == x.scalar_type() && theta.scalar_type() == x.scalar_type();
-  if (cpu && same_float && !x.requires_grad()) return nb_log_prob_fused_cpu(x, mu, theta);
+  if (same_float(x, mu, theta) && !x.requires_grad()) {
+    if (all_on(at::kCPU, x, mu, theta)) return nb_log_prob_fused_cpu(x, mu, theta);
+    if (cuda_kernels_built() && all_on(at::kCUDA, x, mu, theta)) return nb_log_prob_fused_cuda(x, mu, theta);
+  }
   return nb_log_prob_reference(x, mu, theta);
 }
 

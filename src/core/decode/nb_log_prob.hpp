@@ -15,25 +15,26 @@
 //   backward: nothing is recomputed). A zero count, most of a droplet matrix,
 //   needs no lgamma at all (the lgamma difference vanishes); lgamma(x + 1) of
 //   small integer counts comes from a table. Arithmetic in double.
-// nb_log_prob() picks the fused kernel for float / double CPU tensors with
-// x not requiring a gradient, the reference otherwise.
+// - the fused CUDA kernel (kernels/cuda/nb_log_prob.cu): the same per-element
+//   term (decode/nb_term.hpp), one thread per count; built with CUDA only.
+// nb_log_prob() picks the fused kernel of the tensors' device (CPU, or CUDA
+// where built) for float / double tensors with x not requiring a gradient,
+// the reference otherwise.
 #pragma once
 
+#include "decode/nb_term.hpp"
 #include "exprflow/torch_prelude.hpp"
 
 namespace exprflow {
 
-// Added to mu inside its logs so expected counts of exactly zero stay finite (scVI's convention).
-inline constexpr double kNbEps = 1e-8;
-// Above this theta the lgamma difference is taken by its Stirling expansion:
-// the plain difference of two numbers near theta log(theta) loses everything
-// to cancellation as theta grows (float32 at theta = 1e8: tens of nats), while
-// the expansion tends to the Poisson log-probability. At z >= 10 the truncated
-// series is off by < 1/(1680 z^7) < 1e-10, so switching here is seamless.
-inline constexpr double kStirlingTheta = 10.0;
+// decode/nb_term.hpp explains both.
+inline constexpr double kNbEps = nb::kEps;
+inline constexpr double kStirlingTheta = nb::kStirlingTheta;
 
 Tensor nb_log_prob_reference(const Tensor& x, const Tensor& mu, const Tensor& theta);
 Tensor nb_log_prob_fused_cpu(const Tensor& x, const Tensor& mu, const Tensor& theta);
+// Throws std::invalid_argument unless the core was built with CUDA and the tensors are on the GPU.
+Tensor nb_log_prob_fused_cuda(const Tensor& x, const Tensor& mu, const Tensor& theta);
 Tensor nb_log_prob(const Tensor& x, const Tensor& mu, const Tensor& theta);
 
 }  // namespace exprflow

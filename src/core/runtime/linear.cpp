@@ -18,9 +18,11 @@ Tensor to_bfloat16(const Tensor& t) {
   return t.to(at::kBFloat16, /*non_blocking=*/false, /*copy=*/false, at::MemoryFormat::Contiguous);
 }
 
-// Whether a product of this float tensor would run in bfloat16 now.
+// Whether a product of this float tensor would run in bfloat16 now: on the
+// CPU (oneDNN) or a GPU (cuBLAS on tensor cores, float accumulation).
 bool runs_in_bfloat16(const Tensor& a) {
-  return matmul_precision() == MatmulPrecision::bfloat16 && a.scalar_type() == at::kFloat && a.device().is_cpu();
+  return matmul_precision() == MatmulPrecision::bfloat16 && a.scalar_type() == at::kFloat &&
+         (a.device().is_cpu() || a.is_cuda());
 }
 
 }  // namespace

@@ -1,15 +1,16 @@
 // Precision of the matrix products in the core's Linear layers (runtime/linear.hpp).
 //
 // "float32": LibTorch's float products (OpenBLAS sgemm on the CPU).
-// "bfloat16": on the CPU, a float Linear layer casts its input and weight to
-// bfloat16 and multiplies them with oneDNN, which accumulates in float and on
+// "bfloat16": on the CPU or a GPU, a float Linear layer casts its input and
+// weight to bfloat16 and multiplies them (on a GPU with cuBLAS on its tensor
+// cores; on the CPU with oneDNN), accumulating in float; oneDNN on
 // CPUs with AVX-512-BF16 or AMX runs several times faster than sgemm
 // (measured: 0.7-0.9 TFLOP/s against 0.13-0.15 at 256-1024 square, one
 // thread). The product comes back as float and everything else (bias,
 // normalisation, activations, losses, the optimiser) stays float: the
 // products lose digits (bfloat16 keeps 8 significant bits), nothing else
 // does. Training chooses it per run (TrainerSettings::precision); tensors
-// on other devices and of other types are untouched.
+// of other types are untouched.
 //
 // The setting is per thread, so that data-parallel ranks run as threads in
 // the tests can differ; set it with a MatmulPrecisionGuard around the work.

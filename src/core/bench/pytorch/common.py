@@ -30,10 +30,10 @@ TIME_SCALE = 1000.0         # flow time in [0, 1] is scaled before the sinusoid 
 
 def synthetic_counts(genes: int, cells: int, seed: int) -> torch.Tensor:
     """~10% non-zero counts with a geometric-like tail (bench_common.hpp's synthetic_counts)."""
-    g = torch.Generator().manual_seed(seed)
-    nonzero = torch.rand(cells, genes, generator=g) < 0.1
-    values = 1 + torch.floor(-3 * torch.log(torch.rand(cells, genes, generator=g) + 1e-12))
-    return torch.where(nonzero, values, torch.zeros(()))  # (N, G)
+    g = torch.Generator().manual_seed(seed)  # on the CPU, whatever the default device: the same cells everywhere
+    nonzero = torch.rand(cells, genes, generator=g, device="cpu") < 0.1
+    values = 1 + torch.floor(-3 * torch.log(torch.rand(cells, genes, generator=g, device="cpu") + 1e-12))
+    return torch.where(nonzero, values, torch.zeros((), device="cpu"))  # (N, G)
 
 
 def log_normalise(counts: torch.Tensor) -> torch.Tensor:
@@ -64,17 +64,17 @@ def synthetic_gene_sets(genes: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     sets, covered = 44, max(1, genes * 2 // 5)
     per_set = max(1, covered * 15 // 8 // sets)
-    member = torch.zeros(sets, genes)
+    member = torch.zeros(sets, genes, device="cpu")
     for s in range(sets):
-        member[s, torch.randint(0, covered, (per_set,), generator=g)] = 1.0
+        member[s, torch.randint(0, covered, (per_set,), generator=g, device="cpu")] = 1.0
     return member
 
 
 def synthetic_grn(genes: int, edges: int, seed: int) -> torch.Tensor:
     """(E, 2) long (regulator, target); regulators from the first 10% of the genes."""
     g = torch.Generator().manual_seed(seed)
-    regulator = torch.randint(0, max(1, genes // 10), (edges,), generator=g)
-    target = torch.randint(0, genes, (edges,), generator=g)
+    regulator = torch.randint(0, max(1, genes // 10), (edges,), generator=g, device="cpu")
+    target = torch.randint(0, genes, (edges,), generator=g, device="cpu")
     return torch.stack([regulator, target], 1)
 
 
@@ -271,7 +271,10 @@ def time_stage(stage: Stage, counts: torch.Tensor, batch: int, steps: int, warmu
     ema = [p.detach().clone() for p in params] if stage.ema_decay > 0 else None
     order = torch.randperm(counts.shape[0])
     times = []
+    gpu = counts.is_cuda
     for step in range(warmup + steps):
+        if gpu:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         rows = order[(step * batch) % counts.shape[0]:][:batch]
         loss = stage.loss(counts[rows])
@@ -284,6 +287,8 @@ def time_stage(stage: Stage, counts: torch.Tensor, batch: int, steps: int, warmu
             with torch.no_grad():  # multi-tensor (foreach) EMA update, as a careful PyTorch user writes it
                 torch._foreach_mul_(ema, stage.ema_decay)
                 torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - stage.ema_decay)
+        if gpu:  # exprflow's trainer reads each step's loss, which waits for the GPU
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return statistics.median(times[warmup:])
 
