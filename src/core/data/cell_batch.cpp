@@ -73,20 +73,14 @@ CellBatch make_cell_batch(const ExpressionSource& data, const std::vector<int>& 
   CellBatch batch;
   std::vector<double> sizes(cells.size());
   for (size_t i = 0; i < cells.size(); ++i) sizes[i] = data.library_sizes()[cells[i]];
-  Tensor x = at::empty({B, G}, cpu_float);  // (B, G)
-  if (with_counts) {
-    // Densify once: the log-normalised rows are computed from a copy of the counts.
-    Tensor counts = at::empty({B, G}, cpu_float);  // (B, G)
-    data.fill_counts(cells, counts.data_ptr<float>());
-    x.copy_(counts);
-    for (int64_t b = 0; b < B; ++b) log_normalise_row(x.data_ptr<float>() + b * G, static_cast<int>(G), sizes[b]);
-    batch.counts = counts.to(device);
-  } else {
-    data.fill_log_normalised(cells, x.data_ptr<float>());
-  }
-  // x is this batch's own buffer (on the CPU, or a fresh copy on the device): standardise in place.
-  batch.expression = x.to(device);
-  batch.expression.sub_(scale.mean).div_(scale.sd);  // (B, G)
+  // The per-gene scaling as plain floats on the CPU, where the batch is made.
+  const Tensor mean = scale.mean.to(at::kCPU, at::kFloat).contiguous(), sd = scale.sd.to(at::kCPU, at::kFloat).contiguous();
+  Tensor x = at::empty({B, G}, cpu_float);                              // (B, G)
+  Tensor counts = with_counts ? at::empty({B, G}, cpu_float) : Tensor();  // (B, G)
+  data.fill_standardised(cells, mean.data_ptr<float>(), sd.data_ptr<float>(), x.data_ptr<float>(),
+                         with_counts ? counts.data_ptr<float>() : nullptr);
+  if (with_counts) batch.counts = counts.to(device);
+  batch.expression = x.to(device);  // (B, G)
   batch.library_size = at::tensor(sizes, cpu_float.dtype(at::kDouble)).to(at::kFloat).to(device);  // (B,)
   batch.covariates = covariates_of(columns, cells, device);
   return batch;

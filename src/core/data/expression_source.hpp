@@ -37,6 +37,16 @@ class ExpressionSource {
   // cells.size() x n_genes. Cells with zero counts give zero rows.
   void fill_log_normalised(const std::vector<int>& cells, float* out) const;
 
+  // The same standardised per gene, (log1p(...) - mean[g]) / sd[g] (mean and
+  // sd: n_genes values each), row-major cells.size() x n_genes: what a
+  // minibatch feeds the networks; `counts`, when not null, also gets the
+  // raw counts (as fill_counts()). The default densifies the counts and
+  // standardises each row in one pass; a sparse source writes each row's
+  // zero-count constants (-mean / sd) and visits its non-zero counts only.
+  // Bit-identical either way, and to standardising fill_log_normalised().
+  virtual void fill_standardised(const std::vector<int>& cells, const float* mean, const float* sd, float* out,
+                                 float* counts = nullptr) const;
+
   // Orders an epoch's cells in place. In memory any order costs the same:
   // a uniform shuffle. Streamed sources shuffle blocks of nearby cells, so
   // that a minibatch reads few runs of the file.
@@ -69,10 +79,16 @@ class CscExpressionSource final : public ExpressionSource {
                       const int* row_idx, const double* values);
   int n_cells() const override { return n_cells_; }
   void fill_counts(const std::vector<int>& cells, float* out) const override;
+  void fill_standardised(const std::vector<int>& cells, const float* mean, const float* sd, float* out,
+                         float* counts = nullptr) const override;
 
  private:
   double column_sum(int cell) const override;
   int n_cells_;
+  // Whether every column's row indices are strictly increasing (a dgCMatrix's
+  // are): then no gene of a cell appears twice, and fill_standardised() can
+  // write each non-zero count's value directly; otherwise it sums them first.
+  bool rows_ascending_ = true;
   std::vector<int64_t> col_ptr_;
   std::vector<int32_t> row_idx_;
   std::vector<float> values_;
@@ -93,5 +109,11 @@ class DenseExpressionSource final : public ExpressionSource {
 
 // Applies log1p(x / library_size * target) in place to one row of n values.
 void log_normalise_row(float* row, int n, double library_size, double target = kNormalisationTarget);
+
+// (log1p(counts / library_size * target) - mean) / sd of one row of n counts
+// into out (which may be counts): log_normalise_row() and the standardisation
+// in one pass.
+void standardise_count_row(const float* counts, int n, double library_size, const float* mean, const float* sd,
+                           float* out, double target = kNormalisationTarget);
 
 }  // namespace exprflow

@@ -351,6 +351,54 @@ TEST(GeneScaling, FitMatchesDirectComputation) {
   EXPECT_THROW(GeneScaling::fit(s, {}), std::invalid_argument);
 }
 
+// The standardised rows, three ways, to the bit: the CSC source's sparse pass,
+// the default dense pass (a dense source of the same counts, and a CSC whose
+// rows are out of order with a count split in two and an explicit zero), and
+// fill_log_normalised() followed by (x - mean) / sd; with the raw counts
+// alongside when asked for. An all-zero cell gives the zero-count constants.
+TEST(ExpressionSource, StandardisedRowsAreTheSameBitsEveryWay) {
+  const int G = 30, C = 9;
+  const std::vector<double> dense = example_counts(G, C, 17);
+  const Csc csc = to_csc(dense, G, C);
+  CscExpressionSource sparse(gene_names(G), C, csc.col_ptr.data(), csc.row_idx.data(), csc.values.data());
+  DenseExpressionSource full(gene_names(G), C, dense.data());
+  // Cell 0's entries reversed, its first count split into two entries, and an explicit zero added.
+  Csc messy = csc;
+  const int first = csc.col_ptr[0], last = csc.col_ptr[1];
+  std::reverse(messy.row_idx.begin() + first, messy.row_idx.begin() + last);
+  std::reverse(messy.values.begin() + first, messy.values.begin() + last);
+  messy.values[first] -= 1;  // a count >= 1 (Poisson + 0.5 at gene 2 or an integer >= 1)
+  messy.row_idx.insert(messy.row_idx.begin() + last, {messy.row_idx[first], 1});
+  messy.values.insert(messy.values.begin() + last, {1.0, 0.0});
+  for (int c = 1; c <= C; ++c) messy.col_ptr[c] += 2;
+  CscExpressionSource unordered(gene_names(G), C, messy.col_ptr.data(), messy.row_idx.data(), messy.values.data());
+
+  std::vector<float> mean(G), sd(G);
+  for (int g = 0; g < G; ++g) mean[g] = 0.1f * g - 1.0f, sd[g] = 0.5f + 0.05f * g;
+  const std::vector<int> cells = {3, 0, C - 1, 3, 5};
+  const size_t n = cells.size() * G;
+  std::vector<float> expected(n), from_sparse(n), from_dense(n), from_unordered(n);
+  sparse.fill_log_normalised(cells, expected.data());
+  for (size_t i = 0; i < n; ++i) expected[i] = (expected[i] - mean[i % G]) / sd[i % G];
+  sparse.fill_standardised(cells, mean.data(), sd.data(), from_sparse.data());
+  full.fill_standardised(cells, mean.data(), sd.data(), from_dense.data());
+  unordered.fill_standardised(cells, mean.data(), sd.data(), from_unordered.data());
+  EXPECT_EQ(from_sparse, expected);
+  EXPECT_EQ(from_dense, expected);
+  EXPECT_EQ(from_unordered, expected);
+  std::vector<float> counts(n), with_counts(n), dense_counts(n);
+  sparse.fill_counts(cells, counts.data());
+  for (const ExpressionSource* source : std::vector<const ExpressionSource*>{&sparse, &full, &unordered}) {
+    std::fill(with_counts.begin(), with_counts.end(), -1.0f);
+    std::fill(dense_counts.begin(), dense_counts.end(), -1.0f);
+    source->fill_standardised(cells, mean.data(), sd.data(), with_counts.data(), dense_counts.data());
+    EXPECT_EQ(with_counts, expected);
+    EXPECT_EQ(dense_counts, counts);
+  }
+  for (int g = 0; g < G; ++g) EXPECT_EQ(from_sparse[2 * G + g], (0.0f - mean[g]) / sd[g]) << "the all-zero cell";
+  EXPECT_THROW(sparse.fill_standardised({C}, mean.data(), sd.data(), from_sparse.data()), std::out_of_range);
+}
+
 // The minibatch every training step starts from, against the plain formula:
 // (log1p(count / library * 1e4) - mean) / sd per gene, the raw counts when
 // asked for (the expression identical either way), library sizes and codes.
