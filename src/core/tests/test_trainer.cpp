@@ -263,42 +263,64 @@ TEST(RunTraining, Errors) {
   EXPECT_EQ(s.learning_rate, TrainerSettings().learning_rate);
 }
 
-// The fused CPU AdamW against LibTorch's, its reference: the same weights
-// after every step, with a learning rate that changes between steps, weight
-// decay, and a parameter that gets no gradient.
+// The fused CPU AdamW and the multi-tensor one against LibTorch's, their
+// reference: the same weights after every step (the multi-tensor one, the
+// same ops on the CPU, to the bit), with a learning rate that changes between
+// steps, weight decay, and a parameter that gets no gradient.
 TEST(FusedAdamW, MatchesLibTorchsAdamW) {
-  at::manual_seed(8);
-  const std::vector<std::vector<int64_t>> shapes = {{37, 19}, {19}, {70000}, {3, 4, 5}};
-  std::vector<Tensor> fused_params, reference_params;
-  for (const auto& shape : shapes) {
-    Tensor p = at::randn(shape);
-    fused_params.push_back(p.clone().set_requires_grad(true));
-    reference_params.push_back(p.clone().set_requires_grad(true));
-  }
-  AdamWSettings settings;
-  settings.learning_rate = 3e-3;
-  settings.weight_decay = 0.05;
-  auto fused = make_fused_cpu_adamw(fused_params, settings);
-  auto reference = make_libtorch_adamw(reference_params, settings);
-  for (int step = 0; step < 6; ++step) {
-    fused->zero_grad();
-    reference->zero_grad();
-    fused->set_learning_rate(settings.learning_rate / (1 + step));
-    reference->set_learning_rate(settings.learning_rate / (1 + step));
-    for (size_t i = 0; i + 1 < shapes.size(); ++i) {  // the last parameter never has a gradient
-      const Tensor g = at::randn(shapes[i]) * (step + 1);
-      fused_params[i].mutable_grad() = g.clone();
+  using Make = std::unique_ptr<Optimiser> (*)(std::vector<Tensor>, const AdamWSettings&);
+  for (const auto& [name, make] : std::vector<std::pair<std::string, Make>>{{"fused", make_fused_cpu_adamw},
+                                                                            {"foreach", make_foreach_adamw}}) {
+    at::manual_seed(8);
+    const std::vector<std::vector<int64_t>> shapes = {{37, 19}, {19}, {70000}, {3, 4, 5}};
+    std::vector<Tensor> fast_params, reference_params;
+    for (const auto& shape : shapes) {
+      Tensor p = at::randn(shape);
+      fast_params.push_back(p.clone().set_requires_grad(true));
+      reference_params.push_back(p.clone().set_requires_grad(true));
+    }
+    AdamWSettings settings;
+    settings.learning_rate = 3e-3;
+    settings.weight_decay = 0.05;
+    auto fast = make(fast_params, settings);
+    auto reference = make_libtorch_adamw(reference_params, settings);
+    for (int step = 0; step < 6; ++step) {
+      fast->zero_grad();
+      reference->zero_grad();
+      fast->set_learning_rate(settings.learning_rate / (1 + step));
+      reference->set_learning_rate(settings.learning_rate / (1 + step));
+      for (size_t i = 0; i + 1 < shapes.size(); ++i) {  // the last parameter never has a gradient
+        const Tensor g = at::randn(shapes[i]) * (step + 1);
+        fast_params[i].mutable_grad() = g.clone();
+        reference_params[i].mutable_grad() = g.clone();
+      }
+      fast->step();
+      reference->step();
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        const bool same = name == "foreach" ? at::equal(fast_params[i], reference_params[i])
+                                            : at::allclose(fast_params[i], reference_params[i], 1e-5, 1e-7);
+        EXPECT_TRUE(same) << name << ": parameter " << i << " after step " << step << ": max difference "
+                          << (fast_params[i] - reference_params[i]).abs().max().item<float>();
+      }
+    }
+    EXPECT_TRUE(at::equal(fast_params.back(), reference_params.back())) << name;  // untouched without a gradient
+    // Its state carries over to LibTorch's: one more step from it is the reference's.
+    EXPECT_EQ(fast->state().steps, reference->state().steps) << name;
+    auto resumed = make_libtorch_adamw(fast_params, settings);
+    resumed->load_state(fast->state());
+    resumed->set_learning_rate(1e-3);
+    reference->set_learning_rate(1e-3);
+    for (size_t i = 0; i + 1 < shapes.size(); ++i) {
+      const Tensor g = at::randn(shapes[i]);
+      fast_params[i].mutable_grad() = g.clone();
       reference_params[i].mutable_grad() = g.clone();
     }
-    fused->step();
+    resumed->step();
     reference->step();
     for (size_t i = 0; i < shapes.size(); ++i) {
-      EXPECT_TRUE(at::allclose(fused_params[i], reference_params[i], 1e-5, 1e-7))
-          << "parameter " << i << " after step " << step << ": max difference "
-          << (fused_params[i] - reference_params[i]).abs().max().item<float>();
+      EXPECT_TRUE(at::allclose(fast_params[i], reference_params[i], 1e-5, 1e-7)) << name << ": parameter " << i;
     }
   }
-  EXPECT_TRUE(at::equal(fused_params.back(), reference_params.back()));  // untouched without a gradient
 }
 
 TEST(FusedAdamW, TakesFloatCpuParametersAndMakeAdamwFallsBack) {

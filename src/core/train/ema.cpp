@@ -15,7 +15,10 @@ ParameterEma::ParameterEma(torch::nn::Module& source, torch::nn::Module& average
 void ParameterEma::update(long step) {
   const double d = std::min(decay_, (1.0 + step) / (10.0 + step));
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < source_.size(); ++i) average_[i].mul_(d).add_(source_[i], 1 - d);
+  // Every parameter at once (multi-tensor kernels on a GPU; on the CPU the
+  // same per-tensor ops as a loop).
+  at::_foreach_mul_(average_, d);
+  at::_foreach_add_(average_, source_, 1 - d);
 }
 
 void ParameterEma::copy_source_to_average() {

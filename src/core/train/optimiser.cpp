@@ -113,13 +113,14 @@ class LibTorchAdamW final : public Optimiser {
   torch::optim::AdamW optimiser_;
 };
 
-class FusedCpuAdamW final : public Optimiser {
+// AdamW that keeps its own moments and step count (the two below share
+// this; LibTorch's keeps them inside torch::optim::AdamW), with LibTorch's
+// arithmetic: the constants computed in double, applied in the parameters'
+// type.
+class OwnStateAdamW : public Optimiser {
  public:
-  FusedCpuAdamW(std::vector<Tensor> params, const AdamWSettings& s) : params_(std::move(params)), s_(s) {
+  OwnStateAdamW(std::vector<Tensor> params, const AdamWSettings& s) : params_(std::move(params)), s_(s) {
     for (const Tensor& p : params_) {
-      if (!fusable(p)) {
-        throw std::invalid_argument("the fused AdamW takes contiguous float32 CPU parameters only");
-      }
       exp_avg_.push_back(at::zeros_like(p));
       exp_avg_sq_.push_back(at::zeros_like(p));
     }
@@ -139,23 +140,83 @@ class FusedCpuAdamW final : public Optimiser {
 
   void step() override {
     ++steps_;
-    // The constants as LibTorch's kernels use them: computed in double, applied in float.
-    const double bias1 = 1 - std::pow(s_.beta1, static_cast<double>(steps_));
-    const double bias2 = 1 - std::pow(s_.beta2, static_cast<double>(steps_));
-    const float decay = static_cast<float>(1 - s_.learning_rate * s_.weight_decay);
+    Step c;
+    c.bias1 = 1 - std::pow(s_.beta1, static_cast<double>(steps_));
+    c.bias2 = 1 - std::pow(s_.beta2, static_cast<double>(steps_));
+    c.decay = 1 - s_.learning_rate * s_.weight_decay;
+    c.step_size = -s_.learning_rate / c.bias1;
+    torch::NoGradGuard no_grad;
+    std::vector<size_t> taking;  // the parameters this step updates
+    std::vector<Tensor> grads;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const Tensor& grad = params_[i].grad();
+      if (!grad.defined() && !updated_[i]) continue;  // never had a gradient: untouched
+      updated_[i] = true;
+      taking.push_back(i);
+      // Left out of this step's graph: a zero gradient (rare; allocated here).
+      grads.push_back(grad.defined() ? grad : at::zeros_like(params_[i]));
+    }
+    update(taking, grads, c);
+  }
+
+  // One step count for all parameters (the bias corrections use it), as
+  // LibTorch's does for parameters updated at every step; a parameter that
+  // never had a gradient is stored with 0 steps.
+  OptimiserState state() const override {
+    OptimiserState out;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      out.steps.push_back(updated_[i] ? steps_ : 0);
+      out.exp_avg.push_back(exp_avg_[i].cpu().clone());
+      out.exp_avg_sq.push_back(exp_avg_sq_[i].cpu().clone());
+    }
+    return out;
+  }
+
+  void load_state(const OptimiserState& state) override {
+    check_state(state, params_);
+    steps_ = 0;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      steps_ = std::max<long>(steps_, static_cast<long>(state.steps[i]));
+      updated_[i] = state.steps[i] > 0;
+      exp_avg_[i].copy_(state.exp_avg[i]);
+      exp_avg_sq_[i].copy_(state.exp_avg_sq[i]);
+    }
+  }
+
+ protected:
+  struct Step {
+    double bias1, bias2, decay, step_size;
+  };
+  // Updates params_[i] for each i of `taking` (grads: their gradients, in that order).
+  virtual void update(const std::vector<size_t>& taking, const std::vector<Tensor>& grads, const Step& c) = 0;
+
+  std::vector<Tensor> params_, exp_avg_, exp_avg_sq_;
+  std::vector<bool> updated_;
+  AdamWSettings s_;
+  long steps_ = 0;
+};
+
+// One pass per float32 CPU parameter over (weight, gradient, moments).
+class FusedCpuAdamW final : public OwnStateAdamW {
+ public:
+  FusedCpuAdamW(std::vector<Tensor> params, const AdamWSettings& s) : OwnStateAdamW(std::move(params), s) {
+    for (const Tensor& p : params_) {
+      if (!fusable(p)) throw std::invalid_argument("the fused AdamW takes contiguous float32 CPU parameters only");
+    }
+  }
+
+ private:
+  void update(const std::vector<size_t>& taking, const std::vector<Tensor>& grads, const Step& c) override {
     const bool decays = s_.weight_decay != 0;
+    const float decay = static_cast<float>(c.decay);
     const float b1 = static_cast<float>(s_.beta1), one_minus_b1 = static_cast<float>(1 - s_.beta1);
     const float b2 = static_cast<float>(s_.beta2), one_minus_b2 = static_cast<float>(1 - s_.beta2);
-    const float root_bias2 = static_cast<float>(std::sqrt(bias2));
+    const float root_bias2 = static_cast<float>(std::sqrt(c.bias2));
     const float eps = static_cast<float>(s_.eps);
-    const float step_size = static_cast<float>(-s_.learning_rate / bias1);
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      const Tensor& grad_tensor = params_[i].grad();
-      if (!grad_tensor.defined() && !updated_[i]) continue;  // never had a gradient: untouched
-      updated_[i] = true;
-      // Left out of this step's graph: a zero gradient (rare; allocated here).
-      const Tensor grad_contiguous = grad_tensor.defined() ? grad_tensor.contiguous() : at::zeros_like(params_[i]);
+    const float step_size = static_cast<float>(c.step_size);
+    for (size_t j = 0; j < taking.size(); ++j) {
+      const size_t i = taking[j];
+      const Tensor grad_contiguous = grads[j].contiguous();
       float* w = params_[i].data_ptr<float>();
       const float* g = grad_contiguous.data_ptr<float>();
       float* m = exp_avg_[i].data_ptr<float>();
@@ -173,37 +234,35 @@ class FusedCpuAdamW final : public Optimiser {
       });
     }
   }
+};
+
+// LibTorch's AdamW arithmetic, op for op, on every parameter at once
+// (at::_foreach_*): on a GPU a handful of multi-tensor kernel launches per
+// step instead of about ten per parameter (PyTorch's own AdamW does the
+// same); on the CPU the same per-tensor ops as LibTorch's, so the same bits.
+class ForeachAdamW final : public OwnStateAdamW {
+ public:
+  using OwnStateAdamW::OwnStateAdamW;
 
  private:
-  // One step count for all parameters (the bias corrections use it), as
-  // LibTorch's does for parameters updated at every step; a parameter that
-  // never had a gradient is stored with 0 steps.
-  OptimiserState state() const override {
-    OptimiserState out;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      out.steps.push_back(updated_[i] ? steps_ : 0);
-      out.exp_avg.push_back(exp_avg_[i].clone());
-      out.exp_avg_sq.push_back(exp_avg_sq_[i].clone());
+  void update(const std::vector<size_t>& taking, const std::vector<Tensor>& grads, const Step& c) override {
+    if (taking.empty()) return;
+    std::vector<Tensor> w, m, v;
+    for (size_t i : taking) {
+      w.push_back(params_[i]);
+      m.push_back(exp_avg_[i]);
+      v.push_back(exp_avg_sq_[i]);
     }
-    return out;
+    if (s_.weight_decay != 0) at::_foreach_mul_(w, c.decay);
+    at::_foreach_mul_(m, s_.beta1);
+    at::_foreach_add_(m, grads, 1 - s_.beta1);
+    at::_foreach_mul_(v, s_.beta2);
+    at::_foreach_addcmul_(v, grads, grads, 1 - s_.beta2);
+    std::vector<Tensor> denom = at::_foreach_sqrt(v);
+    at::_foreach_div_(denom, std::sqrt(c.bias2));
+    at::_foreach_add_(denom, s_.eps);
+    at::_foreach_addcdiv_(w, m, denom, c.step_size);
   }
-
-  void load_state(const OptimiserState& state) override {
-    check_state(state, params_);
-    steps_ = 0;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      steps_ = std::max<long>(steps_, static_cast<long>(state.steps[i]));
-      updated_[i] = state.steps[i] > 0;
-      exp_avg_[i].copy_(state.exp_avg[i]);
-      exp_avg_sq_[i].copy_(state.exp_avg_sq[i]);
-    }
-  }
-
- private:
-  std::vector<Tensor> params_, exp_avg_, exp_avg_sq_;
-  std::vector<bool> updated_;
-  AdamWSettings s_;
-  long steps_ = 0;
 };
 
 }  // namespace
@@ -216,9 +275,17 @@ std::unique_ptr<Optimiser> make_fused_cpu_adamw(std::vector<Tensor> params, cons
   return std::make_unique<FusedCpuAdamW>(std::move(params), settings);
 }
 
+std::unique_ptr<Optimiser> make_foreach_adamw(std::vector<Tensor> params, const AdamWSettings& settings) {
+  return std::make_unique<ForeachAdamW>(std::move(params), settings);
+}
+
 std::unique_ptr<Optimiser> make_adamw(std::vector<Tensor> params, const AdamWSettings& settings) {
-  const bool fused = std::all_of(params.begin(), params.end(), fusable);
-  return fused ? make_fused_cpu_adamw(std::move(params), settings) : make_libtorch_adamw(std::move(params), settings);
+  if (std::all_of(params.begin(), params.end(), fusable)) return make_fused_cpu_adamw(std::move(params), settings);
+  const auto on_gpu = [](const Tensor& p) { return p.is_cuda(); };
+  if (!params.empty() && std::all_of(params.begin(), params.end(), on_gpu)) {
+    return make_foreach_adamw(std::move(params), settings);
+  }
+  return make_libtorch_adamw(std::move(params), settings);
 }
 
 }  // namespace exprflow

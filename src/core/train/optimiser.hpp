@@ -1,12 +1,15 @@
 // The training loop's optimiser: AdamW with decoupled weight decay, computed
 // as torch::optim::AdamW computes it (bias-corrected moments, the decay
-// applied to the weights before the update). Two implementations behind one
-// interface, chosen once when training starts:
+// applied to the weights before the update). Three implementations behind
+// one interface, chosen once when training starts:
 //   - LibTorch's AdamW, for any device and dtype, and the reference;
 //   - a fused CPU one that updates each float32 parameter in one pass over
 //     (weight, gradient, first moment, second moment). LibTorch's makes about
 //     nine passes, and on the CPU the step is memory bound: bench_optimiser
-//     measured it at 23 ms of a ~80 ms state_mlp training step.
+//     measured it at 23 ms of a ~80 ms state_mlp training step;
+//   - a multi-tensor one (at::_foreach_* ops, LibTorch's arithmetic) for
+//     parameters on a GPU, where LibTorch's launches about ten kernels per
+//     parameter and a small model's step is bound by launches.
 #pragma once
 
 #include <memory>
@@ -46,7 +49,9 @@ class Optimiser {
 std::unique_ptr<Optimiser> make_libtorch_adamw(std::vector<Tensor> params, const AdamWSettings& settings);
 // Throws std::invalid_argument unless every parameter is a contiguous float32 CPU tensor.
 std::unique_ptr<Optimiser> make_fused_cpu_adamw(std::vector<Tensor> params, const AdamWSettings& settings);
-// The fused one where it applies, else LibTorch's.
+// Any device and dtype; the same bits as LibTorch's on the CPU.
+std::unique_ptr<Optimiser> make_foreach_adamw(std::vector<Tensor> params, const AdamWSettings& settings);
+// The fused one where it applies (float32 CPU), the multi-tensor one on a GPU, else LibTorch's.
 std::unique_ptr<Optimiser> make_adamw(std::vector<Tensor> params, const AdamWSettings& settings);
 
 }  // namespace exprflow
