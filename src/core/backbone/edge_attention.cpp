@@ -121,27 +121,19 @@ void fused_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
 // (cell, head, target gene).
 void fused_forward_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const EdgeIndex& graph, Tensor& out,
                         Tensor& lse) {
-#ifdef EXPRFLOW_WITH_CUDA
   cuda::edge_attention_forward(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(),
                                graph.offsets.data_ptr<int64_t>(), graph.sources.data_ptr<int64_t>(),
                                q.size(0) * q.size(1), q.size(2), q.size(3), out.data_ptr<float>(),
                                lse.data_ptr<float>(), current_cuda_stream(q));
-#else
-  throw std::logic_error("edge attention: this core was built without CUDA");
-#endif
 }
 
 void fused_backward_cuda(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                          const Tensor& grad_out, const EdgeIndex& graph, Tensor& dq, Tensor& dk, Tensor& dv) {
-#ifdef EXPRFLOW_WITH_CUDA
   cuda::edge_attention_backward(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), out.data_ptr<float>(),
                                 lse.data_ptr<float>(), grad_out.data_ptr<float>(), graph.offsets.data_ptr<int64_t>(),
                                 graph.sources.data_ptr<int64_t>(), q.size(0) * q.size(1), q.size(2), q.size(3),
                                 dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(),
                                 current_cuda_stream(q));
-#else
-  throw std::logic_error("edge attention: this core was built without CUDA");
-#endif
 }
 
 using torch::autograd::AutogradContext;

@@ -178,18 +178,13 @@ void scan_backward(const ScanShape& s, const Tensor& delta_t, const Tensor& A_t,
 template <class T>
 void scan_forward_cuda(const ScanShape& s, const Tensor& u, const Tensor& delta, const Tensor& A, const Tensor& B,
                        const Tensor& C, const Tensor& D, Tensor& y) {
-#ifdef EXPRFLOW_WITH_CUDA
   cuda::selective_scan_forward<T>(u.data_ptr<T>(), delta.data_ptr<T>(), A.data_ptr<T>(), B.data_ptr<T>(),
                                   C.data_ptr<T>(), D.data_ptr<T>(), s.batch, s.length, s.channels, s.states,
                                   y.data_ptr<T>(), current_cuda_stream(u));
-#else
-  throw std::logic_error("selective scan: this core was built without CUDA");
-#endif
 }
 
 std::vector<Tensor> scan_backward_cuda(const ScanShape& s, const Tensor& u, const Tensor& delta, const Tensor& A,
                                        const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& dy) {
-#ifdef EXPRFLOW_WITH_CUDA
   const auto per_state = u.options();
   Tensor states = at::empty({s.batch, s.length, s.channels, s.states}, per_state);    // (B, L, E, N)
   Tensor dB_parts = at::empty({s.batch, s.length, s.channels, s.states}, per_state);  // (B, L, E, N)
@@ -207,9 +202,6 @@ std::vector<Tensor> scan_backward_cuda(const ScanShape& s, const Tensor& u, cons
   });
   // A: (E, N), B and C: (B, L, N), D: (E)
   return {du, ddelta, dA_parts.sum(0), dB_parts.sum(2), dC_parts.sum(2), dD_parts.sum(0)};
-#else
-  throw std::logic_error("selective scan: this core was built without CUDA");
-#endif
 }
 
 using torch::autograd::AutogradContext;

@@ -41,7 +41,7 @@ inline double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// fp32 matrix-product GFLOP/s (n^3, median of `reps`); item() waits for a GPU.
+// Matrix-product GFLOP/s in `type` (n^3, median of `reps`); item() waits for a GPU.
 inline double mm_gflops(int n, int reps, const at::Device& device, at::ScalarType type = at::kFloat) {
   const auto options = at::TensorOptions().dtype(type).device(device);
   at::Tensor a = at::randn({n, n}, options), b = at::randn({n, n}, options);

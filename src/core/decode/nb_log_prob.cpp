@@ -64,14 +64,10 @@ void fused_pass(const Tensor& x, const Tensor& mu, const Tensor& theta, Tensor& 
 template <typename scalar_t>
 void fused_pass_cuda(const Tensor& x, const Tensor& mu, const Tensor& theta, Tensor& out, Tensor* d_mu,
                      Tensor* d_theta) {
-#ifdef EXPRFLOW_WITH_CUDA
   cuda::nb_log_prob<scalar_t>(x.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(), theta.data_ptr<scalar_t>(), x.size(0),
                               x.size(1), theta.size(0) == 1 ? 0 : x.size(1), out.data_ptr<scalar_t>(),
                               d_mu ? d_mu->data_ptr<scalar_t>() : nullptr,
                               d_theta ? d_theta->data_ptr<scalar_t>() : nullptr, current_cuda_stream(x));
-#else
-  throw std::logic_error("nb_log_prob: this core was built without CUDA");
-#endif
 }
 
 using torch::autograd::AutogradContext;

@@ -10,6 +10,7 @@
 #include "backbone/selective_scan.hpp"
 #include "decode/nb_log_prob.hpp"
 #include "error_message.hpp"
+#include "kernels/cuda/launchers.hpp"
 #include "runtime/cuda_stream.hpp"
 
 using namespace exprflow;
@@ -70,7 +71,12 @@ TEST(CudaKernels, SayWhyTheyCannotRunHere) {
   EXPECT_TRUE(mentions(error_of([&] { selective_scan_fused_cuda(u, u, A, BC, BC, D); }), "CUDA"));
   // And the dispatchers keep to the CPU kernels on the CPU.
   EXPECT_TRUE(at::equal(nb_log_prob(x, x, theta), nb_log_prob_fused_cpu(x, x, theta)));
-  if (!cuda_kernels_built()) EXPECT_THROW(current_cuda_stream(x), std::logic_error);
+  if (!cuda_kernels_built()) {
+    EXPECT_THROW(current_cuda_stream(x), std::logic_error);
+    float none = 0;
+    EXPECT_THROW(cuda::nb_log_prob<float>(&none, &none, &none, 1, 1, 0, &none, nullptr, nullptr, nullptr),
+                 std::logic_error);
+  }
 }
 
 TEST(CudaKernels, NbLogProbMatchesTheFusedCpuKernel) {

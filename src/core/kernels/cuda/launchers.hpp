@@ -5,8 +5,9 @@
 // std::runtime_error naming the kernel if the launch fails. Pointers are to
 // contiguous device memory; shapes are those of the CPU kernel each one
 // mirrors, which is the reference the tests compare it against.
-// Declared in every build; defined only where the core is built with CUDA
-// (EXPRFLOW_WITH_CUDA), and called only there.
+// Declared in every build: defined by the .cu files where the core is built
+// with CUDA, by without_cuda.cpp (each throws std::logic_error) otherwise;
+// the dispatchers call them only after cuda_kernels_built().
 #pragma once
 
 #include <cstdint>
