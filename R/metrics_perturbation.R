@@ -172,11 +172,22 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
 #' types or other perturbations), the average over the groups. This is the
 #' shift of the `"mean_shift"` baseline of [perturbation_metrics()]: the
 #' response a model would predict for a new group if it knew nothing about
-#' that group.
+#' that group. Given the new group's own control cells (`reference`), the
+#' groups can instead weigh by how alike their control cells are to those,
+#' as the latent shift of [transfer_cells()] weighs contexts
+#' (`shift_bandwidth`): a stronger baseline where responses depend on the
+#' starting state.
 #'
 #' @param perturbed,control Counts (genes x cells) as in
 #'   [perturbation_metrics()], or lists of equal length, one element per
 #'   group; every set with the genes of the first perturbed one.
+#' @param reference `NULL` (default: every group weighs the same), or the
+#'   control cells of the group the shift is for (counts, same genes).
+#' @param bandwidth With `reference`: each group weighs
+#'   `exp(-(d^2 - d_min^2) / (2 h^2))`, `d` the Euclidean distance between
+#'   its control cells' mean log expression and the reference's, `h`
+#'   `bandwidth` times the median distance between the groups' control
+#'   means; `Inf` weighs them the same.
 #' @inheritParams perturbation_metrics
 #' @return A numeric vector named by gene.
 #' @examples
@@ -185,8 +196,12 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
 #' shift <- perturbation_shift(counts[, sce$cell_type == "B"], counts[, sce$cell_type == "NK"])
 #' head(sort(shift, decreasing = TRUE))
 #' @export
-perturbation_shift <- function(perturbed, control, scale_factor = 1e4, assay = NULL) {
+perturbation_shift <- function(perturbed, control, scale_factor = 1e4, assay = NULL, reference = NULL,
+                               bandwidth = 0.25) {
   scale_factor <- .check_positive(scale_factor, "scale_factor")
+  if (!is.numeric(bandwidth) || length(bandwidth) != 1L || is.na(bandwidth) || bandwidth <= 0) {
+    stop("`bandwidth` must be a positive number (Inf: every group weighs the same)", call. = FALSE)
+  }
   as_groups <- function(x) if (is.list(x)) x else list(x)
   perturbed <- as_groups(perturbed)
   control <- as_groups(control)
@@ -194,14 +209,27 @@ perturbation_shift <- function(perturbed, control, scale_factor = 1e4, assay = N
     stop(sprintf("`perturbed` and `control` must give the same number of groups (%d and %d)",
                  length(perturbed), length(control)), call. = FALSE)
   }
-  reference <- .metric_counts(perturbed[[1]], assay, if (length(perturbed) > 1) "perturbed[[1]]" else "perturbed")
+  first <- .metric_counts(perturbed[[1]], assay, if (length(perturbed) > 1) "perturbed[[1]]" else "perturbed")
   shifts <- lapply(seq_along(perturbed), function(i) {
     label <- function(arg) if (length(perturbed) > 1) sprintf("%s[[%d]]", arg, i) else arg
-    p <- .match_genes(reference, .metric_counts(perturbed[[i]], assay, label("perturbed")), "perturbed", label("perturbed"))
-    c <- .match_genes(reference, .metric_counts(control[[i]], assay, label("control")), "perturbed", label("control"))
-    rowMeans(.dense_log(p, scale_factor)) - rowMeans(.dense_log(c, scale_factor))
+    p <- .match_genes(first, .metric_counts(perturbed[[i]], assay, label("perturbed")), "perturbed", label("perturbed"))
+    c <- .match_genes(first, .metric_counts(control[[i]], assay, label("control")), "perturbed", label("control"))
+    control_mean <- rowMeans(.dense_log(c, scale_factor))
+    list(shift = rowMeans(.dense_log(p, scale_factor)) - control_mean, control = control_mean)
   })
-  stats::setNames(Reduce(`+`, shifts) / length(shifts), rownames(reference))
+  weights <- rep(1, length(shifts))
+  if (!is.null(reference) && is.finite(bandwidth) && length(shifts) > 1L) {
+    own <- rowMeans(.dense_log(.match_genes(first, .metric_counts(reference, assay, "reference"), "perturbed",
+                                            "reference"), scale_factor))
+    controls <- vapply(shifts, `[[`, numeric(length(own)), "control")  # (genes, groups)
+    scale <- stats::median(stats::dist(t(controls)))
+    if (scale > 0) {
+      d2 <- colSums((controls - own)^2)
+      weights <- exp(-(d2 - min(d2)) / (2 * (bandwidth * scale)^2))
+    }
+  }
+  total <- Reduce(`+`, Map(function(s, w) w * s$shift, shifts, weights))
+  stats::setNames(total / sum(weights), rownames(first))
 }
 
 # One prediction or a named list of them, as a named list (NULL: none).

@@ -3,11 +3,18 @@
 # every type with at least 20 cells in each condition; score with
 # perturbation_metrics() against the real stimulated cells of the type.
 #
-#   Rscript inst/scripts/perturbation_kang.R [data-folder] [top_k] [architectures] [n_genes]
+#   Rscript inst/scripts/perturbation_kang.R [data-folder] [top_k] [architectures] [n_genes] [settings] [bandwidths]
 #
-# Predictions scored: the baselines, control as the prediction and the mean
+# settings: changes from the package defaults given to every model fitted,
+# e.g. "kl_weight=0.1,latent_dim=32" (none by default). bandwidths: the
+# latent shift's `shift_bandwidth` values to score, e.g. "Inf,0.5" (default:
+# the package's); with several, predictions are suffixed _bw<value>.
+#
+# Predictions scored: the baselines, control as the prediction, the mean
 # shift (the type's control cells moved by the average response of the other
-# types, perturbation_shift()); and for each architecture named (comma
+# types, perturbation_shift()) and the weighted mean shift (the other types'
+# responses weighed by how alike their control cells are to this type's,
+# perturbation_shift(reference = )); and for each architecture named (comma
 # separated, e.g. "state_mlp,latent_mlp"; none by default), a model fitted
 # with package defaults and condition = c("cell_type", "stim") on every cell
 # but the held-out ones, predicting them two ways:
@@ -35,6 +42,14 @@ data_dir <- if (length(args) >= 1) args[[1]] else file.path("..", "shared", "dat
 top_k <- if (length(args) >= 2) as.integer(args[[2]]) else 100L
 architectures <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character()
 n_genes <- if (length(args) >= 4) as.integer(args[[4]]) else 2000L
+bandwidths <- if (length(args) >= 6 && nzchar(args[[6]])) as.numeric(strsplit(args[[6]], ",")[[1]]) else list(NULL)
+settings <- list()
+if (length(args) >= 5 && nzchar(args[[5]])) {
+  pairs <- strsplit(strsplit(args[[5]], ",")[[1]], "=")
+  if (any(lengths(pairs) != 2L)) stop("settings must read like 'kl_weight=0.1,latent_dim=32'")
+  settings <- lapply(pairs, function(p) { v <- suppressWarnings(as.numeric(p[[2]])); if (is.na(v)) p[[2]] else v })
+  names(settings) <- vapply(pairs, `[[`, "", 1L)
+}
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_kang2018.R"))
@@ -57,8 +72,13 @@ rows <- lapply(types, function(type) {
   predictions <- list()
   for (architecture in architectures) {
     started <- Sys.time()
-    model <- fit_expression_model(sce[, !(sce$cell_type == type & sce$stim == "stim")], architecture,
-                                  condition = c("cell_type", "stim"), seed = 1)
+    # Training settings go in `training`, the others are the architecture's.
+    is_training <- names(settings) %in% c(names(training_defaults(architecture)), "vae_epochs",
+                                          "vae_batch_size", "vae_learning_rate", "vae_ema_decay", "vae_patience")
+    model <- do.call(fit_expression_model,
+                     c(list(sce[, !(sce$cell_type == type & sce$stim == "stim")], architecture,
+                            condition = c("cell_type", "stim"), seed = 1, training = settings[is_training]),
+                       settings[!is_training]))
     control <- sce[, sce$cell_type == type & sce$stim == "ctrl"]
     # Latent models add the latent shift (scGen's arithmetic); the "vae"
     # alone has no flow, so only that.
@@ -70,24 +90,41 @@ rows <- lapply(types, function(type) {
     noises <- if (identical(model$space, "latent")) c("drawn", "cell") else "drawn"
     for (mode in modes) {
       for (noise in noises) {
-        moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise, seed = 1)
-        name <- paste0(architecture, "_", mode, if (length(noises) > 1L) paste0("_", noise))
-        predictions[[name]] <- counts(moved)
+        for (bandwidth in if (mode == "shift") bandwidths else list(NULL)) {
+          moved <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise, seed = 1,
+                                  shift_bandwidth = bandwidth)
+          name <- paste0(architecture, "_", mode, if (length(noises) > 1L) paste0("_", noise),
+                         if (mode == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth))
+          predictions[[name]] <- counts(moved)
+        }
       }
     }
     # Latent flows generate the unseen combination two ways: sampled at the
     # type's control cells plus the latent shift, or asked of the flow.
     unseens <- if (identical(model$space, "latent") && architecture != "vae") c("shift", "joint") else "joint"
     for (unseen in unseens) {
-      made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
-                             n = ncol(cells(type, "stim")), seed = 1, unseen = unseen)
-      predictions[[paste0(architecture, "_generate", if (length(unseens) > 1L) paste0("_", unseen))]] <- counts(made)
+      for (bandwidth in if (unseen == "shift") bandwidths else list(NULL)) {
+        made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
+                               n = ncol(cells(type, "stim")), seed = 1, unseen = unseen, shift_bandwidth = bandwidth)
+        name <- paste0(architecture, "_generate", if (length(unseens) > 1L) paste0("_", unseen),
+                       if (unseen == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth))
+        predictions[[name]] <- counts(made)
+      }
     }
     message(sprintf("%s held out, %s: fit and predict %.0f s", type, architecture,
                     as.numeric(difftime(Sys.time(), started, units = "secs"))))
   }
   scores <- perturbation_metrics(cells(type, "stim"), if (length(predictions)) predictions, cells(type, "ctrl"),
                                  top_k = top_k, training_shift = shift)
+  # A stronger baseline: the other types' responses weighed by how alike
+  # their control cells are to this type's (as the latent shift weighs them).
+  weighted <- perturbation_shift(lapply(others, cells, stim = "stim"), lapply(others, cells, stim = "ctrl"),
+                                 reference = cells(type, "ctrl"))
+  extra <- perturbation_metrics(cells(type, "stim"), NULL, cells(type, "ctrl"), top_k = top_k,
+                                training_shift = weighted)
+  extra <- extra[extra$prediction == "mean_shift", ]
+  extra$prediction <- "mean_shift_weighted"
+  scores <- rbind(scores, extra)
   scores <- scores[scores$metric %in% wanted, c("prediction", "metric", "value")]
   # Each type's scores as they come (a full run takes a while).
   one <- stats::reshape(scores, idvar = "prediction", timevar = "metric", direction = "wide")
@@ -100,7 +137,8 @@ all <- do.call(rbind, rows)
 wide <- stats::reshape(all, idvar = c("cell_type", "prediction"), timevar = "metric", direction = "wide")
 names(wide) <- sub("^value\\.", "", names(wide))
 means <- stats::aggregate(wide[, wanted], by = list(prediction = wide$prediction), FUN = mean)
-cat(sprintf("Kang 2018, %d cell types held out in turn; top_k = %d\n", length(types), top_k))
+cat(sprintf("Kang 2018, %d cell types held out in turn; top_k = %d; settings %s\n", length(types), top_k,
+            if (length(settings)) paste(names(settings), settings, sep = "=", collapse = ", ") else "defaults"))
 print(wide[order(wide$prediction, wide$cell_type), ], row.names = FALSE, digits = 3)
 cat("\nmean over cell types\n")
 print(means, row.names = FALSE, digits = 3)

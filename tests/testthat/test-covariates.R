@@ -111,6 +111,19 @@ test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the 
   expect_lt(abs(dosed_mean(joint) - dosed_mean(kept)), 0.1)
   by_default <- transfer_cells(model, low, to = data.frame(dose = "high"), seed = 1)
   expect_identical(SingleCellExperiment::counts(by_default), SingleCellExperiment::counts(moved))
+  # The other types' shifts weighed by how alike their low-dose cells are to
+  # B's (the default), or each type alike (scGen's average): both move the
+  # dosed genes, by different shifts.
+  alike <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", seed = 1, shift_bandwidth = Inf)
+  expect_gt(dosed_mean(alike) - dosed_mean(kept), 0.2)
+  expect_false(identical(SingleCellExperiment::counts(alike), SingleCellExperiment::counts(moved)))
+  stated <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", seed = 1,
+                           shift_bandwidth = 0.25)
+  expect_identical(SingleCellExperiment::counts(stated), SingleCellExperiment::counts(moved))
+  expect_error(transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", shift_bandwidth = 0),
+               "`shift_bandwidth` must be a positive number")
+  expect_error(transfer_cells(model, low, to = data.frame(dose = "high"), mode = "joint", shift_bandwidth = 1),
+               "only `mode = \"shift\"` has")
   expect_error(transfer_cells(two_covariate_model(), low, to = data.frame(dose = "high"), mode = "shift"),
                "needs a latent model")
 })

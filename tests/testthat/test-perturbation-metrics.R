@@ -63,6 +63,36 @@ test_that("the mean-shift and additive baselines shift control cells by the resp
   expect_equal(again$value[again$prediction == "mean_shift"], again$value[again$prediction == "control"])
 })
 
+test_that("perturbation_shift() can weigh groups by how alike their control cells are to the reference's", {
+  f <- perturbation_fixture()
+  set.seed(12)
+  other_base <- stats::rgamma(200, shape = 2, rate = 0.5)  # another starting state
+  other_response <- ifelse(seq_along(other_base) %in% 21:40, 4, 1)  # that moves other genes
+  other_control <- poisson_cells(other_base, 120, "o")
+  other_real <- poisson_cells(other_base * other_response, 100, "r")
+  reference <- poisson_cells(other_base, 80, "n")  # a new group starting where the other one does
+  perturbed <- list(f$real, f$fresh, other_real)
+  control <- list(f$control, f$control, other_control)
+  equal <- perturbation_shift(perturbed, control)
+  expect_identical(perturbation_shift(perturbed, control, reference = reference, bandwidth = Inf), equal)
+  expect_identical(perturbation_shift(perturbed, control, bandwidth = 0.1), equal)  # no reference: all alike
+  near <- perturbation_shift(perturbed, control, reference = reference, bandwidth = 0.1)
+  # The closed form: Gaussian weights of the distances between control means.
+  log_mean <- function(m) rowMeans(log1p(t(t(m) / colSums(m)) * 1e4))
+  controls <- sapply(control, log_mean)
+  d2 <- colSums((controls - log_mean(reference))^2)
+  h <- 0.1 * stats::median(stats::dist(t(controls)))
+  w <- exp(-(d2 - min(d2)) / (2 * h^2))
+  shifts <- mapply(function(p, c) log_mean(p) - log_mean(c), perturbed, control)
+  expect_equal(unname(near), unname(drop(shifts %*% w) / sum(w)))
+  # The reference's neighbour's response alone: genes 21-40 move, 1-20 do not.
+  expect_lt(max(abs(near - shifts[, 3])), 1e-3)
+  expect_gt(mean(near[21:40]), 1)
+  expect_gt(mean(equal[1:20]), 0.5)
+  expect_error(perturbation_shift(perturbed, control, reference = reference, bandwidth = 0), "`bandwidth` must be")
+  expect_error(perturbation_shift(perturbed, control, reference = reference[1:10, ]), "`reference`")
+})
+
 test_that("perturbation_metrics() names the argument that is wrong", {
   f <- perturbation_fixture()
   expect_error(perturbation_metrics(f$real, f$fresh, f$control, top_k = 500), "`top_k` \\(500\\) must be at most")

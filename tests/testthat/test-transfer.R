@@ -83,6 +83,11 @@ test_that("a latent flow generates a combination no training cell had at a seen 
   expect_true(all(shifted$cell_type == "B" & shifted$stim == "stim"))
   asked <- generate_cells(model, condition = unseen, n = 20, seed = 1, unseen = "joint")
   expect_false(identical(SingleCellExperiment::counts(asked), SingleCellExperiment::counts(shifted)))
+  # The shift weighs the other types by how alike they start (default), or alike.
+  alike <- generate_cells(model, condition = unseen, n = 20, seed = 1, shift_bandwidth = Inf)
+  expect_false(identical(SingleCellExperiment::counts(alike), SingleCellExperiment::counts(shifted)))
+  expect_error(generate_cells(model, condition = unseen, n = 5, unseen = "joint", shift_bandwidth = 1),
+               "only `unseen = \"shift\"` uses")
   # A combination seen in training is sampled as it is either way.
   seen <- data.frame(cell_type = "NK", stim = "stim")
   expect_identical(SingleCellExperiment::counts(generate_cells(model, condition = seen, n = 20, seed = 1)),

@@ -1,5 +1,7 @@
 #include "data/covariate_centroids.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 
@@ -130,18 +132,28 @@ std::vector<float> CovariateCentroids::compute_shift(const std::vector<int>& fro
     for (size_t a = 0; a < k; ++a) if (changed[a]) context[a] = -1;
     contexts.insert(context);
   }
-  std::vector<double> total(dims_, 0.0);
-  int used = 0;
+  std::vector<std::vector<double>> deltas, sources;
   for (const auto& context : contexts) {
     bool specific = true;  // a context with an unknown level would pool others: step 3 does that
     for (size_t a = 0; a < k; ++a) specific &= changed[a] || context[a] >= 0;
     if (!specific) continue;
     if (!difference(context, delta)) continue;
-    for (int j = 0; j < dims_; ++j) total[j] += delta[j];
-    ++used;
+    deltas.push_back(delta);
+    std::vector<double> source;
+    pooled_mean(ends(context).first, source);
+    sources.push_back(std::move(source));
   }
-  if (used > 0) {
-    for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(total[j] / used);
+  if (!deltas.empty()) {
+    std::vector<double> own_source;
+    const bool own_seen = own_is_specific && pooled_mean(ends(own).first, own_source);
+    const std::vector<double> weights = context_weights(sources, own_seen ? &own_source : nullptr);
+    std::vector<double> total(dims_, 0.0);
+    for (size_t c = 0; c < deltas.size(); ++c) {
+      const double w = weights.empty() ? 1.0 : weights[c];
+      for (int j = 0; j < dims_; ++j) total[j] += w * deltas[c][j];
+    }
+    const double sum = weights.empty() ? static_cast<double>(deltas.size()) : 1.0;
+    for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(total[j] / sum);
     return out;
   }
   // 3. Pooled over every context.
@@ -159,6 +171,43 @@ std::vector<float> CovariateCentroids::compute_shift(const std::vector<int>& fro
   }
   for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(b[j] - a[j]);
   return out;
+}
+
+void CovariateCentroids::set_context_bandwidth(double bandwidth) {
+  if (!(bandwidth > 0)) {  // also NaN
+    throw std::invalid_argument("the context bandwidth must be positive (infinity: every context weighs the same)");
+  }
+  if (bandwidth != bandwidth_) cache_.clear();
+  bandwidth_ = bandwidth;
+}
+
+std::vector<double> CovariateCentroids::context_weights(const std::vector<std::vector<double>>& sources,
+                                                        const std::vector<double>* own) const {
+  const size_t n = sources.size();
+  if (std::isinf(bandwidth_) || !own || n < 2) return {};  // equal weights
+  std::vector<double> weights(n);
+  auto squared_distance = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    double sum = 0;
+    for (int j = 0; j < dims_; ++j) sum += (a[j] - b[j]) * (a[j] - b[j]);
+    return sum;
+  };
+  // The scale: the median distance between the contexts' own `from` means.
+  std::vector<double> pairs;
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t b = a + 1; b < n; ++b) pairs.push_back(std::sqrt(squared_distance(sources[a], sources[b])));
+  }
+  std::nth_element(pairs.begin(), pairs.begin() + pairs.size() / 2, pairs.end());
+  double median = pairs[pairs.size() / 2];
+  if (pairs.size() % 2 == 0) median = (median + *std::max_element(pairs.begin(), pairs.begin() + pairs.size() / 2)) / 2;
+  if (!(median > 0)) return {};  // every context starts at the same place
+  const double h = bandwidth_ * median;
+  std::vector<double> d2(n);
+  for (size_t c = 0; c < n; ++c) d2[c] = squared_distance(sources[c], *own);
+  const double nearest = *std::min_element(d2.begin(), d2.end());
+  double total = 0;
+  for (size_t c = 0; c < n; ++c) total += (weights[c] = std::exp(-(d2[c] - nearest) / (2 * h * h)));
+  for (double& w : weights) w /= total;  // total >= 1: the nearest weighs exp(0)
+  return weights;
 }
 
 CovariateCentroids::Table CovariateCentroids::table() const {

@@ -8,15 +8,20 @@
 //   own context  mean(context, to) - mean(context, from), when the training
 //                cells of the cell's own context hold both ends (a
 //                combination seen in training);
-//   otherwise    the unweighted average of that difference over every context
-//                whose training cells hold both ends (scGen's balanced delta:
-//                each cell type counts once, however many cells it has);
+//   otherwise    the average of that difference over every context whose
+//                training cells hold both ends, each context weighted by how
+//                alike its `from` end is to the cell's own (a Gaussian kernel
+//                on the distance between their means, set_context_bandwidth());
+//                with an infinite bandwidth, or when the cell's own context
+//                has no training cells at `from`, each context counts once,
+//                however many cells it has (scGen's balanced delta);
 //   otherwise    the pooled difference mean(to) - mean(from) over all cells,
 //                whatever their context.
 // A code of -1 (in a pattern or a target) matches every level. Asking for a
 // level no training cell has is std::invalid_argument naming the covariate.
 #pragma once
 
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -34,6 +39,16 @@ class CovariateCentroids {
   void add(const std::vector<int>& codes, const float* vector);
   // (dims,) the shift from `from` to `to` (one code per covariate each).
   const std::vector<float>& shift(const std::vector<int>& from, const std::vector<int>& to) const;
+
+  // The width of the kernel that weighs other contexts' shifts, as a
+  // fraction of the median distance between their `from` means: context c
+  // weighs exp(-(d_c^2 - d_min^2) / (2 h^2)), d_c the distance of its `from`
+  // mean to the cell's own, h = bandwidth x that median. Infinity (the
+  // default) weighs every context equally. Why: a response depends on the
+  // state it starts from (on Kang 2018, IFN-beta moves monocytes far more
+  // than lymphocytes), so the contexts that start nearest predict it best.
+  void set_context_bandwidth(double bandwidth);
+  double context_bandwidth() const { return bandwidth_; }
 
   // Whether training cells have level `code` of covariate `covariate`.
   bool has_level(int covariate, int code) const;
@@ -69,8 +84,15 @@ class CovariateCentroids {
   bool pooled_mean(const std::vector<int>& pattern, std::vector<double>& mean) const;
   std::vector<float> compute_shift(const std::vector<int>& from, const std::vector<int>& to) const;
 
+  // Step 2's weights (summing to 1) of the contexts whose `from` means are
+  // `sources`, for a cell whose own `from` mean is `own` (nullptr: unknown).
+  // Empty: every context weighs the same.
+  std::vector<double> context_weights(const std::vector<std::vector<double>>& sources,
+                                      const std::vector<double>* own) const;
+
   std::vector<std::string> names_;
   int dims_ = 0;
+  double bandwidth_ = std::numeric_limits<double>::infinity();
   std::map<std::vector<int>, Group> groups_;
   mutable std::map<std::pair<std::vector<int>, std::vector<int>>, std::vector<float>> cache_;
 };

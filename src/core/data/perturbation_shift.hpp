@@ -14,7 +14,8 @@
 // its members' shifts from x' (each member needs a level of its own with
 // training cells, or stand-ins: otherwise std::invalid_argument naming it).
 // Each shift is CovariateCentroids::shift: the cell's own context where it
-// holds both ends, else the balanced average over contexts.
+// holds both ends, else the average over contexts (weighted by how alike
+// they start, CovariateCentroids::set_context_bandwidth()).
 //
 // A member with no training cells of its own (a target never perturbed in
 // training) may have stand-ins: single-member levels with training cells

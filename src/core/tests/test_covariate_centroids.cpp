@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -116,6 +117,52 @@ TEST(CovariateCentroids, OwnContextThenBalancedContextsThenPooled) {
   only_ctrl.add({0, 0}, &v);
   EXPECT_TRUE(mentions(error_of([&] { only_ctrl.shift({0, 0}, {0, 1}); }), "'stim'"));
   EXPECT_TRUE(mentions(error_of([&] { CovariateCentroids({"a"}, 1).shift({0}, {1}); }), "trained"));
+}
+
+// Three types whose control states lie at 0, 1 and 10 on the first axis
+// respond by 1, 1 and 5 on the second; a fourth type, seen only as control
+// at 9.5, borrows mostly the response of its neighbour at 10 once contexts
+// are weighted by how alike they start.
+TEST(CovariateCentroids, ContextsWeighByHowAlikeTheyStart) {
+  CovariateCentroids c({"type", "stim"}, 2);
+  const std::vector<float> position{0.0f, 1.0f, 10.0f, 9.5f}, response{1.0f, 1.0f, 5.0f, 0.0f};
+  for (int t = 0; t < 4; ++t) {
+    const float control[2] = {position[t], 0.0f}, stimulated[2] = {position[t], response[t]};
+    c.add({t, 0}, control);
+    if (t < 3) c.add({t, 1}, stimulated);
+  }
+  EXPECT_TRUE(std::isinf(c.context_bandwidth()));  // the default: every context alike
+  EXPECT_NEAR(c.shift({3, 0}, {3, 1})[1], 7.0f / 3.0f, 1e-5);
+  // Bandwidth b: h = b x the median distance between the contexts' control
+  // states (1, 9 and 10: 9); weights exp(-(d^2 - d_min^2) / (2 h^2)).
+  auto expected = [&](double b) {
+    const double h = b * 9.0;
+    double sum = 0, total = 0;
+    for (int t = 0; t < 3; ++t) {
+      const double d2 = (position[t] - 9.5) * (position[t] - 9.5);
+      const double w = std::exp(-(d2 - 0.25) / (2 * h * h));
+      sum += w * response[t];
+      total += w;
+    }
+    return sum / total;
+  };
+  for (double b : {2.0, 0.5, 0.1}) {
+    c.set_context_bandwidth(b);
+    const std::vector<float> shift = c.shift({3, 0}, {3, 1});
+    EXPECT_NEAR(shift[1], expected(b), 1e-5) << "bandwidth " << b;
+    EXPECT_NEAR(shift[0], 0.0f, 1e-6);
+  }
+  EXPECT_NEAR(c.shift({3, 0}, {3, 1})[1], 5.0f, 1e-3);  // b = 0.1: the neighbour alone
+  EXPECT_GT(expected(0.5), 7.0 / 3.0 + 1.0);
+  // A seen combination keeps its own shift; back to infinity, equal weights.
+  EXPECT_NEAR(c.shift({0, 0}, {0, 1})[1], 1.0f, 1e-6);
+  c.set_context_bandwidth(std::numeric_limits<double>::infinity());
+  EXPECT_NEAR(c.shift({3, 0}, {3, 1})[1], 7.0f / 3.0f, 1e-5);
+  // A type without training cells has no starting state to compare: equal weights.
+  c.set_context_bandwidth(0.5);
+  EXPECT_NEAR(c.shift({4, 0}, {4, 1})[1], 7.0f / 3.0f, 1e-5);
+  EXPECT_TRUE(mentions(error_of([&] { c.set_context_bandwidth(0); }), "bandwidth must be positive"));
+  EXPECT_TRUE(mentions(error_of([&] { c.set_context_bandwidth(std::nan("")); }), "bandwidth must be positive"));
 }
 
 TEST(CovariateCentroids, TableRestoresTheSameShifts) {
