@@ -73,8 +73,7 @@ rows <- lapply(types, function(type) {
   for (architecture in architectures) {
     started <- Sys.time()
     # Training settings go in `training`, the others are the architecture's.
-    is_training <- names(settings) %in% c(names(training_defaults(architecture)), "vae_epochs",
-                                          "vae_batch_size", "vae_learning_rate", "vae_ema_decay", "vae_patience")
+    is_training <- names(settings) %in% names(training_defaults(architecture))
     model <- do.call(fit_expression_model,
                      c(list(sce[, !(sce$cell_type == type & sce$stim == "stim")], architecture,
                             condition = c("cell_type", "stim"), seed = 1, training = settings[is_training]),

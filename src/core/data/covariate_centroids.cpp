@@ -107,25 +107,26 @@ std::vector<float> CovariateCentroids::compute_shift(const std::vector<int>& fro
     }
     return std::make_pair(source, target);
   };
-  auto difference = [&](const std::vector<int>& context, std::vector<double>& delta) {
+  // The context's mean at `to` minus its mean at `from` (`source_mean`: the latter).
+  auto difference = [&](const std::vector<int>& context, std::vector<double>& delta, std::vector<double>& source_mean) {
     const auto [source, target] = ends(context);
-    std::vector<double> a, b;
-    if (!pooled_mean(source, a) || !pooled_mean(target, b)) return false;
-    for (int j = 0; j < dims_; ++j) delta[j] = b[j] - a[j];
+    std::vector<double> b;
+    if (!pooled_mean(source, source_mean) || !pooled_mean(target, b)) return false;
+    for (int j = 0; j < dims_; ++j) delta[j] = b[j] - source_mean[j];
     return true;
   };
 
-  std::vector<double> delta(dims_);
+  std::vector<double> delta(dims_), source_mean;
   // 1. The cell's own context.
   std::vector<int> own = from;
   for (size_t a = 0; a < k; ++a) if (changed[a]) own[a] = -1;
   bool own_is_specific = true;
   for (size_t a = 0; a < k; ++a) own_is_specific &= changed[a] || own[a] >= 0;
-  if (own_is_specific && difference(own, delta)) {
+  if (own_is_specific && difference(own, delta, source_mean)) {
     for (int j = 0; j < dims_; ++j) out[j] = static_cast<float>(delta[j]);
     return out;
   }
-  // 2. Every context seen in training, each counted once.
+  // 2. Every context seen in training, weighted by how alike it starts (context_weights()).
   std::set<std::vector<int>> contexts;
   for (const auto& [codes, group] : groups_) {
     std::vector<int> context = codes;
@@ -137,11 +138,9 @@ std::vector<float> CovariateCentroids::compute_shift(const std::vector<int>& fro
     bool specific = true;  // a context with an unknown level would pool others: step 3 does that
     for (size_t a = 0; a < k; ++a) specific &= changed[a] || context[a] >= 0;
     if (!specific) continue;
-    if (!difference(context, delta)) continue;
+    if (!difference(context, delta, source_mean)) continue;
     deltas.push_back(delta);
-    std::vector<double> source;
-    pooled_mean(ends(context).first, source);
-    sources.push_back(std::move(source));
+    sources.push_back(source_mean);
   }
   if (!deltas.empty()) {
     std::vector<double> own_source;
