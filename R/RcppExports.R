@@ -65,12 +65,12 @@
     .Call(`_exprflow_cpp_dynamics_default_spec`)
 }
 
-.cpp_dynamics_fit <- function(points, times, spec, progress) {
-    .Call(`_exprflow_cpp_dynamics_fit`, points, times, spec, progress)
+.cpp_dynamics_fit <- function(points, times, courses, spec, progress) {
+    .Call(`_exprflow_cpp_dynamics_fit`, points, times, courses, spec, progress)
 }
 
-.cpp_dynamics_trajectories <- function(raw, cells, times, steps_per_unit) {
-    .Call(`_exprflow_cpp_dynamics_trajectories`, raw, cells, times, steps_per_unit)
+.cpp_dynamics_trajectories <- function(raw, cells, times, steps_per_unit, course) {
+    .Call(`_exprflow_cpp_dynamics_trajectories`, raw, cells, times, steps_per_unit, course)
 }
 
 .cpp_source_from_hdf5 <- function(path, layer, genes, scratch) {

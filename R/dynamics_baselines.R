@@ -217,11 +217,13 @@ generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition
   plan / sum(plan)
 }
 
-# Values (genes x cells, dense) and one finite time per cell of a time course.
+# Values (genes x cells, dense), one finite time per cell of a time course
+# and the cells' covariates (NULL for a matrix).
 .time_course_input <- function(x, time, assay, values) {
   parts <- .time_course_values(x, assay, values)
   if (ncol(parts$values) < 2L) stop("`x` needs at least two cells", call. = FALSE)
-  list(values = parts$values, time = .resolve_time(time, parts$covariates, ncol(parts$values)))
+  list(values = parts$values, time = .resolve_time(time, parts$covariates, ncol(parts$values)),
+       covariates = parts$covariates)
 }
 
 # Cells' values (genes x cells, dense doubles) in the space a time-course

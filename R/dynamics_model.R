@@ -33,14 +33,27 @@
 #'   state decays exactly between time points (`state_size` modes per
 #'   direction, rates from 1 to 30 per observed range), forward from earlier
 #'   populations and backward from later ones, so it can be read at any
-#'   time, observed or not, and joins the time embedding. Measured (3 seeds,
+#'   time, observed or not, and joins the time embedding (per course, see
+#'   **Conditions**). Measured (3 seeds,
 #'   each interior time point held out in turn, sliced W1): 1.254 against
 #'   1.249 for the time alone on the hESC -> endoderm course (optimal
 #'   transport 1.281), 2.23 against 2.19 on the MEF days (2.11), so the
 #'   default stays `"time"`. With one time course the state is a fixed
-#'   function of time, which the time embedding can already learn; it could
-#'   carry more only if several courses shared one field, which this model
-#'   does not fit.
+#'   function of time, which the time embedding can already learn; it can
+#'   carry more where several courses share one field (`condition`).
+#'
+#' **Conditions.** `condition` names a covariate (e.g. donor, treatment or
+#' cell type) whose levels are separate courses observed over time: chains
+#' are drawn within each course, and one field is shared by all of them. The
+#' field reads which course a cell is on through an embedding of the level
+#' and, with `state = "ssm"`, through the state of that course's own
+#' populations. A
+#' level observed at one time only (e.g. a cell type whose treated cells were
+#' never measured) has no path to learn from; its cells are moved by the
+#' embedding of no level, which `course_dropout` (20%) of the chains read in
+#' training, and by its populations' state, so that the model can be asked
+#' how an unobserved course goes on. [generate_cells()], [transfer_cells()]
+#' and [simulate_trajectories()] then take the level (`condition =`).
 #'
 #' [generate_cells()] with `time =` starts from cells of the latest observed
 #' time at or before it (the first one for earlier times), moves them with
@@ -71,6 +84,9 @@
 #' (hESC) and 13.5 against 2.4 (MEF).
 #'
 #' @inheritParams fit_dynamics_baseline
+#' @param condition `NULL` (one course), a colData (cell covariate) column
+#'   name, or one value per cell: the course (level) each cell is on (see
+#'   **Conditions**). At least one level must be observed at two times.
 #' @param path `"hermite"`, `"spline"` or `"linear"` (see above).
 #' @param forecast How cells move beyond the last observed time:
 #'   `"backtest"` (default: the relaxation time chosen on the data, see
@@ -88,7 +104,10 @@
 #'   fraction of the mean squared distance), `path_noise` (0: standard
 #'   deviation of noise added to path positions, in units of the cells'
 #'   overall spread), `weight_decay` (0), `state` (`"time"`, or `"ssm"`: see
-#'   above), `state_size` (16).
+#'   above), `state_size` (16), `course_dropout` (0.2, see **Conditions**),
+#'   `state_dropout` (0: the chance that a population other than the course's
+#'   first is left out of its course's state in a training step, so that the
+#'   field learns to move a course whose later populations it has not seen).
 #' @return An `exprflow_dynamics_model`.
 #' @seealso [compare_dynamics()], [fit_dynamics_baseline()]
 #' @examples
@@ -100,7 +119,7 @@
 #' cells <- generate_cells(model, n = 50, time = 6, seed = 1)
 #' mean(SummarizedExperiment::assay(cells, "logcounts")[20, ])  # about 1
 #' @export
-fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"), n_pcs = 30,
+fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values = c("counts", "log"), n_pcs = 30,
                                path = c("hermite", "spline", "linear"), forecast = "backtest", steps = NULL,
                                batch_size = NULL, learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
   values <- match.arg(values)
@@ -125,21 +144,96 @@ fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"
   settings$path <- path
   settings$seed <- seed
   input <- .time_course_input(x, time, assay, values)
+  levels <- .course_levels(condition, input)
   course <- .time_course(input, n_pcs, seed)
   scores <- t(crossprod(course$pca$rotation, input$values - course$pca$centre))  # cells x pcs
   progress <- .training_progress(verbose, environment())
-  fitted <- .cpp_dynamics_fit(scores, input$time, settings, progress)
+  fitted <- .cpp_dynamics_fit(scores, input$time, levels$course - 1L, settings, progress)
   model <- structure(c(course, list(values = values, time_column = if (is.character(time) && length(time) == 1L) time,
                                     raw = fitted$raw, spec = fitted$spec, history = fitted$history,
                                     parameters = fitted$parameters,
                                     trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
                      class = "exprflow_dynamics_model")
+  if (!is.null(condition)) {
+    # The level of each cell of each observed population (as model$populations).
+    model$conditions <- list(levels = levels$levels, column = levels$column,
+                             of_cells = lapply(model$times, function(t) levels$course[input$time == t]))
+  }
   model$forecast <- if (isTRUE(fitted$interrupted)) {
     list(method = "continue", relaxation = Inf)
   } else {
-    .forecast_relaxation(forecast, scores, input$time, settings, progress, seed)
+    .forecast_relaxation(forecast, scores, input$time, levels$course, settings, progress, seed)
   }
   model
+}
+
+# The course (1-based level index) of each cell from `condition` (NULL: one
+# course, integer(0) for the core), the levels in order and the column read.
+.course_levels <- function(condition, input) {
+  if (is.null(condition)) return(list(levels = NULL, course = integer(0), column = NULL))
+  n <- length(input$time)
+  what <- "`condition`"
+  column <- NULL
+  if (is.character(condition) && length(condition) == 1L && n != 1L) {
+    if (is.null(input$covariates) || !condition %in% colnames(input$covariates)) {
+      stop(sprintf("`condition` column '%s' does not exist; available columns: %s", condition,
+                   if (is.null(input$covariates) || !ncol(input$covariates)) "none" else
+                     .first_few(colnames(input$covariates), 10L)), call. = FALSE)
+    }
+    what <- sprintf("`condition` column '%s'", condition)
+    column <- condition
+    condition <- input$covariates[[condition]]
+  }
+  if (length(condition) != n) stop(sprintf("%s has %d values for %d cells", what, length(condition), n), call. = FALSE)
+  if (anyNA(condition)) stop(sprintf("%s has %d missing (NA) values", what, sum(is.na(condition))), call. = FALSE)
+  levels <- if (is.factor(condition)) levels(droplevels(condition)) else sort(unique(as.character(condition)))
+  course <- match(as.character(condition), levels)
+  observed_twice <- vapply(seq_along(levels), function(k) length(unique(input$time[course == k])) >= 2L, logical(1))
+  if (!any(observed_twice)) {
+    stop(sprintf("no level of %s is observed at two times or more: a course needs two to learn a path from",
+                 what), call. = FALSE)
+  }
+  list(levels = levels, course = course, column = column)
+}
+
+# The course (1-based) of each of n cells from a `condition` argument of
+# generate_cells() / transfer_cells() / simulate_trajectories(): one level,
+# one per cell, or (NULL) the model's condition column in the cells'
+# `covariates`. 0 for every cell of a model without conditions.
+.requested_courses <- function(model, condition, n, covariates = NULL) {
+  conditions <- model$conditions
+  if (is.null(conditions)) {
+    if (!is.null(condition)) stop("the model was fitted without `condition`: leave `condition` NULL", call. = FALSE)
+    return(rep(0L, n))
+  }
+  if (is.null(condition)) {
+    if (is.null(conditions$column) || is.null(covariates) || !conditions$column %in% colnames(covariates)) {
+      stop(sprintf("give `condition`: one of the model's levels (%s), or one per cell",
+                   .first_few(conditions$levels, 10L)), call. = FALSE)
+    }
+    condition <- covariates[[conditions$column]]
+  }
+  if (is.data.frame(condition) || !is.atomic(condition) || !length(condition) %in% c(1L, n)) {
+    stop(sprintf("`condition` must be one level, or one per cell (%d)", n), call. = FALSE)
+  }
+  condition <- as.character(condition)
+  course <- match(condition, conditions$levels)
+  if (anyNA(course)) {
+    stop(sprintf("`condition` has level(s) the model was not fitted with: %s (the model's: %s)",
+                 .first_few(unique(condition[is.na(course)])), .first_few(conditions$levels, 10L)), call. = FALSE)
+  }
+  rep_len(course, n)
+}
+
+# The observed times of course `course` (1-based; 0: a model without
+# conditions), and the cells of course `course` in model$populations[[k]].
+.course_times <- function(model, course) {
+  if (course == 0L) return(model$times)
+  model$times[vapply(model$conditions$of_cells, function(of) any(of == course), logical(1))]
+}
+.course_cells <- function(model, course, k) {
+  population <- model$populations[[k]]
+  if (course == 0L) population else population[, model$conditions$of_cells[[k]] == course, drop = FALSE]
 }
 
 .check_forecast <- function(forecast) {
@@ -153,31 +247,45 @@ fit_dynamics_model <- function(x, time, assay = NULL, values = c("counts", "log"
 
 # The forecast's relaxation time: list(method, relaxation, backtest = NULL |
 # data.frame(relaxation, wasserstein_1)). `scores`: cells x pcs, as the
-# field was fitted on.
-.forecast_relaxation <- function(forecast, scores, time, settings, progress, seed) {
+# field was fitted on; `courses`: each cell's (1-based) course, or
+# integer(0) for one course. With courses, the backtest moves each course
+# observed at the last two times along its own course and scores them
+# pooled.
+.forecast_relaxation <- function(forecast, scores, time, courses, settings, progress, seed) {
   if (is.numeric(forecast)) return(list(method = "given", relaxation = forecast))
   times <- sort(unique(time))
-  if (forecast == "continue" || length(times) < 3L) return(list(method = "continue", relaxation = Inf))
+  continue <- list(method = "continue", relaxation = Inf)
+  if (forecast == "continue" || length(times) < 3L) return(continue)
   n <- length(times)
   last <- times[n]
   before <- times[n - 1L]
   gap <- last - before
   kept <- time < last
+  course <- if (length(courses)) courses else rep(1L, length(time))
+  # The courses the backtest can score, and the backtest field's numbering of
+  # the courses left without the last time.
+  scored <- intersect(course[time == before], course[time == last])
+  left <- sort(unique(course[kept]))
+  if (!length(scored) || !any(vapply(left, function(k) length(unique(time[kept & course == k])) >= 2L, logical(1)))) {
+    return(continue)
+  }
   # Reported as its own stage, so that a progress bar says what runs.
   backtest_progress <- function(step, total, loss, stage, epoch, validation_loss) {
     progress(step, total, loss, "the forecast's backtest", epoch, validation_loss)
   }
-  fitted <- .cpp_dynamics_fit(scores[kept, , drop = FALSE], time[kept], settings, backtest_progress)
-  if (isTRUE(fitted$interrupted)) return(list(method = "continue", relaxation = Inf))
-  start <- scores[time == before, , drop = FALSE]
-  real <- scores[time == last, , drop = FALSE]
+  backtest_courses <- if (length(courses)) match(course[kept], left) - 1L else integer(0)
+  fitted <- .cpp_dynamics_fit(scores[kept, , drop = FALSE], time[kept], backtest_courses, settings, backtest_progress)
+  if (isTRUE(fitted$interrupted)) return(continue)
+  real <- scores[time == last & course %in% scored, , drop = FALSE]
   candidates <- c(0, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, Inf) * gap
   distance <- vapply(candidates, function(tau) {
     reached <- before + .relaxed_span(gap, tau)
-    moved <- if (reached == before) start else {
-      path <- .cpp_dynamics_trajectories(fitted$raw, start, c(before, reached), 50L)  # pcs x n x 2
+    moved <- do.call(rbind, lapply(scored, function(k) {
+      start <- scores[time == before & course == k, , drop = FALSE]
+      if (reached == before) return(start)
+      path <- .cpp_dynamics_trajectories(fitted$raw, start, c(before, reached), 50L, match(k, left) - 1L)  # pcs x n x 2
       t(matrix(path[, , 2L], ncol(scores)))
-    }
+    }))
     wasserstein_distance(real, moved, p = 1, n_projections = 100, seed = seed)
   }, numeric(1))
   list(method = "backtest", relaxation = candidates[which.min(distance)],
@@ -213,6 +321,11 @@ print.exprflow_dynamics_model <- function(x, ...) {
               length(x$genes), if (x$values == "counts") "log-normalised" else "log", ncol(x$pca$rotation),
               sum(x$cells_per_time), length(x$times),
               paste(sprintf("%s (%d)", format(x$times), x$cells_per_time), collapse = ", ")))
+  if (!is.null(x$conditions)) {
+    cat(sprintf("  %d courses (condition%s): %s\n", length(x$conditions$levels),
+                if (is.null(x$conditions$column)) "" else sprintf(" '%s'", x$conditions$column),
+                .first_few(x$conditions$levels, 10L)))
+  }
   cat(sprintf("  velocity field: %s parameters, %d steps of %d chains\n",
               format(x$parameters, big.mark = ","), as.integer(x$spec$steps), as.integer(x$spec$batch_size)))
   tau <- if (is.null(x$forecast)) Inf else x$forecast$relaxation
@@ -225,39 +338,48 @@ print.exprflow_dynamics_model <- function(x, ...) {
 #' @rdname generate_cells
 #' @param steps For a dynamics model: Heun steps per unit of the model's time
 #'   scale (the observed range).
+#' @details A dynamics model ([fit_dynamics_model()]) fitted with `condition`
+#'   takes `condition` as one of its levels (every cell) or one per cell: the
+#'   course the cells are generated on, starting from that course's own
+#'   cells.
 #' @export
 generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = NULL, time = NULL, seed = NULL,
                                                    steps = 50, ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
   steps <- .check_count(steps, "steps")
-  plan <- .time_course_request(n, condition, time)
+  plan <- .time_course_request(n, NULL, time)
+  courses <- .requested_courses(model, condition, length(plan))
   seed <- .sampling_seed(seed)
   out <- matrix(0, length(model$genes), length(plan), dimnames = list(model$genes, NULL))
-  .with_seed(seed, for (t in unique(plan)) {
-    cells <- which(plan == t)
-    # Start at the latest observed time at or before t (the first for earlier times).
-    start <- max(1L, findInterval(t, model$times))
-    population <- model$populations[[start]]
+  .with_seed(seed, for (k in unique(courses)) for (t in unique(plan[courses == k])) {
+    cells <- which(plan == t & courses == k)
+    # Start at the course's latest observed time at or before t (its first for earlier times).
+    own <- .course_times(model, k)
+    from <- own[max(1L, findInterval(t, own))]
+    population <- .course_cells(model, k, match(from, model$times))
     chosen <- population[, sample.int(ncol(population), length(cells), replace = TRUE), drop = FALSE]
-    out[, cells] <- .move_cells(model, chosen, model$times[start], t, steps)
+    out[, cells] <- .move_cells(model, chosen, from, t, steps, k)
   })
   colnames(out) <- sprintf("generated_%s_%d", format(seed, scientific = FALSE), seq_along(plan))
+  column <- S4Vectors::DataFrame(time = plan, row.names = colnames(out))
+  if (!is.null(model$conditions)) column[[model$conditions$column %||% "condition"]] <- model$conditions$levels[courses]
   SingleCellExperiment::SingleCellExperiment(
-    list(logcounts = out), colData = S4Vectors::DataFrame(time = plan, row.names = colnames(out)),
+    list(logcounts = out), colData = column,
     metadata = list(exprflow = list(architecture = "dynamics_model", seed = seed, steps = steps,
                                     values = model$values)))
 }
 
-# Cells (genes x n values) at time `from` moved to `to`.
-.move_cells <- function(model, cells, from, to, steps) {
-  matrix(.cell_paths(model, cells, from, to, steps), nrow(cells), dimnames = dimnames(cells))
+# Cells (genes x n values) of course `course` at time `from` moved to `to`.
+.move_cells <- function(model, cells, from, to, steps, course = 0L) {
+  matrix(.cell_paths(model, cells, from, to, steps, course), nrow(cells), dimnames = dimnames(cells))
 }
 
-# Where cells (genes x n values) at time `from` are at each of `times` (any
-# order; earlier times are reached backwards along the field): genes x n x
-# times. Their principal components move along the field; the rest of each
-# cell stays its own, so that cells keep gene-level detail.
-.cell_paths <- function(model, cells, from, times, steps) {
+# Where cells (genes x n values) of course `course` (1-based; 0 for a model
+# without conditions) at time `from` are at each of `times` (any order;
+# earlier times are reached backwards along the field): genes x n x times.
+# Their principal components move along the field; the rest of each cell
+# stays its own, so that cells keep gene-level detail.
+.cell_paths <- function(model, cells, from, times, steps, course = 0L) {
   # Beyond the last observed time, cells move the forecast's damped span.
   from <- .field_time(model, from)
   times <- .field_time(model, times)
@@ -268,7 +390,8 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
     along <- which(if (forward) times >= from else times < from)
     if (!length(along)) next
     along <- along[order(times[along], decreasing = !forward)]
-    path <- .cpp_dynamics_trajectories(model$raw, scores, c(from, times[along]), steps)  # pcs x n x (1 + k)
+    path <- .cpp_dynamics_trajectories(model$raw, scores, c(from, times[along]), steps,
+                                       max(course - 1L, 0L))  # pcs x n x (1 + k)
     moved[, , along] <- path[, , -1L, drop = FALSE]
   }
   out <- array(0, c(nrow(cells), ncol(cells), length(times)), dimnames = list(rownames(cells), colnames(cells), NULL))

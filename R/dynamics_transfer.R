@@ -30,6 +30,11 @@
 #' @param from Each cell's own time: a colData column name, or one number per
 #'   cell (or one for all). `NULL` reads the column the model was fitted with
 #'   (when it was fitted with a column name).
+#' @param condition For a model fitted with `condition`: the course each cell
+#'   moves along, one of the model's levels (every cell) or one per cell.
+#'   `NULL` reads the model's condition column from `x` (when it was fitted
+#'   with a column name). Another level than the cell's own asks how the
+#'   cell would move on that course.
 #' @param assay As in [fit_dynamics_model()].
 #' @param steps Heun steps per unit of the model's time scale (the observed
 #'   range).
@@ -41,7 +46,8 @@
 #'   genes with one column per cell and time (cells vary fastest within each
 #'   time: all cells at `times[1]`, then all at `times[2]`, ...), assay
 #'   `logcounts`, colData `cell` (the cell's name in `x`), `time` and
-#'   `start_time`, and reducedDim `"PCA"` (the position on the model's
+#'   `start_time` (and the course, under the model's condition column or
+#'   `condition`, for a model with conditions), and reducedDim `"PCA"` (the position on the model's
 #'   principal components). `transfer_cells()`: a SingleCellExperiment with
 #'   the cells of `x` (same names), assay `logcounts`, colData `time` (the new
 #'   one) and `transferred_from` (the cell's own).
@@ -59,22 +65,25 @@
 #' later <- transfer_cells(model, start, to = data.frame(time = 24), from = 0)
 #' mean(SummarizedExperiment::assay(later, "logcounts")["gene20", ])  # about 4
 #' @export
-simulate_trajectories <- function(model, x, times, from = NULL, assay = NULL, steps = 50) {
+simulate_trajectories <- function(model, x, times, from = NULL, condition = NULL, assay = NULL, steps = 50) {
   .check_dynamics_model(model, "simulate_trajectories")
   if (!is.numeric(times) || !length(times) || any(!is.finite(times))) {
     stop("`times` must be one or more finite numbers", call. = FALSE)
   }
   steps <- .check_count(steps, "steps")
-  start <- .dynamics_start(model, x, assay, from)
+  start <- .dynamics_start(model, x, assay, from, condition)
   n <- ncol(start$values)
   path <- array(0, c(length(model$genes), n, length(times)))  # genes x cells x times
-  for (t0 in unique(start$time)) {
-    cells <- which(start$time == t0)
-    path[, cells, ] <- .cell_paths(model, start$values[, cells, drop = FALSE], t0, times, steps)
+  for (group in split(seq_len(n), paste(start$time, start$course))) {
+    path[, group, ] <- .cell_paths(model, start$values[, group, drop = FALSE], start$time[group[1]], times, steps,
+                                   start$course[group[1]])
   }
   values <- matrix(path, length(model$genes), dimnames = list(model$genes, NULL))
   column <- data.frame(cell = factor(rep(start$cells, length(times)), levels = unique(start$cells)),
                        time = rep(times, each = n), start_time = rep(start$time, length(times)))
+  if (!is.null(model$conditions)) {
+    column[[model$conditions$column %||% "condition"]] <- rep(model$conditions$levels[start$course], length(times))
+  }
   colnames(values) <- sprintf("%s@%s", column$cell, format(column$time, trim = TRUE))
   scores <- crossprod(values - model$pca$centre, model$pca$rotation)  # (cells x times) x pcs
   colnames(scores) <- paste0("PC", seq_len(ncol(scores)))
@@ -86,24 +95,28 @@ simulate_trajectories <- function(model, x, times, from = NULL, assay = NULL, st
 
 #' @rdname simulate_trajectories
 #' @export
-transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, assay = NULL, steps = 50, ...) {
+transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, condition = NULL, assay = NULL,
+                                                   steps = 50, ...) {
   .reject_unknown_arguments(list(...), "transfer_cells")
   .check_dynamics_model(model, "transfer_cells")
   steps <- .check_count(steps, "steps")
-  start <- .dynamics_start(model, x, assay, from)
+  start <- .dynamics_start(model, x, assay, from, condition)
   n <- ncol(start$values)
   target <- .transfer_times(model, to, n)
   out <- start$values
-  for (pair in unique(paste(start$time, target))) {
-    cells <- which(paste(start$time, target) == pair)
+  for (cells in split(seq_len(n), paste(start$time, target, start$course))) {
     t0 <- start$time[cells[1]]
     t1 <- target[cells[1]]
-    if (t0 != t1) out[, cells] <- .move_cells(model, start$values[, cells, drop = FALSE], t0, t1, steps)
+    if (t0 != t1) {
+      out[, cells] <- .move_cells(model, start$values[, cells, drop = FALSE], t0, t1, steps, start$course[cells[1]])
+    }
   }
   colnames(out) <- start$cells
+  column <- S4Vectors::DataFrame(time = target, transferred_from = start$time, row.names = start$cells)
+  if (!is.null(model$conditions)) column[[model$conditions$column %||% "condition"]] <- model$conditions$levels[start$course]
   SingleCellExperiment::SingleCellExperiment(
     list(logcounts = out),
-    colData = S4Vectors::DataFrame(time = target, transferred_from = start$time, row.names = start$cells),
+    colData = column,
     metadata = list(exprflow = list(architecture = "dynamics_model", steps = steps, values = model$values)))
 }
 
@@ -120,8 +133,9 @@ transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, as
 }
 
 # The observed cells in the model's space (genes x cells, the model's genes
-# in its order), their names and their own times.
-.dynamics_start <- function(model, x, assay, from) {
+# in its order), their names, their own times and the course each moves
+# along (1-based; 0 for a model without conditions).
+.dynamics_start <- function(model, x, assay, from, condition = NULL) {
   parts <- .time_course_values(x, assay, model$values)
   missing <- setdiff(model$genes, rownames(parts$values))
   if (length(missing)) {
@@ -139,7 +153,8 @@ transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, as
   if (is.numeric(from) && length(from) == 1L) from <- rep(from, n)
   list(values = parts$values[model$genes, , drop = FALSE],
        cells = colnames(parts$values) %||% sprintf("cell_%d", seq_len(n)),
-       time = .resolve_time(from, parts$covariates, n, "from"))
+       time = .resolve_time(from, parts$covariates, n, "from"),
+       course = .requested_courses(model, condition, n, parts$covariates))
 }
 
 # The time each of n cells moves to, from `to` (numbers or a data.frame).

@@ -102,7 +102,7 @@ load_model <- function(path, trust_legacy = FALSE) {
   # The velocity field's own checksummed bytes are checked by reading them.
   if (inherits(model, "exprflow_dynamics_model") && isTRUE(model$trained)) {
     origin <- matrix(0, 1L, ncol(model$pca$rotation))
-    .cpp_dynamics_trajectories(model$raw, origin, model$times[1], 1L)
+    .cpp_dynamics_trajectories(model$raw, origin, model$times[1], 1L, 0L)
   }
   model
 }

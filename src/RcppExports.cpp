@@ -217,22 +217,23 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_dynamics_fit
-Rcpp::List cpp_dynamics_fit(Rcpp::NumericMatrix points, Rcpp::NumericVector times, Rcpp::List spec, Rcpp::Function progress);
-RcppExport SEXP _exprflow_cpp_dynamics_fit(SEXP pointsSEXP, SEXP timesSEXP, SEXP specSEXP, SEXP progressSEXP) {
+Rcpp::List cpp_dynamics_fit(Rcpp::NumericMatrix points, Rcpp::NumericVector times, Rcpp::IntegerVector courses, Rcpp::List spec, Rcpp::Function progress);
+RcppExport SEXP _exprflow_cpp_dynamics_fit(SEXP pointsSEXP, SEXP timesSEXP, SEXP coursesSEXP, SEXP specSEXP, SEXP progressSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type points(pointsSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type times(timesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type courses(coursesSEXP);
     Rcpp::traits::input_parameter< Rcpp::List >::type spec(specSEXP);
     Rcpp::traits::input_parameter< Rcpp::Function >::type progress(progressSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_fit(points, times, spec, progress));
+    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_fit(points, times, courses, spec, progress));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_dynamics_trajectories
-Rcpp::NumericVector cpp_dynamics_trajectories(Rcpp::RawVector raw, Rcpp::NumericMatrix cells, Rcpp::NumericVector times, int steps_per_unit);
-RcppExport SEXP _exprflow_cpp_dynamics_trajectories(SEXP rawSEXP, SEXP cellsSEXP, SEXP timesSEXP, SEXP steps_per_unitSEXP) {
+Rcpp::NumericVector cpp_dynamics_trajectories(Rcpp::RawVector raw, Rcpp::NumericMatrix cells, Rcpp::NumericVector times, int steps_per_unit, int course);
+RcppExport SEXP _exprflow_cpp_dynamics_trajectories(SEXP rawSEXP, SEXP cellsSEXP, SEXP timesSEXP, SEXP steps_per_unitSEXP, SEXP courseSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -240,7 +241,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type cells(cellsSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type times(timesSEXP);
     Rcpp::traits::input_parameter< int >::type steps_per_unit(steps_per_unitSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_trajectories(raw, cells, times, steps_per_unit));
+    Rcpp::traits::input_parameter< int >::type course(courseSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dynamics_trajectories(raw, cells, times, steps_per_unit, course));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -660,8 +662,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_source_library_sizes", (DL_FUNC) &_exprflow_cpp_source_library_sizes, 1},
     {"_exprflow_cpp_nmf_gene_modules", (DL_FUNC) &_exprflow_cpp_nmf_gene_modules, 3},
     {"_exprflow_cpp_dynamics_default_spec", (DL_FUNC) &_exprflow_cpp_dynamics_default_spec, 0},
-    {"_exprflow_cpp_dynamics_fit", (DL_FUNC) &_exprflow_cpp_dynamics_fit, 4},
-    {"_exprflow_cpp_dynamics_trajectories", (DL_FUNC) &_exprflow_cpp_dynamics_trajectories, 4},
+    {"_exprflow_cpp_dynamics_fit", (DL_FUNC) &_exprflow_cpp_dynamics_fit, 5},
+    {"_exprflow_cpp_dynamics_trajectories", (DL_FUNC) &_exprflow_cpp_dynamics_trajectories, 5},
     {"_exprflow_cpp_source_from_hdf5", (DL_FUNC) &_exprflow_cpp_source_from_hdf5, 4},
     {"_exprflow_cpp_source_from_hdf5_matrix", (DL_FUNC) &_exprflow_cpp_source_from_hdf5_matrix, 5},
     {"_exprflow_cpp_hdf5_cell_names", (DL_FUNC) &_exprflow_cpp_hdf5_cell_names, 1},

@@ -28,16 +28,18 @@ Rcpp::List cpp_dynamics_default_spec() {
 }
 
 // Trains a new population flow on cells (cells x dimensions) observed at
-// `times`; returns the model's bytes, its history and its size.
+// `times`, on courses 0 .. C - 1 (`courses`: one per cell, or empty for one
+// course); returns the model's bytes, its history and its size.
 // [[Rcpp::export(.cpp_dynamics_fit)]]
-Rcpp::List cpp_dynamics_fit(Rcpp::NumericMatrix points, Rcpp::NumericVector times, Rcpp::List spec,
-                            Rcpp::Function progress) {
+Rcpp::List cpp_dynamics_fit(Rcpp::NumericMatrix points, Rcpp::NumericVector times, Rcpp::IntegerVector courses,
+                            Rcpp::List spec, Rcpp::Function progress) {
   return exprflow_r::guarded([&]() {
     exprflow::TimeCourse course;
     course.n_cells = points.nrow();
     course.dim = points.ncol();
     course.points = row_major(points);
     course.times.assign(times.begin(), times.end());
+    course.courses.assign(courses.begin(), courses.end());
     auto model = PopulationFlowModel::create(exprflow_r::options_from_list(spec), course.dim);
     const exprflow::TrainCallbacks callbacks = exprflow_r::progress_callbacks(progress);
     const exprflow::TrainReport report = model->train(course, callbacks);
@@ -50,17 +52,17 @@ Rcpp::List cpp_dynamics_fit(Rcpp::NumericMatrix points, Rcpp::NumericVector time
 }
 
 // Each cell's position at each of `times` (the first is where the cells
-// are): an array dimensions x cells x times.
+// are) on course `course` (from 0): an array dimensions x cells x times.
 // [[Rcpp::export(.cpp_dynamics_trajectories)]]
 Rcpp::NumericVector cpp_dynamics_trajectories(Rcpp::RawVector raw, Rcpp::NumericMatrix cells,
-                                              Rcpp::NumericVector times, int steps_per_unit) {
+                                              Rcpp::NumericVector times, int steps_per_unit, int course) {
   return exprflow_r::guarded([&]() {
     const auto model = PopulationFlowModel::load_bytes(exprflow_r::bytes_of_raw(raw), "the dynamics model");
     if (cells.ncol() != model->dim()) {
       Rcpp::stop("the cells have %d dimensions; the model %d", cells.ncol(), model->dim());
     }
     const std::vector<double> at(times.begin(), times.end());
-    const std::vector<float> path = model->trajectories(row_major(cells), cells.nrow(), at, steps_per_unit);
+    const std::vector<float> path = model->trajectories(row_major(cells), cells.nrow(), at, steps_per_unit, course);
     Rcpp::NumericVector out(path.begin(), path.end());
     out.attr("dim") = Rcpp::IntegerVector::create(model->dim(), cells.nrow(), static_cast<int>(at.size()));
     return out;

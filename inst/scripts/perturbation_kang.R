@@ -43,32 +43,18 @@ top_k <- if (length(args) >= 2) as.integer(args[[2]]) else 100L
 architectures <- if (length(args) >= 3 && nzchar(args[[3]])) strsplit(args[[3]], ",")[[1]] else character()
 n_genes <- if (length(args) >= 4) as.integer(args[[4]]) else 2000L
 bandwidths <- if (length(args) >= 6 && nzchar(args[[6]])) as.numeric(strsplit(args[[6]], ",")[[1]]) else list(NULL)
-settings <- list()
-if (length(args) >= 5 && nzchar(args[[5]])) {
-  pairs <- strsplit(strsplit(args[[5]], ",")[[1]], "=")
-  if (any(lengths(pairs) != 2L)) stop("settings must read like 'kl_weight=0.1,latent_dim=32'")
-  settings <- lapply(pairs, function(p) { v <- suppressWarnings(as.numeric(p[[2]])); if (is.na(v)) p[[2]] else v })
-  names(settings) <- vapply(pairs, `[[`, "", 1L)
-}
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_kang2018.R"))
-sce <- read_kang2018(file.path(data_dir, "perturb_kang2018_ifnb_pbmc"), file.path(data_dir, "scrna_pbmc3k_seurat"))
-counts <- counts(sce)
-logs <- log1p(t(t(counts) / Matrix::colSums(counts)) * 1e4)
-means <- Matrix::rowMeans(logs)
-variance <- Matrix::rowMeans(logs^2) - means^2
-genes <- rownames(counts)[order(variance, decreasing = TRUE)[seq_len(min(n_genes, nrow(counts)))]]
-counts <- counts[genes, ]
-sce <- sce[genes, ]
-cells <- function(type, stim) counts[, sce$cell_type == type & sce$stim == stim, drop = FALSE]
-sizes <- table(sce$cell_type, sce$stim)
-types <- rownames(sizes)[sizes[, "ctrl"] >= 20 & sizes[, "stim"] >= 20]
+settings <- settings_argument(if (length(args) >= 5) args[[5]])
+protocol <- kang_protocol_cells(read_kang2018(file.path(data_dir, "perturb_kang2018_ifnb_pbmc"),
+                                              file.path(data_dir, "scrna_pbmc3k_seurat")), n_genes)
+sce <- protocol$sce
+types <- protocol$types
+cells <- function(type, stim) counts(sce)[, sce$cell_type == type & sce$stim == stim, drop = FALSE]
 
 wanted <- c("r2_mean", "r2_mean_deg", "pearson_delta", "pearson_delta_deg", "deg_overlap", "energy_distance")
 rows <- lapply(types, function(type) {
-  others <- setdiff(types, type)
-  shift <- perturbation_shift(lapply(others, cells, stim = "stim"), lapply(others, cells, stim = "ctrl"))
   predictions <- list()
   for (architecture in architectures) {
     started <- Sys.time()
@@ -113,23 +99,8 @@ rows <- lapply(types, function(type) {
     message(sprintf("%s held out, %s: fit and predict %.0f s", type, architecture,
                     as.numeric(difftime(Sys.time(), started, units = "secs"))))
   }
-  scores <- perturbation_metrics(cells(type, "stim"), if (length(predictions)) predictions, cells(type, "ctrl"),
-                                 top_k = top_k, training_shift = shift)
-  # A stronger baseline: the other types' responses weighed by how alike
-  # their control cells are to this type's (as the latent shift weighs them).
-  weighted <- perturbation_shift(lapply(others, cells, stim = "stim"), lapply(others, cells, stim = "ctrl"),
-                                 reference = cells(type, "ctrl"))
-  extra <- perturbation_metrics(cells(type, "stim"), NULL, cells(type, "ctrl"), top_k = top_k,
-                                training_shift = weighted)
-  extra <- extra[extra$prediction == "mean_shift", ]
-  extra$prediction <- "mean_shift_weighted"
-  scores <- rbind(scores, extra)
-  scores <- scores[scores$metric %in% wanted, c("prediction", "metric", "value")]
   # Each type's scores as they come (a full run takes a while).
-  one <- stats::reshape(scores, idvar = "prediction", timevar = "metric", direction = "wide")
-  names(one) <- sub("^value\\.", "", names(one))
-  message(type, " held out:\n", paste(utils::capture.output(print(one, row.names = FALSE, digits = 3)),
-                                      collapse = "\n"))
+  scores <- score_kang_type(sce, type, types, if (length(predictions)) predictions, top_k, wanted)
   cbind(cell_type = type, scores)
 })
 all <- do.call(rbind, rows)

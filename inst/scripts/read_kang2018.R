@@ -14,7 +14,9 @@
 # both are labelled "CD4 T". Run alone, the script prints the type counts per
 # condition (the two halves come from the same donors, so the proportions
 # should agree; they do within a few cells but for NK, 43 / 67) and the
-# markers' mean log expression per type.
+# markers' mean log expression per type. Also here: the held-out protocol's
+# genes and types, its scoring (kang_protocol_cells(), score_kang_type())
+# and the scripts' settings argument (settings_argument()).
 suppressPackageStartupMessages({
   library(exprflow)
   library(SingleCellExperiment)
@@ -57,6 +59,55 @@ read_kang2018 <- function(data_dir, pbmc3k_dir, k = 15, n_pcs = 30, ifn_genes = 
                                                              row.names = colnames(kang)))
   metadata(sce)$labelling <- list(genes = genes, ifn_genes_left_out = ifn, k = k, n_pcs = n_pcs)
   sce
+}
+
+# Settings from a command-line argument like "kl_weight=0.1,state=ssm" (a
+# named list; numbers where they read as numbers); "" gives none.
+settings_argument <- function(text) {
+  if (is.null(text) || !nzchar(text)) return(list())
+  pairs <- strsplit(strsplit(text, ",")[[1]], "=")
+  if (any(lengths(pairs) != 2L)) stop("settings must read like 'kl_weight=0.1,latent_dim=32'")
+  settings <- lapply(pairs, function(p) { v <- suppressWarnings(as.numeric(p[[2]])); if (is.na(v)) p[[2]] else v })
+  stats::setNames(settings, vapply(pairs, `[[`, "", 1L))
+}
+
+# The held-out protocol's cells: `sce` on its n_genes most variable genes
+# (log-normalised, both conditions), and the cell types with at least 20
+# cells in each condition (those held out in turn).
+kang_protocol_cells <- function(sce, n_genes) {
+  counts <- counts(sce)
+  logs <- log1p(t(t(counts) / Matrix::colSums(counts)) * 1e4)
+  means <- Matrix::rowMeans(logs)
+  variance <- Matrix::rowMeans(logs^2) - means^2
+  genes <- rownames(counts)[order(variance, decreasing = TRUE)[seq_len(min(n_genes, nrow(counts)))]]
+  sizes <- table(sce$cell_type, sce$stim)
+  list(sce = sce[genes, ], types = rownames(sizes)[sizes[, "ctrl"] >= 20 & sizes[, "stim"] >= 20])
+}
+
+# perturbation_metrics() of `predictions` (a named list, or NULL) of the
+# held-out type's stimulated cells, beside the mean shift of the other types
+# and its weighted form (the other types' responses weighed by how alike
+# their control cells are to this type's, as the latent shift weighs them):
+# the `wanted` metrics, long (prediction, metric, value).
+score_kang_type <- function(sce, type, types, predictions, top_k, wanted) {
+  cells <- function(type, stim) counts(sce)[, sce$cell_type == type & sce$stim == stim, drop = FALSE]
+  others <- setdiff(types, type)
+  stimulated <- lapply(others, cells, stim = "stim")
+  controls <- lapply(others, cells, stim = "ctrl")
+  scores <- perturbation_metrics(cells(type, "stim"), predictions, cells(type, "ctrl"), top_k = top_k,
+                                 training_shift = perturbation_shift(stimulated, controls))
+  weighted <- perturbation_metrics(cells(type, "stim"), NULL, cells(type, "ctrl"), top_k = top_k,
+                                   training_shift = perturbation_shift(stimulated, controls,
+                                                                       reference = cells(type, "ctrl")))
+  weighted <- weighted[weighted$prediction == "mean_shift", ]
+  weighted$prediction <- "mean_shift_weighted"
+  scores <- rbind(scores, weighted)
+  scores <- scores[scores$metric %in% wanted, c("prediction", "metric", "value")]
+  one <- stats::reshape(scores, idvar = "prediction", timevar = "metric", direction = "wide")
+  names(one) <- sub("^value\\.", "", names(one))
+  message(type, " held out:\n", paste(utils::capture.output(print(one, row.names = FALSE, digits = 3)),
+                                      collapse = "\n"))
+  scores
 }
 
 if (sys.nframe() == 0L) {

@@ -124,7 +124,7 @@ test_that("fit_dynamics_model() moves a population through a time point it never
   expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 5, hiden = 3), "unknown setting\\(s\\) 'hiden'")
   expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 12), "`n_pcs` \\(12\\) must be at most 9")
   expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", path = "cubic"), "'arg' should be one of")
-  expect_error(generate_cells(model, n = 5, time = 1, condition = "B"), "no condition")
+  expect_error(generate_cells(model, n = 5, time = 1, condition = "B"), "fitted without `condition`")
 })
 
 test_that("a backtest decides whether a forecast continues the last motion or holds", {
@@ -188,6 +188,69 @@ test_that("state = \"ssm\" gives the field the populations' state, and it is sav
                    SummarizedExperiment::assay(generate_cells(model, n = 20, time = 30, seed = 1), "logcounts"))
   expect_error(fit_dynamics_model(toy$values, toy$time, values = "log", n_pcs = 5, state = "memory"),
                "state must be \"time\" or \"ssm\"")
+})
+
+test_that("with `condition`, courses share one field and each follows its own", {
+  # Course "up": x2 rises 4 per 24 h (0, 24, 48 h); "down": x2 falls as much,
+  # observed at 0 and 48 h only; "start": observed at 0 h only.
+  up <- moving_clusters(times = c(0, 24, 48), per_time = 60, seed = 1)
+  down <- moving_clusters(times = c(0, 48), per_time = 60, seed = 2)
+  down$values[2, ] <- 20 - down$values[2, ]
+  start <- moving_clusters(times = 0, per_time = 40, seed = 3)
+  values <- cbind(up$values, down$values, start$values)
+  colnames(values) <- paste0("cell", seq_len(ncol(values)))
+  sce <- SingleCellExperiment::SingleCellExperiment(
+    list(logcounts = values),
+    colData = S4Vectors::DataFrame(hours = c(up$time, down$time, start$time),
+                                   course = rep(c("up", "down", "start"), c(180, 120, 40))))
+  fit <- function(..., forecast = "continue") {
+    fit_dynamics_model(sce, "hours", ..., values = "log", n_pcs = 5, steps = 300, batch_size = 48, hidden = 32,
+                       n_layers = 1, seed = 1, forecast = forecast, verbose = FALSE)
+  }
+  model <- fit(condition = "course")
+  expect_identical(model$conditions$levels, c("down", "start", "up"))
+  expect_identical(model$conditions$column, "course")
+  expect_output(print(model), "3 courses \\(condition 'course'\\): 'down', 'start', 'up'")
+  x2 <- function(cells) mean(SummarizedExperiment::assay(cells, "logcounts")[2, ]) - 10
+  # Each course at 24 h from its own 0 h cells: half-way up, and half-way
+  # down, where "down" was never observed.
+  expect_equal(x2(generate_cells(model, n = 200, time = 24, condition = "up", seed = 1)), 4, tolerance = 0.15)
+  expect_equal(x2(generate_cells(model, n = 200, time = 24, condition = "down", seed = 1)), -4, tolerance = 0.15)
+  mixed <- generate_cells(model, time = c(24, 24, 48), condition = c("up", "down", "start"), seed = 1)
+  expect_identical(mixed$course, c("up", "down", "start"))
+  expect_true(all(is.finite(SummarizedExperiment::assay(mixed, "logcounts"))))
+  # Without `condition` the two courses are one population that spreads both ways.
+  pooled <- SummarizedExperiment::assay(generate_cells(fit(), n = 200, time = 48, seed = 1), "logcounts")[2, ] - 10
+  expect_gt(mean(pooled > 4), 0.2)
+  expect_gt(mean(pooled < -4), 0.2)
+  # Observed cells move along their own course (read from x), or along the one given.
+  zero <- sce[, sce$hours == 0 & sce$course != "start"]
+  moved <- transfer_cells(model, zero, to = 48)
+  expect_identical(moved$course, zero$course)
+  shift <- SummarizedExperiment::assay(moved, "logcounts")[2, ] - SummarizedExperiment::assay(zero, "logcounts")[2, ]
+  expect_equal(as.vector(tapply(shift, zero$course, mean)[c("down", "up")]), c(-8, 8), tolerance = 0.05)
+  as_down <- transfer_cells(model, zero[, zero$course == "up"], to = 24, condition = "down")
+  expect_equal(x2(as_down) - x2(zero[, zero$course == "up"]), -4, tolerance = 0.15)
+  paths <- simulate_trajectories(model, zero[, 1:3], times = c(0, 48))
+  expect_identical(paths$course, rep(zero$course[1:3], 2))
+  # Saved and loaded with its courses.
+  file <- tempfile(fileext = ".rds")
+  save_model(model, file)
+  again <- load_model(file)
+  expect_identical(SummarizedExperiment::assay(generate_cells(again, n = 10, time = 30, condition = "down", seed = 1), "logcounts"),
+                   SummarizedExperiment::assay(generate_cells(model, n = 10, time = 30, condition = "down", seed = 1), "logcounts"))
+  # A backtest per course (the last time of each course observed at the two last times).
+  expect_identical(fit(condition = "course", forecast = "backtest")$forecast$method, "backtest")
+  # Errors name the argument.
+  expect_error(generate_cells(model, n = 5, time = 1), "give `condition`: one of the model's levels")
+  expect_error(generate_cells(model, n = 5, time = 1, condition = "sideways"), "level\\(s\\) the model was not fitted with: 'sideways'")
+  expect_error(generate_cells(model, n = 5, time = 1, condition = c("up", "down")), "one level, or one per cell \\(5\\)")
+  expect_error(transfer_cells(model, values[, 1:3], to = 10, from = 0), "give `condition`")
+  expect_error(fit(condition = "donor"), "`condition` column 'donor' does not exist")
+  expect_error(fit(condition = rep("a", 3)), "`condition` has 3 values for 340 cells")
+  expect_error(fit(condition = sce$hours), "no level of `condition` is observed at two times")
+  expect_error(fit(condition = "course", course_dropout = 1), "course_dropout must be in \\[0, 1\\)")
+  expect_error(fit(condition = "course", state = "ssm", state_dropout = 1), "state_dropout must be in \\[0, 1\\)")
 })
 
 test_that("compare_dynamics() scores dynamics models beside the baselines", {

@@ -124,7 +124,7 @@ TEST(PopulationFlow, FollowsACurvedCourseThroughATimePointItNeverSaw) {
     const TrainReport report = model->train(course, {});
     EXPECT_EQ(report.steps, 300);
     EXPECT_EQ(model->history().size(), 3u);
-    return mean_2d(model->transport(start.points, 200, 1.0, 2.0, 20));
+    return mean_2d(model->transport(start.points, 200, 1.0, 2.0, 20, 0));
   };
   // Where each kind of path through the chains' cells passes at time 2 (the
   // field learns their average): straight, (y1 + y3) / 2 = 3.54; Hermite with
@@ -182,28 +182,28 @@ TEST(PopulationFlow, WithThePopulationsStateFollowsTheCourseAndSavesIt) {
   auto plain = PopulationFlowModel::create(Options().set("steps", 300.0).set("batch_size", 32.0), 2);
   EXPECT_GT(model->parameter_count(), plain->parameter_count());
   model->train(course, {});
-  const auto moved = mean_2d(model->transport(start.points, 200, 1.0, 2.0, 20));
+  const auto moved = mean_2d(model->transport(start.points, 200, 1.0, 2.0, 20, 0));
   EXPECT_NEAR(moved.first, 0.0, 0.6);
   EXPECT_NEAR(moved.second, 4.13, 0.5);
   const auto again = PopulationFlowModel::load_bytes(model->to_bytes(), "test bytes");
   EXPECT_EQ(again->spec().text("state"), "ssm");
-  EXPECT_EQ(model->transport(course.points, course.n_cells, 0.5, 3.5, 7),
-            again->transport(course.points, course.n_cells, 0.5, 3.5, 7));
+  EXPECT_EQ(model->transport(course.points, course.n_cells, 0.5, 3.5, 7, 0),
+            again->transport(course.points, course.n_cells, 0.5, 3.5, 7, 0));
   EXPECT_THROW(PopulationFlowModel::create(Options().set("state", "memory"), 2), std::invalid_argument);
 }
 
 TEST(PopulationFlow, SavedBytesMoveCellsAlikeAndErrorsNameTheProblem) {
   const TimeCourse course = arc_course({0, 1, 2}, 30, 3);
   auto model = PopulationFlowModel::create(Options().set("steps", 50.0).set("batch_size", 16.0), 2);
-  EXPECT_THROW(model->transport(course.points, course.n_cells, 0, 1, 5), std::invalid_argument);  // untrained
+  EXPECT_THROW(model->transport(course.points, course.n_cells, 0, 1, 5, 0), std::invalid_argument);  // untrained
   model->train(course, {});
   const auto again = PopulationFlowModel::load_bytes(model->to_bytes(), "test bytes");
   EXPECT_EQ(again->observed_times(), (std::vector<double>{0, 1, 2}));
   EXPECT_EQ(again->history().size(), model->history().size());
-  EXPECT_EQ(model->transport(course.points, course.n_cells, 0.5, 2.5, 7),
-            again->transport(course.points, course.n_cells, 0.5, 2.5, 7));
+  EXPECT_EQ(model->transport(course.points, course.n_cells, 0.5, 2.5, 7, 0),
+            again->transport(course.points, course.n_cells, 0.5, 2.5, 7, 0));
   // Trajectories start where the cells are and end where transport() ends.
-  const auto path = model->trajectories(course.points, course.n_cells, {0.5, 1.5, 2.5}, 7);
+  const auto path = model->trajectories(course.points, course.n_cells, {0.5, 1.5, 2.5}, 7, 0);
   ASSERT_EQ(path.size(), 3 * course.points.size());
   EXPECT_TRUE(std::equal(course.points.begin(), course.points.end(), path.begin()));
   EXPECT_THROW(PopulationFlowModel::create(Options().set("path", "curvy"), 2), std::invalid_argument);
@@ -211,4 +211,87 @@ TEST(PopulationFlow, SavedBytesMoveCellsAlikeAndErrorsNameTheProblem) {
   TimeCourse one_time = arc_course({1}, 10, 1);
   EXPECT_THROW(PopulationFlowModel::create(Options(), 2)->train(one_time, {}), std::invalid_argument);
   EXPECT_THROW(PopulationFlowModel::load_bytes("not a model", "junk"), std::runtime_error);
+}
+
+namespace {
+
+// Cells around (0, 0) at time 0 that move to (+3, 0) at time 1 on course 0
+// and to (-3, 0) on course 1; course 2 (if `unmoved`) is observed at time 0
+// only.
+TimeCourse diverging_courses(int per_time, bool unmoved, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 0.3f);
+  TimeCourse data;
+  data.dim = 2;
+  auto add = [&](int course, double t, double x) {
+    for (int c = 0; c < per_time; ++c) {
+      data.points.push_back(static_cast<float>(x) + noise(rng));
+      data.points.push_back(noise(rng));
+      data.times.push_back(t);
+      data.courses.push_back(course);
+    }
+  };
+  add(0, 0, 0);
+  add(0, 1, 3);
+  add(1, 0, 0);
+  add(1, 1, -3);
+  if (unmoved) add(2, 0, 0);
+  data.n_cells = static_cast<int>(data.times.size());
+  return data;
+}
+
+}  // namespace
+
+TEST(PopulationFlow, CoursesShareOneFieldAndEachFollowsItsOwn) {
+  const TimeCourse data = diverging_courses(60, true, 5);
+  // 100 cells on a line through (0, 0), in mirrored pairs (x, 0), (-x, 0).
+  std::vector<float> origin(200, 0.0f);
+  for (size_t i = 0; i < origin.size(); i += 4) origin[i] = -(origin[i + 2] = 0.003f * static_cast<float>(i));
+  // The course alone, with its populations' state, and with that state
+  // missing a population now and then in training.
+  for (const double state_dropout : {-1.0, 0.0, 0.5}) {
+    SCOPED_TRACE(state_dropout);
+    Options spec = Options().set("steps", 400.0).set("batch_size", 48.0);
+    if (state_dropout >= 0) spec.set("state", "ssm").set("state_dropout", state_dropout);
+    auto model = PopulationFlowModel::create(spec, 2);
+    model->train(data, {});
+    ASSERT_EQ(model->n_courses(), 3);
+    EXPECT_EQ(model->course_times(1), (std::vector<double>{0, 1}));
+    EXPECT_EQ(model->course_times(2), (std::vector<double>{0}));
+    EXPECT_EQ(model->observed_times(), (std::vector<double>{0, 1}));
+    // The same cells, on both sides of 0, go where their course went: one
+    // field, read per course.
+    EXPECT_NEAR(mean_2d(model->transport(origin, 100, 0.0, 1.0, 20, 0)).first, 3.0, 0.4);
+    EXPECT_NEAR(mean_2d(model->transport(origin, 100, 0.0, 1.0, 20, 1)).first, -3.0, 0.4);
+    // A course with no path of its own reads the row of no course, which
+    // learned what the courses share: here, each side of 0 goes its own way
+    // (as without courses below), which leaves the mean near 0.
+    EXPECT_LT(std::abs(mean_2d(model->transport(origin, 100, 0.0, 1.0, 20, 2)).first), 1.0);
+    const auto again = PopulationFlowModel::load_bytes(model->to_bytes(), "test bytes");
+    ASSERT_EQ(again->n_courses(), 3);
+    for (int course = 0; course < 3; ++course) {
+      EXPECT_EQ(model->transport(origin, 100, 0.0, 0.7, 9, course), again->transport(origin, 100, 0.0, 0.7, 9, course));
+    }
+    EXPECT_THROW(model->transport(origin, 100, 0.0, 1.0, 5, 3), std::invalid_argument);
+    EXPECT_THROW(model->trajectories(origin, 100, {0.0, 1.0}, 5, -1), std::invalid_argument);
+  }
+  // Without courses the coupling sends each side of 0 its own way.
+  TimeCourse pooled = diverging_courses(60, false, 5);
+  pooled.courses.clear();
+  auto plain = PopulationFlowModel::create(Options().set("steps", 400.0).set("batch_size", 48.0), 2);
+  plain->train(pooled, {});
+  EXPECT_EQ(plain->n_courses(), 1);
+  EXPECT_LT(std::abs(mean_2d(plain->transport(origin, 100, 0.0, 1.0, 20, 0)).first), 1.0);
+  // Errors: a course without cells, no course observed twice, courses per cell.
+  TimeCourse gap = diverging_courses(10, false, 1);
+  for (int& c : gap.courses) c = c == 1 ? 2 : c;
+  EXPECT_TRUE(mentions(error_of([&] { PopulationFlowModel::create(Options(), 2)->train(gap, {}); }), "course 1 has no cells"));
+  TimeCourse once = diverging_courses(10, false, 1);
+  for (size_t i = 0; i < once.times.size(); ++i) once.times[i] = once.courses[i];
+  EXPECT_TRUE(mentions(error_of([&] { PopulationFlowModel::create(Options(), 2)->train(once, {}); }), "in one course at least"));
+  TimeCourse short_courses = diverging_courses(10, false, 1);
+  short_courses.courses.pop_back();
+  EXPECT_THROW(PopulationFlowModel::create(Options(), 2)->train(short_courses, {}), std::invalid_argument);
+  EXPECT_THROW(PopulationFlowModel::create(Options().set("course_dropout", 1.0), 2), std::invalid_argument);
+  EXPECT_THROW(PopulationFlowModel::create(Options().set("state_dropout", -0.1), 2), std::invalid_argument);
 }
