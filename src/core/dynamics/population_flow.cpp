@@ -357,7 +357,9 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
     context_->eval();
     torch::NoGradGuard no_grad;
     summaries_.clear();
-    for (const std::vector<Tensor>& course : populations) summaries_.push_back(context_->summarise(course));  // (K_c, H), from every cell
+    for (const std::vector<Tensor>& course : populations) {
+      summaries_.push_back(context_->summarise(course));  // (K_c, H), from every cell
+    }
   }
   trained_ = trained_ || report.steps > 0;
   return report;
