@@ -224,7 +224,15 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
     }
     condition <- covariates[[conditions$column]]
   }
-  if (is.data.frame(condition) || !is.atomic(condition) || !length(condition) %in% c(1L, n)) {
+  if (is.data.frame(condition)) {
+    # A data.frame as other models take it: the model's condition column.
+    column <- conditions$column %||% "condition"
+    if (!column %in% colnames(condition)) {
+      stop(sprintf("`condition` (a data.frame) needs a column '%s' with the model's levels", column), call. = FALSE)
+    }
+    condition <- condition[[column]]
+  }
+  if (!is.atomic(condition) || !length(condition) %in% c(1L, n)) {
     stop(sprintf("`condition` must be one level, or one per cell (%d)", n), call. = FALSE)
   }
   condition <- as.character(condition)
@@ -350,9 +358,9 @@ print.exprflow_dynamics_model <- function(x, ...) {
 #' @param steps For a dynamics model: Heun steps per unit of the model's time
 #'   scale (the observed range).
 #' @details A dynamics model ([fit_dynamics_model()]) fitted with `condition`
-#'   takes `condition` as one of its levels (every cell) or one per cell: the
-#'   course the cells are generated on, starting from that course's own
-#'   cells.
+#'   takes `condition` as one of its levels (every cell) or one per cell, or
+#'   a data.frame with the model's condition column: the course the cells
+#'   are generated on, starting from that course's own cells.
 #' @export
 generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = NULL, time = NULL, seed = NULL,
                                                    steps = 50, ...) {

@@ -40,7 +40,9 @@
 #'   range).
 #' @param to For `transfer_cells()`: the time to move the cells to, one number
 #'   (every cell) or one per cell, or a data.frame with a column `time` (or the
-#'   model's time column) and one row or one per cell.
+#'   model's time column) and one row or one per cell; for a model with
+#'   conditions it may also hold the model's condition column (the course to
+#'   move along, as `condition`).
 #' @param ... Unused (an error names any argument given here).
 #' @return `simulate_trajectories()`: a SingleCellExperiment over the model's
 #'   genes with one column per cell and time (cells vary fastest within each
@@ -100,6 +102,13 @@ transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, co
   .reject_unknown_arguments(list(...), "transfer_cells")
   .check_dynamics_model(model, "transfer_cells")
   steps <- .check_count(steps, "steps")
+  column <- model$conditions$column %||% "condition"
+  if (is.data.frame(to) && !is.null(model$conditions) && column %in% colnames(to)) {
+    # The course to move along, given with the time (as other models take `to`).
+    if (!is.null(condition)) stop(sprintf("give the course in `condition` or in `to$%s`, not both", column), call. = FALSE)
+    condition <- to[[column]]
+    to <- to[setdiff(colnames(to), column)]
+  }
   start <- .dynamics_start(model, x, assay, from, condition)
   n <- ncol(start$values)
   target <- .transfer_times(model, to, n)

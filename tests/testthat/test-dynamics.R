@@ -231,6 +231,15 @@ test_that("with `condition`, courses share one field and each follows its own", 
   expect_equal(as.vector(tapply(shift, zero$course, mean)[c("down", "up")]), c(-8, 8), tolerance = 0.05)
   as_down <- transfer_cells(model, zero[, zero$course == "up"], to = 24, condition = "down")
   expect_equal(x2(as_down) - x2(zero[, zero$course == "up"]), -4, tolerance = 0.15)
+  # The course given in `to` or as a data.frame, as other models take conditions.
+  in_to <- transfer_cells(model, zero[, zero$course == "up"], to = data.frame(hours = 24, course = "down"))
+  expect_identical(SummarizedExperiment::assay(in_to, "logcounts"), SummarizedExperiment::assay(as_down, "logcounts"))
+  expect_error(transfer_cells(model, zero, to = data.frame(hours = 24, course = "down"), condition = "up"), "not both")
+  expect_identical(SummarizedExperiment::assay(generate_cells(model, n = 5, time = 24, condition = data.frame(course = "down"),
+                                                              seed = 1), "logcounts"),
+                   SummarizedExperiment::assay(generate_cells(model, n = 5, time = 24, condition = "down", seed = 1),
+                                               "logcounts"))
+  expect_error(generate_cells(model, n = 5, time = 24, condition = data.frame(type = "down")), "needs a column 'course'")
   paths <- simulate_trajectories(model, zero[, 1:3], times = c(0, 48))
   expect_identical(paths$course, rep(zero$course[1:3], 2))
   # Saved and loaded with its courses.
