@@ -249,20 +249,31 @@ generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition
   list(values = logged, covariates = parts$covariates)
 }
 
-# One finite number per cell from a covariate column name or the values.
-.resolve_time <- function(time, covariates, n_cells, arg = "time") {
-  if (is.null(time)) stop(sprintf("`%s` is required: a column name or one number per cell", arg), call. = FALSE)
+# One value per cell from a covariate column name or the values themselves:
+# list(values, column (the name read, or NULL), what (how errors name it)).
+.cell_values <- function(value, covariates, n_cells, arg) {
   what <- sprintf("`%s`", arg)
-  if (is.character(time) && length(time) == 1L && (n_cells != 1L || time %in% colnames(covariates))) {
-    if (is.null(covariates) || !time %in% colnames(covariates)) {
-      stop(sprintf("%s column '%s' does not exist; available columns: %s", what, time,
+  column <- NULL
+  if (is.character(value) && length(value) == 1L && (n_cells != 1L || value %in% colnames(covariates))) {
+    if (is.null(covariates) || !value %in% colnames(covariates)) {
+      stop(sprintf("%s column '%s' does not exist; available columns: %s", what, value,
                    if (is.null(covariates) || !ncol(covariates)) "none" else .first_few(colnames(covariates), 10L)),
            call. = FALSE)
     }
-    what <- sprintf("`%s` column '%s'", arg, time)
-    time <- covariates[[time]]
+    what <- sprintf("`%s` column '%s'", arg, value)
+    column <- value
+    value <- covariates[[value]]
   }
-  if (length(time) != n_cells) stop(sprintf("%s has %d values for %d cells", what, length(time), n_cells), call. = FALSE)
+  if (length(value) != n_cells) stop(sprintf("%s has %d values for %d cells", what, length(value), n_cells), call. = FALSE)
+  list(values = value, column = column, what = what)
+}
+
+# One finite number per cell from a covariate column name or the values.
+.resolve_time <- function(time, covariates, n_cells, arg = "time") {
+  if (is.null(time)) stop(sprintf("`%s` is required: a column name or one number per cell", arg), call. = FALSE)
+  resolved <- .cell_values(time, covariates, n_cells, arg)
+  time <- resolved$values
+  what <- resolved$what
   if (!is.numeric(time)) {
     stop(sprintf(paste0("%s must be numeric (e.g. hours); got %s. Labelled states are not times: ",
                         "convert them to numbers if they are ordered in time"), what, class(time)[1]),

@@ -182,20 +182,9 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
 # course, integer(0) for the core), the levels in order and the column read.
 .course_levels <- function(condition, input) {
   if (is.null(condition)) return(list(levels = NULL, course = integer(0), column = NULL))
-  n <- length(input$time)
-  what <- "`condition`"
-  column <- NULL
-  if (is.character(condition) && length(condition) == 1L && n != 1L) {
-    if (is.null(input$covariates) || !condition %in% colnames(input$covariates)) {
-      stop(sprintf("`condition` column '%s' does not exist; available columns: %s", condition,
-                   if (is.null(input$covariates) || !ncol(input$covariates)) "none" else
-                     .first_few(colnames(input$covariates), 10L)), call. = FALSE)
-    }
-    what <- sprintf("`condition` column '%s'", condition)
-    column <- condition
-    condition <- input$covariates[[condition]]
-  }
-  if (length(condition) != n) stop(sprintf("%s has %d values for %d cells", what, length(condition), n), call. = FALSE)
+  resolved <- .cell_values(condition, input$covariates, length(input$time), "condition")
+  condition <- resolved$values
+  what <- resolved$what
   if (anyNA(condition)) stop(sprintf("%s has %d missing (NA) values", what, sum(is.na(condition))), call. = FALSE)
   levels <- if (is.factor(condition)) levels(droplevels(condition)) else sort(unique(as.character(condition)))
   course <- match(as.character(condition), levels)
@@ -204,8 +193,12 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
     stop(sprintf("no level of %s is observed at two times or more: a course needs two to learn a path from",
                  what), call. = FALSE)
   }
-  list(levels = levels, course = course, column = column)
+  list(levels = levels, course = course, column = resolved$column)
 }
+
+# The colData column that names a model's courses in what it returns (and
+# in data.frames it is given): the condition column it was fitted with.
+.condition_column <- function(model) model$conditions$column %||% "condition"
 
 # The course (1-based) of each of n cells from a `condition` argument of
 # generate_cells() / transfer_cells() / simulate_trajectories(): one level,
@@ -226,7 +219,7 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
   }
   if (is.data.frame(condition)) {
     # A data.frame as other models take it: the model's condition column.
-    column <- conditions$column %||% "condition"
+    column <- .condition_column(model)
     if (!column %in% colnames(condition)) {
       stop(sprintf("`condition` (a data.frame) needs a column '%s' with the model's levels", column), call. = FALSE)
     }
@@ -381,7 +374,7 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
   })
   colnames(out) <- sprintf("generated_%s_%d", format(seed, scientific = FALSE), seq_along(plan))
   column <- S4Vectors::DataFrame(time = plan, row.names = colnames(out))
-  if (!is.null(model$conditions)) column[[model$conditions$column %||% "condition"]] <- model$conditions$levels[courses]
+  if (!is.null(model$conditions)) column[[.condition_column(model)]] <- model$conditions$levels[courses]
   SingleCellExperiment::SingleCellExperiment(
     list(logcounts = out), colData = column,
     metadata = list(exprflow = list(architecture = "dynamics_model", seed = seed, steps = steps,

@@ -84,7 +84,7 @@ simulate_trajectories <- function(model, x, times, from = NULL, condition = NULL
   column <- data.frame(cell = factor(rep(start$cells, length(times)), levels = unique(start$cells)),
                        time = rep(times, each = n), start_time = rep(start$time, length(times)))
   if (!is.null(model$conditions)) {
-    column[[model$conditions$column %||% "condition"]] <- rep(model$conditions$levels[start$course], length(times))
+    column[[.condition_column(model)]] <- rep(model$conditions$levels[start$course], length(times))
   }
   colnames(values) <- sprintf("%s@%s", column$cell, format(column$time, trim = TRUE))
   scores <- crossprod(values - model$pca$centre, model$pca$rotation)  # (cells x times) x pcs
@@ -102,7 +102,7 @@ transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, co
   .reject_unknown_arguments(list(...), "transfer_cells")
   .check_dynamics_model(model, "transfer_cells")
   steps <- .check_count(steps, "steps")
-  column <- model$conditions$column %||% "condition"
+  column <- .condition_column(model)
   if (is.data.frame(to) && !is.null(model$conditions) && column %in% colnames(to)) {
     # The course to move along, given with the time (as other models take `to`).
     if (!is.null(condition)) stop(sprintf("give the course in `condition` or in `to$%s`, not both", column), call. = FALSE)
@@ -122,7 +122,7 @@ transfer_cells.exprflow_dynamics_model <- function(model, x, to, from = NULL, co
   }
   colnames(out) <- start$cells
   column <- S4Vectors::DataFrame(time = target, transferred_from = start$time, row.names = start$cells)
-  if (!is.null(model$conditions)) column[[model$conditions$column %||% "condition"]] <- model$conditions$levels[start$course]
+  if (!is.null(model$conditions)) column[[.condition_column(model)]] <- model$conditions$levels[start$course]
   SingleCellExperiment::SingleCellExperiment(
     list(logcounts = out),
     colData = column,

@@ -230,6 +230,7 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
   struct Track {
     int course;
     std::vector<Tensor> populations;
+    std::vector<double> knots;  // the course's observed times on the field's scale
     TimePaths paths;
     int64_t chains;
   };
@@ -254,7 +255,7 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
     for (const Tensor& p : course) cells += p.size(0);
     const int64_t chains = std::max<int64_t>(
         1, std::llround(static_cast<double>(batch) * static_cast<double>(cells) / static_cast<double>(cells_on_paths)));
-    tracks.push_back(Track{c, course, TimePaths(knots(c), spec_.text("path")), chains});
+    tracks.push_back(Track{c, course, knots(c), TimePaths(knots(c), spec_.text("path")), chains});
   }
   const double epsilon = spec_.number("coupling_epsilon"), noise = spec_.number("path_noise");
   const double course_dropout = spec_.number("course_dropout", 0.2);
@@ -297,14 +298,13 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
       std::vector<double> state_knots;  // the knots of the populations in the state this step
       if (context_) {
         std::vector<Tensor> drawn;  // at most kSummaryCells cells of each population, with replacement
-        const std::vector<double> all_knots = knots(track.course);
         for (size_t k = 0; k < track.populations.size(); ++k) {
           if (k > 0 && state_dropout > 0 && at::rand({1}, generator).item<double>() < state_dropout) continue;
           const Tensor& cells = track.populations[k];
           const int64_t n = std::min<int64_t>(cells.size(0), kSummaryCells);
           drawn.push_back(cells.index_select(
               0, at::randint(cells.size(0), {n}, generator, at::TensorOptions().dtype(at::kLong))));
-          state_knots.push_back(all_knots[k]);
+          state_knots.push_back(track.knots[k]);
         }
         summaries = context_->summarise(drawn);  // (K_kept, H)
       }
