@@ -1,5 +1,6 @@
 #include "io/tensor_bundle.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -78,15 +79,22 @@ std::pair<std::string, Tensor> read_entry(const Json& entry, std::string_view da
   // Elements, checked against the bytes before any multiplication can overflow.
   const uint64_t item = c10::elementSize(type);
   std::vector<int64_t> shape;
-  uint64_t numel = 1;
   for (const Json& size : entry.at("shape")) {
     if (!size.is_number_unsigned()) throw std::invalid_argument("tensor '" + name + "' has a size that is not a count");
     const uint64_t d = size.get<uint64_t>();
-    if (d > static_cast<uint64_t>(INT64_MAX) || (numel > 0 && d > 0 && numel > bytes / item / d)) {
+    if (d > static_cast<uint64_t>(INT64_MAX)) throw std::invalid_argument("tensor '" + name + "' has a shape larger than its bytes");
+    shape.push_back(static_cast<int64_t>(d));
+  }
+  // A size 0 anywhere makes the tensor empty (e.g. (1, 0): one row of no
+  // values), whatever the sizes before it.
+  const bool empty = std::find(shape.begin(), shape.end(), int64_t(0)) != shape.end();
+  uint64_t numel = empty ? 0 : 1;
+  for (int64_t d : shape) {
+    if (empty) break;
+    if (numel > bytes / item / static_cast<uint64_t>(d)) {
       throw std::invalid_argument("tensor '" + name + "' has a shape larger than its bytes");
     }
-    numel *= d;
-    shape.push_back(static_cast<int64_t>(d));
+    numel *= static_cast<uint64_t>(d);
   }
   // An empty tensor's other sizes are bounded too, so that its strides cannot overflow.
   for (int64_t d : shape) {

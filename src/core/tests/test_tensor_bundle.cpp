@@ -90,6 +90,7 @@ TEST(TensorBundle, RoundTripKeepsTensorsTypesShapesOrderAndMeta) {
   bundle.put("ints", at::arange(4, at::kInt));
   bundle.put("mask", at::tensor(std::vector<int64_t>{1, 0, 1}).to(at::kBool));
   bundle.put("empty", at::zeros({0, 7}));
+  bundle.put("no_columns", at::zeros({2, 0}, at::kLong));  // e.g. the covariate codes of a model without covariates
   bundle.put("scalar", at::tensor(2.5));
   bundle.put("strided", at::randn({4, 3}).t());  // a non-contiguous view is stored as its values
   const TensorBundle back = TensorBundle::from_bytes(bundle.to_bytes());
@@ -106,7 +107,7 @@ TEST(TensorBundle, RoundTripKeepsTensorsTypesShapesOrderAndMeta) {
   bundle.put("weights", source);
   source.fill_(7);
   EXPECT_TRUE(at::equal(bundle.get("weights"), at::ones({2})));
-  EXPECT_EQ(bundle.tensors().size(), 8u);
+  EXPECT_EQ(bundle.tensors().size(), 9u);
   EXPECT_TRUE(contains(error_of([&] { bundle.get("nothing"); }), "'nothing' is missing"));
   EXPECT_TRUE(contains(error_of([&] { bundle.get("weights", {3}, at::kFloat); }), "expected [3]"));
 }
