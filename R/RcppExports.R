@@ -141,6 +141,10 @@
     .Call(`_exprflow_cpp_model_embed`, model_ptr, source_ptr)
 }
 
+.cpp_model_decode <- function(model_ptr, latent, covariate_codes, options) {
+    .Call(`_exprflow_cpp_model_decode`, model_ptr, latent, covariate_codes, options)
+}
+
 .cpp_model_reconstruct <- function(model_ptr, source_ptr, codes, options) {
     .Call(`_exprflow_cpp_model_reconstruct`, model_ptr, source_ptr, codes, options)
 }

@@ -18,8 +18,9 @@
 #' @inheritParams fit_dynamics_baseline
 #' @param models A named list of models to score beside the baselines, each a
 #'   list of [fit_dynamics_model()] arguments (e.g.
-#'   `list(flow = list(steps = 1000))`; `values` and `n_pcs` are the
-#'   protocol's); generated with [generate_cells()].
+#'   `list(flow = list(steps = 1000), vae = list(encoder = "vae"))`; `values`
+#'   and `n_pcs` are the protocol's; counts are given as counts, so that
+#'   `encoder = "vae"` can be compared); generated with [generate_cells()].
 #' @param baselines Any of `"nearest"`, `"gaussian"`, `"optimal_transport"`
 #'   ([fit_dynamics_baseline()]).
 #' @param held_out Time points to hold out, one at a time (`NULL`: every time
@@ -60,6 +61,9 @@ compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", 
   .check_count(n_pcs, "n_pcs")
   seed <- .check_count(seed, "seed", min = 0)
   input <- .time_course_input(x, time, assay, values)
+  # Models are given counts where the course is counts (a count VAE encoder
+  # needs them); the baselines their log-normalisation.
+  counts <- if (values == "counts") .counts_and_covariates(x, assay)$counts
   times <- sort(unique(input$time))
   if (length(times) < 3L) {
     stop(sprintf("`time` has %d distinct values; holding one out needs at least three", length(times)),
@@ -92,8 +96,10 @@ compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", 
       # Cells inside the observed range do not depend on the forecast
       # setting: interpolation fits skip its backtest.
       if (split$task == "interpolation" && is.null(spec$forecast)) spec$forecast <- "continue"
-      do.call(fit_dynamics_model, utils::modifyList(spec, list(x = train, time = input$time[split$train],
-                                                               values = "log", n_pcs = pcs, verbose = FALSE)))
+      given <- if (is.null(counts)) list(x = train, values = "log") else
+        list(x = counts[, split$train, drop = FALSE], values = "counts")
+      do.call(fit_dynamics_model, utils::modifyList(spec, c(given, list(time = input$time[split$train], n_pcs = pcs,
+                                                                       verbose = FALSE))))
     }))
     for (name in names(fits)) {
       generated <- SummarizedExperiment::assay(generate_cells(fits[[name]], n = ncol(real), time = split$time,

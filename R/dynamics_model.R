@@ -11,7 +11,14 @@
 #'
 #' * Cells are log-normalised (`values = "counts"`) or taken as given
 #'   (`values = "log"`) and projected on the first `n_pcs` principal
-#'   components of all cells.
+#'   components of all cells (`encoder = "pca"`, default), or, for counts,
+#'   encoded by a count VAE fitted on them (`encoder = "vae"`: the
+#'   [fit_expression_model()] `"vae"`, NB likelihood with the observed
+#'   library size; each cell is its posterior mean). The field moves these
+#'   points; a moved cell keeps what the encoder does not capture (its
+#'   values outside the principal components, or outside what the VAE's
+#'   decoder gives at its code: the move adds the change of the decoded
+#'   log-normalised expression to the cell's own values).
 #' * Each training step draws chains of cells through the observed time
 #'   points: a cell of the first population, then at each later time a cell
 #'   drawn from an entropic optimal-transport coupling (minibatch Sinkhorn) of
@@ -98,6 +105,11 @@
 #' @param condition `NULL` (one course), a colData (cell covariate) column
 #'   name, or one value per cell: the course (level) each cell is on (see
 #'   **Conditions**). At least one level must be observed at two times.
+#' @param encoder `"pca"` (default) or `"vae"` (counts only): the space the
+#'   field moves cells in (see above).
+#' @param encoder_settings For `encoder = "vae"`: settings of the count VAE,
+#'   as [fit_expression_model()] takes them (e.g. `list(epochs = 100,
+#'   latent_dim = 32)`); it is fitted with the model's `seed`, on every cell.
 #' @param path `"hermite"`, `"spline"` or `"linear"` (see above).
 #' @param forecast How cells move beyond the last observed time:
 #'   `"backtest"` (default: the relaxation time chosen on the data, see
@@ -131,9 +143,11 @@
 #' mean(SummarizedExperiment::assay(cells, "logcounts")[20, ])  # about 1
 #' @export
 fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values = c("counts", "log"), n_pcs = 30,
+                               encoder = c("pca", "vae"), encoder_settings = list(),
                                path = c("hermite", "spline", "linear"), forecast = "backtest", steps = NULL,
                                batch_size = NULL, learning_rate = NULL, seed = 1, verbose = interactive(), ...) {
   values <- match.arg(values)
+  encoder <- match.arg(encoder)
   path <- match.arg(path)
   .check_forecast(forecast)
   .check_count(n_pcs, "n_pcs")
@@ -157,10 +171,16 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
   input <- .time_course_input(x, time, assay, values)
   levels <- .course_levels(condition, input)
   course <- .time_course(input, n_pcs, seed)
-  scores <- t(crossprod(course$pca$rotation, input$values - course$pca$centre))  # cells x pcs
+  if (encoder == "vae") {
+    course$vae <- .fit_dynamics_vae(x, assay, values, encoder_settings, seed, verbose)
+  } else if (length(encoder_settings)) {
+    stop("`encoder_settings` are the count VAE's (`encoder = \"vae\"`); the PCA encoder takes `n_pcs`", call. = FALSE)
+  }
+  scores <- .dynamics_encode(course, input$values)  # cells x dims
   progress <- .training_progress(verbose, environment())
   fitted <- .cpp_dynamics_fit(scores, input$time, levels$course - 1L, settings, progress)
-  model <- structure(c(course, list(values = values, time_column = if (is.character(time) && length(time) == 1L) time,
+  model <- structure(c(course, list(values = values, encoder = encoder, field_dims = ncol(scores),
+                                    time_column = if (is.character(time) && length(time) == 1L) time,
                                     raw = fitted$raw, spec = fitted$spec, history = fitted$history,
                                     parameters = fitted$parameters,
                                     trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
@@ -177,6 +197,49 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
   }
   model
 }
+
+# The count VAE whose latent space a dynamics model moves cells in
+# (`encoder = "vae"`), fitted on the counts of `x` with `settings`.
+.fit_dynamics_vae <- function(x, assay, values, settings, seed, verbose) {
+  if (values != "counts") {
+    stop("`encoder = \"vae\"` needs counts (`values = \"counts\"`): the count VAE is a model of counts", call. = FALSE)
+  }
+  if (!is.list(settings) || (length(settings) && (is.null(names(settings)) || any(!nzchar(names(settings)))))) {
+    stop("`encoder_settings` must be a named list of fit_expression_model() settings, e.g. list(epochs = 50)",
+         call. = FALSE)
+  }
+  reserved <- intersect(names(settings), c("x", "architecture", "assay", "condition", "seed", "verbose"))
+  if (length(reserved)) {
+    stop(sprintf("`encoder_settings` cannot set %s: the dynamics model sets it", .first_few(reserved)), call. = FALSE)
+  }
+  do.call(fit_expression_model, c(list(x, "vae", assay = assay, seed = seed, verbose = verbose), settings))
+}
+
+# Cells (genes x n values of the model's space) as the points the field
+# moves: their principal components, or (encoder "vae") their VAE codes
+# (posterior means; the encoder reads log-normalised expression, which
+# expm1() of the values gives back exactly). n x dims.
+.dynamics_encode <- function(model, cells) {
+  if (is.null(model$vae)) return(t(crossprod(model$pca$rotation, cells - model$pca$centre)))
+  source <- .cpp_source_from_dense(rownames(cells), expm1(cells))
+  .cpp_model_embed(.model_pointer(model$vae), source)
+}
+
+# A function of where points that start at `from` (n x dims) have moved to
+# (n x dims) giving what that changes in the cells' values (genes x n): the
+# move along the principal components, or the change of the VAE decoder's
+# log-normalised expression (so that each cell keeps what the decoder does
+# not explain, as it keeps what lies outside the principal components).
+.dynamics_shifts <- function(model, from) {
+  if (is.null(model$vae)) return(function(to) model$pca$rotation %*% t(to - from))
+  decode <- function(codes) .cpp_model_decode(.model_pointer(model$vae), codes, list(), list())  # genes x n
+  start <- decode(from)
+  function(to) decode(to) - start
+}
+
+# The number of dimensions the field moves points in (models saved before
+# the VAE encoder: their principal components).
+.field_dims <- function(model) model$field_dims %||% ncol(model$pca$rotation)
 
 # The course (1-based level index) of each cell from `condition` (NULL: one
 # course, integer(0) for the core), the levels in order and the column read.
@@ -329,8 +392,10 @@ print.exprflow_dynamics_model <- function(x, ...) {
               if (identical(x$spec$state, "ssm")) {
                 sprintf(", with the populations' state (SSM, %d modes per direction)", as.integer(x$spec$state_size))
               } else ""))
-  cat(sprintf("  %d genes (%s values) in %d principal components; %d cells at %d time points: %s\n",
-              length(x$genes), if (x$values == "counts") "log-normalised" else "log", ncol(x$pca$rotation),
+  cat(sprintf("  %d genes (%s values) in %s; %d cells at %d time points: %s\n",
+              length(x$genes), if (x$values == "counts") "log-normalised" else "log",
+              if (is.null(x$vae)) sprintf("%d principal components", ncol(x$pca$rotation)) else
+                sprintf("a count VAE's %d-dimensional latent space", .field_dims(x)),
               sum(x$cells_per_time), length(x$times),
               paste(sprintf("%s (%d)", format(x$times), x$cells_per_time), collapse = ", ")))
   if (!is.null(x$conditions)) {
@@ -395,20 +460,20 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
   # Beyond the last observed time, cells move the forecast's damped span.
   from <- .field_time(model, from)
   times <- .field_time(model, times)
-  rotation <- model$pca$rotation
-  scores <- t(crossprod(rotation, cells - model$pca$centre))  # n x pcs
-  moved <- array(0, c(ncol(rotation), ncol(cells), length(times)))  # pcs x n x times
+  scores <- .dynamics_encode(model, cells)  # n x dims
+  moved <- array(0, c(ncol(scores), ncol(cells), length(times)))  # dims x n x times
   for (forward in c(TRUE, FALSE)) {
     along <- which(if (forward) times >= from else times < from)
     if (!length(along)) next
     along <- along[order(times[along], decreasing = !forward)]
     path <- .cpp_dynamics_trajectories(model$raw, scores, c(from, times[along]), steps,
-                                       max(course - 1L, 0L))  # pcs x n x (1 + k)
+                                       max(course - 1L, 0L))  # dims x n x (1 + k)
     moved[, , along] <- path[, , -1L, drop = FALSE]
   }
   out <- array(0, c(nrow(cells), ncol(cells), length(times)), dimnames = list(rownames(cells), colnames(cells), NULL))
+  shift <- .dynamics_shifts(model, scores)
   for (k in seq_along(times)) {
-    out[, , k] <- pmax(cells + rotation %*% (matrix(moved[, , k], ncol(rotation)) - t(scores)), model$floor)
+    out[, , k] <- pmax(cells + shift(t(matrix(moved[, , k], ncol(scores)))), model$floor)
   }
   out
 }

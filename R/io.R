@@ -101,7 +101,8 @@ load_model <- function(path, trust_legacy = FALSE) {
   }
   # The velocity field's own checksummed bytes are checked by reading them.
   if (inherits(model, "exprflow_dynamics_model") && isTRUE(model$trained)) {
-    origin <- matrix(0, 1L, ncol(model$pca$rotation))
+    if (!is.null(model$vae)) .model_pointer(model$vae)  # the encoder's bytes, checked the same way
+    origin <- matrix(0, 1L, .field_dims(model))
     .cpp_dynamics_trajectories(model$raw, origin, model$times[1], 1L, 0L)
   }
   model

@@ -459,6 +459,20 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_model_decode
+Rcpp::NumericMatrix cpp_model_decode(SEXP model_ptr, Rcpp::NumericMatrix latent, Rcpp::List covariate_codes, Rcpp::List options);
+RcppExport SEXP _exprflow_cpp_model_decode(SEXP model_ptrSEXP, SEXP latentSEXP, SEXP covariate_codesSEXP, SEXP optionsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type model_ptr(model_ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type latent(latentSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type covariate_codes(covariate_codesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type options(optionsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_model_decode(model_ptr, latent, covariate_codes, options));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_model_reconstruct
 Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::List codes, Rcpp::List options);
 RcppExport SEXP _exprflow_cpp_model_reconstruct(SEXP model_ptrSEXP, SEXP source_ptrSEXP, SEXP codesSEXP, SEXP optionsSEXP) {
@@ -681,6 +695,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_exprflow_cpp_model_generate", (DL_FUNC) &_exprflow_cpp_model_generate, 4},
     {"_exprflow_cpp_model_transfer", (DL_FUNC) &_exprflow_cpp_model_transfer, 5},
     {"_exprflow_cpp_model_embed", (DL_FUNC) &_exprflow_cpp_model_embed, 2},
+    {"_exprflow_cpp_model_decode", (DL_FUNC) &_exprflow_cpp_model_decode, 4},
     {"_exprflow_cpp_model_reconstruct", (DL_FUNC) &_exprflow_cpp_model_reconstruct, 4},
     {"_exprflow_cpp_model_token_activations", (DL_FUNC) &_exprflow_cpp_model_token_activations, 2},
     {"_exprflow_cpp_model_token_loadings", (DL_FUNC) &_exprflow_cpp_model_token_loadings, 3},

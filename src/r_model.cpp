@@ -224,6 +224,27 @@ Rcpp::NumericMatrix cpp_model_embed(SEXP model_ptr, SEXP source_ptr) {
   });
 }
 
+// Latent codes (cells x dims, as .cpp_model_embed gives them) decoded under
+// `covariate_codes`: log-normalised expression, genes x cells.
+// [[Rcpp::export(.cpp_model_decode)]]
+Rcpp::NumericMatrix cpp_model_decode(SEXP model_ptr, Rcpp::NumericMatrix latent, Rcpp::List covariate_codes,
+                                     Rcpp::List options) {
+  return exprflow_r::guarded([&]() {
+    GenerativeModel& model = model_of(model_ptr);
+    const int n = latent.nrow(), dims = latent.ncol();
+    std::vector<float> codes(static_cast<size_t>(n) * dims);  // row-major
+    for (int c = 0; c < n; ++c) {
+      for (int d = 0; d < dims; ++d) codes[static_cast<size_t>(c) * dims + d] = static_cast<float>(latent(c, d));
+    }
+    const std::vector<float> decoded = model.decode(codes, dims, cell_covariates(model, covariate_codes, n),
+                                                    exprflow_r::options_from_list(options));
+    const int genes = n > 0 ? static_cast<int>(decoded.size() / n) : 0;
+    Rcpp::NumericMatrix out(genes, n);
+    std::copy(decoded.begin(), decoded.end(), out.begin());
+    return out;
+  });
+}
+
 // Reconstruction of observed cells: logcounts and expected counts (genes x
 // cells) and the per-cell NB log-likelihood of the observed counts.
 // [[Rcpp::export(.cpp_model_reconstruct)]]

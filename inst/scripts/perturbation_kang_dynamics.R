@@ -13,10 +13,14 @@
 # variants: comma-separated, any of
 #   courses      condition = "cell_type" (package defaults)
 #   courses_ssm  the same with state = "ssm" (the courses' populations' state)
+#   courses_vae  condition = "cell_type", encoder = "vae" (the flow in a count
+#                VAE's latent space, fitted on the same training cells)
 #   pooled       condition = NULL: every type one population at each time
-# (default: all three). seeds: e.g. "1,2,3" (default 1); predictions are
+# (default: courses, courses_ssm, pooled). seeds: e.g. "1,2,3" (default 1); predictions are
 # scored per seed and the means over seeds printed. settings: changes from
-# the package defaults given to every fit, e.g. "n_pcs=50,state_dropout=0.5".
+# the package defaults given to every fit, e.g. "n_pcs=50,state_dropout=0.5";
+# "encoder.<name>=value" goes to the VAE encoder's settings
+# (`encoder_settings`), e.g. "encoder.latent_dim=32".
 #
 # The flow works on log-normalised values (of the n_genes most variable
 # genes, as the metrics read them); its moved cells are handed to
@@ -34,12 +38,15 @@ n_genes <- if (length(args) >= 3) as.integer(args[[3]]) else 2000L
 seeds <- if (length(args) >= 4) as.integer(strsplit(args[[4]], ",")[[1]]) else 1L
 variants <- if (length(args) >= 5) strsplit(args[[5]], ",")[[1]] else c("courses", "courses_ssm", "pooled")
 known <- list(courses = list(condition = "cell_type"), courses_ssm = list(condition = "cell_type", state = "ssm"),
-              pooled = list())
+              courses_vae = list(condition = "cell_type", encoder = "vae"), pooled = list())
 if (!all(variants %in% names(known))) stop("variants must be among ", paste(names(known), collapse = ", "))
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_kang2018.R"))
 settings <- settings_argument(if (length(args) >= 6) args[[6]])
+for_encoder <- startsWith(as.character(names(settings)), "encoder.")
+encoder_settings <- stats::setNames(settings[for_encoder], sub("^encoder\\.", "", names(settings)[for_encoder]))
+settings <- settings[!for_encoder]
 protocol <- kang_protocol_cells(read_kang2018(file.path(data_dir, "perturb_kang2018_ifnb_pbmc"),
                                               file.path(data_dir, "scrna_pbmc3k_seurat")), n_genes)
 sce <- protocol$sce
@@ -55,7 +62,10 @@ for (seed in seeds) for (type in types) {
   for (variant in variants) {
     started <- Sys.time()
     model <- do.call(fit_dynamics_model, c(list(train, "time", values = "counts", seed = seed, verbose = FALSE),
-                                           known[[variant]], settings))
+                                           known[[variant]], settings,
+                                           if (identical(known[[variant]]$encoder, "vae")) {
+                                             list(encoder_settings = encoder_settings)
+                                           }))
     moved <- transfer_cells(model, control, to = 1)
     predictions[[variant]] <- expm1(SummarizedExperiment::assay(moved, "logcounts"))
     message(sprintf("seed %d, %s held out, %s: fit and predict %.0f s", seed, type, variant,
@@ -69,7 +79,10 @@ wide <- stats::reshape(all, idvar = c("seed", "cell_type", "prediction"), timeva
 names(wide) <- sub("^value\\.", "", names(wide))
 cat(sprintf("Kang 2018 as courses, %d cell types held out in turn; top_k = %d; seeds %s; settings %s\n",
             length(types), top_k, paste(seeds, collapse = ", "),
-            if (length(settings)) paste(names(settings), settings, sep = "=", collapse = ", ") else "defaults"))
+            if (length(c(settings, encoder_settings))) {
+              paste(c(names(settings), paste0("encoder.", names(encoder_settings))), c(settings, encoder_settings),
+                    sep = "=", collapse = ", ")
+            } else "defaults"))
 per_type <- stats::aggregate(wide[, wanted], by = list(prediction = wide$prediction, cell_type = wide$cell_type),
                              FUN = mean)
 print(per_type[order(per_type$prediction, per_type$cell_type), ], row.names = FALSE, digits = 3)

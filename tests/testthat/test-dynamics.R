@@ -190,6 +190,51 @@ test_that("state = \"ssm\" gives the field the populations' state, and it is sav
                "state must be \"time\" or \"ssm\"")
 })
 
+test_that("encoder = \"vae\" moves counts in a count VAE's latent space, and the VAE is saved with the model", {
+  set.seed(3)
+  time <- rep(c(0, 1, 2), each = 120)
+  rate <- outer(exp(seq(-1, 2, length.out = 40)), rep(1, length(time)))
+  rate[1:8, ] <- rate[1:8, ] * rep(exp(1.5 * time), each = 8)  # 8 genes rise 4.5-fold per time unit
+  counts <- matrix(rpois(length(rate), rate), nrow(rate), dimnames = list(paste0("g", 1:40), NULL))
+  held <- time != 1
+  model <- fit_dynamics_model(counts[, held], time[held], encoder = "vae",
+                              encoder_settings = list(epochs = 40, latent_dim = 4), n_pcs = 5, steps = 200,
+                              batch_size = 64, hidden = 32, n_layers = 1, verbose = FALSE)
+  expect_output(print(model), "40 genes \\(log-normalised values\\) in a count VAE's 4-dimensional latent space")
+  expect_s3_class(model$vae, "exprflow_model")
+  logged <- function(x) log1p(t(t(x) / colSums(x)) * 1e4)
+  rising <- function(values) mean(values[1:8, ])
+  start <- rising(logged(counts[, time == 0]))
+  end <- rising(logged(counts[, time == 2]))
+  cells <- generate_cells(model, n = 200, time = 1, seed = 1)
+  middle <- rising(SummarizedExperiment::assay(cells, "logcounts"))
+  # The time it never saw: the rising genes part of the way, not at either end.
+  expect_gt(middle, start + 0.2 * (end - start))
+  expect_lt(middle, end - 0.2 * (end - start))
+  file <- tempfile(fileext = ".rds")
+  save_model(model, file)
+  again <- load_model(file)
+  expect_identical(SummarizedExperiment::assay(generate_cells(again, n = 20, time = 1.5, seed = 1), "logcounts"),
+                   SummarizedExperiment::assay(generate_cells(model, n = 20, time = 1.5, seed = 1), "logcounts"))
+  paths <- simulate_trajectories(again, counts[, 1:5], times = c(0, 2), from = 0)
+  expect_equal(SummarizedExperiment::assay(paths, "logcounts")[, 1:5], logged(counts[, 1:5]),
+               ignore_attr = TRUE, tolerance = 1e-5)  # at their own time, cells are as observed
+  # compare_dynamics() gives a count course's models counts, so the VAE encoder can be compared.
+  scores <- compare_dynamics(counts, time, baselines = "nearest", forecast = FALSE, n_pcs = 5,
+                             models = list(vae = list(encoder = "vae", encoder_settings = list(epochs = 40, latent_dim = 4),
+                                                      steps = 200, batch_size = 64, hidden = 32, n_layers = 1)))
+  w1 <- function(model) scores$value[scores$model == model & scores$metric == "wasserstein_1"]
+  expect_lt(w1("vae"), w1("nearest"))
+  expect_error(fit_dynamics_model(logged(counts), time, values = "log", encoder = "vae"),
+               "`encoder = \"vae\"` needs counts")
+  expect_error(fit_dynamics_model(counts, time, encoder = "vae", encoder_settings = list(10)),
+               "`encoder_settings` must be a named list")
+  expect_error(fit_dynamics_model(counts, time, encoder = "vae", encoder_settings = list(seed = 2)),
+               "`encoder_settings` cannot set 'seed'")
+  expect_error(fit_dynamics_model(counts, time, encoder_settings = list(epochs = 2)),
+               "`encoder_settings` are the count VAE's")
+})
+
 test_that("with `condition`, courses share one field and each follows its own", {
   # Course "up": x2 rises 4 per 24 h (0, 24, 48 h); "down": x2 falls as much,
   # observed at 0 and 48 h only; "start": observed at 0 h only.

@@ -206,6 +206,13 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
   return out;
 }
 
+// ------------------------------------------------------------------ decode ---
+std::vector<float> ExpressionModel::decode(const std::vector<float>&, int, const CellCovariates&, const Options&) {
+  throw std::invalid_argument("architecture '" + spec_.text("architecture") +
+                              "' models expression itself and has no latent code to decode; the count VAE ('vae') "
+                              "and the latent models ('latent_mlp', 'latent_dit', ...) have one");
+}
+
 // ------------------------------------------------------------- reconstruct ---
 ReconstructedCells ExpressionModel::reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                                 const Options& options) {

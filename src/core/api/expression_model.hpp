@@ -38,6 +38,8 @@ class ExpressionModel final : public ModelRecord {
                     const Options& train_options, const TrainCallbacks& callbacks) override;
   GeneratedCells generate(const CellCovariates& conditions, const Options& sample_options) override;
   std::vector<float> embed(const ExpressionSource& data, int* dims) override;
+  std::vector<float> decode(const std::vector<float>& codes, int dims, const CellCovariates& conditions,
+                            const Options& options) override;
   ReconstructedCells reconstruct(const ExpressionSource& data, const CellCovariates& conditions,
                                  const Options& options) override;
   GeneratedCells transfer(const ExpressionSource& data, const CellCovariates& from, const CellCovariates& to,

@@ -730,6 +730,34 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   return out;
 }
 
+// ------------------------------------------------------------------ decode ---
+std::vector<float> LatentModel::decode(const std::vector<float>& codes, int dims, const CellCovariates& conditions,
+                                       const Options& options) {
+  if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");
+  const int64_t d = vae_average_->settings().latent_dim;
+  if (dims != d || codes.size() % static_cast<size_t>(d) != 0) {
+    throw std::invalid_argument("the latent codes have " + std::to_string(dims) + " dimensions; the model's have " +
+                                std::to_string(d));
+  }
+  Options defaults;
+  defaults.set("batch_size", 512.0);
+  const long batch_size = defaults.merged(options, /*known_only=*/true).integer("batch_size");
+  if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
+  const int n = static_cast<int>(codes.size() / d), G = static_cast<int>(genes_.size());
+  const CovariateColumns columns = columns_of(conditions, n);
+  std::vector<float> out(static_cast<size_t>(n) * G);
+  torch::NoGradGuard no_grad;
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const Tensor z = torch::from_blob(const_cast<float*>(codes.data()) + static_cast<size_t>(lo) * d, {hi - lo, d},
+                                      torch::kFloat32).to(device_);  // (B, d)
+    const LikelihoodParams params = vae_average_->decode(z, covariates_of(columns, cell_range(lo, hi), device_));
+    Tensor log_rate = at::log1p(params.rate * kNormalisationTarget).to(at::kCPU).contiguous();  // (B, G)
+    std::memcpy(out.data() + static_cast<size_t>(lo) * G, log_rate.data_ptr<float>(), sizeof(float) * log_rate.numel());
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------- embed ---
 std::vector<float> LatentModel::embed(const ExpressionSource& data, int* dims) {
   if (!vae_trained_) throw std::invalid_argument("the model has not been trained yet");

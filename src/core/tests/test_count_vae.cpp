@@ -524,6 +524,30 @@ TEST(LatentModel, ReconstructKeepsEachCellsLibrarySize) {
             rec.expected_counts);
 }
 
+// decode(): the codes embed() gives decode to what reconstruct() gives (the
+// decoder at the posterior mean); moving a code moves the expression; a
+// gene-space model has no code to decode.
+TEST(LatentModel, DecodeOfEmbeddedCodesIsTheReconstruction) {
+  const SmallData& d = small_data();
+  GenerativeModel& model = trained_vae();
+  int dims = 0;
+  std::vector<float> codes = model.embed(*d.source, &dims);
+  const ReconstructedCells rec = model.reconstruct(*d.source, d.conditions, Options());
+  const std::vector<float> decoded = model.decode(codes, dims, d.conditions, Options().set("batch_size", 7.0));
+  ASSERT_EQ(decoded.size(), rec.logcounts.size());
+  for (size_t i = 0; i < decoded.size(); ++i) ASSERT_NEAR(decoded[i], rec.logcounts[i], 1e-4) << i;
+  for (int k = 0; k < dims; ++k) codes[k] += 3.0f;  // the first cell's code moved
+  const std::vector<float> moved = model.decode(codes, dims, d.conditions, Options());
+  double change = 0;
+  for (int g = 0; g < kModelGenes; ++g) change += std::abs(moved[g] - decoded[g]);
+  EXPECT_GT(change, 1e-2);
+  for (size_t i = kModelGenes; i < moved.size(); ++i) ASSERT_EQ(moved[i], decoded[i]) << i;
+  EXPECT_TRUE(contains(error_of([&] { model.decode(codes, dims + 1, d.conditions, Options()); }), "dimensions"));
+  const auto gene_space = GenerativeModel::create(Options().set("architecture", "state_mlp"), {"a", "b"}, {});
+  const std::string msg = error_of([&] { gene_space->decode({0.f}, 1, {}, Options()); });
+  EXPECT_TRUE(contains(msg, "no latent code")) << msg;
+}
+
 TEST(LatentModel, GenerateDrawsCountsWithADrawnLibrarySize) {
   const SmallData& d = small_data();
   GenerativeModel& model = trained_vae();

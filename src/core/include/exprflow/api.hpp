@@ -280,6 +280,16 @@ class GenerativeModel {
   // Pooled encoder tokens of clean input: cells x dims, row-major.
   virtual std::vector<float> embed(const ExpressionSource& data, int* dims) = 0;
 
+  // Latent models: the decoder's expression at latent codes (n x dims,
+  // row-major, as embed() gives them; n = codes.size() / dims) under
+  // `conditions` (one per code, as for train()), log-normalised as
+  // reconstruct() gives it (log1p of the decoded rate x the normalisation
+  // target): genes x n, column-major. What a cell moved in the latent space
+  // (e.g. by a dynamics model) looks like in genes. Options: batch_size.
+  // Gene-space models have no latent code: std::invalid_argument.
+  virtual std::vector<float> decode(const std::vector<float>& codes, int dims, const CellCovariates& conditions,
+                                    const Options& options) = 0;
+
   // Noises each cell to `noise_level` (a fraction of the diffusion, 0-1) and
   // denoises it back with the sampler; conditions as for train(). Options:
   // noise_level, steps, seed, batch_size, guidance_scale.
