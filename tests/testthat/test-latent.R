@@ -139,6 +139,16 @@ test_that("a saved and reloaded latent model generates the same cells", {
                          SingleCellExperiment::counts(generate_cells(loaded, n = 20, seed = 6, steps = 5))))
 })
 
+test_that("a vae fitted without conditions is saved and reloaded", {
+  # Its covariate-centroid table has codes of no covariates: a (1, 0) tensor.
+  model <- do.call(fit_expression_model, c(list(latent_cells(), "vae", epochs = 2, batch_size = 64, verbose = FALSE),
+                                           latent_settings()[c("latent_dim", "vae_hidden", "vae_layers")]))
+  path <- tempfile(fileext = ".pt")
+  on.exit(unlink(path))
+  save_model(model, path)
+  expect_identical(embed_cells(load_model(path), latent_cells()), embed_cells(model, latent_cells()))
+})
+
 test_that("compare_models reports a latent model's held-out likelihood next to the NB baseline's", {
   spec <- c(list(architecture = "latent_mlp", epochs = 2, training = list(vae_epochs = 2), batch_size = 64,
                  learning_rate = 1e-3), latent_settings())
