@@ -48,6 +48,13 @@
 #' @param time A colData (cell covariate) column name, or one number per cell:
 #'   when each cell was observed. At least two distinct times.
 #' @param method `"optimal_transport"`, `"gaussian"` or `"nearest"`.
+#' @param condition `NULL` (one course), a colData (cell covariate) column
+#'   name, or one value per cell: the course (level) each cell is on, e.g. a
+#'   donor or a treatment observed over time. Each course gets its own
+#'   baseline from its own populations (in one PCA space of all cells);
+#'   [generate_cells()] then takes the course (`condition =`, one level or
+#'   one per cell). A course observed at one time only can be asked of
+#'   `"nearest"` alone.
 #' @param assay Where the values are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`, or `"logcounts"` with `values = "log"`); for a Seurat
 #'   object, the Seurat assay whose counts are read. Matrices ignore it.
@@ -75,17 +82,35 @@
 #' mean(SummarizedExperiment::assay(cells, "logcounts")[100, ])  # about 1 (half-way from 0 to 2)
 #' @export
 fit_dynamics_baseline <- function(x, time, method = c("optimal_transport", "gaussian", "nearest"),
-                                  assay = NULL, values = c("counts", "log"), n_pcs = 30, ot_epsilon = 0.01,
-                                  max_cells = 2000) {
+                                  condition = NULL, assay = NULL, values = c("counts", "log"), n_pcs = 30,
+                                  ot_epsilon = 0.01, max_cells = 2000) {
   method <- match.arg(method)
   values <- match.arg(values)
   .check_count(n_pcs, "n_pcs")
   ot_epsilon <- .check_positive(ot_epsilon, "ot_epsilon")
   max_cells <- .check_count(max_cells, "max_cells", min = 2)
-  course <- .time_course(.time_course_input(x, time, assay, values), n_pcs, seed = 1)
-  structure(c(course, list(method = method, values = values, ot_epsilon = ot_epsilon, max_cells = max_cells,
-                           trained = TRUE)),
-            class = c(paste0("exprflow_dynamics_", method), "exprflow_dynamics_baseline"))
+  input <- .time_course_input(x, time, assay, values)
+  levels <- .course_levels(condition, input)
+  course <- .time_course(input, n_pcs, seed = 1)
+  model <- structure(c(course, list(method = method, values = values, ot_epsilon = ot_epsilon, max_cells = max_cells,
+                                    trained = TRUE)),
+                     class = c(paste0("exprflow_dynamics_", method), "exprflow_dynamics_baseline"))
+  model$conditions <- .course_conditions(levels, input, model$times)
+  model
+}
+
+# The baseline of one course (1-based; 0: the model itself): its own
+# observed times and populations, the PCA of all cells.
+.course_baseline <- function(model, course) {
+  if (course == 0L) return(model)
+  own <- .course_times(model, course)
+  if (length(own) < 2L && model$method != "nearest") {
+    stop(sprintf("course '%s' is observed at one time only (%s): the %s baseline needs two",
+                 model$conditions$levels[course], format(own), model$method), call. = FALSE)
+  }
+  model$populations <- lapply(match(own, model$times), function(k) .course_cells(model, course, k))
+  model$times <- own
+  model
 }
 
 # What every time-course method keeps: the observed times, the populations
@@ -129,16 +154,22 @@ print.exprflow_dynamics_baseline <- function(x, ...) {
 generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition = NULL, time = NULL,
                                                       seed = NULL, ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
-  time <- .time_course_request(n, condition, time)
+  time <- .time_course_request(n, time)
+  courses <- .requested_courses(model, condition, length(time))
   seed <- .sampling_seed(seed)
   out <- matrix(0, length(model$genes), length(time), dimnames = list(model$genes, NULL))
-  .with_seed(seed, for (t in unique(time)) {
-    cells <- which(time == t)
-    out[, cells] <- pmax(.dynamics_population(model, t, length(cells)), model$floor)
+  .with_seed(seed, for (k in unique(courses)) {
+    baseline <- .course_baseline(model, k)
+    for (t in unique(time[courses == k])) {
+      cells <- which(time == t & courses == k)
+      out[, cells] <- pmax(.dynamics_population(baseline, t, length(cells)), model$floor)
+    }
   })
   colnames(out) <- sprintf("generated_%s_%d", format(seed, scientific = FALSE), seq_along(time))
+  column <- S4Vectors::DataFrame(time = time, row.names = colnames(out))
+  if (!is.null(model$conditions)) column[[.condition_column(model)]] <- model$conditions$levels[courses]
   SingleCellExperiment::SingleCellExperiment(
-    list(logcounts = out), colData = S4Vectors::DataFrame(time = time, row.names = colnames(out)),
+    list(logcounts = out), colData = column,
     metadata = list(exprflow = list(architecture = paste0("dynamics_baseline:", model$method), seed = seed,
                                     values = model$values)))
 }

@@ -23,6 +23,14 @@
 #'   `encoder = "vae"` can be compared); generated with [generate_cells()].
 #' @param baselines Any of `"nearest"`, `"gaussian"`, `"optimal_transport"`
 #'   ([fit_dynamics_baseline()]).
+#' @param condition `NULL` (one course), a colData column name or one value
+#'   per cell: the course each cell is on (e.g. donors or treatments
+#'   observed over time). Every method is fitted with it (the models'
+#'   `condition`, the baselines' per-course fits); a held-out time is
+#'   held out of every course and scored, pooled, in the courses observed at
+#'   it and, in training, on both sides of it (interpolation) or at two
+#'   earlier times (forecast); each method generates as many cells of each
+#'   scored course as it has real ones.
 #' @param held_out Time points to hold out, one at a time (`NULL`: every time
 #'   point but the first and the last).
 #' @param forecast Also fit on all but the last time point and predict it.
@@ -43,7 +51,7 @@
 #' scores[scores$metric == "wasserstein_1", c("task", "time", "model", "value")]
 #' @export
 compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", "gaussian", "optimal_transport"),
-                             held_out = NULL,
+                             condition = NULL, held_out = NULL,
                              forecast = TRUE, assay = NULL, values = c("counts", "log"), n_pcs = 30, seed = 1,
                              n_projections = 200) {
   baselines <- if (length(baselines)) match.arg(baselines, several.ok = TRUE) else character(0)
@@ -57,10 +65,18 @@ compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", 
          call. = FALSE)
   }
   if (!length(models) && !length(baselines)) stop("nothing to compare: give `models` and/or `baselines`", call. = FALSE)
+  given <- names(models)[vapply(models, function(spec) "condition" %in% names(spec), logical(1))]
+  if (length(given)) {
+    stop(sprintf("`models` (%s) give `condition`: give it to compare_dynamics(), which fits every method with it",
+                 .first_few(given)), call. = FALSE)
+  }
   .check_flag(forecast, "forecast")
   .check_count(n_pcs, "n_pcs")
   seed <- .check_count(seed, "seed", min = 0)
   input <- .time_course_input(x, time, assay, values)
+  levels <- .course_levels(condition, input)
+  # Each cell's course as a label (one course: NULL, every method fitted without conditions).
+  course_of <- if (!is.null(levels$levels)) levels$levels[levels$course]
   # Models are given counts where the course is counts (a count VAE encoder
   # needs them); the baselines their log-normalisation.
   counts <- if (values == "counts") .counts_and_covariates(x, assay)$counts
@@ -83,33 +99,56 @@ compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", 
                                       train = input$time < times[length(times)])))
   rows <- list()
   for (split in splits) {
+    # The courses scored at this time: observed at it and, in training,
+    # around it (interpolation) or at two earlier times (forecast).
+    scored <- .scored_courses(course_of, input$time, split)
+    if (!length(scored)) next
+    asked <- input$time == split$time
+    if (!is.null(course_of)) asked <- asked & course_of %in% scored
     train <- input$values[, split$train, drop = FALSE]
-    real <- input$values[, input$time == split$time, drop = FALSE]
+    real <- input$values[, asked, drop = FALSE]
     space <- .with_seed(seed, .fit_pca(train, n_pcs))
     project <- function(cells) t(crossprod(space$rotation, cells - space$centre))  # cells x pcs
     real_points <- project(real)
     pcs <- min(n_pcs, nrow(train) - 1L, ncol(train) - 1L)
     # Fitted on values already transformed: log values from here on.
     fits <- c(lapply(stats::setNames(baselines, baselines), function(method) {
-      fit_dynamics_baseline(train, input$time[split$train], method = method, values = "log", n_pcs = pcs)
+      fit_dynamics_baseline(train, input$time[split$train], method = method, condition = course_of[split$train],
+                            values = "log", n_pcs = pcs)
     }), lapply(models, function(spec) {
       # Cells inside the observed range do not depend on the forecast
       # setting: interpolation fits skip its backtest.
       if (split$task == "interpolation" && is.null(spec$forecast)) spec$forecast <- "continue"
       given <- if (is.null(counts)) list(x = train, values = "log") else
         list(x = counts[, split$train, drop = FALSE], values = "counts")
-      do.call(fit_dynamics_model, utils::modifyList(spec, c(given, list(time = input$time[split$train], n_pcs = pcs,
-                                                                       verbose = FALSE))))
+      arguments <- utils::modifyList(spec, c(given, list(time = input$time[split$train], n_pcs = pcs, verbose = FALSE)))
+      arguments$condition <- course_of[split$train]  # NULL: one course
+      do.call(fit_dynamics_model, arguments)
     }))
     for (name in names(fits)) {
       generated <- SummarizedExperiment::assay(generate_cells(fits[[name]], n = ncol(real), time = split$time,
-                                                              seed = seed), "logcounts")
+                                                              condition = course_of[asked], seed = seed), "logcounts")
       scores <- .population_distances(real_points, project(generated), seed, n_projections)
       rows[[length(rows) + 1L]] <- data.frame(task = split$task, time = split$time, model = name, scores,
                                               n_real = ncol(real), n_train = ncol(train), row.names = NULL)
     }
   }
+  if (!length(rows)) {
+    stop("no course is observed at a held-out time and around it in training: nothing to score", call. = FALSE)
+  }
   do.call(rbind, rows)
+}
+
+# The courses (labels) a split scores: those observed at its time and, among
+# the training cells, before and after it (interpolation) or at two times
+# (forecast). One course (`course_of` NULL): TRUE.
+.scored_courses <- function(course_of, time, split) {
+  if (is.null(course_of)) return(TRUE)
+  candidates <- unique(course_of[time == split$time])
+  Filter(function(level) {
+    seen <- unique(time[split$train & course_of == level])
+    if (split$task == "forecast") length(seen) >= 2L else any(seen < split$time) && any(seen > split$time)
+  }, candidates)
 }
 
 # Distances between two populations (cells x dimensions) as a metric frame.

@@ -193,11 +193,7 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
                                     parameters = fitted$parameters,
                                     trained = !isTRUE(fitted$interrupted) || nrow(fitted$history) > 0)),
                      class = "exprflow_dynamics_model")
-  if (!is.null(condition)) {
-    # The level of each cell of each observed population (as model$populations).
-    model$conditions <- list(levels = levels$levels, column = levels$column,
-                             of_cells = lapply(model$times, function(t) levels$course[input$time == t]))
-  }
+  model$conditions <- .course_conditions(levels, input, model$times)
   model$forecast <- if (isTRUE(fitted$interrupted)) {
     list(method = "continue", relaxation = Inf)
   } else {
@@ -265,6 +261,15 @@ fit_dynamics_model <- function(x, time, condition = NULL, assay = NULL, values =
                  what), call. = FALSE)
   }
   list(levels = levels, course = course, column = resolved$column)
+}
+
+# What a time-course model keeps of its courses (NULL without `condition`):
+# the levels, the column they were read from and the level of each cell of
+# each observed population (as model$populations).
+.course_conditions <- function(levels, input, times) {
+  if (is.null(levels$levels)) return(NULL)
+  list(levels = levels$levels, column = levels$column,
+       of_cells = lapply(times, function(t) levels$course[input$time == t]))
 }
 
 # The colData column that names a model's courses in what it returns (and
@@ -432,7 +437,7 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
                                                    steps = 50, ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
   steps <- .check_count(steps, "steps")
-  plan <- .time_course_request(n, NULL, time)
+  plan <- .time_course_request(n, time)
   courses <- .requested_courses(model, condition, length(plan))
   seed <- .sampling_seed(seed)
   out <- matrix(0, length(model$genes), length(plan), dimnames = list(model$genes, NULL))
@@ -487,10 +492,7 @@ generate_cells.exprflow_dynamics_model <- function(model, n = NULL, condition = 
 }
 
 # The times of the cells to generate (one per cell) from `n` and `time`.
-.time_course_request <- function(n, condition, time) {
-  if (!is.null(condition)) {
-    stop("a time-course model has no condition: leave `condition` NULL and give `time`", call. = FALSE)
-  }
+.time_course_request <- function(n, time) {
   .check_cell_number(n)
   if (is.null(time) || !is.numeric(time) || !length(time) || any(!is.finite(time))) {
     stop("`time` must be one or more finite numbers: the time of the cells to generate", call. = FALSE)

@@ -70,7 +70,7 @@ test_that("dynamics baselines name the argument that is wrong", {
   expect_error(generate_cells(model, n = 5), "`time` must be one or more finite numbers")
   expect_error(generate_cells(model, time = 5), "`n` \\(the number of cells\\) is required")
   expect_error(generate_cells(model, n = 3, time = c(1, 2)), "`n` \\(3\\) and the 2 values of `time` disagree")
-  expect_error(generate_cells(model, n = 3, time = 1, condition = "B"), "no condition")
+  expect_error(generate_cells(model, n = 3, time = 1, condition = "B"), "fitted without `condition`")
   expect_error(generate_cells(model, n = 3, time = 1, guidance = 2), "unknown argument")
 })
 
@@ -236,18 +236,8 @@ test_that("encoder = \"vae\" moves counts in a count VAE's latent space, and the
 })
 
 test_that("with `condition`, courses share one field and each follows its own", {
-  # Course "up": x2 rises 4 per 24 h (0, 24, 48 h); "down": x2 falls as much,
-  # observed at 0 and 48 h only; "start": observed at 0 h only.
-  up <- moving_clusters(times = c(0, 24, 48), per_time = 60, seed = 1)
-  down <- moving_clusters(times = c(0, 48), per_time = 60, seed = 2)
-  down$values[2, ] <- 20 - down$values[2, ]
-  start <- moving_clusters(times = 0, per_time = 40, seed = 3)
-  values <- cbind(up$values, down$values, start$values)
-  colnames(values) <- paste0("cell", seq_len(ncol(values)))
-  sce <- SingleCellExperiment::SingleCellExperiment(
-    list(logcounts = values),
-    colData = S4Vectors::DataFrame(hours = c(up$time, down$time, start$time),
-                                   course = rep(c("up", "down", "start"), c(180, 120, 40))))
+  # "down" observed at 0 and 48 h only.
+  sce <- course_cells(up_times = c(0, 24, 48), down_times = c(0, 48), per_time = 60, start_cells = 40)
   fit <- function(..., forecast = "continue") {
     fit_dynamics_model(sce, "hours", ..., values = "log", n_pcs = 5, steps = 300, batch_size = 48, hidden = 32,
                        n_layers = 1, seed = 1, forecast = forecast, verbose = FALSE)
@@ -299,12 +289,46 @@ test_that("with `condition`, courses share one field and each follows its own", 
   expect_error(generate_cells(model, n = 5, time = 1), "give `condition`: one of the model's levels")
   expect_error(generate_cells(model, n = 5, time = 1, condition = "sideways"), "level\\(s\\) the model was not fitted with: 'sideways'")
   expect_error(generate_cells(model, n = 5, time = 1, condition = c("up", "down")), "one level, or one per cell \\(5\\)")
-  expect_error(transfer_cells(model, values[, 1:3], to = 10, from = 0), "give `condition`")
+  expect_error(transfer_cells(model, SummarizedExperiment::assay(sce, "logcounts")[, 1:3], to = 10, from = 0), "give `condition`")
   expect_error(fit(condition = "donor"), "`condition` column 'donor' does not exist")
   expect_error(fit(condition = rep("a", 3)), "`condition` has 3 values for 340 cells")
   expect_error(fit(condition = sce$hours), "no level of `condition` is observed at two times")
   expect_error(fit(condition = "course", course_dropout = 1), "course_dropout must be in \\[0, 1\\)")
   expect_error(fit(condition = "course", state = "ssm", state_dropout = 1), "state_dropout must be in \\[0, 1\\)")
+})
+
+test_that("with `condition`, baselines fit each course and compare_dynamics() scores the courses", {
+  sce <- course_cells(up_times = c(0, 24, 48), down_times = c(0, 24, 48), per_time = 50, start_cells = 30)
+  x2 <- function(cells) SummarizedExperiment::assay(cells, "logcounts")[2, ] - 10
+  kept <- sce$hours != 24
+  gaussian <- fit_dynamics_baseline(sce[, kept], "hours", method = "gaussian", condition = "course", values = "log",
+                                    n_pcs = 5)
+  expect_equal(mean(x2(generate_cells(gaussian, n = 200, time = 24, condition = "down", seed = 1))), -4,
+               tolerance = 0.05)
+  cells <- generate_cells(gaussian, time = c(24, 24), condition = c("up", "down"), seed = 1)
+  expect_identical(cells$course, c("up", "down"))
+  expect_error(generate_cells(gaussian, n = 5, time = 24, condition = "start"),
+               "course 'start' is observed at one time only \\(0\\): the gaussian baseline needs two")
+  nearest <- fit_dynamics_baseline(sce, "hours", method = "nearest", condition = "course", values = "log", n_pcs = 5)
+  expect_equal(mean(x2(generate_cells(nearest, n = 50, time = 40, condition = "start", seed = 1))), 0,
+               tolerance = 0.2)
+  expect_error(generate_cells(fit_dynamics_baseline(sce, "hours", values = "log", n_pcs = 5), n = 5, time = 24,
+                              condition = "up"), "fitted without `condition`")
+  # 24 h held out of every course, scored in "up" and "down" (not "start").
+  scores <- compare_dynamics(sce, "hours", condition = "course", baselines = c("nearest", "gaussian"),
+                             forecast = FALSE, values = "log", n_pcs = 5,
+                             models = list(flow = list(steps = 200, batch_size = 48, hidden = 32, n_layers = 1)))
+  expect_identical(unique(scores$n_real), 100L)
+  w1 <- function(scores, model) scores$value[scores$model == model & scores$metric == "wasserstein_1"]
+  pooled <- compare_dynamics(sce, "hours", baselines = "gaussian", forecast = FALSE, values = "log", n_pcs = 5)
+  expect_lt(w1(scores, "gaussian"), w1(pooled, "gaussian") / 2)
+  expect_lt(w1(scores, "flow"), w1(scores, "nearest") / 2)
+  expect_error(compare_dynamics(sce, "hours", models = list(flow = list(condition = "course")), values = "log"),
+               "give it to compare_dynamics\\(\\)")
+  # No course is observed on both sides of 24 h: nothing to score.
+  apart <- sce[, (sce$course == "up" & sce$hours < 48) | (sce$course == "down" & sce$hours > 0)]
+  expect_error(compare_dynamics(apart, "hours", condition = "course", baselines = "nearest", forecast = FALSE,
+                                values = "log", n_pcs = 5), "nothing to score")
 })
 
 test_that("compare_dynamics() scores dynamics models beside the baselines", {
