@@ -20,7 +20,7 @@
 # scored per seed and the means over seeds printed. settings: changes from
 # the package defaults given to every fit, e.g. "n_pcs=50,state_dropout=0.5";
 # "encoder.<name>=value" goes to the VAE encoder's settings
-# (`encoder_settings`), e.g. "encoder.latent_dim=32".
+# (`encoder_settings`), e.g. "encoder.latent_dim=32" or "encoder.kl_weight=0.1".
 #
 # The flow works on log-normalised values (of the n_genes most variable
 # genes, as the metrics read them); its moved cells are handed to
@@ -47,6 +47,9 @@ settings <- settings_argument(if (length(args) >= 6) args[[6]])
 for_encoder <- startsWith(as.character(names(settings)), "encoder.")
 encoder_settings <- stats::setNames(settings[for_encoder], sub("^encoder\\.", "", names(settings)[for_encoder]))
 settings <- settings[!for_encoder]
+# The VAE's training settings (e.g. kl_weight) go in its `training` list.
+is_training <- names(encoder_settings) %in% names(training_defaults("vae"))
+encoder_settings <- c(encoder_settings[!is_training], list(training = encoder_settings[is_training]))
 protocol <- kang_protocol_cells(read_kang2018(file.path(data_dir, "perturb_kang2018_ifnb_pbmc"),
                                               file.path(data_dir, "scrna_pbmc3k_seurat")), n_genes)
 sce <- protocol$sce
@@ -79,10 +82,7 @@ wide <- stats::reshape(all, idvar = c("seed", "cell_type", "prediction"), timeva
 names(wide) <- sub("^value\\.", "", names(wide))
 cat(sprintf("Kang 2018 as courses, %d cell types held out in turn; top_k = %d; seeds %s; settings %s\n",
             length(types), top_k, paste(seeds, collapse = ", "),
-            if (length(c(settings, encoder_settings))) {
-              paste(c(names(settings), paste0("encoder.", names(encoder_settings))), c(settings, encoder_settings),
-                    sep = "=", collapse = ", ")
-            } else "defaults"))
+            if (length(args) >= 6 && nzchar(args[[6]])) args[[6]] else "defaults"))
 per_type <- stats::aggregate(wide[, wanted], by = list(prediction = wide$prediction, cell_type = wide$cell_type),
                              FUN = mean)
 print(per_type[order(per_type$prediction, per_type$cell_type), ], row.names = FALSE, digits = 3)
