@@ -76,7 +76,7 @@
 #' the count VAE's latent space does better than the principal components on
 #' the DEGs (CD14+ monocytes 0.815 against 0.722) and energy distance, worse
 #' on response correlation and the overlap of predicted with real top-100
-#' DEGs (0.632 against 0.666), at four times the fitting time; it comes
+#' DEGs (0.632 against 0.666), at 3.5 times the fitting time; it comes
 #' close to the weighted mean shift without passing it. `latent_dim = 32`
 #' in `encoder_settings` gave the same (0.933 / 0.841 / 0.841 / 1.74), as
 #' did `training = list(kl_weight = 0.1)` on seed 1, and `"pca"` stays the
