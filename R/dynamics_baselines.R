@@ -254,12 +254,13 @@ generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition
   parts <- .time_course_values(x, assay, values)
   if (ncol(parts$values) < 2L) stop("`x` needs at least two cells", call. = FALSE)
   list(values = parts$values, time = .resolve_time(time, parts$covariates, ncol(parts$values)),
-       covariates = parts$covariates)
+       covariates = parts$covariates, counts = parts$counts)
 }
 
 # Cells' values (genes x cells, dense doubles) in the space a time-course
 # method works in: log-normalised counts (`values = "counts"`) or the values
-# as given (`"log"`), with the cells' covariates (NULL for a matrix).
+# as given (`"log"`), with the cells' covariates (NULL for a matrix) and,
+# for counts, the counts read (genes x cells, as given; NULL for "log").
 .time_course_values <- function(x, assay, values, arg = "x") {
   if (values == "log" && is.null(assay) && methods::is(x, "SummarizedExperiment")) assay <- "logcounts"
   parts <- .counts_and_covariates(x, assay, arg)
@@ -272,12 +273,13 @@ generate_cells.exprflow_dynamics_baseline <- function(model, n = NULL, condition
     if (empty) stop(sprintf("`%s` has %d cell(s) without counts; remove them first", arg, empty), call. = FALSE)
     logged <- .dense_log_normalise(counts)
   } else {
+    counts <- NULL
     logged <- as.matrix(matrix)
     storage.mode(logged) <- "double"
     bad <- sum(!is.finite(logged))
     if (bad) stop(sprintf("`%s` has %d missing (NA) or non-finite values", arg, bad), call. = FALSE)
   }
-  list(values = logged, covariates = parts$covariates)
+  list(values = logged, covariates = parts$covariates, counts = counts)
 }
 
 # One value per cell from a covariate column name or the values themselves:

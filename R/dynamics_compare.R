@@ -79,7 +79,7 @@ compare_dynamics <- function(x, time, models = list(), baselines = c("nearest", 
   course_of <- if (!is.null(levels$levels)) levels$levels[levels$course]
   # Models are given counts where the course is counts (a count VAE encoder
   # needs them); the baselines their log-normalisation.
-  counts <- if (values == "counts") .counts_and_covariates(x, assay)$counts
+  counts <- input$counts  # NULL for log values
   times <- sort(unique(input$time))
   if (length(times) < 3L) {
     stop(sprintf("`time` has %d distinct values; holding one out needs at least three", length(times)),

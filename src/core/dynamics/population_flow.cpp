@@ -255,7 +255,9 @@ TrainReport PopulationFlow::train(const TimeCourse& data, const TrainCallbacks& 
     for (const Tensor& p : course) cells += p.size(0);
     const int64_t chains = std::max<int64_t>(
         1, std::llround(static_cast<double>(batch) * static_cast<double>(cells) / static_cast<double>(cells_on_paths)));
-    tracks.push_back(Track{c, course, knots(c), TimePaths(knots(c), spec_.text("path")), chains});
+    std::vector<double> course_knots = knots(c);
+    TimePaths paths(course_knots, spec_.text("path"));
+    tracks.push_back(Track{c, course, std::move(course_knots), std::move(paths), chains});
   }
   const double epsilon = spec_.number("coupling_epsilon"), noise = spec_.number("path_noise");
   const double course_dropout = spec_.number("course_dropout", 0.2);
