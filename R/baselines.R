@@ -1,6 +1,7 @@
 # Baselines every generative model has to beat, fitted on the same training
-# cells: independent negative binomials per gene and condition, and a
-# Gaussian in PCA space per condition. Both generate counts through the same
+# cells: independent negative binomials per gene and condition, the same
+# joined by a Gaussian copula (baseline_copula.R), and a Gaussian in PCA
+# space per condition. Both generate counts through the same
 # route as the models (library size drawn from the condition's training
 # cells), so the comparison measures the model of expression, not plumbing.
 
@@ -13,6 +14,18 @@
 #'   of moments on size-factor-normalised counts. It knows each gene's mean and
 #'   variance per level but no gene-gene structure. It has a held-out
 #'   likelihood ([baseline_log_likelihood()]).
+#' * `"nb_copula"`: the same negative binomials joined by a Gaussian copula
+#'   per level, scDesign3's model of gene-gene correlation. Each training
+#'   count is mapped to a normal score through its gene's NB distribution
+#'   function (the mid-point of its probability step); the correlation of
+#'   these scores over the level's cells is kept as its leading eigenvectors
+#'   (at most `n_factors`, and only those whose eigenvalue exceeds
+#'   \eqn{(1 + \sqrt{genes / cells})^2}, the largest a correlation of
+#'   independent genes reaches with that many cells) plus a diagonal. A new
+#'   cell draws correlated normal scores and maps each through its gene's NB
+#'   quantile function, so every gene keeps the independent-NB marginal.
+#'   A level with few cells gets few factors or none (then it is the
+#'   independent-NB baseline).
 #' * `"pca_gaussian"`: log-normalised expression (`log1p(count / L * 1e4)`)
 #'   is centred and projected on its first `n_pcs` principal components; each
 #'   level gets a multivariate Gaussian over the scores. Samples are mapped
@@ -25,13 +38,14 @@
 #'
 #' @param x Training cells: a SingleCellExperiment, Seurat object or count
 #'   matrix (genes x cells).
-#' @param type `"independent_nb"` or `"pca_gaussian"`.
+#' @param type `"independent_nb"`, `"nb_copula"` or `"pca_gaussian"`.
 #' @param condition `NULL` (one level), a colData column name, or one label
 #'   per cell.
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param n_pcs Principal components of `"pca_gaussian"`.
+#' @param n_factors The most correlation factors per level of `"nb_copula"`.
 #' @return An object of class `exprflow_baseline`, usable with
 #'   [generate_cells()], [embed_cells()] (`"pca_gaussian"`) and
 #'   [baseline_log_likelihood()] (`"independent_nb"`).
@@ -40,8 +54,8 @@
 #' nb <- fit_baseline(sce, "independent_nb", condition = "cell_type")
 #' generate_cells(nb, condition = c(B = 5, NK = 5))
 #' @export
-fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), condition = NULL,
-                         assay = NULL, n_pcs = 30) {
+fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussian"), condition = NULL,
+                         assay = NULL, n_pcs = 30, n_factors = 50) {
   type <- match.arg(type)
   parts <- .counts_and_covariates(x, assay)
   counts <- parts$counts
@@ -67,7 +81,7 @@ fit_baseline <- function(x, type = c("independent_nb", "pca_gaussian"), conditio
                           level_counts = stats::setNames(as.numeric(table(labels)), level_names),
                           library_sizes = split(unname(library_size), labels), trained = TRUE),
                      class = c(paste0("exprflow_", type), "exprflow_baseline"))
-  .fit_baseline_parameters(model, counts, labels, library_size, n_pcs = n_pcs)
+  .fit_baseline_parameters(model, counts, labels, library_size, n_pcs = n_pcs, n_factors = n_factors)
 }
 
 # The type's parameters, per condition level, added to `model`.
@@ -218,6 +232,11 @@ print.exprflow_baseline <- function(x, ...) {
     cat("  condition  : none\n")
   }
   if (inherits(x, "exprflow_pca_gaussian")) cat("  components : ", ncol(x$pca$rotation), "\n", sep = "")
+  if (inherits(x, "exprflow_nb_copula")) {
+    factors <- vapply(x$copulas, function(copula) ncol(copula$loadings), integer(1))
+    cat("  factors    : ", paste(if (length(x$levels)) paste0(names(factors), " ", factors) else factors,
+                                  collapse = ", "), "\n", sep = "")
+  }
   invisible(x)
 }
 

@@ -9,11 +9,13 @@
 #' condition, fits each entry of `models` that is a specification (models
 #' already fitted are used as given, so they should have been fitted on the
 #' same training cells: see `split` in the result), fits the baselines, and
-#' for every one of them measures what follows. The baselines are two simple
-#' distributions (independent negative binomials per gene and condition; a
-#' Gaussian in PCA space per condition) and `state_mlp`, the token-free
-#' generative model (a residual MLP on the expression vector trained by flow
-#' matching, with package defaults): a model worth its tokens beats all three.
+#' for every one of them measures what follows. The baselines are three
+#' distributions (independent negative binomials per gene and condition; the
+#' same joined by a Gaussian copula, scDesign3's model of gene-gene
+#' correlation; a Gaussian in PCA space per condition; see [fit_baseline()])
+#' and `state_mlp`, the token-free generative model (a residual MLP on the
+#' expression vector trained by flow matching, with package defaults): a
+#' model worth its tokens beats all four.
 #' * **generation**: as many cells per condition as the test set has,
 #'   compared with the test cells by [generation_metrics()];
 #' * **embedding** (with a condition): [embedding_metrics()] of the model's
@@ -44,7 +46,7 @@
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param test_fraction Fraction of cells held out (per condition level).
 #' @param seed Seed of the split and of every random step downstream.
-#' @param baselines Any of `"independent_nb"`, `"pca_gaussian"`, `"state_mlp"`.
+#' @param baselines Any of `"independent_nb"`, `"nb_copula"`, `"pca_gaussian"`, `"state_mlp"`.
 #' @param baseline_args Arguments of [fit_expression_model()] for the
 #'   `state_mlp` baseline, e.g. `list(state_mlp = list(epochs = 20))`; its
 #'   defaults are the package's.
@@ -76,7 +78,7 @@
 #' plot(comparison)
 #' @export
 compare_models <- function(x, models = list(), condition = NULL, assay = NULL, test_fraction = 0.25,
-                           seed = 1, baselines = c("independent_nb", "pca_gaussian", "state_mlp"),
+                           seed = 1, baselines = c("independent_nb", "nb_copula", "pca_gaussian", "state_mlp"),
                            baseline_args = list(), generate_args = list(), reconstruct = TRUE, noise_level = 0.5,
                            metric_args = list(), verbose = interactive()) {
   .check_number(test_fraction, "test_fraction", 0, 1)
@@ -87,7 +89,7 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
     stop("`models` must be a list with unique, non-empty names", call. = FALSE)
   }
   if (length(baselines)) {
-    baselines <- match.arg(baselines, c("independent_nb", "pca_gaussian", "state_mlp"), several.ok = TRUE)
+    baselines <- match.arg(baselines, c("independent_nb", "nb_copula", "pca_gaussian", "state_mlp"), several.ok = TRUE)
   }
   clash <- intersect(names(models), c(baselines, "pca"))
   if (length(clash)) {

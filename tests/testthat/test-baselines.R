@@ -65,3 +65,95 @@ test_that("an unconditional baseline ignores labels and fit_baseline checks inpu
   expect_error(fit_baseline(bad), "negative")
   expect_error(fit_baseline(small_counts(), "gaussian"), "should be one of")
 })
+
+# Counts of `cells` cells in which genes 1-20 share one hidden program (a
+# log-normal factor of this strength; 0: every gene independent) and genes
+# 21-200 do not, with library sizes that vary.
+module_counts <- function(cells, seed, strength = 1) {
+  set.seed(seed)
+  program <- stats::rnorm(cells)
+  base <- exp(stats::runif(200, log(2), log(20)))
+  size <- stats::runif(cells, 0.7, 1.4)
+  mu <- outer(base, size) * rbind(matrix(exp(strength * program), 20, cells, byrow = TRUE), matrix(1, 180, cells))
+  counts <- matrix(stats::rnbinom(length(mu), size = 5, mu = mu), 200, cells,
+                   dimnames = list(paste0("g", 1:200), paste0("c", seq_len(cells))))
+  counts
+}
+
+# Mean correlation of log-normalised expression within genes 1-20, and
+# between them and genes 21-200.
+module_correlations <- function(counts) {
+  counts <- as.matrix(counts)
+  r <- stats::cor(t(log1p(t(t(counts) / colSums(counts)) * 1e4)))
+  within <- r[1:20, 1:20]
+  c(within = mean(within[upper.tri(within)]), across = mean(r[1:20, 21:200]))
+}
+
+test_that("the NB copula baseline keeps each gene's NB marginal and the genes' correlation", {
+  real <- module_counts(400, seed = 3)
+  copula <- fit_baseline(real, "nb_copula")
+  independent <- fit_baseline(real, "independent_nb")
+  expect_s3_class(copula, "exprflow_nb_copula")
+  # The marginals are the independent-NB baseline's, fitted the same way.
+  expect_identical(copula$share, independent$share)
+  expect_identical(copula$theta, independent$theta)
+  # One program: one factor rises above the noise edge.
+  expect_identical(ncol(copula$copulas$all$loadings), 1L)
+  expect_equal(rowSums(copula$copulas$all$loadings^2) + copula$copulas$all$residual, rep(1, 200))
+  fake <- as.matrix(SingleCellExperiment::counts(generate_cells(copula, n = 3000, seed = 1)))
+  flat <- as.matrix(SingleCellExperiment::counts(generate_cells(independent, n = 3000, seed = 1)))
+  expect_true(all_whole(fake))
+  # Gene means and variances (scaled by library size) as the independent baseline's.
+  expect_gt(cor(log1p(rowMeans(fake)), log1p(rowMeans(flat))), 0.99)
+  expect_equal(rowMeans(fake) / rowMeans(flat), rep(1, 200), tolerance = 0.1, ignore_attr = TRUE)
+  truth <- module_correlations(real)
+  expect_gt(truth[["within"]], 0.25)
+  made <- module_correlations(fake)
+  # The copula reproduces the program's correlation, and the negative one it
+  # leaves between the program's genes and the others once expression is
+  # normalised by the cell's total; independent NB draws do neither.
+  expect_equal(made[["within"]], truth[["within"]], tolerance = 0.25)
+  expect_lt(truth[["across"]], -0.05)
+  expect_equal(made[["across"]], truth[["across"]], tolerance = 0.3)
+  expect_lt(abs(module_correlations(flat)[["within"]]), 0.05)
+  expect_gt(module_correlations(flat)[["across"]], truth[["across"]] / 3)
+  again <- generate_cells(copula, n = 3000, seed = 1)
+  expect_identical(as.matrix(SingleCellExperiment::counts(again)), fake)
+  expect_output(print(copula), "factors    : 1")
+})
+
+test_that("the NB copula gives few cells and independent genes no factor, and checks n_factors", {
+  real <- module_counts(400, seed = 4)
+  # Independent genes have no eigenvalue above the noise edge.
+  independent <- module_counts(400, seed = 4, strength = 0)
+  expect_identical(ncol(fit_baseline(independent, "nb_copula")$copulas$all$loadings), 0L)
+  expect_identical(ncol(fit_baseline(real, "nb_copula", n_factors = 0)$copulas$all$loadings), 0L)
+  # Per level: a level of two cells has no factor; the other its program.
+  labels <- c(rep("many", 398), rep("two", 2))
+  per_level <- fit_baseline(real, "nb_copula", condition = labels)
+  expect_identical(vapply(per_level$copulas, function(k) ncol(k$loadings), integer(1)), c(many = 1L, two = 0L))
+  fake <- generate_cells(per_level, condition = c(many = 5, two = 5), seed = 2)
+  expect_identical(as.vector(table(fake$condition)), c(5L, 5L))
+  expect_error(fit_baseline(real, "nb_copula", n_factors = -1), "`n_factors`")
+  expect_error(fit_baseline(real, "nb_copula", n_factors = 1.5), "`n_factors`")
+})
+
+test_that("the copula's score attenuation is corr(Z, score) of counts cut from a Gaussian", {
+  mu <- c(0.05, 0.5, 3, 40)
+  theta <- c(2, 1e8, 5, 10)
+  exact <- exprflow:::.score_attenuation(mu, theta)
+  set.seed(11)
+  z <- stats::rnorm(2e5)
+  simulated <- vapply(seq_along(mu), function(g) {
+    y <- matrix(if (theta[g] >= 1e8) stats::qpois(stats::pnorm(z), mu[g]) else
+      stats::qnbinom(stats::pnorm(z), size = theta[g], mu = mu[g]), 1L)
+    score <- exprflow:::.nb_normal_scores(y, matrix(mu[g], 1L, length(z)), theta[g])
+    stats::cor(z, as.vector(score))
+  }, numeric(1))
+  expect_equal(exact, simulated, tolerance = 0.01)
+  # Fewer distinct values, more attenuation; near-continuous counts barely any.
+  expect_true(all(diff(exact) > 0))
+  expect_gt(exact[4], 0.97)
+  expect_lt(exact[1], 0.6)
+  expect_identical(exprflow:::.score_attenuation(0, 5), 1)
+})

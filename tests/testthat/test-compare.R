@@ -6,7 +6,7 @@ test_that("compare_models measures models and baselines on the same held-out cel
                         generate_args = list(steps = 5), noise_level = 0.3,
                         metric_args = list(n_genes = 300, n_pcs = 8, n_projections = 20))
   expect_s3_class(cmp, "exprflow_comparison")
-  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "pca_gaussian", "pca", "state_mlp"))
+  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "pca", "state_mlp"))
   # The token-free model is a baseline, measured like a model.
   expect_true(all(cmp$kind[cmp$model == "state_mlp"] == "baseline"))
   expect_setequal(unique(cmp$task[cmp$model == "state_mlp"]), c("generation", "embedding", "reconstruction", "cost"))
@@ -18,13 +18,13 @@ test_that("compare_models measures models and baselines on the same held-out cel
   share <- table(real$cell_type) / table(sce$cell_type)
   expect_true(all(abs(share - 0.3) < 0.1))
   # As many generated cells per type as held-out cells.
-  for (name in c("tiny", "independent_nb", "pca_gaussian", "state_mlp")) {
+  for (name in c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "state_mlp")) {
     fake <- attr(cmp, "generated")[[name]]
     expect_identical(as.vector(table(fake$cell_type)), as.vector(table(real$cell_type)))
   }
   # Fitting costs: seconds and the process's peak memory (Linux), positive.
   peak <- cmp$value[cmp$metric == "fit_peak_mb"]
-  expect_identical(length(peak), 4L)
+  expect_identical(length(peak), 5L)
   if (file.exists("/proc/self/status")) expect_true(all(peak > 10))
   auc <- cmp$value[cmp$metric == "knn_auc"]
   expect_true(all(auc >= 0 & auc <= 1))
