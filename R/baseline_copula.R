@@ -12,14 +12,19 @@
   model <- .fit_baseline_parameters.exprflow_independent_nb(model, counts, labels, library_size)
   level_names <- levels(labels)
   model$copulas <- lapply(stats::setNames(level_names, level_names), function(l) {
-    in_level <- labels == l
-    scores <- .nb_normal_scores(as.matrix(counts[, in_level, drop = FALSE]),
-                                outer(model$share[, l], library_size[in_level]), model$theta[, l])
+    in_level <- which(labels == l)
+    # The correlation is estimated on at most .copula_max_cells cells of the
+    # level (evenly spaced, so the fit needs no seed): enough for the factors
+    # above the noise edge, and the dense scores stay small on large data.
+    used <- in_level[unique(round(seq(1, length(in_level), length.out = min(length(in_level), .copula_max_cells))))]
+    scores <- .nb_normal_scores(counts[, used, drop = FALSE], model$share[, l], library_size[used], model$theta[, l])
     .copula_factors(scores, n_factors,
                     .score_attenuation(model$share[, l] * mean(library_size[in_level]), model$theta[, l]))
   })
   model
 }
+
+.copula_max_cells <- 2000L
 
 # How much a gene's normal score understates the latent Gaussian behind its
 # counts: corr(Z, s(Y)) for Y = F^-1(Phi(Z)) under NB(mu, theta) and s the
@@ -53,10 +58,19 @@
 # Normal scores (genes x cells) of counts under their NB marginals: the
 # mid-distribution transform u = (F(y - 1) + F(y)) / 2 mapped by the normal
 # quantile. Deterministic (no randomised PIT), so a fit needs no seed; a gene
-# that is 0 in every cell of a level gets the constant score 0.
-.nb_normal_scores <- function(y, mu, theta) {
-  u <- (.nb_cdf(y - 1, mu, theta) + .nb_cdf(y, mu, theta)) / 2
-  stats::qnorm(u)
+# that is 0 in every cell of a level gets the constant score 0. `counts`
+# (genes x cells, sparse or dense) are made dense 1,000 genes at a time; a
+# cell's NB means are `share` times its `library_size`.
+.nb_normal_scores <- function(counts, share, library_size, theta) {
+  scores <- matrix(0, nrow(counts), ncol(counts))
+  for (start in seq(1L, nrow(counts), by = 1000L)) {
+    genes <- start:min(nrow(counts), start + 999L)
+    y <- as.matrix(counts[genes, , drop = FALSE])
+    mu <- outer(share[genes], library_size)
+    u <- (.nb_cdf(y - 1, mu, theta[genes]) + .nb_cdf(y, mu, theta[genes])) / 2
+    scores[genes, ] <- stats::qnorm(u)
+  }
+  scores
 }
 
 .nb_cdf <- function(y, mu, theta) {

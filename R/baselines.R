@@ -18,7 +18,8 @@
 #'   per level, scDesign3's model of gene-gene correlation. Each training
 #'   count is mapped to a normal score through its gene's NB distribution
 #'   function (the mid-point of its probability step); the correlation of
-#'   these scores over the level's cells is kept as its leading eigenvectors
+#'   these scores over the level's cells (at most 2,000, evenly spaced) is
+#'   kept as its leading eigenvectors
 #'   (at most `n_factors`, and only those whose eigenvalue exceeds
 #'   \eqn{(1 + \sqrt{genes / cells})^2}, the largest a correlation of
 #'   independent genes reaches with that many cells) plus a diagonal. A new

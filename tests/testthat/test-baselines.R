@@ -134,6 +134,9 @@ test_that("the NB copula gives few cells and independent genes no factor, and ch
   expect_identical(vapply(per_level$copulas, function(k) ncol(k$loadings), integer(1)), c(many = 1L, two = 0L))
   fake <- generate_cells(per_level, condition = c(many = 5, two = 5), seed = 2)
   expect_identical(as.vector(table(fake$condition)), c(5L, 5L))
+  # A level of more cells than the copula reads (2,000) is estimated on an even subset of them.
+  large <- module_counts(2500, seed = 5)
+  expect_identical(ncol(fit_baseline(large, "nb_copula")$copulas$all$loadings), 1L)
   expect_error(fit_baseline(real, "nb_copula", n_factors = -1), "`n_factors`")
   expect_error(fit_baseline(real, "nb_copula", n_factors = 1.5), "`n_factors`")
 })
@@ -147,7 +150,7 @@ test_that("the copula's score attenuation is corr(Z, score) of counts cut from a
   simulated <- vapply(seq_along(mu), function(g) {
     y <- matrix(if (theta[g] >= 1e8) stats::qpois(stats::pnorm(z), mu[g]) else
       stats::qnbinom(stats::pnorm(z), size = theta[g], mu = mu[g]), 1L)
-    score <- exprflow:::.nb_normal_scores(y, matrix(mu[g], 1L, length(z)), theta[g])
+    score <- exprflow:::.nb_normal_scores(y, 1, rep(mu[g], length(z)), theta[g])
     stats::cor(z, as.vector(score))
   }, numeric(1))
   expect_equal(exact, simulated, tolerance = 0.01)
