@@ -183,6 +183,18 @@
 #'   PBMC3k MMD 0.0023 / 0.0018 / 0.0023 and condition accuracy 0.87 / 0.95 /
 #'   0.97 at guidance 1 / 2 / 3).
 #'
+#'   Against the stronger `"nb_copula"` baseline ([fit_baseline()]: the
+#'   independent negative binomials joined by a Gaussian copula, scDesign3's
+#'   model) on held-out PBMC3k (seeds 1-3, means),
+#'   `latent_mlp` / `latent_dit` / the copula score RBF MMD 0.0026 / 0.0030 /
+#'   0.0089, energy distance 0.106 / 0.122 / 0.329, kNN AUC 0.574 / 0.600 /
+#'   0.650, condition accuracy 0.931 / 0.943 / 0.837 and gene-gene
+#'   correlation distance 0.059 / 0.060 / 0.068: both beat it everywhere. On
+#'   the 986 control cells of Kang 2018 (740 to train on) `latent_mlp` only
+#'   ties it on MMD (0.0064 / 0.0064) and condition accuracy (0.869 /
+#'   0.869), and wins energy distance (0.228 / 0.237) and kNN AUC (0.563 /
+#'   0.601) (`inst/scripts/compare_latent.R kang_control`).
+#'
 #' Every architecture adds a gene-wise skip of its noisy input to its
 #' prediction, scaled per gene by the time and condition (`input_skip = 1`;
 #' EDM's c_skip): near t = 0 each objective's target is close to a multiple

@@ -2,8 +2,12 @@
 # (issue 9's acceptance): compare_models() with package defaults, several
 # seeds (each its own stratified 25% split), mean and sd per metric.
 #
-#   Rscript inst/scripts/compare_latent.R [example|pbmc3k] [output-folder] [seeds] [models] [data-folder] [settings]
+#   Rscript inst/scripts/compare_latent.R [example|pbmc3k|kang_control] [output-folder] [seeds] [models] [data-folder] [settings]
 #
+# kang_control: the control cells of Kang 2018 as perturbation_kang.R reads
+# them (2,000 HVGs, cell types transferred from PBMC3k, types with 20 cells
+# or more in each condition), from the Kang folder beside the PBMC3k data
+# folder.
 # seeds: e.g. "1,2,3"; models: comma-separated architectures (default
 # "vae,latent_mlp"); settings: changes from the package defaults given to
 # every model, e.g. "epochs=30,batch_size=64" (none by default); architectures built on gene sets (pathway_tokens) get
@@ -33,8 +37,16 @@ dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 # read_pbmc3k(): the script beside this one.
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_pbmc3k.R"))
-sce <- switch(dataset, example = example_pbmc(), pbmc3k = read_pbmc3k(data_dir),
-              stop("dataset must be 'example' or 'pbmc3k'"))
+kang_control <- function() {
+  source(file.path(script_dir, "read_kang2018.R"))
+  protocol <- kang_protocol_cells(read_kang2018(file.path(dirname(data_dir), "perturb_kang2018_ifnb_pbmc"), data_dir),
+                                  2000L)
+  sce <- protocol$sce[, protocol$sce$stim == "ctrl" & protocol$sce$cell_type %in% protocol$types]
+  sce$cell_type <- droplevels(factor(sce$cell_type))
+  sce
+}
+sce <- switch(dataset, example = example_pbmc(), pbmc3k = read_pbmc3k(data_dir), kang_control = kang_control(),
+              stop("dataset must be 'example', 'pbmc3k' or 'kang_control'"))
 cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s; settings %s\n", dataset, nrow(sce), ncol(sce),
             paste(architectures, collapse = ", "), paste(seeds, collapse = ", "),
             if (length(settings)) paste(names(settings), settings, sep = "=", collapse = ", ") else "defaults"))
@@ -61,7 +73,8 @@ summary <- stats::aggregate(value ~ model + task + metric, data = all,
                             FUN = function(v) c(mean = mean(v), sd = if (length(v) > 1) stats::sd(v) else NA))
 summary <- do.call(data.frame, summary)
 utils::write.csv(summary, file.path(out_dir, "summary.csv"), row.names = FALSE)
-wanted <- c("mmd_rbf", "energy_distance", "knn_auc", "condition_accuracy", "knn_accuracy", "kmeans_ari",
+wanted <- c("mmd_rbf", "energy_distance", "knn_auc", "condition_accuracy", "correlation_matrix_distance",
+            "knn_accuracy", "kmeans_ari",
             "heldout_log_likelihood", "fit_seconds", "fit_peak_mb", "generate_seconds")
 shown <- summary[summary$metric %in% wanted, ]
 shown$text <- ifelse(is.na(shown$value.sd), formatC(shown$value.mean, digits = 4, format = "g"),
