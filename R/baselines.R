@@ -1,7 +1,7 @@
 # Baselines every generative model has to beat, fitted on the same training
 # cells: independent negative binomials per gene and condition, the same
 # joined by a Gaussian copula (baseline_copula.R), and a Gaussian in PCA
-# space per condition. Both generate counts through the same
+# space per condition. All generate counts through the same
 # route as the models (library size drawn from the condition's training
 # cells), so the comparison measures the model of expression, not plumbing.
 
