@@ -22,7 +22,10 @@
 #'   kept as its leading eigenvectors
 #'   (at most `n_factors`, and only those whose eigenvalue exceeds
 #'   \eqn{(1 + \sqrt{genes / cells})^2}, the largest a correlation of
-#'   independent genes reaches with that many cells) plus a diagonal. A new
+#'   independent genes reaches with that many cells) plus a diagonal; each
+#'   gene's loadings are divided by how much its discreteness attenuates its
+#'   scores (a gene with few distinct counts correlates less on scores than
+#'   the Gaussian behind it). A new
 #'   cell draws correlated normal scores and maps each through its gene's NB
 #'   quantile function, so every gene keeps the independent-NB marginal.
 #'   A level with few cells gets few factors or none (then it is the
