@@ -38,9 +38,8 @@
 .score_attenuation <- function(mu, theta) {
   vapply(seq_along(mu), function(g) {
     if (mu[g] <= 0) return(1)
-    poisson <- theta[g] >= 1e8
-    top <- if (poisson) stats::qpois(1 - 1e-9, mu[g]) else stats::qnbinom(1 - 1e-9, size = theta[g], mu = mu[g])
-    upper <- if (poisson) stats::ppois(0:top, mu[g]) else stats::pnbinom(0:top, size = theta[g], mu = mu[g])
+    top <- .nb_quantile(matrix(1 - 1e-9), matrix(mu[g]), theta[g])[1L]
+    upper <- as.vector(.nb_cdf(matrix(0:top, 1L), matrix(mu[g], 1L, top + 1L), theta[g]))
     upper[length(upper)] <- 1
     lower <- c(0, upper[-length(upper)])
     p <- upper - lower
@@ -73,13 +72,7 @@
   scores
 }
 
-.nb_cdf <- function(y, mu, theta) {
-  theta <- matrix(theta, nrow(mu), ncol(mu))
-  poisson <- theta >= 1e8
-  out <- stats::pnbinom(y, size = theta, mu = mu)
-  out[poisson] <- stats::ppois(y[poisson], mu[poisson])
-  out
-}
+.nb_cdf <- function(y, mu, theta) .nb_or_poisson(stats::pnbinom, stats::ppois, y, mu, theta)
 
 # The level's copula correlation as loadings (genes x k) and residual
 # variances (genes): R = L L' + diag(residual), unit diagonal. Factors are the
@@ -89,7 +82,7 @@
 # independent genes reaches at this many cells. `attenuation`: per gene, from
 # .score_attenuation(); each gene's loadings are divided by it (capped so
 # that the factors explain at most 95% of a gene's latent variance).
-.copula_factors <- function(scores, n_factors, attenuation = rep(1, nrow(scores))) {
+.copula_factors <- function(scores, n_factors, attenuation) {
   n_genes <- nrow(scores)
   n_cells <- ncol(scores)
   none <- list(loadings = matrix(0, n_genes, 0L), residual = rep(1, n_genes))
@@ -128,13 +121,4 @@
   .nb_quantile(u, outer(model$share[, level], library_size), model$theta[, level])
 }
 
-.nb_quantile <- function(u, mu, theta) {
-  theta <- matrix(theta, nrow(mu), ncol(mu))
-  out <- matrix(0, nrow(mu), ncol(mu))
-  positive <- mu > 0
-  poisson <- positive & theta >= 1e8
-  nb <- positive & !poisson
-  out[poisson] <- stats::qpois(u[poisson], mu[poisson])
-  out[nb] <- stats::qnbinom(u[nb], size = theta[nb], mu = mu[nb])
-  out
-}
+.nb_quantile <- function(u, mu, theta) .nb_or_poisson(stats::qnbinom, stats::qpois, u, mu, theta)

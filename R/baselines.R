@@ -284,12 +284,21 @@ print.exprflow_baseline <- function(x, ...) {
   theta
 }
 
-.nb_log_density <- function(y, mu, theta) {
+# `nb(x, size, mu)` elementwise over x and mu (matrices of one shape) with
+# one inverse dispersion theta per row; where theta is 1e8 (the moments found
+# no overdispersion) `poisson(x, mu)` instead. The NB density, distribution
+# and quantile functions below are this with stats' pairs.
+.nb_or_poisson <- function(nb, poisson, x, mu, theta) {
   theta <- matrix(theta, nrow(mu), ncol(mu))
-  poisson <- theta >= 1e8
-  out <- stats::dnbinom(y, size = theta, mu = mu, log = TRUE)
-  out[poisson] <- stats::dpois(y[poisson], mu[poisson], log = TRUE)
+  is_poisson <- theta >= 1e8
+  out <- nb(x, size = theta, mu = mu)
+  out[is_poisson] <- poisson(x[is_poisson], mu[is_poisson])
   out
+}
+
+.nb_log_density <- function(y, mu, theta) {
+  .nb_or_poisson(function(x, size, mu) stats::dnbinom(x, size = size, mu = mu, log = TRUE),
+                 function(x, mu) stats::dpois(x, mu, log = TRUE), y, mu, theta)
 }
 
 .draw_nb <- function(mu, theta) {

@@ -103,8 +103,7 @@ test_that("the NB copula baseline keeps each gene's NB marginal and the genes' c
   fake <- as.matrix(SingleCellExperiment::counts(generate_cells(copula, n = 3000, seed = 1)))
   flat <- as.matrix(SingleCellExperiment::counts(generate_cells(independent, n = 3000, seed = 1)))
   expect_true(all_whole(fake))
-  # Gene means and variances (scaled by library size) as the independent baseline's.
-  expect_gt(cor(log1p(rowMeans(fake)), log1p(rowMeans(flat))), 0.99)
+  # Gene means as the independent baseline's.
   expect_equal(rowMeans(fake) / rowMeans(flat), rep(1, 200), tolerance = 0.1, ignore_attr = TRUE)
   truth <- module_correlations(real)
   expect_gt(truth[["within"]], 0.25)
