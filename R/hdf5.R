@@ -37,21 +37,33 @@
 }
 
 # Counts that a DelayedArray keeps in an HDF5 file, untouched (no subset,
-# transposition or arithmetic on top): list(path, name) of an HDF5Array's
+# transposition or arithmetic on top): list(path, name) of the HDF5 object
+# the core streams, one contiguous run per cell. That is an HDF5Array's
 # dataset (writeHDF5Array(), saveHDF5SummarizedExperiment(), the dense X of
-# H5ADMatrix()), whose genes x cells matrix HDF5 stores as (cells, genes):
-# one contiguous row per cell, which the core streams. NULL otherwise: the
-# counts are then read into memory. (TENxMatrix and sparse H5ADMatrix seeds
-# are read into memory too: Debian 12's HDF5Array 1.26 cannot open them
-# with its rhdf5, so that path could not be tested.)
+# H5ADMatrix()), whose genes x cells matrix HDF5 stores as (cells, genes),
+# or the group of a sparse seed: a TENxMatrix's 10x group (CSC, one column
+# per cell) or a sparse H5ADMatrix's X (an AnnData CSR has one row per cell;
+# a CSC one is copied to CSR by the core, as for a path). NULL otherwise: the counts are
+# then read into memory. (Debian 12's HDF5Array 1.26 opens 10x files but not
+# sparse .h5ad ones, so only the TENxMatrix branch of sparse seeds is tested.)
 .hdf5_backed_counts <- function(counts) {
   if (!methods::is(counts, "DelayedArray") || !requireNamespace("DelayedArray", quietly = TRUE)) return(NULL)
   if (!DelayedArray::isPristine(counts, ignore.dimnames = TRUE)) return(NULL)
+  if (length(dim(counts)) != 2L) return(NULL)
   seed <- DelayedArray::seed(counts)
   # A reshaped seed shows the dataset in another shape than it is stored.
-  if (!methods::is(seed, "HDF5ArraySeed") || methods::is(seed, "ReshapedHDF5ArraySeed")) return(NULL)
-  if (length(dim(counts)) != 2L) return(NULL)
-  list(path = seed@filepath, name = seed@name)
+  if (methods::is(seed, "HDF5ArraySeed") && !methods::is(seed, "ReshapedHDF5ArraySeed")) {
+    return(list(path = seed@filepath, name = seed@name))
+  }
+  # A sparse group streams when each cell is one indptr segment: a CSC
+  # genes x cells matrix (10x), or AnnData's X, whose own encoding the core
+  # reads (a generic CSR seed has one segment per gene). `subdata` names
+  # values stored elsewhere than the group's "data".
+  sparse <- methods::is(seed, "CSC_H5SparseMatrixSeed") || methods::is(seed, "H5ADMatrixSeed")
+  if (sparse && methods::is(seed, "H5SparseMatrixSeed") && is.null(seed@subdata)) {
+    return(list(path = seed@filepath, name = seed@group))
+  }
+  NULL
 }
 
 # The obs columns as a data.frame (labels as factors); columns of encodings

@@ -68,24 +68,19 @@ test_that("models train, embed and reconstruct from a file path", {
                "condition column 'tissue' does not exist; available columns: .*cell_type")
 })
 
-test_that("a SingleCellExperiment whose counts are an HDF5Array is streamed from its file", {
-  skip_if_not_installed("HDF5Array")
-  sce <- small_cells(120)
-  counts <- SummarizedExperiment::assay(sce, "counts")
-  path <- tempfile(fileext = ".h5")
-  on.exit(unlink(path))
-  backed <- sce
-  SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <-
-    HDF5Array::writeHDF5Array(counts, path, "counts", verbose = FALSE)
+# `backed` (the cells of `sce` with counts in the HDF5 object `name` of
+# `path`) is streamed from its file and trains, embeds and shards as `sce`.
+expect_streamed_from <- function(backed, sce, path, name) {
+  n <- ncol(sce)
   input <- exprflow:::.expression_input(backed, condition = "cell_type")
   # The source reads the file (the core's HDF5 source, which has no cell
   # names of its own), not a copy in memory.
   expect_identical(exprflow:::.cpp_hdf5_cell_names(input$source), character())
   expect_identical(input$genes, rownames(sce))
   expect_identical(input$cells, colnames(sce))
-  expect_identical(expression_minibatch(backed, c(120, 1, 7, 7), log_normalised = FALSE),
-                   expression_minibatch(sce, c(120, 1, 7, 7), log_normalised = FALSE))
-  expect_identical(expression_minibatch(backed, 1:120), expression_minibatch(sce, 1:120))
+  expect_identical(expression_minibatch(backed, c(n, 1, 7, 7), log_normalised = FALSE),
+                   expression_minibatch(sce, c(n, 1, 7, 7), log_normalised = FALSE))
+  expect_identical(expression_minibatch(backed, seq_len(n)), expression_minibatch(sce, seq_len(n)))
   model <- fit_expression_model(backed, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
                                 n_layers = 1, seed = 3, verbose = FALSE)
   twin <- fit_expression_model(sce, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
@@ -97,11 +92,61 @@ test_that("a SingleCellExperiment whose counts are an HDF5Array is streamed from
   expect_identical(exprflow:::.hdf5_backed_counts(SummarizedExperiment::assay(backed[, 11:20], "counts")), NULL)
   # Worker processes stream the same file (no copy is written for them).
   expect_identical(exprflow:::.job_data(backed, NULL, input, tempfile()),
-                   list(path = normalizePath(path), name = "/counts", genes = rownames(sce)))
+                   list(path = normalizePath(path), name = name, genes = rownames(sce)))
+}
+
+test_that("a SingleCellExperiment whose counts are an HDF5Array is streamed from its file", {
+  skip_if_not_installed("HDF5Array")
+  sce <- small_cells(120)
+  counts <- SummarizedExperiment::assay(sce, "counts")
+  path <- tempfile(fileext = ".h5")
+  on.exit(unlink(path))
+  backed <- sce
+  SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <-
+    HDF5Array::writeHDF5Array(counts, path, "counts", verbose = FALSE)
+  expect_streamed_from(backed, sce, path, "/counts")
   skip_if_not(exprflow:::.cpp_data_parallel_available(), "built without Gloo (libgloo-dev)")
   in_processes <- fit_expression_model(backed, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
                                        n_layers = 1, seed = 3, verbose = FALSE, processes = 2)
   expect_true(all(is.finite(in_processes$history$validation_loss)))
+})
+
+test_that("a SingleCellExperiment whose counts are a TENxMatrix is streamed from its 10x file", {
+  skip_if_not_installed("HDF5Array")
+  skip_if_not_installed("rhdf5")
+  sce <- small_cells(120)
+  counts <- methods::as(SummarizedExperiment::assay(sce, "counts"), "CsparseMatrix")
+  # A Cell Ranger 3 file: integer counts, one CSC column per cell, genes by
+  # id and name (TENxMatrix() names the rows by id).
+  path <- tempfile(fileext = ".h5")
+  on.exit(unlink(path))
+  rhdf5::h5createFile(path)
+  rhdf5::h5createGroup(path, "matrix")
+  rhdf5::h5createGroup(path, "matrix/features")
+  write <- function(value, name) rhdf5::h5write(value, path, paste0("matrix/", name))
+  write(as.integer(counts@x), "data")
+  write(counts@i, "indices")
+  write(counts@p, "indptr")
+  write(dim(counts), "shape")
+  write(colnames(counts), "barcodes")
+  write(rownames(counts), "features/id")
+  write(paste0("symbol_", seq_len(nrow(counts))), "features/name")
+  rhdf5::h5closeAll()
+  # TENxMatrix() is opened in a fresh R process: HDF5Array 1.26 (Debian 12)
+  # takes rhdf5 2.42's failed H5Dopen() for a dataset, so only the first
+  # sparse group of a session opens. The object holds no open handle.
+  saved <- tempfile(fileext = ".rds")
+  on.exit(unlink(saved), add = TRUE)
+  status <- system2(file.path(R.home("bin"), "Rscript"),
+                    c("-e", shQuote("a <- commandArgs(TRUE); saveRDS(HDF5Array::TENxMatrix(a[1], 'matrix'), a[2])"),
+                      path, saved),
+                    stdout = FALSE, stderr = FALSE, env = paste0("R_LIBS=", paste(.libPaths(), collapse = ":")))
+  skip_if(status != 0L, "HDF5Array::TENxMatrix() could not open the 10x file")
+  tenx <- readRDS(saved)
+  expect_identical(dimnames(tenx), dimnames(counts))
+  backed <- sce
+  SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <- tenx
+  expect_streamed_from(backed, sce, path, "/matrix")
 })
 
 test_that("bad paths and files give errors naming the file and the field", {
