@@ -59,8 +59,10 @@
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
-#' @param n_pcs Principal components of `"pca_gaussian"`.
-#' @param n_factors The most correlation factors per level of `"nb_copula"`.
+#' @param n_pcs Principal components of `"pca_gaussian"` (an error for the
+#'   other types).
+#' @param n_factors The most correlation factors per level of `"nb_copula"`
+#'   (an error for the other types).
 #' @return An object of class `exprflow_baseline`, usable with
 #'   [generate_cells()], [embed_cells()] (`"pca_gaussian"`) and
 #'   [baseline_log_likelihood()] (`"independent_nb"`).
@@ -72,6 +74,12 @@
 fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussian"), condition = NULL,
                          assay = NULL, n_pcs = 30, n_factors = 50) {
   type <- match.arg(type)
+  # Each is one type's setting: given for another, it would be ignored.
+  not_for <- function(setting, owner) {
+    stop(sprintf("`%s` is a setting of type = \"%s\", not of \"%s\"", setting, owner, type), call. = FALSE)
+  }
+  if (!missing(n_pcs) && type != "pca_gaussian") not_for("n_pcs", "pca_gaussian")
+  if (!missing(n_factors) && type != "nb_copula") not_for("n_factors", "nb_copula")
   parts <- .counts_and_covariates(x, assay)
   counts <- parts$counts
   .check_gene_names(rownames(counts), "x")

@@ -64,6 +64,11 @@ test_that("an unconditional baseline ignores labels and fit_baseline checks inpu
   bad <- as.matrix(small_counts()); bad[1, 1] <- -1
   expect_error(fit_baseline(bad), "negative")
   expect_error(fit_baseline(small_counts(), "gaussian"), "should be one of")
+  # A setting of another type is not silently ignored.
+  expect_error(fit_baseline(small_counts(), "independent_nb", n_pcs = 5),
+               "`n_pcs` is a setting of type = \"pca_gaussian\", not of \"independent_nb\"")
+  expect_error(fit_baseline(small_counts(), "pca_gaussian", n_factors = 5),
+               "`n_factors` is a setting of type = \"nb_copula\", not of \"pca_gaussian\"")
 })
 
 # Counts of `cells` cells in which genes 1-20 share one hidden program (a
