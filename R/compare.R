@@ -70,8 +70,8 @@
 #' # (a real comparison uses package defaults and all baselines).
 #' sce <- example_pbmc()[, 1:400]
 #' comparison <- compare_models(
-#'   sce, models = list(tiny = list(epochs = 1, n_tokens = 4, token_dim = 16, n_layers = 1,
-#'                                  n_heads = 2, hidden = 64)),
+#'   sce, models = list(tiny = list(architecture = "latent_tokens", epochs = 1, n_tokens = 4,
+#'                                  token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)),
 #'   condition = "cell_type", baselines = "independent_nb", reconstruct = FALSE,
 #'   generate_args = list(steps = 5), metric_args = list(n_genes = 200, n_pcs = 5))
 #' comparison

@@ -24,7 +24,7 @@
 #'   cells x dims matrix.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1,
+#' model <- fit_expression_model(sce, "latent_tokens", condition = "cell_type", epochs = 1,
 #'                               n_tokens = 4, token_dim = 16, n_layers = 1,
 #'                               n_heads = 2, hidden = 64)
 #' sce <- embed_cells(model, sce)

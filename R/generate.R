@@ -104,7 +104,7 @@
 #'   cell's total count (`colSums(counts)`).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1,
+#' model <- fit_expression_model(sce, "latent_tokens", condition = "cell_type", epochs = 1,
 #'                               n_tokens = 4, token_dim = 16, n_layers = 1,
 #'                               n_heads = 2, hidden = 64)
 #' generate_cells(model, condition = c(B = 10, NK = 5))

@@ -101,8 +101,9 @@
 #' sce <- example_pbmc()[, 1:50]
 #' path <- tempfile(fileext = ".h5ad")
 #' write_h5ad(sce, path)
-#' model <- fit_expression_model(path, condition = "cell_type", epochs = 1,
-#'                               n_tokens = 4, token_dim = 16, n_layers = 1, n_heads = 2, hidden = 32)
+#' model <- fit_expression_model(path, "latent_tokens", condition = "cell_type",
+#'                               epochs = 1, n_tokens = 4, token_dim = 16, n_layers = 1,
+#'                               n_heads = 2, hidden = 32)
 #' @export
 write_h5ad <- function(x, path, assay = "counts", block_size = 64) {
   .check_string(path, "path")

@@ -31,8 +31,8 @@
 #'   model's genes).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
-#'                               n_layers = 1, n_heads = 2, hidden = 64)
+#' model <- fit_expression_model(sce, "latent_tokens", epochs = 1, n_tokens = 4,
+#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 #' loadings <- token_loadings(model)
 #' head(sort(loadings[1, ], decreasing = TRUE))
 #' @export
@@ -67,8 +67,8 @@ token_loadings <- function(model, x = NULL, method = c("weights", "gradient"), a
 #'   over all cells) and `n_cells`.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
-#'                               n_layers = 1, n_heads = 2, hidden = 64)
+#' model <- fit_expression_model(sce, "latent_tokens", epochs = 1, n_tokens = 4,
+#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 #' head(token_activations(model, sce, condition = "cell_type"))
 #' @export
 token_activations <- function(model, x, condition = NULL, assay = NULL) {
@@ -112,8 +112,8 @@ token_activations <- function(model, x, condition = NULL, assay = NULL) {
 #'   `token`, sorted by token and p-value.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
-#'                               n_layers = 1, n_heads = 2, hidden = 64)
+#' model <- fit_expression_model(sce, "latent_tokens", epochs = 1, n_tokens = 4,
+#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 #' sets <- list(T_CELL = c("CD3D", "CD3E", "IL7R", "CD2"), B_CELL = c("MS4A1", "CD79A", "CD79B"))
 #' head(token_enrichment(model, sets, n_top = 50))
 #' @export

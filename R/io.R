@@ -39,8 +39,8 @@
 #'   baseline the file holds).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
-#'                               n_layers = 1, n_heads = 2, hidden = 64)
+#' model <- fit_expression_model(sce, "latent_tokens", epochs = 1, n_tokens = 4,
+#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 #' path <- tempfile(fileext = ".exprflow")
 #' save_model(model, path)
 #' restored <- load_model(path)

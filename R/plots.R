@@ -6,8 +6,8 @@
 #'   panel per training stage for two-stage (VAE-based) models.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, epochs = 1, n_tokens = 4, token_dim = 16,
-#'                               n_layers = 1, n_heads = 2, hidden = 64)
+#' model <- fit_expression_model(sce, "latent_tokens", epochs = 1, n_tokens = 4,
+#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 #' plot_training_history(model)
 #' @export
 plot_training_history <- function(model, log_scale = FALSE) {

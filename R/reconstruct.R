@@ -51,8 +51,9 @@
 #'   cell) plus the condition used.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
-#' model <- fit_expression_model(sce, condition = "cell_type", epochs = 1, n_tokens = 4,
-#'                               token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
+#' model <- fit_expression_model(sce, "latent_tokens", condition = "cell_type", epochs = 1,
+#'                               n_tokens = 4, token_dim = 16, n_layers = 1, n_heads = 2,
+#'                               hidden = 64)
 #' rec <- reconstruct_cells(model, sce[, 1:50], noise_level = 0.3, steps = 20)
 #' summary(rec$log_likelihood)
 #' @export

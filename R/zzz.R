@@ -172,7 +172,8 @@ expression_architectures <- function() .cpp_architectures()
 
 #' Default settings of an architecture
 #'
-#' @param architecture One of `expression_architectures()$name`.
+#' @param architecture One of `expression_architectures()$name` (by default
+#'   [fit_expression_model()]'s, `"latent_mlp"`).
 #' @param objective `NULL` for the architecture's default objective, or
 #'   `"flow"` / `"ddpm"`: the objective's own settings are part of the defaults.
 #' @return A named list of the architecture's settings (any of them can be
@@ -181,7 +182,7 @@ expression_architectures <- function() .cpp_architectures()
 #' str(architecture_defaults("latent_tokens"))
 #' str(architecture_defaults("state_mlp"))
 #' @export
-architecture_defaults <- function(architecture = "latent_tokens", objective = NULL) {
+architecture_defaults <- function(architecture = "latent_mlp", objective = NULL) {
   .check_string(architecture, "architecture")
   if (!is.null(objective)) .check_string(objective, "objective")
   .cpp_default_spec(architecture, objective %||% "")
@@ -197,12 +198,13 @@ architecture_defaults <- function(architecture = "latent_tokens", objective = NU
 #' latent model with the plain ones. `lora_rank`, `lora_alpha` and
 #' `lora_layers` are [fine_tune()]'s (`lora_rank` 0: every weight trains).
 #'
-#' @param architecture One of `expression_architectures()$name`.
+#' @param architecture One of `expression_architectures()$name` (by default
+#'   [fit_expression_model()]'s, `"latent_mlp"`).
 #' @return A named list of training settings.
 #' @examples
 #' str(training_defaults("latent_mlp"))
 #' @export
-training_defaults <- function(architecture = "latent_tokens") {
+training_defaults <- function(architecture = "latent_mlp") {
   .check_string(architecture, "architecture")
   defaults <- .cpp_default_train_options(architecture)
   # Set by fit_expression_model()'s own arguments, resume_training() and train_worker().

@@ -11,9 +11,9 @@
   get(key, envir = .exprflow_test_cache, inherits = FALSE)
 }
 
-# Architecture settings small enough for a 2-core CI machine.
+# The latent-token DiT with settings small enough for a 2-core CI machine.
 tiny_settings <- function() {
-  list(n_tokens = 4, token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
+  list(architecture = "latent_tokens", n_tokens = 4, token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64)
 }
 
 # Fits a tiny model with the test settings; `...` overrides fit arguments.
@@ -38,7 +38,7 @@ small_counts <- function(genes = 60, cells = 30) {
 # (save_model() records a path in it); fit a throwaway model for that.
 tiny_model <- function() {
   .cached("tiny_model", fit_expression_model(
-    pbmc_sce(), condition = "cell_type", epochs = 3, n_tokens = 4, token_dim = 16,
+    pbmc_sce(), "latent_tokens", condition = "cell_type", epochs = 3, n_tokens = 4, token_dim = 16,
     n_layers = 1, n_heads = 2, hidden = 64, batch_size = 128, learning_rate = 1e-3,
     verbose = FALSE, seed = 1))
 }

@@ -22,7 +22,7 @@ test_that("architecture settings passed through ... reach the model", {
   expect_equal(spec$n_heads, 2)
   expect_equal(spec$hidden, 64)
   expect_equal(spec$seed, 1)
-  defaults <- architecture_defaults()
+  defaults <- architecture_defaults("latent_tokens")
   for (name in setdiff(names(defaults), c("n_tokens", "token_dim", "n_layers", "n_heads", "hidden", "seed"))) {
     expect_identical(spec[[name]], defaults[[name]], label = name)
   }
@@ -40,7 +40,7 @@ test_that("the training history has one row per epoch with sensible values", {
 })
 
 test_that("a short fit on the example data lowers the validation loss", {
-  model <- fit_expression_model(pbmc_sce(), condition = "cell_type", epochs = 8, n_tokens = 4,
+  model <- fit_expression_model(pbmc_sce(), "latent_tokens", condition = "cell_type", epochs = 8, n_tokens = 4,
                                 token_dim = 16, n_layers = 1, n_heads = 2, hidden = 64,
                                 batch_size = 128, learning_rate = 1e-3, verbose = FALSE, seed = 1)
   loss <- model$history$validation_loss

@@ -120,9 +120,12 @@ test_that("expression_architectures() is the composition table", {
 })
 
 test_that("architecture_defaults() gives the documented defaults", {
-  defaults <- architecture_defaults()
+  # Those of fit_expression_model()'s default architecture.
+  expect_identical(architecture_defaults(), architecture_defaults("latent_mlp"))
+  expect_identical(training_defaults(), training_defaults("latent_mlp"))
+  expect_identical(formals(fit_expression_model)$architecture, "latent_mlp")
+  defaults <- architecture_defaults("latent_tokens")
   expect_type(defaults, "list")
-  expect_identical(defaults, architecture_defaults("latent_tokens"))
   expect_equal(defaults$n_tokens, 64)
   expect_equal(defaults$token_dim, 256)
   expect_equal(defaults$n_layers, 8)
