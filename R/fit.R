@@ -229,11 +229,12 @@
 #' @param architecture A registered architecture, see
 #'   [expression_architectures()]. The default, `"latent_mlp"` (a count VAE
 #'   and a flow on its latent codes), is the best measured here: on held-out
-#'   PBMC3k, the example data and Kang 2018's control cells it beats the
-#'   independent-NB and copula baselines (figures above), where the
-#'   latent-token DiT (`"latent_tokens"`, the seed design's model) loses to
-#'   the independent-NB baseline and trains at about a sixtieth of the
-#'   speed (`bench_compositions`, 2,000 genes, batch 128: 37 cells/s
+#'   PBMC3k and the example data it beats the independent-NB and copula
+#'   baselines on every distribution metric (on Kang 2018's control cells it
+#'   beats the independent NB and ties the copula's MMD; figures above),
+#'   where the latent-token DiT (`"latent_tokens"`, the seed design's
+#'   model) loses to the independent-NB baseline and trains at about a
+#'   sixtieth of the speed (`bench_compositions`, 2,000 genes, batch 128: 37 cells/s
 #'   against 2,300 for `latent_mlp`'s flow stage).
 #' @param objective `NULL` (the architecture's default), `"flow"` or
 #'   `"ddpm"`. Their settings (e.g. `prediction`, `schedule` for DDPM;

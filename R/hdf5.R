@@ -43,9 +43,10 @@
 # H5ADMatrix()), whose genes x cells matrix HDF5 stores as (cells, genes),
 # or the group of a sparse seed: a TENxMatrix's 10x group (CSC, one column
 # per cell) or a sparse H5ADMatrix's X (an AnnData CSR has one row per cell;
-# a CSC one is copied to CSR by the core, as for a path). NULL otherwise: the counts are
-# then read into memory. (Debian 12's HDF5Array 1.26 opens 10x files but not
-# sparse .h5ad ones, so only the TENxMatrix branch of sparse seeds is tested.)
+# a CSC one is copied to CSR by the core, as for a path). NULL otherwise:
+# the counts are then read into memory. (Debian 12's HDF5Array 1.26 opens
+# 10x files but not sparse .h5ad ones, so only the TENxMatrix branch of
+# sparse seeds is tested.)
 .hdf5_backed_counts <- function(counts) {
   if (!methods::is(counts, "DelayedArray") || !requireNamespace("DelayedArray", quietly = TRUE)) return(NULL)
   if (!DelayedArray::isPristine(counts, ignore.dimnames = TRUE)) return(NULL)
