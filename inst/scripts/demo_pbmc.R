@@ -5,8 +5,8 @@
 # package defaults) conditioned on cell type on the rest, generates as many
 # cells per type as were held out, and measures them against the held-out
 # cells beside two baselines fitted on the same cells. Then embeds the
-# cells, saves the model and writes the loss curves. About five minutes on 2
-# CPU cores.
+# cells, saves the model and writes the loss curves. About two and a half
+# minutes on 2 CPU cores.
 suppressPackageStartupMessages({
   library(exprflow)
   library(SingleCellExperiment)
