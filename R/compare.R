@@ -63,7 +63,9 @@
 #'   `kind` (`"model"` or `"baseline"`), `task`, `metric`, `value`,
 #'   `lower_is_better`; attributes `split` (the test cells' names),
 #'   `real` (the test cells, a SingleCellExperiment) and `generated` (a named
-#'   list of generated SingleCellExperiments) for [plot_cells()]. `plot()`
+#'   list of generated SingleCellExperiments) for [plot_cells()], and
+#'   `fitted` (the named list of fitted models and baselines, e.g. to embed
+#'   cells with or save the model without fitting it again). `plot()`
 #'   draws the metrics side by side.
 #' @examples
 #' # A tiny model, trained for one epoch on 400 cells, against one baseline
@@ -191,6 +193,7 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
   attr(result, "split") <- colnames(test)
   attr(result, "real") <- test
   attr(result, "generated") <- generated
+  attr(result, "fitted") <- lapply(fitted, `[[`, "object")
   attr(result, "condition") <- column
   class(result) <- c("exprflow_comparison", "data.frame")
   result
@@ -269,7 +272,8 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
 #' @export
 print.exprflow_comparison <- function(x, ...) {
   frame <- as.data.frame(unclass(x), stringsAsFactors = FALSE)
-  attr(frame, "real") <- attr(frame, "generated") <- attr(frame, "split") <- attr(frame, "condition") <- NULL
+  attr(frame, "real") <- attr(frame, "generated") <- attr(frame, "fitted") <- attr(frame, "split") <-
+    attr(frame, "condition") <- NULL
   cat("<exprflow_comparison> ", length(unique(frame$model)), " models, ", length(attr(x, "split")),
       " held-out cells\n", sep = "")
   frame$better <- ifelse(is.na(frame$lower_is_better), "", ifelse(frame$lower_is_better, "lower", "higher"))

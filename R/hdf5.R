@@ -60,8 +60,9 @@
   # genes x cells matrix (10x), or AnnData's X, whose own encoding the core
   # reads (a generic CSR seed has one segment per gene). `subdata` names
   # values stored elsewhere than the group's "data".
+  # (A dense H5ADMatrix seed is an HDF5ArraySeed, returned above.)
   sparse <- methods::is(seed, "CSC_H5SparseMatrixSeed") || methods::is(seed, "H5ADMatrixSeed")
-  if (sparse && methods::is(seed, "H5SparseMatrixSeed") && is.null(seed@subdata)) {
+  if (sparse && is.null(seed@subdata)) {
     return(list(path = seed@filepath, name = seed@group))
   }
   NULL

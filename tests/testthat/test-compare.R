@@ -22,6 +22,16 @@ test_that("compare_models measures models and baselines on the same held-out cel
     fake <- attr(cmp, "generated")[[name]]
     expect_identical(as.vector(table(fake$cell_type)), as.vector(table(real$cell_type)))
   }
+  # The fitted objects come back: the model was trained on the training
+  # cells only, and embeds as the comparison measured it.
+  fitted <- attr(cmp, "fitted")
+  expect_setequal(names(fitted), c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "state_mlp"))
+  expect_s3_class(fitted$tiny, "exprflow_model")
+  expect_s3_class(fitted$nb_copula, "exprflow_baseline")
+  expect_equal(sum(fitted$tiny$level_counts), ncol(sce) - length(test_cells))
+  expect_equal(cmp$value[cmp$model == "tiny" & cmp$metric == "knn_accuracy"],
+               embedding_metrics(embed_cells(fitted$tiny, SingleCellExperiment::counts(real)), real$cell_type,
+                                 seed = 4)$value[1])
   # Fitting costs: seconds and the process's peak memory (Linux), positive.
   peak <- cmp$value[cmp$metric == "fit_peak_mb"]
   expect_identical(length(peak), 5L)
