@@ -95,7 +95,13 @@ NULL
 #' models (`bench_compositions --malloc-default` for the old way). The price: memory
 #' R frees is given back to the system only when more than 1 GiB of it is
 #' free at the top of the heap, and the peak resident memory of a
-#' `set_tokens` step rose from 1.5 to 2.8 GB. Set
+#' `set_tokens` step rose from 1.5 to 2.8 GB. While a model trains or
+#' samples, nothing is given back at all, and the 1 GiB rule returns when
+#' it is done: a `set_tokens` step at 128 cells frees more than 1 GiB, so
+#' the heap shrank and grew again at every step; holding it made
+#' `fit_expression_model()` on the example data 1.66x faster for
+#' `set_tokens` (2 epochs, 23.2 s against 38.5 s, medians of 3;
+#' `inst/bench/fit_seconds.R`) and 1.17x for `grn_attention` (one run). Set
 #' `options(exprflow.reuse_memory = FALSE)` or the environment variable
 #' `EXPRFLOW_REUSE_MEMORY=0` before loading the package to keep glibc's
 #' defaults. Other C libraries are left as they are.

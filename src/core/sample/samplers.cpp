@@ -8,6 +8,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "exprflow/memory.hpp"
 #include "models/named_registry.hpp"
 #include "objective/ddpm.hpp"
 
@@ -127,6 +128,7 @@ Tensor run_sampler(const Denoiser& network, const Objective& objective, Tensor x
                    at::Generator& generator) {
   const Step& step = registry_entry(sampler_table(), settings.method, "sampler");
   const StepContext ctx{network, objective, covariates, settings};
+  const HeapHeldForRun heap_held;  // each step reuses the last one's pages
   for (size_t i = from; i + 1 < grid.size(); ++i) x = step(ctx, x, grid[i], grid[i + 1], generator);
   return x;  // (B, G)
 }

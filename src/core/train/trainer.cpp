@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "exprflow/memory.hpp"
 #include "train/data_parallel.hpp"
 #include "train/ema.hpp"
 #include "train/lr_schedule.hpp"
@@ -99,6 +100,7 @@ TrainReport run_training(const TrainingTask& task, const std::vector<int>& train
   // Every product of the run's steps and validation losses; autograd's
   // backward products take the types the forward cast to.
   const MatmulPrecisionGuard precision(s.precision);
+  const HeapHeldForRun heap_held;  // each step reuses the last one's pages
   torch::nn::Module& module = *task.module;
   std::vector<Tensor> params = module.parameters();
   AdamWSettings adamw;

@@ -14,4 +14,17 @@ bool reuse_large_allocations(bool on);
 // Whether reuse_large_allocations(true) is in force.
 bool large_allocations_reused();
 
+// While one of these lives (a training run, a sampling run) and the policy
+// is on, the heap is never trimmed: the 1 GiB trim threshold alone let a
+// step whose activations pass 1 GiB (set_tokens, 128 cells) give its pages
+// back at the end of every step and fault them in again at the next. When
+// the last one ends, the policy's threshold is back. Nests; thread-safe.
+class HeapHeldForRun {
+ public:
+  HeapHeldForRun();
+  ~HeapHeldForRun();
+  HeapHeldForRun(const HeapHeldForRun&) = delete;
+  HeapHeldForRun& operator=(const HeapHeldForRun&) = delete;
+};
+
 }  // namespace exprflow
