@@ -297,10 +297,12 @@ test_that("flow models train for all epochs by default; DDPM models stop early",
 
 test_that("the default learning rates are the measured ones", {
   for (architecture in expression_architectures()$name) {
-    expected <- switch(architecture, state_mlp = 3e-3, pathway_tokens = , grn_attention = 1e-2, 1e-3)
+    expected <- switch(architecture, state_mlp = 3e-3, pathway_tokens = , grn_attention = , rank_tokens = ,
+                       set_tokens = 1e-2, 1e-3)
     expect_equal(training_defaults(architecture)$learning_rate, expected, label = architecture)
   }
-  expect_equal(training_defaults("pathway_tokens")$batch_size, 32)
-  expect_equal(training_defaults("grn_attention")$batch_size, 32)
+  for (architecture in c("pathway_tokens", "grn_attention", "rank_tokens", "set_tokens")) {
+    expect_equal(training_defaults(architecture)$batch_size, 32, label = architecture)
+  }
   expect_equal(training_defaults("state_mlp")$batch_size, 128)
 })
