@@ -101,7 +101,8 @@ NULL
 #' the heap shrank and grew again at every step; holding it made
 #' `fit_expression_model()` on the example data 1.66x faster for
 #' `set_tokens` (2 epochs, 23.2 s against 38.5 s, medians of 3;
-#' `inst/bench/fit_seconds.R`) and 1.17x for `grn_attention` (one run). Set
+#' `inst/bench/fit_seconds.R`); `grn_attention`, `rank_tokens` and
+#' `latent_mlp` fitted as fast as before (3 epochs, medians of 3). Set
 #' `options(exprflow.reuse_memory = FALSE)` or the environment variable
 #' `EXPRFLOW_REUSE_MEMORY=0` before loading the package to keep glibc's
 #' defaults. Other C libraries are left as they are.
