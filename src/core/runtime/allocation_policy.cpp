@@ -55,10 +55,12 @@ bool reuse_large_allocations(bool on) {
 
 bool large_allocations_reused() { return reused; }
 
-// Measured with bench_compositions --architecture set_tokens (2,000 genes,
-// 128 cells a step): each step's activations peaked past 1 GiB, so glibc
+// Found in R (perf and strace of a set_tokens fit on the example data, 2,000
+// genes, 128 cells a step): each step freed more than 1 GiB, so glibc
 // trimmed the heap with brk() at the end of every step and the next step
-// zeroed the pages again (clear_page ~12% of a perf profile).
+// zeroed the pages again (clear_page ~12% of the profile); held, the fit ran
+// 1.66x faster (inst/bench/fit_seconds.R). bench_compositions' heap never
+// left 1 GiB free at its top, so it did not show this.
 HeapHeldForRun::HeapHeldForRun() {
 #if defined(__GLIBC__)
   std::lock_guard<std::mutex> lock(held_mutex);
