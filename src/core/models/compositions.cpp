@@ -18,6 +18,11 @@ Options vae_training() {
       .set("ema_decay", 0.0).set("patience", 20.0).set("kl_warmup", 0.25).set("kl_weight", 1.0);
 }
 
+// Gene-space token models (one token per gene or per gene set, or a rank
+// sequence): batches of 32 at 1e-2, four times the steps of the shared
+// defaults; each composition below gives the measurement that chose it.
+Options gene_token_training() { return Options().set("batch_size", 32.0).set("learning_rate", 1e-2); }
+
 // Two stages: vae_* options for the VAE, the plain ones for the latent flow.
 Options latent_training() {
   Options o = Options().set("epochs", 300.0).set("batch_size", 128.0).set("learning_rate", 1e-3);
@@ -53,7 +58,7 @@ const std::map<std::string, Composition>& composition_table() {
          // seeds 1-3: batch 128 at 3e-3 0.0108 / 0.404 / 0.686 / 0.876,
          // batch 32 at 1e-2 0.0102 / 0.385 / 0.682 / 0.897 (4x the steps,
          // 1.6x the fit time), independent NB 0.0102 / 0.365 / 0.734 / 0.901.
-         Options().set("batch_size", 32.0).set("learning_rate", 1e-2), {"gene_sets"}});
+         gene_token_training(), {"gene_sets"}});
     add({"grn_attention", "gene_value_tokens", "grn_dit", "gene_readout", "gene", "flow",
          "one token per gene (gene embedding + value embedding); DiT blocks whose attention runs only along "
          "the edges of a regulatory network (regulator -> target, plus self-loops; optionally to and from one "
@@ -67,7 +72,7 @@ const std::map<std::string, Composition>& composition_table() {
          // CD4 T / NK) was 0.01 / 0.09 / 0.06 / 0.04 at 1e-3, 0.35 / 0.72 /
          // 0.59 / 0.08 at 3e-3, 0.84 / 0.93 / 0.85 / 0.85 at 1e-2 (state_mlp
          // 0.92 / 0.96 / 0.92 / 0.89); 3e-2 spiked in validation loss.
-         Options().set("batch_size", 32.0).set("learning_rate", 1e-2), {"grn"}});
+         gene_token_training(), {"grn"}});
     add({"rank_tokens", "rank_tokens", "dit", "rank_readout", "gene", "flow",
          "the cell's n_top highest-valued genes as a sequence of gene + value + rank-position tokens "
          "(Geneformer style), DiT blocks, each token read back to its gene and the pooled sequence to all "
@@ -77,7 +82,7 @@ const std::map<std::string, Composition>& composition_table() {
          // accuracy): 0.069 / 1.93 / 0.975 / 0.62 at batch 128 and 1e-3 (700
          // steps in 100 epochs), 0.025 / 0.87 / 0.805 / 0.79 at batch 32 and
          // 1e-2, in the same fit time (independent NB 0.0073 / 0.27 / 0.654 / 0.86).
-         Options().set("batch_size", 32.0).set("learning_rate", 1e-2)});
+         gene_token_training()});
     add({"set_tokens", "set_pooling", "dit", "set_unpooling", "gene", "flow",
          "gene + value tokens without positions pooled into n_tokens latent tokens by cross-attention from "
          "learned seeds (scLDM's set pooling), DiT blocks, genes' queries attending back to the tokens "
@@ -88,7 +93,7 @@ const std::map<std::string, Composition>& composition_table() {
          // batch 32 and 1e-2, fit 879 s and 1,007 s (the second beside another
          // job). PBMC3k, seed 1: MMD 0.0137 at batch 32 and 1e-2 (a separate
          // run from 0.021 at the old defaults).
-         Options().set("batch_size", 32.0).set("learning_rate", 1e-2)});
+         gene_token_training()});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
     // trains with the vae_* options, the second with the plain ones.
