@@ -1,5 +1,6 @@
 #include "connectivity/attention_layer.hpp"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "backbone/attention.hpp"
@@ -51,10 +52,66 @@ Tensor AttentionLayerImpl::forward(const Tensor& x, const Tensor& memory, const 
   }
   Tensor h = norm_->forward(y);                           // (B, T, D)
   Tensor m = cross_ ? norm_memory_->forward(memory) : h;  // (B, S, D)
-  Tensor out = proj_->forward(attend(h, m, query_, key_value_, bias, weights));  // (B, T, D)
-  y = y + at::dropout(out, dropout_, is_training());                             // (B, T, D)
-  Tensor f = mlp_out_->forward(at::gelu(mlp_in_->forward(norm_mlp_->forward(y))));  // (B, T, D)
-  return y + at::dropout(f, dropout_, is_training());  // (B, T, D)
+  return mlp_block(project(y, attend(h, m, query_, key_value_, bias, weights)));  // (B, T, D)
+}
+
+Tensor AttentionLayerImpl::project(const Tensor& y, const Tensor& attended) {
+  return y + at::dropout(proj_->forward(attended), dropout_, is_training());  // (B, T, D)
+}
+
+Tensor AttentionLayerImpl::mlp_block(const Tensor& z) {
+  const Tensor f = mlp_out_->forward(at::gelu(mlp_in_->forward(norm_mlp_->forward(z))));  // (B, T, D)
+  return z + at::dropout(f, dropout_, is_training());                                    // (B, T, D)
+}
+
+Tensor AttentionLayerImpl::forward_read_out(const Tensor& x, const Tensor& memory, const Tensor& readout) {
+  if (query_self_ || (dropout_ > 0 && is_training())) return at::linear(forward(x, memory), readout);  // (B, T, K)
+  const Tensor h = norm_->forward(x);                           // (1|B, T, D)
+  const Tensor m = cross_ ? norm_memory_->forward(memory) : h;  // (B, S, D)
+  const Tensor y = project(x, attend(h, m, query_, key_value_, Tensor(), nullptr));  // (B, T, D)
+  const Tensor hidden = at::gelu(mlp_in_->forward(norm_mlp_->forward(y)));           // (B, T, hidden)
+  // (y + hidden W_out^T + b_out) w^T = y w^T + hidden (w W_out)^T + w b_out.
+  const Tensor folded = at::matmul(readout, mlp_out_->weight);  // (K, hidden); LoRA's sum when attached
+  return at::linear(y, readout) + at::linear(hidden, folded, at::matmul(readout, mlp_out_->bias));  // (B, T, K)
+}
+
+Tensor AttentionLayerImpl::forward_affine_memory(const Tensor& x, const Tensor& base, const Tensor& direction,
+                                                 const Tensor& coefficient) {
+  if (!cross_ || query_self_) {
+    throw std::logic_error("forward_affine_memory: a cross-attention layer without query self-attention only");
+  }
+  const int64_t B = coefficient.size(0), S = base.size(0), D = base.size(1), H = heads_, Dh = D / H;
+  if (coefficient.size(1) != S || direction.numel() != D) {
+    throw std::invalid_argument("forward_affine_memory: base (S, D), direction (D) and coefficient (B, S) disagree");
+  }
+  // LayerNorm of a + c v per token from its centred parts: mean 0 and
+  // variance (|a|^2 + 2 c a.v + c^2 |v|^2) / D.
+  const Tensor a = base - base.mean(-1, /*keepdim=*/true);  // (S, D)
+  const Tensor v = direction - direction.mean();            // (D)
+  const Tensor variance = a.pow(2).mean(-1) + 2 * coefficient * (a * v).mean(-1) + coefficient.pow(2) * v.pow(2).mean();
+  const Tensor r = at::rsqrt(variance + norm_memory_->options.eps()).view({B, 1, 1, S});  // (B, 1, 1, S)
+  const Tensor c = coefficient.view({B, 1, 1, S});                                       // (B, 1, 1, S)
+  // The projection is linear: key_value(LN) = r (A + c V) + K0, with A and V
+  // the projections of the scaled centred parts and K0 that of LN's shift.
+  const Tensor gamma = norm_memory_->weight, weight = key_value_->weight;  // weight: LoRA's sum when attached
+  const Tensor A = at::linear(a * gamma, weight);                         // (S, 2D)
+  const Tensor V = at::linear(v * gamma, weight);                         // (2D)
+  const Tensor K0 = at::linear(norm_memory_->bias, weight, key_value_->bias);  // (2D)
+  const Tensor key_a = A.narrow(1, 0, D).view({S, H, Dh}).permute({1, 2, 0});  // (H, Dh, S)
+  const Tensor value_a = A.narrow(1, D, D).view({S, H, Dh}).permute({1, 0, 2});  // (H, S, Dh)
+  const Tensor key_v = V.narrow(0, 0, D).view({H, Dh, 1});                       // (H, Dh, 1)
+  const Tensor value_v = V.narrow(0, D, D).view({H, 1, Dh});                     // (H, 1, Dh)
+  const Tensor value_0 = K0.narrow(0, D, D).view({H, 1, Dh});                    // (H, 1, Dh)
+
+  const Tensor q = split_heads(query_->forward(norm_->forward(x)), H) / std::sqrt(static_cast<double>(Dh));  // (1|B, H, T, Dh)
+  // Scores q . (r (A + c V) + K0): the keys' shift K0 adds the same q . K0 to
+  // every score of a query, which the softmax ignores.
+  const Tensor scores = at::addcmul(at::matmul(q, key_a), c, at::matmul(q, key_v)) * r;  // (B, H, T, S)
+  const Tensor pr = at::softmax(scores, -1) * r;                                        // (B, H, T, S)
+  // Weights sum to 1 over s, so the values' shift comes out whole.
+  const Tensor pr_c = at::matmul(pr, c.transpose(-2, -1));                           // (B, H, T, 1)
+  const Tensor out = at::matmul(pr, value_a) + pr_c * value_v + value_0;              // (B, H, T, Dh)
+  return mlp_block(project(x, merge_heads(out)));  // (B, T, D)
 }
 
 }  // namespace exprflow

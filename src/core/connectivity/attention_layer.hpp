@@ -34,12 +34,37 @@ class AttentionLayerImpl : public torch::nn::Module {
   Tensor forward(const Tensor& x, const Tensor& memory = Tensor(), const Tensor& bias = Tensor(),
                  Tensor* weights = nullptr);
 
+  // Cross-attention to a memory that is affine in one number per token:
+  // memory[b, s] = base[s] + coefficient[b, s] * direction (gene identity +
+  // expression value times a shared value vector, tokenize/gene_value_tokens.hpp),
+  // without building the (B, S, D) memory. Its LayerNorm is computed from
+  // three numbers per token and its key / value projection is linear, so the
+  // scores and outputs need only (B, H, T, S) weights and one (S, 2D)
+  // projection of the base: O(B H T S) instead of O(B S D^2). The same
+  // function as forward(x, base + coefficient (x) direction), which the tests
+  // compare it against. x: (1 or B, T, D); base: (S, D); direction: (D);
+  // coefficient: (B, S). -> (B, T, D). Cross layers without query
+  // self-attention only.
+  Tensor forward_affine_memory(const Tensor& x, const Tensor& base, const Tensor& direction,
+                               const Tensor& coefficient);
+
+  // forward(x, memory) read out by a linear map w (K, D): forward(x, memory)
+  // w^T -> (B, T, K), without the layer's (B, T, D) output. The MLP's second
+  // product and the read-out fold into one (K, hidden) matrix w W_out, so
+  // the widest product of the layer is not computed at all. The plain path
+  // where that does not hold: dropout in training, query self-attention.
+  Tensor forward_read_out(const Tensor& x, const Tensor& memory, const Tensor& readout);
+
   int64_t heads() const { return heads_; }
 
  private:
   // Multi-head attention of h (B, T, D) over m (B, S, D) -> (B, T, D), before the output projection.
   Tensor attend(const Tensor& h, const Tensor& m, Linear& query, Linear& key_value,
                 const Tensor& bias, Tensor* weights);
+  // y + Dropout(Proj(attended)): the attention block's residual.
+  Tensor project(const Tensor& y, const Tensor& attended);
+  // z + Dropout(MLP(LN(z))): the MLP block.
+  Tensor mlp_block(const Tensor& z);
 
   int64_t heads_;
   double dropout_;

@@ -20,11 +20,19 @@ GeneReadoutImpl::GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t hea
 
 GeneOutput GeneReadoutImpl::forward(const Tensor& tokens) {
   if (tokens.size(1) != n_genes_) throw std::invalid_argument("the gene readout needs one token per gene");
-  const int64_t B = tokens.size(0);
-  const Tensor per_head = gene_weight_.defined() ? at::einsum("bgd,ghd->bhg", {tokens, gene_weight_})  // (B, heads, G)
-                                                 : out_->forward(tokens).permute({0, 2, 1});           // (B, heads, G)
-  Tensor out = per_head.reshape({B, heads_ * n_genes_}) + bias_;  // (B, heads*G)
-  return split_heads(out, n_genes_, heads_);                      // (B, G) [x 2]
+  return from_read_out(gene_weight_.defined() ? at::einsum("bgd,ghd->bgh", {tokens, gene_weight_})  // (B, G, heads)
+                                              : out_->forward(tokens));                             // (B, G, heads)
+}
+
+const Tensor& GeneReadoutImpl::shared_weight() const {
+  if (gene_weight_.defined()) throw std::logic_error("this gene readout has one map per gene, not a shared one");
+  return out_->weight;  // (heads, D)
+}
+
+GeneOutput GeneReadoutImpl::from_read_out(const Tensor& read_out) {
+  const int64_t B = read_out.size(0);
+  Tensor out = read_out.permute({0, 2, 1}).reshape({B, heads_ * n_genes_}) + bias_;  // (B, heads*G)
+  return split_heads(out, n_genes_, heads_);                                          // (B, G) [x 2]
 }
 
 }  // namespace exprflow

@@ -23,6 +23,11 @@ class GeneReadoutImpl : public GeneDecoderImpl {
  public:
   GeneReadoutImpl(int64_t n_genes, int64_t token_dim, int64_t heads, bool per_gene_weights);
   GeneOutput forward(const Tensor& tokens) override;  // (B, G, D) -> (B, G) [x 2]
+  // The shared map's weight (heads, D), for a layer that folds the read-out
+  // into its own last product (AttentionLayerImpl::forward_read_out); then
+  // from_read_out() adds the genes' biases. Shared maps only.
+  const Tensor& shared_weight() const;
+  GeneOutput from_read_out(const Tensor& read_out);  // (B, G, heads) -> (B, G) [x 2]
 
  private:
   int64_t n_genes_, heads_;

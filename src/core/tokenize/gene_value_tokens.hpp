@@ -20,6 +20,11 @@ class GeneValueTokensImpl : public TokenizerImpl {
   bool has_tokens() const override { return false; }
   int64_t n_tokens() const override { return n_genes_; }
   int64_t token_dim() const override { return token_dim_; }
+  // forward(x) = shared() + x (x) value(): the part every cell shares (G, D)
+  // and the vector each value scales (D), for layers that use the tokens
+  // without building them (AttentionLayerImpl::forward_affine_memory).
+  Tensor shared() const { return gene_ + value_bias_; }
+  const Tensor& value() const { return value_; }
 
  private:
   int64_t n_genes_, token_dim_;

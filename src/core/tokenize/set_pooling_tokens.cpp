@@ -14,8 +14,13 @@ SetPoolingTokensImpl::SetPoolingTokensImpl(int64_t n_genes, int64_t n_tokens, in
 }
 
 Tensor SetPoolingTokensImpl::forward(const Tensor& x) {
-  const Tensor genes = genes_->forward(x);                              // (B, G, D)
-  return pool_->forward(seeds_.unsqueeze(0), genes);  // (1, m, D) seeds shared by every cell -> (B, m, D)
+  // (1, m, D) seeds shared by every cell -> (B, m, D)
+  return pool_->forward_affine_memory(seeds_.unsqueeze(0), genes_->shared(), genes_->value(), x);
+}
+
+Tensor SetPoolingTokensImpl::forward_reference(const Tensor& x) {
+  const Tensor genes = genes_->forward(x);            // (B, G, D)
+  return pool_->forward(seeds_.unsqueeze(0), genes);  // (B, m, D)
 }
 
 }  // namespace exprflow

@@ -16,7 +16,13 @@ class SetPoolingTokensImpl : public TokenizerImpl {
  public:
   SetPoolingTokensImpl(int64_t n_genes, int64_t n_tokens, int64_t token_dim, int64_t pool_heads);
 
+  // The gene tokens are never built: their LayerNorm and key / value
+  // projection are computed from the shared gene part and the value vector
+  // (AttentionLayerImpl::forward_affine_memory).
   Tensor forward(const Tensor& x) override;  // (B, G) -> (B, m, D)
+  // The same function, the gene tokens (B, G, D) built and attended to: what
+  // the tests compare forward() against.
+  Tensor forward_reference(const Tensor& x);  // (B, G) -> (B, m, D)
   int64_t n_tokens() const override { return n_tokens_; }
   int64_t token_dim() const override { return token_dim_; }
 
