@@ -88,7 +88,8 @@ Tensor AttentionLayerImpl::forward_affine_memory(const Tensor& x, const Tensor& 
   // variance (|a|^2 + 2 c a.v + c^2 |v|^2) / D.
   const Tensor a = base - base.mean(-1, /*keepdim=*/true);  // (S, D)
   const Tensor v = direction - direction.mean();            // (D)
-  const Tensor variance = a.pow(2).mean(-1) + 2 * coefficient * (a * v).mean(-1) + coefficient.pow(2) * v.pow(2).mean();
+  const Tensor variance =
+      a.pow(2).mean(-1) + 2 * coefficient * (a * v).mean(-1) + coefficient.pow(2) * v.pow(2).mean();  // (B, S)
   const Tensor r = at::rsqrt(variance + norm_memory_->options.eps()).view({B, 1, 1, S});  // (B, 1, 1, S)
   const Tensor c = coefficient.view({B, 1, 1, S});                                       // (B, 1, 1, S)
   // The projection is linear: key_value(LN) = r (A + c V) + K0, with A and V
@@ -103,7 +104,8 @@ Tensor AttentionLayerImpl::forward_affine_memory(const Tensor& x, const Tensor& 
   const Tensor value_v = V.narrow(0, D, D).view({H, 1, Dh});                     // (H, 1, Dh)
   const Tensor value_0 = K0.narrow(0, D, D).view({H, 1, Dh});                    // (H, 1, Dh)
 
-  const Tensor q = split_heads(query_->forward(norm_->forward(x)), H) / std::sqrt(static_cast<double>(Dh));  // (1|B, H, T, Dh)
+  const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+  const Tensor q = split_heads(query_->forward(norm_->forward(x)), H) * scale;  // (1|B, H, T, Dh)
   // Scores q . (r (A + c V) + K0): the keys' shift K0 adds the same q . K0 to
   // every score of a query, which the softmax ignores.
   const Tensor scores = at::addcmul(at::matmul(q, key_a), c, at::matmul(q, key_v)) * r;  // (B, H, T, S)
