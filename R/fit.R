@@ -100,11 +100,13 @@
 #'   energy distance 0.87 against 1.93, kNN AUC 0.805 against 0.975,
 #'   condition accuracy 0.79 against 0.62, in the same time (about 400 s);
 #'   it still loses to the independent-NB baseline (0.0073 / 0.27 / 0.654 /
-#'   0.86). At the earlier defaults, on held-out PBMC3k (seeds 1-3,
-#'   `inst/scripts/compare_latent.R`) it lost to that baseline on every
-#'   metric: RBF MMD 0.0329 against 0.0102, energy distance 1.10 against
-#'   0.37, kNN AUC 0.886 against 0.734, condition accuracy 0.802 against
-#'   0.901; its embedding transferred labels at 0.45 (PCA 0.90).
+#'   0.86). On held-out PBMC3k (seeds 1-3, `inst/scripts/compare_latent.R`)
+#'   the new defaults score RBF MMD 0.0282, energy distance 1.01, kNN AUC
+#'   0.834, condition accuracy 0.844 and embedding label transfer 0.61,
+#'   against 0.0329 / 1.10 / 0.886 / 0.802 / 0.45 at the earlier ones; they
+#'   still lose to the independent-NB baseline on every metric (0.0102 /
+#'   0.365 / 0.734 / 0.901) and to the copula (0.0089 / 0.329 / 0.650 /
+#'   0.838); PCA transfers labels at 0.90.
 #' * `"set_tokens"` (flow by default; seed "Option C", scLDM's set
 #'   pooling): each gene a token (its embedding plus an embedding of its
 #'   value, no positions), pooled into `n_tokens` (16) latent tokens of width
