@@ -123,9 +123,9 @@
 #'   baseline (0.0073 / 0.27 / 0.654 / 0.86). Its pooling and unpooling
 #'   layers never build the (cells, genes, `token_dim`) gene tokens' widest
 #'   products (the same function, computed by factoring; see the README):
-#'   training steps 1.3x and sampling 1.5x faster than before,
-#'   with the same held-out scores (0.0138 / 0.51 / 0.726 / 0.85). At the earlier defaults, on
-#'   held-out PBMC3k (seeds 1-3, `inst/scripts/compare_latent.R`) it lost to
+#'   training steps 1.3x and sampling 1.5x faster than before, with the
+#'   same held-out scores (0.0138 / 0.51 / 0.726 / 0.85). At the earlier
+#'   defaults, on held-out PBMC3k (seeds 1-3, `inst/scripts/compare_latent.R`) it lost to
 #'   that baseline on every metric: RBF MMD 0.0181 against 0.0102, energy
 #'   distance 0.535 against 0.365, kNN AUC 0.874 against 0.734, condition
 #'   accuracy 0.799 against 0.901; its embedding transferred labels at 0.35

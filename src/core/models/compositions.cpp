@@ -95,7 +95,11 @@ const std::map<std::string, Composition>& composition_table() {
          // 0.982 / 0.52 at batch 128 and 1e-3, 0.0137 / 0.50 / 0.724 / 0.85 at
          // batch 32 and 1e-2, fit 879 s and 1,007 s (the second beside another
          // job). PBMC3k, seed 1: MMD 0.0137 at batch 32 and 1e-2 (a separate
-         // run from 0.021 at the old defaults).
+         // run from 0.021 at the old defaults). Epochs, example data, seed 1:
+         // 50 gave 0.0167 / 0.56 / 0.773 / 0.77 (421 s), the default 100
+         // 0.0138 / 0.51 / 0.726 / 0.85, 200 0.0132 / 0.49 / 0.706 / 0.84; a
+         // value vector per gene (tried, not kept) 0.0144 /
+         // 0.52 / 0.739 / 0.84, so neither is the default.
          gene_token_training()});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
