@@ -44,9 +44,9 @@
 # or the group of a sparse seed: a TENxMatrix's 10x group (CSC, one column
 # per cell) or a sparse H5ADMatrix's X (an AnnData CSR has one row per cell;
 # a CSC one is copied to CSR by the core, as for a path). NULL otherwise:
-# the counts are then read into memory. (Debian 12's HDF5Array 1.26 opens
-# 10x files but not sparse .h5ad ones, so only the TENxMatrix branch of
-# sparse seeds is tested.)
+# the counts are then read into memory. (Debian 12's HDF5Array 1.26 fails in
+# H5ADMatrix() on a sparse X; test-hdf5.R builds the object from X's group
+# as H5ADMatrix() does, and tests both layouts.)
 .hdf5_backed_counts <- function(counts) {
   if (!methods::is(counts, "DelayedArray") || !requireNamespace("DelayedArray", quietly = TRUE)) return(NULL)
   if (!DelayedArray::isPristine(counts, ignore.dimnames = TRUE)) return(NULL)

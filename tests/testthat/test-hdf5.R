@@ -8,6 +8,20 @@ small_cells <- function(n = 200) {
   sce
 }
 
+# What `code` (R lines that read the file a[1] and save an object to a[2])
+# saves, run in a fresh R process; NULL when it fails. HDF5Array 1.26
+# (Debian 12) takes rhdf5 2.42's failed H5Dopen() for a dataset, so only the
+# first sparse group of a session opens, and none after a failed one; the
+# objects hold no open handle, so they travel.
+from_fresh_r <- function(code, path) {
+  saved <- tempfile(fileext = ".rds")
+  on.exit(unlink(saved))
+  status <- system2(file.path(R.home("bin"), "Rscript"),
+                    c("-e", shQuote(paste(c("a <- commandArgs(TRUE)", code), collapse = "\n")), path, saved),
+                    stdout = FALSE, stderr = FALSE, env = paste0("R_LIBS=", paste(.libPaths(), collapse = ":")))
+  if (status != 0L) NULL else readRDS(saved)
+}
+
 # A Python that imports anndata: Debian's (python3-anndata) before any other
 # python3 on the PATH; "" when there is none.
 anndata_python <- function() {
@@ -132,21 +146,55 @@ test_that("a SingleCellExperiment whose counts are a TENxMatrix is streamed from
   write(rownames(counts), "features/id")
   write(paste0("symbol_", seq_len(nrow(counts))), "features/name")
   rhdf5::h5closeAll()
-  # TENxMatrix() is opened in a fresh R process: HDF5Array 1.26 (Debian 12)
-  # takes rhdf5 2.42's failed H5Dopen() for a dataset, so only the first
-  # sparse group of a session opens. The object holds no open handle.
-  saved <- tempfile(fileext = ".rds")
-  on.exit(unlink(saved), add = TRUE)
-  status <- system2(file.path(R.home("bin"), "Rscript"),
-                    c("-e", shQuote("a <- commandArgs(TRUE); saveRDS(HDF5Array::TENxMatrix(a[1], 'matrix'), a[2])"),
-                      path, saved),
-                    stdout = FALSE, stderr = FALSE, env = paste0("R_LIBS=", paste(.libPaths(), collapse = ":")))
-  skip_if(status != 0L, "HDF5Array::TENxMatrix() could not open the 10x file")
-  tenx <- readRDS(saved)
+  tenx <- from_fresh_r("saveRDS(HDF5Array::TENxMatrix(a[1], 'matrix'), a[2])", path)
+  skip_if(is.null(tenx), "HDF5Array::TENxMatrix() could not open the 10x file")
   expect_identical(dimnames(tenx), dimnames(counts))
   backed <- sce
   SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <- tenx
   expect_streamed_from(backed, sce, path, "/matrix")
+})
+
+# An H5ADMatrix of the .h5ad file `path`, or NULL where HDF5Array cannot
+# open it. HDF5Array 1.26 (Debian 12) fails in H5ADMatrix() while reading the
+# names of a sparse X's cells and genes; the object is then built, in another
+# process, from X's group as H5ADMatrix() builds it (its class chosen by the
+# group's layout). It has no dimnames: the SingleCellExperiment it goes into
+# gives them.
+open_h5ad_matrix <- function(path) {
+  from_fresh_r("saveRDS(HDF5Array::H5ADMatrix(a[1]), a[2])", path) %||%
+    from_fresh_r(c("group <- HDF5Array::H5SparseMatrixSeed(a[1], '/X')",
+                   "layout <- if (methods::is(group, 'CSC_H5SparseMatrixSeed')) 'CSC_H5ADMatrixSeed' else 'CSR_H5ADMatrixSeed'",
+                   "saveRDS(DelayedArray::DelayedArray(methods::new(layout, group)), a[2])"), path)
+}
+
+test_that("a SingleCellExperiment whose counts are a sparse H5ADMatrix is streamed from its .h5ad file", {
+  skip_if_not_installed("HDF5Array")
+  sce <- small_cells(120)
+  counts <- SummarizedExperiment::assay(sce, "counts")
+  path <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(path))
+  write_h5ad(sce, path)  # X: CSR, one row per cell
+  h5ad <- open_h5ad_matrix(path)
+  skip_if(is.null(h5ad), "HDF5Array could not open the .h5ad file's sparse X")
+  # Genes x cells, one indptr segment per cell: HDF5Array's CSC layout.
+  expect_s4_class(DelayedArray::seed(h5ad), "CSC_H5ADMatrixSeed")
+  expect_equal(unname(as.matrix(h5ad)), unname(as.matrix(counts)))
+  backed <- sce
+  SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <- h5ad
+  expect_streamed_from(backed, sce, path, "/X")
+  # anndata's CSC X (one segment per gene, HDF5Array's CSR layout) streams
+  # through the core's CSR copy, as a path does.
+  python <- anndata_python()
+  skip_if_not(nzchar(python), "python3 with anndata is not installed (Debian: python3-anndata)")
+  csc <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(csc), add = TRUE)
+  code <- "import sys, anndata, scipy.sparse as sp; a = anndata.read_h5ad(sys.argv[1]); a.X = sp.csc_matrix(a.X); a.write_h5ad(sys.argv[2])"
+  expect_identical(system2(python, c("-c", shQuote(code), path, csc), stdout = FALSE, stderr = FALSE), 0L)
+  h5ad_csc <- open_h5ad_matrix(csc)
+  skip_if(is.null(h5ad_csc), "HDF5Array could not open the .h5ad file's sparse X")
+  expect_s4_class(DelayedArray::seed(h5ad_csc), "CSR_H5ADMatrixSeed")
+  SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <- h5ad_csc
+  expect_streamed_from(backed, sce, csc, "/X")
 })
 
 test_that("bad paths and files give errors naming the file and the field", {
@@ -165,6 +213,29 @@ test_that("bad paths and files give errors naming the file and the field", {
   expect_error(write_h5ad(sce, file.path(tempdir(), "no", "such", "x.h5ad")), "folder '.*' does not exist")
   sce$bad <- I(as.list(seq_len(20)))
   expect_error(write_h5ad(sce, text), "colData column 'bad' is a AsIs")
+})
+
+test_that("an anndata file whose var and obs indexes have names is read", {
+  # anndata keeps such an index under its own name (/var/gene_ids), named by
+  # the group's _index attribute: a UTF-8 string the reader once could not
+  # convert before it had read another string, so it looked for /var/_index.
+  python <- anndata_python()
+  skip_if_not(nzchar(python), "python3 with anndata is not installed (Debian: python3-anndata)")
+  path <- tempfile(fileext = ".h5ad")
+  on.exit(unlink(path))
+  code <- paste(
+    "import sys, anndata, numpy as np, pandas as pd, scipy.sparse as sp",
+    "x = sp.csr_matrix(np.arange(1, 55, dtype=np.float32).reshape(9, 6))",
+    "var = pd.DataFrame(index=pd.Index(['g%d' % j for j in range(6)], name='gene_ids'))",
+    "obs = pd.DataFrame({'group': pd.Categorical(list('abc') * 3)}, index=pd.Index(['c%d' % i for i in range(9)], name='barcode'))",
+    "anndata.AnnData(X=x, obs=obs, var=var).write_h5ad(sys.argv[1])", sep = "; ")
+  expect_identical(system2(python, c("-c", shQuote(code), path), stdout = FALSE, stderr = FALSE), 0L)
+  input <- exprflow:::.expression_input(path, condition = "group")
+  expect_identical(input$genes, sprintf("g%d", 0:5))
+  expect_identical(input$cells, sprintf("c%d", 0:8))
+  expect_identical(as.character(input$condition), rep(c("a", "b", "c"), 3))
+  # Cell i holds 6 (i - 1) + 1 .. 6 i; genes x cells.
+  expect_equal(unname(expression_minibatch(path, 1:9, log_normalised = FALSE)), matrix(as.numeric(1:54), 6, 9))
 })
 
 test_that("files written by Python's anndata are read, and anndata reads write_h5ad() files", {

@@ -73,6 +73,22 @@ void read_range(hid_t dataset, hid_t memory_type, hsize_t lo, hsize_t n, void* o
   }
 }
 
+namespace {
+
+// The memory type strings of `file_type` are read as: C strings of `size`
+// bytes (H5T_VARIABLE for variable-length ones) in the file's character set.
+// HDF5 1.10 has no conversion between character sets, so reading anndata's
+// UTF-8 strings as ASCII fails (unless an earlier read happened to register
+// a conversion path for them).
+Handle string_memory_type(hid_t file_type, size_t size) {
+  Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(memory.get(), size);
+  H5Tset_cset(memory.get(), H5Tget_cset(file_type));
+  return memory;
+}
+
+}  // namespace
+
 std::vector<std::string> read_strings(hid_t file, const std::string& path, const std::string& name) {
   Handle d = open_dataset(file, path, name);
   const std::vector<hsize_t> dims = dataset_shape(d.get());
@@ -82,9 +98,7 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path, const
   std::vector<std::string> out(dims[0]);
   if (dims[0] == 0) return out;
   if (H5Tis_variable_str(type.get()) > 0) {
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    H5Tset_cset(memory.get(), H5Tget_cset(type.get()));
+    const Handle memory = string_memory_type(type.get(), H5T_VARIABLE);
     std::vector<char*> buffer(dims[0], nullptr);
     read_range(d.get(), memory.get(), 0, dims[0], buffer.data(), path, name);
     for (size_t k = 0; k < out.size(); ++k) out[k] = buffer[k] ? buffer[k] : "";
@@ -92,8 +106,7 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path, const
     H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());
   } else {
     const size_t width = H5Tget_size(type.get());
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), width);
+    const Handle memory = string_memory_type(type.get(), width);
     std::vector<char> buffer(width * dims[0]);
     read_range(d.get(), memory.get(), 0, dims[0], buffer.data(), path, name);
     for (size_t k = 0; k < out.size(); ++k) {
@@ -111,8 +124,7 @@ std::string string_attribute(hid_t file, const std::string& object, const std::s
   if (H5Tget_class(type.get()) != H5T_STRING) return "";
   if (H5Tis_variable_str(type.get()) > 0) {
     char* value = nullptr;
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), H5T_VARIABLE);
+    const Handle memory = string_memory_type(type.get(), H5T_VARIABLE);
     if (H5Aread(a.get(), memory.get(), &value) < 0) return "";
     std::string out = value ? value : "";
     H5free_memory(value);
@@ -134,8 +146,7 @@ std::vector<std::string> strings_attribute(hid_t file, const std::string& object
   std::vector<std::string> out(n);
   if (H5Tis_variable_str(type.get()) > 0) {
     std::vector<char*> buffer(n, nullptr);
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), H5T_VARIABLE);
+    const Handle memory = string_memory_type(type.get(), H5T_VARIABLE);
     if (H5Aread(a.get(), memory.get(), buffer.data()) < 0) return {};
     for (hssize_t k = 0; k < n; ++k) out[k] = buffer[k] ? buffer[k] : "";
     H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());

@@ -522,3 +522,31 @@ TEST(Hdf5Source, BadFilesGiveErrorsNamingTheFileAndField) {
   content.indices[0] = 99;
   EXPECT_THROW(write_h5ad(path, content), std::invalid_argument);
 }
+
+// anndata writes its attributes (encoding-type, shape's neighbours, _index)
+// as variable-length UTF-8 strings. HDF5 1.10 converts them to ASCII only
+// when an earlier read in the process happened to register a conversion
+// path, so a reader that reads no string dataset first (open_matrix(), an
+// H5ADMatrix's group) once missed the CSC encoding and read genes as cells.
+// Checked in a fresh process (the child re-runs this test alone, touching
+// HDF5 only inside the statement), on a file written by anndata 0.8.
+TEST(Hdf5Source, ReadsAnndataEncodingAttributesInAFreshProcess) {
+  const std::string path = std::string(EXPRFLOW_TEST_DATA_DIR) + "/anndata/csc_x.h5ad";
+  const std::vector<std::string> genes{"gene0", "gene1", "gene2", "gene3", "gene4", "gene5"};
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        const auto source = Hdf5ExpressionSource::open_matrix(path, "X", genes, ::testing::TempDir());
+        std::vector<float> counts(9 * 6);
+        std::vector<int> cells(9);
+        std::iota(cells.begin(), cells.end(), 0);
+        source->fill_counts(cells, counts.data());
+        bool same = source->format() == "hdf5_csc" && source->n_cells() == 9;
+        for (int i = 0; i < 9; ++i) {
+          for (int j = 0; j < 6; ++j) same = same && counts[i * 6 + j] == static_cast<float>((i * 7 + j * 3) % 5);
+        }
+        std::fprintf(stderr, "format %s, %d cells\n", source->format().c_str(), source->n_cells());
+        std::exit(same ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "format hdf5_csc, 9 cells");
+}
