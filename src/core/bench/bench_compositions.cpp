@@ -28,12 +28,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "exprflow/api.hpp"
 #include "exprflow/memory.hpp"
 #include "runtime/device.hpp"
@@ -115,21 +115,23 @@ int main(int argc, char** argv) {
   long only_genes = 0;
   std::string only;
   bool reuse = true;
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--device") && a + 1 < argc) s.device = argv[++a];
-    if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) s.batch = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--steps") && a + 1 < argc) s.steps = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--sample-cells") && a + 1 < argc) s.sample_cells = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--architecture") && a + 1 < argc) only = argv[++a];
-    if (!std::strcmp(argv[a], "--malloc-default")) reuse = false;
-    if (!std::strcmp(argv[a], "--precision") && a + 1 < argc) s.precision = argv[++a];
-    if (!std::strcmp(argv[a], "--set") && a + 1 < argc && !add_setting(argv[++a], s.model_settings)) {
-      std::fprintf(stderr, "--set takes KEY=VALUE, got '%s'\n", argv[a]);
-      return 2;
-    }
+  CommandLine args(argc, argv,
+                   "bench_compositions [--architecture NAME] [--genes N] [--batch N] [--steps N] [--sample-cells N] "
+                   "[--threads N] [--device cpu|cuda] [--precision float32|bfloat16] [--malloc-default] "
+                   "[--set KEY=VALUE ...]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  s.device = args.text("--device", s.device);
+  s.batch = static_cast<int>(args.number("--batch", s.batch));
+  s.steps = static_cast<int>(args.number("--steps", s.steps));
+  s.sample_cells = static_cast<int>(args.number("--sample-cells", s.sample_cells));
+  only_genes = args.number("--genes", only_genes);
+  only = args.text("--architecture", only);
+  reuse = !args.has("--malloc-default");
+  s.precision = args.text("--precision", s.precision);
+  for (const std::string& setting : args.texts("--set")) {
+    if (!add_setting(setting.c_str(), s.model_settings)) args.fail("--set takes KEY=VALUE, got '" + setting + "'");
   }
+  args.finish();
   if (s.batch < 1 || s.steps < 1 || threads < 1 || only_genes < 0 || s.sample_cells < 0) {
     std::fprintf(stderr, "--batch, --steps, --threads, --genes and --sample-cells must be positive\n");
     return 2;

@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <random>
@@ -26,10 +25,12 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
 #include "exprflow/api.hpp"
 #include "exprflow/connectivity.hpp"
 
 using namespace exprflow;
+using exprflow::bench::CommandLine;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -213,17 +214,14 @@ int main(int argc, char** argv) {
   int threads = 1;
   bool quick = false;
   std::string only;
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) {
-      threads = std::atoi(argv[++a]);
-    } else if (!std::strcmp(argv[a], "--only") && a + 1 < argc) {
-      only = argv[++a];
-    } else if (!std::strcmp(argv[a], "--quick")) {
-      quick = true;
-    } else {
-      dir = argv[a];
-    }
-  }
+  CommandLine args(argc, argv, "bench_connectivity [DK-DATA-FOLDER] [--only ARCHITECTURE] [--threads N] [--quick]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  only = args.text("--only", only);
+  quick = args.has("--quick");
+  const std::vector<std::string> folders = args.positional();
+  if (folders.size() > 1) args.fail("give one data folder");
+  if (!folders.empty()) dir = folders.front();
+  args.finish();
   set_torch_threads(threads);
   const RuntimeInfo info = runtime_info();
   std::printf("LibTorch %s, %d torch thread(s), BLAS %s\n", info.torch_version.c_str(), info.torch_threads,

@@ -16,7 +16,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "backbone/edge_graph.hpp"
 #include "backbone/selective_scan.hpp"
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "decode/nb_log_prob.hpp"
 #include "runtime/cuda_stream.hpp"
 
@@ -122,9 +122,9 @@ void selective_scan_case(int64_t B, int64_t L, int64_t E, int64_t N, int reps) {
 
 int main(int argc, char** argv) {
   int reps = 20;
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--reps") && a + 1 < argc) reps = std::atoi(argv[++a]);
-  }
+  CommandLine args(argc, argv, "bench_cuda_kernels [--reps N]");
+  reps = static_cast<int>(args.number("--reps", reps));
+  args.finish();
   if (!cuda_kernels_built() || !torch::cuda::is_available()) {
     std::printf("bench_cuda_kernels: %s; nothing to measure\n",
                 cuda_kernels_built() ? "no GPU visible" : "this core was built without CUDA");

@@ -12,10 +12,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "data/cell_batch.hpp"
 #include "exprflow/api.hpp"
 #include "exprflow/memory.hpp"
@@ -25,10 +25,10 @@ using namespace exprflow::bench;
 
 int main(int argc, char** argv) {
   int batch = 128, threads = 1;
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) batch = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
-  }
+  CommandLine args(argc, argv, "bench_data_path [--batch N] [--threads N]");
+  batch = static_cast<int>(args.number("--batch", batch));
+  threads = static_cast<int>(args.number("--threads", threads));
+  args.finish();
   if (batch < 1 || threads < 1) {
     std::fprintf(stderr, "--batch and --threads must be positive\n");
     return 2;

@@ -19,6 +19,7 @@
 
 #include "backbone/edge_attention.hpp"
 #include "bench_common.hpp"
+#include "command_line.hpp"
 
 using namespace exprflow;
 using namespace exprflow::bench;
@@ -88,12 +89,12 @@ Result in_child(const std::string& name, long genes, long edges, const Settings&
 int main(int argc, char** argv) {
   Settings s;
   int threads = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--batch")) s.batch = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--heads")) s.heads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--head-dim")) s.head_dim = std::atoi(argv[i + 1]);
-  }
+  CommandLine args(argc, argv, "bench_grn_attention [--batch N] [--heads N] [--head-dim N] [--threads N]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  s.batch = static_cast<int>(args.number("--batch", s.batch));
+  s.heads = static_cast<int>(args.number("--heads", s.heads));
+  s.head_dim = static_cast<int>(args.number("--head-dim", s.head_dim));
+  args.finish();
   at::set_num_threads(threads);
   std::printf("GRN attention, forward + backward of q, k, v (batch %d, %d heads of %d; %d thread(s)); median of %d\n",
               s.batch, s.heads, s.head_dim, threads, s.reps);

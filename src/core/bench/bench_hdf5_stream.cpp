@@ -20,12 +20,12 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "data/h5ad_writer.hpp"
 #include "data/hdf5_source.hpp"
 
@@ -166,20 +166,21 @@ int main(int argc, char** argv) {
   std::string mode, file = "/tmp/exprflow_bench.h5ad";
   int cells = 1000000, genes = 2000, batch = 128, epochs = 1;
   bool prefetch = true;
-  for (int a = 1; a + 1 < argc; a += 2) {
-    if (!std::strcmp(argv[a], "--mode")) mode = argv[a + 1];
-    else if (!std::strcmp(argv[a], "--file")) file = argv[a + 1];
-    else if (!std::strcmp(argv[a], "--cells")) cells = std::atoi(argv[a + 1]);
-    else if (!std::strcmp(argv[a], "--genes")) genes = std::atoi(argv[a + 1]);
-    else if (!std::strcmp(argv[a], "--batch")) batch = std::atoi(argv[a + 1]);
-    else if (!std::strcmp(argv[a], "--epochs")) epochs = std::atoi(argv[a + 1]);
-    else if (!std::strcmp(argv[a], "--prefetch")) prefetch = std::strcmp(argv[a + 1], "off") != 0;
-  }
-  if (cells < 1 || genes < 1 || batch < 1 ||
+  CommandLine args(argc, argv,
+                   "bench_hdf5_stream --mode write|write-csc|stream|uniform|memory [--cells N] [--genes N] "
+                   "[--file PATH] [--batch N] [--prefetch on|off] [--epochs N]");
+  mode = args.text("--mode", mode);
+  file = args.text("--file", file);
+  cells = static_cast<int>(args.number("--cells", cells));
+  genes = static_cast<int>(args.number("--genes", genes));
+  batch = static_cast<int>(args.number("--batch", batch));
+  epochs = static_cast<int>(args.number("--epochs", epochs));
+  const std::string prefetching = args.text("--prefetch", "on");
+  prefetch = prefetching != "off";
+  args.finish();
+  if (cells < 1 || genes < 1 || batch < 1 || (prefetching != "on" && prefetching != "off") ||
       (mode != "write" && mode != "write-csc" && mode != "stream" && mode != "uniform" && mode != "memory")) {
-    std::fprintf(stderr, "usage: bench_hdf5_stream --mode write|write-csc|stream|uniform|memory [--cells N] [--genes N] "
-                         "[--file PATH] [--batch N] [--prefetch on|off] [--epochs N]\n");
-    return 2;
+    args.fail("");
   }
   std::mt19937_64 rng(11);
   std::vector<int64_t> indptr;

@@ -22,11 +22,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "data/expression_source.hpp"
 #include "exprflow/api.hpp"
 #include "runtime/device.hpp"
@@ -90,15 +90,17 @@ int main(int argc, char** argv) {
   long only_genes = 0;
   bool quick = false;
   std::string device = "cpu", only_config, precision = "float32";
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) batch = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--device") && a + 1 < argc) device = argv[++a];
-    if (!std::strcmp(argv[a], "--config") && a + 1 < argc) only_config = argv[++a];
-    if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) only_genes = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--precision") && a + 1 < argc) precision = argv[++a];
-    if (!std::strcmp(argv[a], "--quick")) quick = true;
-  }
+  CommandLine args(argc, argv,
+                   "bench_latent_dit [--config small|default] [--genes N] [--batch N] [--threads N] "
+                   "[--device cpu|cuda] [--precision float32|bfloat16] [--quick]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  batch = static_cast<int>(args.number("--batch", batch));
+  device = args.text("--device", device);
+  only_config = args.text("--config", only_config);
+  only_genes = args.number("--genes", only_genes);
+  precision = args.text("--precision", precision);
+  quick = args.has("--quick");
+  args.finish();
   if (!only_config.empty() && only_config != "small" && only_config != "default") {
     std::fprintf(stderr, "--config must be 'small' or 'default', got '%s'\n", only_config.c_str());
     return 2;

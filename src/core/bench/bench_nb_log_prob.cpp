@@ -7,11 +7,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <vector>
 
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "decode/nb_log_prob.hpp"
 #include "exprflow/api.hpp"
 
@@ -38,12 +38,12 @@ int main(int argc, char** argv) {
   int threads = 1, reps = 20;
   long batch = 128;
   std::vector<long> gene_counts{2000, 20000};
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) batch = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--genes") && a + 1 < argc) gene_counts = {std::atol(argv[++a])};
-    if (!std::strcmp(argv[a], "--reps") && a + 1 < argc) reps = std::atoi(argv[++a]);
-  }
+  CommandLine args(argc, argv, "bench_nb_log_prob [--genes N] [--batch N] [--reps N] [--threads N]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  batch = args.number("--batch", batch);
+  if (const long genes = args.number("--genes", 0); genes != 0) gene_counts = {genes};
+  reps = static_cast<int>(args.number("--reps", reps));
+  args.finish();
   if (threads < 1 || batch < 1 || reps < 1 || gene_counts.front() < 1) {
     std::fprintf(stderr, "--threads, --batch, --genes and --reps must be positive\n");
     return 2;

@@ -8,10 +8,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "exprflow/api.hpp"
 #include "train/optimiser.hpp"
 
@@ -53,9 +53,9 @@ double median_ms(F f) {
 
 int main(int argc, char** argv) {
   int threads = 1;
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
-  }
+  CommandLine args(argc, argv, "bench_optimiser [--threads N]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  args.finish();
   set_torch_threads(threads);
   std::printf("%d torch thread(s)\n", threads);
   for (long genes : {2000L, 20000L}) {

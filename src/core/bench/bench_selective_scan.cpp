@@ -13,12 +13,12 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <vector>
 
 #include "backbone/selective_scan.hpp"
 #include "bench_common.hpp"
+#include "command_line.hpp"
 #include "exprflow/api.hpp"
 #include "exprflow/memory.hpp"
 
@@ -46,14 +46,15 @@ double median_ms(const Scan& scan, const std::vector<Tensor>& inputs, int reps) 
 int main(int argc, char** argv) {
   int threads = 1, reps = 10;
   long batch = 128, length = 8, channels = 256, states = 16;
-  for (int a = 1; a < argc; ++a) {
-    if (!std::strcmp(argv[a], "--threads") && a + 1 < argc) threads = std::atoi(argv[++a]);
-    if (!std::strcmp(argv[a], "--batch") && a + 1 < argc) batch = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--length") && a + 1 < argc) length = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--channels") && a + 1 < argc) channels = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--states") && a + 1 < argc) states = std::atol(argv[++a]);
-    if (!std::strcmp(argv[a], "--reps") && a + 1 < argc) reps = std::atoi(argv[++a]);
-  }
+  CommandLine args(argc, argv,
+                   "bench_selective_scan [--batch N] [--length N] [--channels N] [--states N] [--reps N] [--threads N]");
+  threads = static_cast<int>(args.number("--threads", threads));
+  batch = args.number("--batch", batch);
+  length = args.number("--length", length);
+  channels = args.number("--channels", channels);
+  states = args.number("--states", states);
+  reps = static_cast<int>(args.number("--reps", reps));
+  args.finish();
   if (threads < 1 || batch < 1 || length < 1 || channels < 1 || states < 1 || reps < 1) {
     std::fprintf(stderr, "--threads, --batch, --length, --channels, --states and --reps must be positive\n");
     return 2;
