@@ -87,6 +87,42 @@ Handle string_memory_type(hid_t file_type, size_t size) {
   return memory;
 }
 
+// The file's name, for errors raised where only its identifier is at hand.
+std::string file_name(hid_t object) {
+  const ssize_t length = H5Fget_name(object, nullptr, 0);
+  if (length <= 0) return "(unnamed HDF5 file)";
+  std::string name(static_cast<size_t>(length) + 1, '\0');
+  H5Fget_name(object, name.data(), name.size());
+  name.resize(static_cast<size_t>(length));
+  return name;
+}
+
+// An existing attribute and its type. A string attribute that holds no
+// strings or cannot be read stops the read instead of looking absent: a
+// misread encoding reads genes as cells.
+struct StringAttribute {
+  Handle attribute;
+  Handle type;
+};
+
+StringAttribute open_attribute(hid_t file, const std::string& object, const std::string& name) {
+  StringAttribute out{Handle(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose),
+                      Handle()};
+  if (!out.attribute.valid()) fail(file_name(file), "cannot open attribute '" + name + "' of " + object);
+  out.type = Handle(H5Aget_type(out.attribute.get()), H5Tclose);
+  return out;
+}
+
+void require_strings(const StringAttribute& a, hid_t file, const std::string& object, const std::string& name) {
+  if (H5Tget_class(a.type.get()) != H5T_STRING) {
+    fail(file_name(file), "attribute '" + name + "' of " + object + " must hold strings");
+  }
+}
+
+[[noreturn]] void unreadable_attribute(hid_t file, const std::string& object, const std::string& name) {
+  fail(file_name(file), "cannot read attribute '" + name + "' of " + object);
+}
+
 }  // namespace
 
 std::vector<std::string> read_strings(hid_t file, const std::string& path, const std::string& name) {
@@ -119,41 +155,41 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path, const
 
 std::string string_attribute(hid_t file, const std::string& object, const std::string& name) {
   if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return "";
-  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  if (H5Tget_class(type.get()) != H5T_STRING) return "";
-  if (H5Tis_variable_str(type.get()) > 0) {
+  const StringAttribute a = open_attribute(file, object, name);
+  require_strings(a, file, object, name);
+  if (H5Tis_variable_str(a.type.get()) > 0) {
     char* value = nullptr;
-    const Handle memory = string_memory_type(type.get(), H5T_VARIABLE);
-    if (H5Aread(a.get(), memory.get(), &value) < 0) return "";
+    const Handle memory = string_memory_type(a.type.get(), H5T_VARIABLE);
+    if (H5Aread(a.attribute.get(), memory.get(), &value) < 0) unreadable_attribute(file, object, name);
     std::string out = value ? value : "";
     H5free_memory(value);
     return out;
   }
-  const size_t width = H5Tget_size(type.get());
+  const size_t width = H5Tget_size(a.type.get());
   std::vector<char> buffer(width + 1, '\0');
-  if (H5Aread(a.get(), type.get(), buffer.data()) < 0) return "";
+  if (H5Aread(a.attribute.get(), a.type.get(), buffer.data()) < 0) unreadable_attribute(file, object, name);
   return std::string(buffer.data(), strnlen(buffer.data(), width));
 }
 
 std::vector<std::string> strings_attribute(hid_t file, const std::string& object, const std::string& name) {
   if (H5Aexists_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT) <= 0) return {};
-  Handle a(H5Aopen_by_name(file, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  Handle type(H5Aget_type(a.get()), H5Tclose);
-  Handle space(H5Aget_space(a.get()), H5Sclose);
+  const StringAttribute a = open_attribute(file, object, name);
+  Handle space(H5Aget_space(a.attribute.get()), H5Sclose);
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-  if (H5Tget_class(type.get()) != H5T_STRING || n <= 0) return {};
+  // anndata writes an empty column-order as an empty array of floats.
+  if (n <= 0) return {};
+  require_strings(a, file, object, name);
   std::vector<std::string> out(n);
-  if (H5Tis_variable_str(type.get()) > 0) {
+  if (H5Tis_variable_str(a.type.get()) > 0) {
     std::vector<char*> buffer(n, nullptr);
-    const Handle memory = string_memory_type(type.get(), H5T_VARIABLE);
-    if (H5Aread(a.get(), memory.get(), buffer.data()) < 0) return {};
+    const Handle memory = string_memory_type(a.type.get(), H5T_VARIABLE);
+    if (H5Aread(a.attribute.get(), memory.get(), buffer.data()) < 0) unreadable_attribute(file, object, name);
     for (hssize_t k = 0; k < n; ++k) out[k] = buffer[k] ? buffer[k] : "";
     H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, buffer.data());
   } else {
-    const size_t width = H5Tget_size(type.get());
+    const size_t width = H5Tget_size(a.type.get());
     std::vector<char> buffer(width * n);
-    if (H5Aread(a.get(), type.get(), buffer.data()) < 0) return {};
+    if (H5Aread(a.attribute.get(), a.type.get(), buffer.data()) < 0) unreadable_attribute(file, object, name);
     for (hssize_t k = 0; k < n; ++k) out[k] = std::string(buffer.data() + k * width, strnlen(buffer.data() + k * width, width));
   }
   return out;

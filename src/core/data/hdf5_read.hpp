@@ -73,9 +73,11 @@ std::vector<T> read_all(hid_t file, const std::string& path, const std::string& 
 
 // A 1-d dataset of strings (variable or fixed length).
 std::vector<std::string> read_strings(hid_t file, const std::string& path, const std::string& name);
-// A string attribute of an object ("" when it has none).
+// A string attribute of an object ("" when it has none; an error when it
+// holds no strings or cannot be read).
 std::string string_attribute(hid_t file, const std::string& object, const std::string& name);
-// A string-array attribute (anndata's column-order); empty when absent.
+// A string-array attribute (anndata's column-order); empty when absent, an
+// error as above.
 std::vector<std::string> strings_attribute(hid_t file, const std::string& object, const std::string& name);
 // An integer attribute (anndata's shape); empty when absent.
 std::vector<int64_t> integer_attribute(hid_t file, const std::string& object, const std::string& name);

@@ -521,6 +521,29 @@ TEST(Hdf5Source, BadFilesGiveErrorsNamingTheFileAndField) {
   EXPECT_NE(error_of(path).find("/X/indptr has 3 entries for 50 cells"), std::string::npos) << error_of(path);
   std::remove(path.c_str());
 
+  // An encoding that is not a string stops the read (before, it looked
+  // absent and X was read by its shape alone). An empty column-order, which
+  // anndata writes as an empty array of floats, is no columns.
+  write_h5ad(path, content_of(c));
+  file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  x = H5Gopen2(file, "X", H5P_DEFAULT);
+  H5Adelete(x, "encoding-type");
+  space = H5Screate(H5S_SCALAR);
+  const int32_t three = 3;
+  a = H5Acreate2(x, "encoding-type", H5T_NATIVE_INT32, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT32, &three);
+  H5Aclose(a);
+  H5Sclose(space);
+  H5Gclose(x);
+  H5Fclose(file);
+  EXPECT_NE(error_of(path).find("attribute 'encoding-type' of /X must hold strings"), std::string::npos)
+      << error_of(path);
+  EXPECT_NE(error_of(path).find(path), std::string::npos) << error_of(path);
+
+  write_h5ad(path, content_of(c));  // no obs columns: column-order is written as anndata does
+  EXPECT_TRUE(Hdf5ExpressionSource::open(path)->obs_columns().empty());
+  std::remove(path.c_str());
+
   content = content_of(c);
   content.indices[0] = 99;
   EXPECT_THROW(write_h5ad(path, content), std::invalid_argument);
