@@ -119,12 +119,15 @@
 # holds the cells' values as they are (a data.frame of the model's columns
 # that were found, and the dose column of a dosed perturbation model).
 .input_with_own_covariates <- function(model, x, assay, condition) {
+  # Opened once, whatever x is (an .h5ad path included), then the condition
+  # is read from its covariates: by default the model's columns that x has.
+  input <- .expression_input(x, assay, genes = model$genes)
   if (is.null(condition) && length(model$covariates)) {
-    columns <- colnames(.counts_and_covariates(x, assay)$covariates)
-    present <- intersect(names(model$covariates), columns)
+    present <- intersect(names(model$covariates), colnames(input$covariates))
     if (length(present)) condition <- present
   }
-  input <- .expression_input(x, assay, condition = condition, genes = model$genes)
+  input$conditions <- .resolve_covariates(condition, input$covariates, input$n_cells)
+  input$condition <- .combined_condition(input$conditions)
   own <- as.data.frame(lapply(input$conditions, as.character), stringsAsFactors = FALSE)
   if (length(model$covariates) == 1L && ncol(own) == 1L) names(own) <- names(model$covariates)
   # A dosed perturbation model reads the cells' own doses from their column.

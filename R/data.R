@@ -110,7 +110,7 @@
 # factor, or NULL for an unconditional model.
 .resolve_condition <- function(condition, covariates, n_cells, arg = "condition") {
   if (is.null(condition)) return(NULL)
-  if (is.character(condition) && length(condition) == 1L && n_cells != 1L) {
+  if (.is_column_name(condition, covariates, n_cells)) {
     if (is.null(covariates)) {
       stop(sprintf(paste0("`%s` names a column ('%s') but matrix input has no cell covariates; ",
                           "pass one value per cell instead"), arg, condition), call. = FALSE)
@@ -176,15 +176,32 @@
       .resolve_condition(condition[[column]], NULL, n_cells, sprintf("%s$%s", arg, column))
     }), names(condition)))
   }
-  if (is.character(condition) && length(condition) >= 2L && length(condition) != n_cells &&
-      !is.null(covariates) && all(condition %in% colnames(covariates))) {
+  # Strings that are all column names name the covariates, whatever the
+  # number of cells (two cells and two covariates are not two levels).
+  if (is.character(condition) && length(condition) >= 2L && !is.null(covariates) &&
+      all(condition %in% colnames(covariates))) {
     if (anyDuplicated(condition)) stop(sprintf("`%s` names a column twice", arg), call. = FALSE)
     return(stats::setNames(lapply(condition, function(column) {
       .resolve_condition(column, covariates, n_cells, arg)
     }), condition))
   }
-  name <- if (is.character(condition) && length(condition) == 1L && n_cells != 1L) condition else "condition"
+  # Some column names and some not: a misspelt column, not cells' levels.
+  if (is.character(condition) && length(condition) >= 2L && length(condition) != n_cells && !is.null(covariates) &&
+      any(condition %in% colnames(covariates))) {
+    missing <- setdiff(condition, colnames(covariates))
+    stop(sprintf("condition column(s) %s do not exist; available columns: %s",
+                 paste0("'", missing, "'", collapse = ", "),
+                 if (ncol(covariates)) .first_few(colnames(covariates), 10L) else "none"), call. = FALSE)
+  }
+  name <- if (.is_column_name(condition, covariates, n_cells)) condition else "condition"
   stats::setNames(list(.resolve_condition(condition, covariates, n_cells, arg)), name)
+}
+
+# Whether one string names a covariate column rather than the level of a
+# single cell: always with several cells; with one cell, when it is a column.
+.is_column_name <- function(condition, covariates, n_cells) {
+  is.character(condition) && length(condition) == 1L &&
+    (n_cells != 1L || (!is.null(covariates) && condition %in% colnames(covariates)))
 }
 
 # One label per cell for a list of covariate factors: the factor itself for

@@ -144,7 +144,11 @@
 #'   `encode_condition` / `decode_condition` condition the encoder / decoder.
 #'   Trained on the ELBO with KL warm-up (`kl_warmup`, a fraction of the
 #'   steps; `kl_weight`). It generates from its N(0, I) prior, which ignores
-#'   the condition unless `decode_condition = 1`.
+#'   the condition unless `decode_condition = 1`. Its marginal likelihood
+#'   of held-out cells (given the library size alone, importance-sampled,
+#'   see [reconstruct_cells()]) beats the independent-NB baseline's, which
+#'   knows each cell's type: on PBMC3k (seeds 1-3) -1559 against -1619 nats
+#'   per cell (every seed; at the code read off each cell, -1547).
 #' * `"latent_mlp"`, `"latent_dit"` (flow by default): the same VAE, then a
 #'   conditional flow (or DDPM) on its posterior means, standardised: a
 #'   residual MLP with FiLM (`latent_mlp`, CFGen's design) or the latent
@@ -350,7 +354,7 @@
 #'   (`latent_tokens`) faster, most models 1.5-1.9x; on held-out PBMC3k
 #'   `latent_mlp` scored as in float32 (RBF MMD 0.0018 against 0.0022,
 #'   condition accuracy 0.94 against 0.92, kNN AUC 0.546 against 0.548,
-#'   held-out log-likelihood -1549 both; one seed). Generation has its
+#'   reconstruction log-likelihood -1549 both; one seed). Generation has its
 #'   own `precision` ([generate_cells()]).
 #' @param checkpoint `NULL`, or a folder (created if missing) where the run
 #'   keeps a checkpoint: the model, the optimiser's moments, the EMA

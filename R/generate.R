@@ -194,6 +194,9 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 # which `condition` takes: an error rather than names silently dropped.
 .check_cell_number <- function(n) {
   if (is.null(n)) return(invisible(NULL))
+  if (!is.numeric(n)) {
+    stop(sprintf("`n` must be one number of cells; got an object of class '%s'", class(n)[1]), call. = FALSE)
+  }
   if (!is.null(names(n))) {
     stop(sprintf("`n` is one number of cells, without names; counts per level go in `condition`, e.g. condition = c(%s = %s)",
                  names(n)[1], format(n[[1]])), call. = FALSE)

@@ -139,7 +139,13 @@ generation_metrics <- function(real, generated, condition = NULL, space = NULL, 
   picked <- .with_seed(settings$seed, list(
     real = if (nrow(real) > n) sort(sample.int(nrow(real), n)) else seq_len(nrow(real)),
     generated = if (nrow(generated) > n) sort(sample.int(nrow(generated), n)) else
-      seq_len(nrow(generated))))
+      seq_len(nrow(generated)),
+    # The classifier of condition_accuracy learns from every real cell (up
+    # to max_cells), not only as many as were generated: a small generated
+    # set would otherwise leave rare labels out of its reference.
+    reference = if (nrow(real) > settings$max_cells) sort(sample.int(nrow(real), settings$max_cells)) else
+      seq_len(nrow(real))))
+  reference <- real[picked$reference, , drop = FALSE]
   real <- real[picked$real, , drop = FALSE]
   generated <- generated[picked$generated, , drop = FALSE]
   seed <- settings$seed
@@ -154,7 +160,7 @@ generation_metrics <- function(real, generated, condition = NULL, space = NULL, 
     precision_recall_density_coverage(real, generated, k = settings$k, max_cells = n, seed = seed))
   if (!is.null(real_labels)) {
     values["condition_accuracy"] <- as.numeric(condition_accuracy(
-      real, real_labels[picked$real], generated, generated_labels[picked$generated],
+      reference, real_labels[picked$reference], generated, generated_labels[picked$generated],
       k = settings$condition_k))
   }
   values

@@ -155,8 +155,10 @@
   (sum(r[label == 1]) - n1 * (n1 + 1) / 2) / (n1 * n0)
 }
 
-# Majority vote of the k nearest training cells; ties go to the label whose
-# tied neighbours are nearer (a rank bonus that sums to < 1 vote).
+# Majority vote of the k nearest training cells; a tie goes to the label whose
+# neighbours rank nearer (each neighbour adds a bonus of (k - rank + 1) /
+# (k (k + 1)), under one vote in all), and a tie of those to the first label
+# in level order.
 .knn_vote <- function(train, train_labels, query, k) {
   train_labels <- factor(train_labels)
   k <- min(k, nrow(train))

@@ -15,8 +15,8 @@
 #' scale_factor)`. Then, with genes ranked as differentially expressed by the
 #' absolute moderated Welch statistic of real perturbed against control
 #' cells, `difference of means / (standard error + s0)` with `s0` the median
-#' standard error across genes (SAM's fudge factor; the top `top_k` are "the
-#' DEGs"):
+#' of the genes' non-zero standard errors (SAM's fudge factor; the top
+#' `top_k` are "the DEGs"):
 #' * `pearson_mean`, `r2_mean`: Pearson correlation across all genes between
 #'   the predicted and the real mean expression, and its square (the "R^2"
 #'   scGen reports); `pearson_mean_deg`, `r2_mean_deg`: the same over the
@@ -134,8 +134,12 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
   real_t <- .moderated_t(real_log, control_log)
   degs <- utils::head(order(-abs(real_t), seq_along(real_t)), top_k)
 
+  # Fewer components where the cells or the genes that vary do not allow
+  # n_pcs (the space keeps only genes that vary).
+  pooled_log <- cbind(real_log, control_log)
+  n_varying <- sum(rowMeans(pooled_log^2) - rowMeans(pooled_log)^2 > 0)
   space <- evaluation_space(cbind(real_counts, control_counts), n_genes = 2000,
-                            n_pcs = min(n_pcs, length(genes) - 1L, ncol(real_counts) + ncol(control_counts) - 1L),
+                            n_pcs = max(1L, min(n_pcs, min(n_varying, 2000L) - 1L, ncol(pooled_log) - 1L)),
                             scale_factor = scale_factor, seed = seed)
   real_points <- .project_log(space, real_log)
 
@@ -264,8 +268,8 @@ perturbation_shift <- function(perturbed, control, scale_factor = 1e4, assay = N
 }
 
 # Moderated Welch statistic per gene (rows) of a against b: the difference of
-# means over (standard error + s0), with s0 the median standard error across
-# genes (SAM's fudge factor, Tusher et al. 2001). Without s0 a gene that is
+# means over (standard error + s0), with s0 the median of the genes' non-zero
+# standard errors (SAM's fudge factor, Tusher et al. 2001). Without s0 a gene that is
 # constant in both sets (a baseline that shifts constant control cells) has
 # an infinite statistic and tops the ranking however small its shift.
 .moderated_t <- function(a, b) {

@@ -24,9 +24,16 @@
 #' observed library size (`noise_level`, `steps`, `method` and
 #' `guidance_scale` do not apply). `log_likelihood` is then the VAE's
 #' likelihood (NB, ZINB or Poisson) of the observed counts given the
-#' decoder's parameters, the same kind of quantity as
-#' [baseline_log_likelihood()] (counts given per-gene means from the cell's
-#' library size and a per-gene dispersion), so the two compare directly.
+#' decoder's parameters at that code. The code is read off the cell itself,
+#' so this is a reconstruction likelihood, higher than any model that does
+#' not see the cell could reach. `marginal_log_likelihood` is the quantity
+#' to compare with [baseline_log_likelihood()] (counts given the cell's
+#' library size and its condition): the likelihood of the counts given the
+#' library size alone, averaged over the VAE's prior of the code, `log p(x)
+#' = log E_{z ~ N(0, I)} p(x | z)`, estimated by importance sampling with
+#' the encoder's posterior as the proposal (`importance_samples` draws; the
+#' estimate is a lower bound in expectation, which tightens as the draws
+#' grow).
 #'
 #' @param model An `exprflow_model`.
 #' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
@@ -45,10 +52,13 @@
 #' @param batch_size Cells per batch.
 #' @param precision Of the network's matrix products (the VAE's for
 #'   VAE-based models), as in [generate_cells()].
+#' @param importance_samples VAE-based models: draws of the code per cell
+#'   for `marginal_log_likelihood` (ignored by other models).
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
 #'   with assays `counts` (observed), `reconstructed` (expected counts) and
 #'   `reconstructed_logcounts`, and colData columns `log_likelihood` (nats per
-#'   cell) plus the condition used.
+#'   cell), for VAE-based models `marginal_log_likelihood` (nats per cell),
+#'   plus the condition used.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, "latent_tokens", condition = "cell_type", epochs = 1,
@@ -59,7 +69,8 @@
 #' @export
 reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_level = 0.5,
                               steps = 50, method = NULL, guidance_scale = 1, seed = NULL,
-                              batch_size = 256, precision = c("float32", "bfloat16")) {
+                              batch_size = 256, precision = c("float32", "bfloat16"),
+                              importance_samples = 100) {
   pointer <- .model_pointer(model)
   precision <- .sampling_precision(precision)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
@@ -68,15 +79,26 @@ reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_le
   .check_count(steps, "steps")
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
+  .check_count(importance_samples, "importance_samples")
   input <- .input_with_covariates(model, x, assay, condition)
   codes <- .covariate_codes(model, input$table)
-  out <- .cpp_model_reconstruct(pointer, input$source, codes,
-                                list(noise_level = noise_level, steps = steps, method = method,
-                                     guidance_scale = .guidance_option(model, guidance_scale), seed = seed,
-                                     batch_size = batch_size, precision = precision))
-  counts <- .align_genes(.counts_and_covariates(x, assay)$counts, model$genes, "x")
+  options <- list(noise_level = noise_level, steps = steps, method = method,
+                  guidance_scale = .guidance_option(model, guidance_scale), seed = seed,
+                  batch_size = batch_size, precision = precision)
+  if (identical(model$space, "latent")) options$importance_samples <- importance_samples
+  out <- .cpp_model_reconstruct(pointer, input$source, codes, options)
+  counts <- if (.is_file_input(x)) {
+    # The observed counts of an .h5 / .h5ad file, read through its source
+    # (the model's genes, in its order).
+    observed <- .cpp_source_minibatch(input$source, seq_len(input$n_cells), FALSE)
+    dimnames(observed) <- list(model$genes, input$cells)
+    methods::as(observed, "CsparseMatrix")
+  } else {
+    .align_genes(.counts_and_covariates(x, assay)$counts, model$genes, "x")
+  }
   dimnames(out$expected_counts) <- dimnames(out$logcounts) <- list(model$genes, input$cells)
   col_data <- S4Vectors::DataFrame(log_likelihood = out$log_likelihood, row.names = input$cells)
+  if (!is.null(out$marginal_log_likelihood)) col_data$marginal_log_likelihood <- out$marginal_log_likelihood
   for (name in names(model$covariates)) {
     if (!all(is.na(input$table[[name]]))) {
       col_data[[name]] <- factor(input$table[[name]], levels = model$covariates[[name]])

@@ -236,16 +236,15 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
   }
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
+  input <- .input_with_own_covariates(model, x, assay, from)
   if (is.null(from)) {
-    columns <- colnames(.counts_and_covariates(x, assay)$covariates)
-    missing <- setdiff(names(covariates), columns)
+    missing <- setdiff(names(covariates), colnames(input$covariates))
     if (length(missing)) {
       stop(sprintf("`x` has no column(s) %s (the model's condition): give the cells' own condition in `from`",
                    paste0("'", missing, "'", collapse = ", ")), call. = FALSE)
     }
-    from <- names(covariates)
   }
-  input <- .input_with_covariates(model, x, assay, from, "from")
+  input$table <- .covariate_table(model, input$own, input$n_cells, "from")
   from_table <- input$table
   # The latent shift may move cells to a perturbation target no training
   # cell has, when it is a measured gene (stand-ins: co-expressed targets)
@@ -269,7 +268,12 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
                         list(steps = steps, method = method %||% model$default_sampler,
                              guidance_scale = guidance_scale, mode = mode, noise = noise, seed = seed),
                         cells = input$cells)
-  sce$transferred_from <- input$condition
+  # One covariate: the model's levels, as the condition column has them.
+  from_levels <- input$condition
+  if (length(covariates) == 1L && all(levels(from_levels) %in% covariates[[1L]])) {
+    from_levels <- factor(as.character(from_levels), levels = covariates[[1L]])
+  }
+  sce$transferred_from <- from_levels
   sce
 }
 
@@ -333,7 +337,8 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
       stop(sprintf("the model has several covariates (%s): give `to` as a data.frame with the ones to change",
                    .first_few(names(model$covariates))), call. = FALSE)
     }
-    if (is.factor(to)) to <- as.character(to)
+    # Levels of a logical or whole-number covariate are given as such (TRUE, 10), as generate_cells() takes them.
+    if (is.factor(to) || is.logical(to) || is.numeric(to)) to <- as.character(to)
     if (!is.character(to) || anyNA(to) || !length(to) %in% c(1L, n_cells)) {
       stop(sprintf("`to` must give one condition level, or one per cell (%d), without NA", n_cells), call. = FALSE)
     }

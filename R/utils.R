@@ -11,6 +11,10 @@
   if (!is.numeric(x) || length(x) != 1L || is.na(x) || x < min || x != round(x)) {
     stop(sprintf("`%s` must be a single whole number >= %s", arg, format(min)), call. = FALSE)
   }
+  # R's integers stop here; as.integer() would make a larger number NA.
+  if (x > .Machine$integer.max) {
+    stop(sprintf("`%s` must be at most %d; got %s", arg, .Machine$integer.max, format(x)), call. = FALSE)
+  }
   invisible(as.integer(x))
 }
 

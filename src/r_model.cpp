@@ -246,7 +246,8 @@ Rcpp::NumericMatrix cpp_model_decode(SEXP model_ptr, Rcpp::NumericMatrix latent,
 }
 
 // Reconstruction of observed cells: logcounts and expected counts (genes x
-// cells) and the per-cell NB log-likelihood of the observed counts.
+// cells) and the per-cell NB log-likelihood of the observed counts (latent
+// models: also the marginal log-likelihood).
 // [[Rcpp::export(.cpp_model_reconstruct)]]
 Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::List codes, Rcpp::List options) {
   return exprflow_r::guarded([&]() {
@@ -258,8 +259,12 @@ Rcpp::List cpp_model_reconstruct(SEXP model_ptr, SEXP source_ptr, Rcpp::List cod
     Rcpp::NumericMatrix logcounts(cells.n_genes, cells.n_cells), expected(cells.n_genes, cells.n_cells);
     std::copy(cells.logcounts.begin(), cells.logcounts.end(), logcounts.begin());
     std::copy(cells.expected_counts.begin(), cells.expected_counts.end(), expected.begin());
-    return Rcpp::List::create(Rcpp::Named("logcounts") = logcounts, Rcpp::Named("expected_counts") = expected,
-                              Rcpp::Named("log_likelihood") = Rcpp::wrap(cells.log_likelihood));
+    Rcpp::List out = Rcpp::List::create(Rcpp::Named("logcounts") = logcounts, Rcpp::Named("expected_counts") = expected,
+                                        Rcpp::Named("log_likelihood") = Rcpp::wrap(cells.log_likelihood));
+    if (!cells.marginal_log_likelihood.empty()) {
+      out["marginal_log_likelihood"] = Rcpp::wrap(cells.marginal_log_likelihood);
+    }
+    return out;
   });
 }
 

@@ -143,6 +143,19 @@ test_that("several covariates: errors name the argument and the covariate", {
                "names a column twice")
   expect_error(fit_expression_model(two_covariate_cells(), "state_mlp", condition = data.frame(a = 1:3)),
                "`condition\\$a` has 3 values for 400 cells")
+  # A misspelt column among several is named, not taken for cells' levels.
+  expect_error(fit_expression_model(two_covariate_cells(), "state_mlp", condition = c("cell_type", "doze")),
+               "condition column\\(s\\) 'doze' do not exist")
+})
+
+test_that("two cells of a two-covariate model are read by the model's column names", {
+  model <- two_covariate_model()
+  two <- two_covariate_cells()[, 1:2]
+  rec <- reconstruct_cells(model, two, steps = 2, seed = 1)
+  expect_identical(as.character(rec$dose), two$dose)
+  moved <- transfer_cells(model, two, to = data.frame(dose = "high"), steps = 2, seed = 1)
+  expect_identical(as.character(moved$dose), c("high", "high"))
+  expect_identical(as.character(moved$cell_type), as.character(two$cell_type))
 })
 
 test_that("condition_path takes the covariates into a DiT backbone as tokens", {

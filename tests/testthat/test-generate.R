@@ -136,6 +136,10 @@ test_that("an unseen condition level is rejected, listing the known ones", {
   # Counts per level belong in `condition`; names on `n` are not dropped silently.
   expect_error(generate_cells(model, n = c(B = 3), steps = 5),
                "`n` is one number of cells, without names.*condition = c\\(B = 3\\)")
+  # Cells given where the number goes: one short message naming the class.
+  message <- tryCatch(generate_cells(model, pbmc_sce()[, 1:5], steps = 5), error = conditionMessage)
+  expect_match(message, "`n` must be one number of cells; got an object of class 'SingleCellExperiment'")
+  expect_lt(nchar(message), 200)
 })
 
 test_that("an unconditional model given a condition is an error", {
@@ -156,6 +160,7 @@ test_that("inconsistent n and condition are rejected", {
   expect_error(generate_cells(model, condition = c("B", NA)), "must not be empty or NA")
   expect_error(generate_cells(model, condition = character()), "must not be empty or NA")
   expect_error(generate_cells(model, n = 0, condition = "B"), "`n` must be a single whole number >= 1")
+  expect_error(generate_cells(model, n = 3e9, condition = "B"), "`n` must be at most 2147483647")
 })
 
 test_that("sampling arguments are checked", {

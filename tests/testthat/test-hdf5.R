@@ -78,6 +78,18 @@ test_that("models train, embed and reconstruct from a file path", {
   on.exit(unlink(shuffled_path), add = TRUE)
   write_h5ad(shuffled, shuffled_path)
   expect_equal(embed_cells(model, shuffled_path), embed_cells(model, counts))
+  # Reconstruction and transfer read the cells' own condition from the file,
+  # as from the object written to it.
+  from_file <- reconstruct_cells(model, path, steps = 2, seed = 1)
+  from_object <- reconstruct_cells(model, sce, steps = 2, seed = 1)
+  expect_equal(as.matrix(SingleCellExperiment::counts(from_file)), as.matrix(counts))
+  expect_equal(SummarizedExperiment::assay(from_file, "reconstructed"),
+               SummarizedExperiment::assay(from_object, "reconstructed"), tolerance = 1e-5)
+  expect_identical(from_file$cell_type, from_object$cell_type)
+  moved <- transfer_cells(model, path, to = "B", steps = 2, seed = 1)
+  expect_identical(as.character(moved$transferred_from), as.character(sce$cell_type))
+  expect_equal(SingleCellExperiment::counts(moved),
+               SingleCellExperiment::counts(transfer_cells(model, sce, to = "B", steps = 2, seed = 1)))
   expect_error(fit_expression_model(path, condition = "tissue", epochs = 1),
                "condition column 'tissue' does not exist; available columns: .*cell_type")
 })

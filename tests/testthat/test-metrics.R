@@ -397,6 +397,24 @@ test_that("generation_metrics: a real half is close to the other half, gene-shuf
   expect_identical(given$metric, expected)
 })
 
+test_that("generation_metrics scores the condition of a few generated cells against every real cell", {
+  # 20 generated cells, 2 of a label that 4 of 120 real cells have: a
+  # reference cut to 20 real cells would often lose that label (and have
+  # fewer cells than condition_k).
+  set.seed(7)
+  genes <- paste0("g", 1:40)
+  rate <- stats::rgamma(40, 1, 0.2)
+  real <- matrix(stats::rpois(40 * 120, rate), 40, dimnames = list(genes, paste0("r", 1:120)))
+  generated <- matrix(stats::rpois(40 * 20, rate), 40, dimnames = list(genes, paste0("g", 1:20)))
+  labels <- list(real = rep(c("A", "B", "C"), c(60, 56, 4)), generated = rep(c("A", "B", "C"), c(9, 9, 2)))
+  for (fit in c("cross", "all")) {
+    out <- generation_metrics(real, generated, condition = labels, n_genes = 30, n_pcs = 5, n_projections = 10,
+                              condition_k = 15, space_fit = fit)
+    accuracy <- out$value[out$metric == "condition_accuracy"]
+    expect_true(accuracy >= 0 && accuracy <= 1, label = fit)
+  }
+})
+
 test_that("generation_metrics rejects bad input clearly", {
   sce <- pbmc_sce()[, 1:100]
   counts <- SingleCellExperiment::counts(sce)

@@ -39,6 +39,15 @@ test_that("a fresh draw of the perturbed population beats control cells and find
   expect_true(all(out$lower_is_better[out$metric %in% c("energy_distance", "mmd_rbf")]))
 })
 
+test_that("a small panel whose genes do not all vary gets fewer components, not an error", {
+  set.seed(3)
+  rate <- c(stats::rgamma(20, shape = 2, rate = 0.5), rep(0, 10))  # genes 21-30 never expressed
+  real <- poisson_cells(rate * 2, 10, "p")
+  control <- poisson_cells(rate, 12, "c")
+  out <- perturbation_metrics(real, poisson_cells(rate * 2, 8, "q"), control, top_k = 5, n_pcs = 25)
+  expect_true(all(is.finite(out$value[out$metric == "energy_distance"])))
+})
+
 test_that("the mean-shift and additive baselines shift control cells by the responses they are given", {
   f <- perturbation_fixture()
   shift <- perturbation_shift(f$real, f$control)

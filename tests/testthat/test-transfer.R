@@ -70,6 +70,29 @@ test_that("transfer_cells() names what is wrong", {
   expect_error(transfer_cells(model, b_cells, to = "B", noise = "fresh"), "`noise` must be NULL")
 })
 
+test_that("one cell is reconstructed and transferred under its own condition column", {
+  model <- tiny_flow_model()
+  one <- pbmc_sce()[, 1]
+  # With one cell, the model's column name is not taken for that cell's level.
+  rec <- reconstruct_cells(model, one, steps = 2, seed = 1)
+  expect_identical(as.character(rec$cell_type), as.character(one$cell_type))
+  moved <- transfer_cells(model, one, to = "NK", steps = 2, seed = 1)
+  expect_identical(as.character(moved$transferred_from), as.character(one$cell_type))
+  # Both columns carry the model's levels, so they can be tabulated together.
+  expect_identical(levels(moved$transferred_from), levels(moved$cell_type))
+  expect_identical(as.character(moved$cell_type), "NK")
+})
+
+test_that("transfer_cells() takes a level of a logical or whole-number covariate as generate_cells() does", {
+  cells <- pbmc_sce()[, seq(1, 1200, by = 3)]
+  cells$cluster <- as.integer(factor(cells$cell_type)) * 5L
+  model <- fit_expression_model(cells, "state_mlp", condition = "cluster", epochs = 1, hidden = 32, n_layers = 1,
+                                batch_size = 128, verbose = FALSE, seed = 1)
+  moved <- transfer_cells(model, cells[, 1:5], to = 10, steps = 2, seed = 1)
+  expect_identical(as.character(moved$cluster), rep("10", 5))
+  expect_identical(moved$cluster, generate_cells(model, 5, condition = 10, steps = 2, seed = 1)$cluster)
+})
+
 test_that("a latent flow generates a combination no training cell had at a seen one plus the latent shift", {
   cells <- pbmc_sce()[, seq(1, by = 3, length.out = 400)]
   cells$stim <- rep(c("ctrl", "stim"), length.out = ncol(cells))

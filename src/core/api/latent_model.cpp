@@ -703,6 +703,7 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   check_model_genes(genes_, data);
   Options defaults = default_sample_options();
   defaults.set("noise_level", 0.5);  // accepted for a common interface; the VAE decodes posterior means
+  defaults.set("importance_samples", 100.0);
   const Options o = defaults.merged(options, /*known_only=*/true);
   const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const long batch_size = o.integer("batch_size");
@@ -710,11 +711,18 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   const int n = data.n_cells(), G = static_cast<int>(genes_.size());
   const CovariateColumns columns = columns_of(conditions, n);
 
+  const int64_t importance_samples = o.integer("importance_samples");
   ReconstructedCells out = ReconstructedCells::sized(G, n);
+  out.marginal_log_likelihood.resize(n);
   torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);
     CellBatch b = batch(data, cell_range(lo, hi), columns);
+    Tensor marginal = vae_average_->marginal_log_likelihood(b.expression, b.counts, b.library_size, b.covariates,
+                                                            importance_samples, generator)
+                          .to(at::kCPU).contiguous();  // (B,)
+    std::memcpy(out.marginal_log_likelihood.data() + lo, marginal.data_ptr<double>(), sizeof(double) * marginal.numel());
     const Posterior q = vae_average_->encode(b.expression, b.covariates);
     const LikelihoodParams params = vae_average_->decode(q.mean, b.covariates);
     Tensor mean = vae_average_->likelihood().mean(params, b.library_size).to(at::kCPU).to(at::kDouble).contiguous();  // (B, G)

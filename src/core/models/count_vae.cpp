@@ -1,8 +1,10 @@
 #include "models/count_vae.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "runtime/linear.hpp"
 #include "tokenize/pathway_tokens.hpp"
@@ -243,6 +245,27 @@ ElboTerms CountVaeImpl::elbo(const Tensor& log_expression, const Tensor& counts,
 Tensor CountVaeImpl::log_likelihood_at_mean(const Tensor& log_expression, const Tensor& counts,
                                             const Tensor& library, const Covariates& c) {
   return likelihood_->log_prob(decode(encode(log_expression, c).mean, c), counts, library).sum(1);  // (B,)
+}
+
+Tensor CountVaeImpl::marginal_log_likelihood(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
+                                             const Covariates& c, int64_t samples, at::Generator& generator) {
+  if (samples < 1) throw std::invalid_argument("importance_samples must be at least 1");
+  const Posterior q = encode(log_expression, c);
+  const Tensor sd = q.var.sqrt();                                              // (B, d)
+  const double log_2pi = 1.8378770664093453;  // log(2 pi)
+  const Tensor log_q_norm = -0.5 * (q.var.log() + log_2pi).sum(1);             // (B,)
+  std::vector<Tensor> weights;                                                 // log w_k (B,) per draw
+  weights.reserve(static_cast<size_t>(samples));
+  for (int64_t k = 0; k < samples; ++k) {
+    Tensor noise = at::normal(0.0, 1.0, q.mean.sizes(), generator, at::TensorOptions().dtype(at::kFloat))
+                       .to(q.mean.device());                                   // (B, d)
+    Tensor z = q.mean + sd * noise;                                            // (B, d)
+    Tensor log_px = likelihood_->log_prob(decode(z, c), counts, library).sum(1);  // (B,)
+    Tensor log_pz = -0.5 * (z.pow(2) + log_2pi).sum(1);                        // (B,)
+    Tensor log_qz = log_q_norm - 0.5 * noise.pow(2).sum(1);                    // (B,)
+    weights.push_back((log_px + log_pz - log_qz).to(at::kDouble));
+  }
+  return at::logsumexp(at::stack(weights, 1), 1) - std::log(static_cast<double>(samples));  // (B,)
 }
 
 }  // namespace exprflow

@@ -109,6 +109,13 @@ class CountVaeImpl : public torch::nn::Module {
   // likelihood, in nats, comparable with a baseline's log-likelihood.
   Tensor log_likelihood_at_mean(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
                                 const Covariates& c);
+  // log p(counts | library) per cell (B,): the marginal likelihood over the
+  // prior of z, estimated by importance sampling with the posterior as the
+  // proposal (`samples` draws; the IWAE bound, which tightens as samples
+  // grow). Unlike the likelihood at the posterior mean, the code is not
+  // read off the cell itself, so it compares with a baseline's likelihood.
+  Tensor marginal_log_likelihood(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
+                                 const Covariates& c, int64_t samples, at::Generator& generator);
 
   // Token encoders only (else empty / an error): their token names, each
   // token's posterior mean (B, G) -> (B, T, k), and the gene loadings of the

@@ -113,6 +113,11 @@ struct ReconstructedCells {
   std::vector<float> logcounts;        // genes x cells, column-major, log1p-normalised
   std::vector<double> expected_counts; // genes x cells: the NB means given each cell's library size
   std::vector<double> log_likelihood;  // per cell: log-likelihood (nats) of its observed counts (NB; latent models: their likelihood)
+  // Latent models only (empty otherwise), per cell: the marginal log-likelihood
+  // log p(counts | library size) over the VAE's prior, importance-sampled
+  // (option importance_samples); log_likelihood above is at the code the
+  // encoder reads off the cell itself.
+  std::vector<double> marginal_log_likelihood;
 
   static ReconstructedCells sized(int n_genes, int n_cells);
 };
