@@ -21,11 +21,13 @@
   if (methods::is(x, "Seurat")) {
     return(list(counts = .seurat_counts(x, assay, arg), covariates = x[[]]))
   }
-  if (methods::is(x, "Matrix") || is.matrix(x)) {
+  # A DelayedMatrix (e.g. an HDF5Array) is taken as a SingleCellExperiment's
+  # assay of one is: streamed from its file where it is one, else read.
+  if (methods::is(x, "Matrix") || is.matrix(x) || methods::is(x, "DelayedMatrix")) {
     return(list(counts = x, covariates = NULL))
   }
-  stop(sprintf(paste0("`%s` must be a SingleCellExperiment, a Seurat object, a sparse (dgCMatrix) ",
-                      "or a dense matrix of counts (genes x cells); got an object of class '%s'"),
+  stop(sprintf(paste0("`%s` must be a SingleCellExperiment, a Seurat object, a sparse (dgCMatrix), dense ",
+                      "or DelayedArray matrix of counts (genes x cells); got an object of class '%s'"),
                arg, class(x)[1]), call. = FALSE)
 }
 

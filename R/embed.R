@@ -11,8 +11,9 @@
 #' embedding baseline).
 #'
 #' @param model An `exprflow_model`, or an `exprflow_baseline` of type `"pca_gaussian"`.
-#' @param x A SingleCellExperiment, a Seurat object, a dgCMatrix or a dense
-#'   matrix of raw counts (genes x cells).
+#' @param x A SingleCellExperiment, a Seurat object, a dgCMatrix, a dense or
+#'   DelayedArray matrix of raw counts (genes x cells), or the path of an
+#'   `.h5` / `.h5ad` file (as [fit_expression_model()] reads them).
 #' @param assay Where the counts are: for a SingleCellExperiment, the assay
 #'   (`NULL`: `"counts"`); for a Seurat object, the Seurat assay whose
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.

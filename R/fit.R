@@ -234,7 +234,8 @@
 #' returned with a warning.
 #'
 #' @param x A SingleCellExperiment, a Seurat object (counts of `assay`), a
-#'   dgCMatrix or a dense matrix of raw counts, genes x cells,
+#'   dgCMatrix, a dense matrix or a DelayedArray matrix (e.g. an HDF5Array,
+#'   streamed from its file) of raw counts, genes x cells,
 #'   with gene names as rownames; or the path of a 10x Genomics `.h5` or an
 #'   AnnData `.h5ad` file (`X` as a CSR matrix or a dense array, or a CSC
 #'   matrix, which is first copied once to CSR in [tempdir()], out of core),

@@ -131,6 +131,11 @@ test_that("a SingleCellExperiment whose counts are an HDF5Array is streamed from
   SummarizedExperiment::assay(backed, "counts", withDimnames = FALSE) <-
     HDF5Array::writeHDF5Array(counts, path, "counts", verbose = FALSE)
   expect_streamed_from(backed, sce, path, "/counts")
+  # The HDF5Array alone, and an in-memory DelayedArray, as a matrix would be.
+  on_disk <- SummarizedExperiment::assay(backed, "counts")
+  model <- fit_expression_model(sce, "state_mlp", epochs = 1, hidden = 16, n_layers = 1, seed = 3, verbose = FALSE)
+  expect_equal(embed_cells(model, on_disk), embed_cells(model, counts))
+  expect_equal(embed_cells(model, DelayedArray::DelayedArray(as.matrix(counts))), embed_cells(model, counts))
   skip_if_not(exprflow:::.cpp_data_parallel_available(), "built without Gloo (libgloo-dev)")
   in_processes <- fit_expression_model(backed, "state_mlp", condition = "cell_type", epochs = 1, hidden = 16,
                                        n_layers = 1, seed = 3, verbose = FALSE, processes = 2)
