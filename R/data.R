@@ -287,7 +287,12 @@ expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = NULL) 
 # Raw counts are whole numbers; normalised values passed by mistake are not.
 # (Negative and non-finite values are reported by the C++ source, with their position.)
 .check_whole_numbers <- function(values, arg) {
-  finite <- values[is.finite(values)]
+  missing <- sum(!is.finite(values))
+  if (missing) {
+    stop(sprintf("`%s` holds %d missing or infinite values (NA, NaN or Inf): counts must be finite",
+                 arg, missing), call. = FALSE)
+  }
+  finite <- values
   if (any(finite < 0)) {
     stop(sprintf("`%s` holds negative values: counts must be non-negative", arg), call. = FALSE)
   }

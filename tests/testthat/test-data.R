@@ -186,6 +186,12 @@ test_that("non-integer (normalised) counts are rejected", {
   sce <- pbmc_sce()[1:100, 1:50]
   SummarizedExperiment::assay(sce, "logcounts") <- log1p(SummarizedExperiment::assay(sce, "counts"))
   expect_error(fit_tiny(sce, assay = "logcounts"), "non-integer values")
+  # Missing values are named as such, for sparse and dense counts alike.
+  holes <- counts
+  holes[3, 4] <- NA
+  holes[5, 6] <- Inf
+  expect_error(expression_minibatch(holes, 1), "`x` holds 2 missing or infinite values")
+  expect_error(expression_minibatch(as.matrix(holes), 1), "`x` holds 2 missing or infinite values")
 })
 
 test_that("unsupported input classes are rejected with their class", {
