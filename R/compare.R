@@ -227,7 +227,7 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
 
 .comparison_reconstruction.exprflow_model <- function(object, test, column, seed, noise_level, steps) {
   rec <- reconstruct_cells(object, test, condition = column, noise_level = noise_level, seed = seed,
-                           steps = steps)
+                           steps = steps, importance_samples = 100)
   frame <- reconstruction_metrics(SingleCellExperiment::counts(test),
                                   SummarizedExperiment::assay(rec, "reconstructed"))
   # A VAE's marginal likelihood of a held-out cell (its code integrated over

@@ -34,8 +34,10 @@
 #' the encoder's posterior as the proposal (`importance_samples` draws; the
 #' estimate is a lower bound in expectation, which tightens as the draws
 #' grow). On 300 held-out PBMC3k cells, a `"vae"` at defaults gave -1555.6
-#' nats per cell with one draw, -1549.0 with 100 (the default; 2.4 s here)
-#' and -1547.6 with 1,000; at the code read off each cell, -1536.7.
+#' nats per cell with one draw, -1549.0 with 100 (what [compare_models()]
+#' uses; 2.4 s here, each draw decoding every cell once more, so it is
+#' computed only when asked for) and -1547.6 with 1,000; at the code read
+#' off each cell, -1536.7.
 #'
 #' @param model An `exprflow_model`.
 #' @param x A SingleCellExperiment, Seurat object or count matrix (genes x
@@ -55,12 +57,13 @@
 #' @param precision Of the network's matrix products (the VAE's for
 #'   VAE-based models), as in [generate_cells()].
 #' @param importance_samples VAE-based models: draws of the code per cell
-#'   for `marginal_log_likelihood` (ignored by other models).
+#'   for `marginal_log_likelihood` (0, the default: not computed; ignored by
+#'   other models).
 #' @return A SingleCellExperiment over the model's genes and the cells of `x`
 #'   with assays `counts` (observed), `reconstructed` (expected counts) and
 #'   `reconstructed_logcounts`, and colData columns `log_likelihood` (nats per
-#'   cell), for VAE-based models `marginal_log_likelihood` (nats per cell),
-#'   plus the condition used.
+#'   cell), for VAE-based models with `importance_samples` above 0
+#'   `marginal_log_likelihood` (nats per cell), plus the condition used.
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, "latent_tokens", condition = "cell_type", epochs = 1,
@@ -72,7 +75,7 @@
 reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_level = 0.5,
                               steps = 50, method = NULL, guidance_scale = 1, seed = NULL,
                               batch_size = 256, precision = c("float32", "bfloat16"),
-                              importance_samples = 100) {
+                              importance_samples = 0) {
   pointer <- .model_pointer(model)
   precision <- .sampling_precision(precision)
   if (!isTRUE(model$trained)) stop("the model has not been trained yet", call. = FALSE)
@@ -81,7 +84,7 @@ reconstruct_cells <- function(model, x, assay = NULL, condition = NULL, noise_le
   .check_count(steps, "steps")
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
-  .check_count(importance_samples, "importance_samples")
+  .check_count(importance_samples, "importance_samples", min = 0)
   input <- .input_with_covariates(model, x, assay, condition)
   codes <- .covariate_codes(model, input$table)
   options <- list(noise_level = noise_level, steps = steps, method = method,

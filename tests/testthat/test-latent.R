@@ -178,11 +178,13 @@ test_that("reconstruct_cells estimates a VAE's marginal likelihood by importance
   expect_gt(mean(many$marginal_log_likelihood), mean(one$marginal_log_likelihood))
   expect_identical(reconstruct_cells(model, cells, seed = 2, importance_samples = 200)$marginal_log_likelihood,
                    many$marginal_log_likelihood)
-  expect_error(reconstruct_cells(model, cells, importance_samples = 0), "importance_samples")
+  expect_error(reconstruct_cells(model, cells, importance_samples = -1), "importance_samples")
+  # Not computed unless asked for (each draw decodes every cell again).
+  expect_null(reconstruct_cells(model, cells, seed = 2)$marginal_log_likelihood)
   # Gene-space models have no code to integrate: no such column.
   expect_null(reconstruct_cells(fit_expression_model(latent_cells(), "state_mlp", epochs = 1, hidden = 32,
                                                      n_layers = 1, seed = 1, verbose = FALSE),
-                                cells, steps = 2)$marginal_log_likelihood)
+                                cells, steps = 2, importance_samples = 100)$marginal_log_likelihood)
 })
 
 test_that("latent_grn learns a sparse graph among its latent tokens and generates through it", {

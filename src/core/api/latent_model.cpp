@@ -703,7 +703,9 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   check_model_genes(genes_, data);
   Options defaults = default_sample_options();
   defaults.set("noise_level", 0.5);  // accepted for a common interface; the VAE decodes posterior means
-  defaults.set("importance_samples", 100.0);
+  // Draws for the marginal likelihood (0: not computed; each draw decodes
+  // every cell once more, so it is asked for, not paid on every call).
+  defaults.set("importance_samples", 0.0);
   const Options o = defaults.merged(options, /*known_only=*/true);
   const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const long batch_size = o.integer("batch_size");
@@ -712,18 +714,22 @@ ReconstructedCells LatentModel::reconstruct(const ExpressionSource& data, const 
   const CovariateColumns columns = columns_of(conditions, n);
 
   const int64_t importance_samples = o.integer("importance_samples");
+  if (importance_samples < 0) throw std::invalid_argument("importance_samples must be 0 (none) or more");
   ReconstructedCells out = ReconstructedCells::sized(G, n);
-  out.marginal_log_likelihood.resize(n);
+  if (importance_samples > 0) out.marginal_log_likelihood.resize(n);
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min<int>(n, lo + batch_size);
     CellBatch b = batch(data, cell_range(lo, hi), columns);
-    Tensor marginal = vae_average_->marginal_log_likelihood(b.expression, b.counts, b.library_size, b.covariates,
-                                                            importance_samples, generator)
-                          .to(at::kCPU).contiguous();  // (B,)
-    std::memcpy(out.marginal_log_likelihood.data() + lo, marginal.data_ptr<double>(), sizeof(double) * marginal.numel());
     const Posterior q = vae_average_->encode(b.expression, b.covariates);
+    if (importance_samples > 0) {
+      Tensor marginal = vae_average_->marginal_log_likelihood(q, b.counts, b.library_size, b.covariates,
+                                                              importance_samples, generator)
+                            .to(at::kCPU).contiguous();  // (B,)
+      std::memcpy(out.marginal_log_likelihood.data() + lo, marginal.data_ptr<double>(),
+                  sizeof(double) * marginal.numel());
+    }
     const LikelihoodParams params = vae_average_->decode(q.mean, b.covariates);
     Tensor mean = vae_average_->likelihood().mean(params, b.library_size).to(at::kCPU).to(at::kDouble).contiguous();  // (B, G)
     Tensor log_rate = at::log1p(params.rate * kNormalisationTarget).to(at::kCPU).contiguous();                        // (B, G)

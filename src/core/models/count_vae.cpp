@@ -247,10 +247,9 @@ Tensor CountVaeImpl::log_likelihood_at_mean(const Tensor& log_expression, const 
   return likelihood_->log_prob(decode(encode(log_expression, c).mean, c), counts, library).sum(1);  // (B,)
 }
 
-Tensor CountVaeImpl::marginal_log_likelihood(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
+Tensor CountVaeImpl::marginal_log_likelihood(const Posterior& q, const Tensor& counts, const Tensor& library,
                                              const Covariates& c, int64_t samples, at::Generator& generator) {
   if (samples < 1) throw std::invalid_argument("importance_samples must be at least 1");
-  const Posterior q = encode(log_expression, c);
   const Tensor sd = q.var.sqrt();                                              // (B, d)
   const double log_2pi = 1.8378770664093453;  // log(2 pi)
   const Tensor log_q_norm = -0.5 * (q.var.log() + log_2pi).sum(1);             // (B,)

@@ -114,8 +114,9 @@ class CountVaeImpl : public torch::nn::Module {
   // proposal (`samples` draws; the IWAE bound, which tightens as samples
   // grow). Unlike the likelihood at the posterior mean, the code is not
   // read off the cell itself, so it compares with a baseline's likelihood.
-  Tensor marginal_log_likelihood(const Tensor& log_expression, const Tensor& counts, const Tensor& library,
-                                 const Covariates& c, int64_t samples, at::Generator& generator);
+  // `q`: the cells' posterior, encode(log_expression, c).
+  Tensor marginal_log_likelihood(const Posterior& q, const Tensor& counts, const Tensor& library, const Covariates& c,
+                                 int64_t samples, at::Generator& generator);
 
   // Token encoders only (else empty / an error): their token names, each
   // token's posterior mean (B, G) -> (B, T, k), and the gene loadings of the
