@@ -24,7 +24,10 @@
 #                            (flows), and "shift" (latent models: the
 #                            other types' mean latent response, scGen);
 #                            latent models' predictions twice, suffixed
-#                            _drawn and _cell (transfer_cells(noise = ));
+#                            _drawn and _cell (transfer_cells(noise = )),
+#                            and "shift" with noise "cell" once more with
+#                            the observed response, suffixed _observed
+#                            (transfer_cells(response = "observed"));
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on
 #                            (latent flows: suffixed _shift and _joint,
@@ -81,6 +84,14 @@ rows <- lapply(types, function(type) {
           name <- paste0(architecture, "_", mode, if (length(noises) > 1L) paste0("_", noise),
                          if (mode == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth))
           predictions[[name]] <- counts(moved)
+          if (mode == "shift" && noise == "cell") {
+            # The same shift with the observed response: the other types'
+            # observed change anchors the mean, the model gives each cell's
+            # departure (transfer_cells(response = "observed")).
+            anchored <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise,
+                                       seed = 1, shift_bandwidth = bandwidth, response = "observed")
+            predictions[[paste0(name, "_observed")]] <- counts(anchored)
+          }
         }
       }
     }

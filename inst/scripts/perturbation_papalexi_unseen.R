@@ -77,8 +77,15 @@ scores <- do.call(rbind, lapply(held_targets, function(t) {
     counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift", stand_ins = k,
                           stand_in_weight = "validated", seed = 1))
   })
+  # The stand-ins' observed response (their training cells' change in mean
+  # log expression) anchoring the mean, the model giving each cell's departure.
+  observed <- lapply(knowledge, function(k) {
+    counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift", stand_ins = k,
+                          response = "observed", seed = 1))
+  })
   predictions <- c(stats::setNames(moved, paste0("stand_ins_", names(knowledge))),
                    stats::setNames(validated, paste0("stand_ins_", names(knowledge), "_validated")),
+                   stats::setNames(observed, paste0("stand_ins_", names(knowledge), "_observed")),
                    list(mean_perturbation = perturbed_training, no_change = counts(control)))
   predicted_profiles[[t]] <<- lapply(predictions, mean_log)
   papalexi_scores(t, counts(sce)[, sce$target == t], predictions, counts(control))

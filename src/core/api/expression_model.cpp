@@ -262,6 +262,10 @@ GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const Cel
     throw std::invalid_argument("transfer_noise \"" + o.text("transfer_noise") +
                                 "\" needs a latent model: a gene-space model has no count law to carry counts through");
   }
+  if (o.text("transfer_response") != "model") {
+    throw std::invalid_argument("transfer_response \"" + o.text("transfer_response") +
+                                "\" needs a latent model's shift: a gene-space model moves cells by its flow");
+  }
   const MatmulPrecisionGuard precision(matmul_precision_of(o));  // of the network's products
   const SamplerSettings settings = sampler_settings(o);
   const Denoiser network = sampling_network(o);

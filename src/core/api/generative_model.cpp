@@ -99,6 +99,10 @@ Options GenerativeModel::default_sample_options() {
       // cell's own noise. "default": "cell" for latent models, "drawn" (the
       // only one) for gene-space models.
       .set("transfer_noise", "default")
+      // transfer "shift" of latent models: the response per gene the
+      // decoder gives ("model"), or the training cells' observed one with
+      // each cell's departure from it as the model gives it ("observed").
+      .set("transfer_response", "model")
       // transfer "shift" only: (gene, term) pairs whose shared terms choose
       // stand-ins for unseen targets (data/coexpression_stand_ins.hpp);
       // none: co-expression.

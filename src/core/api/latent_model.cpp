@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -18,6 +19,7 @@
 #include "data/coexpression_stand_ins.hpp"
 #include "data/expression_source.hpp"
 #include "data/principal_axes.hpp"
+#include "decode/log_rounding.hpp"
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
 #include "objective/objectives.hpp"
@@ -48,6 +50,18 @@ double shift_bandwidth_of(const Options& o) {
 // the types; inst/scripts/perturbation_kang.R): energy distance to the real
 // stimulated cells 2.04 kept against 5.72 drawn (mean shift 2.74), squared
 // Pearson of mean expression 0.933 against 0.923.
+// transfer_response: "model" (the default) moves a cell as the decoder does
+// at its shifted code; "observed" (transfer mode "shift", noise "cell")
+// anchors the mean response per gene on the training cells' observed change
+// in mean log expression between the contexts, each cell departing from it as
+// the model says. Kang 2018 as above: see transfer_cells() in R for the figures.
+bool transfer_uses_observed_response(const std::string& response) {
+  if (response != "model" && response != "observed") {
+    throw std::invalid_argument("transfer_response must be \"model\" or \"observed\", got \"" + response + "\"");
+  }
+  return response == "observed";
+}
+
 bool transfer_keeps_noise(const std::string& noise) {
   if (noise != "default" && noise != "cell" && noise != "drawn") {
     throw std::invalid_argument("transfer_noise must be \"default\", \"cell\" or \"drawn\", got \"" + noise +
@@ -134,6 +148,7 @@ LatentModel::LatentModel(Options spec, std::vector<std::string> genes, std::vect
   std::vector<std::string> names;
   for (const Covariate& c : covariates_) names.push_back(c.name);
   centroids_ = CovariateCentroids(names, static_cast<int>(settings.latent_dim));
+  expression_centroids_ = CovariateCentroids(names, G);
 }
 
 long LatentModel::parameter_count() const {
@@ -200,7 +215,10 @@ TrainReport LatentModel::train(const ExpressionSource& data, const CellCovariate
   }
   // Both the latent model and the centroids read the trained encoder's codes of every cell.
   const Posterior q = posteriors(data);  // (N, d) each
-  if (!lora) fit_centroids(q, columns);  // LoRA leaves the VAE, and so its codes, as they were
+  if (!lora) {  // LoRA leaves the VAE, and so its codes, as they were
+    fit_centroids(q, columns);
+    fit_expression_centroids(data, columns);
+  }
   if (has_latent_model()) {
     const TrainReport latent = train_latent(q, columns, split, options, callbacks, checkpoints, group.get());
     report.history.insert(report.history.end(), latent.history.begin(), latent.history.end());
@@ -305,6 +323,18 @@ void LatentModel::fit_centroids(const Posterior& q, const CovariateColumns& colu
   const int64_t d = means.size(1);
   const float* row = means.data_ptr<float>();
   for (int64_t i = 0; i < means.size(0); ++i) centroids_.add(codes_of_cell(columns, covariates_, i), row + i * d);
+}
+
+void LatentModel::fit_expression_centroids(const ExpressionSource& data, const CovariateColumns& columns) {
+  expression_centroids_.clear();
+  const int n = data.n_cells(), batch_size = 512;
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min(n, lo + batch_size);
+    const Tensor x = batch(data, cell_range(lo, hi), {}).expression.to(at::kCPU).contiguous();  // (B, G)
+    const int64_t G = x.size(1);
+    const float* row = x.data_ptr<float>();
+    for (int i = lo; i < hi; ++i) expression_centroids_.add(codes_of_cell(columns, covariates_, i), row + (i - lo) * G);
+  }
 }
 
 TrainReport LatentModel::train_latent(const Posterior& q, const CovariateColumns& columns,
@@ -422,18 +452,18 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
     } else {
       z = at::normal(0.0, 1.0, {hi - lo, d}, generator, at::TensorOptions().dtype(at::kFloat)).to(device_);
     }
-    draw_counts(z, covariates, lo, generator, out);
+    store_counts(draw_counts(z, covariates, lo, generator, out), lo, out);
   }
   return out;
 }
 
-void LatentModel::draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
-                              GeneratedCells& out) {
+Tensor LatentModel::draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
+                                const GeneratedCells& out) {
   const int hi = lo + static_cast<int>(z.size(0));
   const LikelihoodParams params = vae_average_->decode(z, covariates);
   std::vector<double> sizes(out.library_size.begin() + lo, out.library_size.begin() + hi);
   Tensor library = at::tensor(sizes, at::TensorOptions().dtype(at::kDouble)).to(at::kFloat).to(device_);  // (B,)
-  store_counts(vae_average_->likelihood().sample(params, library, generator), lo, out);
+  return vae_average_->likelihood().sample(params, library, generator);  // (B, G)
 }
 
 void LatentModel::store_counts(const Tensor& drawn, int lo, GeneratedCells& out) {
@@ -506,6 +536,22 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     throw std::invalid_argument("transfer mode 'shift' needs the training cells' mean codes, which this model "
                                 "file does not hold (it predates them): train the model again");
   }
+  const bool observed_response = transfer_uses_observed_response(o.text("transfer_response"));
+  if (observed_response) {
+    if (!shift) {
+      throw std::invalid_argument("the observed response anchors the latent shift: it needs transfer mode 'shift', "
+                                  "not '" + mode + "'");
+    }
+    if (!keep_noise) {
+      throw std::invalid_argument("the observed response moves each cell's own counts: it needs transfer_noise "
+                                  "\"cell\", not \"drawn\"");
+    }
+    if (expression_centroids_.empty()) {
+      throw std::invalid_argument("the observed response needs the training cells' mean expression per context, "
+                                  "which this model file does not hold (it predates it): train the model again, or "
+                                  "ask for the model's own response");
+    }
+  }
   SamplerSettings settings;
   Denoiser network;
   if (has_latent_model() && !shift) {
@@ -523,6 +569,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   std::vector<PerturbationLevels> to_perturbations = perturbation_levels(covariates_, to);
   if (shift) {
     centroids_.set_context_bandwidth(shift_bandwidth_of(o));
+    expression_centroids_.set_context_bandwidth(shift_bandwidth_of(o));
     const double stand_in_weight = o.number("stand_in_weight");
     if (stand_in_weight != -1 && !(stand_in_weight >= 0 && stand_in_weight <= 1)) {
       throw std::invalid_argument("stand_in_weight must be in [0, 1], or -1 to choose it by leaving trained targets out");
@@ -534,42 +581,117 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   GeneratedCells out = GeneratedCells::sized(G, n);
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
   torch::NoGradGuard no_grad;
-  at::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(o.integer("seed")));
-  for (int lo = 0; lo < n; lo += batch_size) {
-    const int hi = std::min<int>(n, lo + batch_size);
-    const std::vector<int> cells = cell_range(lo, hi);
-    const CellBatch observed = batch(data, cells, {});
+  // Each cell's shift from its own levels to its target's (B, dims), in the
+  // space of `centroids`: codes or log expression.
+  const auto shifts_of = [&](const CovariateCentroids& centroids, const std::vector<int>& cells) {
+    std::vector<float> rows;
+    rows.reserve(cells.size() * static_cast<size_t>(centroids.dims()));
+    for (int c : cells) {
+      const std::vector<float> delta =
+          perturbation_shift(centroids, from_perturbations, to_perturbations,
+                             codes_of_cell(from_columns, covariates_, c), codes_of_cell(to_columns, covariates_, c));
+      rows.insert(rows.end(), delta.begin(), delta.end());
+    }
+    return at::tensor(rows, at::TensorOptions().dtype(at::kFloat))
+        .view({static_cast<int64_t>(cells.size()), centroids.dims()})
+        .to(device_);  // (B, dims)
+  };
+  // One batch of cells moved: their counts (B, G) after the move, drawn with
+  // `generator` (the observed response runs this twice with the same draws).
+  const auto moved_counts = [&](const CellBatch& observed, const std::vector<int>& cells, int lo,
+                                at::Generator& generator) {
     // Encoded as the flow's training codes and the centroids were: without the condition.
     const Tensor code = vae_average_->encode(observed.expression, {}).mean;  // (B, d)
     Tensor z = code;                                                         // (B, d) moved below
     const Covariates target = covariates_of(to_columns, cells, device_);
     if (shift) {
-      const int64_t d = z.size(1);
-      std::vector<float> shifts;  // (B x d)
-      shifts.reserve(cells.size() * d);
-      for (int c : cells) {
-        const std::vector<float> delta =
-            perturbation_shift(centroids_, from_perturbations, to_perturbations,
-                               codes_of_cell(from_columns, covariates_, c), codes_of_cell(to_columns, covariates_, c));
-        shifts.insert(shifts.end(), delta.begin(), delta.end());
-      }
-      z = z + at::tensor(shifts, at::TensorOptions().dtype(at::kFloat)).view({-1, d}).to(device_);  // (B, d)
+      z = z + shifts_of(centroids_, cells);  // (B, d)
     } else if (has_latent_model()) {
       const Tensor moved = transfer_cells(network, *objective_, (z - z_mean_) / z_sd_,
                                           covariates_of(from_columns, cells, device_), target, settings,
                                           mode);  // (B, d)
       z = moved * z_sd_ + z_mean_;
     }
-    if (keep_noise) {
-      // Each count at its own quantile: under the decoded law of the cell's
-      // code and own condition, then under the moved code and new condition.
-      const LikelihoodParams own = vae_average_->decode(code, covariates_of(from_columns, cells, device_));
-      const LikelihoodParams moved = vae_average_->decode(z, target);
-      store_counts(vae_average_->likelihood().carry(own, moved, observed.counts, observed.library_size, generator),
-                   lo, out);
-    } else {
-      draw_counts(z, target, lo, generator, out);
+    if (!keep_noise) return draw_counts(z, target, lo, generator, out);
+    // Each count at its own quantile: under the decoded law of the cell's
+    // code and own condition, then under the moved code and new condition.
+    const LikelihoodParams own = vae_average_->decode(code, covariates_of(from_columns, cells, device_));
+    const LikelihoodParams moved = vae_average_->decode(z, target);
+    return vae_average_->likelihood().carry(own, moved, observed.counts, observed.library_size, generator);
+  };
+  const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
+  if (!observed_response) {
+    at::Generator generator = at::detail::createCPUGenerator(seed);
+    for (int lo = 0; lo < n; lo += batch_size) {
+      const std::vector<int> cells = cell_range(lo, std::min<int>(n, lo + batch_size));
+      store_counts(moved_counts(batch(data, cells, {}), cells, lo, generator), lo, out);
     }
+    return out;
+  }
+
+  // The observed response. The cells making one move (from, to) change
+  // their log1p-normalised expression, on average over them, as the training
+  // cells' mean log expression changes between the contexts (the expression
+  // shift s, weighted over contexts as the latent shift is); each cell
+  // departs from that as the model's moved counts depart from their own mean
+  // change: log value max(P + s - mean(P - L), 0) of a cell with log
+  // expression L before and P after the model's move (all normalised by the
+  // cell's observed library size, as the centroids are), made counts again by
+  // rounding in log space (decode/log_rounding.hpp). Two passes with the same
+  // draws: the first sums P - L per move.
+  const auto log_values = [](const Tensor& counts, const Tensor& library) {
+    return at::log1p(counts.to(at::kDouble) * (kNormalisationTarget / library.to(at::kDouble).unsqueeze(1)));
+  };  // (B, G)
+  const auto move_of = [&](int c) {
+    std::vector<int> key = codes_of_cell(from_columns, covariates_, c);
+    const std::vector<int> to_codes = codes_of_cell(to_columns, covariates_, c);
+    key.insert(key.end(), to_codes.begin(), to_codes.end());
+    return key;
+  };
+  struct MoveSums {
+    Tensor change;  // (G,) double: sum over its cells of P - L
+    long cells = 0;
+  };
+  std::map<std::vector<int>, MoveSums> moves;
+  {
+    at::Generator generator = at::detail::createCPUGenerator(seed);
+    for (int lo = 0; lo < n; lo += batch_size) {
+      const std::vector<int> cells = cell_range(lo, std::min<int>(n, lo + batch_size));
+      const CellBatch observed = batch(data, cells, {});
+      const Tensor change = (log_values(moved_counts(observed, cells, lo, generator), observed.library_size) -
+                             log_values(observed.counts, observed.library_size)).to(at::kCPU);  // (B, G)
+      for (size_t i = 0; i < cells.size(); ++i) {
+        MoveSums& sums = moves[move_of(cells[i])];
+        const Tensor row = change[static_cast<int64_t>(i)];
+        sums.change = sums.change.defined() ? sums.change + row : row.clone();
+        ++sums.cells;
+      }
+    }
+  }
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  at::Generator rounding = at::detail::createCPUGenerator(seed + 1);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const std::vector<int> cells = cell_range(lo, std::min<int>(n, lo + batch_size));
+    const CellBatch observed = batch(data, cells, {});
+    const Tensor counts = moved_counts(observed, cells, lo, generator);  // (B, G)
+    std::vector<Tensor> mean_change;
+    for (int c : cells) {
+      const MoveSums& sums = moves.at(move_of(c));
+      mean_change.push_back(sums.change / static_cast<double>(sums.cells));
+    }
+    const Tensor anchored = (log_values(counts, observed.library_size) +
+                             shifts_of(expression_centroids_, cells).to(at::kDouble) -
+                             at::stack(mean_change).to(device_))
+                                .clamp_min(0.0);  // (B, G)
+    // A cell moved to its own levels keeps its counts exactly.
+    std::vector<uint8_t> own(cells.size());
+    for (size_t i = 0; i < cells.size(); ++i) {
+      own[i] = codes_of_cell(from_columns, covariates_, cells[i]) == codes_of_cell(to_columns, covariates_, cells[i]);
+    }
+    const Tensor keep = at::tensor(own, at::TensorOptions().dtype(at::kByte)).to(at::kBool).to(device_).unsqueeze(1);  // (B, 1)
+    const Tensor rounded = round_in_log_space(anchored.to(at::kCPU), observed.library_size.to(at::kCPU), rounding)
+                               .to(counts.device(), counts.scalar_type());  // (B, G)
+    store_counts(at::where(keep, counts, rounded), lo, out);
   }
   return out;
 }
@@ -846,6 +968,7 @@ std::string LatentModel::to_bytes() const {
   write_library_sizes(bundle, library_sizes_);
   write_adapter(bundle, adapter_);
   write_centroids(bundle, centroids_);
+  write_centroids(bundle, expression_centroids_, "expression_centroid");
   write_resources(bundle, resources_);
   return model_file_bytes(bundle);
 }
@@ -878,6 +1001,7 @@ std::unique_ptr<LatentModel> LatentModel::read_model(const TensorBundle& bundle)
   read_library_sizes(bundle, model->library_sizes_);
   model->adapter_ = read_adapter(bundle);
   read_centroids(bundle, model->centroids_);
+  read_centroids(bundle, model->expression_centroids_, "expression_centroid");  // absent in files before them
   model->restore_record(meta);
   return model;
 }

@@ -102,12 +102,15 @@ class LatentModel final : public ModelRecord {
                      const ExpressionSource& data, const GeneTerms& terms, double stand_in_weight) const;
   // The training cells' mean codes per combination of levels (transfer mode "shift").
   void fit_centroids(const Posterior& q, const CovariateColumns& columns);
+  // Their mean log1p-normalised expression per combination (transfer mode
+  // "shift" with the observed response).
+  void fit_expression_centroids(const ExpressionSource& data, const CovariateColumns& columns);
   CellBatch batch(const ExpressionSource& data, const std::vector<int>& cells, const CovariateColumns& columns) const;
-  // Counts drawn from the decoder's likelihood at codes z (B, d) under
-  // `covariates`, with the library sizes already in out.library_size, into
-  // cells lo, lo + 1, ... of `out`.
-  void draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
-                   GeneratedCells& out);
+  // (B, G) counts drawn from the decoder's likelihood at codes z (B, d) under
+  // `covariates`, with the library sizes of cells lo, lo + 1, ... in
+  // out.library_size.
+  Tensor draw_counts(const Tensor& z, const Covariates& covariates, int lo, at::Generator& generator,
+                     const GeneratedCells& out);
   // generate(): whether combinations no training cell had are sampled at a
   // seen one plus the latent shift (option "unseen"); which cells, at which
   // levels and shifts (centroids_: one covariate away, see
@@ -130,8 +133,9 @@ class LatentModel final : public ModelRecord {
   Tensor z_mean_, z_sd_;    // (d,) standardisation of the codes the latent model learns
   Tensor z_low_, z_high_;   // (d,) clipping box, standardised units
   LibrarySizePools library_sizes_;
-  CovariateCentroids centroids_;
-  TensorBundle adapter_;  // the last LoRA fine-tuning's adapter file (empty: none)  // posterior means (unstandardised) per combination of levels
+  CovariateCentroids centroids_;             // posterior means (unstandardised) per combination of levels
+  CovariateCentroids expression_centroids_;  // mean log1p-normalised expression (G,) per combination
+  TensorBundle adapter_;  // the last LoRA fine-tuning's adapter file (empty: none)
   bool vae_trained_ = false, latent_trained_ = false;
 };
 

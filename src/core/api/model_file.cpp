@@ -115,23 +115,23 @@ std::vector<int64_t> longs_of(const Tensor& t) {
 
 }  // namespace
 
-void write_centroids(TensorBundle& bundle, const CovariateCentroids& centroids) {
+void write_centroids(TensorBundle& bundle, const CovariateCentroids& centroids, const std::string& prefix) {
   if (centroids.empty()) return;
   const CovariateCentroids::Table t = centroids.table();
   const int64_t k = static_cast<int64_t>(t.counts.size());
   const auto longs = at::TensorOptions().dtype(at::kLong);
-  bundle.put("centroid_codes", at::tensor(std::vector<int64_t>(t.codes.begin(), t.codes.end()), longs).view({k, -1}));
-  bundle.put("centroid_means", at::tensor(t.means, at::TensorOptions().dtype(at::kFloat)).view({k, -1}));
-  bundle.put("centroid_counts", at::tensor(std::vector<int64_t>(t.counts.begin(), t.counts.end()), longs));
+  bundle.put(prefix + "_codes", at::tensor(std::vector<int64_t>(t.codes.begin(), t.codes.end()), longs).view({k, -1}));
+  bundle.put(prefix + "_means", at::tensor(t.means, at::TensorOptions().dtype(at::kFloat)).view({k, -1}));
+  bundle.put(prefix + "_counts", at::tensor(std::vector<int64_t>(t.counts.begin(), t.counts.end()), longs));
 }
 
-void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids) {
+void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids, const std::string& prefix) {
   centroids.clear();
-  if (!bundle.has("centroid_counts")) return;
+  if (!bundle.has(prefix + "_counts")) return;
   CovariateCentroids::Table t;
-  for (int64_t v : longs_of(bundle.get("centroid_codes"))) t.codes.push_back(static_cast<int>(v));
-  for (int64_t v : longs_of(bundle.get("centroid_counts"))) t.counts.push_back(static_cast<long>(v));
-  const Tensor means = bundle.get("centroid_means").to(at::kFloat).contiguous();
+  for (int64_t v : longs_of(bundle.get(prefix + "_codes"))) t.codes.push_back(static_cast<int>(v));
+  for (int64_t v : longs_of(bundle.get(prefix + "_counts"))) t.counts.push_back(static_cast<long>(v));
+  const Tensor means = bundle.get(prefix + "_means").to(at::kFloat).contiguous();
   t.means.assign(means.data_ptr<float>(), means.data_ptr<float>() + means.numel());
   centroids.restore(t);
 }

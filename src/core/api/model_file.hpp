@@ -39,7 +39,10 @@ void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools);
 // A latent model's mean codes per combination of levels (centroid_codes,
 // centroid_means, centroid_counts); nothing when empty. Files written before
 // them leave `centroids` empty.
-void write_centroids(TensorBundle& bundle, const CovariateCentroids& centroids);
-void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids);
+// Stored as <prefix>_codes, <prefix>_means and <prefix>_counts; nothing
+// when empty, and read back empty when the file has none.
+void write_centroids(TensorBundle& bundle, const CovariateCentroids& centroids,
+                     const std::string& prefix = "centroid");
+void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids, const std::string& prefix = "centroid");
 
 }  // namespace exprflow
