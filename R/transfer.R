@@ -111,24 +111,26 @@
 #'
 #'   With a list or a network, any target they name can be predicted,
 #'   measured gene or not, from the trained targets they name (at least one
-#'   must be); a model gene they do not name gets the average of those. Measured on Papalexi 2021
-#'   with three targets held out whole
+#'   must be); a model gene they do not name gets the average of those.
+#'   Measured on Papalexi 2021 with three targets held out whole
 #'   (`inst/scripts/perturbation_papalexi_unseen.R`, folds 1-3: nine
-#'   targets), gene sets (Hallmark + KEGG + Reactome) are the best of the
-#'   three: mean response correlation 0.36 (co-expression 0.32, TRRUST
-#'   0.21), top-50 DEG overlap 0.44 (0.44, 0.39), energy distance 0.49
-#'   (0.61, 0.65). Against the average knock-out (every perturbed training
-#'   cell pooled) they win on DEG overlap (0.44 against 0.37), energy
-#'   distance (0.49 against 0.53) and telling the held-out targets apart,
-#'   and lose on response correlation (0.36 against 0.44): weak evidence,
-#'   not a validated predictor.
+#'   targets, package defaults), gene sets (Hallmark + KEGG + Reactome) are
+#'   the best of the three: mean response correlation 0.40 (co-expression
+#'   0.34, TRRUST 0.26), top-50 DEG overlap 0.44 (0.41, 0.33), energy
+#'   distance 0.41 (0.57, 0.63), perturbation discrimination 0.28 (0.56,
+#'   0.56; 0 best, 0.5 chance). Against the average knock-out (every
+#'   perturbed training cell pooled) they win on DEG overlap (0.44 against
+#'   0.37), energy distance (0.41 against 0.53) and telling the held-out
+#'   targets apart, and lose on response correlation (0.40 against 0.44):
+#'   weak evidence, not a validated predictor. With `response = "model"`
+#'   the gene sets scored 0.36 / 0.44 / 0.49 / 0.39.
 #' @param stand_in_weight How far an unseen target's shift trusts its
 #'   stand-ins against the plain average of the trained targets that could
 #'   stand in: 1 (default) the stand-ins alone, 0 the average, a number
 #'   between, or `"validated"`: the weight that best predicts the trained
 #'   targets' own latent shifts when each is left out in turn (least
-#'   squares; 1 with fewer than three such targets). Measured as above,
-#'   `"validated"` helps the weaker knowledge (response correlation / energy
+#'   squares; 1 with fewer than three such targets). Measured as above
+#'   with `response = "model"`, `"validated"` helps the weaker knowledge (response correlation / energy
 #'   distance: TRRUST 0.31 / 0.59 against 0.21 / 0.65, co-expression 0.34 /
 #'   0.60 against 0.32 / 0.61) and costs the gene sets (0.34 / 0.55 against
 #'   0.36 / 0.49); none reaches the average knock-out's response correlation
@@ -160,13 +162,18 @@
 #' @param response How the latent shift (`mode = "shift"`, `noise =
 #'   "cell"`) sets the moved cells' response: `NULL` (default) is
 #'   `"observed"` there and `"model"` otherwise. `"model"`: as the decoder
-#'   gives it at the shifted codes. `"observed"`: the cells making one move
-#'   change their mean log-normalised expression (`log1p(count / library
-#'   size * 1e4)`) per gene as the training cells' mean does between the two
-#'   combinations of levels, taken as the latent shift is (the cell's own
-#'   context, else the other contexts weighted by `shift_bandwidth`, else
-#'   pooled; an unseen target's stand-ins); each cell departs from that mean
-#'   as its `"model"` prediction departs from the model's mean response.
+#'   gives it at the shifted codes. `"observed"`: the cells of `x` making one
+#'   move (from one combination of levels to another) change their mean
+#'   log-normalised expression (`log1p(count / library size * 1e4)`) per gene
+#'   as the training cells' mean does between the two combinations, by the
+#'   latent shift's rule applied to the training cells' mean expression (the
+#'   cell's own context, else the other contexts weighted by
+#'   `shift_bandwidth` on the distances between their mean expression, else
+#'   pooled; an unseen target's stand-ins; doses are not read, as in the
+#'   latent shift); each cell departs from that mean as its `"model"`
+#'   prediction departs from the model's mean response over the cells of
+#'   `x` making the same move (so a cell moved alone gets the observed mean
+#'   change).
 #'   Those log values become counts again between the two neighbouring
 #'   counts, drawn so that the expected log value is kept. So the decoder's
 #'   errors in the mean response (on Kang it under-predicts how far IFN-beta
@@ -299,7 +306,8 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
                              .covariate_codes(model, to_table), options)
   sce <- .generated_sce(out$counts, to_table, model$genes, model$condition, covariates,
                         list(steps = steps, method = method %||% model$default_sampler,
-                             guidance_scale = guidance_scale, mode = mode, noise = noise, seed = seed),
+                             guidance_scale = guidance_scale, mode = mode, noise = noise, response = response,
+                             seed = seed),
                         cells = input$cells)
   # One covariate: the model's levels, as the condition column has them.
   from_levels <- input$condition

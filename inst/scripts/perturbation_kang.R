@@ -26,8 +26,9 @@
 #                            latent models' predictions twice, suffixed
 #                            _drawn and _cell (transfer_cells(noise = )),
 #                            and "shift" with noise "cell" once more with
-#                            the observed response, suffixed _observed
-#                            (transfer_cells(response = "observed"));
+#                            the decoder's own response instead of the
+#                            observed one, suffixed _model
+#                            (transfer_cells(response = "model"));
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on
 #                            (latent flows: suffixed _shift and _joint,
@@ -85,12 +86,12 @@ rows <- lapply(types, function(type) {
                          if (mode == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth))
           predictions[[name]] <- counts(moved)
           if (mode == "shift" && noise == "cell") {
-            # The same shift with the observed response: the other types'
-            # observed change anchors the mean, the model gives each cell's
-            # departure (transfer_cells(response = "observed")).
-            anchored <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise,
-                                       seed = 1, shift_bandwidth = bandwidth, response = "observed")
-            predictions[[paste0(name, "_observed")]] <- counts(anchored)
+            # The same shift with the decoder's own response instead of the
+            # observed one (the default: the other types' observed change
+            # anchors the mean, the model gives each cell's departure).
+            own <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise,
+                                  seed = 1, shift_bandwidth = bandwidth, response = "model")
+            predictions[[paste0(name, "_model")]] <- counts(own)
           }
         }
       }

@@ -11,8 +11,9 @@
 # architecture "vae" and mode "shift" (the latent arithmetic) by default;
 # latent models' predictions are scored as transfer_cells() gives them
 # ("model": each control cell's own noise kept) and with new draws
-# ("model_drawn", noise = "drawn"), and with mode "shift" with the observed
-# response ("model_observed", transfer_cells(response = "observed")).
+# ("model_drawn", noise = "drawn"), and with mode "shift" with the decoder's
+# own response ("model_own_response", transfer_cells(response = "model"))
+# instead of the observed one, the default.
 # Scored per target with perturbation_metrics() (top_k = 50 of the 299
 # genes) against the held-out guide's real cells, relative to the
 # non-targeting cells, beside two baselines:
@@ -67,10 +68,11 @@ scores <- do.call(rbind, lapply(targets, function(t) {
     predictions$model_drawn <- counts(transfer_cells(model, control, to = data.frame(target = t), mode = mode,
                                                      noise = "drawn", seed = 1))
   }
-  # The latent shift with the observed response (transfer_cells(response = )).
+  # The latent shift with the decoder's own response instead of the
+  # observed one (its default; transfer_cells(response = )).
   if (mode == "shift") {
-    predictions$model_observed <- counts(transfer_cells(model, control, to = data.frame(target = t), mode = mode,
-                                                        seed = 1, response = "observed"))
+    predictions$model_own_response <- counts(transfer_cells(model, control, to = data.frame(target = t),
+                                                            mode = mode, seed = 1, response = "model"))
   }
   predicted_profiles[[t]] <<- lapply(predictions, mean_log)
   papalexi_scores(t, counts(sce)[, sce$guide == held_out_guide[[t]]], predictions, counts(control))
@@ -86,7 +88,7 @@ if (length(measured)) {
     c(control = mean_log(counts(control))[[t]],
       real = mean_log(counts(sce)[, sce$guide == held_out_guide[[t]]])[[t]],
       model = predicted_profiles[[t]]$model[[t]],
-      if (mode == "shift") c(model_observed = predicted_profiles[[t]]$model_observed[[t]]))
+      if (mode == "shift") c(model_own_response = predicted_profiles[[t]]$model_own_response[[t]]))
   }))
   cat("\nknocked-out gene's own mean log expression (control / real held-out guide / model predictions)\n")
   print(round(own, 3))

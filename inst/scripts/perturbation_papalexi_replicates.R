@@ -6,7 +6,9 @@
 # held-out set is predicted from its replicate's non-targeting cells by the
 # latent shift, whose response comes from the target's other replicates,
 # weighed alike ("bwInf") or by how alike their non-targeting cells are
-# ("bw0.25", the default). Scored with perturbation_metrics() (top_k = 50)
+# ("bw0.25", the default), both with the default observed response, and
+# "bw0.25_model" with the decoder's own (transfer_cells(response = "model")).
+# Scored with perturbation_metrics() (top_k = 50)
 # beside the mean shift over the other replicates, equal and weighted
 # (perturbation_shift(reference = )); means over the targets.
 #
@@ -38,6 +40,8 @@ rows <- lapply(names(held), function(t) {
   others <- setdiff(reps[sizes[t, reps] >= 1], r)
   predictions <- lapply(c(bw0.25 = 0.25, bwInf = Inf), function(b)
     counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift", seed = 1, shift_bandwidth = b)))
+  predictions$bw0.25_model <- counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift",
+                                                    seed = 1, response = "model"))
   real <- counts(sce)[, sce$target == t & as.character(sce$bio_rep) == r]
   equal <- perturbation_shift(lapply(others, cells, t = t), lapply(others, cells, t = "NT"))
   weighted <- perturbation_shift(lapply(others, cells, t = t), lapply(others, cells, t = "NT"),

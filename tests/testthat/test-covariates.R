@@ -157,6 +157,14 @@ test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the 
                "needs `mode = \"shift\"`")
   expect_error(transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", noise = "drawn",
                               response = "observed"), "needs `noise = \"cell\"`")
+  # A cell without counts stays empty and leaves the others as they were.
+  emptied <- low
+  SingleCellExperiment::counts(emptied)[, 1] <- 0
+  with_empty <- transfer_cells(model, emptied, to = data.frame(dose = "high"), mode = "shift", seed = 1)
+  expect_true(all(SingleCellExperiment::counts(with_empty)[, 1] == 0))
+  expect_false(anyNA(as.matrix(SingleCellExperiment::counts(with_empty))))
+  expect_lt(abs(dosed_mean(with_empty[, -1]) - dosed_mean(observed[, -1])), 0.05)
+  expect_identical(S4Vectors::metadata(with_empty)$exprflow$response, "observed")
   # Cells moved to their own levels are returned as they were.
   expect_identical(SingleCellExperiment::counts(transfer_cells(model, low, to = data.frame(dose = "low"),
                                                                mode = "shift", seed = 1, response = "observed")),

@@ -330,7 +330,8 @@ void LatentModel::fit_expression_centroids(const ExpressionSource& data, const C
   const int n = data.n_cells(), batch_size = 512;
   for (int lo = 0; lo < n; lo += batch_size) {
     const int hi = std::min(n, lo + batch_size);
-    const Tensor x = batch(data, cell_range(lo, hi), {}).expression.to(at::kCPU).contiguous();  // (B, G)
+    const Tensor x = make_cell_batch(data, cell_range(lo, hi), {}, identity_, /*with_counts=*/false,
+                                     at::Device(at::kCPU)).expression.contiguous();  // (B, G)
     const int64_t G = x.size(1);
     const float* row = x.data_ptr<float>();
     for (int i = lo; i < hi; ++i) expression_centroids_.add(codes_of_cell(columns, covariates_, i), row + (i - lo) * G);
@@ -549,7 +550,8 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     if (expression_centroids_.empty()) {
       throw std::invalid_argument("the observed response needs the training cells' mean expression per context, "
                                   "which this model file does not hold (it predates it): train the model again, or "
-                                  "ask for the model's own response");
+                                  "ask for the model's own response (transfer_response \"model\"; in R, "
+                                  "response = \"model\")");
     }
   }
   SamplerSettings settings;
@@ -632,16 +634,21 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   // The observed response. The cells making one move (from, to) change
   // their log1p-normalised expression, on average over them, as the training
   // cells' mean log expression changes between the contexts (the expression
-  // shift s, weighted over contexts as the latent shift is); each cell
-  // departs from that as the model's moved counts depart from their own mean
-  // change: log value max(P + s - mean(P - L), 0) of a cell with log
-  // expression L before and P after the model's move (all normalised by the
-  // cell's observed library size, as the centroids are), made counts again by
-  // rounding in log space (decode/log_rounding.hpp). Two passes with the same
-  // draws: the first sums P - L per move.
-  const auto log_values = [](const Tensor& counts, const Tensor& library) {
-    return at::log1p(counts.to(at::kDouble) * (kNormalisationTarget / library.to(at::kDouble).unsqueeze(1)));
-  };  // (B, G)
+  // shift s: the latent shift's rule on the centroids of mean log
+  // expression); each cell departs from that as the model's moved counts
+  // depart from their own mean change: log value max(P + s - mean(P - L), 0)
+  // of a cell with log expression L before and P after the model's move (all
+  // normalised by the cell's observed library size, as the centroids are),
+  // made counts again by rounding in log space (decode/log_rounding.hpp).
+  // Two passes with the same draws: the first sums P - L per move. A cell
+  // moved to its own levels comes back exactly: its carried counts are its
+  // own (P = L), s = 0, and a count's own log value rounds to that count.
+  // Cells without counts (library size 0) stay empty and out of the means.
+  const auto log_values = [](const Tensor& counts, const Tensor& library) {  // (B, G), (B,) CPU double
+    const Tensor scale = at::where(library > 0, kNormalisationTarget / library, at::zeros_like(library));  // (B,)
+    return at::log1p(counts * scale.unsqueeze(1));                                                         // (B, G)
+  };
+  const auto on_cpu = [](const Tensor& t) { return t.to(at::kCPU).to(at::kDouble); };
   const auto move_of = [&](int c) {
     std::vector<int> key = codes_of_cell(from_columns, covariates_, c);
     const std::vector<int> to_codes = codes_of_cell(to_columns, covariates_, c);
@@ -649,7 +656,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     return key;
   };
   struct MoveSums {
-    Tensor change;  // (G,) double: sum over its cells of P - L
+    Tensor change;  // (G,) double: sum over its cells with counts of P - L
     long cells = 0;
   };
   std::map<std::vector<int>, MoveSums> moves;
@@ -658,40 +665,34 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     for (int lo = 0; lo < n; lo += batch_size) {
       const std::vector<int> cells = cell_range(lo, std::min<int>(n, lo + batch_size));
       const CellBatch observed = batch(data, cells, {});
-      const Tensor change = (log_values(moved_counts(observed, cells, lo, generator), observed.library_size) -
-                             log_values(observed.counts, observed.library_size)).to(at::kCPU);  // (B, G)
+      const Tensor library = on_cpu(observed.library_size);                                      // (B,)
+      const Tensor change = log_values(on_cpu(moved_counts(observed, cells, lo, generator)), library) -
+                            log_values(on_cpu(observed.counts), library);                       // (B, G)
       for (size_t i = 0; i < cells.size(); ++i) {
+        const int64_t row = static_cast<int64_t>(i);
+        if (!(library[row].item<double>() > 0)) continue;
         MoveSums& sums = moves[move_of(cells[i])];
-        const Tensor row = change[static_cast<int64_t>(i)];
-        sums.change = sums.change.defined() ? sums.change + row : row.clone();
+        sums.change = sums.change.defined() ? sums.change + change[row] : change[row].clone();
         ++sums.cells;
       }
     }
   }
   at::Generator generator = at::detail::createCPUGenerator(seed);
   at::Generator rounding = at::detail::createCPUGenerator(seed + 1);
+  const Tensor no_change = at::zeros({G}, at::TensorOptions().dtype(at::kDouble));
   for (int lo = 0; lo < n; lo += batch_size) {
     const std::vector<int> cells = cell_range(lo, std::min<int>(n, lo + batch_size));
     const CellBatch observed = batch(data, cells, {});
-    const Tensor counts = moved_counts(observed, cells, lo, generator);  // (B, G)
+    const Tensor library = on_cpu(observed.library_size);                    // (B,)
+    const Tensor counts = on_cpu(moved_counts(observed, cells, lo, generator));  // (B, G)
     std::vector<Tensor> mean_change;
     for (int c : cells) {
-      const MoveSums& sums = moves.at(move_of(c));
-      mean_change.push_back(sums.change / static_cast<double>(sums.cells));
+      const auto sums = moves.find(move_of(c));
+      mean_change.push_back(sums == moves.end() ? no_change : sums->second.change / static_cast<double>(sums->second.cells));
     }
-    const Tensor anchored = (log_values(counts, observed.library_size) +
-                             shifts_of(expression_centroids_, cells).to(at::kDouble) -
-                             at::stack(mean_change).to(device_))
-                                .clamp_min(0.0);  // (B, G)
-    // A cell moved to its own levels keeps its counts exactly.
-    std::vector<uint8_t> own(cells.size());
-    for (size_t i = 0; i < cells.size(); ++i) {
-      own[i] = codes_of_cell(from_columns, covariates_, cells[i]) == codes_of_cell(to_columns, covariates_, cells[i]);
-    }
-    const Tensor keep = at::tensor(own, at::TensorOptions().dtype(at::kByte)).to(at::kBool).to(device_).unsqueeze(1);  // (B, 1)
-    const Tensor rounded = round_in_log_space(anchored.to(at::kCPU), observed.library_size.to(at::kCPU), rounding)
-                               .to(counts.device(), counts.scalar_type());  // (B, G)
-    store_counts(at::where(keep, counts, rounded), lo, out);
+    const Tensor anchored = (log_values(counts, library) + on_cpu(shifts_of(expression_centroids_, cells)) -
+                             at::stack(mean_change)).clamp_min(0.0);  // (B, G)
+    store_counts(round_in_log_space(anchored, library, rounding), lo, out);  // empty cells: 0
   }
   return out;
 }

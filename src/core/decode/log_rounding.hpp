@@ -18,8 +18,9 @@
 
 namespace exprflow {
 
-// (B, G) counts (float) from `log_values` (B, G; below 0 read as 0) and `library`
-// (B,) positive library sizes, one uniform draw from `generator` per value.
+// (B, G) counts from `log_values` (B, G; below 0 read as 0) and `library`
+// (B,) library sizes (a cell of size 0 or less has no counts: all 0), one
+// uniform draw from `generator` per value. NaN is std::invalid_argument.
 Tensor round_in_log_space(const Tensor& log_values, const Tensor& library, at::Generator generator,
                           double target = kNormalisationTarget);
 
