@@ -130,11 +130,12 @@
 #'   between, or `"validated"`: the weight that best predicts the trained
 #'   targets' own latent shifts when each is left out in turn (least
 #'   squares; 1 with fewer than three such targets). Measured as above
-#'   with `response = "model"`, `"validated"` helps the weaker knowledge (response correlation / energy
-#'   distance: TRRUST 0.31 / 0.59 against 0.21 / 0.65, co-expression 0.34 /
-#'   0.60 against 0.32 / 0.61) and costs the gene sets (0.34 / 0.55 against
-#'   0.36 / 0.49); none reaches the average knock-out's response correlation
-#'   (0.44).
+#'   (default `response`; response correlation / energy distance),
+#'   `"validated"` helps the weaker knowledge (TRRUST 0.38 / 0.54 against
+#'   0.26 / 0.63, co-expression 0.38 / 0.54 against 0.34 / 0.57) and the
+#'   gene sets' response correlation (0.42 against 0.40) at a cost in energy
+#'   distance (0.48 against 0.41) and DEG overlap (0.42 against 0.44); none
+#'   reaches the average knock-out's response correlation (0.44).
 #' @param precision Of the network's matrix products, as in
 #'   [generate_cells()].
 #' @param shift_bandwidth How the latent shift (`mode = "shift"`) weighs

@@ -34,11 +34,12 @@
 # perturbation 0.435 / 0.373 / 0.532 / 0.5, no change - / - / 0.652 / 0.5.
 # With the decoder's own response (suffix _model): gene sets 0.357 / 0.438 /
 # 0.492 / 0.389, co-expression 0.320 / 0.442 / 0.612 / 0.556, TRRUST 0.211
-# / 0.387 / 0.646 / 0.389. Measured before the observed response was the
-# default (so with the decoder's response), stand_in_weight = "validated"
-# (blended with the trained targets' average) gave gene sets 0.338 / 0.447 /
-# 0.554 / 0.389, co-expression 0.335 / 0.429 / 0.597 / 0.500, TRRUST 0.310
-# / 0.409 / 0.592 / 0.500; the _validated rows now use the observed one.
+# / 0.387 / 0.646 / 0.389. With stand_in_weight = "validated" (blended with
+# the trained targets' average; observed response): gene sets 0.419 / 0.416
+# / 0.477 / 0.444, co-expression 0.384 / 0.420 / 0.542 / 0.556, TRRUST 0.383
+# / 0.353 / 0.538 / 0.500 (with the decoder's response, measured before the
+# observed one was the default: 0.338 / 0.447 / 0.554 / 0.389, 0.335 / 0.429
+# / 0.597 / 0.500, 0.310 / 0.409 / 0.592 / 0.500).
 suppressPackageStartupMessages({
   library(exprflow)
   library(SingleCellExperiment)
