@@ -284,19 +284,17 @@ expression_minibatch <- function(x, cells, log_normalised = TRUE, assay = NULL) 
   out
 }
 
-# Raw counts are whole numbers; normalised values passed by mistake are not.
-# (Negative and non-finite values are reported by the C++ source, with their position.)
+# Raw counts are finite whole numbers; normalised values passed by mistake are not.
 .check_whole_numbers <- function(values, arg) {
   missing <- sum(!is.finite(values))
   if (missing) {
     stop(sprintf("`%s` holds %d missing or infinite values (NA, NaN or Inf): counts must be finite",
                  arg, missing), call. = FALSE)
   }
-  finite <- values
-  if (any(finite < 0)) {
+  if (any(values < 0)) {
     stop(sprintf("`%s` holds negative values: counts must be non-negative", arg), call. = FALSE)
   }
-  if (any(finite != round(finite))) {
+  if (any(values != round(values))) {
     stop(sprintf(paste0("`%s` holds non-integer values: exprflow needs raw counts (it normalises ",
                         "them itself); pass the raw counts (`assay` names where they are)"), arg),
          call. = FALSE)

@@ -656,7 +656,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     return key;
   };
   struct MoveSums {
-    Tensor change;  // (G,) double: sum over its cells with counts of P - L
+    Tensor change;  // (G,) double: sum over its cells with counts of P - L, then their mean
     long cells = 0;
   };
   std::map<std::vector<int>, MoveSums> moves;
@@ -676,6 +676,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
         ++sums.cells;
       }
     }
+    for (auto& move : moves) move.second.change /= static_cast<double>(move.second.cells);
   }
   at::Generator generator = at::detail::createCPUGenerator(seed);
   at::Generator rounding = at::detail::createCPUGenerator(seed + 1);
@@ -688,7 +689,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     std::vector<Tensor> mean_change;
     for (int c : cells) {
       const auto sums = moves.find(move_of(c));
-      mean_change.push_back(sums == moves.end() ? no_change : sums->second.change / static_cast<double>(sums->second.cells));
+      mean_change.push_back(sums == moves.end() ? no_change : sums->second.change);
     }
     const Tensor anchored = (log_values(counts, library) + on_cpu(shifts_of(expression_centroids_, cells)) -
                              at::stack(mean_change)).clamp_min(0.0);  // (B, G)
