@@ -58,6 +58,14 @@ const std::map<std::string, Composition>& composition_table() {
          // seeds 1-3: batch 128 at 3e-3 0.0108 / 0.404 / 0.686 / 0.876,
          // batch 32 at 1e-2 0.0102 / 0.385 / 0.682 / 0.897 (4x the steps,
          // 1.6x the fit time), independent NB 0.0102 / 0.365 / 0.734 / 0.901.
+         // Tried on seed 1 at these defaults (0.0104 / 0.395 / 0.696 / 0.884;
+         // NB copula 0.0093 / 0.351 / 0.658 / 0.825), none kept: token_dim 128
+         // 0.0101 / 0.386 / 0.697 / 0.907 (1.4x the fit time); the 1,196
+         // residual genes cut into 16 tokens by k-means of their profiles
+         // 0.0100 / 0.383 / 0.714 / 0.890; sampling with guidance_scale 1.5 /
+         // 2 / 3 0.0119 / 0.0164 / 0.0284 (kNN AUC 0.753 / 0.865 / 0.966),
+         // with Heun at 1 0.0104 / 0.391 / 0.700 / 0.886. Neither the width
+         // of the residual token nor the sampler holds it back.
          gene_token_training(), {"gene_sets"}});
     add({"grn_attention", "gene_value_tokens", "grn_dit", "gene_readout", "gene", "flow",
          "one token per gene (gene embedding + value embedding); DiT blocks whose attention runs only along "

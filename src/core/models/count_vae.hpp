@@ -27,6 +27,12 @@
 
 namespace exprflow {
 
+// The embedding (posterior means) against PCA on held-out PBMC3k
+// (compare_latent.R, seeds 1-3; kNN label transfer / k-means ARI): PCA 0.901
+// / 0.663, these defaults 0.891 / 0.651. Tried and not kept, as none reaches
+// PCA's label transfer: likelihood "zinb" 0.895 / 0.644, "poisson" 0.897 /
+// 0.607; latent_dim 32 at learning rate 3e-4 0.895 / 0.664 (400 epochs:
+// 0.897 / 0.662), at 5e-4 0.896 / 0.649; one hidden layer 0.886 / 0.649.
 struct CountVaeSettings {
   int64_t latent_dim = 16;
   int64_t hidden = 256;
