@@ -28,6 +28,8 @@ Options ModelRecord::loaded_spec(const Json& meta) {
   // Files from before per_gene_weights read genes with one shared map.
   const Options defaults = composition_defaults(spec.text("architecture"), spec.text("objective", ""));
   if (defaults.has("per_gene_weights") && !spec.has("per_gene_weights")) spec.set("per_gene_weights", 0.0);
+  // Files from before the cell node have none (it is on for new models).
+  if (defaults.has("cell_node") && !spec.has("cell_node")) spec.set("cell_node", 0.0);
   return spec;
 }
 

@@ -388,7 +388,7 @@ std::unique_ptr<GenerativeModel> reads_back_without(const std::string& setting) 
 }
 
 // Files written before the cell node have no "cell_node" and no cell token:
-// they read back without one (the default is off).
+// they read back without one (new models have one by default).
 TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
   const auto model = reads_back_without("cell_node");
   auto with_node = GenerativeModel::create(tiny_spec("grn_attention", "flow").set("cell_node", 1),
