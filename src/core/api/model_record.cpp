@@ -25,11 +25,21 @@ ModelRecord::ModelRecord(Options spec, std::vector<std::string> genes, std::vect
 Options ModelRecord::loaded_spec(const Json& meta) {
   Options spec = Options::from_json(meta.at("spec").dump());
   spec.set("device", "cpu");
-  // Files from before per_gene_weights read genes with one shared map.
+  // Settings added after files were already being saved, with the value that
+  // reproduces what those older files hold. New models get the composition's
+  // default; a file without the setting was written before it existed.
+  struct LegacyValue {
+    const char* setting;
+    double value_in_older_files;
+  };
+  static constexpr LegacyValue kLegacy[] = {
+      {"per_gene_weights", 0.0},  // genes were read with one shared map
+      {"cell_node", 0.0},         // grn_attention had no cell node
+  };
   const Options defaults = composition_defaults(spec.text("architecture"), spec.text("objective", ""));
-  if (defaults.has("per_gene_weights") && !spec.has("per_gene_weights")) spec.set("per_gene_weights", 0.0);
-  // Files from before the cell node have none (it is on for new models).
-  if (defaults.has("cell_node") && !spec.has("cell_node")) spec.set("cell_node", 0.0);
+  for (const LegacyValue& legacy : kLegacy) {
+    if (defaults.has(legacy.setting) && !spec.has(legacy.setting)) spec.set(legacy.setting, legacy.value_in_older_files);
+  }
   return spec;
 }
 

@@ -391,9 +391,10 @@ std::unique_ptr<GenerativeModel> reads_back_without(const std::string& setting) 
 // they read back without one (new models have one by default).
 TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
   const auto model = reads_back_without("cell_node");
-  auto with_node = GenerativeModel::create(tiny_spec("grn_attention", "flow").set("cell_node", 1),
-                                           small_data().source->genes(), {}, resources_for("grn_attention"));
-  EXPECT_EQ(with_node->parameter_count(), model->parameter_count() + 8) << "the cell token, (token_dim,)";
+  auto by_default = GenerativeModel::create(tiny_spec("grn_attention", "flow"), small_data().source->genes(), {},
+                                            resources_for("grn_attention"));
+  EXPECT_TRUE(composition_defaults("grn_attention", "flow").flag("cell_node", false)) << "new models have the node";
+  EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + 8) << "the cell token, (token_dim,)";
 }
 
 // Files written before per_gene_weights have no such setting and a gene
