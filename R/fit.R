@@ -85,9 +85,13 @@
 #'   `token_dim`) tensor; from 10,000 genes the blocks recompute their
 #'   activations in backward (`activation_checkpointing = "auto"`; `TRUE` or
 #'   `FALSE` decides at any size) and training takes 32 cells a step: at
-#'   20,000 genes and 100,000 edges a step peaked at 2.1 GB (7.4 GB at 128
-#'   cells), measured without the cell node (which adds one token and 40,001
-#'   edges).
+#'   20,000 genes and 100,000 edges (plus the cell node's 40,001) a step
+#'   peaks at 5.4 GB resident with the package's memory policy (large blocks
+#'   kept for reuse, see [exprflow_info()]) and at 2.1 GB with
+#'   `options(exprflow.reuse_memory = FALSE)` set before loading, which
+#'   trains 2.4 times slower (`bench_compositions --genes 20000
+#'   --architecture grn_attention --sample-cells 0`, with and without
+#'   `--malloc-default`).
 #'   At 2,000 genes recomputing saved nothing measurable (peak 1.30 against
 #'   1.32 GB) and made training 1.7 times slower.
 #' * `"rank_tokens"` (flow by default; seed design Option 4, Geneformer

@@ -39,8 +39,11 @@ struct StageEntry {
 // (the default): from kCheckpointedGenes genes. Below it the saving is small
 // and the time is not: on the example data (2,000 genes, batch 32) peak
 // resident memory was 1.30 GB on against 1.32 GB off, and 5 epochs took 3.1
-// against 1.8 minutes. At 20,000 genes and 100,000 edges a step of 32 cells
-// peaks at 2.1 GB with it (bench_compositions).
+// against 1.8 minutes. At 20,000 genes and 100,000 edges (cell node on) a
+// step of 32 cells peaks at 5.4 GB resident with it and 5.9 GB without when
+// large blocks are kept for reuse (reuse_large_allocations, the R package's
+// policy), at 2.1 GB with glibc's defaults (bench_compositions
+// --malloc-default), which trains 2.4x slower.
 constexpr int64_t kCheckpointedGenes = 10000;
 
 bool grn_checkpointing(const Options& s, int64_t genes) {
