@@ -65,7 +65,14 @@
 #'   leaves it out): on held-out PBMC3k (TRRUST, seed 1) it lowered RBF MMD
 #'   from 0.0070 to 0.0056, energy distance from 0.246 to 0.204 and kNN AUC
 #'   from 0.742 to 0.672 (NB copula 0.0093 / 0.351 / 0.658), condition
-#'   accuracy went from 0.948 to 0.918, and fitting took 22% longer. Time
+#'   accuracy went from 0.948 to 0.918, and fitting took 22% longer. Over
+#'   seeds 1-3 with the node, `inst/scripts/compare_latent.R`: MMD 0.0063,
+#'   energy distance 0.234, kNN AUC 0.663, condition accuracy 0.925,
+#'   against the NB copula's 0.0089 / 0.329 / 0.650 / 0.837 on the same
+#'   splits (it wins all four on seed 2; kNN AUC 0.672 / 0.640 / 0.677
+#'   against 0.658 / 0.643 / 0.648), and the independent NB baseline's
+#'   0.0102 / 0.365 / 0.734 / 0.901; a fit took about 70 minutes on 2 cores
+#'   beside another. Time
 #'   and memory grow with the number of edges (and genes), not with genes
 #'   squared (a fused C++ kernel on the CPU). Each gene's token is read out to
 #'   its value by that gene's own linear map (`per_gene_weights = TRUE`;
@@ -81,15 +88,16 @@
 #'   the independent-NB baseline on RBF MMD (0.0073 against 0.0102), energy
 #'   distance (0.26 against 0.37) and condition accuracy (0.946 against
 #'   0.901), and lost kNN AUC narrowly (0.741 against 0.734); its embedding
-#'   is far below PCA (kNN accuracy 0.49 against 0.90). Every op holds a (cells, genes,
+#'   is far below PCA (kNN accuracy 0.49 against 0.90; with the node, seeds
+#'   2-3, 0.55 and 0.50). Every op holds a (cells, genes,
 #'   `token_dim`) tensor; from 10,000 genes the blocks recompute their
 #'   activations in backward (`activation_checkpointing = "auto"`; `TRUE` or
 #'   `FALSE` decides at any size) and training takes 32 cells a step: at
 #'   20,000 genes and 100,000 edges (plus the cell node's 40,001) a step
-#'   peaks at 5.4 GB resident with the package's memory policy (large blocks
+#'   peaks at 3.0 GB resident with the package's memory policy (large blocks
 #'   kept for reuse, see [exprflow_info()]) and at 2.1 GB with
 #'   `options(exprflow.reuse_memory = FALSE)` set before loading, which
-#'   trains 2.4 times slower (`bench_compositions --genes 20000
+#'   trains 2.5 times slower (`bench_compositions --genes 20000
 #'   --architecture grn_attention --sample-cells 0`, with and without
 #'   `--malloc-default`).
 #'   At 2,000 genes recomputing saved nothing measurable (peak 1.30 against

@@ -9,10 +9,13 @@
 //
 //   bench_compositions [--threads N] [--device cuda] [--batch N] [--genes N]
 //                      [--architecture NAME] [--steps N] [--sample-cells N]
-//                      [--malloc-default] [--precision float32|bfloat16]
+//                      [--malloc-default] [--no-block-cache]
+//                      [--precision float32|bfloat16]
 //                      [--set KEY=VALUE]...
 // Large blocks are reused as the R package does (reuse_large_allocations);
-// --malloc-default keeps glibc's defaults, to measure what that gains.
+// --malloc-default keeps glibc's defaults, to measure what that gains;
+// --no-block-cache keeps the policy's heap but not its cache of LibTorch's
+// large blocks (runtime/tensor_block_cache.hpp).
 // --precision bfloat16 trains and samples with bfloat16 matrix products
 // (runtime/matmul_precision.hpp).
 // --set adds a model setting to the compositions' defaults, e.g.
@@ -37,6 +40,7 @@
 #include "exprflow/api.hpp"
 #include "exprflow/memory.hpp"
 #include "runtime/device.hpp"
+#include "runtime/tensor_block_cache.hpp"
 
 using namespace exprflow;
 using namespace exprflow::bench;
@@ -117,7 +121,7 @@ int main(int argc, char** argv) {
   bool reuse = true;
   CommandLine args(argc, argv,
                    "bench_compositions [--architecture NAME] [--genes N] [--batch N] [--steps N] [--sample-cells N] "
-                   "[--threads N] [--device cpu|cuda] [--precision float32|bfloat16] [--malloc-default] "
+                   "[--threads N] [--device cpu|cuda] [--precision float32|bfloat16] [--malloc-default] [--no-block-cache] "
                    "[--set KEY=VALUE ...]");
   threads = static_cast<int>(args.number("--threads", threads));
   s.device = args.text("--device", s.device);
@@ -127,6 +131,7 @@ int main(int argc, char** argv) {
   only_genes = args.number("--genes", only_genes);
   only = args.text("--architecture", only);
   reuse = !args.has("--malloc-default");
+  const bool block_cache = !args.has("--no-block-cache");
   s.precision = args.text("--precision", s.precision);
   for (const std::string& setting : args.texts("--set")) {
     if (!add_setting(setting.c_str(), s.model_settings)) args.fail("--set takes KEY=VALUE, got '" + setting + "'");
@@ -143,12 +148,16 @@ int main(int argc, char** argv) {
   }
   set_torch_threads(threads);
   if (reuse) reuse_large_allocations(true);
+  if (!block_cache) keep_tensor_blocks(false);
   const RuntimeInfo info = runtime_info();
   std::printf("LibTorch %s, %d torch thread(s), BLAS %s (%s kernels), batch %d, device %s, malloc %s, "
               "matrix products %s\n",
               info.torch_version.c_str(), info.torch_threads, info.blas.c_str(),
               info.blas_core.empty() ? "?" : info.blas_core.c_str(), s.batch, s.device.c_str(),
-              large_allocations_reused() ? "reusing large blocks" : "glibc defaults", s.precision.c_str());
+              !large_allocations_reused() ? "glibc defaults"
+              : block_cache               ? "reusing large blocks, tensor block cache"
+                                          : "reusing large blocks, no tensor block cache",
+              s.precision.c_str());
   std::printf("fp32 mm peak: %.1f GFLOP/s\n", mm_gflops(s.device == "cuda" ? 8192 : 2048, 5, parse_device(s.device)));
   const std::vector<long> gene_counts = only_genes > 0 ? std::vector<long>{only_genes} : std::vector<long>{2000, 20000};
   for (long genes : gene_counts) {

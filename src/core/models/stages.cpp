@@ -40,10 +40,10 @@ struct StageEntry {
 // and the time is not: on the example data (2,000 genes, batch 32) peak
 // resident memory was 1.30 GB on against 1.32 GB off, and 5 epochs took 3.1
 // against 1.8 minutes. At 20,000 genes and 100,000 edges (cell node on) a
-// step of 32 cells peaks at 5.4 GB resident with it and 5.9 GB without when
-// large blocks are kept for reuse (reuse_large_allocations, the R package's
-// policy), at 2.1 GB with glibc's defaults (bench_compositions
-// --malloc-default), which trains 2.4x slower.
+// step of 32 cells peaks at 3.0 GB resident with the R package's memory
+// policy (reuse_large_allocations), at 2.1 GB with glibc's defaults
+// (bench_compositions --malloc-default), which trains 2.5x slower. Without
+// recomputing, under glibc's defaults: 3.5 GB.
 constexpr int64_t kCheckpointedGenes = 10000;
 
 bool grn_checkpointing(const Options& s, int64_t genes) {
@@ -147,7 +147,9 @@ const std::map<std::string, StageEntry<BackboneFactory>>& backbone_table() {
           // energy distance / kNN AUC / condition accuracy) 0.0056 / 0.204 /
           // 0.672 / 0.918 with it against 0.0070 / 0.246 / 0.742 / 0.948
           // without (NB copula 0.0093 / 0.351 / 0.658 / 0.825), for 22% more
-          // fit time. A network reaches few genes (TRRUST 207 of 2,000), so
+          // fit time. Seeds 1-3 with it: 0.0063 / 0.234 / 0.663 / 0.925
+          // (copula 0.0089 / 0.329 / 0.650 / 0.837; kNN AUC won on seed 2
+          // only). A network reaches few genes (TRRUST 207 of 2,000), so
           // without the node most genes see only themselves. (An earlier
           // 20-epoch run on the example data had shown no difference.)
           return Options().set("n_layers", 2.0).set("n_heads", 2.0).set("mlp_ratio", 2.0)
