@@ -104,7 +104,12 @@ NULL
 #' first and as fast as the second; a `set_tokens` step at 2,000 genes (128
 #' cells) peaked at 1.45 against 2.08 GB with the heap alone and trained
 #' 1.25x as fast; the latent models train as fast as with the heap alone
-#' (`bench_compositions --no-block-cache` for the heap alone). While a model trains or
+#' (`bench_compositions --no-block-cache` for the heap alone). On small
+#' data the cache costs memory instead: `fit_expression_model()` on the
+#' example data (1,200 cells, package defaults; `inst/bench/fit_seconds.R`)
+#' peaked at 1.66 against 1.43 GB for `grn_attention`, 1.45 against 1.38 GB
+#' for `set_tokens` and 1.13 against 1.12 GB for `latent_mlp`, in about the
+#' same time. While a model trains or
 #' samples, nothing is given back at all, and the 1 GiB rule returns when
 #' it is done: a `set_tokens` step at 128 cells frees more than 1 GiB, so
 #' the heap shrank and grew again at every step; holding it made
