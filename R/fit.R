@@ -94,7 +94,7 @@
 #'   activations in backward (`activation_checkpointing = "auto"`; `TRUE` or
 #'   `FALSE` decides at any size) and training takes 32 cells a step: at
 #'   20,000 genes and 100,000 edges (plus the cell node's 40,001) a step
-#'   peaks at 3.0 GB resident with the package's memory policy (large blocks
+#'   peaks at 2.9 GB resident with the package's memory policy (large blocks
 #'   kept for reuse, see [exprflow_info()]) and at 2.1 GB with
 #'   `options(exprflow.reuse_memory = FALSE)` set before loading, which
 #'   trains 2.5 times slower (`bench_compositions --genes 20000

@@ -99,17 +99,19 @@ NULL
 #' samples LibTorch's blocks of 1 MiB and more bypass it: each is kept whole
 #' for the next tensor of its size (rounded up by at most an eighth), and
 #' what is kept is freed when the run ends. A `grn_attention` step at
-#' 20,000 genes (32 cells) peaked at 3.0 GB against 2.1 GB under glibc's
+#' 20,000 genes (32 cells) peaked at 2.9 GB against 2.1 GB under glibc's
 #' defaults and 5.6 GB with the heap alone, and trained 2.5x as fast as the
 #' first and as fast as the second; a `set_tokens` step at 2,000 genes (128
-#' cells) peaked at 1.45 against 2.08 GB with the heap alone and trained
+#' cells) peaked at 1.39 against 2.08 GB with the heap alone and trained
 #' 1.25x as fast; the latent models train as fast as with the heap alone
-#' (`bench_compositions --no-block-cache` for the heap alone). On small
-#' data the cache costs memory instead: `fit_expression_model()` on the
-#' example data (1,200 cells, package defaults; `inst/bench/fit_seconds.R`)
-#' peaked at 1.66 against 1.43 GB for `grn_attention`, 1.45 against 1.38 GB
-#' for `set_tokens` and 1.13 against 1.12 GB for `latent_mlp`, in about the
-#' same time. While a model trains or
+#' (`bench_compositions --no-block-cache` for the heap alone). A batch of
+#' fewer cells (the last of an epoch, a validation batch) takes the full
+#' batches' kept blocks, up to twice its size: `fit_expression_model()` on
+#' the example data (1,200 cells, package defaults;
+#' `inst/bench/fit_seconds.R`) peaked at 1.25 GB for `grn_attention` (1.66
+#' without that rule, 1.43-1.46 with the heap alone) and 1.15 GB for
+#' `set_tokens` (1.45, 1.38) in the same time; `latent_mlp` at 1.13 against
+#' 1.06 GB with the heap alone. While a model trains or
 #' samples, nothing is given back at all, and the 1 GiB rule returns when
 #' it is done: a `set_tokens` step at 128 cells frees more than 1 GiB, so
 #' the heap shrank and grew again at every step; holding it made

@@ -165,5 +165,12 @@ int main(int argc, char** argv) {
       if (only.empty() || name == only) run(name, genes, s);
     }
   }
+  if (large_allocations_reused() && block_cache) {
+    const TensorBlockCacheCounts c = tensor_block_cache_counts();
+    std::printf("tensor block cache: %llu blocks reused (%llu of a larger class), %llu allocated; "
+                "at most %.0f MB kept and in use\n",
+                static_cast<unsigned long long>(c.reused), static_cast<unsigned long long>(c.reused_larger),
+                static_cast<unsigned long long>(c.allocated), c.peak_bytes / 1e6);
+  }
   return 0;
 }

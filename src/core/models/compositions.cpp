@@ -74,7 +74,7 @@ const std::map<std::string, Composition>& composition_table() {
          // Activations are (batch, genes, token_dim) per op: at 20,000 genes
          // and 100,000 edges a training step of 128 cells peaks at 7.4 GB
          // even with checkpointed blocks and glibc's malloc defaults, one of
-         // 32 at 2.1 GB (3.0 GB with the R package's memory policy;
+         // 32 at 2.1 GB (2.9 GB with the R package's memory policy;
          // bench_compositions, stages.cpp).
          Options(),
          // Example data, 20 epochs, seed 1: the centred correlation of

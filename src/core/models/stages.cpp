@@ -40,7 +40,7 @@ struct StageEntry {
 // and the time is not: on the example data (2,000 genes, batch 32) peak
 // resident memory was 1.30 GB on against 1.32 GB off, and 5 epochs took 3.1
 // against 1.8 minutes. At 20,000 genes and 100,000 edges (cell node on) a
-// step of 32 cells peaks at 3.0 GB resident with the R package's memory
+// step of 32 cells peaks at 2.9 GB resident with the R package's memory
 // policy (reuse_large_allocations), at 2.1 GB with glibc's defaults
 // (bench_compositions --malloc-default), which trains 2.5x slower. Without
 // recomputing, under glibc's defaults: 3.5 GB.

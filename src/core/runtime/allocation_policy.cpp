@@ -32,7 +32,7 @@ std::atomic<bool> reused{false};
 // under glibc's defaults. So during a run (HeapHeldForRun) LibTorch's large
 // blocks bypass the heap's free lists: the tensor block cache
 // (runtime/tensor_block_cache.hpp) keeps each whole for the next tensor of
-// its size class. The same step then peaked at 3.0 GB and trained as fast
+// its size class. The same step then peaked at 2.9 GB and trained as fast
 // as with the heap alone, 2.5x as fast as under glibc's defaults
 // (bench_compositions, --no-block-cache, --malloc-default; one run, nothing
 // else running).

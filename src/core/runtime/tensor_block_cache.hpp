@@ -11,14 +11,18 @@
 // blocks fragment it: the same step peaked at 5.6 GB resident against 2.1 GB.
 // Here a freed block is kept under its size class and handed whole to the
 // next request of that class, which a step's fixed shapes make; pages stay
-// faulted in and nothing fragments: 3.0 GB, as fast as the heap alone
+// faulted in and nothing fragments: 2.9 GB, as fast as the heap alone
 // (bench_compositions). When the last run ends, the kept blocks are freed.
-// On small data it costs memory instead: blocks kept under one class wait
-// while other shapes (validation batches, a last partial batch) take new
-// ones. R fits on the example data (1,200 cells, 2,000 genes, batch 32)
-// peaked 1-16% higher (grn_attention 1.66 against 1.43 GB; set_tokens
-// 1.45 / 1.38; latent_mlp 1.13 / 1.12; inst/bench/fit_seconds.R), in about
-// the same time. Releasing classes unused for a step would be the next try.
+// Fewer cells than a full batch (a last partial batch, a validation batch)
+// ask for the same layers' blocks a little smaller: they take the full
+// batches' kept blocks (up to twice their class) rather than keeping a set
+// of their own. Before that rule, R fits on the example data (1,200 cells,
+// 2,000 genes, full batches of 32 cells and two smaller shapes) kept a set
+// of blocks for each and
+// peaked higher than with the heap alone; with it, lower: grn_attention
+// 1.25 GB against 1.66 before the rule and 1.43-1.46 with the heap alone,
+// set_tokens 1.15 / 1.45 / 1.38, latent_mlp 1.13 / 1.13 / 1.06, in the same
+// time (inst/bench/fit_seconds.R, 2 epochs, two runs each).
 #pragma once
 
 #include <cstddef>
@@ -29,8 +33,10 @@ namespace exprflow {
 struct TensorBlockCacheCounts {
   size_t kept_bytes = 0;    // freed blocks waiting for a request of their class
   size_t in_use_bytes = 0;  // blocks of this cache held by live tensors
-  uint64_t reused = 0;      // requests served from kept blocks
-  uint64_t allocated = 0;   // requests that allocated a new block
+  uint64_t reused = 0;         // requests served from kept blocks
+  uint64_t reused_larger = 0;  // of which from a block of a larger class
+  uint64_t allocated = 0;      // requests that allocated a new block
+  size_t peak_bytes = 0;       // most kept + in use at once, since the process started
 };
 
 // Makes the cache LibTorch's CPU allocator, once per process. Returns
@@ -48,9 +54,10 @@ void release_tensor_blocks();
 // (bench_compositions --no-block-cache measures what it gains). On by default.
 void keep_tensor_blocks(bool on);
 
-// The size class a request of `bytes` is served from: requests of 1 MiB and
-// more round up to one of 8 steps per power of two (at most 12.5% more);
-// smaller ones are not cached (returned as they are).
+// The size class of a request of `bytes`: requests of 1 MiB and more round
+// up to one of 8 steps per power of two (at most 12.5% more); smaller ones
+// are not cached (returned as they are). A request takes a kept block of its
+// class, else of the smallest kept class up to twice its own.
 size_t tensor_block_size_class(size_t bytes);
 
 TensorBlockCacheCounts tensor_block_cache_counts();

@@ -60,6 +60,51 @@ TEST(TensorBlockCache, AHeldCacheHandsAFreedBlockToTheNextTensorOfItsClass) {
   release_tensor_blocks();
 }
 
+// A last partial batch asks for the same layers' blocks a little smaller:
+// it takes those the full batches left rather than keeping a set of its own.
+TEST(TensorBlockCache, ARequestTakesAKeptBlockOfUpToTwiceItsClass) {
+  ASSERT_TRUE(install_tensor_block_cache());
+  hold_tensor_blocks();
+  const void* full = nullptr;
+  { const at::Tensor a = tensor_of(8 * kMiB); full = a.data_ptr(); }
+  const TensorBlockCacheCounts start = tensor_block_cache_counts();
+  const void* partial = nullptr;
+  {
+    const at::Tensor b = tensor_of(5 * kMiB);
+    partial = b.data_ptr();
+    EXPECT_EQ(tensor_block_cache_counts().reused_larger, start.reused_larger + 1);
+    EXPECT_EQ(tensor_block_cache_counts().in_use_bytes - start.in_use_bytes, 8 * kMiB) << "the block's class";
+    EXPECT_EQ(tensor_block_cache_counts().kept_bytes, start.kept_bytes - 8 * kMiB);
+  }
+  EXPECT_EQ(partial, full);
+  EXPECT_EQ(tensor_block_cache_counts().kept_bytes, start.kept_bytes) << "back under its own class";
+  {
+    const at::Tensor again = tensor_of(8 * kMiB);
+    EXPECT_EQ(again.data_ptr(), full) << "the full batch finds it";
+  }
+  {
+    const at::Tensor much_smaller = tensor_of(3 * kMiB);
+    EXPECT_NE(much_smaller.data_ptr(), full) << "not a block more than twice its class";
+    EXPECT_EQ(tensor_block_cache_counts().allocated, start.allocated + 1);
+  }
+  release_tensor_blocks();
+}
+
+// Out of memory: the request throws LibTorch's error and leaves the counts as
+// they were.
+TEST(TensorBlockCache, ARequestThatCannotBeMetLeavesTheCountsAsTheyWere) {
+  ASSERT_TRUE(install_tensor_block_cache());
+  hold_tensor_blocks();
+  { const at::Tensor kept = tensor_of(2 * kMiB); }
+  const TensorBlockCacheCounts before = tensor_block_cache_counts();
+  const size_t beyond_any_address_space = size_t{1} << 60;
+  EXPECT_THROW(c10::GetAllocator(c10::DeviceType::CPU)->allocate(beyond_any_address_space), c10::Error);
+  const TensorBlockCacheCounts after = tensor_block_cache_counts();
+  EXPECT_EQ(after.in_use_bytes, before.in_use_bytes);
+  EXPECT_EQ(after.kept_bytes, before.kept_bytes) << "the kept block stays for its class";
+  release_tensor_blocks();
+}
+
 // LibTorch's kernels take scratch buffers through raw_allocate() and give
 // them back through raw_deallocate() (the GELU kernel does), which needs one
 // deleter for every block and the data pointer as its context.
