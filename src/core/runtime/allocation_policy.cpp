@@ -36,6 +36,12 @@ std::atomic<bool> reused{false};
 // as with the heap alone, 2.5x as fast as under glibc's defaults
 // (bench_compositions, --no-block-cache, --malloc-default; one run, nothing
 // else running).
+// The cache does not make the no-mmap half redundant: with the cache but
+// glibc's mmap (a scratch bench_compositions build, 2,000 genes, two runs
+// each) set_tokens trained at 143-148 against 171-177 cells/s and the vae at
+// 6,900 against 9,400 (its (128, 2,000) float batches are just under the
+// cache's 1 MiB, so glibc maps each afresh); grn_attention at 20,000 genes
+// was as fast and as large either way.
 constexpr int kTrimThresholdBytes = 1 << 30;
 // glibc's documented defaults, restored when the policy is switched off
 // (but for its sliding mmap threshold, which any mallopt() call fixes at its
