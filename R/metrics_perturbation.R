@@ -159,7 +159,7 @@ perturbation_metrics <- function(real, predicted, control, top_k = 100, training
       pearson_delta_deg = .pearson(predicted_delta[degs], real_delta[degs]),
       deg_overlap = if (responds) length(intersect(degs, predicted_degs)) / top_k else NA_real_,
       energy_distance = energy_distance(points, real_points, max_cells = max_cells, seed = seed),
-      mmd_rbf = mmd_rbf(points, real_points, max_cells = max_cells, seed = seed))
+      mmd_rbf = mmd_rbf(real_points, points, max_cells = max_cells, seed = seed))  # the real cells' kernel
     cbind(prediction = name, .metric_frame(values), stringsAsFactors = FALSE)
   })
   out <- do.call(rbind, rows)

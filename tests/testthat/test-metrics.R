@@ -130,6 +130,26 @@ test_that("samples of one distribution are close, shifted Gaussians far apart", 
   expect_true(all(far[c("recall", "density", "coverage")] < 0.1))
 })
 
+test_that("mmd_rbf's default kernel comes from the reference set alone", {
+  set.seed(3)
+  x <- matrix(rnorm(600), ncol = 2)
+  shifted <- function(by) {
+    y <- matrix(rnorm(600), ncol = 2)
+    y[, 1] <- y[, 1] + by
+    y
+  }
+  from_x <- stats::median(stats::dist(x)) * c(0.5, 1, 2)
+  for (by in c(1, 50)) {
+    y <- shifted(by)
+    expect_equal(mmd_rbf(x, y), mmd_rbf(x, y, bandwidths = from_x))
+  }
+  # With the pooled cells' median a set 50 units off scored below one 10
+  # units off (its own kernel was wider); with the reference's it does not.
+  expect_gt(mmd_rbf(x, shifted(50)), mmd_rbf(x, shifted(10)) - 0.02)
+  expect_equal(mmd_rbf(c(1, 1, 1), c(2, 3, 4)), mmd_rbf(c(1, 1, 1), c(2, 3, 4), bandwidths = c(0.5, 1, 2)),
+               info = "identical reference cells: the pooled scale (median distance 1 here)")
+})
+
 test_that("distances have their known closed-form values", {
   # MMD of two point masses at distance 1 with one bandwidth: 2 - 2 exp(-1 / 2).
   expect_equal(mmd_rbf(c(0, 0), c(1, 1), bandwidths = 1), 2 - 2 * exp(-0.5))
