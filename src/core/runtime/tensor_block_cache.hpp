@@ -1,7 +1,7 @@
 // A cache of LibTorch's large CPU tensor blocks for the length of a run (a
 // training or sampling run: HeapHeldForRun). Installed as LibTorch's CPU
-// allocator by install_tensor_block_cache(); outside a run it hands every
-// request to the allocator it replaced.
+// allocator by install_tensor_block_cache(); outside a run it allocates and
+// frees as LibTorch's default CPU allocator does (c10::alloc_cpu / free_cpu).
 //
 // Why: a training step allocates the same (cells, genes, width) activations
 // every step. Served by glibc with its defaults, each block above the mmap
@@ -18,11 +18,11 @@
 // batches' kept blocks (up to twice their class) rather than keeping a set
 // of their own. Before that rule, R fits on the example data (1,200 cells,
 // 2,000 genes, full batches of 32 cells and two smaller shapes) kept a set
-// of blocks for each and
-// peaked higher than with the heap alone; with it, lower: grn_attention
-// 1.25 GB against 1.66 before the rule and 1.43-1.46 with the heap alone,
-// set_tokens 1.15 / 1.45 / 1.38, latent_mlp 1.13 / 1.13 / 1.06, in the same
-// time (inst/bench/fit_seconds.R, 2 epochs, two runs each).
+// of blocks for each and peaked higher than with the heap alone. With it
+// (this build / before the rule / heap alone; inst/bench/fit_seconds.R, 2
+// epochs, two runs each, the same time): grn_attention 1.25 / 1.66 /
+// 1.43-1.46 GB, set_tokens 1.15 / 1.45 / 1.38; latent_mlp still peaks
+// higher, 1.13 / 1.13 / 1.06.
 #pragma once
 
 #include <cstddef>
@@ -31,7 +31,7 @@
 namespace exprflow {
 
 struct TensorBlockCacheCounts {
-  size_t kept_bytes = 0;    // freed blocks waiting for a request of their class
+  size_t kept_bytes = 0;    // freed blocks waiting for a request (of their class or up to half of it)
   size_t in_use_bytes = 0;  // blocks of this cache held by live tensors
   uint64_t reused = 0;         // requests served from kept blocks
   uint64_t reused_larger = 0;  // of which from a block of a larger class
