@@ -572,6 +572,9 @@ TEST(Hdf5Source, ReadsAnndataEncodingAttributesInAFreshProcess) {
         std::vector<float> counts(expected.size());
         source->fill_counts(cells, counts.data());
         std::fprintf(stderr, "format %s, %d cells\n", source->format().c_str(), source->n_cells());
+        // The child wrote its own file (temp_path() names it by process) and
+        // exits here, before the test's last line: it removes that file itself.
+        std::remove(path.c_str());
         std::exit(counts == expected ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "format hdf5_csc, 9 cells");
