@@ -112,7 +112,10 @@ const std::map<std::string, Composition>& composition_table() {
          // job). PBMC3k, seed 1: MMD 0.0137 at batch 32 and 1e-2 (a separate
          // run from 0.021 at the old defaults); seed 2: 0.0125 / 0.460 /
          // 0.751 / 0.921 (independent NB 0.0111 / 0.389 / 0.716 / 0.889,
-         // NB copula 0.0095 / 0.349 / 0.643 / 0.822). Epochs, example data, seed 1:
+         // NB copula 0.0095 / 0.349 / 0.643 / 0.822); seed 3, MMD on the
+         // real cells' kernel: 0.0093 / 0.362 / 0.712 / 0.921 (independent
+         // NB 0.0094 / 0.347 / 0.742 / 0.902, copula 0.0075 / 0.288 / 0.648
+         // / 0.866). Epochs, example data, seed 1:
          // 50 gave 0.0167 / 0.56 / 0.773 / 0.77 (421 s), the default 100
          // 0.0138 / 0.51 / 0.726 / 0.85, 200 0.0132 / 0.49 / 0.706 / 0.84; a
          // value vector per gene (tried, not kept) 0.0144 /
