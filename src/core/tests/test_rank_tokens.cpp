@@ -2,6 +2,7 @@
 // that scatters each token back to the gene it stood for.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 #include "decode/rank_readout.hpp"
@@ -17,6 +18,24 @@ TEST(RankTokens, TopGenesAreTheHighestFirstWithTiesToTheLowerIndex) {
   EXPECT_TRUE(at::equal(top, at::tensor({1, 3, 0, 0, 7 - 5, 9 - 5}, at::kLong).view({2, 3})));
   EXPECT_THROW(top_gene_indices(x, 6), std::invalid_argument);
   EXPECT_THROW(top_gene_indices(x, 0), std::invalid_argument);
+}
+
+// The partial selection against the full stable sort, where ties matter:
+// small integers (many genes share the k-th value, which the lower indices
+// must win), continuous values, every gene (k = G), and a NaN.
+TEST(RankTokens, TopGenesMatchTheStableSortDrawForDraw) {
+  at::manual_seed(3);
+  const Tensor integers = at::randint(0, 4, {64, 300}).to(at::kFloat);  // ~75 genes per value
+  const Tensor continuous = at::randn({64, 300});
+  for (const Tensor& x : {integers, continuous}) {
+    for (int64_t k : {1, 7, 128, 299, 300}) {
+      EXPECT_TRUE(at::equal(top_gene_indices(x, k), top_gene_indices_reference(x, k))) << k;
+    }
+  }
+  Tensor with_nan = continuous.clone();
+  with_nan[5][17] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(at::equal(top_gene_indices(with_nan, 128), top_gene_indices_reference(with_nan, 128)));
+  EXPECT_THROW(top_gene_indices_reference(continuous, 301), std::invalid_argument);
 }
 
 TEST(RankTokens, TokenIsGenePlusValuePlusRankPosition) {

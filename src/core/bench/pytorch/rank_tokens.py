@@ -14,8 +14,9 @@ Per step, as exprflow's trainer: log-normalise the counts and standardise each g
 fitted on the training cells before the first step (GeneScaling::fit; here in `prepare`, untimed, as there).
 
 Known differences from exprflow:
-- The top genes come from torch.topk (a partial selection, what a PyTorch user reaches for); exprflow runs a full
-  stable descending sort of the G values per cell and keeps the first k, so that ties go to the lower gene index.
+- The top genes come from torch.topk (a partial selection, what a PyTorch user reaches for); exprflow selects with
+  topk too, then gives ties at the k-th value to the lower gene indices and sorts the k chosen values stably (the
+  first k of a stable descending sort of the G values), so that ties go to the lower gene index.
   The noisy state x_t is continuous, so ties have probability zero and both select the same genes in the same
   order. As in exprflow, the decoder recomputes the selection from x_t (the tokenizer and decoder stay separate
   modules); it is a (B, G) selection, small next to the backbone.
