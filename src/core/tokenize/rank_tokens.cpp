@@ -26,6 +26,9 @@ Tensor top_gene_indices_reference(const Tensor& x, int64_t k) {
 
 Tensor top_gene_indices(const Tensor& x, int64_t k) {
   check_selection(x, k);
+  // On a GPU the sort is one kernel, and nonzero() below would wait for the
+  // device on every network call.
+  if (!x.device().is_cpu()) return top_gene_indices_reference(x, k);
   const Tensor v = x.detach();
   const int64_t B = v.size(0);
   // Each cell's k-th largest value bounds its sequence: every gene above it

@@ -16,8 +16,8 @@ namespace exprflow {
 
 // The k genes of each cell with the highest values, highest first:
 // (B, G) -> (B, k) int64. Ties go to the lower gene index, so the tokenizer
-// and the decoder always agree. A partial selection (topk) bounds the
-// sequence and only the k chosen values are sorted; the result is the first
+// and the decoder always agree. On the CPU a partial selection (topk)
+// bounds the sequence and only the k chosen values are sorted; the result is the first
 // k of a stable descending sort of the whole row, which
 // top_gene_indices_reference() computes and the tests compare against.
 Tensor top_gene_indices(const Tensor& x, int64_t k);
