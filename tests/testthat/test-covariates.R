@@ -127,7 +127,7 @@ test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the 
   expect_error(transfer_cells(two_covariate_model(), low, to = data.frame(dose = "high"), mode = "shift"),
                "needs a latent model")
 
-  # The observed response (the default of the shift): the other types'
+  # The observed response: the other types'
   # observed change of the dosed genes (a fourfold dose in every type)
   # carried to B, with each cell's departure from it as the model gives it.
   # It lands nearer the real high-dose B cells, never seen, than the
@@ -137,13 +137,18 @@ test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the 
   SingleCellExperiment::logcounts(real_high) <- exprflow:::.log_normalise(SingleCellExperiment::counts(real_high), 1e4)
   observed <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", seed = 1,
                              response = "observed")
-  expect_identical(SingleCellExperiment::counts(observed), SingleCellExperiment::counts(moved))
   own_response <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", seed = 1,
                                  response = "model")
   expect_gt(dosed_mean(own_response) - dosed_mean(kept), 0.2)
   expect_lt(abs(dosed_mean(observed) - dosed_mean(real_high)) + 0.3,
             abs(dosed_mean(own_response) - dosed_mean(real_high)))
   expect_lt(abs(dosed_mean(observed) - dosed_mean(real_high)), 0.25)
+  # "both", the default: the mean change halfway between the observed one
+  # and the decoder's (they are 0.4 apart here).
+  both <- transfer_cells(model, low, to = data.frame(dose = "high"), mode = "shift", seed = 1, response = "both")
+  expect_identical(SingleCellExperiment::counts(both), SingleCellExperiment::counts(moved))
+  expect_lt(abs(dosed_mean(both) - (dosed_mean(observed) + dosed_mean(own_response)) / 2), 0.05)
+  expect_identical(S4Vectors::metadata(moved)$exprflow$response, "both")
   expect_equal(Matrix::colSums(SingleCellExperiment::counts(observed)), Matrix::colSums(SingleCellExperiment::counts(low)),
                tolerance = 0.1)
   # Saved and loaded, the model keeps the training cells' mean expression.
@@ -163,14 +168,15 @@ test_that("transfer_cells(mode = \"shift\") moves a held-out combination by the 
   with_empty <- transfer_cells(model, emptied, to = data.frame(dose = "high"), mode = "shift", seed = 1)
   expect_true(all(SingleCellExperiment::counts(with_empty)[, 1] == 0))
   expect_false(anyNA(as.matrix(SingleCellExperiment::counts(with_empty))))
-  expect_lt(abs(dosed_mean(with_empty[, -1]) - dosed_mean(observed[, -1])), 0.05)
-  expect_identical(S4Vectors::metadata(with_empty)$exprflow$response, "observed")
+  expect_lt(abs(dosed_mean(with_empty[, -1]) - dosed_mean(moved[, -1])), 0.05)
   # Cells moved to their own levels are returned as they were.
   expect_identical(SingleCellExperiment::counts(transfer_cells(model, low, to = data.frame(dose = "low"),
                                                                mode = "shift", seed = 1, response = "observed")),
                    SingleCellExperiment::counts(low))
   expect_error(transfer_cells(model, low, to = data.frame(dose = "high"), response = "seen"),
-               "`response` must be NULL, \"model\" or \"observed\"")
+               "`response` must be NULL, \"model\", \"observed\" or \"both\"")
+  expect_error(transfer_cells(model, low, to = data.frame(dose = "high"), mode = "joint", response = "both"),
+               "`response = \"both\"` anchors the latent shift: it needs `mode = \"shift\"`")
 })
 
 test_that("several covariates: errors name the argument and the covariate", {

@@ -54,12 +54,16 @@ double shift_bandwidth_of(const Options& o) {
 // at its shifted code; "observed" (transfer mode "shift", noise "cell")
 // anchors the mean response per gene on the training cells' observed change
 // in mean log expression between the contexts, each cell departing from it as
-// the model says. Kang 2018 as above: see transfer_cells() in R for the figures.
-bool transfer_uses_observed_response(const std::string& response) {
-  if (response != "model" && response != "observed") {
-    throw std::invalid_argument("transfer_response must be \"model\" or \"observed\", got \"" + response + "\"");
-  }
-  return response == "observed";
+// the model says; "both" anchors it halfway between the observed change and
+// the model's own mean change (their errors are partly independent). The
+// weight of the observed change: 0, 1 or 0.5. Kang 2018 as above: see
+// transfer_cells() in R for the figures.
+double observed_response_weight(const std::string& response) {
+  if (response == "model") return 0.0;
+  if (response == "observed") return 1.0;
+  if (response == "both") return 0.5;
+  throw std::invalid_argument("transfer_response must be \"model\", \"observed\" or \"both\", got \"" + response +
+                              "\"");
 }
 
 bool transfer_keeps_noise(const std::string& noise) {
@@ -537,7 +541,8 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
     throw std::invalid_argument("transfer mode 'shift' needs the training cells' mean codes, which this model "
                                 "file does not hold (it predates them): train the model again");
   }
-  const bool observed_response = transfer_uses_observed_response(o.text("transfer_response"));
+  const double observed_weight = observed_response_weight(o.text("transfer_response"));
+  const bool observed_response = observed_weight > 0;
   if (observed_response) {
     if (!shift) {
       throw std::invalid_argument("the observed response anchors the latent shift: it needs transfer mode 'shift', "
@@ -640,6 +645,8 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   // of a cell with log expression L before and P after the model's move (all
   // normalised by the cell's observed library size, as the centroids are),
   // made counts again by rounding in log space (decode/log_rounding.hpp).
+  // With the observed change at weight w ("both": 0.5), max(P + w (s -
+  // mean(P - L)), 0): the mean change lands between s and the model's own.
   // Two passes with the same draws: the first sums P - L per move. A cell
   // moved to its own levels comes back exactly: its carried counts are its
   // own (P = L), s = 0, and a count's own log value rounds to that count.
@@ -691,8 +698,11 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
       const auto sums = moves.find(move_of(c));
       mean_change.push_back(sums == moves.end() ? no_change : sums->second.change);
     }
-    const Tensor anchored = (log_values(counts, library) + on_cpu(shifts_of(expression_centroids_, cells)) -
-                             at::stack(mean_change)).clamp_min(0.0);  // (B, G)
+    // The move's mean change becomes w s + (1 - w) mean(P - L).
+    const Tensor anchored =
+        (log_values(counts, library) +
+         observed_weight * (on_cpu(shifts_of(expression_centroids_, cells)) - at::stack(mean_change)))
+            .clamp_min(0.0);  // (B, G)
     store_counts(round_in_log_space(anchored, library, rounding), lo, out);  // empty cells: 0
   }
   return out;
