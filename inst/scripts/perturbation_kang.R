@@ -34,7 +34,9 @@
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on
 #                            (latent flows: suffixed _shift and _joint,
-#                            generate_cells(unseen = )).
+#                            generate_cells(unseen = ); _shift once more
+#                            with each other response, suffixed _observed
+#                            and _model, generate_cells(response = )).
 # Everything is scored on the n_genes (2,000) most variable genes of Kang
 # (log-normalised, both conditions). Cell types come from read_kang2018()
 # (transfer from PBMC3k; see that script). Prints one row per type and the
@@ -109,11 +111,17 @@ rows <- lapply(types, function(type) {
     unseens <- if (identical(model$space, "latent") && architecture != "vae") c("shift", "joint") else "joint"
     for (unseen in unseens) {
       for (bandwidth in if (unseen == "shift") bandwidths else list(NULL)) {
-        made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
-                               n = ncol(cells(type, "stim")), seed = 1, unseen = unseen, shift_bandwidth = bandwidth)
-        name <- paste0(architecture, "_generate", if (length(unseens) > 1L) paste0("_", unseen),
-                       if (unseen == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth))
-        predictions[[name]] <- counts(made)
+        # The shift's cells with each response: the default ("both"), the
+        # observed change alone, drawn at the shifted codes ("model").
+        for (response in if (unseen == "shift") list(NULL, "observed", "model") else list(NULL)) {
+          made <- generate_cells(model, condition = data.frame(cell_type = type, stim = "stim"),
+                                 n = ncol(cells(type, "stim")), seed = 1, unseen = unseen,
+                                 shift_bandwidth = bandwidth, response = response)
+          name <- paste0(architecture, "_generate", if (length(unseens) > 1L) paste0("_", unseen),
+                         if (unseen == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth),
+                         if (!is.null(response)) paste0("_", response))
+          predictions[[name]] <- counts(made)
+        }
       }
     }
     message(sprintf("%s held out, %s: fit and predict %.0f s", type, architecture,

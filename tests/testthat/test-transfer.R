@@ -111,6 +111,22 @@ test_that("a latent flow generates a combination no training cell had at a seen 
   expect_false(identical(SingleCellExperiment::counts(alike), SingleCellExperiment::counts(shifted)))
   expect_error(generate_cells(model, condition = unseen, n = 5, unseen = "joint", shift_bandwidth = 1),
                "only `unseen = \"shift\"` uses")
+  # By default ("both") its cells are generated at the seen combination and
+  # moved as transfer_cells() moves observed cells; "model" draws them from
+  # the decoder at the shifted codes.
+  at_control <- generate_cells(model, condition = data.frame(cell_type = "B", stim = "ctrl"), n = 20, seed = 1)
+  moved <- transfer_cells(model, at_control, to = data.frame(stim = "stim"), mode = "shift", seed = 1)
+  expect_identical(SingleCellExperiment::counts(shifted), SingleCellExperiment::counts(moved))
+  expect_identical(S4Vectors::metadata(shifted)$exprflow$response, "both")
+  drawn <- generate_cells(model, condition = unseen, n = 20, seed = 1, response = "model")
+  expect_false(identical(SingleCellExperiment::counts(drawn), SingleCellExperiment::counts(shifted)))
+  observed <- generate_cells(model, condition = unseen, n = 20, seed = 1, response = "observed")
+  expect_identical(SingleCellExperiment::counts(observed),
+                   SingleCellExperiment::counts(transfer_cells(model, at_control, to = data.frame(stim = "stim"),
+                                                               mode = "shift", seed = 1, response = "observed")))
+  expect_error(generate_cells(model, condition = unseen, n = 5, unseen = "joint", response = "both"),
+               "needs `unseen = \"shift\"`")
+  expect_error(generate_cells(model, condition = unseen, n = 5, response = "drawn"), "`response` must be NULL")
   # A combination seen in training is sampled as it is either way.
   seen <- data.frame(cell_type = "NK", stim = "stim")
   expect_identical(SingleCellExperiment::counts(generate_cells(model, condition = seen, n = 20, seed = 1)),

@@ -101,7 +101,11 @@ Options GenerativeModel::default_sample_options() {
       .set("transfer_noise", "default")
       // transfer "shift" of latent models: the response per gene the
       // decoder gives ("model"), or the training cells' observed one with
-      // each cell's departure from it as the model gives it ("observed").
+      // each cell's departure from it as the model gives it ("observed"),
+      // or halfway between the two ("both"; R's default). Also generate()'s
+      // unseen combinations sampled by "shift": "model" draws them at the
+      // shifted codes, the others generate them at the seen combination and
+      // move them as transfer() moves observed cells.
       .set("transfer_response", "model")
       // transfer "shift" only: (gene, term) pairs whose shared terms choose
       // stand-ins for unseen targets (data/coexpression_stand_ins.hpp);

@@ -119,6 +119,12 @@ class LatentModel final : public ModelRecord {
   void plan_unseen_combinations(const CovariateColumns& columns, CovariateColumns& sampled,
                                 std::vector<std::vector<float>>& shifts) const;
   Tensor shift_rows(const std::vector<std::vector<float>>& shifts, const std::vector<int>& cells, int64_t d) const;
+  // generate() with an anchored response (option transfer_response
+  // "observed" or "both"): every cell generated at the levels it is sampled
+  // under (`sampled`: a seen anchor for unseen combinations), then moved to
+  // its asked-for levels by transfer() with the latent shift.
+  GeneratedCells generate_at_anchors_then_move(const CellCovariates& conditions, const CovariateColumns& sampled,
+                                               const Options& o);
   // Counts (B, G) and their log-normalised values into cells lo, lo + 1, ... of `out`.
   void store_counts(const Tensor& counts, int lo, GeneratedCells& out);
   // vae_input = "pca": fits the encoder's projection on (a subsample of) the training cells.
