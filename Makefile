@@ -81,8 +81,9 @@ core-test-build: deps
 	cmake -S src/core -B $(CORE_TEST_BUILD) -DCMAKE_BUILD_TYPE=Release -DEXPRFLOW_BUILD_TESTS=ON >/dev/null
 	cmake --build $(CORE_TEST_BUILD) -j $(JOBS)
 
+# pipefail: a failing test fails the target (tee alone would exit 0).
 core-test: core-test-build
-	$(CORE_TEST_BUILD)/exprflow_core_tests --gtest_brief=1 2>&1 | tee $(CORE_TEST_BUILD)/gtest.log
+	set -o pipefail; $(CORE_TEST_BUILD)/exprflow_core_tests --gtest_brief=1 2>&1 | tee $(CORE_TEST_BUILD)/gtest.log
 
 # Both suites, then one summary line counted over both.
 test: install
@@ -90,7 +91,7 @@ test: install
 	$(MAKE) --no-print-directory core-test || status=1; \
 	Rscript tools/run_testthat.R 2>&1 | tee build/testthat.log || status=1; \
 	g_pass=$$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' $(CORE_TEST_BUILD)/gtest.log | tail -1); \
-	g_fail=$$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' $(CORE_TEST_BUILD)/gtest.log | tail -1); \
+	g_fail=$$(grep -c '^\[  FAILED  \] [A-Za-z_]' $(CORE_TEST_BUILD)/gtest.log); \
 	r_pass=$$(sed -n 's/^testthat: \([0-9]*\) passed.*/\1/p' build/testthat.log | tail -1); \
 	r_fail=$$(sed -n 's/^testthat: [0-9]* passed, \([0-9]*\) failed.*/\1/p' build/testthat.log | tail -1); \
 	if [ -z "$$g_pass" ] || [ -z "$$r_pass" ]; then status=1; fi; \
