@@ -171,11 +171,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 # "model" (the only one) otherwise.
 .unseen_response <- function(response, unseen) {
   if (is.null(response)) return(if (unseen == "shift") "both" else "model")
-  .check_string(response, "response")
-  if (!response %in% c("model", "observed", "both")) {
-    stop(sprintf("`response` must be NULL, \"model\", \"observed\" or \"both\"; got \"%s\"", response),
-         call. = FALSE)
-  }
+  .check_response(response)
   if (response != "model" && unseen != "shift") {
     stop(sprintf("`response = \"%s\"` moves the cells of unseen combinations by the latent shift: it needs `unseen = \"shift\"`",
                  response), call. = FALSE)

@@ -347,11 +347,7 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
 # noise), else "model".
 .transfer_response <- function(response, mode, noise) {
   if (is.null(response)) return(if (mode == "shift" && noise == "cell") "both" else "model")
-  .check_string(response, "response")
-  if (!response %in% c("model", "observed", "both")) {
-    stop(sprintf("`response` must be NULL, \"model\", \"observed\" or \"both\"; got \"%s\"", response),
-         call. = FALSE)
-  }
+  .check_response(response)
   if (response != "model" && mode != "shift") {
     stop(sprintf("`response = \"%s\"` anchors the latent shift: it needs `mode = \"shift\"`, not \"%s\"", response,
                  mode), call. = FALSE)
@@ -361,6 +357,15 @@ transfer_cells.default <- function(model, x, to, from = NULL, assay = NULL, step
          call. = FALSE)
   }
   response
+}
+
+# A response named by transfer_cells() or generate_cells(): one of the three.
+.check_response <- function(response) {
+  .check_string(response, "response")
+  if (!response %in% c("model", "observed", "both")) {
+    stop(sprintf("`response` must be NULL, \"model\", \"observed\" or \"both\"; got \"%s\"", response),
+         call. = FALSE)
+  }
 }
 
 # `noise` of transfer_cells(): how a latent model's moved cells get their

@@ -28,9 +28,8 @@
 #                            and "shift" with noise "cell" once more for
 #                            each response (transfer_cells(response = )):
 #                            the decoder's own (suffix _model), the
-#                            training cells' observed change (_observed)
-#                            and halfway between them (_both, the default,
-#                            the same as _cell);
+#                            training cells' observed change (_observed);
+#                            the default, halfway between them, is _cell;
 #   <architecture>_generate  generate_cells() for data.frame(cell_type = type,
 #                            stim = "stim"), a combination never trained on
 #                            (latent flows: suffixed _shift and _joint,
@@ -90,18 +89,16 @@ rows <- lapply(types, function(type) {
                          if (mode == "shift" && length(bandwidths) > 1L) paste0("_bw", bandwidth))
           predictions[[name]] <- counts(moved)
           if (mode == "shift" && noise == "cell") {
-            # The same shift with each response: the decoder's own, the other
-            # types' observed change anchoring the mean (the model giving
-            # each cell's departure), and halfway between the two.
+            # The same shift with the other responses (the default is
+            # halfway between them): the decoder's own, and the other types'
+            # observed change anchoring the mean (the model giving each
+            # cell's departure).
             own <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise,
                                   seed = 1, shift_bandwidth = bandwidth, response = "model")
             predictions[[paste0(name, "_model")]] <- counts(own)
             observed <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise,
                                        seed = 1, shift_bandwidth = bandwidth, response = "observed")
             predictions[[paste0(name, "_observed")]] <- counts(observed)
-            both <- transfer_cells(model, control, to = data.frame(stim = "stim"), mode = mode, noise = noise,
-                                   seed = 1, shift_bandwidth = bandwidth, response = "both")
-            predictions[[paste0(name, "_both")]] <- counts(both)
           }
         }
       }

@@ -13,8 +13,8 @@
 # ("model": each control cell's own noise kept) and with new draws
 # ("model_drawn", noise = "drawn"), and with mode "shift" with each response
 # (transfer_cells(response = )): the decoder's own ("model_own_response"),
-# the training cells' observed change ("model_observed_response") and halfway
-# between them ("model_both_responses", the default, the same as "model").
+# and the training cells' observed change ("model_observed_response"); the
+# default, halfway between them, is "model".
 # Scored per target with perturbation_metrics() (top_k = 50 of the 299
 # genes) against the held-out guide's real cells, relative to the
 # non-targeting cells, beside two baselines:
@@ -69,15 +69,14 @@ scores <- do.call(rbind, lapply(targets, function(t) {
     predictions$model_drawn <- counts(transfer_cells(model, control, to = data.frame(target = t), mode = mode,
                                                      noise = "drawn", seed = 1))
   }
-  # The latent shift with each response (transfer_cells(response = )): the
-  # decoder's own, the observed one alone, halfway between the two.
+  # The latent shift with the other responses (transfer_cells(response = );
+  # the default is halfway between them): the decoder's own, the observed
+  # one alone.
   if (mode == "shift") {
     predictions$model_own_response <- counts(transfer_cells(model, control, to = data.frame(target = t),
                                                             mode = mode, seed = 1, response = "model"))
     predictions$model_observed_response <- counts(transfer_cells(model, control, to = data.frame(target = t),
                                                                  mode = mode, seed = 1, response = "observed"))
-    predictions$model_both_responses <- counts(transfer_cells(model, control, to = data.frame(target = t),
-                                                              mode = mode, seed = 1, response = "both"))
   }
   predicted_profiles[[t]] <<- lapply(predictions, mean_log)
   papalexi_scores(t, counts(sce)[, sce$guide == held_out_guide[[t]]], predictions, counts(control))

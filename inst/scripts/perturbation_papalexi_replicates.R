@@ -7,9 +7,9 @@
 # latent shift, whose response comes from the target's other replicates,
 # weighed alike ("bwInf") or by how alike their non-targeting cells are
 # ("bw0.25", the default), both with the default response, and "bw0.25"
-# once more for each response (transfer_cells(response = )): the decoder's
-# own ("_model"), the observed change alone ("_observed") and halfway
-# between them ("_both", the default).
+# once more for each other response (transfer_cells(response = )): the
+# decoder's own ("_model") and the observed change alone ("_observed"); the
+# default is halfway between them.
 # Scored with perturbation_metrics() (top_k = 50)
 # beside the mean shift over the other replicates, equal and weighted
 # (perturbation_shift(reference = )); means over the targets.
@@ -17,7 +17,7 @@
 #   Rscript inst/scripts/perturbation_papalexi_replicates.R [data-folder]
 #
 # Measured (seed 1, 23 targets; top-50 DEG delta correlation / energy
-# distance): bw0.25_both 0.418 / 0.183, bw0.25_observed 0.410 / 0.176 (bwInf
+# distance): bw0.25 0.418 / 0.183, bw0.25_observed 0.410 / 0.176 (bwInf
 # with it 0.404 / 0.175), bw0.25_model 0.336 / 0.217, mean shift 0.392 /
 # 0.187, weighted mean shift 0.395 / 0.192.
 suppressPackageStartupMessages({ library(exprflow); library(SingleCellExperiment) })
@@ -47,7 +47,7 @@ rows <- lapply(names(held), function(t) {
   others <- setdiff(reps[sizes[t, reps] >= 1], r)
   predictions <- lapply(c(bw0.25 = 0.25, bwInf = Inf), function(b)
     counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift", seed = 1, shift_bandwidth = b)))
-  for (response in c("model", "observed", "both")) {
+  for (response in c("model", "observed")) {
     predictions[[paste0("bw0.25_", response)]] <- counts(transfer_cells(model, control, to = data.frame(target = t),
                                                                         mode = "shift", seed = 1, response = response))
   }

@@ -30,7 +30,7 @@
 # Measured (package defaults, seed 1), mean over the nine measured targets
 # of folds 1-3 (response correlation / top-50 DEG overlap / energy distance
 # / PDS), with the default response (halfway between the observed change and
-# the decoder's, suffix _both): gene sets 0.403 / 0.455 / 0.443 / 0.333,
+# the decoder's, no suffix): gene sets 0.403 / 0.455 / 0.443 / 0.333,
 # co-expression 0.342 / 0.427 / 0.586 / 0.556, TRRUST 0.253 / 0.360 / 0.636
 # / 0.444, mean perturbation 0.435 / 0.373 / 0.532 / 0.5, no change - / - /
 # 0.652 / 0.5. With the observed response alone (suffix _observed): gene
@@ -85,11 +85,11 @@ scores <- do.call(rbind, lapply(held_targets, function(t) {
     counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift", stand_ins = k,
                           stand_in_weight = "validated", seed = 1))
   })
-  # Each response (transfer_cells(response = ), suffixed): the decoder's
-  # own, the stand-ins' observed one (their training cells' change in mean
-  # log expression anchoring the mean, the model giving each cell's
-  # departure), and halfway between the two.
-  responses <- lapply(c(model = "model", observed = "observed", both = "both"), function(response) {
+  # The other responses (transfer_cells(response = ), suffixed; the default
+  # is halfway between them): the decoder's own, and the stand-ins' observed
+  # one (their training cells' change in mean log expression anchoring the
+  # mean, the model giving each cell's departure).
+  responses <- lapply(c(model = "model", observed = "observed"), function(response) {
     stats::setNames(lapply(knowledge, function(k) {
       counts(transfer_cells(model, control, to = data.frame(target = t), mode = "shift", stand_ins = k,
                             response = response, seed = 1))
