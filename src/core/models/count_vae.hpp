@@ -35,25 +35,25 @@ namespace exprflow {
 // 0.897 / 0.662), at 5e-4 0.896 / 0.649; one hidden layer 0.886 / 0.649;
 // kl_weight 0.5 0.893 / 0.645; input_pcs 30 0.896 / 0.647; dropout 0 0.888 /
 // 0.641 (these three against 0.891 / 0.651 for the defaults in the same run).
-// The metrics move by about 0.01 with the split and with how PCA is taken
-// (30 or 50 axes, genes scaled or not), the gap's own size. On PBMC3k the
-// label transfer it loses sits at the naive / memory CD4+ T boundary, of
-// labels made by clustering in PCA space (3 stratified splits: memory CD4+ T
-// 0.72-0.81 against PCA's 0.78-0.84, naive 0.85-0.89 against 0.88-0.92; B,
-// NK, CD8+ T and FCGR3A+ monocytes transfer better). The KL weight (a training setting, kl_weight) trades the
-// embedding against counterfactual transfer. At 2, seeds 1-5: PBMC3k kNN /
-// ARI / held-out log-likelihood 0.892 / 0.675 / -1557.7 against 0.892 /
-// 0.653 / -1561.7 at 1 (PCA 0.903 / 0.672; 3: 0.894 / 0.676; 5: 0.889 /
-// 0.686); example data 0.866 / 0.680 / -1591.7 against 0.858 / 0.640 /
-// -1595.9 (PCA 0.867 / 0.613). But Papalexi 2021's knock-outs, transferred
-// with the default response (transfer_cells()), lose: one guide held out,
-// delta Pearson / top-50 DEGs / DEG overlap / energy / PDS 0.373 / 0.474 /
-// 0.349 / 0.203 / 0.322 against 0.379 / 0.477 / 0.354 / 0.177 / 0.302;
-// replicates held out 0.322 / 0.410 / 0.315 / 0.209 against 0.333 / 0.418 /
-// 0.327 / 0.183, behind the mean-shift baseline (0.327 / 0.392 / 0.323 /
-// 0.187); Kang 2018 the same (0.943 / 0.877 top-100 DEGs). Not the
-// default. Also tried at weight 1: the encoder reading principal axes of
-// genes scaled to unit variance, 0.897 / 0.630 (at weight 2 0.897 / 0.642).
+// The metrics move by about 0.01 with the split and with how PCA is taken (30
+// or 50 axes, genes scaled or not), the gap's own size. On PBMC3k the label
+// transfer it loses sits at the naive / memory CD4+ T boundary, of labels made
+// by clustering in PCA space (3 stratified splits: memory CD4+ T 0.72-0.81
+// against PCA's 0.78-0.84, naive 0.85-0.89 against 0.88-0.92; B, NK, CD8+ T and
+// FCGR3A+ monocytes transfer better). The KL weight (a training setting,
+// kl_weight) trades the embedding against counterfactual transfer. At 2, seeds
+// 1-5: PBMC3k kNN / ARI / held-out log-likelihood 0.892 / 0.675 / -1557.7
+// against 0.892 / 0.653 / -1561.7 at 1 (PCA 0.903 / 0.672; 3: 0.894 / 0.676; 5:
+// 0.889 / 0.686); example data 0.866 / 0.680 / -1591.7 against 0.858 / 0.640 /
+// -1595.9 (PCA 0.867 / 0.613). But Papalexi 2021's knock-outs, transferred with
+// the default response (transfer_cells()), lose: one guide held out, delta
+// Pearson / top-50 DEGs / DEG overlap / energy / PDS 0.373 / 0.474 / 0.349 /
+// 0.203 / 0.322 against 0.379 / 0.477 / 0.354 / 0.177 / 0.302; replicates held
+// out 0.322 / 0.410 / 0.315 / 0.209 against 0.333 / 0.418 / 0.327 / 0.183,
+// behind the mean-shift baseline (0.327 / 0.392 / 0.323 / 0.187); Kang 2018 the
+// same (0.943 / 0.877 top-100 DEGs). Not the default. Also tried at weight 1:
+// the encoder reading principal axes of genes scaled to unit variance, 0.897 /
+// 0.630 (at weight 2 0.897 / 0.642).
 struct CountVaeSettings {
   int64_t latent_dim = 16;
   int64_t hidden = 256;
