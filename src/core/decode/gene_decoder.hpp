@@ -18,12 +18,15 @@ struct GeneOutput {
 class GeneDecoderImpl : public torch::nn::Module {
  public:
   virtual GeneOutput forward(const Tensor& tokens) = 0;  // (B, T, D) -> (B, G) [x 2]
-  // What the network calls: the tokens and the cell state x they were made
-  // from. Decoders whose tokens stand for genes the state itself picks (rank
-  // tokens) read x; the others ignore it.
-  virtual GeneOutput decode(const Tensor& tokens, const Tensor& x) {  // (B, T, D), (B, G) -> (B, G) [x 2]
+  // What the network calls: the tokens, the cell state x they were made
+  // from, and the gene each token stands for where the state picked them
+  // (TokenizedState::token_genes, (B, T), or undefined). Decoders of tokens
+  // that stand for genes the state itself picks (rank tokens) read them,
+  // picking from x where they are not given; the others ignore both.
+  virtual GeneOutput decode(const Tensor& tokens, const Tensor& x, const Tensor& token_genes = Tensor()) {
     (void)x;
-    return forward(tokens);
+    (void)token_genes;
+    return forward(tokens);  // (B, T, D) -> (B, G) [x 2]
   }
 };
 

@@ -22,13 +22,19 @@ GeneOutput RankReadoutImpl::forward(const Tensor&) {
   throw std::invalid_argument("the rank readout needs the cell state its tokens came from (decode(tokens, x))");
 }
 
-GeneOutput RankReadoutImpl::decode(const Tensor& tokens, const Tensor& x) {
+GeneOutput RankReadoutImpl::decode(const Tensor& tokens, const Tensor& x, const Tensor& token_genes) {
   if (tokens.size(1) != n_top_ || x.size(1) != n_genes_) {
     throw std::invalid_argument("the rank readout needs " + std::to_string(n_top_) + " tokens and " +
                                 std::to_string(n_genes_) + " genes");
   }
   const int64_t B = tokens.size(0);
-  const Tensor top = top_gene_indices(x, n_top_);                              // (B, k)
+  if (token_genes.defined() && token_genes.sizes() != at::IntArrayRef{B, n_top_}) {
+    throw std::invalid_argument("the rank readout needs the gene of each of the " + std::to_string(n_top_) +
+                                " tokens of each cell");
+  }
+  // The tokenizer's own selection where the network passes it on: the
+  // same genes, and a second selection costs about as much as the first.
+  const Tensor top = token_genes.defined() ? token_genes : top_gene_indices(x, n_top_);  // (B, k)
   Tensor out = pooled_->forward(tokens.mean(1)).view({B, heads_, n_genes_});    // (B, heads, G)
   const Tensor own = own_->forward(tokens).permute({0, 2, 1});                  // (B, heads, k)
   out = out.scatter_add(2, top.unsqueeze(1).expand({B, heads_, n_top_}), own);  // (B, heads, G)

@@ -16,7 +16,8 @@ class RankReadoutImpl : public GeneDecoderImpl {
 
   // Needs the state the tokens were made from: use decode().
   GeneOutput forward(const Tensor& tokens) override;
-  GeneOutput decode(const Tensor& tokens, const Tensor& x) override;  // (B, k, D), (B, G) -> (B, G) [x 2]
+  // (B, k, D), (B, G), (B, k) or undefined -> (B, G) [x 2]
+  GeneOutput decode(const Tensor& tokens, const Tensor& x, const Tensor& token_genes = Tensor()) override;
 
  private:
   int64_t n_genes_, n_top_, heads_;

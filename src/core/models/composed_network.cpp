@@ -25,7 +25,8 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
 }
 
 GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
-  Tensor tokens = tokenizer_->forward(x_t);  // (B, T, D)
+  const TokenizedState state = tokenizer_->tokenize(x_t);
+  const Tensor& tokens = state.tokens;  // (B, T, D)
   Tensor c, h;
   if (backbone_->condition_path() != "adaln") {
     // The time modulates; the covariates come as tokens.
@@ -40,7 +41,7 @@ GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, cons
             ? backbone_->forward_groups(tokens, c, covariate_groups(covariates, x_t.size(0)))
             : backbone_->forward(tokens, c);  // (B, T, D)
   }
-  GeneOutput out = decoder_->decode(h, x_t);                                             // (B, G) [x 2]
+  GeneOutput out = decoder_->decode(h, x_t, state.token_genes);                         // (B, G) [x 2]
   if (skip_) out.value = out.value + skip_->forward(at::silu(c)) * x_t;                  // (B, G)
   return out;
 }

@@ -54,6 +54,10 @@ TEST(RankTokens, TokenIsGenePlusValuePlusRankPosition) {
       EXPECT_TRUE(at::allclose(tokens->content(x)[b][r], expected - p["position"][r], 1e-5, 1e-6));
     }
   }
+  // What the network calls: the same tokens, and the genes they stand for.
+  const TokenizedState state = tokens->tokenize(x);
+  EXPECT_TRUE(at::equal(state.tokens, out));
+  EXPECT_TRUE(at::equal(state.token_genes, top));
   // Fewer genes than n_top: every gene, ranked.
   EXPECT_EQ(RankTokens(5, 128, 4)->n_tokens(), 5);
 }
@@ -83,6 +87,21 @@ TEST(RankReadout, EachTokenLandsOnItsGeneAndThePooledSequenceOnAll) {
     EXPECT_TRUE(at::allclose(out.value[b], expected[0], 1e-5, 1e-6)) << b;
     EXPECT_TRUE(at::allclose(out.scale[b], expected[1], 1e-5, 1e-6)) << b;
   }
+  // Given the tokenizer's selection, the readout puts the tokens there and
+  // does not select again: the same output for the same genes, and for other
+  // genes the tokens land on those.
+  EXPECT_TRUE(at::equal(readout->decode(tokens, x, top).value, out.value));
+  const Tensor others = at::tensor({5, 4, 4, 5}, at::kLong).view({2, k});  // (2, k), not x's top genes
+  ASSERT_FALSE(at::equal(others, top));
+  const Tensor placed = readout->decode(tokens, x, others).value;          // (2, G)
+  for (int64_t b = 0; b < 2; ++b) {
+    Tensor expected = (at::matmul(p["pooled.weight"], tokens[b].mean(0)) + p["pooled.bias"]).view({2, G}).clone();
+    for (int64_t r = 0; r < k; ++r) {
+      expected.select(1, others[b][r].item<int64_t>()) += at::matmul(p["own.weight"], tokens[b][r]);  // (2,)
+    }
+    EXPECT_TRUE(at::allclose(placed[b], expected[0], 1e-5, 1e-6)) << b;
+  }
   EXPECT_THROW(readout->forward(tokens), std::invalid_argument);
   EXPECT_THROW(readout->decode(at::randn({2, k + 1, D}), x), std::invalid_argument);
+  EXPECT_THROW(readout->decode(tokens, x, others.narrow(1, 0, 1)), std::invalid_argument);
 }

@@ -5,9 +5,9 @@
 //
 // a learned gene embedding, an embedding of the gene's value and a learned
 // embedding of its rank position r. Which genes make the sequence depends on
-// the cell's own state (for a denoiser: its noisy state x_t), so the decoder
-// (decode/rank_readout.hpp) recomputes the same selection to put each token's
-// prediction back on its gene.
+// the cell's own state (for a denoiser: its noisy state x_t); tokenize()
+// hands the selection on, so that the decoder (decode/rank_readout.hpp) puts
+// each token's prediction back on its gene without selecting again.
 #pragma once
 
 #include "tokenize/tokenizer.hpp"
@@ -29,6 +29,7 @@ class RankTokensImpl : public TokenizerImpl {
   RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim);
 
   Tensor forward(const Tensor& x) override;  // (B, G) -> (B, k, D)
+  TokenizedState tokenize(const Tensor& x) override;  // (B, k, D) and the genes (B, k)
   Tensor content(const Tensor& x) override;  // (B, G) -> (B, k, D), without rank positions
   // Token r is "the r-th strongest gene", a different gene in every cell: not
   // a part of the cell to interpret. The embedding is the backbone's output.
@@ -37,6 +38,8 @@ class RankTokensImpl : public TokenizerImpl {
   int64_t token_dim() const override { return token_dim_; }
 
  private:
+  Tensor content_of(const Tensor& x, const Tensor& top);  // (B, G), (B, k) -> (B, k, D)
+
   int64_t n_genes_, n_top_, token_dim_;
   Tensor gene_;        // (G, D)
   Tensor value_;       // (D,)
