@@ -53,7 +53,12 @@ namespace exprflow {
 // behind the mean-shift baseline (0.327 / 0.392 / 0.323 / 0.187); Kang 2018 the
 // same (0.943 / 0.877 top-100 DEGs). Not the default. Also tried at weight 1:
 // the encoder reading principal axes of genes scaled to unit variance, 0.897 /
-// 0.630 (at weight 2 0.897 / 0.642).
+// 0.630 (at weight 2 0.897 / 0.642). Seeds 1-5 against the defaults' 0.892 /
+// 0.653 / -1561.7, none reaching PCA on both: dropout 0.2 0.899 / 0.652 /
+// -1558.7, 0.3 0.895 / 0.649, 0 0.891 / 0.640; input_pcs 30 0.897 / 0.643,
+// 100 0.897 / 0.644; one hidden layer 0.889 / 0.655 (with dropout 0.2 0.891 /
+// 0.644); learning rate 3e-3 0.893 / 0.663 / -1566.5; 100 epochs 0.891 /
+// 0.662, 400 0.893 / 0.644.
 struct CountVaeSettings {
   int64_t latent_dim = 16;
   int64_t hidden = 256;
