@@ -71,7 +71,7 @@ Tensor RankTokensImpl::content_of(const Tensor& x, const Tensor& top) {
 }
 
 Tensor RankTokensImpl::forward(const Tensor& x) {
-  return content(x) + position_;  // (B, k, D)
+  return tokenize(x).tokens;  // (B, k, D)
 }
 
 TokenizedState RankTokensImpl::tokenize(const Tensor& x) {
