@@ -89,11 +89,13 @@
 #'   less well: on Kang 2018, a `"latent_mlp"` generating the stimulated
 #'   cells of each of six cell types held out in turn
 #'   (`inst/scripts/perturbation_kang.R`, means over the types), squared
-#'   Pearson of mean expression 0.913 with `"shift"` against 0.886 with
-#'   `"joint"` (top-100 DEGs 0.799, 0.793 in a later run, against 0.691), energy distance 6.9
-#'   against 8.2 (with `shift_bandwidth = Inf`: 0.904, 0.765 and 7.6), all
-#'   with `response = "model"`; with the default `response`, 0.929, 0.869
-#'   and 5.8.
+#'   Pearson of mean expression 0.908 with `"shift"` against 0.900 with
+#'   `"joint"` (top-100 DEGs 0.765 against 0.759), energy distance 7.4
+#'   against 7.5, both with `response = "model"`; with the default
+#'   `response`, 0.928, 0.864 and 5.8. At the VAE's earlier KL weight 1 the
+#'   flow composed worse: 0.913 against 0.886 (top-100 DEGs 0.799, 0.793 in
+#'   a later run, against 0.691), energy distance 6.9 against 8.2 (with
+#'   `shift_bandwidth = Inf`: 0.904, 0.765 and 7.6).
 #' @param shift_bandwidth With `unseen = "shift"`, how the latent shift
 #'   weighs the contexts that hold both combinations, as in
 #'   [transfer_cells()] (`NULL`: the default there; `Inf`: all alike).
@@ -109,11 +111,14 @@
 #'   On Kang 2018 (a `"latent_mlp"` generating the stimulated cells of
 #'   each of six cell types held out in turn, as for `unseen`; squared
 #'   Pearson of mean expression all genes / top-100 DEGs, delta Pearson all
-#'   genes / top-100 DEGs, DEG overlap, energy distance): `"both"` 0.929 /
-#'   0.869 / 0.845 / 0.945 / 0.663 / 5.79, `"observed"` 0.921 / 0.859 /
-#'   0.831 / 0.933 / 0.648 / 5.64, `"model"` 0.913 / 0.793 / 0.807 / 0.919
-#'   / 0.610 / 6.96 (the same cells moved by `"model"` instead of drawn at
-#'   the shifted codes: 0.917 / 0.819 / 0.818 / 0.924 / 0.615 / 6.56).
+#'   genes / top-100 DEGs, DEG overlap, energy distance): `"both"` 0.928 /
+#'   0.864 / 0.843 / 0.945 / 0.673 / 5.82, `"observed"` 0.919 / 0.856 /
+#'   0.826 / 0.932 / 0.652 / 5.63, `"model"` 0.908 / 0.765 / 0.799 / 0.916
+#'   / 0.623 / 7.39 (at the VAE's earlier KL weight 1: 0.929 / 0.869 / 0.845
+#'   / 0.945 / 0.663 / 5.79, 0.921 / 0.859 / 0.831 / 0.933 / 0.648 / 5.64 and
+#'   0.913 / 0.793 / 0.807 / 0.919 / 0.610 / 6.96; the same cells moved by
+#'   `"model"` instead of drawn at the shifted codes: 0.917 / 0.819 / 0.818
+#'   / 0.924 / 0.615 / 6.56).
 #' @param ... Arguments of the methods; a name no method knows (e.g. a
 #'   misspelling) is an error.
 #' @return A SingleCellExperiment with assays `counts` and `logcounts`

@@ -217,8 +217,9 @@ architecture_defaults <- function(architecture = "latent_mlp", objective = NULL)
 #' `learning_rate` and `training` leave a setting out. VAE-based
 #' architectures (`"latent_mlp"`, `"latent_dit"`) train in two stages: their
 #' count VAE with the `vae_*` settings (and `kl_warmup`, the fraction of its
-#' steps over which the KL weight rises from 0 to `kl_weight`), then the
-#' latent model with the plain ones. `lora_rank`, `lora_alpha` and
+#' steps over which the KL weight rises from 0 to `kl_weight`: 1 for the
+#' `"vae"` alone, 2 under a latent model), then the latent model with the
+#' plain ones. `lora_rank`, `lora_alpha` and
 #' `lora_layers` are [fine_tune()]'s (`lora_rank` 0: every weight trains).
 #'
 #' @param architecture One of `expression_architectures()$name` (by default
