@@ -25,8 +25,9 @@ Options gene_token_training() { return Options().set("batch_size", 32.0).set("le
 
 // Two stages: vae_* options for the VAE, the plain ones for the latent flow.
 // The VAE under a latent flow weighs its KL term by 2, not 1 as the "vae"
-// alone does (where 2 costs counterfactual transfer, see count_vae.hpp): the
-// flow then learns codes nearer the prior, which it fits better. Held-out
+// alone does (where 2 costs counterfactual transfer, see count_vae.hpp);
+// plausibly, codes nearer the prior are easier for the flow (not measured
+// directly). Held-out
 // cells, seeds 1-3, weight 2 against 1 (MMD on the real cells' kernel /
 // energy distance / kNN AUC / condition accuracy / log-likelihood per cell):
 // PBMC3k latent_mlp 0.0024 / 0.101 / 0.571 / 0.937 / -1554.4 against 0.0027
