@@ -213,6 +213,13 @@ TEST(Compositions, TableAndSpecs) {
   EXPECT_TRUE(composition_train_options("latent_mlp").has("vae_epochs"));
   EXPECT_FALSE(composition_train_options("vae").has("vae_epochs"));
   EXPECT_FALSE(composition_train_options("state_mlp").has("kl_warmup"));
+  // The latent models weigh the VAE's KL term by 2; the plain VAE keeps 1
+  // (2 costs its counterfactual transfer; see latent_training()).
+  for (const std::string& name : {"latent_mlp", "latent_dit", "latent_ssm", "latent_grn",
+                                  "latent_pathway", "cells_as_tokens"}) {
+    EXPECT_EQ(composition_train_options(name).number("kl_weight"), 2.0) << name;
+  }
+  EXPECT_EQ(composition_train_options("vae").number("kl_weight"), 1.0);
 }
 
 // Every composition x objective: forward shapes, zero output at init, the
