@@ -15,7 +15,9 @@
 #' correlation; a Gaussian in PCA space per condition; see [fit_baseline()])
 #' and `state_mlp`, the token-free generative model (a residual MLP on the
 #' expression vector trained by flow matching, with package defaults): a
-#' model worth its tokens beats all four.
+#' model worth its tokens beats all four. Beside them, `training_cells`
+#' (kind `"reference"`) draws real training cells: what the data itself
+#' scores, the mark a generator approaches (see [fit_baseline()]).
 #' * **generation**: as many cells per condition as the test set has,
 #'   compared with the test cells by [generation_metrics()];
 #' * **embedding** (with a condition): [embedding_metrics()] of the model's
@@ -48,7 +50,8 @@
 #'   `counts` are read (`NULL`: `DefaultAssay(x)`). Matrices ignore it.
 #' @param test_fraction Fraction of cells held out (per condition level).
 #' @param seed Seed of the split and of every random step downstream.
-#' @param baselines Any of `"independent_nb"`, `"nb_copula"`, `"pca_gaussian"`, `"state_mlp"`.
+#' @param baselines Any of `"independent_nb"`, `"nb_copula"`, `"pca_gaussian"`, `"state_mlp"`,
+#'   `"training_cells"` (all by default).
 #' @param baseline_args Arguments of [fit_expression_model()] for the
 #'   `state_mlp` baseline, e.g. `list(state_mlp = list(epochs = 20))`; its
 #'   defaults are the package's.
@@ -62,7 +65,7 @@
 #'   `TRUE` by default in interactive sessions (`interactive()`), as for
 #'   every exprflow function with `verbose`.
 #' @return A data.frame of class `exprflow_comparison` with columns `model`,
-#'   `kind` (`"model"` or `"baseline"`), `task`, `metric`, `value`,
+#'   `kind` (`"model"`, `"baseline"` or `"reference"`), `task`, `metric`, `value`,
 #'   `lower_is_better`; attributes `split` (the test cells' names),
 #'   `real` (the test cells, a SingleCellExperiment) and `generated` (a named
 #'   list of generated SingleCellExperiments) for [plot_cells()], and
@@ -82,7 +85,9 @@
 #' plot(comparison)
 #' @export
 compare_models <- function(x, models = list(), condition = NULL, assay = NULL, test_fraction = 0.25,
-                           seed = 1, baselines = c("independent_nb", "nb_copula", "pca_gaussian", "state_mlp"),
+                           seed = 1,
+                           baselines = c("independent_nb", "nb_copula", "pca_gaussian", "state_mlp",
+                                         "training_cells"),
                            baseline_args = list(), generate_args = list(), reconstruct = TRUE, noise_level = 0.5,
                            metric_args = list(), verbose = interactive()) {
   .check_number(test_fraction, "test_fraction", 0, 1)
@@ -93,7 +98,7 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
     stop("`models` must be a list with unique, non-empty names", call. = FALSE)
   }
   if (length(baselines)) {
-    baselines <- match.arg(baselines, c("independent_nb", "nb_copula", "pca_gaussian", "state_mlp"), several.ok = TRUE)
+    baselines <- match.arg(baselines, several.ok = TRUE)  # choices: the default
   }
   clash <- intersect(names(models), c(baselines, "pca"))
   if (length(clash)) {
@@ -150,7 +155,8 @@ compare_models <- function(x, models = list(), condition = NULL, assay = NULL, t
       # would otherwise depend on how many models were fitted before it.
       .with_seed(seed, fit_baseline(train, type, condition = column))
     }
-    fitted[[type]] <- list(object = object, kind = "baseline", seconds = proc.time()[["elapsed"]] - start,
+    kind <- if (type == "training_cells") "reference" else "baseline"
+    fitted[[type]] <- list(object = object, kind = kind, seconds = proc.time()[["elapsed"]] - start,
                            peak_mb = .peak_resident_mb())
   }
 
@@ -298,7 +304,8 @@ print.exprflow_comparison <- function(x, ...) {
 #' @param tasks Which tasks to plot. `plot()` draws one chart: metrics as
 #'   rows (arrows give their direction), grouped by task, models and
 #'   baselines as columns, each cell its value, coloured by its rank within
-#'   the row (best dark, worst light); `print()` gives the same as a table.
+#'   the row (best dark, worst light; the `training_cells` reference is not
+#'   ranked, grey); `print()` gives the same as a table.
 #' @param metrics Which metrics to plot (default: all of the chosen tasks).
 #' @param ... Unused.
 #' @export
@@ -309,14 +316,19 @@ plot.exprflow_comparison <- function(x, tasks = c("generation", "embedding", "re
   frame <- frame[frame$task %in% tasks & is.finite(frame$value) & !grepl("_dropped$", frame$metric), ]
   if (!is.null(metrics)) frame <- frame[frame$metric %in% metrics, ]
   if (!nrow(frame)) stop("no metric left to plot; check `tasks` and `metrics`", call. = FALSE)
-  frame$score <- .metric_scores(frame)
+  # Colour ranks the competitors; the real cells' reference keeps its value
+  # but no rank (grey).
+  frame$score <- NA_real_
+  competing <- frame$kind != "reference"
+  frame$score[competing] <- .metric_scores(frame[competing, , drop = FALSE])
   # Rows: metrics (named with their direction), grouped by task; columns:
-  # models, then baselines.
+  # models, then baselines, then the reference.
   frame$row <- paste(frame$metric, ifelse(is.na(frame$lower_is_better), "",
                                           ifelse(frame$lower_is_better, "\u2193", "\u2191")))
   frame$row <- factor(frame$row, levels = rev(unique(frame$row)))
   frame$task <- factor(frame$task, levels = intersect(tasks, unique(frame$task)))
-  frame$kind <- factor(ifelse(frame$kind == "baseline", "baselines", "models"), levels = c("models", "baselines"))
+  frame$kind <- factor(c(model = "models", baseline = "baselines", reference = "reference")[frame$kind],
+                       levels = c("models", "baselines", "reference"))
   frame$model <- factor(frame$model, levels = unique(frame$model))
   frame$text <- formatC(frame$value, digits = 3, format = "g")
   ggplot2::ggplot(frame, ggplot2::aes(x = .data$model, y = .data$row, fill = .data$score)) +

@@ -164,3 +164,30 @@ test_that("the copula's score attenuation is corr(Z, score) of counts cut from a
   expect_lt(exact[1], 0.6)
   expect_identical(exprflow:::.score_attenuation(0, 5), 1)
 })
+
+test_that("the training-cells reference draws real cells of each level, distinct while there are enough", {
+  sce <- pbmc_sce()
+  train <- sce[, 1:900]
+  ref <- fit_baseline(train, "training_cells", condition = "cell_type")
+  expect_s3_class(ref, "exprflow_training_cells")
+  expect_output(print(ref), "cells      : 900")
+  n_b <- sum(train$cell_type == "B")
+  fake <- generate_cells(ref, condition = c(B = n_b, NK = 3), seed = 3)
+  drawn <- as.matrix(SingleCellExperiment::counts(fake))
+  real <- as.matrix(SingleCellExperiment::counts(train))
+  # Every drawn cell is a training cell of the asked-for level, its counts and library size its own.
+  key <- function(m) apply(m, 2, paste, collapse = ",")
+  source_cell <- match(key(drawn), key(real))
+  expect_false(anyNA(source_cell))
+  expect_identical(as.character(train$cell_type[source_cell]), as.character(fake$cell_type))
+  expect_identical(fake$library_size, unname(colSums(real[, source_cell])))
+  # As many B cells as the level has: each one once.
+  expect_setequal(source_cell[fake$cell_type == "B"], which(train$cell_type == "B"))
+  # More than the level has: with replacement.
+  many <- generate_cells(ref, condition = c(B = n_b + 5), seed = 3)
+  expect_identical(ncol(many), n_b + 5L)
+  expect_true(anyDuplicated(key(as.matrix(SingleCellExperiment::counts(many)))) > 0)
+  again <- generate_cells(ref, condition = c(B = n_b, NK = 3), seed = 3)
+  expect_identical(SingleCellExperiment::counts(again), SingleCellExperiment::counts(fake))
+  expect_error(embed_cells(ref, sce), "no embedding")
+})

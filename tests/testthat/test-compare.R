@@ -6,9 +6,12 @@ test_that("compare_models measures models and baselines on the same held-out cel
                         generate_args = list(steps = 5), noise_level = 0.3,
                         metric_args = list(n_genes = 300, n_pcs = 8, n_projections = 20))
   expect_s3_class(cmp, "exprflow_comparison")
-  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "pca", "state_mlp"))
-  # The token-free model is a baseline, measured like a model.
+  expect_setequal(unique(cmp$model), c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "pca", "state_mlp",
+                                       "training_cells"))
+  # The token-free model is a baseline, measured like a model; real training cells are the reference.
   expect_true(all(cmp$kind[cmp$model == "state_mlp"] == "baseline"))
+  expect_true(all(cmp$kind[cmp$model == "training_cells"] == "reference"))
+  expect_setequal(unique(cmp$task[cmp$model == "training_cells"]), c("generation", "cost"))
   expect_setequal(unique(cmp$task[cmp$model == "state_mlp"]), c("generation", "embedding", "reconstruction", "cost"))
   expect_setequal(unique(cmp$task), c("generation", "embedding", "reconstruction", "cost"))
   test_cells <- attr(cmp, "split")
@@ -18,14 +21,15 @@ test_that("compare_models measures models and baselines on the same held-out cel
   share <- table(real$cell_type) / table(sce$cell_type)
   expect_true(all(abs(share - 0.3) < 0.1))
   # As many generated cells per type as held-out cells.
-  for (name in c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "state_mlp")) {
+  for (name in c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "state_mlp", "training_cells")) {
     fake <- attr(cmp, "generated")[[name]]
     expect_identical(as.vector(table(fake$cell_type)), as.vector(table(real$cell_type)))
   }
   # The fitted objects come back: the model was trained on the training
   # cells only, and embeds as the comparison measured it.
   fitted <- attr(cmp, "fitted")
-  expect_setequal(names(fitted), c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "state_mlp"))
+  expect_setequal(names(fitted), c("tiny", "independent_nb", "nb_copula", "pca_gaussian", "state_mlp",
+                                   "training_cells"))
   expect_s3_class(fitted$tiny, "exprflow_model")
   expect_s3_class(fitted$nb_copula, "exprflow_baseline")
   expect_equal(sum(fitted$tiny$level_counts), ncol(sce) - length(test_cells))
@@ -34,10 +38,13 @@ test_that("compare_models measures models and baselines on the same held-out cel
                                  seed = 4)$value[1])
   # Fitting costs: seconds and the process's peak memory (Linux), positive.
   peak <- cmp$value[cmp$metric == "fit_peak_mb"]
-  expect_identical(length(peak), 5L)
+  expect_identical(length(peak), 6L)
   if (file.exists("/proc/self/status")) expect_true(all(peak > 10))
   auc <- cmp$value[cmp$metric == "knn_auc"]
   expect_true(all(auc >= 0 & auc <= 1))
+  # Real cells are harder to tell from held-out cells than a one-epoch model's.
+  knn_auc <- function(name) cmp$value[cmp$model == name & cmp$metric == "knn_auc"]
+  expect_lt(knn_auc("training_cells"), knn_auc("tiny"))
   expect_true("heldout_log_likelihood" %in% cmp$metric[cmp$model == "independent_nb"])
   expect_true("reconstruction_log_likelihood" %in% cmp$metric[cmp$model == "tiny"])
   # Every metric's direction comes from one table.
@@ -47,9 +54,12 @@ test_that("compare_models measures models and baselines on the same held-out cel
   # One chart: metrics as rows, models as columns, each row ranked 0 (worst) to 1 (best).
   tiles <- chart$data
   expect_true(all(tiles$score >= 0 & tiles$score <= 1, na.rm = TRUE))
-  mmd <- tiles[tiles$metric == "mmd_rbf", ]
+  mmd <- tiles[tiles$metric == "mmd_rbf" & tiles$model != "training_cells", ]
   expect_identical(mmd$model[which.max(mmd$score)], mmd$model[which.min(mmd$value)])  # lower is better
-  expect_setequal(levels(tiles$kind), c("models", "baselines"))
+  expect_setequal(levels(tiles$kind), c("models", "baselines", "reference"))
+  # The reference is shown but not ranked.
+  expect_true(all(is.na(tiles$score[tiles$model == "training_cells"])))
+  expect_true(any(tiles$model == "training_cells"))
   expect_output(print(cmp), "exprflow_comparison")
   expect_output(print(cmp), "better")
 })
