@@ -62,7 +62,8 @@ models <- stats::setNames(lapply(architectures, model_args), architectures)
 frames <- list()
 for (seed in seeds) {
   comparison <- compare_models(sce, models = models, condition = "cell_type", test_fraction = 0.25, seed = seed,
-                               baselines = c("independent_nb", "nb_copula", "pca_gaussian"), verbose = TRUE)
+                               baselines = c("independent_nb", "nb_copula", "pca_gaussian", "training_cells"),
+                               verbose = TRUE)
   frame <- as.data.frame(unclass(comparison))[, c("model", "task", "metric", "value")]
   frame$seed <- seed
   utils::write.csv(frame, file.path(out_dir, sprintf("seed_%d.csv", seed)), row.names = FALSE)

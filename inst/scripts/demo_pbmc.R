@@ -39,12 +39,15 @@ print(model)
 print(attr(comparison, "generated")$latent_mlp)
 
 shown <- c(mmd_rbf = "RBF MMD", energy_distance = "energy distance",
-           knn_auc = "kNN real-vs-generated AUC (0.5 best)", condition_accuracy = "cell-type accuracy")
+           knn_auc = "kNN real-vs-generated AUC", condition_accuracy = "cell-type accuracy")
 frame <- as.data.frame(unclass(comparison))
 scores <- frame[frame$task == "generation" & frame$metric %in% names(shown), ]
-table <- stats::xtabs(value ~ metric + model, scores)[names(shown), c("latent_mlp", "independent_nb", "nb_copula", "training_cells")]
+table <- stats::xtabs(value ~ metric + model, scores)[names(shown),
+                                                     c("latent_mlp", "independent_nb", "nb_copula", "training_cells")]
 rownames(table) <- shown
-cat("\nGenerated against held-out cells (lower is better, but for accuracy):\n")
+colnames(table)[colnames(table) == "training_cells"] <- "real cells"
+cat("\nGenerated against held-out cells (lower is better, but for accuracy; kNN AUC 0.5 best).",
+    "\n'real cells': training cells drawn per type, what the data itself scores:\n")
 print(round(table, 4))
 
 # Embeddings: the VAE's posterior means of every cell.
