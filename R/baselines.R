@@ -4,6 +4,8 @@
 # space per condition. All generate counts through the same
 # route as the models (library size drawn from the condition's training
 # cells), so the comparison measures the model of expression, not plumbing.
+# Beside them, the training cells themselves, drawn per condition: not a
+# model to beat but what the data scores, the mark a generator approaches.
 
 #' Fit a baseline generative model
 #'
