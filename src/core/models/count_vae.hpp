@@ -58,7 +58,10 @@ namespace exprflow {
 // -1558.7, 0.3 0.895 / 0.649, 0 0.891 / 0.640; input_pcs 30 0.897 / 0.643,
 // 100 0.897 / 0.644; one hidden layer 0.889 / 0.655 (with dropout 0.2 0.891 /
 // 0.644); learning rate 3e-3 0.893 / 0.663 / -1566.5; 100 epochs 0.891 /
-// 0.662, 400 0.893 / 0.644.
+// 0.662, 400 0.893 / 0.644. Width, seeds 1-3 (scratch script beside
+// compare_latent.R, one compare_models() call per seed): vae_hidden 512
+// 0.890 / 0.627, 128 0.888 / 0.638, against 0.891 / 0.651 at the default
+// 256 (PCA 0.901 / 0.663).
 struct CountVaeSettings {
   int64_t latent_dim = 16;
   int64_t hidden = 256;
