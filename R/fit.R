@@ -237,10 +237,11 @@
 #'   trained on) for 300 epochs at 1e-3, and samples with guidance 2 (on
 #'   PBMC3k MMD 0.0023 / 0.0018 / 0.0023 and condition accuracy 0.87 / 0.95 /
 #'   0.97 at guidance 1 / 2 / 3, before the KL weight became 2; at 2, seeds
-#'   1-3, MMD 0.0024 / 0.0024 / 0.0029, kNN AUC 0.575 / 0.594 / 0.616 and
-#'   condition accuracy 0.931 / 0.954 / 0.954 at guidance 2 / 2.5 / 3, where
-#'   real training cells score 0.880: more guidance makes cells more typical
-#'   of their type than real cells are, and less like them).
+#'   1-3 (`inst/scripts/compare_guidance.R pbmc3k OUT 1,2,3 2,2.5,3`), MMD
+#'   0.0024 / 0.0024 / 0.0029, kNN AUC 0.575 / 0.594 / 0.616 and condition
+#'   accuracy 0.931 / 0.954 / 0.954 at guidance 2 / 2.5 / 3, where real
+#'   training cells score 0.880: more guidance makes cells more typical of
+#'   their type than real cells are, and less like them).
 #'
 #'   Against the stronger `"nb_copula"` baseline ([fit_baseline()]: the
 #'   independent negative binomials joined by a Gaussian copula, scDesign3's
