@@ -28,7 +28,9 @@
 #' cells are split in two halves (seeded, stratified by `condition`), the
 #' space is fitted on one half and the other half is compared with the
 #' generated cells (both unseen by the fit), and the embedding metrics are
-#' averaged over the two halves. `space_fit = "all"` fits one space on all
+#' averaged over the two halves (a label with a single real cell is in one
+#' half only: the other half's condition accuracy leaves out the generated
+#' cells of that label). `space_fit = "all"` fits one space on all
 #' real cells and compares all of them (biased as described); a given
 #' `space` is used as it is.
 #'
@@ -86,6 +88,13 @@ generation_metrics <- function(real, generated, condition = NULL, space = NULL, 
   real_counts <- real_input$counts
   generated_counts <- .match_genes(real_counts, generated_input$counts)
   labels <- .generation_labels(condition, real_input, generated_input)
+  if (!is.null(labels)) {
+    unseen <- setdiff(labels$generated, labels$real)
+    if (length(unseen)) {
+      stop(sprintf("`condition`: %d generated labels are absent from the real cells (%s)", length(unseen),
+                   .first_few(unseen)), call. = FALSE)
+    }
+  }
   settings <- list(k = k, seed = seed, max_cells = max_cells, n_projections = n_projections,
                    condition_k = condition_k)
 
@@ -159,8 +168,15 @@ generation_metrics <- function(real, generated, condition = NULL, space = NULL, 
     knn_auc = knn_classifier_auc(real, generated, k = settings$k, seed = seed, max_cells = n),
     precision_recall_density_coverage(real, generated, k = settings$k, max_cells = n, seed = seed))
   if (!is.null(real_labels)) {
-    values["condition_accuracy"] <- as.numeric(condition_accuracy(
-      reference, real_labels[picked$reference], generated, generated_labels[picked$generated],
+    reference_labels <- real_labels[picked$reference]
+    generated_labels <- generated_labels[picked$generated]
+    # A label with one or two real cells can be missing from a cross-fitting
+    # half (or a subsample) of them; its generated cells cannot be classified
+    # by a reference without the label, and are left out here (the caller
+    # checked that every generated label is among the real ones).
+    known <- generated_labels %in% reference_labels
+    values["condition_accuracy"] <- if (!any(known)) NA_real_ else as.numeric(condition_accuracy(
+      reference, reference_labels, generated[known, , drop = FALSE], generated_labels[known],
       k = settings$condition_k))
   }
   values

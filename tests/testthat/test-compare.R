@@ -64,6 +64,21 @@ test_that("compare_models measures models and baselines on the same held-out cel
   expect_output(print(cmp), "better")
 })
 
+test_that("a comparison of the reference alone scores and plots without ranks", {
+  sce <- pbmc_sce()[, seq(1, 1200, by = 3)]
+  cmp <- compare_models(sce, condition = "cell_type", seed = 2, baselines = "training_cells", reconstruct = FALSE,
+                        metric_args = list(n_genes = 200, n_pcs = 5, n_projections = 10))
+  expect_identical(unique(cmp$model), "training_cells")
+  # Real cells of the held-out cells' own types: classified as well as the
+  # condition classifier can (it is trained on real cells too).
+  expect_gt(cmp$value[cmp$metric == "condition_accuracy"], 0.6)
+  tiles <- plot(cmp)$data
+  expect_gt(nrow(tiles), 0)
+  expect_true(all(tiles$model == "training_cells"))
+  expect_true(all(is.na(tiles$score)))
+  expect_identical(as.character(unique(tiles$kind)), "reference")
+})
+
 test_that("the NB baseline beats a broken generator it is compared with", {
   sce <- pbmc_sce()
   cmp <- compare_models(sce, condition = "cell_type", baselines = "independent_nb", reconstruct = FALSE,

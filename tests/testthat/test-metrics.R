@@ -418,15 +418,23 @@ test_that("generation_metrics: a real half is close to the other half, gene-shuf
   expect_identical(given$metric, expected)
 })
 
+# Real and "generated" cells drawn alike: Poisson counts of 40 genes with
+# the same seeded rates.
+poisson_cells <- function(n_real, n_generated, seed) {
+  set.seed(seed)
+  genes <- paste0("g", 1:40)
+  rate <- stats::rgamma(40, 1, 0.2)
+  draw <- function(n, prefix) matrix(stats::rpois(40 * n, rate), 40, dimnames = list(genes, paste0(prefix, 1:n)))
+  list(real = draw(n_real, "r"), generated = draw(n_generated, "g"))
+}
+
 test_that("generation_metrics scores the condition of a few generated cells against every real cell", {
   # 20 generated cells, 2 of a label that 4 of 120 real cells have: a
   # reference cut to 20 real cells would often lose that label (and have
   # fewer cells than condition_k).
-  set.seed(7)
-  genes <- paste0("g", 1:40)
-  rate <- stats::rgamma(40, 1, 0.2)
-  real <- matrix(stats::rpois(40 * 120, rate), 40, dimnames = list(genes, paste0("r", 1:120)))
-  generated <- matrix(stats::rpois(40 * 20, rate), 40, dimnames = list(genes, paste0("g", 1:20)))
+  cells <- poisson_cells(120, 20, seed = 7)
+  real <- cells$real
+  generated <- cells$generated
   labels <- list(real = rep(c("A", "B", "C"), c(60, 56, 4)), generated = rep(c("A", "B", "C"), c(9, 9, 2)))
   for (fit in c("cross", "all")) {
     out <- generation_metrics(real, generated, condition = labels, n_genes = 30, n_pcs = 5, n_projections = 10,
@@ -434,6 +442,23 @@ test_that("generation_metrics scores the condition of a few generated cells agai
     accuracy <- out$value[out$metric == "condition_accuracy"]
     expect_true(accuracy >= 0 && accuracy <= 1, label = fit)
   }
+})
+
+test_that("generation_metrics scores a label that only one real cell has", {
+  # One real cell of label C: one cross-fitting half has none, so that
+  # half's classifier cannot know C and its generated C cells are left out
+  # there (they used to stop the whole comparison).
+  cells <- poisson_cells(121, 60, seed = 8)
+  real <- cells$real
+  generated <- cells$generated
+  labels <- list(real = rep(c("A", "B", "C"), c(60, 60, 1)), generated = rep(c("A", "B", "C"), c(29, 29, 2)))
+  out <- generation_metrics(real, generated, condition = labels, n_genes = 30, n_pcs = 5, n_projections = 10)
+  accuracy <- out$value[out$metric == "condition_accuracy"]
+  expect_true(is.finite(accuracy) && accuracy >= 0 && accuracy <= 1)
+  # A generated label no real cell has is still an error.
+  labels$generated[60] <- "D"
+  expect_error(generation_metrics(real, generated, condition = labels, n_genes = 30, n_pcs = 5),
+               "`condition`: 1 generated labels are absent from the real cells \\('D'\\)")
 })
 
 test_that("generation_metrics rejects bad input clearly", {
