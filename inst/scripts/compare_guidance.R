@@ -1,6 +1,6 @@
 # Classifier-free guidance of a latent model on held-out cells: one model
-# fitted per seed (package defaults, on the training cells of
-# compare_models()'s stratified 25% split), then generated and scored by
+# fitted per seed by compare_models() (package defaults, on the training
+# cells of its stratified 25% split), then generated and scored by
 # compare_models() at each guidance scale, beside the real training cells
 # (the training_cells reference: what the data itself scores).
 #
@@ -32,15 +32,15 @@ shown <- c("mmd_rbf", "energy_distance", "knn_auc", "condition_accuracy")
 
 frames <- list()
 for (seed in seeds) {
-  # The training cells compare_models() will use for this seed.
-  data <- exprflow:::.comparison_data(sce, "counts", "cell_type")
-  split <- exprflow:::.stratified_split(data$labels, ncol(data$sce), 0.25, seed)
-  model <- fit_expression_model(data$sce[, split$train], architecture = architecture, condition = "cell_type",
-                                seed = seed, verbose = FALSE)
+  # The first scale's comparison fits the model (package defaults) on its
+  # training cells; the other scales score that fitted model on the same
+  # split (the same seed gives the same split).
+  model <- list(architecture = architecture)
   for (scale in scales) {
     comparison <- compare_models(sce, models = stats::setNames(list(model), architecture), condition = "cell_type",
                                  test_fraction = 0.25, seed = seed, baselines = "training_cells",
                                  generate_args = list(guidance_scale = scale), reconstruct = FALSE)
+    model <- attr(comparison, "fitted")[[architecture]]
     frame <- as.data.frame(unclass(comparison))[, c("model", "task", "metric", "value")]
     frame <- frame[frame$task == "generation", ]
     frame$seed <- seed
