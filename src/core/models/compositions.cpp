@@ -39,7 +39,13 @@ Options gene_token_training() { return Options().set("batch_size", 32.0).set("le
 // baseline's 0.878; real training cells score 0.815), where guidance 2.5
 // gives 0.888 at MMD 0.0048 (on PBMC3k it costs MMD and kNN AUC). The cost
 // is kNN AUC: worse by 0.002-0.006 here, by 0.009-0.042 on Kang 2018's 986
-// control cells, where latent_ssm gained nothing (README).
+// control cells, where latent_ssm gained nothing (README). Tried and not
+// kept: the VAE stage with vae_ema_decay 0.99 and vae_dropout 0.2 (which
+// nudge the vae's own embedding, count_vae.hpp), seeds 1-3: PBMC3k
+// latent_mlp 0.0024 / 0.100 / 0.601 / 0.935 / -1554.4 (kNN AUC worse by
+// 0.030), example latent_mlp 0.0044 / 0.188 / 0.586 / 0.882 / -1597.9,
+// example latent_dit 0.0048 / 0.199 / 0.586 / 0.878 / -1598.1 (worse on all
+// four; condition accuracy only ties independent NB's 0.878).
 Options latent_training() {
   Options o = Options().set("epochs", 300.0).set("batch_size", 128.0).set("learning_rate", 1e-3);
   const Options vae = vae_training();
