@@ -170,10 +170,11 @@ generation_metrics <- function(real, generated, condition = NULL, space = NULL, 
   if (!is.null(real_labels)) {
     reference_labels <- real_labels[picked$reference]
     generated_labels <- generated_labels[picked$generated]
-    # A label with one or two real cells can be missing from a cross-fitting
-    # half (or a subsample) of them; its generated cells cannot be classified
-    # by a reference without the label, and are left out here (the caller
-    # checked that every generated label is among the real ones).
+    # A rare label can be missing from a cross-fitting half of the real
+    # cells (a label with one cell always is) or from their subsample; its
+    # generated cells cannot be classified by a reference without the label,
+    # and are left out here (the caller checked that every generated label
+    # is among the real ones).
     known <- generated_labels %in% reference_labels
     values["condition_accuracy"] <- if (!any(known)) NA_real_ else as.numeric(condition_accuracy(
       reference, reference_labels, generated[known, , drop = FALSE], generated_labels[known],
