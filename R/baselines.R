@@ -69,6 +69,12 @@
 #'   0.135 / 0.471 / 0.815. It keeps the training counts, so it is as large
 #'   as they are.
 #'
+#' Cells without counts (a subset of genes can leave some) are left out of
+#' the fits but stay in the library sizes drawn per level, so a baseline
+#' generates empty cells as often as its training data has them, as the
+#' package's models do; `"training_cells"` keeps them as they are. A level
+#' whose cells all lack counts is an error.
+#'
 #' @param x Training cells: a SingleCellExperiment, Seurat object or count
 #'   matrix (genes x cells).
 #' @param type `"independent_nb"`, `"nb_copula"`, `"pca_gaussian"` or
@@ -112,11 +118,18 @@ fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussia
     column <- NULL
   }
   library_size <- Matrix::colSums(counts)
-  if (any(library_size <= 0)) {
-    stop(sprintf("`x` has %d cell(s) without counts; remove them first", sum(library_size <= 0)),
-         call. = FALSE)
-  }
   level_names <- levels(labels)
+  # Cells without counts (a gene subset can leave some) say nothing about
+  # expression: the models' parameters are fitted on the cells with counts.
+  # They stay in the library-size pools, so a baseline generates empty cells
+  # as often as its training data has them, as the package's models do (they
+  # draw library sizes from every training cell). The training cells
+  # reference keeps every cell: it is the data as it is.
+  fitted <- if (type == "training_cells") rep(TRUE, ncol(counts)) else library_size > 0
+  no_counts <- setdiff(level_names, as.character(labels[fitted]))
+  if (length(no_counts)) {
+    stop(sprintf("level(s) %s of `condition` have no cell with counts", .first_few(no_counts)), call. = FALSE)
+  }
   # One class per type (its methods fit, draw, embed and describe it), under
   # the common exprflow_baseline.
   model <- structure(list(type = type, genes = rownames(counts), condition = column,
@@ -124,7 +137,8 @@ fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussia
                           level_counts = stats::setNames(as.numeric(table(labels)), level_names),
                           library_sizes = split(unname(library_size), labels), trained = TRUE),
                      class = c(paste0("exprflow_", type), "exprflow_baseline"))
-  .fit_baseline_parameters(model, counts, labels, library_size, n_pcs = n_pcs, n_factors = n_factors)
+  .fit_baseline_parameters(model, counts[, fitted, drop = FALSE], labels[fitted], library_size[fitted],
+                           n_pcs = n_pcs, n_factors = n_factors)
 }
 
 # The type's parameters, per condition level, added to `model`.

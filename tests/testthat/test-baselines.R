@@ -191,3 +191,35 @@ test_that("the training-cells reference draws real cells of each level, distinct
   expect_identical(SingleCellExperiment::counts(again), SingleCellExperiment::counts(fake))
   expect_error(embed_cells(ref, sce), "no embedding")
 })
+
+test_that("baselines fit on the cells with counts and generate empty cells as often as training has them", {
+  sce <- pbmc_sce()[, 1:600]
+  counts <- as.matrix(SingleCellExperiment::counts(sce))
+  b_cells <- which(sce$cell_type == "B")
+  empty <- b_cells[seq(1, length(b_cells), by = 2)]
+  counts[, empty] <- 0L
+  labels <- sce$cell_type
+  # The PCA's axes come from a randomised SVD: its centre is compared.
+  parameters <- function(model) {
+    if (model$type == "pca_gaussian") model$pca$centre else model[setdiff(names(model), c("library_sizes", "level_counts"))]
+  }
+  for (type in c("independent_nb", "nb_copula", "pca_gaussian")) {
+    with_empty <- fit_baseline(counts, type, condition = labels)
+    # The same fit as on the cells with counts alone ...
+    expect_equal(parameters(with_empty), parameters(fit_baseline(counts[, -empty], type, condition = labels[-empty])),
+                 info = type)
+    # ... but the empty cells stay in the library sizes drawn.
+    fake <- generate_cells(with_empty, condition = c(B = 400), seed = 1)
+    library_size <- Matrix::colSums(SingleCellExperiment::counts(fake))
+    expect_equal(mean(library_size == 0), length(empty) / length(b_cells), tolerance = 0.1, info = type)
+    expect_gt(min(library_size[fake$library_size > 0]), 0)
+  }
+  # The reference keeps every real cell, empty ones included.
+  reference <- fit_baseline(counts, "training_cells", condition = labels)
+  drawn <- generate_cells(reference, condition = c(B = length(b_cells)), seed = 1)
+  expect_identical(sum(Matrix::colSums(SingleCellExperiment::counts(drawn)) == 0), length(empty))
+  # A level with no cell with counts cannot be fitted.
+  counts[, b_cells] <- 0L
+  expect_error(fit_baseline(counts, "independent_nb", condition = labels), "level\\(s\\) 'B' of `condition`")
+  expect_s3_class(fit_baseline(counts, "training_cells", condition = labels), "exprflow_training_cells")
+})
