@@ -25,18 +25,13 @@ out_dir <- if (length(args) >= 2) args[[2]] else paste0("exprflow-latent-", data
 seeds <- if (length(args) >= 3) as.integer(strsplit(args[[3]], ",")[[1]]) else 1:3
 architectures <- if (length(args) >= 4) strsplit(args[[4]], ",")[[1]] else c("vae", "latent_mlp")
 data_dir <- if (length(args) >= 5) args[[5]] else file.path("..", "shared", "data", "scrna_pbmc3k_seurat")
-settings <- list()
-if (length(args) >= 6 && nzchar(args[[6]])) {
-  pairs <- strsplit(strsplit(args[[6]], ",")[[1]], "=")
-  if (any(lengths(pairs) != 2L)) stop("settings must read like 'epochs=30,batch_size=64'")
-  settings <- lapply(pairs, function(p) { v <- suppressWarnings(as.numeric(p[[2]])); if (is.na(v)) p[[2]] else v })
-  names(settings) <- vapply(pairs, `[[`, "", 1L)
-}
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
 
-# read_pbmc3k(): the script beside this one.
+# read_pbmc3k() and settings_argument(): the scripts beside this one.
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_pbmc3k.R"))
+source(file.path(script_dir, "script_settings.R"))
+settings <- settings_argument(if (length(args) >= 6) args[[6]])
 kang_control <- function() {
   source(file.path(script_dir, "read_kang2018.R"))
   protocol <- kang_protocol_cells(read_kang2018(file.path(dirname(data_dir), "perturb_kang2018_ifnb_pbmc"), data_dir),

@@ -53,6 +53,7 @@ bandwidths <- if (length(args) >= 6 && nzchar(args[[6]])) as.numeric(strsplit(ar
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_kang2018.R"))
+source(file.path(script_dir, "script_settings.R"))
 settings <- settings_argument(if (length(args) >= 5) args[[5]])
 protocol <- kang_protocol_cells(read_kang2018(file.path(data_dir, "perturb_kang2018_ifnb_pbmc"),
                                               file.path(data_dir, "scrna_pbmc3k_seurat")), n_genes)

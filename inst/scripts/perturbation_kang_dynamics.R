@@ -43,6 +43,7 @@ if (!all(variants %in% names(known))) stop("variants must be among ", paste(name
 
 script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1]))
 source(file.path(script_dir, "read_kang2018.R"))
+source(file.path(script_dir, "script_settings.R"))
 settings <- settings_argument(if (length(args) >= 6) args[[6]])
 for_encoder <- startsWith(as.character(names(settings)), "encoder.")
 encoder_settings <- stats::setNames(settings[for_encoder], sub("^encoder\\.", "", names(settings)[for_encoder]))

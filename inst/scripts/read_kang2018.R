@@ -15,8 +15,7 @@
 # condition (the two halves come from the same donors, so the proportions
 # should agree; they do within a few cells but for NK, 43 / 67) and the
 # markers' mean log expression per type. Also here: the held-out protocol's
-# genes and types, its scoring (kang_protocol_cells(), score_kang_type())
-# and the scripts' settings argument (settings_argument()).
+# genes and types and its scoring (kang_protocol_cells(), score_kang_type()).
 suppressPackageStartupMessages({
   library(exprflow)
   library(SingleCellExperiment)
@@ -59,16 +58,6 @@ read_kang2018 <- function(data_dir, pbmc3k_dir, k = 15, n_pcs = 30, ifn_genes = 
                                                              row.names = colnames(kang)))
   metadata(sce)$labelling <- list(genes = genes, ifn_genes_left_out = ifn, k = k, n_pcs = n_pcs)
   sce
-}
-
-# Settings from a command-line argument like "kl_weight=0.1,state=ssm" (a
-# named list; numbers where they read as numbers); "" gives none.
-settings_argument <- function(text) {
-  if (is.null(text) || !nzchar(text)) return(list())
-  pairs <- strsplit(strsplit(text, ",")[[1]], "=")
-  if (any(lengths(pairs) != 2L)) stop("settings must read like 'kl_weight=0.1,latent_dim=32'")
-  settings <- lapply(pairs, function(p) { v <- suppressWarnings(as.numeric(p[[2]])); if (is.na(v)) p[[2]] else v })
-  stats::setNames(settings, vapply(pairs, `[[`, "", 1L))
 }
 
 # The held-out protocol's cells: `sce` on its n_genes most variable genes
