@@ -240,7 +240,7 @@
 #'   1-3 (`inst/scripts/compare_guidance.R pbmc3k OUT 1,2,3 2,2.5,3`), MMD
 #'   0.0024 / 0.0024 / 0.0029, kNN AUC 0.575 / 0.594 / 0.616 and condition
 #'   accuracy 0.931 / 0.954 / 0.954 at guidance 2 / 2.5 / 3, where real
-#'   training cells score 0.880: more guidance makes cells more typical of
+#'   training cells score 0.877: more guidance makes cells more typical of
 #'   their type than real cells are, and less like them).
 #'
 #'   Against the stronger `"nb_copula"` baseline ([fit_baseline()]: the
@@ -256,7 +256,7 @@
 #'   against 0.815 (but the independent-NB baseline's is 0.878, which
 #'   `latent_dit` passes there: 0.0047 / 0.198 / 0.584 / 0.889;
 #'   `guidance_scale = 2.5` gives 0.888 at MMD 0.0048 and energy 0.202; real
-#'   training cells, the `"training_cells"` reference, score 0.815).
+#'   training cells, the `"training_cells"` reference, score 0.828).
 #'   The KL weight of 2 (`training = list(kl_weight = 1)` for the earlier
 #'   1) lowered MMD and raised the held-out log-likelihood on every seed:
 #'   at 1, `latent_mlp` scored 0.0027 / 0.111 / 0.569 / 0.939 and -1558.5

@@ -36,7 +36,7 @@ Options gene_token_training() { return Options().set("batch_size", 32.0).set("le
 // data latent_mlp 0.0045 / 0.193 / 0.580 / 0.863 / -1599 against 0.0051 /
 // 0.208 / 0.574 / 0.877 / -1603. MMD and log-likelihood improved on all nine
 // seeds; condition accuracy fell on the example data (the independent-NB
-// baseline's 0.878; real training cells score 0.815), where guidance 2.5
+// baseline's 0.878; real training cells score 0.828), where guidance 2.5
 // gives 0.888 at MMD 0.0048 (on PBMC3k it costs MMD and kNN AUC). The cost
 // is kNN AUC: worse by 0.002-0.006 here, by 0.009-0.042 on Kang 2018's 986
 // control cells, where latent_ssm gained nothing (README). Tried and not
@@ -231,7 +231,7 @@ Options composition_defaults(const std::string& architecture, const std::string&
   // 1, 0.0018 / 0.95 at 2 and 0.0023 / 0.97 at 3 (KL weight 1). At the KL
   // weight of 2, seeds 1-3, MMD / kNN AUC / condition accuracy 0.0024 /
   // 0.575 / 0.931 at 2, 0.0024 / 0.594 / 0.954 at 2.5 (real training cells:
-  // 0.880): past 2, cells get more typical than real ones, and less real.
+  // 0.877): past 2, cells get more typical than real ones, and less real.
   if (c.space == "latent" && !c.objective.empty()) {
     layers.push_back(Options().set("latent_codes", "sample").set("guidance_scale", 2.0));
   }
