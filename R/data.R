@@ -118,7 +118,7 @@
                           "pass one value per cell instead"), arg, condition), call. = FALSE)
     }
     if (!condition %in% colnames(covariates)) {
-      stop(sprintf("condition column '%s' does not exist; available columns: %s", condition,
+      stop(sprintf("`%s` column '%s' does not exist; available columns: %s", arg, condition,
                    if (ncol(covariates)) .first_few(colnames(covariates), 10L) else "none"),
            call. = FALSE)
     }

@@ -62,6 +62,28 @@ embed_cells.exprflow_model <- function(model, x, assay = NULL, name = "EXPRFLOW"
   embedding
 }
 
+# The embedding `name` that .store_embedding() put in a SingleCellExperiment
+# or Seurat object `x` (cells x dims), with the cells' covariates.
+.stored_embedding <- function(x, name, arg) {
+  .check_string(name, "dimred")
+  if (methods::is(x, "SingleCellExperiment")) {
+    available <- SingleCellExperiment::reducedDimNames(x)
+    found <- name %in% available
+    embedding <- if (found) SingleCellExperiment::reducedDim(x, name)
+    covariates <- as.data.frame(SummarizedExperiment::colData(x))
+  } else {
+    available <- SeuratObject::Reductions(x)
+    found <- tolower(name) %in% available
+    embedding <- if (found) SeuratObject::Embeddings(x, reduction = tolower(name))
+    covariates <- x[[]]
+  }
+  if (!found) {
+    stop(sprintf("`dimred`: '%s' is not an embedding of `%s` (embed_cells() stores one); its embeddings: %s",
+                 name, arg, if (length(available)) .first_few(available, 10L) else "none"), call. = FALSE)
+  }
+  list(embedding = as.matrix(embedding), covariates = covariates)
+}
+
 #' @export
 embed_cells.default <- function(model, x, assay = NULL, name = "EXPRFLOW", ...) {
   stop("`model` must be an exprflow_model (from fit_expression_model() or load_model()) or a ",

@@ -82,20 +82,41 @@ normalized_mutual_information <- function(a, b) {
 #'   clustering with as many centres as labels (`nstart = 10`, seeded).
 #' Higher is better for all of them.
 #'
-#' @param embedding Cells x dimensions matrix.
-#' @param labels One label per cell (at least 2 distinct labels).
+#' @param embedding Cells x dimensions matrix, or a SingleCellExperiment or
+#'   Seurat object holding the embedding `dimred` (as [embed_cells()] stores
+#'   it).
+#' @param labels One label per cell (at least 2 distinct labels), or, with
+#'   a SingleCellExperiment or Seurat `embedding`, the name of the colData /
+#'   meta.data column holding them.
 #' @param k Number of neighbours.
 #' @param seed Seed of the folds, the subsample and k-means.
 #' @param folds Number of cross-validation folds.
 #' @param max_cells Largest number of cells in the silhouette computation.
+#' @param dimred For a SingleCellExperiment or Seurat `embedding`, the name
+#'   of the embedding (a reducedDim, or a DimReduc in lower case;
+#'   [embed_cells()]'s default name). An error for a matrix.
 #' @return A data.frame with columns `metric`, `value` and `lower_is_better`
 #'   (all `FALSE`).
 #' @examples
 #' sce <- example_pbmc()
 #' space <- evaluation_space(sce, n_genes = 500, n_pcs = 10)
 #' embedding_metrics(project_cells(space, sce), sce$cell_type)
+#' # An embedding stored in the cells' object, labels from a colData column:
+#' SingleCellExperiment::reducedDim(sce, "PCA") <- project_cells(space, sce)
+#' embedding_metrics(sce, "cell_type", dimred = "PCA")
 #' @export
-embedding_metrics <- function(embedding, labels, k = 15, seed = 1, folds = 5, max_cells = 3000) {
+embedding_metrics <- function(embedding, labels, k = 15, seed = 1, folds = 5, max_cells = 3000,
+                              dimred = "EXPRFLOW") {
+  if (methods::is(embedding, "SingleCellExperiment") || methods::is(embedding, "Seurat")) {
+    stored <- .stored_embedding(embedding, dimred, "embedding")
+    embedding <- stored$embedding
+    if (.is_column_name(labels, stored$covariates, nrow(embedding))) {
+      labels <- .resolve_condition(labels, stored$covariates, nrow(embedding), arg = "labels")
+    }
+  } else if (!missing(dimred)) {
+    stop("`dimred` names an embedding of a SingleCellExperiment or Seurat `embedding`, not of a matrix",
+         call. = FALSE)
+  }
   k <- .check_count(k, "k", min = 1)
   folds <- .check_count(folds, "folds", min = 2)
   seed <- .check_count(seed, "seed", min = 0)

@@ -223,7 +223,7 @@ test_that("cell indices are checked", {
 test_that("a condition column that does not exist is named, with the available columns", {
   sce <- pbmc_sce()[1:100, 1:60]
   expect_error(fit_tiny(sce, condition = "celltype"),
-               "condition column 'celltype' does not exist; available columns: .*'cell_type'")
+               "`condition` column 'celltype' does not exist; available columns: .*'cell_type'")
   expect_error(fit_tiny(sce, condition = "celltype"), "seurat_cluster")
 })
 

@@ -340,6 +340,32 @@ test_that("embedding metrics reward separated labels and are at chance for permu
   expect_error(embedding_metrics(embedding[1:10, ], labels[1:10]), "`embedding` has 10 cells")
 })
 
+test_that("embedding metrics read an embedding and its labels from a SingleCellExperiment or Seurat object", {
+  embedding <- rbind(gaussian_cloud(60, 4, seed = 1), gaussian_cloud(60, 4, shift = 3, seed = 2))
+  rownames(embedding) <- paste0("c", 1:120)
+  labels <- rep(c("x", "y"), each = 60)
+  expected <- embedding_metrics(embedding, labels)
+  sce <- SingleCellExperiment::SingleCellExperiment(
+    list(counts = matrix(1L, 3, 120, dimnames = list(paste0("g", 1:3), rownames(embedding)))),
+    colData = S4Vectors::DataFrame(group = labels))
+  SingleCellExperiment::reducedDim(sce, "EXPRFLOW") <- embedding
+  SingleCellExperiment::reducedDim(sce, "other") <- embedding[, 1:2]
+  expect_identical(embedding_metrics(sce, "group"), expected)
+  expect_identical(embedding_metrics(sce, labels), expected)
+  expect_identical(embedding_metrics(sce, "group", dimred = "other"), embedding_metrics(embedding[, 1:2], labels))
+  expect_error(embedding_metrics(sce, "group", dimred = "UMAP"),
+               "`dimred`: 'UMAP' is not an embedding of `embedding`.*'EXPRFLOW', 'other'")
+  expect_error(embedding_metrics(sce, "grp"), "`labels` column 'grp' does not exist")
+  expect_error(embedding_metrics(embedding, labels, dimred = "PCA"), "`dimred` names an embedding")
+  skip_if_not_installed("SeuratObject")
+  seurat <- SeuratObject::CreateSeuratObject(counts = SingleCellExperiment::counts(sce),
+                                             meta.data = data.frame(group = labels, row.names = colnames(sce)))
+  colnames(embedding) <- paste0("EXPRFLOW_", 1:4)
+  seurat[["exprflow"]] <- SeuratObject::CreateDimReducObject(embeddings = embedding, key = "EXPRFLOW_",
+                                                             assay = SeuratObject::DefaultAssay(seurat))
+  expect_identical(embedding_metrics(seurat, "group"), expected)
+})
+
 # ---- reconstruction ------------------------------------------------------------
 
 test_that("reconstruction metrics are 1 for a perfect reconstruction and count constant cells", {
