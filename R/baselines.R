@@ -184,9 +184,26 @@ fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussia
 generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, seed = NULL, ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
   seed <- .sampling_seed(seed)
+  if (is.data.frame(condition)) condition <- .baseline_condition_column(model, condition)
   levels <- .generation_levels(model, n, condition)
   group <- if (length(model$levels)) levels else rep("all", length(levels))
   .with_seed(seed, .draw_baseline_cells(model, levels, group, seed))
+}
+
+# A data.frame `condition` of generate_cells() (one row, or one per cell, as
+# the models take it): its column of the baseline's one condition.
+.baseline_condition_column <- function(model, table) {
+  if (!length(model$levels)) stop("the model is unconditional: leave `condition` NULL", call. = FALSE)
+  other <- setdiff(names(table), model$condition)
+  if (length(other)) {
+    stop(sprintf("`condition` has column(s) %s, which are not the baseline's condition ('%s')",
+                 .first_few(other), model$condition), call. = FALSE)
+  }
+  if (!model$condition %in% names(table)) {
+    stop(sprintf("`condition` (a data.frame) needs a column '%s' with the baseline's levels", model$condition),
+         call. = FALSE)
+  }
+  table[[model$condition]]
 }
 
 # Counts and library sizes of new cells, one per entry of `group` (a level).

@@ -39,7 +39,8 @@
 #'   `data.frame(cell_type = "B", stim = rep(c("ctrl", "stim"), 50))`; a
 #'   single row is repeated `n` times. A covariate left out (or `NA`) is
 #'   unconditional (its null embedding, what classifier-free guidance
-#'   trains).
+#'   trains). A baseline of [fit_baseline()] takes the same data.frame with
+#'   its one condition column.
 #' @param method `NULL` for the objective's default (`"euler"` for flow,
 #'   `"ddim"` for DDPM), or `"euler"` (first-order ODE step; equal to
 #'   deterministic DDIM), `"heun"` (second-order ODE step: two network

@@ -60,6 +60,7 @@ test_that("an unconditional baseline ignores labels and fit_baseline checks inpu
   expect_error(generate_cells(nb, n = c(B = 7)), "`n` is one number of cells")
   expect_identical(ncol(fake), 7L)
   expect_error(generate_cells(nb, condition = "B"), "unconditional")
+  expect_error(generate_cells(nb, condition = data.frame(cell_type = "B")), "unconditional")
   expect_error(fit_baseline(small_counts()[, 1, drop = FALSE]), "two cells")
   bad <- as.matrix(small_counts()); bad[1, 1] <- -1
   expect_error(fit_baseline(bad), "negative")
@@ -222,4 +223,21 @@ test_that("baselines fit on the cells with counts and generate empty cells as of
   counts[, b_cells] <- 0L
   expect_error(fit_baseline(counts, "independent_nb", condition = labels), "level\\(s\\) 'B' of `condition`")
   expect_s3_class(fit_baseline(counts, "training_cells", condition = labels), "exprflow_training_cells")
+})
+
+test_that("a baseline takes `condition` as a data.frame, one row per cell or one row, as the models do", {
+  sce <- pbmc_sce()
+  nb <- fit_baseline(sce, "independent_nb", condition = "cell_type")
+  from_table <- generate_cells(nb, condition = data.frame(cell_type = c("B", "NK", "B")), seed = 4)
+  from_labels <- generate_cells(nb, condition = c("B", "NK", "B"), seed = 4)
+  expect_identical(as.character(from_table$cell_type), c("B", "NK", "B"))
+  expect_identical(SingleCellExperiment::counts(from_table), SingleCellExperiment::counts(from_labels))
+  expect_identical(as.character(generate_cells(nb, n = 4, condition = data.frame(cell_type = "NK"))$cell_type),
+                   rep("NK", 4))
+  expect_error(generate_cells(nb, condition = data.frame(stim = "ctrl")),
+               "`condition` has column\\(s\\) 'stim', which are not the baseline's condition \\('cell_type'\\)")
+  expect_error(generate_cells(nb, condition = data.frame(cell_type = "Ghost")), "unknown condition level")
+  # Labels given as values: the column is called "condition".
+  by_value <- fit_baseline(SingleCellExperiment::counts(sce), "independent_nb", condition = sce$cell_type)
+  expect_identical(ncol(generate_cells(by_value, condition = data.frame(condition = c("B", "NK")))), 2L)
 })
