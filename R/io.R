@@ -24,9 +24,10 @@
 #' file already trusts its source.)
 #'
 #' @param model An `exprflow_model`, or a time-course model or baseline
-#'   ([fit_dynamics_model()], [fit_dynamics_baseline()]): those are R objects
-#'   that keep their populations and are written as an RDS file (also by
-#'   temporary name and rename), which `load_model()` recognises.
+#'   ([fit_dynamics_model()], [fit_dynamics_baseline()]) or a baseline of
+#'   [fit_baseline()]: those are R objects (a time-course model keeps its
+#'   populations) and are written as an RDS file (also by temporary name and
+#'   rename), which `load_model()` recognises.
 #' @param path File path.
 #' @param adapter_only `TRUE` writes only the LoRA adapter of the model's
 #'   last [fine_tune()] (an error for a model never fine-tuned), which
@@ -36,7 +37,7 @@
 #'   trust; see Details). Default `FALSE`.
 #' @return `save_model()`: the model, invisibly.
 #'   `load_model()`: an `exprflow_model` (or the time-course model or
-#'   baseline the file holds).
+#'   baseline, or the baseline, the file holds).
 #' @examples
 #' sce <- example_pbmc()[, 1:300]  # a slice, so that the example runs in seconds
 #' model <- fit_expression_model(sce, "latent_tokens", epochs = 1, n_tokens = 4,
@@ -46,10 +47,10 @@
 #' restored <- load_model(path)
 #' @export
 save_model <- function(model, path, adapter_only = FALSE) {
-  if (inherits(model, c("exprflow_dynamics_model", "exprflow_dynamics_baseline"))) {
+  if (inherits(model, .r_object_models)) {
     .check_string(path, "path")
-    if (!isFALSE(adapter_only)) stop("`adapter_only`: a time-course model has no LoRA adapter", call. = FALSE)
-    return(invisible(.save_time_course_model(model, path.expand(path))))
+    if (!isFALSE(adapter_only)) stop("`adapter_only`: only a fine-tuned exprflow_model has a LoRA adapter", call. = FALSE)
+    return(invisible(.save_r_object_model(model, path.expand(path))))
   }
   pointer <- .model_pointer(model)  # checks `model`; a damaged object's bytes are refused here
   .check_string(path, "path")
@@ -72,17 +73,20 @@ load_model <- function(path, trust_legacy = FALSE) {
   if (dir.exists(path)) stop(sprintf("'%s' is a folder, not a model file", path), call. = FALSE)
   path <- path.expand(path)
   raw <- readBin(path, "raw", file.size(path))
-  if (length(raw) >= 2L && identical(raw[1:2], as.raw(c(0x1f, 0x8b)))) return(.load_time_course_model(path))
+  if (length(raw) >= 2L && identical(raw[1:2], as.raw(c(0x1f, 0x8b)))) return(.load_r_object_model(path))
   pointer <- .cpp_model_from_raw(raw, path, trust_legacy)
   # The object keeps the current format's bytes, so that save_model() converts a legacy file.
   if (trust_legacy) raw <- .cpp_model_to_raw(pointer)
   .new_model(pointer, raw)
 }
 
-# Time-course models and baselines are R objects (their populations, PCA and,
-# for a model, the velocity field's bytes): written as an RDS file under a
+# Time-course models and baselines, and the baselines of fit_baseline(), are
+# R objects (their populations, PCA, parameters and, for a time-course
+# model, the velocity field's bytes): written as an RDS file under a
 # temporary name in the same folder, then renamed, like every model file.
-.save_time_course_model <- function(model, path) {
+.r_object_models <- c("exprflow_dynamics_model", "exprflow_dynamics_baseline", "exprflow_baseline")
+
+.save_r_object_model <- function(model, path) {
   folder <- dirname(path)
   if (!dir.exists(folder)) stop(sprintf("`path`: folder '%s' does not exist", folder), call. = FALSE)
   temporary <- tempfile(".exprflow-", tmpdir = folder)
@@ -92,11 +96,11 @@ load_model <- function(path, trust_legacy = FALSE) {
   model
 }
 
-.load_time_course_model <- function(path) {
+.load_r_object_model <- function(path) {
   model <- tryCatch(readRDS(path), error = function(e) {
     stop(sprintf("model file '%s' is damaged or truncated (%s)", path, conditionMessage(e)), call. = FALSE)
   })
-  if (!inherits(model, c("exprflow_dynamics_model", "exprflow_dynamics_baseline"))) {
+  if (!inherits(model, .r_object_models)) {
     stop(sprintf("'%s' is an R data file, not an exprflow model", path), call. = FALSE)
   }
   # The velocity field's own checksummed bytes are checked by reading them.

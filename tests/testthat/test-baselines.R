@@ -241,3 +241,18 @@ test_that("a baseline takes `condition` as a data.frame, one row per cell or one
   by_value <- fit_baseline(SingleCellExperiment::counts(sce), "independent_nb", condition = sce$cell_type)
   expect_identical(ncol(generate_cells(by_value, condition = data.frame(condition = c("B", "NK")))), 2L)
 })
+
+test_that("save_model() and load_model() keep a baseline: the same seed draws the same cells", {
+  sce <- pbmc_sce()[, 1:400]
+  copula <- fit_baseline(sce, "nb_copula", condition = "cell_type")
+  path <- tempfile(fileext = ".exprflow")
+  expect_identical(save_model(copula, path), copula)
+  restored <- load_model(path)
+  expect_identical(restored, copula)
+  expect_identical(SingleCellExperiment::counts(generate_cells(restored, condition = c(B = 20), seed = 3)),
+                   SingleCellExperiment::counts(generate_cells(copula, condition = c(B = 20), seed = 3)))
+  expect_error(save_model(copula, path, adapter_only = TRUE), "only a fine-tuned exprflow_model has a LoRA adapter")
+  # An R data file that holds something else is refused.
+  saveRDS(list(a = 1), path)
+  expect_error(load_model(path), "is an R data file, not an exprflow model")
+})
