@@ -38,7 +38,7 @@ const std::map<std::string, ObjectiveEntry>& objective_table() {
        // held-out cells and not kept (MMD / energy / kNN AUC / condition
        // accuracy). pathway_tokens, PBMC3k, seeds 1-3: ot_pairing 0.0096 /
        // 0.373 / 0.684 / 0.892 against 0.0097 / 0.377 / 0.684 / 0.894 (within
-       // the seeds' spread; seed 2 worse on three of four); seed 1,
+       // the seeds' spread; seed 2 worse on all four); seed 1,
        // logit-normal times 0.0096 / 0.379 / 0.679 / 0.878 and both together
        // 0.0099 / 0.392 / 0.690 / 0.881, against 0.0102 / 0.399 / 0.703 /
        // 0.890. latent_dit, example data, seeds 1-3: ot_pairing 0.0046 / 0.195
