@@ -96,7 +96,7 @@ test_that("time-course models and baselines are saved and loaded", {
   baseline <- fit_dynamics_baseline(toy$values, toy$time, values = "log", n_pcs = 3, method = "gaussian")
   save_model(baseline, path)
   expect_identical(load_model(path), baseline)
-  expect_error(save_model(model, path, adapter_only = TRUE), "has no LoRA adapter")
+  expect_error(save_model(model, path, adapter_only = TRUE), "only a fine-tuned exprflow_model has a LoRA adapter")
   # A damaged field or another R object is refused.
   broken <- model
   broken$raw[length(broken$raw)] <- as.raw(bitwXor(as.integer(broken$raw[length(broken$raw)]), 1L))

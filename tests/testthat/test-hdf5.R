@@ -91,7 +91,7 @@ test_that("models train, embed and reconstruct from a file path", {
   expect_equal(SingleCellExperiment::counts(moved),
                SingleCellExperiment::counts(transfer_cells(model, sce, to = "B", steps = 2, seed = 1)))
   expect_error(fit_expression_model(path, condition = "tissue", epochs = 1),
-               "condition column 'tissue' does not exist; available columns: .*cell_type")
+               "`condition` column 'tissue' does not exist; available columns: .*cell_type")
 })
 
 # `backed` (the cells of `sce` with counts in the HDF5 object `name` of
