@@ -244,3 +244,18 @@ test_that("a flow model samples with every method and defaults to Euler", {
   # Flow time is continuous: any number of steps.
   expect_generated_cells(generate_cells(model, n = 2, steps = 5000), model, 2)
 })
+
+test_that("library_size: matched by default for gene-space models, chosen or refused by name", {
+  model <- tiny_model()
+  default <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3)
+  matched <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, library_size = "matched")
+  empirical <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, library_size = "empirical")
+  expect_identical(counts_of(default), counts_of(matched))
+  expect_false(identical(counts_of(default), counts_of(empirical)))
+  # Matched sizes are training cells' sizes of the level, as empirical ones are.
+  sce <- pbmc_sce()
+  b_sizes <- Matrix::colSums(SingleCellExperiment::counts(sce)[, sce$cell_type == "B"])
+  expect_true(all(default$library_size <= max(b_sizes) + 100))  # + stochastic rounding
+  expect_error(generate_cells(model, n = 2, library_size = "gamma"), "`library_size` must be NULL or one of")
+  expect_error(generate_cells(model, n = 2, library_size = c("matched", "empirical")), "`library_size`")
+})

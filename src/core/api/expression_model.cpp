@@ -35,6 +35,21 @@ Tensor float_tensor(const std::vector<float>& v, const at::Device& device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kFloat)).to(device);
 }
 
+// detected_genes() of each of `cells`, read a block of cells at a time.
+std::vector<int> detected_genes_of(const ExpressionSource& data, const std::vector<int>& cells) {
+  constexpr size_t kBlock = 256;
+  const int G = data.n_genes();
+  std::vector<int> detected;
+  detected.reserve(cells.size());
+  std::vector<float> block(kBlock * G);
+  for (size_t lo = 0; lo < cells.size(); lo += kBlock) {
+    const std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + kBlock));
+    data.fill_log_normalised(part, block.data());
+    for (size_t i = 0; i < part.size(); ++i) detected.push_back(detected_genes(block.data() + i * G, G));
+  }
+  return detected;
+}
+
 
 }  // namespace
 
@@ -127,7 +142,11 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
     set_scaling(GeneScaling::fit(data, split.train));
     theta_ = estimate_nb_theta(data, split.train);
     library_sizes_.clear();
-    for (int c : split.train) library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c]);
+    const std::vector<int> detected = detected_genes_of(data, split.train);
+    for (size_t i = 0; i < split.train.size(); ++i) {
+      const int c = split.train[i];
+      library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c], detected[i]);
+    }
   } else {
     // Continued training and fine-tuning widen the clipping box to the new
     // cells' range (in the first run's units), or new data outside the old
@@ -178,7 +197,8 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
   const SamplerSettings settings = sampler_settings(o);
   const long batch_size = o.integer("batch_size");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
-  const std::string library_size_method = o.text("library_size");
+  std::string library_size_method = o.text("library_size");
+  if (library_size_method == "default") library_size_method = library_sizes_.has_detected() ? "matched" : "empirical";
   check_library_size_method(library_size_method);
   const Denoiser network = sampling_network(o);
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.n_cells());
@@ -196,12 +216,16 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
     Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();         // (B, G)
     std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
-  // Counts: library size from training cells of the same levels, then the
-  // inverse of the normalisation (see decode/count_decoding.hpp).
+  // Counts: library size from training cells of the same levels ("matched":
+  // of those with about as many detected genes), then the inverse of the
+  // normalisation (see decode/count_decoding.hpp).
   for (int i = 0; i < n; ++i) {
-    out.library_size[i] = library_sizes_.draw(codes_of_cell(columns, covariates_, i), library_size_method, rng);
-    round_counts(out.logcounts.data() + static_cast<size_t>(i) * G, G, out.library_size[i], rng,
-                 out.counts.data() + static_cast<size_t>(i) * G);
+    const std::vector<int> codes = codes_of_cell(columns, covariates_, i);
+    const float* cell = out.logcounts.data() + static_cast<size_t>(i) * G;
+    out.library_size[i] = library_size_method == "matched"
+                              ? library_sizes_.draw_matched(codes, detected_genes(cell, G), rng)
+                              : library_sizes_.draw(codes, library_size_method, rng);
+    round_counts(cell, G, out.library_size[i], rng, out.counts.data() + static_cast<size_t>(i) * G);
   }
   return out;
 }

@@ -86,7 +86,10 @@ Options GenerativeModel::default_sample_options() {
   o.set("method", "default").set("steps", 50.0).set("eta", 0.0).set("guidance_scale", 1.0)
       .set("batch_size", 256.0).set("seed", 1.0).set("clip", 1.0)
       .set("precision", "float32")  // of the network's matrix products: runtime/matmul_precision.hpp
-      .set("library_size", "empirical")  // data/library_sizes.hpp
+      // data/library_sizes.hpp; "default": "matched" for gene-space models
+      // (from models saved with their training cells' detected genes), else
+      // "empirical".
+      .set("library_size", "default")
       // generate() of latent flows: a combination of levels no training
       // cell had is sampled at a seen one (one covariate changed) plus the
       // latent shift between them ("shift"; "default" too), or asked of the

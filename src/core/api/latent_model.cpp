@@ -410,8 +410,12 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
-  const std::string library_size_method = o.text("library_size");
+  const std::string library_size_method = o.text("library_size") == "default" ? "empirical" : o.text("library_size");
   check_library_size_method(library_size_method);
+  if (library_size_method == "matched") {
+    throw std::invalid_argument("library_size 'matched' is for gene-space models: a latent model draws its counts from "
+                                "its decoder at the drawn size; use 'empirical' or 'lognormal'");
+  }
   SamplerSettings settings;
   Denoiser network;
   if (has_latent_model()) {

@@ -99,6 +99,10 @@ std::vector<Covariate> read_covariates(const Json& meta) {
 void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools) {
   bundle.put("library_size_values", at::tensor(pools.sizes(), at::TensorOptions().dtype(at::kDouble)));
   bundle.put("library_size_codes", at::tensor(pools.codes(), at::TensorOptions().dtype(at::kInt)));
+  // Gene-space models: each training cell's detected genes ("matched" sizes).
+  if (pools.has_detected()) {
+    bundle.put("library_size_detected", at::tensor(pools.detected(), at::TensorOptions().dtype(at::kInt)));
+  }
 }
 
 namespace {
@@ -146,8 +150,16 @@ void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools) {
       throw std::invalid_argument("'library_size_codes' does not hold " + std::to_string(k) + " codes per cell");
     }
     const int* code = codes.data_ptr<int>();
+    // Files from before "matched" library sizes have no detected genes.
+    std::vector<int64_t> detected(sizes.size(), -1);
+    if (bundle.has("library_size_detected")) {
+      detected = longs_of(bundle.get("library_size_detected"));
+      if (detected.size() != sizes.size()) {
+        throw std::invalid_argument("'library_size_detected' does not hold one count per cell");
+      }
+    }
     for (size_t cell = 0; cell < sizes.size(); ++cell) {
-      pools.add(std::vector<int>(code + cell * k, code + (cell + 1) * k), sizes[cell]);
+      pools.add(std::vector<int>(code + cell * k, code + (cell + 1) * k), sizes[cell], static_cast<int>(detected[cell]));
     }
     return;
   }

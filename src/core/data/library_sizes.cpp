@@ -1,33 +1,47 @@
 #include "data/library_sizes.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 namespace exprflow {
 
 void check_library_size_method(const std::string& method) {
-  if (method != "empirical" && method != "lognormal") {
-    throw std::invalid_argument("library_size must be 'empirical' or 'lognormal', got '" + method + "'");
+  const std::vector<std::string> all = LibrarySizePools::methods();
+  if (std::find(all.begin(), all.end(), method) == all.end()) {
+    throw std::invalid_argument("library_size must be 'empirical', 'lognormal' or 'matched', got '" + method + "'");
   }
+}
+
+int detected_genes(const float* log_expression, int n_genes) {
+  int n = 0;
+  for (int g = 0; g < n_genes; ++g) n += log_expression[g] > kDetectedLevel ? 1 : 0;
+  return n;
 }
 
 void LibrarySizePools::clear() {
   sizes_.clear();
   codes_.clear();
+  detected_.clear();
+  detected_known_ = true;
   cache_.clear();
 }
 
-void LibrarySizePools::add(const std::vector<int>& codes, double size) {
+void LibrarySizePools::add(const std::vector<int>& codes, double size, int detected) {
   if (static_cast<int>(codes.size()) != n_covariates_) {
     throw std::invalid_argument("a library size needs " + std::to_string(n_covariates_) + " covariate codes, got " +
                                 std::to_string(codes.size()));
   }
   sizes_.push_back(size);
   codes_.insert(codes_.end(), codes.begin(), codes.end());
+  detected_.push_back(detected);
+  detected_known_ = detected_known_ && detected >= 0;
   cache_.clear();
 }
 
-const std::vector<double>& LibrarySizePools::pool_for(std::vector<int> codes) const {
+const std::vector<int>& LibrarySizePools::pool_for(std::vector<int> codes) const {
   if (sizes_.empty()) throw std::invalid_argument("the model holds no library sizes (is it trained?)");
   if (static_cast<int>(codes.size()) != n_covariates_) {
     throw std::invalid_argument("a library size draw needs " + std::to_string(n_covariates_) +
@@ -36,13 +50,13 @@ const std::vector<double>& LibrarySizePools::pool_for(std::vector<int> codes) co
   for (int dropped = n_covariates_; dropped >= 0; --dropped) {
     auto it = cache_.find(codes);
     if (it == cache_.end()) {
-      std::vector<double> pool;
+      std::vector<int> pool;
       for (size_t cell = 0; cell < sizes_.size(); ++cell) {
         bool match = true;
         for (int k = 0; k < n_covariates_ && match; ++k) {
           match = codes[k] < 0 || codes[k] == codes_[cell * n_covariates_ + k];
         }
-        if (match) pool.push_back(sizes_[cell]);
+        if (match) pool.push_back(static_cast<int>(cell));
       }
       it = cache_.emplace(codes, std::move(pool)).first;
     }
@@ -54,18 +68,36 @@ const std::vector<double>& LibrarySizePools::pool_for(std::vector<int> codes) co
 
 double LibrarySizePools::draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng) const {
   check_library_size_method(method);
-  const std::vector<double>& pool = pool_for(codes);
+  if (method == "matched") throw std::invalid_argument("library_size 'matched' needs the generated cell's detected genes");
+  const std::vector<int>& pool = pool_for(codes);
   if (method == "empirical") {
     std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-    return pool[pick(rng)];
+    return sizes_[pool[pick(rng)]];
   }
   double mean = 0, square = 0;
-  for (double s : pool) mean += std::log(s);
+  for (int c : pool) mean += std::log(sizes_[c]);
   mean /= pool.size();
-  for (double s : pool) square += (std::log(s) - mean) * (std::log(s) - mean);
+  for (int c : pool) square += (std::log(sizes_[c]) - mean) * (std::log(sizes_[c]) - mean);
   const double sd = pool.size() > 1 ? std::sqrt(square / (pool.size() - 1)) : 0.0;
   std::normal_distribution<double> normal(mean, sd);
   return std::exp(normal(rng));
+}
+
+double LibrarySizePools::draw_matched(const std::vector<int>& codes, int detected, std::mt19937_64& rng) const {
+  if (!has_detected()) {
+    throw std::invalid_argument("library_size 'matched' needs the training cells' detected genes, which this model "
+                                "does not hold (saved by an older exprflow, or not a gene-space model)");
+  }
+  const std::vector<int>& pool = pool_for(codes);
+  // The pool's cells by distance in detected genes (ties by cell order, so
+  // a seed gives the same draw), the nearest kMatchedNeighbours kept.
+  std::vector<std::pair<int, int>> by_distance;  // (distance, cell)
+  by_distance.reserve(pool.size());
+  for (int c : pool) by_distance.emplace_back(std::abs(detected_[c] - detected), c);
+  const size_t k = std::min<size_t>(kMatchedNeighbours, by_distance.size());
+  std::partial_sort(by_distance.begin(), by_distance.begin() + k, by_distance.end());
+  std::uniform_int_distribution<size_t> pick(0, k - 1);
+  return sizes_[by_distance[pick(rng)].second];
 }
 
 }  // namespace exprflow

@@ -2,10 +2,16 @@
 // draws of a library size for a generated cell of a combination of levels.
 // Torch-free.
 //
-// Two ways to draw, chosen per call (sample option `library_size`):
+// Three ways to draw, chosen per call (sample option `library_size`):
 //   "empirical"  the size of a random training cell of the combination;
 //   "lognormal"  exp(N(m, s^2)) with m, s the mean and sd of the
-//                combination's log sizes (CFGen's per-covariate model).
+//                combination's log sizes (CFGen's per-covariate model);
+//   "matched"    (draw_matched(); gene-space models) the size of one of the
+//                kMatchedNeighbours training cells of the combination
+//                whose number of detected genes is closest to the generated
+//                cell's: a gene-space sample carries the depth of the cell
+//                it resembles in which genes it detects, and counts drawn
+//                at another depth distort it (decode/count_decoding.hpp).
 // The pool of a combination is the training cells that match every code of
 // it that is not -1 (-1 matches anything). Where that pool is empty (a
 // combination never seen in training), the last covariate's code is
@@ -25,28 +31,49 @@ class LibrarySizePools {
   explicit LibrarySizePools(int n_covariates = 0) : n_covariates_(n_covariates) {}
 
   void clear();
-  // One code per covariate (-1: unknown).
-  void add(const std::vector<int>& codes, double size);
-  // An unknown `method` is std::invalid_argument; no cells at all is too.
-  double draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng) const;
+  static constexpr int kMatchedNeighbours = 5;
 
-  static std::vector<std::string> methods() { return {"empirical", "lognormal"}; }
+  // One code per covariate (-1: unknown); `detected`: the cell's number of
+  // detected genes (detected_genes()), or -1 where not known. "matched"
+  // needs it for every cell.
+  void add(const std::vector<int>& codes, double size, int detected = -1);
+  // "empirical" or "lognormal"; any other `method` is std::invalid_argument,
+  // and so is a pool without cells.
+  double draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng) const;
+  // "matched": a cell with `detected` detected genes.
+  double draw_matched(const std::vector<int>& codes, int detected, std::mt19937_64& rng) const;
+  bool has_detected() const { return !sizes_.empty() && detected_known_; }
+
+  static std::vector<std::string> methods() { return {"empirical", "lognormal", "matched"}; }
   int n_covariates() const { return n_covariates_; }
-  // Every cell added: its size, and its codes (n_covariates per cell, cell by cell).
+  // Every cell added: its size, its codes (n_covariates per cell, cell by
+  // cell) and its detected genes (empty unless known for every cell).
   const std::vector<double>& sizes() const { return sizes_; }
   const std::vector<int>& codes() const { return codes_; }
+  std::vector<int> detected() const { return detected_known_ ? detected_ : std::vector<int>{}; }
 
  private:
-  const std::vector<double>& pool_for(std::vector<int> codes) const;
+  const std::vector<int>& pool_for(std::vector<int> codes) const;  // cells of the pool
 
   int n_covariates_;
   std::vector<double> sizes_;
   std::vector<int> codes_;
-  // Pools already gathered, by the codes asked for (generation asks for few
-  // combinations, many times).
-  mutable std::map<std::vector<int>, std::vector<double>> cache_;
+  std::vector<int> detected_;
+  bool detected_known_ = true;
+  // Pools already gathered (their cells), by the codes asked for
+  // (generation asks for few combinations, many times).
+  mutable std::map<std::vector<int>, std::vector<int>> cache_;
 };
 
+// A cell's detected genes as "matched" counts them, from its log-normalised
+// expression (G,): values above kDetectedLevel. A count of 1 is above it in
+// any cell of fewer than 35,000 counts (log1p(1e4 / 35000) = 0.25); the same
+// rule is applied to training cells and to generated ones, whose small
+// values between 0 and one count's level are not detections.
+constexpr float kDetectedLevel = 0.25f;
+int detected_genes(const float* log_expression, int n_genes);
+
+// Throws unless `method` is one of LibrarySizePools::methods().
 void check_library_size_method(const std::string& method);
 
 }  // namespace exprflow

@@ -21,18 +21,21 @@
 // held-out cells, with L redrawn from their cell type 0.0053 / 0.225 / 0.564
 // (seeds 1-3; example data 0.0044 / 0.180 / 0.478 against 0.0080 / 0.315 /
 // 0.516, and 0.0045 / 0.185 / 0.477 with L drawn among the 5 of the type
-// closest in size). Two ways of giving generated cells a matching L were
-// measured with state_mlp on held-out example data, seeds 1-3, and not kept:
-// the network conditioned on log L (a zero-initialised MLP added to the
-// time / condition vector; L drawn first, then x for it) 0.0093 / 0.372 /
-// 0.578 / 0.797 condition accuracy, against 0.0086 / 0.350 / 0.593 / 0.796
-// without (library-size quintiles per cell type as a second covariate moved
-// the same way: 0.0094 / 0.388 / 0.541 / 0.833 against 0.0086 / 0.350 /
-// 0.593 / 0.796); and L chosen among the type's training cells as the one
-// whose detected-gene count matches the count rounding x at that L gives,
-// which recovered nothing even for real cells (0.0085 / 0.362 against
-// 0.0087 / 0.374 redrawn, seed 1). The gain on kNN AUC comes with worse MMD
-// and energy distance, so L stays drawn after x.
+// closest in size). Gene-space models therefore draw "matched" sizes by
+// default (data/library_sizes.hpp): the size of one of the 5 training cells
+// of the type whose number of detected genes (log values above 0.25) is
+// closest to the generated cell's. Prototyped on state_mlp's samples,
+// held-out example data, seeds 1-2: MMD / energy / kNN AUC / condition
+// accuracy 0.0054 / 0.219 / 0.578 / 0.861 against 0.0081 / 0.331 / 0.615 /
+// 0.827 for sizes drawn at random. Measured and not kept: the network
+// conditioned on log L (a zero-initialised MLP added to the time /
+// condition vector; L drawn first, then x for it), state_mlp, example data,
+// seeds 1-3, 0.0093 / 0.372 / 0.578 / 0.797 against 0.0086 / 0.350 / 0.593
+// / 0.796 without (library-size quintiles per cell type as a second
+// covariate moved the same way: 0.0094 / 0.388 / 0.541 / 0.833); and L chosen
+// as the size at which rounding x gives as many detected genes as the
+// training cell of that size has, which recovered nothing even for real
+// cells (seed 1: 0.0085 / 0.362 against 0.0087 / 0.374 redrawn).
 #pragma once
 
 #include <cstdint>

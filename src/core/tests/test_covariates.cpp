@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -287,4 +288,48 @@ TEST(LibrarySizePools, ReadTheOnePoolPerLevelLayoutOfEarlierFiles) {
   read_library_sizes(round_trip, again);
   EXPECT_EQ(again.sizes(), pools.sizes());
   EXPECT_EQ(again.codes(), pools.codes());
+}
+
+TEST(LibrarySizePools, MatchedDrawsAmongTheNearestInDetectedGenes) {
+  // Level 0: sizes 100..1000 with 10..100 detected genes; level 1: one cell.
+  LibrarySizePools pools(1);
+  for (int k = 1; k <= 10; ++k) pools.add({0}, 100.0 * k, 10 * k);
+  pools.add({1}, 7.0, 500);
+  ASSERT_TRUE(pools.has_detected());
+  std::mt19937_64 rng(3);
+  std::set<double> drawn;
+  for (int i = 0; i < 200; ++i) drawn.insert(pools.draw_matched({0}, 52, rng));
+  // The 5 nearest to 52 detected genes: 50, 60, 40, 70, 30.
+  EXPECT_EQ(drawn, (std::set<double>{300, 400, 500, 600, 700}));
+  EXPECT_EQ(pools.draw_matched({0}, 1000, rng) >= 600, true) << "beyond the deepest: the 5 deepest";
+  EXPECT_EQ(pools.draw_matched({1}, 0, rng), 7.0) << "within the level's own pool";
+  EXPECT_THROW(pools.draw({0}, "matched", rng), std::invalid_argument);
+  EXPECT_THROW(pools.draw({0}, "gamma", rng), std::invalid_argument);
+
+  // One cell without its detected genes (an earlier file): "matched" is refused.
+  LibrarySizePools old(1);
+  old.add({0}, 100.0);
+  EXPECT_FALSE(old.has_detected());
+  EXPECT_THROW(old.draw_matched({0}, 3, rng), std::invalid_argument);
+
+  // The detected genes travel with the file; files without them read as unknown.
+  TensorBundle bundle;
+  write_library_sizes(bundle, pools);
+  LibrarySizePools again(1);
+  read_library_sizes(bundle, again);
+  EXPECT_EQ(again.detected(), pools.detected());
+  TensorBundle without;
+  write_library_sizes(without, old);
+  EXPECT_FALSE(without.has("library_size_detected"));
+  LibrarySizePools read_old(1);
+  read_library_sizes(without, read_old);
+  EXPECT_FALSE(read_old.has_detected());
+}
+
+TEST(LibrarySizePools, DetectedGenesCountValuesAboveOneCountsLevel) {
+  const std::vector<float> cell = {0.0f, 0.1f, 0.25f, 0.26f, 2.0f};
+  EXPECT_EQ(detected_genes(cell.data(), 5), 2);
+  // A count of 1 in a cell of 30,000 counts is detected.
+  const float one_count = static_cast<float>(std::log1p(1e4 / 30000.0));
+  EXPECT_EQ(detected_genes(&one_count, 1), 1);
 }
