@@ -85,7 +85,8 @@
 #'   PBMC3k `pathway_tokens` (seeds 1-3) 0.0097 / 0.377 / 0.684 / 0.894
 #'   against 0.0079 / 0.292 / 0.696 / 0.951, and `state_mlp` (seed 1) 0.0077
 #'   / 0.305 / 0.645 / 0.904 against 0.0076 / 0.301 / 0.686 / 0.942, where
-#'   matched sizes cost kNN AUC.
+#'   matched sizes cost kNN AUC. The method used is kept in
+#'   `metadata(result)$exprflow$library_size`.
 #' @param precision Of the network's matrix products while sampling:
 #'   `"float32"`, or `"bfloat16"` on CPUs with AVX-512-BF16 or AMX
 #'   (`exprflow_info()$bfloat16_fast`; elsewhere it is slower and warns), as
@@ -187,8 +188,8 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
 
   .generated_sce(out$counts, table, model$genes, model$condition, model$covariates,
                  list(architecture = model$architecture, method = method, steps = steps,
-                      guidance_scale = guidance_scale, eta = eta, seed = seed, library_size = library_size,
-                      unseen = unseen, response = response))
+                      guidance_scale = guidance_scale, eta = eta, seed = seed,
+                      library_size = out$library_size_method, unseen = unseen, response = response))
 }
 
 # `library_size` of generate_cells(): NULL is the model's own default (the

@@ -186,7 +186,8 @@ Rcpp::List cpp_model_generate(SEXP model_ptr, int n, Rcpp::List codes, Rcpp::Lis
     // Counts only: R log-normalises them (sparse) as it would observed cells.
     Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
     std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
-    return Rcpp::List::create(Rcpp::Named("counts") = counts);
+    return Rcpp::List::create(Rcpp::Named("counts") = counts,
+                              Rcpp::Named("library_size_method") = cells.library_size_method);
   });
 }
 

@@ -252,6 +252,9 @@ test_that("library_size: matched by default for gene-space models, chosen or ref
   empirical <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, library_size = "empirical")
   expect_identical(counts_of(default), counts_of(matched))
   expect_false(identical(counts_of(default), counts_of(empirical)))
+  # The method used, not "default", is what the cells record.
+  expect_identical(S4Vectors::metadata(default)$exprflow$library_size, "matched")
+  expect_identical(S4Vectors::metadata(empirical)$exprflow$library_size, "empirical")
   # Matched sizes are training cells' sizes of the level, as empirical ones are.
   sce <- pbmc_sce()
   b_sizes <- Matrix::colSums(SingleCellExperiment::counts(sce)[, sce$cell_type == "B"])

@@ -81,6 +81,7 @@ test_that("latent models generate whole counts with a drawn library size", {
   # size a cell's counts are drawn around from the training cells.
   expect_identical(sce$library_size, unname(Matrix::colSums(counts)))
   expect_equal(mean(log(sce$library_size)), mean(log(observed)), tolerance = 0.1)
+  expect_identical(S4Vectors::metadata(sce)$exprflow$library_size, "empirical")
 
   lognormal <- generate_cells(model, n = 30, seed = 2, steps = 5, library_size = "lognormal")
   expect_identical(ncol(lognormal), 30L)

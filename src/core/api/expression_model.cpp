@@ -35,22 +35,6 @@ Tensor float_tensor(const std::vector<float>& v, const at::Device& device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kFloat)).to(device);
 }
 
-// detected_genes() of each of `cells`, read a block of cells at a time.
-std::vector<int> detected_genes_of(const ExpressionSource& data, const std::vector<int>& cells) {
-  constexpr size_t kBlock = 256;
-  const int G = data.n_genes();
-  std::vector<int> detected;
-  detected.reserve(cells.size());
-  std::vector<float> block(kBlock * G);
-  for (size_t lo = 0; lo < cells.size(); lo += kBlock) {
-    const std::vector<int> part(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + kBlock));
-    data.fill_log_normalised(part, block.data());
-    for (size_t i = 0; i < part.size(); ++i) detected.push_back(detected_genes(block.data() + i * G, G));
-  }
-  return detected;
-}
-
-
 }  // namespace
 
 void check_resources(const Resources& resources) {
@@ -139,10 +123,10 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
   if (!trained_) {
     // The data's scale, dispersions and library sizes are fixed by the first
     // training run; fine-tuning keeps them so the network's inputs keep meaning.
-    set_scaling(GeneScaling::fit(data, split.train));
+    std::vector<int> detected;  // per training cell, for "matched" library sizes
+    set_scaling(GeneScaling::fit(data, split.train, &detected));
     theta_ = estimate_nb_theta(data, split.train);
     library_sizes_.clear();
-    const std::vector<int> detected = detected_genes_of(data, split.train);
     for (size_t i = 0; i < split.train.size(); ++i) {
       const int c = split.train[i];
       library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c], detected[i]);
@@ -197,14 +181,13 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
   const SamplerSettings settings = sampler_settings(o);
   const long batch_size = o.integer("batch_size");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
-  std::string library_size_method = o.text("library_size");
-  if (library_size_method == "default") library_size_method = library_sizes_.has_detected() ? "matched" : "empirical";
-  check_library_size_method(library_size_method);
+  const std::string library_size_method = library_sizes_.resolve(o.text("library_size"));
   const Denoiser network = sampling_network(o);
   const int G = static_cast<int>(genes_.size()), n = static_cast<int>(conditions.n_cells());
   const CovariateColumns columns = columns_of(conditions, n);
 
   GeneratedCells out = GeneratedCells::sized(G, n);
+  out.library_size_method = library_size_method;
 
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(seed);
@@ -222,9 +205,7 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
   for (int i = 0; i < n; ++i) {
     const std::vector<int> codes = codes_of_cell(columns, covariates_, i);
     const float* cell = out.logcounts.data() + static_cast<size_t>(i) * G;
-    out.library_size[i] = library_size_method == "matched"
-                              ? library_sizes_.draw_matched(codes, detected_genes(cell, G), rng)
-                              : library_sizes_.draw(codes, library_size_method, rng);
+    out.library_size[i] = library_sizes_.draw(codes, library_size_method, rng, detected_genes(cell, G));
     round_counts(cell, G, out.library_size[i], rng, out.counts.data() + static_cast<size_t>(i) * G);
   }
   return out;
@@ -298,6 +279,7 @@ GeneratedCells ExpressionModel::transfer(const ExpressionSource& data, const Cel
   const long batch_size = o.integer("batch_size");
 
   GeneratedCells out = GeneratedCells::sized(G, n);
+  out.library_size_method = "observed";
   torch::NoGradGuard no_grad;
   std::mt19937_64 rng(static_cast<uint64_t>(o.integer("seed")) ^ 0xD1B54A32D192ED03ULL);
   for (int lo = 0; lo < n; lo += batch_size) {

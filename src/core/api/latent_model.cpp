@@ -410,8 +410,7 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
   const long batch_size = o.integer("batch_size");
   if (batch_size < 1) throw std::invalid_argument("batch_size must be at least 1");
   const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
-  const std::string library_size_method = o.text("library_size") == "default" ? "empirical" : o.text("library_size");
-  check_library_size_method(library_size_method);
+  const std::string library_size_method = library_sizes_.resolve(o.text("library_size"));
   if (library_size_method == "matched") {
     throw std::invalid_argument("library_size 'matched' is for gene-space models: a latent model draws its counts from "
                                 "its decoder at the drawn size; use 'empirical' or 'lognormal'");
@@ -446,6 +445,7 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
   }
 
   GeneratedCells out = GeneratedCells::sized(G, n);
+  out.library_size_method = library_size_method;
   std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
   for (int i = 0; i < n; ++i) {
     out.library_size[i] = library_sizes_.draw(codes_of_cell(columns, covariates_, i), library_size_method, rng);
@@ -544,7 +544,9 @@ GeneratedCells LatentModel::generate_at_anchors_then_move(const CellCovariates& 
   const DenseExpressionSource cells(genes_, n, counts.data());
   Options move = o;
   move.set("transfer", "shift").set("transfer_noise", "cell");
-  return transfer(cells, at_anchors, conditions, move);
+  GeneratedCells moved = transfer(cells, at_anchors, conditions, move);
+  moved.library_size_method = anchored.library_size_method;  // the moved cells keep the anchors' sizes
+  return moved;
 }
 
 Tensor LatentModel::shift_rows(const std::vector<std::vector<float>>& shifts, const std::vector<int>& cells,
@@ -618,6 +620,7 @@ GeneratedCells LatentModel::transfer(const ExpressionSource& data, const CellCov
   }
 
   GeneratedCells out = GeneratedCells::sized(G, n);
+  out.library_size_method = "observed";
   for (int i = 0; i < n; ++i) out.library_size[i] = data.library_sizes()[i];
   torch::NoGradGuard no_grad;
   // Each cell's shift from its own levels to its target's (B, dims), in the

@@ -4,15 +4,18 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "data/library_sizes.hpp"
+
 namespace exprflow {
 
-GeneScaling GeneScaling::fit(const ExpressionSource& data, const std::vector<int>& cells) {
+GeneScaling GeneScaling::fit(const ExpressionSource& data, const std::vector<int>& cells, std::vector<int>* detected) {
   if (cells.empty()) throw std::invalid_argument("gene scaling needs at least one cell");
   const int G = data.n_genes();
   std::vector<double> sum(G, 0.0), sum_sq(G, 0.0);
   GeneScaling s;
   s.min.assign(G, INFINITY);
   s.max.assign(G, -INFINITY);
+  if (detected != nullptr) detected->clear();
 
   const size_t chunk = 256;  // densify a few cells at a time, never the matrix
   std::vector<float> buffer(chunk * G);
@@ -27,6 +30,7 @@ GeneScaling GeneScaling::fit(const ExpressionSource& data, const std::vector<int
         s.min[g] = std::min(s.min[g], row[g]);
         s.max[g] = std::max(s.max[g], row[g]);
       }
+      if (detected != nullptr) detected->push_back(detected_genes(row, G));
     }
   }
   const double n = static_cast<double>(cells.size());

@@ -18,7 +18,10 @@ struct GeneScaling {
   // otherwise turn tiny differences into huge standardised values.
   static constexpr float kMinSd = 0.05f;
 
-  static GeneScaling fit(const ExpressionSource& data, const std::vector<int>& cells);
+  // `detected`, where given, receives each of `cells`' detected genes
+  // (detected_genes(), data/library_sizes.hpp) from the same pass.
+  static GeneScaling fit(const ExpressionSource& data, const std::vector<int>& cells,
+                         std::vector<int>* detected = nullptr);
 };
 
 }  // namespace exprflow

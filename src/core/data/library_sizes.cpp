@@ -41,7 +41,13 @@ void LibrarySizePools::add(const std::vector<int>& codes, double size, int detec
   cache_.clear();
 }
 
-const std::vector<int>& LibrarySizePools::pool_for(std::vector<int> codes) const {
+std::string LibrarySizePools::resolve(const std::string& method) const {
+  if (method == "default") return has_detected() ? "matched" : "empirical";
+  check_library_size_method(method);
+  return method;
+}
+
+const LibrarySizePools::Pool& LibrarySizePools::pool_for(std::vector<int> codes) const {
   if (sizes_.empty()) throw std::invalid_argument("the model holds no library sizes (is it trained?)");
   if (static_cast<int>(codes.size()) != n_covariates_) {
     throw std::invalid_argument("a library size draw needs " + std::to_string(n_covariates_) +
@@ -50,26 +56,39 @@ const std::vector<int>& LibrarySizePools::pool_for(std::vector<int> codes) const
   for (int dropped = n_covariates_; dropped >= 0; --dropped) {
     auto it = cache_.find(codes);
     if (it == cache_.end()) {
-      std::vector<int> pool;
+      Pool pool;
       for (size_t cell = 0; cell < sizes_.size(); ++cell) {
         bool match = true;
         for (int k = 0; k < n_covariates_ && match; ++k) {
           match = codes[k] < 0 || codes[k] == codes_[cell * n_covariates_ + k];
         }
-        if (match) pool.push_back(static_cast<int>(cell));
+        if (match) pool.cells.push_back(static_cast<int>(cell));
+      }
+      if (detected_known_) {
+        pool.by_detected = pool.cells;
+        std::stable_sort(pool.by_detected.begin(), pool.by_detected.end(),
+                         [this](int a, int b) { return detected_[a] < detected_[b]; });
       }
       it = cache_.emplace(codes, std::move(pool)).first;
     }
-    if (!it->second.empty()) return it->second;
+    if (!it->second.cells.empty()) return it->second;
     if (dropped > 0) codes[dropped - 1] = -1;  // fall back: forget the last covariate still asked for
   }
   throw std::logic_error("library size pools: all-wildcard pool is empty");  // unreachable: sizes_ is not empty
 }
 
-double LibrarySizePools::draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng) const {
+double LibrarySizePools::draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng,
+                              int detected) const {
   check_library_size_method(method);
-  if (method == "matched") throw std::invalid_argument("library_size 'matched' needs the generated cell's detected genes");
-  const std::vector<int>& pool = pool_for(codes);
+  if (method == "matched") {
+    if (!has_detected()) {
+      throw std::invalid_argument("library_size 'matched' needs the training cells' detected genes, which this model "
+                                  "does not hold (saved by an older exprflow, or not a gene-space model)");
+    }
+    if (detected < 0) throw std::invalid_argument("library_size 'matched' needs the generated cell's detected genes");
+    return draw_matched(pool_for(codes), detected, rng);
+  }
+  const std::vector<int>& pool = pool_for(codes).cells;
   if (method == "empirical") {
     std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
     return sizes_[pool[pick(rng)]];
@@ -83,21 +102,25 @@ double LibrarySizePools::draw(const std::vector<int>& codes, const std::string& 
   return std::exp(normal(rng));
 }
 
-double LibrarySizePools::draw_matched(const std::vector<int>& codes, int detected, std::mt19937_64& rng) const {
-  if (!has_detected()) {
-    throw std::invalid_argument("library_size 'matched' needs the training cells' detected genes, which this model "
-                                "does not hold (saved by an older exprflow, or not a gene-space model)");
+double LibrarySizePools::draw_matched(const Pool& pool, int detected, std::mt19937_64& rng) const {
+  // The kMatchedNeighbours cells nearest in detected genes: bisect the
+  // sorted pool, then widen the window [lo, hi) by its nearer side (the
+  // lower side on a tie, so a seed gives the same draw).
+  const std::vector<int>& sorted = pool.by_detected;
+  const size_t k = std::min<size_t>(kMatchedNeighbours, sorted.size());
+  size_t lo = std::lower_bound(sorted.begin(), sorted.end(), detected,
+                               [this](int cell, int value) { return detected_[cell] < value; }) -
+              sorted.begin();
+  size_t hi = lo;
+  while (hi - lo < k) {
+    if (hi == sorted.size() || (lo > 0 && detected - detected_[sorted[lo - 1]] <= detected_[sorted[hi]] - detected)) {
+      --lo;
+    } else {
+      ++hi;
+    }
   }
-  const std::vector<int>& pool = pool_for(codes);
-  // The pool's cells by distance in detected genes (ties by cell order, so
-  // a seed gives the same draw), the nearest kMatchedNeighbours kept.
-  std::vector<std::pair<int, int>> by_distance;  // (distance, cell)
-  by_distance.reserve(pool.size());
-  for (int c : pool) by_distance.emplace_back(std::abs(detected_[c] - detected), c);
-  const size_t k = std::min<size_t>(kMatchedNeighbours, by_distance.size());
-  std::partial_sort(by_distance.begin(), by_distance.begin() + k, by_distance.end());
-  std::uniform_int_distribution<size_t> pick(0, k - 1);
-  return sizes_[by_distance[pick(rng)].second];
+  std::uniform_int_distribution<size_t> pick(lo, hi - 1);
+  return sizes_[sorted[pick(rng)]];
 }
 
 }  // namespace exprflow

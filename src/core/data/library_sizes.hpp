@@ -6,7 +6,7 @@
 //   "empirical"  the size of a random training cell of the combination;
 //   "lognormal"  exp(N(m, s^2)) with m, s the mean and sd of the
 //                combination's log sizes (CFGen's per-covariate model);
-//   "matched"    (draw_matched(); gene-space models) the size of one of the
+//   "matched"    (gene-space models) the size of one of the
 //                kMatchedNeighbours training cells of the combination
 //                whose number of detected genes is closest to the generated
 //                cell's: a gene-space sample carries the depth of the cell
@@ -37,11 +37,16 @@ class LibrarySizePools {
   // detected genes (detected_genes()), or -1 where not known. "matched"
   // needs it for every cell.
   void add(const std::vector<int>& codes, double size, int detected = -1);
-  // "empirical" or "lognormal"; any other `method` is std::invalid_argument,
-  // and so is a pool without cells.
-  double draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng) const;
-  // "matched": a cell with `detected` detected genes.
-  double draw_matched(const std::vector<int>& codes, int detected, std::mt19937_64& rng) const;
+  // A library size for a cell of `codes` by `method`; "matched" needs the
+  // generated cell's `detected` genes. An unknown method, a pool without
+  // cells, or "matched" without detected genes (the cell's or the training
+  // cells') is std::invalid_argument.
+  double draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng,
+              int detected = -1) const;
+  // The method "default" stands for: "matched" where the training cells'
+  // detected genes are known, else "empirical". Other methods are checked
+  // and returned as they are.
+  std::string resolve(const std::string& method) const;
   bool has_detected() const { return !sizes_.empty() && detected_known_; }
 
   static std::vector<std::string> methods() { return {"empirical", "lognormal", "matched"}; }
@@ -53,16 +58,23 @@ class LibrarySizePools {
   std::vector<int> detected() const { return detected_known_ ? detected_ : std::vector<int>{}; }
 
  private:
-  const std::vector<int>& pool_for(std::vector<int> codes) const;  // cells of the pool
+  // The cells of a combination; for "matched" also sorted by detected genes
+  // (ties by cell order), so the nearest are found by bisection.
+  struct Pool {
+    std::vector<int> cells;
+    std::vector<int> by_detected;
+  };
+  const Pool& pool_for(std::vector<int> codes) const;
+  double draw_matched(const Pool& pool, int detected, std::mt19937_64& rng) const;
 
   int n_covariates_;
   std::vector<double> sizes_;
   std::vector<int> codes_;
   std::vector<int> detected_;
   bool detected_known_ = true;
-  // Pools already gathered (their cells), by the codes asked for
-  // (generation asks for few combinations, many times).
-  mutable std::map<std::vector<int>, std::vector<int>> cache_;
+  // Pools already gathered, by the codes asked for (generation asks for few
+  // combinations, many times).
+  mutable std::map<std::vector<int>, Pool> cache_;
 };
 
 // A cell's detected genes as "matched" counts them, from its log-normalised

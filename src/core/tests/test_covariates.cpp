@@ -298,19 +298,29 @@ TEST(LibrarySizePools, MatchedDrawsAmongTheNearestInDetectedGenes) {
   ASSERT_TRUE(pools.has_detected());
   std::mt19937_64 rng(3);
   std::set<double> drawn;
-  for (int i = 0; i < 200; ++i) drawn.insert(pools.draw_matched({0}, 52, rng));
+  for (int i = 0; i < 200; ++i) drawn.insert(pools.draw({0}, "matched", rng, 52));
   // The 5 nearest to 52 detected genes: 50, 60, 40, 70, 30.
   EXPECT_EQ(drawn, (std::set<double>{300, 400, 500, 600, 700}));
-  EXPECT_EQ(pools.draw_matched({0}, 1000, rng) >= 600, true) << "beyond the deepest: the 5 deepest";
-  EXPECT_EQ(pools.draw_matched({1}, 0, rng), 7.0) << "within the level's own pool";
-  EXPECT_THROW(pools.draw({0}, "matched", rng), std::invalid_argument);
+  EXPECT_EQ(pools.draw({0}, "matched", rng, 1000) >= 600, true) << "beyond the deepest: the 5 deepest";
+  EXPECT_EQ(pools.draw({1}, "matched", rng, 0), 7.0) << "within the level's own pool";
+  EXPECT_THROW(pools.draw({0}, "matched", rng), std::invalid_argument) << "without the cell's detected genes";
   EXPECT_THROW(pools.draw({0}, "gamma", rng), std::invalid_argument);
+  EXPECT_EQ(pools.resolve("default"), "matched");
+  EXPECT_EQ(pools.resolve("lognormal"), "lognormal");
+  EXPECT_THROW(pools.resolve("gamma"), std::invalid_argument);
+  // Ties in distance go to the lower side: 55 is 5 from 50 and from 60.
+  LibrarySizePools tie(1);
+  for (int k = 1; k <= 10; ++k) tie.add({0}, 100.0 * k, 10 * k);
+  std::set<double> tie_drawn;
+  for (int i = 0; i < 200; ++i) tie_drawn.insert(tie.draw({0}, "matched", rng, 55));
+  EXPECT_EQ(tie_drawn, (std::set<double>{300, 400, 500, 600, 700}));
 
   // One cell without its detected genes (an earlier file): "matched" is refused.
   LibrarySizePools old(1);
   old.add({0}, 100.0);
   EXPECT_FALSE(old.has_detected());
-  EXPECT_THROW(old.draw_matched({0}, 3, rng), std::invalid_argument);
+  EXPECT_EQ(old.resolve("default"), "empirical");
+  EXPECT_THROW(old.draw({0}, "matched", rng, 3), std::invalid_argument);
 
   // The detected genes travel with the file; files without them read as unknown.
   TensorBundle bundle;

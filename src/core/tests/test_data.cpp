@@ -15,6 +15,7 @@
 #include "data/cell_batch.hpp"
 #include "data/expression_source.hpp"
 #include "data/gene_scaling.hpp"
+#include "data/library_sizes.hpp"
 #include "data/split.hpp"
 
 using namespace exprflow;
@@ -349,6 +350,21 @@ TEST(GeneScaling, FitMatchesDirectComputation) {
   EXPECT_EQ(fit.mean[1], 0.0f);
   EXPECT_EQ(fit.max[1], 0.0f);
   EXPECT_THROW(GeneScaling::fit(s, {}), std::invalid_argument);
+
+  // The same pass counts each cell's detected genes, in the order of `cells`.
+  std::vector<int> detected = {99};  // replaced, not appended to
+  GeneScaling::fit(s, cells, &detected);
+  ASSERT_EQ(detected.size(), cells.size());
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const int c = cells[i];
+    double lib = 0;
+    for (int k = 0; k < G; ++k) lib += dense[static_cast<size_t>(c) * G + k];
+    int expected = 0;
+    for (int g = 0; g < G; ++g) {
+      expected += lib > 0 && std::log1p(dense[static_cast<size_t>(c) * G + g] / lib * 1e4) > kDetectedLevel;
+    }
+    EXPECT_EQ(detected[i], expected) << "cell " << c;
+  }
 }
 
 // The standardised rows, three ways, to the bit: the CSC source's sparse pass,

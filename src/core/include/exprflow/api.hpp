@@ -99,6 +99,9 @@ struct GeneratedCells {
   std::vector<float> logcounts;      // genes x cells, column-major
   std::vector<int32_t> counts;       // genes x cells, column-major
   std::vector<double> library_size;  // per generated cell: the library size drawn for it
+  // How the sizes were chosen: a library_size method ("empirical",
+  // "lognormal", "matched"), "default" resolved; "observed" for transfers.
+  std::string library_size_method;
 
   // Every vector sized for n_cells cells of n_genes genes.
   static GeneratedCells sized(int n_genes, int n_cells);
