@@ -119,17 +119,6 @@ fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussia
   }
   library_size <- Matrix::colSums(counts)
   level_names <- levels(labels)
-  # Cells without counts (a gene subset can leave some) say nothing about
-  # expression: the models' parameters are fitted on the cells with counts.
-  # They stay in the library-size pools, so a baseline generates empty cells
-  # as often as its training data has them, as the package's models do (they
-  # draw library sizes from every training cell). The training cells
-  # reference keeps every cell: it is the data as it is.
-  fitted <- if (type == "training_cells") rep(TRUE, ncol(counts)) else library_size > 0
-  no_counts <- setdiff(level_names, as.character(labels[fitted]))
-  if (length(no_counts)) {
-    stop(sprintf("level(s) %s of `condition` have no cell with counts", .first_few(no_counts)), call. = FALSE)
-  }
   # One class per type (its methods fit, draw, embed and describe it), under
   # the common exprflow_baseline.
   model <- structure(list(type = type, genes = rownames(counts), condition = column,
@@ -137,9 +126,24 @@ fit_baseline <- function(x, type = c("independent_nb", "nb_copula", "pca_gaussia
                           level_counts = stats::setNames(as.numeric(table(labels)), level_names),
                           library_sizes = split(unname(library_size), labels), trained = TRUE),
                      class = c(paste0("exprflow_", type), "exprflow_baseline"))
+  fitted <- .cells_to_fit(model, library_size)
+  no_counts <- setdiff(level_names, as.character(labels[fitted]))
+  if (length(no_counts)) {
+    stop(sprintf("level(s) %s of `condition` have no cell with counts", .first_few(no_counts)), call. = FALSE)
+  }
   .fit_baseline_parameters(model, counts[, fitted, drop = FALSE], labels[fitted], library_size[fitted],
                            n_pcs = n_pcs, n_factors = n_factors)
 }
+
+# Which training cells the type's parameters are fitted on (logical, per
+# cell). Cells without counts (a gene subset can leave some) say nothing
+# about expression. They stay in the library-size pools, so a baseline
+# generates empty cells as often as its training data has them, as the
+# package's models do (they draw library sizes from every training cell).
+.cells_to_fit <- function(model, library_size) UseMethod(".cells_to_fit")
+.cells_to_fit.default <- function(model, library_size) library_size > 0
+# The training cells reference keeps every cell: it is the data as it is.
+.cells_to_fit.exprflow_training_cells <- function(model, library_size) rep(TRUE, length(library_size))
 
 # The type's parameters, per condition level, added to `model`.
 .fit_baseline_parameters <- function(model, counts, labels, library_size, ...) {
@@ -206,18 +210,22 @@ generate_cells.exprflow_baseline <- function(model, n = NULL, condition = NULL, 
   table[[model$condition]]
 }
 
-# Counts and library sizes of new cells, one per entry of `group` (a level).
+# Library sizes of new cells, one per entry of `group` (a level): a random
+# training cell's of the level.
+.draw_library_sizes <- function(model, group) UseMethod(".draw_library_sizes")
+.draw_library_sizes.default <- function(model, group) {
+  vapply(group, function(l) {
+    pool <- model$library_sizes[[l]]
+    pool[sample.int(length(pool), 1L)]
+  }, numeric(1), USE.NAMES = FALSE)
+}
 # Real cells keep their own library sizes, so the training-cells reference
 # draws none (NA): drawing them would only spend its random numbers.
+.draw_library_sizes.exprflow_training_cells <- function(model, group) rep(NA_real_, length(group))
+
+# Counts and library sizes of new cells, one per entry of `group` (a level).
 .draw_baseline_cells <- function(model, levels, group, seed) {
-  library_size <- if (inherits(model, "exprflow_training_cells")) {
-    rep(NA_real_, length(group))
-  } else {
-    vapply(group, function(l) {
-      pool <- model$library_sizes[[l]]
-      pool[sample.int(length(pool), 1L)]
-    }, numeric(1), USE.NAMES = FALSE)
-  }
+  library_size <- .draw_library_sizes(model, group)
   counts <- matrix(0L, length(model$genes), length(group))
   for (l in unique(group)) {
     cells <- which(group == l)
