@@ -68,9 +68,12 @@
 #' @param library_size How a generated cell's library size is drawn for its
 #'   condition: `"empirical"`, the size of a random training cell of that
 #'   condition; `"lognormal"`, from a log-normal fitted to them; or
-#'   `"matched"` (gene-space models), the size of one of the 5 training cells
-#'   of that condition whose number of detected genes (log-normalised values
-#'   above 0.25) is closest to the generated cell's. `NULL` (default) is
+#'   `"matched"` (gene-space models), the training cells' sizes of that
+#'   condition, given to the generated cells of the call in the order of
+#'   their numbers of detected genes (log-normalised values above 0.25): the
+#'   sizes keep the condition's distribution, and the deeper ones go to the
+#'   cells that detect more genes (a cell asked for alone gets a random
+#'   training cell's size, as with `"empirical"`). `NULL` (default) is
 #'   `"matched"` for gene-space models (`"empirical"` for those saved by
 #'   exprflow before it, which lack the training cells' detected genes) and
 #'   `"empirical"` for latent models, whose decoder draws counts at the size.
@@ -78,14 +81,17 @@
 #'   the depth of the cell it resembles in which genes it detects; counts at
 #'   another depth distort it. Training cells of held-out PBMC3k with their
 #'   library size redrawn within their cell type score MMD 0.0053 against
-#'   the held-out cells, 0.0016 with their own; `state_mlp` on held-out
+#'   the held-out cells, 0.0016 with their own. `state_mlp` on held-out
 #'   example data (seeds 1-3) scores MMD / energy distance / kNN AUC /
 #'   condition accuracy 0.0086 / 0.350 / 0.593 / 0.796 with `"empirical"`
-#'   and 0.0049 / 0.204 / 0.586 / 0.841 with `"matched"`; on held-out
-#'   PBMC3k `pathway_tokens` (seeds 1-3) 0.0097 / 0.377 / 0.684 / 0.894
-#'   against 0.0079 / 0.292 / 0.696 / 0.951, and `state_mlp` (seed 1) 0.0077
-#'   / 0.305 / 0.645 / 0.904 against 0.0076 / 0.301 / 0.686 / 0.942, where
-#'   matched sizes cost kNN AUC. The method used is kept in
+#'   and 0.0079 / 0.328 / 0.569 / 0.796 with `"matched"`; on held-out PBMC3k
+#'   (seeds 1-3) `state_mlp` 0.0081 / 0.317 / 0.634 / 0.884 against 0.0069
+#'   / 0.277 / 0.608 / 0.875 and `pathway_tokens` 0.0097 / 0.377 / 0.684 /
+#'   0.894 against 0.0088 / 0.351 / 0.658 / 0.878. (Until this
+#'   version "matched" took the 5 training cells nearest in detected genes;
+#'   a generated cell detects about twice as many genes as a real one, so
+#'   those were the deepest cells and the sizes came out about twice the
+#'   real ones.) The method used is kept in
 #'   `metadata(result)$exprflow$library_size`.
 #' @param precision Of the network's matrix products while sampling:
 #'   `"float32"`, or `"bfloat16"` on CPUs with AVX-512-BF16 or AMX

@@ -199,14 +199,19 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
     Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();         // (B, G)
     std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
   }
-  // Counts: library size from training cells of the same levels ("matched":
-  // of those with about as many detected genes), then the inverse of the
+  // Counts: library sizes from training cells of the same levels ("matched":
+  // in the order of the cells' detected genes), then the inverse of the
   // normalisation (see decode/count_decoding.hpp).
+  std::vector<std::vector<int>> codes(n);
+  std::vector<int> detected(n);
   for (int i = 0; i < n; ++i) {
-    const std::vector<int> codes = codes_of_cell(columns, covariates_, i);
-    const float* cell = out.logcounts.data() + static_cast<size_t>(i) * G;
-    out.library_size[i] = library_sizes_.draw(codes, library_size_method, rng, detected_genes(cell, G));
-    round_counts(cell, G, out.library_size[i], rng, out.counts.data() + static_cast<size_t>(i) * G);
+    codes[i] = codes_of_cell(columns, covariates_, i);
+    detected[i] = detected_genes(out.logcounts.data() + static_cast<size_t>(i) * G, G);
+  }
+  out.library_size = library_sizes_.draw_all(codes, library_size_method, rng, detected);
+  for (int i = 0; i < n; ++i) {
+    const size_t at = static_cast<size_t>(i) * G;
+    round_counts(out.logcounts.data() + at, G, out.library_size[i], rng, out.counts.data() + at);
   }
   return out;
 }

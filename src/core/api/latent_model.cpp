@@ -447,9 +447,9 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
   GeneratedCells out = GeneratedCells::sized(G, n);
   out.library_size_method = library_size_method;
   std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
-  for (int i = 0; i < n; ++i) {
-    out.library_size[i] = library_sizes_.draw(codes_of_cell(columns, covariates_, i), library_size_method, rng);
-  }
+  std::vector<std::vector<int>> codes(n);
+  for (int i = 0; i < n; ++i) codes[i] = codes_of_cell(columns, covariates_, i);
+  out.library_size = library_sizes_.draw_all(codes, library_size_method, rng);
 
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(seed);

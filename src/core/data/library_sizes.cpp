@@ -77,50 +77,75 @@ const LibrarySizePools::Pool& LibrarySizePools::pool_for(std::vector<int> codes)
   throw std::logic_error("library size pools: all-wildcard pool is empty");  // unreachable: sizes_ is not empty
 }
 
-double LibrarySizePools::draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng,
-                              int detected) const {
+std::vector<double> LibrarySizePools::draw_all(const std::vector<std::vector<int>>& codes, const std::string& method,
+                                               std::mt19937_64& rng, const std::vector<int>& detected) const {
   check_library_size_method(method);
+  std::vector<double> sizes(codes.size());
   if (method == "matched") {
     if (!has_detected()) {
       throw std::invalid_argument("library_size 'matched' needs the training cells' detected genes, which this model "
                                   "does not hold (saved by an older exprflow, or not a gene-space model)");
     }
-    if (detected < 0) throw std::invalid_argument("library_size 'matched' needs the generated cell's detected genes");
-    return draw_matched(pool_for(codes), detected, rng);
+    if (detected.size() != codes.size() || std::any_of(detected.begin(), detected.end(), [](int d) { return d < 0; })) {
+      throw std::invalid_argument("library_size 'matched' needs the generated cells' detected genes");
+    }
+    // The call's cells by the pool they draw from (pools live in cache_,
+    // whose nodes keep their address), in the order they were asked for.
+    std::map<const Pool*, std::vector<int>> members;
+    std::vector<const Pool*> order;
+    for (size_t i = 0; i < codes.size(); ++i) {
+      const Pool* pool = &pool_for(codes[i]);
+      auto [it, inserted] = members.try_emplace(pool);
+      if (inserted) order.push_back(pool);
+      it->second.push_back(static_cast<int>(i));
+    }
+    for (const Pool* pool : order) draw_matched(*pool, members[pool], detected, rng, sizes);
+    return sizes;
   }
-  const std::vector<int>& pool = pool_for(codes).cells;
-  if (method == "empirical") {
-    std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-    return sizes_[pool[pick(rng)]];
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const std::vector<int>& pool = pool_for(codes[i]).cells;
+    if (method == "empirical") {
+      std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+      sizes[i] = sizes_[pool[pick(rng)]];
+      continue;
+    }
+    double mean = 0, square = 0;
+    for (int c : pool) mean += std::log(sizes_[c]);
+    mean /= pool.size();
+    for (int c : pool) square += (std::log(sizes_[c]) - mean) * (std::log(sizes_[c]) - mean);
+    const double sd = pool.size() > 1 ? std::sqrt(square / (pool.size() - 1)) : 0.0;
+    std::normal_distribution<double> normal(mean, sd);
+    sizes[i] = std::exp(normal(rng));
   }
-  double mean = 0, square = 0;
-  for (int c : pool) mean += std::log(sizes_[c]);
-  mean /= pool.size();
-  for (int c : pool) square += (std::log(sizes_[c]) - mean) * (std::log(sizes_[c]) - mean);
-  const double sd = pool.size() > 1 ? std::sqrt(square / (pool.size() - 1)) : 0.0;
-  std::normal_distribution<double> normal(mean, sd);
-  return std::exp(normal(rng));
+  return sizes;
 }
 
-double LibrarySizePools::draw_matched(const Pool& pool, int detected, std::mt19937_64& rng) const {
-  // The kMatchedNeighbours cells nearest in detected genes: bisect the
-  // sorted pool, then widen the window [lo, hi) by its nearer side (the
-  // lower side on a tie, so a seed gives the same draw).
+double LibrarySizePools::draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng,
+                              int detected) const {
+  return draw_all({codes}, method, rng, detected < 0 ? std::vector<int>{} : std::vector<int>{detected})[0];
+}
+
+void LibrarySizePools::draw_matched(const Pool& pool, const std::vector<int>& members,
+                                    const std::vector<int>& detected, std::mt19937_64& rng,
+                                    std::vector<double>& sizes) const {
+  // Rank the members by detected genes, ties in random order.
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<std::pair<int, double>> keys;  // (detected, tie-break)
+  keys.reserve(members.size());
+  for (int i : members) keys.emplace_back(detected[i], uniform(rng));
+  std::vector<size_t> by_rank(members.size());
+  for (size_t r = 0; r < by_rank.size(); ++r) by_rank[r] = r;
+  std::sort(by_rank.begin(), by_rank.end(), [&keys](size_t a, size_t b) { return keys[a] < keys[b]; });
+  // The member of rank r takes the pool's cell at quantile (r + u) / n,
+  // u uniform: over u and r together that quantile is uniform on (0, 1),
+  // so each pool cell is drawn equally often in expectation.
   const std::vector<int>& sorted = pool.by_detected;
-  const size_t k = std::min<size_t>(kMatchedNeighbours, sorted.size());
-  size_t lo = std::lower_bound(sorted.begin(), sorted.end(), detected,
-                               [this](int cell, int value) { return detected_[cell] < value; }) -
-              sorted.begin();
-  size_t hi = lo;
-  while (hi - lo < k) {
-    if (hi == sorted.size() || (lo > 0 && detected - detected_[sorted[lo - 1]] <= detected_[sorted[hi]] - detected)) {
-      --lo;
-    } else {
-      ++hi;
-    }
+  const double n = static_cast<double>(members.size());
+  for (size_t r = 0; r < by_rank.size(); ++r) {
+    const double q = (static_cast<double>(r) + uniform(rng)) / n;  // [0, 1)
+    const size_t at = std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
+    sizes[members[by_rank[r]]] = sizes_[sorted[at]];
   }
-  std::uniform_int_distribution<size_t> pick(lo, hi - 1);
-  return sizes_[sorted[pick(rng)]];
 }
 
 }  // namespace exprflow

@@ -6,12 +6,21 @@
 //   "empirical"  the size of a random training cell of the combination;
 //   "lognormal"  exp(N(m, s^2)) with m, s the mean and sd of the
 //                combination's log sizes (CFGen's per-covariate model);
-//   "matched"    (gene-space models) the size of one of the
-//                kMatchedNeighbours training cells of the combination
-//                whose number of detected genes is closest to the generated
-//                cell's: a gene-space sample carries the depth of the cell
-//                it resembles in which genes it detects, and counts drawn
-//                at another depth distort it (decode/count_decoding.hpp).
+//   "matched"    (gene-space models) the training cells' sizes in the order
+//                of their detected genes: the generated cells of one call
+//                that share a pool are ranked by their detected genes,
+//                and the cell at quantile q of them gets the size of the
+//                pool's cell at quantile q by detected genes (q jittered
+//                within the cell's rank, so the sizes drawn follow the
+//                pool's distribution however many cells are asked for; a
+//                cell asked for alone gets an "empirical" draw). A
+//                gene-space sample carries the depth of the cell it
+//                resembles in which genes it detects, and counts drawn at
+//                another depth distort it (decode/count_decoding.hpp).
+//                Ranks, not the number of detected genes itself: a sample
+//                detects far more genes than a real cell at any depth
+//                (its zeros are blurred), so nearest numbers would pick the
+//                deepest training cells for every cell.
 // The pool of a combination is the training cells that match every code of
 // it that is not -1 (-1 matches anything). Where that pool is empty (a
 // combination never seen in training), the last covariate's code is
@@ -31,16 +40,19 @@ class LibrarySizePools {
   explicit LibrarySizePools(int n_covariates = 0) : n_covariates_(n_covariates) {}
 
   void clear();
-  static constexpr int kMatchedNeighbours = 5;
 
   // One code per covariate (-1: unknown); `detected`: the cell's number of
   // detected genes (detected_genes()), or -1 where not known. "matched"
   // needs it for every cell.
   void add(const std::vector<int>& codes, double size, int detected = -1);
-  // A library size for a cell of `codes` by `method`; "matched" needs the
-  // generated cell's `detected` genes. An unknown method, a pool without
-  // cells, or "matched" without detected genes (the cell's or the training
-  // cells') is std::invalid_argument.
+  // Library sizes for the cells of one generation call, cell i of the
+  // combination `codes[i]`, by `method`; "matched" needs each cell's
+  // detected genes (`detected`, one per cell). An unknown method, a pool
+  // without cells, or "matched" without detected genes (the cells' or the
+  // training cells') is std::invalid_argument.
+  std::vector<double> draw_all(const std::vector<std::vector<int>>& codes, const std::string& method,
+                               std::mt19937_64& rng, const std::vector<int>& detected = {}) const;
+  // One cell alone (draw_all() of one cell).
   double draw(const std::vector<int>& codes, const std::string& method, std::mt19937_64& rng,
               int detected = -1) const;
   // The method "default" stands for: "matched" where the training cells'
@@ -59,13 +71,15 @@ class LibrarySizePools {
 
  private:
   // The cells of a combination; for "matched" also sorted by detected genes
-  // (ties by cell order), so the nearest are found by bisection.
+  // (ties by cell order).
   struct Pool {
     std::vector<int> cells;
     std::vector<int> by_detected;
   };
   const Pool& pool_for(std::vector<int> codes) const;
-  double draw_matched(const Pool& pool, int detected, std::mt19937_64& rng) const;
+  // "matched" sizes of the cells `members` of the call, which share `pool`.
+  void draw_matched(const Pool& pool, const std::vector<int>& members, const std::vector<int>& detected,
+                    std::mt19937_64& rng, std::vector<double>& sizes) const;
 
   int n_covariates_;
   std::vector<double> sizes_;

@@ -95,7 +95,7 @@ const std::map<std::string, Composition>& composition_table() {
          // on the example data (seed 1) it had moved kNN AUC 0.686 -> 0.640.
          // All of the above drew library sizes at random; with "matched"
          // sizes (data/library_sizes.hpp, the default since), seeds 1-3:
-         // 0.0079 / 0.292 / 0.696 / 0.951 against 0.0097 / 0.377 / 0.684 /
+         // 0.0088 / 0.351 / 0.658 / 0.878 against 0.0097 / 0.377 / 0.684 /
          // 0.894 (NB copula 0.0087 / 0.329 / 0.650 / 0.837).
          gene_token_training(), {"gene_sets"}});
     add({"grn_attention", "gene_value_tokens", "grn_dit", "gene_readout", "gene", "flow",

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -290,30 +291,41 @@ TEST(LibrarySizePools, ReadTheOnePoolPerLevelLayoutOfEarlierFiles) {
   EXPECT_EQ(again.codes(), pools.codes());
 }
 
-TEST(LibrarySizePools, MatchedDrawsAmongTheNearestInDetectedGenes) {
+TEST(LibrarySizePools, MatchedDrawsTheSizesInTheOrderOfDetectedGenes) {
   // Level 0: sizes 100..1000 with 10..100 detected genes; level 1: one cell.
   LibrarySizePools pools(1);
   for (int k = 1; k <= 10; ++k) pools.add({0}, 100.0 * k, 10 * k);
   pools.add({1}, 7.0, 500);
   ASSERT_TRUE(pools.has_detected());
   std::mt19937_64 rng(3);
-  std::set<double> drawn;
-  for (int i = 0; i < 200; ++i) drawn.insert(pools.draw({0}, "matched", rng, 52));
-  // The 5 nearest to 52 detected genes: 50, 60, 40, 70, 30.
-  EXPECT_EQ(drawn, (std::set<double>{300, 400, 500, 600, 700}));
-  EXPECT_EQ(pools.draw({0}, "matched", rng, 1000) >= 600, true) << "beyond the deepest: the 5 deepest";
-  EXPECT_EQ(pools.draw({1}, "matched", rng, 0), 7.0) << "within the level's own pool";
+
+  // Ten cells of level 0, all detecting more genes than any training cell
+  // (as blurred samples do), and one of level 1: by rank, the first level's
+  // cells get the pool's ten sizes in their order, not the deepest ten times.
+  const std::vector<std::vector<int>> codes = {{0}, {0}, {0}, {1}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
+  const std::vector<int> detected = {1030, 1010, 1090, 3, 1020, 1100, 1040, 1060, 1050, 1080, 1070};
+  const std::vector<double> sizes = pools.draw_all(codes, "matched", rng, detected);
+  EXPECT_EQ(sizes, (std::vector<double>{300, 100, 900, 7, 200, 1000, 400, 600, 500, 800, 700}));
+
+  // Twenty cells of one level: each pool cell's size twice, ties in any order.
+  const std::vector<double> twice = pools.draw_all(std::vector<std::vector<int>>(20, {0}), "matched", rng,
+                                                   std::vector<int>(20, 55));
+  std::map<double, int> times;
+  for (double size : twice) ++times[size];
+  EXPECT_EQ(times.size(), 10u);
+  for (const auto& [size, count] : times) EXPECT_EQ(count, 2) << "size " << size;
+
+  // A cell alone: a draw from its pool.
+  std::set<double> alone;
+  for (int i = 0; i < 300; ++i) alone.insert(pools.draw({0}, "matched", rng, 52));
+  EXPECT_EQ(alone.size(), 10u);
+
   EXPECT_THROW(pools.draw({0}, "matched", rng), std::invalid_argument) << "without the cell's detected genes";
+  EXPECT_THROW(pools.draw_all(codes, "matched", rng, {1, 2}), std::invalid_argument) << "one detected count per cell";
   EXPECT_THROW(pools.draw({0}, "gamma", rng), std::invalid_argument);
   EXPECT_EQ(pools.resolve("default"), "matched");
   EXPECT_EQ(pools.resolve("lognormal"), "lognormal");
   EXPECT_THROW(pools.resolve("gamma"), std::invalid_argument);
-  // Ties in distance go to the lower side: 55 is 5 from 50 and from 60.
-  LibrarySizePools tie(1);
-  for (int k = 1; k <= 10; ++k) tie.add({0}, 100.0 * k, 10 * k);
-  std::set<double> tie_drawn;
-  for (int i = 0; i < 200; ++i) tie_drawn.insert(tie.draw({0}, "matched", rng, 55));
-  EXPECT_EQ(tie_drawn, (std::set<double>{300, 400, 500, 600, 700}));
 
   // One cell without its detected genes (an earlier file): "matched" is refused.
   LibrarySizePools old(1);

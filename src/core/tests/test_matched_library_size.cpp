@@ -1,7 +1,7 @@
-// "matched" library sizes of gene-space models (data/library_sizes.hpp): a
-// generated cell's counts are drawn at the size of a training cell with as
-// many detected genes, so a cell that looks shallow is not given a deep
-// library (and the reverse).
+// "matched" library sizes of gene-space models (data/library_sizes.hpp): the
+// training cells' sizes go to the generated cells in the order of their
+// detected genes, so a cell that looks shallow is not given a deep library
+// (and the reverse), and the sizes keep the training cells' distribution.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -88,6 +88,10 @@ TEST(MatchedLibrarySize, DeepLibrariesGoToCellsThatLookDeep) {
   const double matched_rate = deep_cells_rare_detection(matched);
   EXPECT_GT(matched_rate, 0.85);
   EXPECT_GT(matched_rate, empirical_rate + 0.1) << "empirical " << empirical_rate << ", matched " << matched_rate;
+  // Half the training cells are deep; by rank, half the generated ones too.
+  int deep = 0;
+  for (double size : matched.library_size) deep += size > 3000 ? 1 : 0;
+  EXPECT_NEAR(deep, 100, 8);
   // Same sample, other sizes: the log expression is the same draw.
   EXPECT_EQ(matched.logcounts, empirical.logcounts);
   // "matched" is the default of a gene-space model, and survives save / load.
