@@ -203,10 +203,12 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
   // in the order of the cells' detected genes), then the inverse of the
   // normalisation (see decode/count_decoding.hpp).
   std::vector<std::vector<int>> codes(n);
-  std::vector<int> detected(n);
+  std::vector<int> detected;  // only "matched" reads them
   for (int i = 0; i < n; ++i) {
     codes[i] = codes_of_cell(columns, covariates_, i);
-    detected[i] = detected_genes(out.logcounts.data() + static_cast<size_t>(i) * G, G);
+    if (library_size_method == "matched") {
+      detected.push_back(detected_genes(out.logcounts.data() + static_cast<size_t>(i) * G, G));
+    }
   }
   out.library_size = library_sizes_.draw_all(codes, library_size_method, rng, detected);
   for (int i = 0; i < n; ++i) {
