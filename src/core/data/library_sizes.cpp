@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 
@@ -64,6 +63,12 @@ const LibrarySizePools::Pool& LibrarySizePools::pool_for(std::vector<int> codes)
         }
         if (match) pool.cells.push_back(static_cast<int>(cell));
       }
+      // The log-normal fit of the pool's sizes, once per pool.
+      for (int c : pool.cells) pool.log_mean += std::log(sizes_[c]);
+      pool.log_mean /= std::max<size_t>(pool.cells.size(), 1);
+      double square = 0;
+      for (int c : pool.cells) square += (std::log(sizes_[c]) - pool.log_mean) * (std::log(sizes_[c]) - pool.log_mean);
+      pool.log_sd = pool.cells.size() > 1 ? std::sqrt(square / (pool.cells.size() - 1)) : 0.0;
       if (detected_known_) {
         pool.by_detected = pool.cells;
         std::stable_sort(pool.by_detected.begin(), pool.by_detected.end(),
@@ -103,19 +108,14 @@ std::vector<double> LibrarySizePools::draw_all(const std::vector<std::vector<int
     return sizes;
   }
   for (size_t i = 0; i < codes.size(); ++i) {
-    const std::vector<int>& pool = pool_for(codes[i]).cells;
+    const Pool& pool = pool_for(codes[i]);
     if (method == "empirical") {
-      std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-      sizes[i] = sizes_[pool[pick(rng)]];
-      continue;
+      std::uniform_int_distribution<size_t> pick(0, pool.cells.size() - 1);
+      sizes[i] = sizes_[pool.cells[pick(rng)]];
+    } else {  // "lognormal"
+      std::normal_distribution<double> normal(pool.log_mean, pool.log_sd);
+      sizes[i] = std::exp(normal(rng));
     }
-    double mean = 0, square = 0;
-    for (int c : pool) mean += std::log(sizes_[c]);
-    mean /= pool.size();
-    for (int c : pool) square += (std::log(sizes_[c]) - mean) * (std::log(sizes_[c]) - mean);
-    const double sd = pool.size() > 1 ? std::sqrt(square / (pool.size() - 1)) : 0.0;
-    std::normal_distribution<double> normal(mean, sd);
-    sizes[i] = std::exp(normal(rng));
   }
   return sizes;
 }

@@ -70,10 +70,12 @@ class LibrarySizePools {
   std::vector<int> detected() const { return detected_known_ ? detected_ : std::vector<int>{}; }
 
  private:
-  // The cells of a combination; for "matched" also sorted by detected genes
-  // (ties by cell order).
+  // The cells of a combination; the mean and sd of their log sizes
+  // ("lognormal"); for "matched" the cells sorted by detected genes (ties by
+  // cell order).
   struct Pool {
     std::vector<int> cells;
+    double log_mean = 0, log_sd = 0;
     std::vector<int> by_detected;
   };
   const Pool& pool_for(std::vector<int> codes) const;
