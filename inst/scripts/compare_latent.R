@@ -2,7 +2,7 @@
 # (issue 9's acceptance): compare_models() with package defaults, several
 # seeds (each its own stratified 25% split), mean and sd per metric.
 #
-#   Rscript inst/scripts/compare_latent.R [example|pbmc3k|kang_control] [output-folder] [seeds] [models] [data-folder] [settings]
+#   Rscript inst/scripts/compare_latent.R [example|pbmc3k|kang_control] [output-folder] [seeds] [models] [data-folder] [settings] [training]
 #
 # kang_control: the control cells of Kang 2018 as perturbation_kang.R reads
 # them (2,000 HVGs, cell types transferred from PBMC3k, types with 20 cells
@@ -10,7 +10,9 @@
 # folder.
 # seeds: e.g. "1,2,3"; models: comma-separated architectures (default
 # "vae,latent_mlp"); settings: changes from the package defaults given to
-# every model, e.g. "epochs=30,batch_size=64" (none by default); architectures built on gene sets (pathway_tokens) get
+# every model, e.g. "epochs=30,batch_size=64" (none by default); training:
+# further training settings given to every model as `training =`, e.g.
+# "kl_weight=2,ema_decay=0.99" (none by default); architectures built on gene sets (pathway_tokens) get
 # MSigDB Hallmark from ../shared/data/genesets_msigdb, those built on a
 # regulatory network (grn_attention) TRRUST from ../shared/data/grn_human. PBMC3k is read as in compare_architectures.R (2,000 HVGs,
 # Platelets dropped). One CSV per seed is written as soon as it is done, then
@@ -32,6 +34,7 @@ script_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), v
 source(file.path(script_dir, "read_pbmc3k.R"))
 source(file.path(script_dir, "script_settings.R"))
 settings <- settings_argument(if (length(args) >= 6) args[[6]])
+training <- settings_argument(if (length(args) >= 7) args[[7]])
 kang_control <- function() {
   source(file.path(script_dir, "read_kang2018.R"))
   protocol <- kang_protocol_cells(read_kang2018(file.path(dirname(data_dir), "perturb_kang2018_ifnb_pbmc"), data_dir),
@@ -42,15 +45,17 @@ kang_control <- function() {
 }
 sce <- switch(dataset, example = example_pbmc(), pbmc3k = read_pbmc3k(data_dir), kang_control = kang_control(),
               stop("dataset must be 'example', 'pbmc3k' or 'kang_control'"))
-cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s; settings %s\n", dataset, nrow(sce), ncol(sce),
-            paste(architectures, collapse = ", "), paste(seeds, collapse = ", "),
-            if (length(settings)) paste(names(settings), settings, sep = "=", collapse = ", ") else "defaults"))
+shown_settings <- function(s) if (length(s)) paste(names(s), s, sep = "=", collapse = ", ") else "defaults"
+cat(sprintf("%s: %d genes x %d cells; models %s; seeds %s; settings %s; training %s\n", dataset, nrow(sce), ncol(sce),
+            paste(architectures, collapse = ", "), paste(seeds, collapse = ", "), shown_settings(settings),
+            shown_settings(training)))
 
 hallmark <- file.path(dirname(data_dir), "genesets_msigdb", "human_hallmark_v2025.gmt")
 trrust <- file.path(dirname(data_dir), "grn_human", "trrust_rawdata.human.tsv")
 model_args <- function(a) {
   needs <- expression_architectures()$resources[expression_architectures()$name == a]
-  c(list(architecture = a), settings, if (grepl("gene_sets", needs)) list(gene_sets = hallmark),
+  c(list(architecture = a), settings, if (length(training)) list(training = training),
+    if (grepl("gene_sets", needs)) list(gene_sets = hallmark),
     if (grepl("grn", needs)) list(grn = trrust))
 }
 models <- stats::setNames(lapply(architectures, model_args), architectures)
