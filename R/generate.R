@@ -93,6 +93,23 @@
 #'   those were the deepest cells and the sizes came out about twice the
 #'   real ones.) The method used is kept in
 #'   `metadata(result)$exprflow$library_size`.
+#' @param gene_calibration Gene-space models: `"mean"` scales each gene's
+#'   expected counts by a factor per combination of covariate levels, the
+#'   training cells' mean share of the gene over a calibration sample's,
+#'   drawn by the model at the end of training (up to 100 cells per
+#'   combination, default sampler and guidance); `"none"` leaves them.
+#'   `NULL` (default) is `"mean"` where the model has the factors (models
+#'   saved by exprflow before it have none) and `"none"` for latent models,
+#'   whose decoder gives the shares. Why: a sample's values where real cells
+#'   have a zero or a count now and then are blurred towards their mean log
+#'   value, and expm1 of a mean log value is below the mean of expm1, so
+#'   rarely detected genes get too few counts. `state_mlp` on held-out
+#'   cells (seeds 1-3; MMD / energy distance / kNN AUC / condition
+#'   accuracy): example data 0.0039 / 0.170 / 0.542 / 0.798 against 0.0079 /
+#'   0.328 / 0.569 / 0.796 with `"none"`, PBMC3k 0.0033 / 0.135 / 0.606 /
+#'   0.886 against 0.0069 / 0.277 / 0.608 / 0.875. The factors come from the
+#'   default sampler, steps and guidance; other settings get the same. The
+#'   choice made is kept in `metadata(result)$exprflow$gene_calibration`.
 #' @param precision Of the network's matrix products while sampling:
 #'   `"float32"`, or `"bfloat16"` on CPUs with AVX-512-BF16 or AMX
 #'   (`exprflow_info()$bfloat16_fast`; elsewhere it is slower and warns), as
@@ -167,7 +184,8 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
                                           steps = 50, guidance_scale = NULL, eta = 0, seed = NULL,
                                           batch_size = 256, library_size = NULL,
                                           precision = c("float32", "bfloat16"), unseen = NULL,
-                                          shift_bandwidth = NULL, response = NULL, ...) {
+                                          shift_bandwidth = NULL, response = NULL, gene_calibration = NULL,
+                                          ...) {
   .reject_unknown_arguments(list(...), "generate_cells")
   pointer <- .model_pointer(model)
   method <- .sampler_method(method, model)
@@ -178,6 +196,7 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   seed <- .sampling_seed(seed)
   .check_count(batch_size, "batch_size")
   library_size <- .library_size_method(library_size)
+  gene_calibration <- .gene_calibration(gene_calibration)
   precision <- .sampling_precision(precision)
   unseen <- .unseen_combinations(model, unseen)
   if (!is.null(shift_bandwidth) && unseen != "shift") {
@@ -189,13 +208,26 @@ generate_cells.exprflow_model <- function(model, n = NULL, condition = NULL, met
   table <- .generation_table(model, n, condition)
   options <- c(list(method = method, steps = steps, guidance_scale = guidance, eta = eta,
                     seed = seed, batch_size = batch_size, library_size = library_size, precision = precision,
-                    unseen = unseen, transfer_response = response), shift_bandwidth)
+                    unseen = unseen, transfer_response = response, gene_calibration = gene_calibration),
+               shift_bandwidth)
   out <- .cpp_model_generate(pointer, nrow(table), .covariate_codes(model, table), options)
 
   .generated_sce(out$counts, table, model$genes, model$condition, model$covariates,
                  list(architecture = model$architecture, method = method, steps = steps,
                       guidance_scale = guidance_scale, eta = eta, seed = seed,
-                      library_size = out$library_size_method, unseen = unseen, response = response))
+                      library_size = out$library_size_method, gene_calibration = out$gene_calibration,
+                      unseen = unseen, response = response))
+}
+
+# `gene_calibration` of generate_cells(): NULL is the model's own default
+# (the core's "default").
+.gene_calibration <- function(gene_calibration) {
+  if (is.null(gene_calibration)) return("default")
+  if (!is.character(gene_calibration) || length(gene_calibration) != 1L ||
+      !gene_calibration %in% c("mean", "none")) {
+    stop("`gene_calibration` must be NULL, \"mean\" or \"none\"", call. = FALSE)
+  }
+  gene_calibration
 }
 
 # `library_size` of generate_cells(): NULL is the model's own default (the

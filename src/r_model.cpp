@@ -187,7 +187,8 @@ Rcpp::List cpp_model_generate(SEXP model_ptr, int n, Rcpp::List codes, Rcpp::Lis
     Rcpp::IntegerMatrix counts(cells.n_genes, cells.n_cells);
     std::copy(cells.counts.begin(), cells.counts.end(), counts.begin());
     return Rcpp::List::create(Rcpp::Named("counts") = counts,
-                              Rcpp::Named("library_size_method") = cells.library_size_method);
+                              Rcpp::Named("library_size_method") = cells.library_size_method,
+                              Rcpp::Named("gene_calibration") = cells.gene_calibration);
   });
 }
 

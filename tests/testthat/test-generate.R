@@ -262,3 +262,18 @@ test_that("library_size: matched by default for gene-space models, chosen or ref
   expect_error(generate_cells(model, n = 2, library_size = "gamma"), "`library_size` must be NULL or one of")
   expect_error(generate_cells(model, n = 2, library_size = c("matched", "empirical")), "`library_size`")
 })
+
+test_that("gene_calibration: on by default for gene-space models, off by name, recorded", {
+  model <- tiny_model()
+  default <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3)
+  mean <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, gene_calibration = "mean")
+  none <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, gene_calibration = "none")
+  expect_identical(counts_of(default), counts_of(mean))
+  expect_false(identical(counts_of(default), counts_of(none)))
+  expect_identical(S4Vectors::metadata(default)$exprflow$gene_calibration, "mean")
+  expect_identical(S4Vectors::metadata(none)$exprflow$gene_calibration, "none")
+  # The same library sizes: only the genes' shares of them move.
+  expect_equal(default$library_size, none$library_size, tolerance = 0.05)
+  expect_error(generate_cells(model, n = 2, gene_calibration = "quantile"), "`gene_calibration` must be NULL")
+  expect_error(generate_cells(model, n = 2, gene_calibration = TRUE), "`gene_calibration`")
+})

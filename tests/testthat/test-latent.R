@@ -91,6 +91,8 @@ test_that("latent models generate whole counts with a drawn library size", {
   expect_identical(S4Vectors::metadata(lognormal)$exprflow$library_size, "lognormal")
   expect_error(generate_cells(model, n = 3, library_size = "gamma"), "lognormal")
   expect_error(generate_cells(model, n = 3, library_size = "matched"), "is for gene-space models")
+  expect_identical(S4Vectors::metadata(sce)$exprflow$gene_calibration, "none")
+  expect_error(generate_cells(model, n = 3, gene_calibration = "mean"), "'mean' is for gene-space models")
 })
 
 test_that("a plain vae samples its prior and refuses a sampler", {

@@ -3,8 +3,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 #include <stdexcept>
 
@@ -79,6 +81,7 @@ ExpressionModel::ExpressionModel(Options spec, std::vector<std::string> genes, s
             at::ones({G}, at::TensorOptions().dtype(at::kFloat).device(device_))};
   theta_.assign(G, kPoissonTheta);
   library_sizes_ = LibrarySizePools(static_cast<int>(covariates_.size()));
+  calibration_ = GeneShareCalibration(static_cast<int>(G));
 }
 
 long ExpressionModel::parameter_count() const {
@@ -131,6 +134,7 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
       const int c = split.train[i];
       library_sizes_.add(codes_of_cell(columns, covariates_, c), data.library_sizes()[c], detected[i]);
     }
+    calibration_.clear();
   } else {
     // Continued training and fine-tuning widen the clipping box to the new
     // cells' range (in the first run's units), or new data outside the old
@@ -140,6 +144,7 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
     high_ = at::maximum(high_, (float_tensor(s.max, device_) - scale_.mean) / scale_.sd);
     objective_->set_x0_bounds(low_, high_);
   }
+  add_calibration_targets(data, columns, split.train);
 
   const CleanData clean = [&](const std::vector<int>& cells, at::Generator&) {
     CellBatch b = batch(data, cells, columns);
@@ -157,7 +162,59 @@ TrainReport ExpressionModel::train(const ExpressionSource& data, const CellCovar
                                             checkpoints.resume_state("model"));
   append_history(history_, report, lora ? "lora" : "model");
   trained_ = trained_ || report.steps > 0;
+  if (report.steps > 0) {
+    calibrate(columns, split.train);
+    if (lora) write_gene_calibration(adapter_, calibration_);  // the adapter rebuilds the tuned model
+  }
   return report;
+}
+
+// ------------------------------------------------------------- calibrate ---
+void ExpressionModel::add_calibration_targets(const ExpressionSource& data, const CovariateColumns& columns,
+                                              const std::vector<int>& cells) {
+  const int G = static_cast<int>(genes_.size());
+  constexpr int kBatch = 256;
+  std::vector<float> counts(static_cast<size_t>(kBatch) * G);
+  std::vector<double> shares(G);
+  GeneShareCalibration these(G);
+  for (size_t lo = 0; lo < cells.size(); lo += kBatch) {
+    const std::vector<int> batch_cells(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + kBatch));
+    data.fill_counts(batch_cells, counts.data());
+    for (size_t i = 0; i < batch_cells.size(); ++i) {
+      for (int g = 0; g < G; ++g) shares[g] = counts[i * G + g];
+      these.add_target(codes_of_cell(columns, covariates_, batch_cells[i]), shares.data());
+    }
+  }
+  calibration_.take_targets(these);
+}
+
+void ExpressionModel::calibrate(const CovariateColumns& columns, const std::vector<int>& cells) {
+  // Up to kCalibrationCells training cells of each combination lend their
+  // levels (and perturbation sets) to the sample, drawn with the default
+  // sample options and the spec's guidance.
+  std::map<std::vector<int>, int> taken;
+  std::vector<int> rows;
+  std::vector<std::vector<int>> row_codes;
+  for (int c : cells) {
+    std::vector<int> codes = codes_of_cell(columns, covariates_, c);
+    if (taken[codes]++ >= kCalibrationCells) continue;
+    rows.push_back(c);
+    row_codes.push_back(std::move(codes));
+  }
+  if (rows.empty()) return;
+  Options o = default_sample_options();
+  if (spec_.has("guidance_scale")) o.set("guidance_scale", spec_.number("guidance_scale"));
+  torch::NoGradGuard no_grad;
+  at::Generator generator = at::detail::createCPUGenerator(o.integer("seed"));
+  const std::vector<float> samples =
+      sample_expression(sampling_network(o), sampler_settings(o), columns, rows, o.integer("batch_size"), generator);
+  const int G = static_cast<int>(genes_.size());
+  std::vector<double> mu(G);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    expected_counts(samples.data() + i * G, G, 1.0, mu.data());
+    calibration_.add_model(row_codes[i], mu.data());
+  }
+  calibration_.finish();
 }
 
 // ---------------------------------------------------------------- generate ---
@@ -188,17 +245,13 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
 
   GeneratedCells out = GeneratedCells::sized(G, n);
   out.library_size_method = library_size_method;
+  const bool calibrated = resolve_gene_calibration(o.text("gene_calibration"), !calibration_.empty()) == "mean";
+  out.gene_calibration = calibrated ? "mean" : "none";
 
   torch::NoGradGuard no_grad;
   at::Generator generator = at::detail::createCPUGenerator(seed);
   std::mt19937_64 rng(seed ^ 0xD1B54A32D192ED03ULL);
-  for (int lo = 0; lo < n; lo += batch_size) {
-    const int hi = std::min<int>(n, lo + batch_size);
-    const Covariates covariates = covariates_of(columns, cell_range(lo, hi), device_);
-    Tensor x0 = sample(network, *objective_, covariates, hi - lo, G, device_, settings, generator);  // (B, G)
-    Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();         // (B, G)
-    std::memcpy(out.logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
-  }
+  out.logcounts = sample_expression(network, settings, columns, cell_range(0, n), batch_size, generator);
   // Counts: library sizes from training cells of the same levels ("matched":
   // in the order of the cells' detected genes), then the inverse of the
   // normalisation (see decode/count_decoding.hpp).
@@ -211,11 +264,30 @@ GeneratedCells ExpressionModel::generate(const CellCovariates& conditions, const
     }
   }
   out.library_size = library_sizes_.draw_all(codes, library_size_method, rng, detected);
+  std::vector<double> mu(G);
   for (int i = 0; i < n; ++i) {
     const size_t at = static_cast<size_t>(i) * G;
-    round_counts(out.logcounts.data() + at, G, out.library_size[i], rng, out.counts.data() + at);
+    expected_counts(out.logcounts.data() + at, G, out.library_size[i], mu.data());
+    if (calibrated) calibration_.apply(codes[i], mu.data());
+    round_expected_counts(mu.data(), G, rng, out.counts.data() + at);
   }
   return out;
+}
+
+std::vector<float> ExpressionModel::sample_expression(const Denoiser& network, const SamplerSettings& settings,
+                                                      const CovariateColumns& columns, const std::vector<int>& rows,
+                                                      long batch_size, at::Generator& generator) {
+  const int G = static_cast<int>(genes_.size()), n = static_cast<int>(rows.size());
+  std::vector<float> logcounts(static_cast<size_t>(n) * G);
+  for (int lo = 0; lo < n; lo += batch_size) {
+    const int hi = std::min<int>(n, lo + batch_size);
+    const Covariates covariates =
+        covariates_of(columns, std::vector<int>(rows.begin() + lo, rows.begin() + hi), device_);
+    Tensor x0 = sample(network, *objective_, covariates, hi - lo, G, device_, settings, generator);  // (B, G)
+    Tensor y = at::clamp_min(x0 * scale_.sd + scale_.mean, 0.0).to(at::kCPU).contiguous();         // (B, G)
+    std::memcpy(logcounts.data() + static_cast<size_t>(lo) * G, y.data_ptr<float>(), sizeof(float) * y.numel());
+  }
+  return logcounts;
 }
 
 // ------------------------------------------------------------------ decode ---
@@ -356,6 +428,7 @@ std::string ExpressionModel::to_bytes() const {
   }
   bundle.put("theta", at::tensor(theta_, at::TensorOptions().dtype(at::kDouble)));
   write_library_sizes(bundle, library_sizes_);
+  write_gene_calibration(bundle, calibration_);
   write_adapter(bundle, adapter_);
   write_resources(bundle, resources_);
   return model_file_bytes(bundle);
@@ -381,6 +454,7 @@ std::unique_ptr<ExpressionModel> ExpressionModel::read_model(const TensorBundle&
   if (theta.scalar_type() != at::kDouble || theta.dim() != 1) throw std::invalid_argument("'theta' is not a vector of doubles");
   model->theta_.assign(theta.data_ptr<double>(), theta.data_ptr<double>() + theta.numel());
   read_library_sizes(bundle, model->library_sizes_);
+  read_gene_calibration(bundle, model->calibration_, static_cast<int>(model->covariates_.size()));
   model->adapter_ = read_adapter(bundle);
   model->restore_record(meta);
   return model;
@@ -395,6 +469,10 @@ std::string ExpressionModel::adapter_bytes() const { return adapter_file_bytes(a
 void ExpressionModel::apply_adapter(std::string_view bytes, const std::string& source) {
   adapter_ = apply_adapter_and_box(bytes, source, *network_, *ema_, low_, high_, history_);
   objective_->set_x0_bounds(low_, high_);
+  // Adapters written since the calibration carry the tuned model's.
+  if (adapter_.has("gene_share_target_cells")) {
+    read_gene_calibration(adapter_, calibration_, static_cast<int>(covariates_.size()));
+  }
   annotations() = annotations().merged(adapter_annotations(adapter_), /*known_only=*/false);
 }
 

@@ -6,7 +6,8 @@
 //
 // What it owns beside the networks: the per-gene scaling and clipping box,
 // per-gene NB dispersions (for reconstruction likelihoods), the library-size
-// pools by covariate levels and the model file (spec, genes, history: the
+// pools by covariate levels, the gene share calibration of its samples
+// (decode/gene_share_calibration.hpp) and the model file (spec, genes, history: the
 // ModelRecord it derives from).
 #pragma once
 
@@ -16,6 +17,7 @@
 
 #include "data/cell_batch.hpp"
 #include "data/library_sizes.hpp"
+#include "decode/gene_share_calibration.hpp"
 #include "api/model_inputs.hpp"
 #include "api/model_record.hpp"
 #include "exprflow/api.hpp"
@@ -71,6 +73,22 @@ class ExpressionModel final : public ModelRecord {
   SamplerSettings sampler_settings(const Options& sample_options) const;
   // The EMA network with the guidance sample option guidance_scale asks for.
   Denoiser sampling_network(const Options& sample_options);
+  // Samples' log-normalised expression for the covariate rows `rows` of
+  // `columns`, in batches of batch_size: (rows, G), row-major.
+  std::vector<float> sample_expression(const Denoiser& network, const SamplerSettings& settings,
+                                       const CovariateColumns& columns, const std::vector<int>& rows, long batch_size,
+                                       at::Generator& generator);
+  // The training cells' mean gene shares per combination of levels (the
+  // calibration's targets: every training run sets those of its cells'
+  // combinations), and the factors from a calibration sample of the trained
+  // network for up to kCalibrationCells training cells' levels of each
+  // combination. A LoRA adapter carries the calibration of the model it
+  // tuned; transfer() does not calibrate (it keeps each cell's size and
+  // moves its expression).
+  void add_calibration_targets(const ExpressionSource& data, const CovariateColumns& columns,
+                               const std::vector<int>& cells);
+  void calibrate(const CovariateColumns& columns, const std::vector<int>& cells);
+  static constexpr int kCalibrationCells = 100;
   // f applied to the scaled cells of `data` in batches: (B, G) -> (B, W); the
   // rows of all cells, row-major, with W in *width.
   std::vector<float> per_cell_rows(const ExpressionSource& data, int* width,
@@ -82,6 +100,7 @@ class ExpressionModel final : public ModelRecord {
   Tensor low_, high_;              // (G,) x_0 clipping box, standardised units
   std::vector<double> theta_;      // NB inverse dispersion per gene
   LibrarySizePools library_sizes_;  // training cells' sizes with their covariate codes
+  GeneShareCalibration calibration_;  // per combination of levels, factors on the samples' gene shares
   TensorBundle adapter_;            // the last LoRA fine-tuning's adapter file (empty: none)
   bool trained_ = false;
 };

@@ -90,6 +90,11 @@ Options GenerativeModel::default_sample_options() {
       // (from models saved with their training cells' detected genes), else
       // "empirical".
       .set("library_size", "default")
+      // Gene-space models: the samples' mean gene shares corrected to the
+      // training cells' per combination of levels
+      // (decode/gene_share_calibration.hpp): "mean", "none", or "default"
+      // ("mean" where the model has the factors). Latent models: "none".
+      .set("gene_calibration", "default")
       // generate() of latent flows: a combination of levels no training
       // cell had is sampled at a seen one (one covariate changed) plus the
       // latent shift between them ("shift"; "default" too), or asked of the

@@ -19,6 +19,7 @@
 #include "data/coexpression_stand_ins.hpp"
 #include "data/expression_source.hpp"
 #include "data/principal_axes.hpp"
+#include "decode/gene_share_calibration.hpp"
 #include "decode/log_rounding.hpp"
 #include "io/model_archive.hpp"
 #include "models/compositions.hpp"
@@ -415,6 +416,11 @@ GeneratedCells LatentModel::generate(const CellCovariates& conditions, const Opt
     throw std::invalid_argument("library_size 'matched' is for gene-space models: a latent model draws its counts from "
                                 "its decoder at the drawn size; use 'empirical' or 'lognormal'");
   }
+  if (o.text("gene_calibration") == "mean") {
+    throw std::invalid_argument("gene_calibration 'mean' is for gene-space models: a latent model's decoder gives "
+                                "its genes' shares; use 'none'");
+  }
+  resolve_gene_calibration(o.text("gene_calibration"), /*has_factors=*/false);  // checks the name
   SamplerSettings settings;
   Denoiser network;
   if (has_latent_model()) {

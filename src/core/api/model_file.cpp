@@ -140,6 +140,48 @@ void read_centroids(const TensorBundle& bundle, CovariateCentroids& centroids, c
   centroids.restore(t);
 }
 
+void write_gene_calibration(TensorBundle& bundle, const GeneShareCalibration& calibration) {
+  const std::vector<GeneShareCalibration::Row> rows = calibration.rows();
+  if (rows.empty()) return;
+  const int64_t P = static_cast<int64_t>(rows.size()), G = calibration.n_genes();
+  const int64_t C = static_cast<int64_t>(rows[0].codes.size());
+  std::vector<int64_t> codes, cells;
+  std::vector<double> targets, factors;
+  bool all_factors = true;
+  for (const auto& r : rows) {
+    codes.insert(codes.end(), r.codes.begin(), r.codes.end());
+    cells.push_back(r.target_cells);
+    targets.insert(targets.end(), r.target_sum.begin(), r.target_sum.end());
+    all_factors = all_factors && !r.factors.empty();
+    factors.insert(factors.end(), r.factors.begin(), r.factors.end());
+  }
+  const auto longs = at::TensorOptions().dtype(at::kLong), doubles = at::TensorOptions().dtype(at::kDouble);
+  bundle.put("gene_share_codes", at::tensor(codes, longs).view({P, C}));
+  bundle.put("gene_share_target_cells", at::tensor(cells, longs));
+  bundle.put("gene_share_target_sum", at::tensor(targets, doubles).view({P, G}));
+  // finish() gives every combination factors, so they come all or none.
+  if (all_factors) bundle.put("gene_share_factors", at::tensor(factors, doubles).view({P, G}));
+}
+
+void read_gene_calibration(const TensorBundle& bundle, GeneShareCalibration& calibration, int n_covariates) {
+  calibration.clear();
+  if (!bundle.has("gene_share_target_cells")) return;
+  const std::vector<int64_t> cells = longs_of(bundle.get("gene_share_target_cells"));
+  const int64_t P = static_cast<int64_t>(cells.size()), G = calibration.n_genes();
+  const std::vector<int64_t> codes = longs_of(bundle.get("gene_share_codes", {P, n_covariates}, at::kLong));
+  const std::vector<double> targets = doubles_of(bundle.get("gene_share_target_sum", {P, G}, at::kDouble));
+  std::vector<double> factors;
+  if (bundle.has("gene_share_factors")) factors = doubles_of(bundle.get("gene_share_factors", {P, G}, at::kDouble));
+  std::vector<GeneShareCalibration::Row> rows(P);
+  for (int64_t p = 0; p < P; ++p) {
+    rows[p].codes.assign(codes.begin() + p * n_covariates, codes.begin() + (p + 1) * n_covariates);
+    rows[p].target_cells = static_cast<long>(cells[p]);
+    rows[p].target_sum.assign(targets.begin() + p * G, targets.begin() + (p + 1) * G);
+    if (!factors.empty()) rows[p].factors.assign(factors.begin() + p * G, factors.begin() + (p + 1) * G);
+  }
+  calibration.restore(rows);
+}
+
 void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools) {
   pools.clear();
   const int k = pools.n_covariates();

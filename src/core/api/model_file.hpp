@@ -10,6 +10,7 @@
 
 #include "data/covariate_centroids.hpp"
 #include "data/library_sizes.hpp"
+#include "decode/gene_share_calibration.hpp"
 #include "exprflow/api.hpp"
 #include "io/json.hpp"
 #include "io/tensor_bundle.hpp"
@@ -35,6 +36,14 @@ Resources read_resources(const TensorBundle& bundle);
 // per-level pools files of one condition were written with.
 void write_library_sizes(TensorBundle& bundle, const LibrarySizePools& pools);
 void read_library_sizes(const TensorBundle& bundle, LibrarySizePools& pools);
+
+// A gene-space model's gene share calibration (gene_share_codes,
+// gene_share_target_sum, gene_share_target_cells, gene_share_factors);
+// nothing when it has no targets. Files written before it have none, and
+// their models generate uncalibrated. Reading needs `calibration` made for
+// the model's genes and `n_covariates` codes per combination.
+void write_gene_calibration(TensorBundle& bundle, const GeneShareCalibration& calibration);
+void read_gene_calibration(const TensorBundle& bundle, GeneShareCalibration& calibration, int n_covariates);
 
 // A latent model's mean codes per combination of levels (centroid_codes,
 // centroid_means, centroid_counts); nothing when empty. Files written before

@@ -24,6 +24,10 @@
 // small values a sample has where a real cell has zeros (below) carry the
 // genes a real cell of the type detects now and then: at the level of
 // counts the samples detect slightly fewer genes than real cells, not more.
+// Blurred towards their mean log value, they give those genes too few
+// counts (expm1 of a mean log value is below the mean of expm1); gene-space
+// models correct each gene's mean share per combination of levels from a
+// calibration sample (decode/gene_share_calibration.hpp).
 //
 // L is drawn apart from x, though x carries the L of the cell it resembles
 // (which genes are detected, and at what granularity). For real cells that
@@ -91,7 +95,9 @@ namespace exprflow {
 // (negative expression counts as zero). logcounts: (G,).
 void expected_counts(const float* logcounts, int n_genes, double library_size, double* mu);
 
-// Counts of one cell: floor(mu_g) plus a Bernoulli(frac(mu_g)) draw.
+// Counts of one cell: floor(mu_g) plus a Bernoulli(frac(mu_g)) draw, from
+// its expected counts (round_expected_counts) or its expression.
+void round_expected_counts(const double* mu, int n_genes, std::mt19937_64& rng, int32_t* counts);
 void round_counts(const float* logcounts, int n_genes, double library_size, std::mt19937_64& rng,
                   int32_t* counts);
 

@@ -102,6 +102,9 @@ struct GeneratedCells {
   // How the sizes were chosen: a library_size method ("empirical",
   // "lognormal", "matched"), "default" resolved; "observed" for transfers.
   std::string library_size_method;
+  // Whether gene-space samples' gene shares were calibrated: "mean" or
+  // "none" (decode/gene_share_calibration.hpp); "none" for latent models.
+  std::string gene_calibration = "none";
 
   // Every vector sized for n_cells cells of n_genes genes.
   static GeneratedCells sized(int n_genes, int n_cells);
