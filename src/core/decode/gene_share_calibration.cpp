@@ -66,12 +66,6 @@ void GeneShareCalibration::apply(const std::vector<int>& codes, double* expected
   for (int g = 0; g < n_genes_; ++g) expected[g] *= before / after;
 }
 
-std::vector<std::vector<int>> GeneShareCalibration::target_codes() const {
-  std::vector<std::vector<int>> codes;
-  for (const auto& [c, target] : targets_) codes.push_back(c);
-  return codes;
-}
-
 std::vector<GeneShareCalibration::Row> GeneShareCalibration::rows() const {
   std::vector<Row> out;
   for (const auto& [codes, target] : targets_) {

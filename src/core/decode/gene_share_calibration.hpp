@@ -64,9 +64,6 @@ class GeneShareCalibration {
   // factors keep theirs.
   void apply(const std::vector<int>& codes, double* expected) const;
 
-  // The combinations that have targets, for the calibration sample.
-  std::vector<std::vector<int>> target_codes() const;
-
   // For the model file: per combination, the training cells' summed shares
   // and number, and the factors.
   struct Row {
