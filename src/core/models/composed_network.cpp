@@ -1,7 +1,5 @@
 #include "models/composed_network.hpp"
 
-#include <stdexcept>
-
 #include "data/covariate_groups.hpp"
 #include "models/compositions.hpp"
 #include "models/stages.hpp"
@@ -24,9 +22,6 @@ ComposedNetworkImpl::ComposedNetworkImpl(const Options& spec, int64_t n_genes, s
     skip_->weight.zero_();
     skip_->bias.zero_();
   }
-  const long value_width = spec.integer("value_head", 0);
-  if (value_width < 0) throw std::invalid_argument("setting 'value_head' must be 0 (none) or a whole number >= 1");
-  if (value_width > 0) value_head_ = register_module("value_head", GeneValueHead(n_genes, 2 * D, value_width));
 }
 
 GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, const Covariates& covariates) {
@@ -48,7 +43,6 @@ GeneOutput ComposedNetworkImpl::forward(const Tensor& x_t, const Tensor& t, cons
   }
   GeneOutput out = decoder_->decode(h, x_t, state.token_genes);                         // (B, G) [x 2]
   if (skip_) out.value = out.value + skip_->forward(at::silu(c)) * x_t;                  // (B, G)
-  if (value_head_) out.value = out.value + value_head_->forward(x_t, at::cat({at::silu(c), h.mean(1)}, 1));  // (B, G)
   return out;
 }
 

@@ -7,9 +7,6 @@
 // zero-initialised), as EDM's c_skip: near t = 0 every objective's target is
 // close to a multiple of x_t per gene, which a network whose width is below
 // the number of genes cannot pass through itself.
-// With value_head = k > 0, a network of k hidden units per gene on the
-// gene's own value, moved by the time, condition and pooled backbone output,
-// adds to the prediction (decode/gene_value_head.hpp).
 // Which tokenizer, backbone and decoder is the composition's choice
 // (models/compositions.hpp); the width D is the tokenizer's.
 #pragma once
@@ -20,7 +17,6 @@
 #include "condition/condition_encoder.hpp"
 #include "condition/timestep_embedding.hpp"
 #include "decode/gene_decoder.hpp"
-#include "decode/gene_value_head.hpp"
 #include "exprflow/api.hpp"
 #include "exprflow/options.hpp"
 #include "models/denoising_network.hpp"
@@ -54,7 +50,6 @@ class ComposedNetworkImpl : public DenoisingNetworkImpl {
   std::shared_ptr<BackboneImpl> backbone_;
   std::shared_ptr<GeneDecoderImpl> decoder_;
   Linear skip_{nullptr};  // D -> G, zero-initialised; only with input_skip
-  GeneValueHead value_head_{nullptr};  // only with value_head > 0
 };
 TORCH_MODULE(ComposedNetwork);
 

@@ -218,9 +218,6 @@ Options generative_defaults() {
   // (latent_tokens) and from 1.95 to 1.52 (state_mlp, which without it
   // memorises the training cells within 2 epochs).
   o.set("input_skip", 1.0);
-  // Hidden units per gene of a network on the gene's own value
-  // (decode/gene_value_head.hpp); 0: none.
-  o.set("value_head", 0.0);
   return o;
 }
 
