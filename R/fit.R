@@ -122,7 +122,11 @@
 #'   against 0.0329 / 1.10 / 0.886 / 0.802 / 0.45 at the earlier ones; they
 #'   still lose to the independent-NB baseline on every metric (0.0102 /
 #'   0.365 / 0.734 / 0.901) and to the copula (0.0089 / 0.329 / 0.650 /
-#'   0.838); PCA transfers labels at 0.90.
+#'   0.838); PCA transfers labels at 0.90. With matched library sizes and
+#'   the gene calibration (seed 1) it scores 0.0148 / 0.559 / 0.793 / 0.915,
+#'   still behind the independent-NB baseline (0.0095 / 0.359 / 0.745 /
+#'   0.913) on the distribution metrics; a hidden layer between the pooled
+#'   sequence and the genes did not change that (0.0144 / 0.541 / 0.790).
 #' * `"set_tokens"` (flow by default; seed "Option C", scLDM's set
 #'   pooling): each gene a token (its embedding plus an embedding of its
 #'   value, no positions), pooled into `n_tokens` (16) latent tokens of width
