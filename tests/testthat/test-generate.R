@@ -245,16 +245,24 @@ test_that("a flow model samples with every method and defaults to Euler", {
   expect_generated_cells(generate_cells(model, n = 2, steps = 5000), model, 2)
 })
 
+# A sampling choice of generate_cells() (library_size, gene_calibration):
+# leaving it unset gives the cells of its default method, another method
+# other cells, and the cells record the method used, not "default".
+expect_sampling_choice <- function(model, argument, default_method, other_method) {
+  draw <- function(...) generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, ...)
+  default <- draw()
+  named <- do.call(draw, stats::setNames(list(default_method), argument))
+  other <- do.call(draw, stats::setNames(list(other_method), argument))
+  expect_identical(counts_of(default), counts_of(named))
+  expect_false(identical(counts_of(default), counts_of(other)))
+  expect_identical(S4Vectors::metadata(default)$exprflow[[argument]], default_method)
+  expect_identical(S4Vectors::metadata(other)$exprflow[[argument]], other_method)
+  list(default = default, other = other)
+}
+
 test_that("library_size: matched by default for gene-space models, chosen or refused by name", {
   model <- tiny_model()
-  default <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3)
-  matched <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, library_size = "matched")
-  empirical <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, library_size = "empirical")
-  expect_identical(counts_of(default), counts_of(matched))
-  expect_false(identical(counts_of(default), counts_of(empirical)))
-  # The method used, not "default", is what the cells record.
-  expect_identical(S4Vectors::metadata(default)$exprflow$library_size, "matched")
-  expect_identical(S4Vectors::metadata(empirical)$exprflow$library_size, "empirical")
+  default <- expect_sampling_choice(model, "library_size", "matched", "empirical")$default
   # Matched sizes are training cells' sizes of the level, as empirical ones are.
   sce <- pbmc_sce()
   b_sizes <- Matrix::colSums(SingleCellExperiment::counts(sce)[, sce$cell_type == "B"])
@@ -265,15 +273,9 @@ test_that("library_size: matched by default for gene-space models, chosen or ref
 
 test_that("gene_calibration: on by default for gene-space models, off by name, recorded", {
   model <- tiny_model()
-  default <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3)
-  mean <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, gene_calibration = "mean")
-  none <- generate_cells(model, n = 40, condition = "B", steps = 5, seed = 3, gene_calibration = "none")
-  expect_identical(counts_of(default), counts_of(mean))
-  expect_false(identical(counts_of(default), counts_of(none)))
-  expect_identical(S4Vectors::metadata(default)$exprflow$gene_calibration, "mean")
-  expect_identical(S4Vectors::metadata(none)$exprflow$gene_calibration, "none")
+  cells <- expect_sampling_choice(model, "gene_calibration", "mean", "none")
   # The same library sizes: only the genes' shares of them move.
-  expect_equal(default$library_size, none$library_size, tolerance = 0.05)
+  expect_equal(cells$default$library_size, cells$other$library_size, tolerance = 0.05)
   expect_error(generate_cells(model, n = 2, gene_calibration = "quantile"), "`gene_calibration` must be NULL")
   expect_error(generate_cells(model, n = 2, gene_calibration = TRUE), "`gene_calibration`")
 })

@@ -175,14 +175,14 @@ void ExpressionModel::add_calibration_targets(const ExpressionSource& data, cons
   const int G = static_cast<int>(genes_.size());
   constexpr int kBatch = 256;
   std::vector<float> counts(static_cast<size_t>(kBatch) * G);
-  std::vector<double> shares(G);
+  std::vector<double> cell_counts(G);  // (G,) one cell's counts; add_target() turns them into shares
   GeneShareCalibration these(G);
   for (size_t lo = 0; lo < cells.size(); lo += kBatch) {
     const std::vector<int> batch_cells(cells.begin() + lo, cells.begin() + std::min(cells.size(), lo + kBatch));
     data.fill_counts(batch_cells, counts.data());
     for (size_t i = 0; i < batch_cells.size(); ++i) {
-      for (int g = 0; g < G; ++g) shares[g] = counts[i * G + g];
-      these.add_target(codes_of_cell(columns, covariates_, batch_cells[i]), shares.data());
+      for (int g = 0; g < G; ++g) cell_counts[g] = counts[i * G + g];
+      these.add_target(codes_of_cell(columns, covariates_, batch_cells[i]), cell_counts.data());
     }
   }
   calibration_.take_targets(these);
