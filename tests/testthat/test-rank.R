@@ -5,6 +5,7 @@ test_that("rank_tokens trains, generates, embeds and reloads", {
   model <- fit_expression_model(x, architecture = "rank_tokens", condition = "cell_type", epochs = 2,
                                 n_top = 16, token_dim = 8, n_layers = 1, n_heads = 2, verbose = FALSE, seed = 3)
   expect_identical(model$spec$n_top, 16)
+  expect_identical(model$spec$summary_token, 1)  # the sequence ends with a map of the whole cell
   expect_true(all(is.finite(model$history$train_loss)))
   cells <- generate_cells(model, condition = c(B = 3, NK = 2), steps = 4, seed = 1)
   expect_identical(dim(cells), c(2000L, 5L))

@@ -92,9 +92,13 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
           return std::make_shared<GeneValueTokensImpl>(genes, s.positive("token_dim"));
         }}},
       {"rank_tokens",
-       {[] { return Options().set("n_top", 128.0).set("token_dim", 64.0); },
+       // summary_token: the sequence ends with a linear map of the whole
+       // state (tokenize/rank_tokens.hpp says why). Files from before the
+       // setting have none.
+       {[] { return Options().set("n_top", 128.0).set("token_dim", 64.0).set("summary_token", 1.0); },
         [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
-          return std::make_shared<RankTokensImpl>(genes, s.positive("n_top"), s.positive("token_dim"));
+          return std::make_shared<RankTokensImpl>(genes, s.positive("n_top"), s.positive("token_dim"),
+                                                  s.flag("summary_token", false));
         }}},
       {"set_pooling",
        {[] { return Options().set("n_tokens", 16.0).set("token_dim", 64.0).set("pool_heads", 4.0); },
@@ -216,10 +220,13 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
           return std::make_shared<GeneReadoutImpl>(genes, dim, heads, s.flag("per_gene_weights", false));
         }}},
       {"rank_readout",
+       // Reads the rank tokenizer's sequence: its ranked genes, then its
+       // summary token where it has one.
        {[] { return Options(); },
-        [](const Options&, int64_t n_tokens, int64_t dim, int64_t genes, int64_t heads,
+        [](const Options& s, int64_t n_tokens, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
-          return std::make_shared<RankReadoutImpl>(genes, n_tokens, dim, heads);
+          const int64_t n_summary = s.flag("summary_token", false) ? 1 : 0;
+          return std::make_shared<RankReadoutImpl>(genes, n_tokens - n_summary, dim, heads, n_summary);
         }}},
       {"set_unpooling",
        {[] { return Options().set("pool_heads", 4.0); },

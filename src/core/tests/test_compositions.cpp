@@ -369,14 +369,16 @@ TEST(FlowMatching, LearnedOdeMapsNoiseToAKnownGaussian) {
   }
 }
 
-// A grn_attention model trained with `setting` off, saved, and its file
-// stripped of the setting, as files written before the setting are: it must
-// read back as it was (same parameters, same cells). Returns the model.
-std::unique_ptr<GenerativeModel> reads_back_without(const std::string& setting) {
+// A model (grn_attention unless named) trained with `setting` off, saved,
+// and its file stripped of the setting, as files written before the setting
+// are: it must read back as it was (same parameters, same cells). Returns the
+// model.
+std::unique_ptr<GenerativeModel> reads_back_without(const std::string& setting,
+                                                    const std::string& architecture = "grn_attention") {
   const SmallData& d = small_data();
-  auto model = GenerativeModel::create(tiny_spec("grn_attention", "flow").set(setting, 0), d.source->genes(), {},
-                                       resources_for("grn_attention"));
-  model->train(*d.source, {}, one_epoch("grn_attention"), {});
+  auto model = GenerativeModel::create(tiny_spec(architecture, "flow").set(setting, 0), d.source->genes(), {},
+                                       resources_for(architecture));
+  model->train(*d.source, {}, one_epoch(architecture), {});
   TensorBundle bundle = open_generative_model_bytes(model->to_bytes(), "test bytes", /*trust_legacy=*/false);
   bundle.meta["spec"].erase(setting);
   auto old = ExpressionModel::read_model(bundle);
@@ -406,6 +408,18 @@ TEST(GrnAttention, FilesFromBeforePerGeneReadoutReadWithTheSharedMap) {
   auto per_gene = GenerativeModel::create(tiny_spec("grn_attention", "flow"), genes, {}, resources_for("grn_attention"));
   const int64_t D = 8, G = static_cast<int64_t>(genes.size());
   EXPECT_EQ(per_gene->parameter_count(), model->parameter_count() - D + G * D) << "G x D weights replace D";
+}
+
+// Files written before the summary token have no "summary_token": rank
+// tokens read back without one. A new model's sequence ends with one (a map
+// of the genes to a token, its position, and the readout's map back).
+TEST(RankTokens, FilesFromBeforeTheSummaryTokenReadWithoutIt) {
+  const auto model = reads_back_without("summary_token", "rank_tokens");
+  const std::vector<std::string>& genes = small_data().source->genes();
+  auto by_default = GenerativeModel::create(tiny_spec("rank_tokens", "flow"), genes, {}, resources_for("rank_tokens"));
+  EXPECT_TRUE(composition_defaults("rank_tokens", "flow").flag("summary_token", false)) << "new models have it";
+  const int64_t D = tiny_spec("rank_tokens", "flow").positive("token_dim"), G = static_cast<int64_t>(genes.size());
+  EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + (G * D + D) + D + D * G);
 }
 
 // grn_attention's blocks recompute their activations in backward from

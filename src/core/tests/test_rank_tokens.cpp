@@ -105,3 +105,58 @@ TEST(RankReadout, EachTokenLandsOnItsGeneAndThePooledSequenceOnAll) {
   EXPECT_THROW(readout->decode(at::randn({2, k + 1, D}), x), std::invalid_argument);
   EXPECT_THROW(readout->decode(tokens, x, others.narrow(1, 0, 1)), std::invalid_argument);
 }
+
+// The summary token ends the sequence: a linear map of the whole state, with
+// a position of its own; the ranked genes stay as they were.
+TEST(RankTokens, SummaryTokenIsALinearMapOfTheWholeState) {
+  at::manual_seed(4);
+  RankTokens tokens(6, 3, 4, /*summary_token=*/true);
+  auto p = tokens->named_parameters();
+  EXPECT_EQ(tokens->n_tokens(), 4);
+  EXPECT_EQ(tokens->n_ranked(), 3);
+  const Tensor x = at::randn({2, 6});
+  const TokenizedState state = tokens->tokenize(x);
+  ASSERT_EQ(state.tokens.sizes(), (std::vector<int64_t>{2, 4, 4}));
+  EXPECT_TRUE(at::equal(state.token_genes, top_gene_indices(x, 3)));
+  for (int64_t b = 0; b < 2; ++b) {
+    const Tensor summary = at::matmul(p["summary.weight"], x[b]) + p["summary.bias"];  // (D,)
+    EXPECT_TRUE(at::allclose(state.tokens[b][3], summary + p["summary_position"], 1e-5, 1e-6)) << b;
+    EXPECT_TRUE(at::allclose(tokens->content(x)[b][3], summary, 1e-5, 1e-6)) << b;
+    const int64_t g = state.token_genes[b][0].item<int64_t>();
+    EXPECT_TRUE(at::allclose(state.tokens[b][0], p["gene"][g] + x[b][g] * p["value"] + p["value_bias"] + p["position"][0],
+                             1e-5, 1e-6));
+  }
+  // A change in a gene outside the sequence reaches the summary token only.
+  const int64_t outside =
+      at::ones({6}, at::kBool).index_fill_(0, state.token_genes[0], false).nonzero()[0][0].item<int64_t>();
+  Tensor moved = x.clone();
+  moved[0][outside] -= 0.5;  // lower: it stays out of the top 3
+  const Tensor after = tokens->forward(moved);
+  EXPECT_TRUE(at::equal(after[0].narrow(0, 0, 3), state.tokens[0].narrow(0, 0, 3)));
+  EXPECT_FALSE(at::allclose(after[0][3], state.tokens[0][3]));
+}
+
+TEST(RankReadout, TheSummaryTokenIsReadToAllGenesByItsOwnMap) {
+  at::manual_seed(5);
+  constexpr int64_t G = 6, k = 2, D = 3;
+  RankReadout readout(G, k, D, /*heads=*/1, /*n_summary=*/1);
+  auto p = readout->named_parameters();
+  for (const auto& item : p) EXPECT_EQ(item.value().abs().sum().item<float>(), 0.0f) << item.key();  // zero start
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& q : readout->parameters()) q.copy_(at::randn(q.sizes()));
+  }
+  const Tensor x = at::randn({2, G});
+  const Tensor tokens = at::randn({2, k + 1, D});
+  const Tensor top = top_gene_indices(x, k);
+  const Tensor out = readout->decode(tokens, x, top).value;  // (2, G)
+  for (int64_t b = 0; b < 2; ++b) {
+    // Pooled: the ranked tokens' mean only; the summary token by its own map.
+    Tensor expected = at::matmul(p["pooled.weight"], tokens[b].narrow(0, 0, k).mean(0)) + p["pooled.bias"] +
+                      at::matmul(p["summary.weight"], tokens[b][k]);  // (G,)
+    for (int64_t r = 0; r < k; ++r) expected[top[b][r].item<int64_t>()] += at::matmul(p["own.weight"], tokens[b][r])[0];
+    EXPECT_TRUE(at::allclose(out[b], expected, 1e-5, 1e-6)) << b;
+  }
+  EXPECT_THROW(readout->decode(tokens.narrow(1, 0, k), x, top), std::invalid_argument);
+  EXPECT_THROW(RankReadout(G, k, D, 1, 2), std::invalid_argument);
+}

@@ -50,7 +50,7 @@ Tensor top_gene_indices(const Tensor& x, int64_t k) {
   return genes.gather(1, order);                                                // (B, k)
 }
 
-RankTokensImpl::RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim)
+RankTokensImpl::RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim, bool summary_token)
     : n_genes_(n_genes), n_top_(std::min(n_top, n_genes)), token_dim_(token_dim) {
   if (n_top < 1) throw std::invalid_argument("setting 'n_top' must be at least 1");
   // Unit-scale gene identities, values (standardised expression) and
@@ -59,6 +59,12 @@ RankTokensImpl::RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim
   value_ = register_parameter("value", at::randn({token_dim}));
   value_bias_ = register_parameter("value_bias", at::zeros({token_dim}));
   position_ = register_parameter("position", at::randn({n_top_, token_dim}));
+  if (summary_token) {
+    // Default init: about unit-scale output for standardised states, as the
+    // other tokens.
+    summary_ = register_module("summary", Linear(n_genes, token_dim));
+    summary_position_ = register_parameter("summary_position", at::randn({token_dim}));
+  }
 }
 
 Tensor RankTokensImpl::content(const Tensor& x) {
@@ -67,7 +73,9 @@ Tensor RankTokensImpl::content(const Tensor& x) {
 
 Tensor RankTokensImpl::content_of(const Tensor& x, const Tensor& top) {
   const Tensor genes = gene_.index_select(0, top.reshape(-1)).view({x.size(0), n_top_, token_dim_});  // (B, k, D)
-  return genes + x.gather(1, top).unsqueeze(-1) * value_ + value_bias_;       // (B, k, D)
+  const Tensor ranked = genes + x.gather(1, top).unsqueeze(-1) * value_ + value_bias_;  // (B, k, D)
+  if (!summary_) return ranked;
+  return at::cat({ranked, summary_->forward(x).unsqueeze(1)}, 1);  // (B, k + 1, D)
 }
 
 Tensor RankTokensImpl::forward(const Tensor& x) {
@@ -76,7 +84,8 @@ Tensor RankTokensImpl::forward(const Tensor& x) {
 
 TokenizedState RankTokensImpl::tokenize(const Tensor& x) {
   const Tensor top = top_gene_indices(x, n_top_);  // (B, k)
-  return {content_of(x, top) + position_, top};    // (B, k, D), (B, k)
+  const Tensor positions = summary_ ? at::cat({position_, summary_position_.unsqueeze(0)}, 0) : position_;  // (T, D)
+  return {content_of(x, top) + positions, top};    // (B, T, D), (B, k)
 }
 
 }  // namespace exprflow

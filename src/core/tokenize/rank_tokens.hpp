@@ -8,8 +8,15 @@
 // the cell's own state (for a denoiser: its noisy state x_t); tokenize()
 // hands the selection on, so that the decoder (decode/rank_readout.hpp) puts
 // each token's prediction back on its gene without selecting again.
+//
+// With summary_token, one more token ends the sequence: a learned linear map
+// of the whole state, S x_b + s_0. The k ranked genes alone see little of a
+// noisy state (at high noise its top genes are near random); the summary
+// token lets attention read every gene (as scDiVa's latent anchor token,
+// arXiv 2602.03477).
 #pragma once
 
+#include "runtime/linear.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
@@ -25,22 +32,25 @@ Tensor top_gene_indices_reference(const Tensor& x, int64_t k);
 
 class RankTokensImpl : public TokenizerImpl {
  public:
-  // n_top: sequence length, at most the number of genes (fewer genes: all).
-  RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim);
+  // n_top: ranked genes, at most the number of genes (fewer genes: all).
+  RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim, bool summary_token = false);
 
-  Tensor forward(const Tensor& x) override;  // (B, G) -> (B, k, D)
-  TokenizedState tokenize(const Tensor& x) override;  // (B, k, D) and the genes (B, k)
-  Tensor content(const Tensor& x) override;  // (B, G) -> (B, k, D), without rank positions
+  Tensor forward(const Tensor& x) override;  // (B, G) -> (B, T, D), T = k [+ 1 summary token]
+  TokenizedState tokenize(const Tensor& x) override;  // (B, T, D) and the ranked genes (B, k)
+  Tensor content(const Tensor& x) override;  // (B, G) -> (B, T, D), without positions
   // Token r is "the r-th strongest gene", a different gene in every cell: not
   // a part of the cell to interpret. The embedding is the backbone's output.
   bool has_tokens() const override { return false; }
-  int64_t n_tokens() const override { return n_top_; }
+  int64_t n_tokens() const override { return n_top_ + (summary_ ? 1 : 0); }
+  int64_t n_ranked() const { return n_top_; }
   int64_t token_dim() const override { return token_dim_; }
 
  private:
-  Tensor content_of(const Tensor& x, const Tensor& top);  // (B, G), (B, k) -> (B, k, D)
+  Tensor content_of(const Tensor& x, const Tensor& top);  // (B, G), (B, k) -> (B, T, D)
 
   int64_t n_genes_, n_top_, token_dim_;
+  Linear summary_{nullptr};  // G -> D, where the sequence ends with a summary token
+  Tensor summary_position_;  // (D,)
   Tensor gene_;        // (G, D)
   Tensor value_;       // (D,)
   Tensor value_bias_;  // (D,)
