@@ -113,7 +113,6 @@ TEST(RankTokens, SummaryTokenIsALinearMapOfTheWholeState) {
   RankTokens tokens(6, 3, 4, /*summary_token=*/true);
   auto p = tokens->named_parameters();
   EXPECT_EQ(tokens->n_tokens(), 4);
-  EXPECT_EQ(tokens->n_ranked(), 3);
   const Tensor x = at::randn({2, 6});
   const TokenizedState state = tokens->tokenize(x);
   ASSERT_EQ(state.tokens.sizes(), (std::vector<int64_t>{2, 4, 4}));

@@ -42,7 +42,6 @@ class RankTokensImpl : public TokenizerImpl {
   // a part of the cell to interpret. The embedding is the backbone's output.
   bool has_tokens() const override { return false; }
   int64_t n_tokens() const override { return n_top_ + (summary_ ? 1 : 0); }
-  int64_t n_ranked() const { return n_top_; }
   int64_t token_dim() const override { return token_dim_; }
 
  private:
