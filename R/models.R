@@ -116,10 +116,10 @@ print.exprflow_model <- function(x, ...) {
     cat("  condition  : none (unconditional)\n")
   }
   if (length(x$token_names)) {
-    sets <- setdiff(x$token_names, "residual_genes")
+    extra <- intersect(c("residual_genes", "summary"), x$token_names)
+    sets <- setdiff(x$token_names, extra)
     cat("  tokens     : ", length(sets), " gene sets (", paste(utils::head(sets, 3), collapse = ", "),
-        if (length(sets) > 3) ", ...", ")", if ("residual_genes" %in% x$token_names) " + residual_genes",
-        "\n", sep = "")
+        if (length(sets) > 3) ", ...", ")", paste0(" + ", extra, collapse = ""), "\n", sep = "")
   }
   cat("  parameters : ", format(x$parameters, big.mark = ","), "\n", sep = "")
   if (!is.null(x$lora)) {

@@ -7,7 +7,7 @@ fit_pathway <- function(x = pbmc_sce()[, 1:300], gene_sets = example_gene_sets()
   do.call(fit_expression_model, args)
 }
 
-test_that("pathway tokens are the data's gene sets plus a residual token", {
+test_that("pathway tokens are the data's gene sets plus a residual and a summary token", {
   sets <- example_gene_sets()
   expect_length(sets, 45L)
   expect_true(all(lengths(sets) >= 5L) && all(unlist(sets) %in% rownames(pbmc_sce())))
@@ -16,7 +16,8 @@ test_that("pathway tokens are the data's gene sets plus a residual token", {
   expect_identical(table$resources[table$name == "state_mlp"], "")
 
   model <- fit_pathway()
-  expect_identical(model$token_names, c(names(sets), "residual_genes"))
+  expect_identical(model$token_names, c(names(sets), "residual_genes", "summary"))
+  expect_identical(model$spec$summary_token, 1)
   loadings <- token_loadings(model)
   expect_identical(rownames(loadings), model$token_names)
   # Each set's token reads its own genes and no other.
@@ -24,7 +25,12 @@ test_that("pathway tokens are the data's gene sets plus a residual token", {
                     model$genes %in% sets$HALLMARK_INTERFERON_GAMMA_RESPONSE))
   covered <- model$genes %in% unlist(sets)
   expect_true(all((loadings["residual_genes", ] > 0) == !covered))
-  expect_output(print(model), "45 gene sets \\(HALLMARK_")
+  # The summary token reads every gene.
+  expect_true(all(loadings["summary", ] > 0))
+  expect_output(print(model), "45 gene sets \\(HALLMARK_.*\\) \\+ residual_genes \\+ summary")
+  plain <- fit_pathway(summary_token = 0)
+  expect_identical(plain$token_names, c(names(sets), "residual_genes"))
+  expect_output(print(plain), "45 gene sets \\(HALLMARK_.*\\) \\+ residual_genes\n")
 
   activations <- token_activations(model, pbmc_sce()[, 1:20])
   expect_identical(colnames(activations), model$token_names)
@@ -41,7 +47,7 @@ test_that("gene sets are read from a GMT path and filtered by min_set_genes", {
   path <- system.file("extdata", "hallmark_pbmc_small.gmt", package = "exprflow")
   sets <- example_gene_sets()
   model <- fit_pathway(gene_sets = path, min_set_genes = 40)
-  expect_identical(model$token_names, c(names(sets)[lengths(sets) >= 40], "residual_genes"))
+  expect_identical(model$token_names, c(names(sets)[lengths(sets) >= 40], "residual_genes", "summary"))
   expect_message(fit_pathway(gene_sets = sets[1:3], verbose = TRUE),
                  "3 of 3 sets have at least 5 of the data's genes")
 })
@@ -62,7 +68,7 @@ test_that("pathway_tokens explains what is missing or wrong in its gene sets", {
 test_that("gene_sets = \"nmf\" learns gene modules from the training cells", {
   x <- pbmc_sce()[, 1:300]
   model <- fit_pathway(x, gene_sets = "nmf", n_modules = 6)
-  modules <- setdiff(model$token_names, "residual_genes")
+  modules <- setdiff(model$token_names, c("residual_genes", "summary"))
   expect_true(length(modules) >= 1L && length(modules) <= 6L)
   expect_true(all(grepl("^nmf_[1-6]$", modules)))
   # Same data and seed, same modules.

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "runtime/linear.hpp"
+#include "decode/summary_readout.hpp"
 #include "tokenize/rank_tokens.hpp"
 
 namespace exprflow {
@@ -13,7 +13,7 @@ RankReadoutImpl::RankReadoutImpl(int64_t n_genes, int64_t n_top, int64_t token_d
   if (n_summary != 0 && n_summary != 1) throw std::invalid_argument("the rank readout reads 0 or 1 summary tokens");
   pooled_ = register_module("pooled", Linear(token_dim, heads * n_genes));
   own_ = register_module("own", Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
-  if (n_summary) summary_ = register_module("summary", Linear(torch::nn::LinearOptions(token_dim, heads * n_genes).bias(false)));
+  if (n_summary) summary_ = register_summary_readout(*this, token_dim, heads, n_genes);
   torch::NoGradGuard no_grad;
   for (auto& p : parameters()) p.zero_();
 }

@@ -101,10 +101,16 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
                                                   s.flag("summary_token", false));
         }}},
       {"set_pooling",
-       {[] { return Options().set("n_tokens", 16.0).set("token_dim", 64.0).set("pool_heads", 4.0); },
+       // summary_token: a linear map of the whole state follows the pooled
+       // tokens (tokenize/set_pooling_tokens.hpp says why). Files from
+       // before the setting have none.
+       {[] {
+          return Options().set("n_tokens", 16.0).set("token_dim", 64.0).set("pool_heads", 4.0)
+              .set("summary_token", 1.0);
+        },
         [](const Options& s, int64_t genes, const Resources&) -> std::shared_ptr<TokenizerImpl> {
           return std::make_shared<SetPoolingTokensImpl>(genes, s.positive("n_tokens"), s.positive("token_dim"),
-                                                        s.positive("pool_heads"));
+                                                        s.positive("pool_heads"), s.flag("summary_token", false));
         }}},
       {"latent_split",
        {[] { return Options().set("n_tokens", 8.0).set("token_dim", 128.0); },
@@ -112,10 +118,11 @@ const std::map<std::string, StageEntry<TokenizerFactory>>& tokenizer_table() {
           return std::make_shared<LatentSplitImpl>(latent_dim, s.positive("n_tokens"), s.positive("token_dim"));
         }}},
       {"pathway_tokens",
-       {[] { return Options().set("token_dim", 64.0); },
+       // summary_token: as set_pooling's.
+       {[] { return Options().set("token_dim", 64.0).set("summary_token", 1.0); },
         [](const Options& s, int64_t genes, const Resources& r) -> std::shared_ptr<TokenizerImpl> {
           return std::make_shared<PathwayTokensImpl>(GeneSetLayout::from_resources(r, genes),
-                                                     s.positive("token_dim"));
+                                                     s.positive("token_dim"), s.flag("summary_token", false));
         }}},
       {"state_vector",
        {[] { return Options().set("hidden", 512.0); },
@@ -232,13 +239,17 @@ const std::map<std::string, StageEntry<DecoderFactory>>& decoder_table() {
        {[] { return Options().set("pool_heads", 4.0); },
         [](const Options& s, int64_t, int64_t dim, int64_t genes, int64_t heads,
            const Resources&) -> std::shared_ptr<GeneDecoderImpl> {
-          return std::make_shared<SetUnpoolingImpl>(genes, dim, s.positive("pool_heads"), heads);
+          // Reads the set tokenizer's summary token where it has one.
+          return std::make_shared<SetUnpoolingImpl>(genes, dim, s.positive("pool_heads"), heads,
+                                                    s.flag("summary_token", false) ? 1 : 0);
         }}},
       {"pathway",
        {[] { return Options(); },
-        [](const Options&, int64_t, int64_t dim, int64_t genes, int64_t heads,
+        [](const Options& s, int64_t, int64_t dim, int64_t genes, int64_t heads,
            const Resources& r) -> std::shared_ptr<GeneDecoderImpl> {
-          return std::make_shared<PathwayDecoderImpl>(GeneSetLayout::from_resources(r, genes), dim, heads);
+          // Reads the pathway tokenizer's summary token where it has one.
+          return std::make_shared<PathwayDecoderImpl>(GeneSetLayout::from_resources(r, genes), dim, heads,
+                                                      s.flag("summary_token", false) ? 1 : 0);
         }}},
       {"linear",
        {[] { return Options(); },

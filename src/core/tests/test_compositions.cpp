@@ -410,16 +410,22 @@ TEST(GrnAttention, FilesFromBeforePerGeneReadoutReadWithTheSharedMap) {
   EXPECT_EQ(per_gene->parameter_count(), model->parameter_count() - D + G * D) << "G x D weights replace D";
 }
 
-// Files written before the summary token have no "summary_token": rank
-// tokens read back without one. A new model's sequence ends with one (a map
-// of the genes to a token, its position, and the readout's map back).
-TEST(RankTokens, FilesFromBeforeTheSummaryTokenReadWithoutIt) {
-  const auto model = reads_back_without("summary_token", "rank_tokens");
+// Files written before the summary token have no "summary_token": rank,
+// set and pathway tokens read back without one. A new model has one: a map
+// of the genes to a token (G x D + D), the decoder's map back (D x G), and
+// for rank tokens the token's position (D).
+TEST(SummaryToken, FilesFromBeforeItReadWithoutIt) {
   const std::vector<std::string>& genes = small_data().source->genes();
-  auto by_default = GenerativeModel::create(tiny_spec("rank_tokens", "flow"), genes, {}, resources_for("rank_tokens"));
-  EXPECT_TRUE(composition_defaults("rank_tokens", "flow").flag("summary_token", false)) << "new models have it";
-  const int64_t D = tiny_spec("rank_tokens", "flow").positive("token_dim"), G = static_cast<int64_t>(genes.size());
-  EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + (G * D + D) + D + D * G);
+  for (const std::string architecture : {"rank_tokens", "set_tokens", "pathway_tokens"}) {
+    SCOPED_TRACE(architecture);
+    const auto model = reads_back_without("summary_token", architecture);
+    auto by_default =
+        GenerativeModel::create(tiny_spec(architecture, "flow"), genes, {}, resources_for(architecture));
+    EXPECT_TRUE(composition_defaults(architecture, "flow").flag("summary_token", false)) << "new models have it";
+    const int64_t D = tiny_spec(architecture, "flow").positive("token_dim"), G = static_cast<int64_t>(genes.size());
+    const int64_t position = architecture == "rank_tokens" ? D : 0;
+    EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + (G * D + D) + D * G + position);
+  }
 }
 
 // grn_attention's blocks recompute their activations in backward from

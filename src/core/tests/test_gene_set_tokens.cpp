@@ -112,6 +112,58 @@ TEST(PathwayTokens, EachTokenIsALinearMapOfItsOwnGenes) {
   EXPECT_EQ(tokenizer->token_names(), (std::vector<std::string>{"set_a", "set_b", kResidualTokenName}));
 }
 
+// With a summary token, the sets' and residual tokens stay as they were and
+// one more follows: a linear map of every gene, named, with a row of
+// loadings on every gene.
+TEST(PathwayTokens, EndWithTheSummaryToken) {
+  const Resources r = two_sets();
+  torch::manual_seed(3);
+  PathwayTokens plain(GeneSetLayout::from_resources(r, kGenes), 5);
+  torch::manual_seed(3);
+  PathwayTokens tokenizer(GeneSetLayout::from_resources(r, kGenes), 5, /*summary_token=*/true);
+  EXPECT_EQ(tokenizer->n_tokens(), 4);
+  const Tensor x = at::randn({4, kGenes});
+  const Tensor tokens = tokenizer->forward(x);  // (4, 4, 5)
+  ASSERT_EQ(tokens.sizes(), (std::vector<int64_t>{4, 4, 5}));
+  EXPECT_TRUE(at::allclose(tokens.narrow(1, 0, 3), plain->forward(x)));
+  auto p = tokenizer->named_parameters();
+  EXPECT_TRUE(at::allclose(tokens.select(1, 3), at::matmul(x, p["summary.weight"].t()) + p["summary.bias"], 1e-5,
+                           1e-6));
+  EXPECT_EQ(tokenizer->token_names(),
+            (std::vector<std::string>{"set_a", "set_b", kResidualTokenName, kSummaryTokenName}));
+  const Tensor loadings = tokenizer->weight_loadings();  // (4, 9)
+  ASSERT_EQ(loadings.sizes(), (std::vector<int64_t>{4, kGenes}));
+  EXPECT_TRUE(at::allclose(loadings.narrow(0, 0, 3), plain->weight_loadings()));
+  EXPECT_TRUE(at::allclose(loadings[3], p["summary.weight"].norm(2, {0})));
+}
+
+// The decoder reads the summary token by its own map, zero at the start, and
+// the others as without it.
+TEST(PathwayDecoder, ReadsTheSummaryTokenByItsOwnMap) {
+  const GeneSetLayout layout = GeneSetLayout::from_resources(two_sets(), kGenes);
+  PathwayDecoder decoder(layout, 5, /*heads=*/2, /*n_summary=*/1);
+  auto p = decoder->named_parameters();
+  EXPECT_EQ(p["summary.weight"].abs().sum().item<float>(), 0.0f) << "starts at zero";
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& param : decoder->parameters()) param.normal_();
+  }
+  const Tensor h = at::randn({3, layout.n_tokens() + 1, 5});
+  const GeneOutput out = decoder->forward(h);
+  PathwayDecoder without(layout, 5, /*heads=*/2);
+  {
+    torch::NoGradGuard no_grad;
+    auto q = without->named_parameters();
+    q["weight"].copy_(p["weight"]);
+    q["bias"].copy_(p["bias"]);
+  }
+  const GeneOutput sets = without->forward(h.narrow(1, 0, layout.n_tokens()));
+  const Tensor own = at::matmul(h.select(1, layout.n_tokens()), p["summary.weight"].t());  // (3, 2 G)
+  EXPECT_TRUE(at::allclose(out.value - sets.value, own.narrow(1, 0, kGenes), 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(out.scale - sets.scale, own.narrow(1, kGenes, kGenes), 1e-4, 1e-5));
+  EXPECT_TRUE(mentions(error_of([&] { decoder->forward(h.narrow(1, 0, layout.n_tokens())); }), "needs 4 tokens"));
+}
+
 TEST(PathwayDecoder, MatchesTheMeanOverTheSetsHoldingEachGene) {
   torch::manual_seed(2);
   const GeneSetLayout layout = GeneSetLayout::from_resources(two_sets(), kGenes);
@@ -173,7 +225,7 @@ TEST(PathwayTokens, ModelsNameTheirTokensAlsoAfterLoading) {
   const Options spec = Options().set("architecture", "pathway_tokens").set("token_dim", 8).set("n_layers", 1)
                            .set("n_heads", 2);
   auto model = GenerativeModel::create(spec, genes, {}, two_sets());
-  const std::vector<std::string> names = {"set_a", "set_b", kResidualTokenName};
+  const std::vector<std::string> names = {"set_a", "set_b", kResidualTokenName, kSummaryTokenName};
   EXPECT_EQ(model->token_names(), names);
   EXPECT_EQ(GenerativeModel::load_bytes(model->to_bytes())->token_names(), names);
   // Without its gene sets the architecture cannot be built, and says so.

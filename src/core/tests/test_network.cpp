@@ -253,11 +253,11 @@ TEST(ComposedNetwork, EveryCompositionAndObjective) {
         EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
         EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{4, G}));
       } else if (name == "pathway_tokens") {
-        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 3, 16}));  // 2 sets + residual
-        EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{3, G}));
-        EXPECT_EQ(net->token_names(), (std::vector<std::string>{"set_1", "set_2", "residual_genes"}));
+        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));  // 2 sets + residual + summary
+        EXPECT_EQ(net->token_weight_loadings().sizes(), (std::vector<int64_t>{4, G}));
+        EXPECT_EQ(net->token_names(), (std::vector<std::string>{"set_1", "set_2", "residual_genes", "summary"}));
       } else if (name == "set_tokens") {
-        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 4, 16}));
+        EXPECT_EQ(net->tokens(x).sizes(), (std::vector<int64_t>{B, 5, 16}));  // 4 pooled + summary
         EXPECT_THROW(net->token_weight_loadings(), std::invalid_argument);  // no linear gene path
       } else if (name == "latent_dit" || name == "latent_grn" || name == "latent_pathway" || name == "latent_ssm") {
         // Chunks of a latent code: tokens, but no gene path behind them.

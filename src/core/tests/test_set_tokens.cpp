@@ -66,31 +66,84 @@ void expect_same(const std::vector<Tensor>& fast, const std::vector<Tensor>& ref
 }  // namespace
 
 TEST(SetPoolingTokens, PoolLikeTheReferenceThatBuildsTheGeneTokens) {
-  at::manual_seed(3);
-  constexpr int64_t G = 11, m = 3, D = 8, B = 5;
-  SetPoolingTokens pooled(G, m, D, 2);
-  randomise(*pooled);
-  // Values as a model sees them, and large ones where the variance of a
-  // token is dominated by its value.
-  const Tensor x = at::cat({at::randn({B - 1, G}), 30 * at::randn({1, G})}).to(at::kDouble);  // (B, G)
-  const auto fast = outputs_and_gradients(*pooled, [&] { return std::vector<Tensor>{pooled->forward(x)}; });
-  const auto reference =
-      outputs_and_gradients(*pooled, [&] { return std::vector<Tensor>{pooled->forward_reference(x)}; });
-  ASSERT_EQ(fast[0].sizes(), (std::vector<int64_t>{B, m, D}));
-  expect_same(fast, reference);
+  for (const bool summary_token : {false, true}) {
+    at::manual_seed(3);
+    constexpr int64_t G = 11, m = 3, D = 8, B = 5;
+    SetPoolingTokens pooled(G, m, D, 2, summary_token);
+    randomise(*pooled);
+    // Values as a model sees them, and large ones where the variance of a
+    // token is dominated by its value.
+    const Tensor x = at::cat({at::randn({B - 1, G}), 30 * at::randn({1, G})}).to(at::kDouble);  // (B, G)
+    const auto fast = outputs_and_gradients(*pooled, [&] { return std::vector<Tensor>{pooled->forward(x)}; });
+    const auto reference =
+        outputs_and_gradients(*pooled, [&] { return std::vector<Tensor>{pooled->forward_reference(x)}; });
+    ASSERT_EQ(fast[0].sizes(), (std::vector<int64_t>{B, m + (summary_token ? 1 : 0), D})) << summary_token;
+    expect_same(fast, reference);
+  }
+}
+
+// The summary token follows the pooled ones: a linear map of the whole
+// state, which every gene's value moves by its own weight.
+TEST(SetPoolingTokens, EndWithTheSummaryToken) {
+  at::manual_seed(5);
+  constexpr int64_t G = 6, m = 2, D = 4;
+  SetPoolingTokens pooled(G, m, D, 2, /*summary_token=*/true);
+  EXPECT_EQ(pooled->n_tokens(), m + 1);
+  const Tensor x = at::randn({3, G});
+  const Tensor tokens = pooled->forward(x);  // (3, m + 1, D)
+  auto p = pooled->named_parameters();
+  for (int64_t b = 0; b < 3; ++b) {
+    const Tensor summary = at::matmul(p["summary.weight"], x[b]) + p["summary.bias"];  // (D,)
+    EXPECT_TRUE(at::allclose(tokens[b][m], summary, 1e-5, 1e-6)) << b;
+  }
+  // The pooled tokens are those of the same tokenizer without a summary token.
+  at::manual_seed(5);
+  SetPoolingTokens plain(G, m, D, 2);
+  EXPECT_TRUE(at::allclose(plain->forward(x), tokens.narrow(1, 0, m), 1e-5, 1e-6));
 }
 
 TEST(SetUnpooling, ReadsOutLikeTheReferenceThatBuildsTheGeneTokens) {
-  at::manual_seed(4);
-  constexpr int64_t G = 9, m = 3, D = 8, B = 4;
-  SetUnpooling unpool(G, D, 2, /*heads=*/2);
-  randomise(*unpool);
-  const Tensor tokens = at::randn({B, m, D}, at::kDouble);
-  auto both = [](const GeneOutput& out) { return std::vector<Tensor>{out.value, out.scale}; };
-  const auto fast = outputs_and_gradients(*unpool, [&] { return both(unpool->forward(tokens)); });
-  const auto reference = outputs_and_gradients(*unpool, [&] { return both(unpool->forward_reference(tokens)); });
-  ASSERT_EQ(fast[0].sizes(), (std::vector<int64_t>{B, G}));
-  expect_same(fast, reference);
+  for (const int64_t n_summary : {0, 1}) {
+    at::manual_seed(4);
+    constexpr int64_t G = 9, m = 3, D = 8, B = 4;
+    SetUnpooling unpool(G, D, 2, /*heads=*/2, n_summary);
+    randomise(*unpool);
+    const Tensor tokens = at::randn({B, m + n_summary, D}, at::kDouble);
+    auto both = [](const GeneOutput& out) { return std::vector<Tensor>{out.value, out.scale}; };
+    const auto fast = outputs_and_gradients(*unpool, [&] { return both(unpool->forward(tokens)); });
+    const auto reference = outputs_and_gradients(*unpool, [&] { return both(unpool->forward_reference(tokens)); });
+    ASSERT_EQ(fast[0].sizes(), (std::vector<int64_t>{B, G}));
+    expect_same(fast, reference);
+  }
+}
+
+// The summary token is attended to like the others and also read to every
+// gene by its own map, which starts at zero.
+TEST(SetUnpooling, ReadsTheSummaryTokenByItsOwnMap) {
+  at::manual_seed(6);
+  constexpr int64_t G = 5, m = 2, D = 4, B = 3;
+  SetUnpooling unpool(G, D, 2, /*heads=*/2, /*n_summary=*/1);
+  auto p = unpool->named_parameters();
+  EXPECT_EQ(p["summary.weight"].abs().sum().item<float>(), 0.0f) << "starts at zero";
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& param : unpool->parameters()) param.copy_(at::randn(param.sizes()));
+  }
+  const Tensor tokens = at::randn({B, m + 1, D});
+  const GeneOutput out = unpool->forward(tokens);
+  // Without the map: the attention path alone, which sees the summary token too.
+  const Tensor weight = p["summary.weight"].clone();  // (2 G, D)
+  {
+    torch::NoGradGuard no_grad;
+    p["summary.weight"].zero_();
+  }
+  const GeneOutput attended = unpool->forward(tokens);
+  const Tensor own = at::matmul(tokens.select(1, m), weight.t());  // (B, 2 G): value heads, then scale
+  EXPECT_TRUE(at::allclose(out.value - attended.value, own.narrow(1, 0, G), 1e-4, 1e-5));
+  EXPECT_TRUE(at::allclose(out.scale - attended.scale, own.narrow(1, G, G), 1e-4, 1e-5));
+  Tensor changed = tokens.clone();
+  changed.select(1, m).add_(at::randn({B, D}));  // not a constant shift, which the layer's LayerNorm removes
+  EXPECT_FALSE(at::allclose(unpool->forward(changed).value, attended.value, 1e-3, 1e-3)) << "attended to";
 }
 
 TEST(SetUnpooling, EachGeneReadsItsOwnQuery) {

@@ -60,9 +60,7 @@ RankTokensImpl::RankTokensImpl(int64_t n_genes, int64_t n_top, int64_t token_dim
   value_bias_ = register_parameter("value_bias", at::zeros({token_dim}));
   position_ = register_parameter("position", at::randn({n_top_, token_dim}));
   if (summary_token) {
-    // Default init: about unit-scale output for standardised states, as the
-    // other tokens.
-    summary_ = register_module("summary", Linear(n_genes, token_dim));
+    summary_ = register_summary_token(*this, n_genes, token_dim);
     summary_position_ = register_parameter("summary_position", at::randn({token_dim}));
   }
 }
@@ -75,7 +73,7 @@ Tensor RankTokensImpl::content_of(const Tensor& x, const Tensor& top) {
   const Tensor genes = gene_.index_select(0, top.reshape(-1)).view({x.size(0), n_top_, token_dim_});  // (B, k, D)
   const Tensor ranked = genes + x.gather(1, top).unsqueeze(-1) * value_ + value_bias_;  // (B, k, D)
   if (!summary_) return ranked;
-  return at::cat({ranked, summary_->forward(x).unsqueeze(1)}, 1);  // (B, k + 1, D)
+  return append_summary_token(ranked, summary_, x);  // (B, k + 1, D)
 }
 
 Tensor RankTokensImpl::forward(const Tensor& x) {

@@ -9,14 +9,13 @@
 // hands the selection on, so that the decoder (decode/rank_readout.hpp) puts
 // each token's prediction back on its gene without selecting again.
 //
-// With summary_token, one more token ends the sequence: a learned linear map
-// of the whole state, S x_b + s_0. The k ranked genes alone see little of a
-// noisy state (at high noise its top genes are near random); the summary
-// token lets attention read every gene (as scDiVa's latent anchor token,
-// arXiv 2602.03477).
+// With summary_token, one more token ends the sequence
+// (tokenize/summary_token.hpp), with a position of its own. The k ranked
+// genes alone see little of a noisy state (at high noise its top genes are
+// near random); the summary token lets attention read every gene.
 #pragma once
 
-#include "runtime/linear.hpp"
+#include "tokenize/summary_token.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
