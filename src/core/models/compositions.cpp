@@ -102,7 +102,10 @@ const std::map<std::string, Composition>& composition_table() {
          // independent NB 0.0095 / 0.359 / 0.745 / 0.913). With the summary
          // token (tokenize/summary_token.hpp; the default since), seed 1:
          // 0.0056 / 0.223 / 0.649 / 0.846, correlation distance 0.067 against
-         // 0.071: ahead of both baselines on the first three.
+         // 0.071: ahead of both baselines on the first three. Seeds 1-3:
+         // 0.0057 / 0.225 / 0.647 / 0.879 / 0.070 (independent NB 0.0098 /
+         // 0.365 / 0.734 / 0.901 / 0.073, copula 0.0087 / 0.329 / 0.650 /
+         // 0.837 / 0.068); kNN AUC lost on seed 3 (0.654 against 0.648).
          gene_token_training(), {"gene_sets"}});
     add({"grn_attention", "gene_value_tokens", "grn_dit", "gene_readout", "gene", "flow",
          "one token per gene (gene embedding + value embedding); DiT blocks whose attention runs only along "
@@ -176,7 +179,10 @@ const std::map<std::string, Composition>& composition_table() {
          // 0.0054 / 0.217 / 0.667 / 0.866, correlation distance 0.069 against
          // 0.076, embedding label transfer 0.83 against 0.38: ahead of
          // independent NB on the first three, of the copula on MMD and
-         // energy distance, 0.009 behind it on kNN AUC.
+         // energy distance, 0.009 behind it on kNN AUC. Seed 2: 0.0055 /
+         // 0.212 / 0.640 / 0.890 / 0.073 (independent NB 0.0106 / 0.389 /
+         // 0.716 / 0.889 / 0.074, copula 0.0093 / 0.349 / 0.643 / 0.822 /
+         // 0.068).
          gene_token_training()});
     // Latent models: a count VAE (NB / ZINB / Poisson) and, but for "vae"
     // itself, a flow (or DDPM) on its posterior means. Their first stage
