@@ -10,12 +10,11 @@ namespace exprflow {
 PathwayDecoderImpl::PathwayDecoderImpl(GeneSetLayout layout, int64_t token_dim, int64_t heads, int64_t n_summary)
     : layout_(std::move(layout)), token_dim_(token_dim), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
-  if (n_summary != 0 && n_summary != 1) throw std::invalid_argument("the pathway decoder reads 0 or 1 summary tokens");
   pair_gene_ = register_buffer("pair_gene", layout_index(layout_.pair_gene));
   gene_share_ = register_buffer("gene_share", layout_values(layout_.gene_share));
   weight_ = register_parameter("weight", at::zeros({layout_.n_pairs(), heads * token_dim}));
   bias_ = register_parameter("bias", at::zeros({heads * layout_.n_genes}));
-  if (n_summary) summary_ = register_summary_readout(*this, token_dim, heads, layout_.n_genes);
+  summary_ = register_summary_readout(*this, n_summary, token_dim, heads, layout_.n_genes);
 }
 
 GeneOutput PathwayDecoderImpl::forward(const Tensor& tokens) {

@@ -10,10 +10,9 @@ namespace exprflow {
 RankReadoutImpl::RankReadoutImpl(int64_t n_genes, int64_t n_top, int64_t token_dim, int64_t heads, int64_t n_summary)
     : n_genes_(n_genes), n_top_(n_top), heads_(heads) {
   if (heads != 1 && heads != 2) throw std::invalid_argument("a gene decoder has 1 or 2 heads");
-  if (n_summary != 0 && n_summary != 1) throw std::invalid_argument("the rank readout reads 0 or 1 summary tokens");
   pooled_ = register_module("pooled", Linear(token_dim, heads * n_genes));
   own_ = register_module("own", Linear(torch::nn::LinearOptions(token_dim, heads).bias(false)));
-  if (n_summary) summary_ = register_summary_readout(*this, token_dim, heads, n_genes);
+  summary_ = register_summary_readout(*this, n_summary, token_dim, heads, n_genes);
   torch::NoGradGuard no_grad;
   for (auto& p : parameters()) p.zero_();
 }

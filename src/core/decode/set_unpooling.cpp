@@ -1,7 +1,5 @@
 #include "decode/set_unpooling.hpp"
 
-#include <stdexcept>
-
 #include "decode/summary_readout.hpp"
 
 namespace exprflow {
@@ -9,12 +7,11 @@ namespace exprflow {
 SetUnpoolingImpl::SetUnpoolingImpl(int64_t n_genes, int64_t token_dim, int64_t pool_heads, int64_t heads,
                                    int64_t n_summary)
     : n_genes_(n_genes), heads_(heads) {
-  if (n_summary != 0 && n_summary != 1) throw std::invalid_argument("set unpooling reads 0 or 1 summary tokens");
   queries_ = register_parameter("queries", at::randn({n_genes, token_dim}));
   unpool_ = register_module("unpool", AttentionLayer(token_dim, pool_heads, /*mlp_ratio=*/2.0, /*dropout=*/0.0,
                                                      /*cross=*/true));
   readout_ = register_module("readout", GeneReadout(n_genes, token_dim, heads, /*per_gene_weights=*/false));
-  if (n_summary) summary_ = register_summary_readout(*this, token_dim, heads, n_genes);
+  summary_ = register_summary_readout(*this, n_summary, token_dim, heads, n_genes);
 }
 
 GeneOutput SetUnpoolingImpl::with_summary(GeneOutput out, const Tensor& tokens) {

@@ -8,8 +8,10 @@
 
 namespace exprflow {
 
-// Registers the map as `decoder`'s "summary": (B, D) -> (B, heads * G),
-// heads major (as split_heads() reads them).
-Linear register_summary_readout(torch::nn::Module& decoder, int64_t token_dim, int64_t heads, int64_t n_genes);
+// n_summary: how many summary tokens the decoder reads, 0 or 1. With one,
+// registers the map as `decoder`'s "summary": (B, D) -> (B, heads * G),
+// heads major (as split_heads() reads them); with none, a null map.
+Linear register_summary_readout(torch::nn::Module& decoder, int64_t n_summary, int64_t token_dim, int64_t heads,
+                                int64_t n_genes);
 
 }  // namespace exprflow

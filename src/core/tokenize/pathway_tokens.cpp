@@ -37,7 +37,7 @@ Tensor PathwayTokensImpl::forward(const Tensor& x) {
   tokens.reserve(sizes.size());
   for (size_t t = 0; t < sizes.size(); ++t) tokens.push_back(at::matmul(members[t], weights[t]));  // (B, D)
   const Tensor sets = at::stack(tokens, 1) + bias_;                 // (B, sets [+ residual], D)
-  return summary_ ? append_summary_token(sets, summary_, x) : sets;  // (B, T, D)
+  return append_summary_token(sets, summary_, x);  // (B, T, D)
 }
 
 Tensor PathwayTokensImpl::weight_loadings() const {

@@ -72,8 +72,7 @@ Tensor RankTokensImpl::content(const Tensor& x) {
 Tensor RankTokensImpl::content_of(const Tensor& x, const Tensor& top) {
   const Tensor genes = gene_.index_select(0, top.reshape(-1)).view({x.size(0), n_top_, token_dim_});  // (B, k, D)
   const Tensor ranked = genes + x.gather(1, top).unsqueeze(-1) * value_ + value_bias_;  // (B, k, D)
-  if (!summary_) return ranked;
-  return append_summary_token(ranked, summary_, x);  // (B, k + 1, D)
+  return append_summary_token(ranked, summary_, x);  // (B, k [+ 1], D)
 }
 
 Tensor RankTokensImpl::forward(const Tensor& x) {

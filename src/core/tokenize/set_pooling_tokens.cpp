@@ -14,19 +14,15 @@ SetPoolingTokensImpl::SetPoolingTokensImpl(int64_t n_genes, int64_t n_tokens, in
   if (summary_token) summary_ = register_summary_token(*this, n_genes, token_dim);
 }
 
-Tensor SetPoolingTokensImpl::with_summary(const Tensor& pooled, const Tensor& x) {
-  return summary_ ? append_summary_token(pooled, summary_, x) : pooled;  // (B, T, D)
-}
-
 Tensor SetPoolingTokensImpl::forward(const Tensor& x) {
   // (1, m, D) seeds shared by every cell -> (B, m, D)
   const Tensor pooled = pool_->forward_affine_memory(seeds_.unsqueeze(0), genes_->shared(), genes_->value(), x);
-  return with_summary(pooled, x);  // (B, T, D)
+  return append_summary_token(pooled, summary_, x);  // (B, T, D)
 }
 
 Tensor SetPoolingTokensImpl::forward_reference(const Tensor& x) {
   const Tensor genes = genes_->forward(x);                                // (B, G, D)
-  return with_summary(pool_->forward(seeds_.unsqueeze(0), genes), x);     // (B, T, D)
+  return append_summary_token(pool_->forward(seeds_.unsqueeze(0), genes), summary_, x);  // (B, T, D)
 }
 
 }  // namespace exprflow

@@ -33,8 +33,6 @@ class SetPoolingTokensImpl : public TokenizerImpl {
   int64_t token_dim() const override { return token_dim_; }
 
  private:
-  Tensor with_summary(const Tensor& pooled, const Tensor& x);  // (B, m, D), (B, G) -> (B, T, D)
-
   int64_t n_tokens_, token_dim_;
   Linear summary_{nullptr};         // G -> D, where a summary token follows the pooled ones
   GeneValueTokens genes_{nullptr};  // (B, G) -> (B, G, D)

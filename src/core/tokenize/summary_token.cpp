@@ -7,6 +7,7 @@ Linear register_summary_token(torch::nn::Module& tokenizer, int64_t n_genes, int
 }
 
 Tensor append_summary_token(const Tensor& tokens, Linear& summary, const Tensor& x) {
+  if (!summary) return tokens;
   return at::cat({tokens, summary->forward(x).unsqueeze(1)}, 1);  // (B, T + 1, D)
 }
 

@@ -22,7 +22,8 @@ inline constexpr char kSummaryTokenName[] = "summary";
 // initialisation: about unit-scale tokens for standardised states).
 Linear register_summary_token(torch::nn::Module& tokenizer, int64_t n_genes, int64_t token_dim);
 
-// tokens (B, T, D) and the state x (B, G) they came from -> (B, T + 1, D).
+// tokens (B, T, D) and the state x (B, G) they came from -> (B, T + 1, D);
+// the tokens as they are where `summary` is null (a tokenizer without one).
 Tensor append_summary_token(const Tensor& tokens, Linear& summary, const Tensor& x);
 
 }  // namespace exprflow
