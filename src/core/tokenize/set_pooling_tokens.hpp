@@ -11,8 +11,8 @@
 #pragma once
 
 #include "connectivity/attention_layer.hpp"
-#include "tokenize/summary_token.hpp"
 #include "tokenize/gene_value_tokens.hpp"
+#include "tokenize/summary_token.hpp"
 #include "tokenize/tokenizer.hpp"
 
 namespace exprflow {
