@@ -38,6 +38,19 @@ test_that("grn_attention trains, generates and reloads along a regulatory networ
   expect_identical(generate_cells(load_model(path), condition = c(B = 3), steps = 4, seed = 1), cells)
 })
 
+test_that("grn_attention's cell node starts from every gene by its own weights, or as their mean", {
+  x <- pbmc_sce()[, 1:60]
+  fit <- function(...) {
+    fit_expression_model(x, architecture = "grn_attention", grn = example_grn(), epochs = 1, token_dim = 8,
+                         n_layers = 1, verbose = FALSE, ...)
+  }
+  expect_identical(architecture_defaults("grn_attention")$cell_node_summary, 1)
+  weighted <- fit()
+  mean_start <- fit(cell_node_summary = FALSE)
+  expect_identical(mean_start$spec$cell_node_summary, 0)
+  expect_equal(weighted$parameters - mean_start$parameters, nrow(x) * 8)  # a weight per gene and token dimension
+})
+
 test_that("grn_attention's recomputed activations train as the stored ones", {
   x <- pbmc_sce()[, 1:96]
   fit <- function(checkpointing) {

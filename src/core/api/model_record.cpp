@@ -35,6 +35,7 @@ Options ModelRecord::loaded_spec(const Json& meta) {
   static constexpr LegacyValue kLegacy[] = {
       {"per_gene_weights", 0.0},  // genes were read with one shared map
       {"cell_node", 0.0},         // grn_attention had no cell node
+      {"cell_node_summary", 0.0},  // its cell node started as the genes' mean token
       {"summary_token", 0.0},     // rank_tokens' and set_tokens' tokens had no summary token
   };
   const Options defaults = composition_defaults(spec.text("architecture"), spec.text("objective", ""));

@@ -4,6 +4,7 @@
 #include "backbone/edge_attention.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace exprflow {
@@ -11,7 +12,8 @@ namespace exprflow {
 std::vector<std::string> condition_paths() { return {"adaln", "cross_attention", "tokens"}; }
 
 DiTImpl::DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_ratio,
-                 std::shared_ptr<EdgeIndex> graph, bool checkpoint_blocks, const std::string& condition_path)
+                 std::shared_ptr<EdgeIndex> graph, bool checkpoint_blocks, const std::string& condition_path,
+                 bool cell_node_summary)
     : checkpoint_blocks_(checkpoint_blocks), condition_path_(condition_path) {
   const std::vector<std::string> paths = condition_paths();
   if (std::find(paths.begin(), paths.end(), condition_path) == paths.end()) {
@@ -26,7 +28,17 @@ DiTImpl::DiTImpl(int64_t dim, int64_t n_layers, int64_t n_heads, double mlp_rati
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t l = 0; l < n_layers; ++l) blocks_->push_back(DiTBlock(dim, n_heads, mlp_ratio, graph, cross));
   final_ = register_module("final", FinalModulation(dim));
+  if (cell_node_summary && !(graph && graph->cell_node)) {
+    throw std::invalid_argument("setting 'cell_node_summary' needs a gene graph with a cell node ('cell_node' = 1)");
+  }
   if (graph && graph->cell_node) cell_token_ = register_parameter("cell_token", torch::zeros({dim}));
+  if (cell_node_summary) {
+    // LibTorch's default initialisation of a linear map from the genes:
+    // about unit-scale starts for unit-scale tokens, as the summary token's.
+    const int64_t genes = graph->offsets.size(0) - 2;  // nodes less the cell node
+    const double bound = 1.0 / std::sqrt(static_cast<double>(genes));
+    cell_weights_ = register_parameter("cell_weights", torch::empty({genes, dim}).uniform_(-bound, bound));
+  }
 }
 
 Tensor DiTImpl::forward(const Tensor& tokens, const Tensor& c) { return run(tokens, c, Tensor()); }
@@ -48,7 +60,9 @@ Tensor DiTImpl::run(const Tensor& tokens, const Tensor& c, const Tensor& conditi
     if (c.dim() == 3) {
       throw std::invalid_argument("a gene graph's cell node needs one modulation per cell, not per token");
     }
-    x = at::cat({x, x.mean(1, /*keepdim=*/true) + cell_token_}, 1);  // (B, T + 1, D)
+    const Tensor start = cell_weights_.defined() ? (x * cell_weights_).sum(1, /*keepdim=*/true)  // (B, 1, D)
+                                                 : x.mean(1, /*keepdim=*/true);
+    x = at::cat({x, start + cell_token_}, 1);  // (B, T + 1, D)
   }
   const bool cross = condition_tokens.defined();
   // Checkpointing only pays where a backward pass follows, and it needs an

@@ -17,6 +17,7 @@
 #include "backbone/edge_attention.hpp"
 #include "backbone/edge_graph.hpp"
 #include "backbone/learned_graph_dit.hpp"
+#include "error_message.hpp"
 
 using namespace exprflow;
 
@@ -235,15 +236,15 @@ TEST(FinalModulation, ShapeAndInitialLayerNorm) {
 // Recomputing each block's activations in backward must give the very
 // gradients of the ordinary pass: parameters, tokens and condition alike
 // (with attention along a gene graph, as grn_dit uses it, with and without
-// its cell node).
+// its cell node, and with the node's summary start).
 TEST(DiT, CheckpointedBlocksGiveTheGradientsOfTheOrdinaryPass) {
   constexpr int64_t kGenes = 6, kDim = 8;
   const EdgeGraph network = EdgeGraph::from_pairs({{0, 1}, {2, 1}, {1, 2}, {4, 5}, {5, 4}, {0, 5}}, kGenes);
-  for (const EdgeGraph& g : {network, network.with_cell_node()}) {
-    SCOPED_TRACE(g.cell_node ? "with a cell node" : "without a cell node");
-    auto graph = std::make_shared<EdgeIndex>(EdgeIndex::of(g));
-    DiT plain(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/false);
-    DiT checkpointed(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/true);
+  for (const int variant : {0, 1, 2}) {  // no cell node, a cell node, a cell node with cell_node_summary
+    SCOPED_TRACE(variant);
+    auto graph = std::make_shared<EdgeIndex>(EdgeIndex::of(variant ? network.with_cell_node() : network));
+    DiT plain(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/false, "adaln", variant == 2);
+    DiT checkpointed(kDim, 2, 2, 2.0, graph, /*checkpoint_blocks=*/true, "adaln", variant == 2);
     {
       // adaLN-Zero starts every gate at zero; random weights make every
       // parameter take part.
@@ -303,6 +304,47 @@ TEST(DiT, CellNodeLetsGenesOutsideTheNetworkSeeTheCell) {
   };
   EXPECT_EQ(gradient_of_gene_2_by_gene_3(network), 0.0);
   EXPECT_GT(gradient_of_gene_2_by_gene_3(network.with_cell_node()), 1e-4);
+}
+
+// cell_node_summary starts the cell node as sum_g w_g * token_g: with every
+// weight 1/G it is the mean start exactly, and with other weights the node
+// (hence every gene, through it) sees the genes by their own weights.
+TEST(DiT, CellNodeSummaryIsAWeightedSumOfTheGeneTokens) {
+  constexpr int64_t kGenes = 5, kDim = 8;
+  auto graph = std::make_shared<EdgeIndex>(EdgeIndex::of(EdgeGraph::from_pairs({{0, 1}}, kGenes).with_cell_node()));
+  DiT mean_start(kDim, 2, 2, 2.0, graph);
+  DiT summary_start(kDim, 2, 2, 2.0, graph, false, "adaln", /*cell_node_summary=*/true);
+  ASSERT_EQ(summary_start->parameters().size(), mean_start->parameters().size() + 1);
+  Tensor weights = summary_start->named_parameters()["cell_weights"];  // shares the parameter's storage
+  ASSERT_EQ(weights.sizes(), (std::vector<int64_t>{kGenes, kDim}));
+  {
+    torch::NoGradGuard no_grad;
+    at::manual_seed(11);  // random weights: adaLN-Zero's closed gates would hide the attention
+    for (auto& [name, p] : mean_start->named_parameters().pairs()) {
+      p.copy_(at::randn(p.sizes()) * 0.5);
+      summary_start->named_parameters()[name].copy_(p);
+    }
+    weights.fill_(1.0 / kGenes);
+  }
+  torch::NoGradGuard no_grad;
+  at::manual_seed(12);
+  const Tensor x = at::randn({3, kGenes, kDim}), c = at::randn({3, kDim});  // (B, G, D), (B, D)
+  EXPECT_TRUE(at::allclose(summary_start->forward(x, c), mean_start->forward(x, c), 1e-5, 1e-6));
+  // Only gene 3 counts in the start. After the first block the node has
+  // attended to every gene, so use one block: gene 2 (outside the network)
+  // sees gene 3 through the node, and not gene 4.
+  DiT one_block(kDim, 1, 2, 2.0, graph, false, "adaln", /*cell_node_summary=*/true);
+  for (auto& [name, p] : one_block->named_parameters().pairs()) p.copy_(summary_start->named_parameters()[name]);
+  one_block->named_parameters()["cell_weights"].zero_().select(0, 3).fill_(1.0);
+  const Tensor before = one_block->forward(x, c);  // (B, G, D)
+  const auto change_of_gene_2_by = [&](int64_t gene) {
+    Tensor moved = x.clone();
+    moved.select(1, gene).add_(at::randn({kDim}));  // not a constant shift, which LayerNorm removes
+    return (one_block->forward(moved, c) - before).select(1, 2).abs().max().item<double>();
+  };
+  EXPECT_GT(change_of_gene_2_by(3), 1e-4);
+  EXPECT_EQ(change_of_gene_2_by(4), 0.0);
+  EXPECT_TRUE(mentions(error_of([&] { DiT(kDim, 1, 2, 2.0, nullptr, false, "adaln", true); }), "cell_node_summary"));
 }
 
 // The learned token graph: each token keeps itself and its `degree`

@@ -396,7 +396,19 @@ TEST(GrnAttention, FilesFromBeforeTheCellNodeReadWithoutIt) {
   auto by_default = GenerativeModel::create(tiny_spec("grn_attention", "flow"), small_data().source->genes(), {},
                                             resources_for("grn_attention"));
   EXPECT_TRUE(composition_defaults("grn_attention", "flow").flag("cell_node", false)) << "new models have the node";
-  EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + 8) << "the cell token, (token_dim,)";
+  const int64_t G = static_cast<int64_t>(small_data().source->genes().size());
+  EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + 8 + G * 8)
+      << "the cell token (token_dim,) and its start's weights (G, token_dim)";
+}
+
+// Files written before cell_node_summary have a cell node that starts as the
+// genes' mean token: they read back so (new models weigh each gene).
+TEST(GrnAttention, FilesFromBeforeTheCellNodeSummaryReadWithTheMean) {
+  const auto model = reads_back_without("cell_node_summary");
+  auto by_default = GenerativeModel::create(tiny_spec("grn_attention", "flow"), small_data().source->genes(), {},
+                                            resources_for("grn_attention"));
+  const int64_t G = static_cast<int64_t>(small_data().source->genes().size());
+  EXPECT_EQ(by_default->parameter_count(), model->parameter_count() + G * 8) << "the start's weights (G, token_dim)";
 }
 
 // Files written before per_gene_weights have no such setting and a gene
