@@ -128,7 +128,13 @@
 #'   `options(exprflow.reuse_memory = FALSE)` set before loading, which
 #'   trains 2.5 times slower (`bench_compositions --genes 20000
 #'   --architecture grn_attention --sample-cells 0`, with and without
-#'   `--malloc-default`).
+#'   `--malloc-default`; before `cell_node_summary`). Measured again with
+#'   it (`--batch 32 --steps 1 --set cell_node_summary=0` or `=1`, beside
+#'   another process): 3.8 GB without its weights (more than the 2.9 GB
+#'   above, a difference not yet traced) and 4.2 GB with them under the
+#'   package's memory policy, 5.5 and 5.8 GB with LibTorch's blocks freed
+#'   to the heap (`--no-block-cache`); at that size
+#'   `cell_node_summary = FALSE` saves those 0.3-0.4 GB.
 #'   At 2,000 genes recomputing saved nothing measurable (peak 1.30 against
 #'   1.32 GB) and made training 1.7 times slower.
 #' * `"rank_tokens"` (flow by default; seed design Option 4, Geneformer
