@@ -145,7 +145,7 @@ TEST(SetUnpooling, ReadsTheSummaryTokenByItsOwnMap) {
   Tensor changed = tokens.clone();
   changed.select(1, m).add_(at::randn({B, D}));  // not a constant shift, which the layer's LayerNorm removes
   EXPECT_FALSE(at::allclose(unpool->forward(changed).value, attended.value, 1e-3, 1e-3)) << "attended to";
-  EXPECT_TRUE(mentions(error_of([] { SetUnpooling(G, D, 2, 2, /*n_summary=*/2); }), "0 or 1 summary tokens, not 2"));
+  EXPECT_TRUE(mentions(error_of([&] { SetUnpooling(G, D, 2, 2, /*n_summary=*/2); }), "0 or 1 summary tokens, not 2"));
 }
 
 TEST(SetUnpooling, EachGeneReadsItsOwnQuery) {
